@@ -1,0 +1,39 @@
+# Set-up and everyday commands. Each target creates .venv and installs what it needs first,
+# so `make chat` and `make test` work on a fresh machine with only Python 3.11 and pip.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: chat test test-fast test-real bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Runtime only: chatting with a GGUF model needs no torch.
+$(VENV)/.base: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# Everything the test suite needs (transformers backend, llama.cpp server, pytest).
+$(VENV)/.dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.base
+
+chat: $(VENV)/.base
+	$(BIN)/agentspec chat
+
+test: $(VENV)/.dev
+	$(BIN)/python -m pytest -q
+
+test-fast: $(VENV)/.dev
+	$(BIN)/python -m pytest -q -m "not real"
+
+test-real: $(VENV)/.dev
+	$(BIN)/python -m pytest -q -m real
+
+bench: $(VENV)/.dev
+	$(BIN)/python benchmarks/runtime.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,36 @@
+"""The tool-call grammar of one agent step: schema, grounding of identifier arguments, parsing, cache.
+
+    schema = step_schema(registry.tools, grounding)      # JSON schema for the grammar backend
+    step = parse_step(text, registry.tools, grounding)   # check unconstrained output
+"""
+from agentspec.decoding.cache import GrammarCache, cached_step_schema, step_key
+from agentspec.decoding.grounding import DEFAULT_KEY_KINDS, DEFAULT_PATTERNS, Grounding, GroundingSnapshot
+from agentspec.decoding.schema import (
+    DEFAULT_MAX_CALLS,
+    DEFAULT_MAX_REPLY_CHARS,
+    grounded_kinds,
+    grounded_parameters,
+    step_schema,
+    tools_fingerprint,
+)
+from agentspec.decoding.steps import Reply, Step, ToolCall, parse_step
+
+__all__ = [
+    "DEFAULT_KEY_KINDS",
+    "DEFAULT_MAX_CALLS",
+    "DEFAULT_MAX_REPLY_CHARS",
+    "DEFAULT_PATTERNS",
+    "GrammarCache",
+    "Grounding",
+    "GroundingSnapshot",
+    "Reply",
+    "Step",
+    "ToolCall",
+    "cached_step_schema",
+    "grounded_kinds",
+    "grounded_parameters",
+    "parse_step",
+    "step_key",
+    "step_schema",
+    "tools_fingerprint",
+]

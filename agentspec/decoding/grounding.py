@@ -1,0 +1,195 @@
+"""Grounding: the identifier values the conversation has actually shown, per kind.
+
+A tool argument marked ``Identifier("order")`` may only take a value that appeared in a user
+message or a tool observation. ``Grounding`` collects those values; the step grammar turns them
+into an enum, and ``parse_step`` rejects anything else.
+
+Extraction is domain-agnostic; what is domain-specific is configurable:
+
+- JSON observations are walked structurally. A key ``<kind>_id`` gives one value of ``kind``,
+  ``<kind>_ids`` a list of them (``payment_method_id`` -> ``payment_method``). A key ``id`` inside an
+  entity takes the kind of the container the entity sits in (``"payment_methods": {...: {"id": ...}}``
+  -> ``payment_method``; containers are singularised by dropping a trailing ``s``). A dict whose
+  values are entities carrying their own id (tau2's ``"variants": {"<item_id>": {"item_id": ...}}``)
+  is a map keyed by id: the ids are read inside the entities, which keep the container's kind.
+  A list of strings under a plural key is a list of ids (``"orders": ["#W123"]`` -> ``order``).
+  ``key_kinds`` maps a JSON key to a kind explicitly and wins over the rules above
+  (``{"variants": "item"}``).
+- Free text (user messages, plain observations like ``sara_doe_496``) is matched against
+  per-kind regexes, ``patterns``. A token can match several kinds (a 10-digit number is both an item
+  and a product id); it is then recorded under each: the grammar only needs a superset.
+
+``DEFAULT_PATTERNS`` and ``DEFAULT_KEY_KINDS`` fit the tau2 retail domain; pass your own for another
+domain. Grounding never removes a value: once seen, an identifier stays usable for the rest of the
+conversation.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+__all__ = ["DEFAULT_KEY_KINDS", "DEFAULT_PATTERNS", "Grounding", "GroundingSnapshot"]
+
+# Retail (tau2) identifier shapes. Python regexes, used only here: they never enter a grammar.
+DEFAULT_PATTERNS: dict[str, str] = {
+    "order": r"#W\d{7}",
+    "user": r"(?!(?:credit_card|gift_card|paypal)_)[a-z]+_[a-z]+_\d+",
+    "item": r"\d{10}",
+    "product": r"\d{10}",
+    "payment_method": r"(?:credit_card|paypal|gift_card)_\d+",
+}
+
+# JSON keys whose value holds ids of a kind the generic rules would not infer (tau2 retail).
+DEFAULT_KEY_KINDS: dict[str, str] = {"variants": "item", "payment_methods": "payment_method"}
+
+GroundingSnapshot = tuple[tuple[str, tuple[str, ...]], ...]
+
+_ID_KEY = re.compile(r"^(\w+?)_ids?$")
+
+
+class Grounding:
+    """Identifier values seen so far, per kind. Mutable; ``snapshot()`` freezes it for cache keys."""
+
+    def __init__(
+        self,
+        values: Mapping[str, Iterable[str]] | None = None,
+        *,
+        patterns: Mapping[str, str] | None = None,
+        key_kinds: Mapping[str, str] | None = None,
+    ):
+        self.patterns = dict(DEFAULT_PATTERNS if patterns is None else patterns)
+        self.key_kinds = dict(DEFAULT_KEY_KINDS if key_kinds is None else key_kinds)
+        # Word boundaries so "12345678901" does not yield a 10-digit id.
+        self._regexes = {kind: re.compile(rf"(?<!\w)(?:{p})(?!\w)") for kind, p in self.patterns.items()}
+        self._values: dict[str, set[str]] = {}
+        for kind, vals in (values or {}).items():
+            for value in vals:
+                self.add(kind, value)
+
+    # -- reading -----------------------------------------------------------------------------------
+
+    def values(self, kind: str) -> tuple[str, ...]:
+        """Sorted values of ``kind`` (empty if none seen)."""
+        return tuple(sorted(self._values.get(kind, ())))
+
+    def kinds(self) -> list[str]:
+        return sorted(kind for kind, vals in self._values.items() if vals)
+
+    def snapshot(self, kinds: Iterable[str] | None = None) -> GroundingSnapshot:
+        """A hashable, order-independent view, optionally restricted to ``kinds`` (better cache hits)."""
+        wanted = self.kinds() if kinds is None else sorted(set(kinds))
+        return tuple((kind, self.values(kind)) for kind in wanted)
+
+    def as_dict(self) -> dict[str, list[str]]:
+        """Plain JSON-able form (for graph state); ``Grounding(g.as_dict())`` restores the values."""
+        return {kind: list(self.values(kind)) for kind in self.kinds()}
+
+    def __contains__(self, item: object) -> bool:
+        """``("order", "#W0000001") in grounding``."""
+        if not (isinstance(item, tuple) and len(item) == 2):
+            return False
+        kind, value = item
+        return value in self._values.get(kind, ())
+
+    def __repr__(self) -> str:
+        return f"Grounding({self.as_dict()!r})"
+
+    # -- writing -----------------------------------------------------------------------------------
+
+    def add(self, kind: str, value: str) -> bool:
+        """Record one value; return True if it is new."""
+        bucket = self._values.setdefault(kind, set())
+        if value in bucket:
+            return False
+        bucket.add(value)
+        return True
+
+    def observe_text(self, text: str) -> set[tuple[str, str]]:
+        """Extract identifiers from a user message or a tool observation; return the new (kind, value) pairs."""
+        found: set[tuple[str, str]] = set()
+        stripped = text.strip()
+        if stripped[:1] in "{[\"":
+            try:
+                parsed = json.loads(stripped)
+            except ValueError:
+                parsed = None
+            else:
+                if isinstance(parsed, str):
+                    return self._add_all(self._match(parsed))
+                if isinstance(parsed, (dict, list)):
+                    self._walk(parsed, None, found)
+                    return self._add_all(found)
+        return self._add_all(self._match(text))
+
+    def observe_json(self, data: Any) -> set[tuple[str, str]]:
+        """Like ``observe_text`` for an already parsed JSON value."""
+        found: set[tuple[str, str]] = set()
+        if isinstance(data, str):
+            return self._add_all(self._match(data))
+        self._walk(data, None, found)
+        return self._add_all(found)
+
+    # -- internals ---------------------------------------------------------------------------------
+
+    def _add_all(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
+        return {(kind, value) for kind, value in pairs if self.add(kind, value)}
+
+    def _match(self, text: str) -> set[tuple[str, str]]:
+        return {(kind, m.group(0)) for kind, rx in self._regexes.items() for m in rx.finditer(text)}
+
+    def _key_kind(self, key: str) -> str | None:
+        """The kind a key's value holds ids of: explicit mapping, then ``<kind>_id(s)``."""
+        if key in self.key_kinds:
+            return self.key_kinds[key]
+        match = _ID_KEY.match(key)
+        return match.group(1) if match else None
+
+    def _container_kind(self, key: str) -> str:
+        """The kind of the entities under a container key: explicit mapping, else singular."""
+        if key in self.key_kinds:
+            return self.key_kinds[key]
+        return key[:-1] if key.endswith("s") and len(key) > 1 else key
+
+    def _walk(self, node: Any, context: str | None, found: set[tuple[str, str]]) -> None:
+        """Collect ids from ``node``; ``context`` is the kind of entity ``node`` is (or holds)."""
+        if isinstance(node, list):
+            for item in node:
+                if isinstance(item, str) and context is not None:
+                    found.add((context, item))  # "orders": ["#W1", "#W2"]
+                else:
+                    self._walk(item, context, found)
+            return
+        if not isinstance(node, dict):
+            return
+        # A dict of entities keyed by their own ids ({"9612497925": {"item_id": "9612497925"}}):
+        # the ids are read inside each entity, which keeps the container's kind.
+        entity_map = _is_entity_map(node)
+        for key, value in node.items():
+            if key == "id":
+                if context is not None and isinstance(value, str):
+                    found.add((context, value))
+                continue
+            kind = self._key_kind(key)
+            if isinstance(value, str):
+                if kind is not None:
+                    found.add((kind, value))
+            elif isinstance(value, list):
+                # "item_ids": [...] by name; "orders": ["#W1"] by the singular of the container.
+                self._walk(value, kind or self._container_kind(key), found)
+            elif isinstance(value, dict):
+                if key in self.key_kinds:  # explicitly a dict keyed by ids of this kind
+                    found.update((self.key_kinds[key], k) for k in value)
+                # Inside a dict of entities keyed by id, an entity keeps the container's kind.
+                inner = context if entity_map else self._container_kind(key)
+                self._walk(value, inner, found)
+
+
+def _is_entity_map(node: dict[str, Any]) -> bool:
+    """True if every value of ``node`` is an entity whose id field (``id`` / ``<kind>_id``) equals its key."""
+    return bool(node) and all(
+        isinstance(entity, dict)
+        and any(v == key and (k == "id" or _ID_KEY.match(k)) for k, v in entity.items())
+        for key, entity in node.items()
+    )

@@ -1,0 +1,1 @@
+"""Task-suite formats, user simulators, scoring (pass^k, AST match) and reports."""

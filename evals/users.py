@@ -1,0 +1,236 @@
+"""User simulators: they play the customer from a task's ``user_scenario`` and nothing else.
+
+A simulator is built from a ``UserScenario`` alone (passing a whole ``Task`` is a ``TypeError``), so it
+cannot see the gold actions or the facts being scored. ``reply(None)`` gives the opening message;
+``reply(agent_text)`` answers an agent message. A reply containing ``STOP`` ("###STOP###") ends the
+episode; ``done`` is then True.
+
+``ScriptedUser`` (deterministic, no model). It reads three things written by ``generate``:
+``known_info`` phrases "email is X", "name is A B", "zip code is Z", "order id is #W.." / "order ids
+are #W.. and #W.."; ``unknown_info`` sentences "You do not remember <thing>."; and the requests, the
+``- `` lines of ``task_instructions`` (first person, in order). Protocol, first matching rule wins,
+on the agent message lowercased:
+
+0. opening: ``reason_for_call`` verbatim. Each reply counts a turn; on turn ``max_turns`` it sends
+   "I have to go now. ###STOP###" whatever the agent said.
+1. transfer ("being transferred", "transferring you", "transferred you", "will be transferred",
+   "has been transferred") -> "Thank you, I'll wait. ###STOP###".
+2. completion (``has/have been/was/were [successfully] <cancelled|modified|updated|changed|returned|
+   exchanged|processed|submitted|requested>``, "successfully", "is now", "are now", "all set",
+   "completed"): the current request is done; the next request is stated ("Thanks! One more thing: <r>")
+   or, when none is left, "Thank you, that's all I needed. ###STOP###".
+3. identity ("email", "zip" or "name" with a question mark or "please provide"), when identity was not
+   given yet or the agent says it was not found: the email if known ("My email is X."), else name and
+   zip ("My name is A B and my zip code is Z."); asked for the one it lacks, it says it does not
+   remember it and gives the other.
+4. confirmation (a question mark plus confirm / proceed / "would you like" / "shall i" / "should i" /
+   "do you want" / "go ahead" / "yes/no" / "is that correct" / "is this correct") -> "Yes, please go ahead."
+5. refusal ("cannot", "can't", "unable to", "not able to", "not allowed", "not possible", "sorry, i")
+   -> the request is settled as in rule 2 (the user accepts it).
+6. a question about something in ``unknown_info`` (its thing, e.g. "order id", named in the message)
+   -> "I'm sorry, I don't remember my <thing>." plus known order ids when asked for an order id.
+7. anything else -> the current request restated: "To be clear: <request>".
+
+``LLMUser`` plays the customer with any ``ChatModel``: a compact system prompt adapted from tau2's
+user-simulator guidelines plus the scenario; the conversation is shown with roles swapped (the
+agent speaks as "user"). tau2's ###TRANSFER### and ###OUT-OF-SCOPE### tokens are mapped to
+###STOP###; an empty completion also stops. It stops after ``max_turns`` replies like the scripted user.
+
+Not here: the agent, the episode loop (``harness``), judging anything.
+"""
+from __future__ import annotations
+
+import re
+from typing import Protocol, runtime_checkable
+
+from agentspec.runtime.base import ChatModel, GenerationSettings, Message
+
+from .tasks import UserInstructions, UserScenario
+
+__all__ = ["STOP", "UserSimulator", "ScriptedUser", "LLMUser", "USER_GUIDELINES", "parse_known_info"]
+
+STOP = "###STOP###"
+_OTHER_STOPS = ("###TRANSFER###", "###OUT-OF-SCOPE###")
+
+
+@runtime_checkable
+class UserSimulator(Protocol):
+    done: bool
+
+    def reply(self, agent_text: str | None) -> str: ...
+
+
+def _check_scenario(scenario: object, who: str) -> None:
+    if not isinstance(scenario, UserScenario):
+        raise TypeError(f"{who} takes a task's user_scenario (a UserScenario), not "
+                        f"{type(scenario).__name__}: the simulated user must never see the evaluation "
+                        "criteria; pass task.user_scenario")
+
+
+def _instructions(scenario: object, who: str) -> UserInstructions:
+    _check_scenario(scenario, who)
+    assert isinstance(scenario, UserScenario)
+    if not isinstance(scenario.instructions, UserInstructions):
+        raise TypeError(f"{who} needs structured instructions (reason_for_call, known_info, ...), "
+                        "not free text; use LLMUser for free-text scenarios")
+    return scenario.instructions
+
+
+def parse_known_info(known_info: str | None) -> dict[str, object]:
+    """``{"email", "first_name", "last_name", "zip", "order_ids"}`` found in the generator's phrasing."""
+    text = known_info or ""
+    facts: dict[str, object] = {"order_ids": re.findall(r"#W\d+", text)}
+    if m := re.search(r"email is\s+(\S+@\S+?)\.?(?=\s|$)", text, re.I):
+        facts["email"] = m.group(1)
+    if m := re.search(r"name is\s+([^.,]+?)(?=\s+and\b|[.,]|$)", text, re.I):
+        first, _, last = m.group(1).strip().partition(" ")
+        facts["first_name"], facts["last_name"] = first, last
+    if m := re.search(r"zip code is\s+(\d+)", text, re.I):
+        facts["zip"] = m.group(1)
+    return facts
+
+
+_TRANSFER = re.compile(r"being transferred|transferring you|transferred you|will be transferred|"
+                       r"has been transferred")
+_DONE = re.compile(r"\b(?:has|have) been (?:successfully )?(?:cancel+ed|modified|updated|changed|returned|"
+                   r"exchanged|processed|submitted|requested)\b|\b(?:was|were) (?:successfully )?"
+                   r"(?:cancel+ed|modified|updated|changed|returned|exchanged|submitted|requested)\b|"
+                   r"successfully|\b(?:is|are) now\b|all set|completed")
+_IDENTITY = re.compile(r"\bemail\b|\bzip\b|\bname\b")
+_NOT_FOUND = re.compile(r"not find|couldn't find|could not find|not found|unable to find|no user")
+_CONFIRM = re.compile(r"confirm|proceed|would you like|shall i|should i|do you want|go ahead|yes/no|"
+                      r"is that correct|is this correct")
+_REFUSAL = re.compile(r"cannot|can't|can not|unable to|not able to|not allowed|not possible|sorry, i")
+_UNKNOWN = re.compile(r"do not (?:remember|know) (.+?)\.?$", re.I)
+
+
+class ScriptedUser:
+    """The deterministic user of the module docstring; ``max_turns`` bounds its replies."""
+
+    def __init__(self, scenario: UserScenario, *, max_turns: int = 20, seed: int = 0) -> None:
+        inst = _instructions(scenario, "ScriptedUser")
+        self._opening = inst.reason_for_call
+        self._requests = [line[2:].strip() for line in inst.task_instructions.splitlines()
+                          if line.startswith("- ")] or [inst.reason_for_call]
+        self._facts = parse_known_info(inst.known_info)
+        self._unknown = [m.group(1).strip() for s in re.split(r"(?<=\.)\s+", inst.unknown_info or "")
+                         if (m := _UNKNOWN.search(s.strip()))]
+        self.max_turns = max_turns
+        self.seed = seed  # unused: the protocol has no randomness; kept for a uniform factory signature
+        self.turns = 0
+        self.current = 0  # index of the request being worked on
+        self.identity_given = False
+        self.done = False
+
+    # -- the protocol ----------------------------------------------------------------------------
+
+    def reply(self, agent_text: str | None) -> str:
+        self.turns += 1
+        if agent_text is None:
+            return self._opening
+        if self.turns >= self.max_turns:
+            return self._stop("I have to go now.")
+        t = agent_text.lower()
+        question = "?" in t
+        if _TRANSFER.search(t):
+            return self._stop("Thank you, I'll wait.")
+        if _DONE.search(t):
+            return self._settle()
+        if (_IDENTITY.search(t) and (question or "please provide" in t)
+                and (not self.identity_given or _NOT_FOUND.search(t))):
+            return self._identity(t)
+        if question and _CONFIRM.search(t):
+            return "Yes, please go ahead."
+        if _REFUSAL.search(t):
+            return self._settle()
+        if question and (answer := self._unknown_answer(t)):
+            return answer
+        return f"To be clear: {self._requests[self.current]}"
+
+    # -- helpers -----------------------------------------------------------------------------------
+
+    def _stop(self, text: str) -> str:
+        self.done = True
+        return f"{text} {STOP}"
+
+    def _settle(self) -> str:
+        self.current += 1
+        if self.current < len(self._requests):
+            return f"Thanks! One more thing: {self._requests[self.current]}"
+        return self._stop("Thank you, that's all I needed.")
+
+    def _identity(self, t: str) -> str:
+        self.identity_given = True
+        f = self._facts
+        name = (f"my name is {f['first_name']} {f['last_name']} and my zip code is {f['zip']}."
+                if "first_name" in f and "zip" in f else None)
+        email = f"my email is {f['email']}." if "email" in f else None
+        if email and ("email" in t or not name):
+            return email[0].upper() + email[1:]
+        if name and email is None and "email" in t and not re.search(r"\bzip\b|\bname\b", t):
+            return f"I don't remember my email address, but {name}"
+        if name:
+            return name[0].upper() + name[1:]
+        return "I'm sorry, I don't remember that. " + self._requests[self.current]
+
+    def _unknown_answer(self, t: str) -> str | None:
+        for thing in self._unknown:
+            bare = re.sub(r"^(?:your|the) ", "", thing.lower())  # "your order id" -> "order id"
+            words = bare.split()
+            if bare in t or " ".join(words[:2]) in t or ("order id" in bare and "order number" in t):
+                ids = self._facts["order_ids"]
+                extra = f" I only know {' and '.join(ids)}." if ids and "order" in bare else ""
+                mine = re.sub(r"\byour\b", "my", thing)
+                return f"I'm sorry, I don't remember {mine}.{extra}"
+        if ("order id" in t or "order number" in t) and self._facts["order_ids"]:
+            return f"It's {' and '.join(self._facts['order_ids'])}."
+        return None
+
+
+# ---- LLM user ---------------------------------------------------------------------------------
+
+USER_GUIDELINES = f"""You are playing a customer who contacts a customer service agent.
+Follow the scenario below exactly.
+- Write one short message at a time, as the customer, in the first person.
+- Never make up information that is not in the scenario; anything not given there is unknown to you.
+- Do not copy the instructions word for word; say things naturally.
+- Give information only when the agent asks for it.
+- Keep going until every request in the scenario is done. Agreeing to an action is not the same as the
+  action being done: wait until the agent says it is done.
+- When every request is done, or the agent has refused in line with its policy, write {STOP}.
+- If you are transferred to a human agent, write {STOP}."""
+
+_AGENT_GREETING = "Hi! How can I help you today?"
+
+
+class LLMUser:
+    """A customer played by ``model``; greedy by default, seeded for repeatable sampling."""
+
+    def __init__(self, scenario: UserScenario, model: ChatModel, *, settings: GenerationSettings | None = None,
+                 max_turns: int = 20, seed: int = 0) -> None:
+        _check_scenario(scenario, "LLMUser")
+        self.model = model
+        self.settings = (settings or GenerationSettings(max_tokens=256)).with_(seed=seed)
+        self.max_turns = max_turns
+        self.system = f"{USER_GUIDELINES}\n\n# Scenario\n{scenario}"
+        self.history: list[Message] = []  # from the user model's side: agent = "user"
+        self.turns = 0
+        self.done = False
+
+    def reply(self, agent_text: str | None) -> str:
+        self.turns += 1
+        self.history.append({"role": "user", "content": _AGENT_GREETING if agent_text is None else agent_text})
+        if self.turns > self.max_turns:
+            self.done = True
+            return f"I have to go now. {STOP}"
+        messages: list[Message] = [{"role": "system", "content": self.system}, *self.history]
+        text = self.model.complete(messages, self.settings).text.strip()
+        for token in _OTHER_STOPS:
+            text = text.replace(token, STOP)
+        if not text:
+            text = STOP
+        if STOP in text:
+            self.done = True
+        self.history.append({"role": "assistant", "content": text})
+        return text
+

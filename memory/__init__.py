@@ -1,0 +1,1 @@
+"""Long-term memory, retrieval index and consistency checks (later issues)."""

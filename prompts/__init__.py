@@ -1,0 +1,1 @@
+"""Prompt templates (Jinja), shipped as package data."""

@@ -1,0 +1,83 @@
+"""Comparing two runs, and the `agentspec eval` commands through click's CliRunner."""
+from __future__ import annotations
+
+import io
+import json
+
+import pytest
+from click.testing import CliRunner
+from tau_fixture import REAL_DB, write_episodes
+
+from agentspec.evals.agents import AgentUnavailableError, make_agent
+from agentspec.evals.cli import eval_group
+from agentspec.evals.report import compare_runs, comparison_markdown, print_comparison
+
+
+@pytest.fixture
+def two_runs(tmp_path):
+    # Run B succeeds on 3 more of 4 tasks x 2 trials; the category "cancel" holds all of them.
+    a = write_episodes(tmp_path / "a", {"0": [1.0, 0.0], "1": [0.0, 0.0], "2": [1.0, 1.0], "3": [0.0, 1.0]})
+    b = write_episodes(tmp_path / "b", {"0": [1.0, 1.0], "1": [1.0, 0.0], "2": [1.0, 1.0], "3": [1.0, 1.0]})
+    return a, b
+
+
+def test_compare_side_by_side_with_differences(two_runs):
+    a, b = two_runs
+    table = compare_runs(a, b, n_boot=500)
+    pass1 = table["passk"]["pass_hat_k"]["1"]
+    assert (pass1["a"], pass1["b"]) == (0.5, 0.875) and pass1["diff"] == pytest.approx(0.375)
+    assert 0 < pass1["p_value"] <= 1 and pass1["ci"][0] <= 0.375 <= pass1["ci"][1]
+    pass2 = table["passk"]["pass_hat_k"]["2"]
+    assert (pass2["a"], pass2["b"]) == (0.25, 0.75)
+    assert table["categories"]["cancel"] == {"a": 0.5, "b": 0.875, "diff": pytest.approx(0.375)}
+    assert table["metrics"]["valid_step_share"]["diff"] > 0
+    md = comparison_markdown(table)
+    assert "| pass^1 | 0.500 | 0.875 | +0.375 |" in md and "| success: cancel |" in md
+
+
+def test_compare_same_run_is_no_difference(two_runs):
+    a, _ = two_runs
+    table = compare_runs(a, a, n_boot=200)
+    assert all(row["diff"] == 0 and row["p_value"] == 1.0 for row in table["passk"]["pass_hat_k"].values())
+
+
+def test_rich_rendering_and_cli_compare(two_runs):
+    from rich.console import Console
+
+    a, b = two_runs
+    console = Console(record=True, width=140, file=io.StringIO())
+    print_comparison(compare_runs(a, b, n_boot=200), console)
+    text = console.export_text()
+    assert "pass^1" in text and "0.875" in text and "+0.375" in text
+    result = CliRunner().invoke(eval_group, ["compare", str(a), str(b), "--markdown"])
+    assert result.exit_code == 0, result.output
+    assert "| pass^2 | 0.250 | 0.750 | +0.500 |" in result.output
+
+
+def test_cli_generate_then_tau_oracle_json(tmp_path):
+    runner = CliRunner()
+    suite = tmp_path / "suite"
+    result = runner.invoke(eval_group, ["generate", "--db", str(REAL_DB), "--out", str(suite), "--n", "4",
+                                        "--seed", "2"])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 4 tasks" in result.output and (suite / "user_split.json").is_file()
+    result = runner.invoke(eval_group, ["tau", str(suite / "tasks.json"), "--db", str(REAL_DB), "--agent",
+                                        "oracle", "--trials", "2", "--limit", "3", "--out", str(tmp_path / "run"),
+                                        "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["pass_hat_k"] == {"1": 1.0, "2": 1.0} and report["pass_at_k"]["2"] == 1.0
+    assert (report["n_tasks"], report["trials"]) == (3, 2)
+    assert (tmp_path / "run" / "report.md").is_file()
+
+
+def test_spec_agent_missing_is_a_clear_error(tmp_path):
+    with pytest.raises(AgentUnavailableError) as err:
+        make_agent("spec", spec="retail.yaml")
+    assert "agentspec.graph" in err.value.message and "--agent oracle" in err.value.hint
+    with pytest.raises(AgentUnavailableError, match="needs an agent spec"):
+        make_agent("spec")
+    with pytest.raises(AgentUnavailableError, match="unknown agent kind"):
+        make_agent("gpt")
+    result = CliRunner().invoke(eval_group, ["tau", str(tmp_path / "none.json"), "--db", str(REAL_DB)])
+    assert result.exit_code != 0  # the task file is missing: a TaskFileError before anything runs

@@ -1,0 +1,140 @@
+"""RetailStore's storage contract: round trip, canonical hash, copies, reopen, WAL, atomic writes."""
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from agentspec.tools.retail import RetailStore, load_toolkit
+from agentspec.tools.retail._sqlite import Database
+from retail_fixture import REAL_DB, tiny_db
+
+
+@pytest.fixture
+def store():
+    with RetailStore.from_json(tiny_db()) as s:
+        yield s
+
+
+def _reverse_everything(obj):
+    """The same JSON value with every object's keys in reverse insertion order."""
+    if isinstance(obj, dict):
+        return {k: _reverse_everything(obj[k]) for k in reversed(list(obj))}
+    if isinstance(obj, list):
+        return [_reverse_everything(v) for v in obj]
+    return obj
+
+
+def test_real_db_round_trips_exactly():
+    data = json.loads(REAL_DB.read_text(encoding="utf-8"))
+    with RetailStore.from_json(REAL_DB) as s:
+        assert (len(data["users"]), len(data["orders"]), len(data["products"])) == (500, 1000, 50)
+        out = s.to_json()
+        assert out == data
+        # Insertion order is kept too, so a dump of an untouched store reads like the source file.
+        assert list(out["orders"]) == list(data["orders"])
+
+
+def test_from_dict_does_not_alias_the_callers_dict():
+    data = tiny_db()
+    with RetailStore.from_json(data) as s:
+        data["users"]["alice_1"]["email"] = "changed@example.com"
+        assert s.to_json() == tiny_db()
+
+
+def test_state_hash_ignores_insertion_and_key_order():
+    with RetailStore.from_json(tiny_db()) as a, RetailStore.from_json(_reverse_everything(tiny_db())) as b:
+        assert list(b.to_json()["orders"])[0] == "#W7"  # really inserted in another order
+        assert a.state_hash() == b.state_hash()
+        assert len(a.state_hash()) == 64
+
+
+def test_state_hash_sees_every_change(store):
+    before = store.state_hash()
+    data = tiny_db()
+    data["products"]["P2"]["variants"]["2001"]["price"] = 5.26
+    with RetailStore.from_json(data) as other:
+        assert other.state_hash() != before
+    store.modify_user_address("bob_2", "2 Elm St", "", "Springfield", "IL", "USA", "20002")
+    assert store.state_hash() != before
+
+
+def test_copy_is_an_independent_sandbox(store):
+    before = store.state_hash()
+    with store.copy() as sandbox:
+        assert sandbox.state_hash() == before
+        assert sandbox.db_path != store.db_path
+        assert not sandbox.cancel_pending_order("#W1", "no longer needed").startswith("Error")
+        assert sandbox.state_hash() != before
+        assert store.state_hash() == before
+        assert json.loads(store.get_order_details("#W1"))["status"] == "pending"
+
+
+def test_store_persists_at_a_given_path_and_reopens(tmp_path):
+    path = tmp_path / "retail.sqlite"
+    with RetailStore.from_json(tiny_db(), db_path=path) as s:
+        s.cancel_pending_order("#W1", "ordered by mistake")
+        expected = s.state_hash()
+    assert path.exists()  # a caller-chosen file is kept
+    with load_toolkit(path) as reopened:
+        assert reopened.state_hash() == expected
+        assert json.loads(reopened.get_order_details("#W1"))["cancel_reason"] == "ordered by mistake"
+
+
+def test_existing_db_path_is_refused(tmp_path):
+    path = tmp_path / "taken.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(FileExistsError, match="taken.sqlite"):
+        RetailStore.from_json(tiny_db(), db_path=path)
+
+
+def test_open_refuses_a_missing_file(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        RetailStore.open(tmp_path / "nope.sqlite")
+
+
+def test_malformed_db_is_refused_with_the_expected_keys():
+    with pytest.raises(ValueError, match="products"):
+        RetailStore.from_json({"users": {}, "orders": {}})
+
+
+def test_wal_mode_and_private_temp_file_removed_on_close():
+    s = RetailStore.from_json(tiny_db())
+    path = s.db_path
+    conn = sqlite3.connect(path)
+    try:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    finally:
+        conn.close()
+    s.close()
+    s.close()  # idempotent
+    assert not path.exists() and not path.parent.exists()
+
+
+def test_a_failure_in_the_middle_of_a_write_changes_nothing(store, monkeypatch):
+    """cancel writes the order, then the user (gift-card refund): fail on the second write."""
+    before = store.state_hash()
+    real_put = Database.put
+    calls = []
+
+    def failing_put(self, section, key, doc):
+        calls.append(section)
+        if len(calls) == 2:
+            raise RuntimeError("disk on fire")
+        real_put(self, section, key, doc)
+
+    monkeypatch.setattr(Database, "put", failing_put)
+    with pytest.raises(RuntimeError, match="disk on fire"):
+        store.cancel_pending_order("#W5", "no longer needed")
+    assert calls == ["orders", "users"]  # the order row had really been written before the failure
+    assert store.state_hash() == before
+    monkeypatch.undo()
+    # The store is still usable and the same write now succeeds.
+    assert json.loads(store.cancel_pending_order("#W5", "no longer needed"))["status"] == "cancelled"
+    assert json.loads(store.get_user_details("bob_2"))["payment_methods"]["gift_card_2"]["balance"] == 112.5
+
+
+def test_put_outside_a_transaction_is_a_bug(store):
+    with pytest.raises(RuntimeError, match="outside a transaction"):
+        store._db.put("users", "bob_2", {})

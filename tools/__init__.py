@@ -1,0 +1,1 @@
+"""Toolkits shipped with agentspec, and the tool registry they share."""

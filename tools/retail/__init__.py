@@ -1,0 +1,38 @@
+"""Retail toolkit: the tau2-bench retail environment on SQLite, with its 16 agent tools.
+
+``load_toolkit(db)`` is the entry-point factory: ``db`` is a tau2 ``db.json`` (a fresh store in a
+private temporary file) or a SQLite file written earlier by this package (reopened in place).
+
+    from agentspec.tools.retail import load_toolkit
+
+    with load_toolkit("../shared/data/tau2-retail/db.json") as store:
+        store.invoke("find_user_id_by_email", {"email": "noah.brown7922@example.com"})
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ._ids import CANCEL_REASONS, CancelReason, ItemId, OrderId, PaymentMethodId, ProductId, UserId
+from .store import RetailStore
+
+__all__ = [
+    "RetailStore",
+    "load_toolkit",
+    "CANCEL_REASONS",
+    "CancelReason",
+    "UserId",
+    "OrderId",
+    "ItemId",
+    "ProductId",
+    "PaymentMethodId",
+]
+
+
+def load_toolkit(db: str | os.PathLike[str]) -> RetailStore:
+    """The retail store for ``db``: a ``.json`` file is loaded into a new private store, anything else
+    is opened as an existing SQLite store (writes then go to that file)."""
+    path = Path(db)
+    if path.suffix.lower() == ".json":
+        return RetailStore.from_json(path)
+    return RetailStore.open(path)

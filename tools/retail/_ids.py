@@ -1,0 +1,23 @@
+"""Argument types shared by the retail tools: identifier kinds and the cancellation reasons.
+
+An ``Identifier`` kind tells the decoding layer which values the model may use for the argument (ids it
+has seen in the conversation). Free text the user dictates (email, names, zip, address lines) is a
+plain ``str``. The kinds are "user", "order", "item", "product" and "payment_method".
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from agentspec.tools.types import Identifier
+
+__all__ = ["UserId", "OrderId", "ItemId", "ProductId", "PaymentMethodId", "CancelReason", "CANCEL_REASONS"]
+
+UserId = Annotated[str, Identifier("user")]
+OrderId = Annotated[str, Identifier("order")]
+ItemId = Annotated[str, Identifier("item")]
+ProductId = Annotated[str, Identifier("product")]
+PaymentMethodId = Annotated[str, Identifier("payment_method")]
+
+# tau2's two accepted reasons (its ``CancelReason`` literal); the policy rejects any other.
+CancelReason = Literal["no longer needed", "ordered by mistake"]
+CANCEL_REASONS: tuple[str, ...] = ("no longer needed", "ordered by mistake")

@@ -1,0 +1,156 @@
+"""``RetailStore``: the tau2-bench retail environment as a SQLite-backed store with its 16 agent tools.
+
+Contract:
+- Build one with ``RetailStore.from_json(db.json path or dict, db_path=None)`` or reopen a file with
+  ``RetailStore.open(db_path)``. With ``db_path=None`` the SQLite file (WAL mode needs a real file)
+  lives in a private temporary directory removed by ``close()`` (or when the store is collected).
+- ``to_json()`` gives back the db.json structure; ``state_hash()`` is a canonical sha256 of it,
+  independent of insertion and key order; ``copy()`` is an independent sandbox with the same state.
+- The 16 tools are methods with tau2's names, arguments and semantics (see ``_reads``/``_writes``).
+  Each returns the observation string: JSON, an id, a number, or ``"Error: <why>"`` when it refuses,
+  in which case the state is unchanged. Writes are atomic.
+- ``invoke(name, arguments)`` is how a model's call arrives: a bad call (unknown tool, missing,
+  unknown or mistyped argument) is an ``Error:`` observation; an unexpected exception inside a tool is
+  our bug and propagates.
+- ``READ_TOOLS``, ``WRITE_TOOLS`` and ``AUTH_TOOLS`` classify the tools for the policy layer
+  (authentication first, confirmation before writes).
+
+It does not enforce the conversational policy (authenticate first, one user per conversation, explicit
+confirmation): those belong to the agent's policy layer, which these constants serve.
+"""
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, ClassVar
+
+from ._calling import check_arguments
+from ._reads import ReadTools
+from ._sqlite import Database
+from ._writes import WriteTools
+
+__all__ = ["RetailStore"]
+
+
+class RetailStore(ReadTools, WriteTools):
+    """The retail database (SQLite, WAL, atomic writes) and the 16 tau2 retail tools as methods."""
+
+    name: ClassVar[str] = "retail"
+
+    # The two ways to authenticate a user (the policy requires one before anything else).
+    AUTH_TOOLS: ClassVar[tuple[str, ...]] = ("find_user_id_by_email", "find_user_id_by_name_zip")
+    READ_TOOLS: ClassVar[tuple[str, ...]] = (
+        *AUTH_TOOLS,
+        "get_user_details",
+        "get_order_details",
+        "get_product_details",
+        "get_item_details",
+        "list_all_product_types",
+    )
+    # The tools that change the database: the policy asks for explicit confirmation before each.
+    WRITE_TOOLS: ClassVar[tuple[str, ...]] = (
+        "cancel_pending_order",
+        "modify_pending_order_address",
+        "modify_pending_order_items",
+        "modify_pending_order_payment",
+        "modify_user_address",
+        "return_delivered_order_items",
+        "exchange_delivered_order_items",
+    )
+    # Neither read nor write: a calculator and the hand-off.
+    GENERIC_TOOLS: ClassVar[tuple[str, ...]] = ("calculate", "transfer_to_human_agents")
+    TOOL_NAMES: ClassVar[tuple[str, ...]] = (*READ_TOOLS, *WRITE_TOOLS, *GENERIC_TOOLS)
+
+    def __init__(self, database: Database) -> None:
+        """Wrap an open ``Database``; use ``from_json`` or ``open`` to build one."""
+        self._db = database
+
+    # -- construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_json(
+        cls,
+        source: str | os.PathLike[str] | Mapping[str, Any],
+        db_path: str | os.PathLike[str] | None = None,
+    ) -> RetailStore:
+        """A new store holding the state of a db.json file (or of the already parsed dict).
+
+        Args:
+            source: Path of a tau2 retail db.json, or its parsed content.
+            db_path: Where to create the SQLite file (must not exist); None for a private temp file.
+        """
+        if isinstance(source, Mapping):
+            data = json.loads(json.dumps(source))  # a deep copy that is also proven JSON-serialisable
+        else:
+            with open(source, encoding="utf-8") as f:
+                data = json.load(f)
+        return cls(Database.create(data, db_path))
+
+    @classmethod
+    def open(cls, db_path: str | os.PathLike[str]) -> RetailStore:
+        """Reopen a SQLite store created with ``from_json(..., db_path=...)`` or ``copy(db_path)``."""
+        return cls(Database.open(db_path))
+
+    def copy(self, db_path: str | os.PathLike[str] | None = None) -> RetailStore:
+        """An independent store with the same state (a sandbox: its writes do not touch this one)."""
+        return type(self)(self._db.backup_to(db_path))
+
+    # -- state -------------------------------------------------------------------------------------
+
+    @property
+    def db_path(self) -> Path:
+        """The SQLite file behind this store."""
+        return self._db.path
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole state in the db.json structure: ``{"products": ..., "users": ..., "orders": ...}``."""
+        return self._db.dump()
+
+    def state_hash(self) -> str:
+        """sha256 hex digest of the canonical JSON of the state (sorted keys; order-independent)."""
+        return self._db.state_hash()
+
+    def close(self) -> None:
+        """Close the database; a private temporary file is deleted. Idempotent."""
+        self._db.close()
+
+    def __enter__(self) -> RetailStore:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._db.closed else str(self._db.path)
+        return f"<RetailStore {state}>"
+
+    # -- tools -------------------------------------------------------------------------------------
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        """The names of the 16 tools, in a fixed order (reads, writes, generic)."""
+        return self.TOOL_NAMES
+
+    def functions(self) -> list[Callable[..., str]]:
+        """The bound tool methods in ``tool_names`` order; signature + docstring describe each one."""
+        return [getattr(self, name) for name in self.TOOL_NAMES]
+
+    def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
+        """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.
+
+        A bad call is answered with an ``Error:`` observation; an exception from a tool is not caught.
+        """
+        if name not in self.TOOL_NAMES:
+            return f"Error: unknown tool {name!r}; available tools: {', '.join(self.TOOL_NAMES)}"
+        func = getattr(self, name)
+        arguments = {} if arguments is None else arguments
+        if isinstance(arguments, Mapping):
+            arguments = dict(arguments)
+        problem = check_arguments(name, func, arguments)
+        if problem is not None:
+            return problem
+        return func(**arguments)

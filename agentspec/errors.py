@@ -149,3 +149,26 @@ class EmptyGrammarError(AgentSpecError):
     """A step grammar with no branch left: a tool call is required but no tool can be called yet."""
 
     code = "empty_grammar"
+
+
+# --- constrained decoding ------------------------------------------------------------------------
+
+__all__ += ["ConstrainedDecodingUnavailableError", "GrammarCompileError"]
+
+
+class ConstrainedDecodingUnavailableError(AgentSpecError):
+    """Grammar-constrained decoding was asked for (or is the default) but would not actually apply.
+
+    Raised at ``StepDecoder`` construction (the backend cannot constrain, the grammar library is
+    missing, or the self-check found that the logits processor does not mask), and during a
+    decode when the processor was not called for every token or failed inside the backend's
+    sampler callback (llama.cpp swallows exceptions there, which would leave output unconstrained).
+    """
+
+    code = "constraint_unavailable"
+
+
+class GrammarCompileError(AgentSpecError):
+    """The grammar backend rejected a step schema (an unsupported keyword, a pattern it cannot parse)."""
+
+    code = "grammar_compile"

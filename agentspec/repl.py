@@ -5,8 +5,8 @@ keeps the conversation (the partial reply stays in the history); Ctrl-C at the p
 line; Ctrl-D exits. Without a terminal (a pipe), lines are read from stdin and replies printed plainly,
 so the REPL can be scripted and tested.
 
-This module knows nothing about tools or agents: it drives a ``ChatModel``. The agent REPL (later)
-plugs in through ``respond``.
+This module knows nothing about tools or agents: it drives a ``ChatModel``. The agent REPL
+(``agentspec.agent_repl``) subclasses it, overriding ``banner``, ``command`` and ``respond``.
 """
 from __future__ import annotations
 
@@ -58,10 +58,14 @@ class ChatRepl:
 
     # -- loop ---------------------------------------------------------------------------------
 
-    def run(self) -> None:
+    def banner(self) -> None:
+        """Printed once when the loop starts (the agent REPL prints its session here)."""
         self.console.print(
             f"[bold]agentspec chat[/] · {self.model.name} ({self.model.backend}) · /help for commands"
         )
+
+    def run(self) -> None:
+        self.banner()
         while True:
             try:
                 line = self._read_line("you> ")

@@ -3,7 +3,9 @@
 The group ``eval_group`` is attached to the main CLI by ``agentspec.cli``; each command's docstring is
 its help. User errors are ``AgentSpecError`` subclasses (the main CLI prints message and hint).
 ``tau --json`` prints, as its last line, one JSON object with ``pass_hat_k``, ``pass_at_k`` (str(k) ->
-value), ``ci``, ``n_tasks``, ``trials``, ``categories``, ``metrics`` and ``out``.
+value), ``ci``, ``n_tasks``, ``trials``, ``categories``, ``metrics`` and ``out``. ``bfcl --json`` prints,
+last, one JSON object with ``n``, ``accuracy``, ``valid_rate``, ``errors`` (counts by error type),
+``mode``, ``constrained``, ``retried``, ``malformed_attempts`` and ``model``.
 """
 from __future__ import annotations
 
@@ -105,3 +107,80 @@ def compare(run_a: Path, run_b: Path, markdown: bool, as_json: bool) -> None:
         click.echo(comparison_markdown(table))
     else:
         print_comparison(table)
+
+
+@eval_group.command()
+@click.argument("questions", type=click.Path(dir_okay=False, exists=True, path_type=Path))
+@click.option("--answers", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="BFCL possible_answer JSON-lines file for QUESTIONS.")
+@click.option("--model", "model_name", help="Model name or GGUF path (default: the bundled one).")
+@click.option("--backend", default="llamacpp", show_default=True, help="Backend of --model.")
+@click.option("--spec", help="Agent spec (YAML path or name): its model, generation and decoding settings.")
+@click.option("--threads", type=click.IntRange(min=1), help="llamacpp: CPU threads for --model.")
+@click.option("--limit", type=click.IntRange(min=1), help="Run only the first N cases.")
+@click.option("--unconstrained", is_flag=True,
+              help="Decode without the grammar (prompt + validation + retries), for comparison.")
+@click.option("--max-attempts", default=None, type=click.IntRange(min=1),
+              help="Attempts per case before a malformed step counts as a parse error [default: 3, or the spec's].")
+@click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1), help="Tokens per step.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Predictions JSON-lines file (resumable: rerun with the same --out to finish).")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
+def bfcl(questions: Path, answers: Path, model_name: str | None, backend: str, spec: str | None,
+         threads: int | None, limit: int | None, unconstrained: bool, max_attempts: int | None, max_tokens: int,
+         out: Path | None, progress: bool, as_json: bool) -> None:
+    """Run a model on BFCL QUESTIONS (v4 JSON lines) and score it with BFCL's AST checker.
+
+    Each case is one step decoded by agentspec's step decoder: under the step grammar unless
+    --unconstrained. Prints accuracy, valid rate (parsed and schema-valid) and counts by error type.
+    """
+    from .bfcl import load_bfcl
+    from .bfcl_runner import DEFAULT_SETTINGS, run_bfcl
+
+    if spec and model_name:
+        raise click.UsageError("give --model or --spec, not both")
+    cases = load_bfcl(questions, answers)
+    if limit:
+        cases = cases[:limit]
+    settings = DEFAULT_SETTINGS.with_(max_tokens=max_tokens)
+    mode, attempts = "auto", 3
+    if spec:
+        from agentspec.spec import load_model as load_spec_model, load_spec
+
+        agent_spec = load_spec(spec)
+        model = load_spec_model(agent_spec)
+        settings = agent_spec.generation.settings().with_(max_tokens=max_tokens)
+        mode, attempts = agent_spec.decoding.mode, agent_spec.decoding.max_attempts
+    else:
+        from agentspec.runtime.registry import load_model
+
+        model = load_model(backend, model_name, n_threads=threads, n_ctx=4096) if backend == "llamacpp" \
+            else load_model(backend, model_name)
+    if unconstrained:
+        mode = "validate"
+    attempts = max_attempts or attempts
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("bfcl"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
+                  TimeRemainingColumn(), disable=not progress or as_json) as bar:
+        task = bar.add_task("cases", total=len(cases), acc="")
+        made = {"calls": 0}
+
+        def tick(row: dict) -> None:
+            made["calls"] += row["calls"] is not None
+            bar.update(task, advance=1, acc=f"parsed {made['calls']}")
+
+        report = run_bfcl(cases, model, mode=mode, max_attempts=attempts, settings=settings, out=out, on_case=tick)
+    summary = {k: report[k] for k in ("n", "accuracy", "valid_rate", "errors", "mode", "constrained",
+                                       "retried", "malformed_attempts")}
+    summary["model"] = getattr(model, "name", "")
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"BFCL {questions.name}: n={summary['n']} accuracy={summary['accuracy']:.3f} "
+               f"valid_rate={summary['valid_rate']:.3f} (decoding: {summary['mode']})")
+    for error, count in summary["errors"].items():
+        if count:
+            click.echo(f"  {error}: {count}")

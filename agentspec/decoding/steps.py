@@ -141,7 +141,7 @@ def _identifiers(schema: Any, value: Any, path: str) -> Iterator[tuple[str, str,
     if isinstance(kind, str) and isinstance(value, str):
         yield path, kind, value
         return
-    for branch in schema.get("anyOf", ()) + schema.get("oneOf", ()):
+    for branch in [*schema.get("anyOf", ()), *schema.get("oneOf", ())]:  # either may be absent
         yield from _identifiers(branch, value, path)
     if isinstance(value, dict):
         for name, sub in schema.get("properties", {}).items():

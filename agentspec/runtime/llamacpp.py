@@ -2,15 +2,23 @@
 
 - Prompts are rendered with the model's own chat template (``agentspec.runtime.template``); a model
   that ships none must be given one, never a silent generic format.
-- Prefix KV-cache reuse: one ``Llama`` object keeps the KV state of the last prompt + reply, and
+- Prefix KV-cache reuse: one ``Llama`` object keeps the KV state of the last prompt, and
   llama-cpp-python's ``generate`` re-evaluates only the tokens after the longest common prefix. Turn
-  N+1 of a conversation therefore pays for its new tokens only. ``Usage.cached_tokens`` reports how
-  many prompt tokens were reused.
+  N+1 of a conversation pays for the last reply and its new message only, not the history.
+  ``Usage.cached_tokens`` reports how many prompt tokens were reused. The reply's own KV entries are
+  dropped after each turn (see ``_keep_prompt_only``): that keeps cached turns bit-identical to
+  fresh computations.
 - Sampling is explicit and seeded (min_p and repeat penalty off) so that the same settings give the
   same tokens here, on a llama.cpp server, and across runs.
+- LoRA adapters (GGUF, from ``agentspec train export``): ``adapters=[{"name", "path", "scale"}]`` loads
+  each once with llama.cpp's low-level API; ``set_adapter(name | None)`` switches the active one
+  without reloading the model and empties the KV cache, whose keys/values were computed under the
+  previous weights. The first adapter given is active after loading unless ``active_adapter`` says
+  otherwise. Adapters are freed with the model (llama.cpp owns them).
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from pathlib import Path
@@ -60,6 +68,8 @@ class LlamaCppChatModel:
         seed: int = 0,
         chat_template: str | None = None,
         default_settings: GenerationSettings | None = None,
+        adapters: list[dict[str, Any]] | None = None,
+        active_adapter: str | None = "",
     ):
         path, entry = resolve_model(model)
         self.path = path
@@ -69,6 +79,63 @@ class LlamaCppChatModel:
         self.context_length = int(self.llm.n_ctx())
         self.default_settings = default_settings or GenerationSettings()
         self.template = _template_for(self.llm, entry, chat_template, path)
+        self._adapters: dict[str, tuple[Any, float]] = {}  # name -> (llama_adapter_lora pointer, scale)
+        self.active_adapter: str | None = None
+        for spec in adapters or []:
+            self.load_adapter(spec["path"], name=spec.get("name"), scale=float(spec.get("scale", 1.0)))
+        if self._adapters:
+            self.set_adapter(next(iter(self._adapters)) if active_adapter == "" else active_adapter)
+
+    # -- LoRA adapters ------------------------------------------------------------------------
+
+    @property
+    def adapter_names(self) -> list[str]:
+        return list(self._adapters)
+
+    def load_adapter(self, path: str | os.PathLike[str], *, name: str | None = None, scale: float = 1.0) -> str:
+        """Load a GGUF LoRA adapter for this model (not activated); returns its name."""
+        import llama_cpp
+
+        path = Path(path)
+        name = name or path.stem
+        if name in self._adapters:
+            raise AgentSpecError(f"An adapter named {name!r} is already loaded.", hint="Give each adapter its own name.",
+                                 code="adapter_name")
+        if not path.is_file():
+            raise ModelFileError(f"LoRA adapter not found: {path}",
+                                 hint="Export one with `agentspec train export ADAPTER_DIR --out DIR`.")
+        pointer = llama_cpp.llama_adapter_lora_init(self.llm.model, str(path).encode("utf-8"))
+        if not pointer:
+            raise ModelFileError(
+                f"llama.cpp could not load the LoRA adapter {path} for {self.name}.",
+                hint="It must be a GGUF LoRA adapter trained on this base model (same architecture and shapes).",
+            )
+        self._adapters[name] = (pointer, scale)
+        return name
+
+    def set_adapter(self, name: str | None) -> None:
+        """Make ``name`` the only active adapter (None: the plain base model). Clears the KV cache."""
+        import llama_cpp
+
+        if name == self.active_adapter:
+            return
+        if name is not None and name not in self._adapters:
+            raise AgentSpecError(f"No adapter named {name!r} is loaded.",
+                                 hint=f"Loaded: {', '.join(self._adapters) or 'none'}.", code="adapter_name")
+        if name is None:
+            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, None, 0, None)
+        else:
+            pointer, scale = self._adapters[name]
+            arr = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(pointer)
+            scales = (ctypes.c_float * 1)(scale)
+            rc = llama_cpp.llama_set_adapters_lora(self.llm.ctx, arr, 1, scales)
+        if rc != 0:
+            raise AgentSpecError(f"llama.cpp refused to activate adapter {name!r} (code {rc}).",
+                                 hint="Reload the model with this adapter alone to see llama.cpp's message.",
+                                 code="adapter_activate")
+        self.active_adapter = name
+        # Cached keys/values were computed under the previous weights: the next prompt is evaluated afresh.
+        self.llm.reset()
 
     # -- tokens -------------------------------------------------------------------------------
 
@@ -126,6 +193,19 @@ class LlamaCppChatModel:
                     yield text, 1
         finally:
             chunks.close()
+            self._keep_prompt_only(len(tokens))
+
+    def _keep_prompt_only(self, n_prompt: int) -> None:
+        """Drop the reply's KV entries, keep the prompt's.
+
+        Tokens decoded one at a time get slightly different keys/values than the same tokens
+        evaluated in a batch (llama.cpp's kernels round differently: logits differed by up to 0.7 in
+        a probe). A next turn that reused them could then differ from a fresh computation even when
+        greedy. Recomputing the reply in the next turn's batch costs a few dozen tokens and makes
+        cached turns exactly equal to fresh ones (tests/real: cached == fresh).
+        """
+        if self.llm.n_tokens > n_prompt:
+            self.llm.n_tokens = n_prompt  # llama-cpp-python's next eval removes the KV cells past this
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

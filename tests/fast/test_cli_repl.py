@@ -132,3 +132,12 @@ def test_repl_overflow_error_keeps_session():
     assert repl.respond("word " * 200) is None
     assert "Error:" in out.getvalue()
     assert len(repl.messages) == 2  # the too-long message was not kept, the earlier turn was
+
+
+def test_chat_plain_keeps_the_bare_model_repl(scripted):
+    scripted.enqueue("Hello from the bare model.")
+    result = CliRunner().invoke(cli, ["chat", "--plain", "--system", "Be kind."], input="hi\n")
+    assert result.exit_code == 0, result.output
+    assert "Hello from the bare model." in result.output
+    assert scripted.calls[0]["messages"] == [{"role": "system", "content": "Be kind."},
+                                             {"role": "user", "content": "hi"}]

@@ -36,3 +36,7 @@ def load_toolkit(db: str | os.PathLike[str]) -> RetailStore:
     if path.suffix.lower() == ".json":
         return RetailStore.from_json(path)
     return RetailStore.open(path)
+
+
+# Lets `agentspec validate` check tool names in a spec's policy without building a store.
+load_toolkit.tool_names = RetailStore.TOOL_NAMES  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from ._calling import check_arguments
+from ._policy import call_owners, describe_call
 from ._reads import ReadTools
 from ._sqlite import Database
 from ._writes import WriteTools
@@ -138,6 +139,15 @@ class RetailStore(ReadTools, WriteTools):
     def functions(self) -> list[Callable[..., str]]:
         """The bound tool methods in ``tool_names`` order; signature + docstring describe each one."""
         return [getattr(self, name) for name in self.TOOL_NAMES]
+
+    def owners(self, name: str, arguments: Mapping[str, Any]) -> set[str]:
+        """The user ids whose data the call ``name(**arguments)`` touches (the one-user-per-session
+        policy hook; see ``_policy.call_owners``). Empty: no user's data, or an unknown entity."""
+        return call_owners(self._db, name, arguments)
+
+    def describe(self, name: str, arguments: Mapping[str, Any]) -> str | None:
+        """The sentence that states write ``name(**arguments)`` before asking for confirmation."""
+        return describe_call(name, arguments)
 
     def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.

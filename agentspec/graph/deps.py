@@ -1,0 +1,67 @@
+"""What the graph's nodes need besides the state: the live objects of one agent, built once.
+
+Contract: ``AgentDeps`` holds the model, the step decoder, the tool registry, the toolkits (for their
+policy hooks), the spec and the rendered-prompt cache. It is never stored in the state (nothing here
+is serialisable); ``build_graph`` binds it to the node functions. Toolkit hooks, both optional:
+
+- ``owners(name, arguments) -> set[str]``: the user ids whose data a call touches (one user per
+  session; ``RetailStore.owners``);
+- ``describe(name, arguments) -> str``: the sentence stating a write before asking to confirm it
+  (``RetailStore.describe``); without it the graph states the call's name and JSON arguments.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from agentspec.graph.prompts import SystemPrompt
+from agentspec.runtime.base import ChatModel, GenerationSettings
+from agentspec.spec import AgentSpec
+from agentspec.toolkit import Tool, ToolRegistry
+
+__all__ = ["AgentDeps"]
+
+
+@dataclass
+class AgentDeps:
+    spec: AgentSpec
+    model: ChatModel
+    decoder: Any  # agentspec.decoding.engine.StepDecoder (imported lazily by the session)
+    registry: ToolRegistry
+    toolkits: Mapping[str, Any]  # tool name -> the toolkit object that provides it
+    settings: GenerationSettings
+    approve: bool = False  # operator approval (LangGraph interrupt) before each consequential call
+    prompt: SystemPrompt = field(init=False)
+    _token_counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.prompt = SystemPrompt(self.spec)
+
+    # -- policy views -----------------------------------------------------------------------------
+
+    def offered_tools(self, user_id: str | None) -> list[Tool]:
+        """The tools the grammar offers now: before authentication, only those needing no user."""
+        if user_id is not None:
+            return self.registry.tools
+        needs_user = set(self.spec.policy.requires_user)
+        return [t for t in self.registry.tools if t.name not in needs_user]
+
+    def hook(self, name: str, tool: str) -> Callable[..., Any] | None:
+        return getattr(self.toolkits.get(tool), name, None)
+
+    def count_tokens(self, text: str) -> int:
+        """Model token count, memoised (the same observations are re-counted at every step)."""
+        n = self._token_counts.get(text)
+        if n is None:
+            n = self.model.count_tokens(text)
+            if len(self._token_counts) > 4096:
+                self._token_counts.clear()
+            self._token_counts[text] = n
+        return n
+
+    @property
+    def prompt_budget(self) -> int:
+        """Tokens the prompt may use: the spec's budget, within the context minus the reply's room."""
+        room = self.model.context_length - self.settings.max_tokens - 32  # 32: template overhead slack
+        return max(64, min(self.spec.limits.context_budget, room))

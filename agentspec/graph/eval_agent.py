@@ -1,0 +1,91 @@
+"""The graph agent behind the eval harness's ``EvalAgent`` protocol (``evals/agents.py``).
+
+Contract: ``make_eval_agent(spec=None, **options)`` loads the spec (a name or path; default the
+packaged ``retail``) and its model ONCE per process (a module-level cache keyed by the model
+section, shared by every agent and episode in a worker). ``start(store, task_id, seed)`` opens an
+ephemeral ``AgentSession`` on THAT store's tools (the harness's fresh copy per episode; never
+closed here), sampling with ``seed``. ``respond(text)`` runs one turn and reports an ``AgentTurn``:
+the calls actually run (guard refusals are not run: they are listed in ``policy_violations`` as
+``blocked: <tool>: <reason>``, attempts the graph stopped), the reply, model steps with retries
+(``steps``/``valid_steps``/``invalid_steps``), identifiers the model invented and the parser
+rejected (``hallucinated_ids``), tokens and seconds. An operator approval cannot happen here
+(``approve`` is always off). ``task_id`` is never looked at.
+
+Options: ``model`` (a ChatModel to use instead of the spec's: tests, a shared server),
+``decoding_mode`` (overrides ``decoding.mode``).
+"""
+from __future__ import annotations
+
+import re
+import weakref
+from typing import Any
+
+from agentspec.graph.session import AgentSession
+from agentspec.runtime.base import ChatModel
+from agentspec.spec import AgentSpec, load_model, load_spec
+
+__all__ = ["GraphEvalAgent", "GraphEvalSession", "make_eval_agent"]
+
+_MODELS: dict[str, ChatModel] = {}
+_DECODERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+# parse_step's message for an invented id: "<tool>.<path>='<value>' is not a <kind> id seen ..."
+_UNGROUNDED = re.compile(r"=(['\"])(.+?)\1 is not an? \w+ id seen")
+
+
+def _shared_model(spec: AgentSpec) -> ChatModel:
+    key = spec.model.model_dump_json()
+    if key not in _MODELS:
+        _MODELS[key] = load_model(spec)
+    return _MODELS[key]
+
+
+class GraphEvalSession:
+    def __init__(self, session: AgentSession):
+        self.session = session
+
+    def respond(self, user_text: str) -> Any:
+        from agentspec.evals.agents import AgentTurn, ToolCallRecord
+
+        result = self.session.send(user_text)
+        calls = [ToolCallRecord(c["name"], dict(c["arguments"]), c["observation"],
+                                "ok" if c["outcome"] == "ok" else "error") for c in result.tool_calls]
+        decides = [e for e in result.entries if e.get("kind") == "decide"]
+        attempts = sum(e.get("attempts", 1) for e in decides)
+        valid = sum(e.get("outcome") != "malformed" for e in decides)
+        invented = sorted({m.group(2) for e in decides for d in e.get("error_details", [])
+                           for m in [_UNGROUNDED.search(d)] if m})
+        blocked = [f"blocked: {e['calls'][0]['name']}: {e['outcome'].removeprefix('refused: ')}"
+                   for e in result.entries if e.get("kind") == "guard"]
+        policy = self.session.spec.policy
+        transferred = any(c.name == policy.handoff_tool and c.outcome == "ok" for c in calls)
+        return AgentTurn(
+            reply=result.reply or "", tool_calls=calls, transferred=transferred, steps=attempts,
+            valid_steps=valid, invalid_steps=attempts - valid, hallucinated_ids=invented,
+            policy_violations=blocked, prompt_tokens=sum(e.get("prompt_tokens", 0) for e in decides),
+            completion_tokens=sum(e.get("completion_tokens", 0) for e in decides), seconds=result.seconds)
+
+    def close(self) -> None:
+        self.session.close()  # closes only what the session opened: the harness's store stays open
+
+
+class GraphEvalAgent:
+    def __init__(self, spec: AgentSpec, model: ChatModel, decoding_mode: str | None = None):
+        self.spec = spec
+        self.model = model
+        from agentspec.decoding.engine import StepDecoder
+
+        # One decoder per model: its grammar cache is shared by every episode.
+        if model not in _DECODERS:
+            _DECODERS[model] = StepDecoder(model, mode=decoding_mode or spec.decoding.mode,  # type: ignore[arg-type]
+                                         max_attempts=spec.decoding.max_attempts)
+        self.decoder = _DECODERS[model]
+
+    def start(self, store: Any, task_id: str, seed: int = 0) -> GraphEvalSession:
+        session = AgentSession(self.spec, model=self.model, decoder=self.decoder, store=store, seed=seed)
+        return GraphEvalSession(session)
+
+
+def make_eval_agent(spec: str | AgentSpec | None = None, *, model: ChatModel | None = None,
+                    decoding_mode: str | None = None) -> GraphEvalAgent:
+    loaded = spec if isinstance(spec, AgentSpec) else load_spec(spec)
+    return GraphEvalAgent(loaded, model if model is not None else _shared_model(loaded), decoding_mode)

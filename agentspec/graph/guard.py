@@ -1,0 +1,130 @@
+"""The policy guard: what the graph lets a decided step do, whatever the model wanted.
+
+Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trusted with it):
+
+1. A call repeated identically since the last successful write in this turn is refused with an
+   observation saying so; more than ``limits.max_repeated_calls`` such refusals end the turn.
+2. A tool in ``policy.requires_user`` is refused until an ``auth_tools`` call succeeded in this
+   session (the grammar does not even offer it before: ``AgentDeps.offered_tools``).
+3. With ``one_user_per_session``, a call whose data belongs to another user (the toolkit's ``owners``
+   hook) is refused.
+4. A tool in ``policy.requires_confirmation`` runs only if it is exactly (name and arguments) a call
+   the user's last message confirmed. Otherwise the step is replaced by the graph's own statement of
+   that call ("I'm about to ... Shall I proceed? (yes/no)") and the call becomes ``pending``; the
+   turn ends there. The next user message either confirms it (``is_yes``: the graph runs exactly
+   the pending call) or not (it is dropped and the model hears the user).
+5. With operator approval (``--approve``), ``approve`` pauses the graph with a LangGraph
+   ``interrupt`` before each confirmed consequential call; the operator's answer resumes it. The
+   node has no side effect before its interrupts (LangGraph re-runs it from the top on resume).
+
+A refused call is not run; the model sees ``Error: policy: ...`` as its observation and carries on.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Literal
+
+from langgraph.types import interrupt
+
+from agentspec.graph.deps import AgentDeps
+from agentspec.graph.state import AgentState, CallDict, Verdict, call_fingerprint
+
+__all__ = ["approve", "describe", "guard", "is_no", "is_yes", "route_guard"]
+
+_YES = re.compile(r"^\s*(?:y|yes|yeah|yep|yup|sure|ok|okay|confirm(?:ed)?|correct|proceed|please proceed|"
+                  r"go ahead|please do|do it|absolutely|definitely)\b", re.I)
+# A "yes" that goes on to hedge or change something is not an explicit confirmation of the call.
+_HEDGE = re.compile(r"\b(?:no|not|don'?t|do not|wait|but|instead|actually|change|hold on|rather)\b", re.I)
+_NO = re.compile(r"^\s*(?:n|no|nope|nah|don'?t|do not|stop|cancel that|never ?mind)\b", re.I)
+
+
+def is_yes(text: Any) -> bool:
+    """An explicit, unhedged yes (also ``True`` from a programmatic approval)."""
+    if isinstance(text, bool):
+        return text
+    return isinstance(text, str) and bool(_YES.search(text)) and not _HEDGE.search(text)
+
+
+def is_no(text: Any) -> bool:
+    return text is False or (isinstance(text, str) and bool(_NO.search(text)))
+
+
+def describe(deps: AgentDeps, call: CallDict) -> str:
+    """The deterministic statement of a consequential call, ending with the question."""
+    hook = deps.hook("describe", call["name"])
+    sentence = hook(call["name"], call["arguments"]) if hook else None
+    if not sentence:
+        sentence = f"I'm about to call {call['name']} with {json.dumps(call['arguments'], ensure_ascii=False)}."
+    return f"{sentence} Shall I proceed? (yes/no)"
+
+
+def _refuse(call: CallDict, reason: str, message: str) -> Verdict:
+    return {"call": call, "action": "refuse", "reason": reason, "observation": f"Error: policy: {message}"}
+
+
+def _check(deps: AgentDeps, state: AgentState, call: CallDict) -> Verdict | Literal["confirm"]:
+    policy = deps.spec.policy
+    user = state.get("user_id")
+    if call_fingerprint(call) in state.get("recent_calls", []):
+        return _refuse(call, "repeat", f"{call['name']} was already called with these arguments in this turn; "
+                       "its result is above. Use it, or reply to the user.")
+    if call["name"] in policy.requires_user and user is None:
+        auth = " or ".join(policy.auth_tools) or "an authentication tool"
+        return _refuse(call, "unauthenticated", f"authenticate the user first ({auth}).")
+    if policy.one_user_per_session and user is not None:
+        owners_hook = deps.hook("owners", call["name"])
+        others = sorted((owners_hook(call["name"], call["arguments"]) if owners_hook else set()) - {user})
+        if others:
+            return _refuse(call, "other_user", f"this data belongs to another user; this conversation can only "
+                           f"help the authenticated user {user}.")
+    if call["name"] in policy.requires_confirmation and call not in state.get("confirmed", []):
+        return "confirm"
+    return {"call": call, "action": "run", "reason": None, "observation": None}
+
+
+def guard(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """Decide each call of ``state['step']``: run, refuse, or replace the step by a confirmation."""
+    calls: list[CallDict] = [dict(c) for c in (state.get("step") or {}).get("calls", [])]  # type: ignore[misc]
+    verdicts: list[Verdict] = []
+    trace: list[dict[str, Any]] = []
+    repeats = state.get("repeats", 0)
+    for call in calls:
+        verdict = _check(deps, state, call)
+        if verdict == "confirm":
+            statement = describe(deps, call)
+            # The whole step gives way to the statement: nothing runs until the user says yes.
+            return {"pending": {"calls": [call], "statement": statement}, "verdicts": [], "repeats": repeats}
+        if verdict["action"] == "refuse":
+            repeats += verdict["reason"] == "repeat"
+            trace.append({"turn": state.get("turn", 0), "kind": "guard", "calls": [call],
+                          "outcome": f"refused: {verdict['reason']}", "output": verdict["observation"]})
+        verdicts.append(verdict)
+    stop = "repeat" if repeats > deps.spec.limits.max_repeated_calls else None
+    return {"verdicts": verdicts, "repeats": repeats, "pending": None, "trace": trace, "stop": stop}
+
+
+def route_guard(state: AgentState, deps: AgentDeps) -> Literal["confirm", "respond", "approve", "act"]:
+    if state.get("pending"):
+        return "confirm"
+    if state.get("stop"):
+        return "respond"
+    needs = set(deps.spec.policy.requires_confirmation)
+    if deps.approve and any(v["action"] == "run" and v["call"]["name"] in needs for v in state.get("verdicts", [])):
+        return "approve"
+    return "act"
+
+
+def approve(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """Operator approval: one interrupt per consequential call; a refusal becomes the observation."""
+    needs = set(deps.spec.policy.requires_confirmation)
+    out: list[Verdict] = []
+    for verdict in state.get("verdicts", []):
+        call = verdict["call"]
+        if verdict["action"] == "run" and call["name"] in needs:
+            answer = interrupt({"kind": "approval", "call": call, "statement": describe(deps, call)})
+            if not is_yes(answer):
+                verdict = _refuse(call, "operator", "the operator did not approve this action, so it was not "
+                                  "done; tell the user.")
+        out.append(verdict)
+    return {"verdicts": out}

@@ -1,0 +1,175 @@
+"""The nodes of the agent graph (besides the guard's): plain functions ``(state, deps) -> update``.
+
+One turn (see ``build``): ``begin`` takes the user's message; ``decide`` decodes one step under the
+grammar narrowed to the tools the state allows; ``guard`` (``guard.py``) rules on its calls;
+``act`` runs the allowed calls and records observations; the loop goes back to ``decide`` until a
+reply. ``confirm`` ends a turn with the graph's statement of a pending write; ``respond`` ends it with
+the model's reply or, when the graph stops the turn itself (step limit, repeated calls, malformed
+steps, hand-off), with a fixed sentence. Routers return ``Literal`` node names.
+
+Tool failures are observations (``Error: ...``), never exceptions; a malformed step is retried by the
+decoder; only our own bugs raise.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any, Literal
+
+from agentspec.decoding.grounding import Grounding
+from agentspec.decoding.prompt import step_message
+from agentspec.decoding.steps import Reply, Step, ToolCall
+from agentspec.graph.context import build_prompt, observation_with_meta
+from agentspec.graph.deps import AgentDeps
+from agentspec.graph.guard import is_yes
+from agentspec.graph.state import AgentState, CallDict, call_fingerprint
+
+__all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
+           "route_decide"]
+
+STOP_REPLIES = {
+    "limit": "I'm sorry, I could not finish this within the steps I'm allowed for one message. Could you "
+             "tell me more precisely what you need?",
+    "repeat": "I'm sorry, I keep repeating the same lookup without making progress. Could you rephrase "
+              "your request?",
+    "malformed": "I'm sorry, I could not work out the next step. Could you rephrase your request?",
+}
+
+
+def _grounding_update(text: str) -> dict[str, list[str]]:
+    g = Grounding()
+    g.observe_text(text)
+    return g.as_dict()
+
+
+def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """A user message arrived (already appended by the caller): reset the turn, settle a pending write."""
+    text = state["messages"][-1]["content"]
+    update: dict[str, Any] = {
+        "turn": state.get("turn", 0) + 1, "steps": 0, "repeats": 0, "recent_calls": [], "stop": None,
+        "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
+        "grounding": _grounding_update(text),
+    }
+    pending = state.get("pending")
+    if pending and is_yes(text):
+        # The user confirmed exactly what the graph stated: run that, not whatever the model says next.
+        update["confirmed"] = pending["calls"]
+        update["step"] = {"calls": pending["calls"]}
+    return update
+
+
+def route_begin(state: AgentState) -> Literal["guard", "decide"]:
+    return "guard" if state.get("confirmed") else "decide"
+
+
+def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """Decode one step with the tools the state allows and the identifiers seen so far."""
+    user = state.get("user_id")
+    tools = deps.offered_tools(user)
+    limits = deps.spec.limits
+    parallel = limits.max_calls_per_step > 1
+    system = deps.prompt.render(tools, user, parallel=parallel)
+    messages, compacted = build_prompt(system, state.get("messages", []), deps.count_tokens, deps.prompt_budget,
+                                       keep=limits.keep_observations, max_chars=limits.max_observation_chars)
+    started = time.perf_counter()
+    decided = deps.decoder.decide(messages, tools, Grounding(state.get("grounding") or {}), allow_reply=True,
+                                  parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
+    step = decided.step
+    usage = decided.completion.usage
+    entry = {
+        "turn": state.get("turn", 0), "kind": "decide", "step": state.get("steps", 0) + 1,
+        "tools_offered": [t.name for t in tools], "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens, "output": decided.text, "attempts": decided.attempts,
+        "errors": list(decided.errors), "error_details": list(getattr(decided, "details", [])),
+        "constrained": decided.constrained, "compile_ms": round(decided.compile_ms, 1), "compacted": compacted,
+        "dropped_messages": decided.completion.dropped_messages,
+        "outcome": "malformed" if step is None else ("reply" if step.reply is not None else "calls"),
+        "latency_ms": round((time.perf_counter() - started) * 1e3, 1),
+    }
+    update: dict[str, Any] = {"steps": state.get("steps", 0) + 1, "trace": [entry]}
+    if step is None:
+        update.update(step=None, stop="malformed")
+    elif step.reply is not None:
+        update["step"] = {"reply": step.reply.text}
+    else:
+        update["step"] = {"calls": [{"name": c.name, "arguments": dict(c.arguments)} for c in step.calls]}
+    return update
+
+
+def route_decide(state: AgentState) -> Literal["guard", "respond"]:
+    step = state.get("step") or {}
+    return "guard" if step.get("calls") else "respond"
+
+
+def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """Run the allowed calls; record the step and every observation (refusals included)."""
+    policy = deps.spec.policy
+    user = state.get("user_id")
+    recent = list(state.get("recent_calls", []))
+    calls: list[CallDict] = []
+    observations: list[dict[str, Any]] = []
+    trace: list[dict[str, Any]] = []
+    grounding = Grounding()
+    stop = None
+    for verdict in state.get("verdicts", []):
+        call = verdict["call"]
+        calls.append(call)
+        if verdict["action"] == "refuse":
+            observation, outcome = verdict["observation"] or "Error: policy: refused", "refused"
+        else:
+            started = time.perf_counter()
+            result = deps.registry.call(call["name"], call["arguments"])
+            observation = result.observation
+            outcome = "error" if result.kind != "ok" or observation.startswith("Error:") else "ok"
+            if outcome == "ok" and call["name"] in policy.auth_tools:
+                found = observation.strip().strip('"')
+                if user is None:
+                    user = found
+                elif found != user:
+                    observation, outcome = (f"Error: policy: this conversation is already authenticated as {user}; "
+                                            "only one user can be helped per conversation."), "refused"
+            if outcome == "ok":
+                grounding.observe_text(observation)
+                if call["name"] in policy.requires_confirmation:
+                    recent = []  # the state changed: the same lookup may now answer differently
+                if call["name"] == policy.handoff_tool:
+                    stop = "handoff"
+            recent.append(call_fingerprint(call))
+            trace.append({"turn": state.get("turn", 0), "kind": "tool", "calls": [call], "output": observation,
+                          "outcome": outcome, "latency_ms": round((time.perf_counter() - started) * 1e3, 1)})
+        observations.append(observation_with_meta(call, observation))
+    step = Step(calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"]) for c in calls))
+    return {
+        "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
+        "user_id": user, "recent_calls": recent, "verdicts": [], "confirmed": [], "step": None, "stop": stop,
+    }
+
+
+def route_act(state: AgentState, deps: AgentDeps) -> Literal["decide", "respond"]:
+    if state.get("stop"):
+        return "respond"
+    if state.get("steps", 0) >= deps.spec.limits.max_steps_per_turn:
+        return "respond"
+    return "decide"
+
+
+def _reply_update(state: AgentState, text: str, kind: str, outcome: str) -> dict[str, Any]:
+    entry = {"turn": state.get("turn", 0), "kind": kind, "output": text, "outcome": outcome}
+    return {"messages": [step_message(Step(reply=Reply(text=text)))], "reply": text,
+            "trace": [] if kind == "decide" else [entry]}
+
+
+def confirm(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """End the turn with the graph's statement of the pending write and the question."""
+    return _reply_update(state, state["pending"]["statement"], "graph", "confirm")  # type: ignore[index]
+
+
+def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """End the turn: the model's reply, or the graph's fixed sentence when it stopped the turn."""
+    step = state.get("step") or {}
+    stop = state.get("stop")
+    if step.get("reply") is not None and not stop:
+        return _reply_update(state, step["reply"], "decide", "reply")
+    if stop == "handoff":
+        return _reply_update(state, deps.spec.policy.handoff_message, "graph", "handoff")
+    reason = stop or "limit"
+    return _reply_update(state, STOP_REPLIES[reason], "graph", f"stopped: {reason}")

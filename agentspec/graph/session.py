@@ -1,0 +1,265 @@
+"""Agent sessions: one conversation with its own checkpoints and its own copy of the shop's database.
+
+Contract:
+- ``AgentSession(spec, name=NAME)`` keeps everything under ``$AGENTSPEC_HOME/sessions/NAME/``
+  (``AGENTSPEC_HOME`` defaults to ``~/.cache/agentspec``): ``checkpoints.sqlite`` (LangGraph's
+  ``SqliteSaver``, thread id = NAME), the retail store ``retail.sqlite`` (created from the db.json on
+  first use, REOPENED on resume, so the session's writes persist with it) and ``session.json``
+  (spec, created/updated times, turns, user). Opening an existing NAME resumes it, in any process.
+- ``AgentSession(spec, store=store)`` (no name) is ephemeral: in-memory checkpoints, the given store's
+  tools (the eval harness's fresh store per episode; the session never closes a store it was given).
+- ``send(text) -> TurnResult`` runs one turn. With ``approve=True`` a turn may stop at an operator
+  approval (``TurnResult.approval``); ``resume(answer)`` continues it, also after a restart
+  (``pending_approval()`` tells whether one is waiting).
+- The retail db: the toolkit config ``db`` (relative to the spec file), else ``--db``, else
+  ``$AGENTSPEC_RETAIL_DB``, else ``../shared/data/tau2-retail/db.json`` from the current folder; none
+  found is an ``AgentSpecError`` saying where it looked. The data is never copied into the repo.
+
+Nothing here contacts the network (LangSmith tracing stays off unless the user set it).
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from agentspec.errors import AgentSpecError
+from agentspec.graph.build import build_graph
+from agentspec.graph.deps import AgentDeps
+from agentspec.runtime.base import ChatModel
+from agentspec.spec import AgentSpec, load_model
+from agentspec.toolkit import ToolRegistry, load_toolkit
+
+__all__ = ["AgentSession", "TurnResult", "agentspec_home", "list_sessions", "resolve_retail_db", "sessions_dir"]
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def agentspec_home() -> Path:
+    return Path(os.environ.get("AGENTSPEC_HOME") or Path.home() / ".cache" / "agentspec")
+
+
+def sessions_dir() -> Path:
+    return agentspec_home() / "sessions"
+
+
+def resolve_retail_db(spec: AgentSpec, configured: str | None, override: str | os.PathLike[str] | None = None) -> Path:
+    """The db.json a new retail session starts from (see the module docstring for the order)."""
+    candidates: list[tuple[str, Path]] = []
+    if configured:
+        candidates.append(("toolkits[].config.db", spec.resolve_path(configured)))
+    if override:
+        candidates.append(("--db", Path(override).expanduser()))
+    if os.environ.get("AGENTSPEC_RETAIL_DB"):
+        candidates.append(("$AGENTSPEC_RETAIL_DB", Path(os.environ["AGENTSPEC_RETAIL_DB"]).expanduser()))
+    candidates.append(("default", Path.cwd() / ".." / "shared" / "data" / "tau2-retail" / "db.json"))
+    source, path = candidates[0]
+    if path.is_file():
+        return path.resolve()
+    if source != "default":
+        raise AgentSpecError(f"retail db not found: {path} (from {source})",
+                             hint="Point it at a tau2-bench retail db.json.", code="retail_db")
+    raise AgentSpecError(
+        f"No retail db.json: none configured and {path.resolve()} does not exist.",
+        hint="Pass --db PATH/db.json, set AGENTSPEC_RETAIL_DB, set `db:` in the spec's retail toolkit config, "
+        "or run from a folder next to ../shared/data/tau2-retail/.", code="retail_db")
+
+
+@dataclass
+class TurnResult:
+    """What one ``send``/``resume`` produced: the reply, or an approval the operator must answer."""
+
+    reply: str | None
+    approval: dict[str, Any] | None = None  # {"call": {...}, "statement": str} while interrupted
+    entries: list[dict[str, Any]] = field(default_factory=list)  # trace entries of this turn so far
+    seconds: float = 0.0
+
+    @property
+    def tool_calls(self) -> list[dict[str, Any]]:
+        """Calls actually run this turn: ``{"name", "arguments", "observation", "outcome"}``."""
+        return [{**e["calls"][0], "observation": e["output"], "outcome": e["outcome"]}
+                for e in self.entries if e.get("kind") == "tool"]
+
+
+class AgentSession:
+    def __init__(self, spec: AgentSpec, *, name: str | None = None, model: ChatModel | None = None,
+                 decoder: Any = None, approve: bool = False, db: str | os.PathLike[str] | None = None,
+                 store: Any = None, seed: int | None = None):
+        if name is not None and not _NAME.match(name):
+            raise AgentSpecError(f"bad session name {name!r}",
+                                 hint="Use letters, digits, '.', '_' or '-' (at most 64 characters).",
+                                 code="bad_session_name")
+        self.spec = spec
+        self.name = name
+        self.dir = sessions_dir() / name if name else None
+        self._owned: list[Any] = []  # stores this session opened (and closes)
+        if self.dir is not None:
+            self.dir.mkdir(parents=True, exist_ok=True)
+        registry, toolkits = self._toolkits(db, store)
+        self.model = model if model is not None else load_model(spec)
+        if decoder is None:
+            from agentspec.decoding.engine import StepDecoder
+
+            decoder = StepDecoder(self.model, mode=spec.decoding.mode, max_attempts=spec.decoding.max_attempts)
+        settings = spec.generation.settings()
+        if seed is not None:
+            settings = settings.with_(seed=seed)
+        self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry, toolkits=toolkits,
+                              settings=settings, approve=approve)
+        if self.dir is not None:
+            self._conn = sqlite3.connect(self.dir / "checkpoints.sqlite", check_same_thread=False)
+            from langgraph.checkpoint.sqlite import SqliteSaver
+
+            checkpointer: Any = SqliteSaver(self._conn)
+        else:
+            self._conn = None
+            from langgraph.checkpoint.memory import InMemorySaver
+
+            checkpointer = InMemorySaver()
+        self.graph = build_graph(self.deps, checkpointer)
+        self.config = {"configurable": {"thread_id": name or "ephemeral"},
+                       "recursion_limit": 6 * spec.limits.max_steps_per_turn + 20}
+        self._write_meta()
+
+    # -- toolkits ---------------------------------------------------------------------------------
+
+    def _toolkits(self, db: Any, store: Any) -> tuple[ToolRegistry, dict[str, Any]]:
+        registry = ToolRegistry()
+        by_tool: dict[str, Any] = {}
+        for tk in self.spec.toolkits:
+            if tk.name == "retail":
+                toolkit = store if store is not None else self._retail_store(tk.config, db)
+            else:
+                toolkit = load_toolkit(tk.name, **tk.config)
+                self._owned.append(toolkit)
+            for tool in registry.register(toolkit):
+                by_tool[tool.name] = toolkit
+        return registry, by_tool
+
+    def _retail_store(self, config: dict[str, Any], db: Any) -> Any:
+        from agentspec.tools.retail import RetailStore
+
+        extra = set(config) - {"db"}
+        if extra:
+            raise AgentSpecError(f"the retail toolkit does not take {', '.join(sorted(extra))}",
+                                 hint="Its config takes only `db` (a db.json path).", code="bad_option")
+        if self.dir is not None and (self.dir / "retail.sqlite").exists():
+            store = RetailStore.open(self.dir / "retail.sqlite")
+        else:
+            source = resolve_retail_db(self.spec, config.get("db"), db)
+            store = RetailStore.from_json(source, db_path=self.dir / "retail.sqlite" if self.dir else None)
+        self._owned.append(store)
+        return store
+
+    # -- turns ------------------------------------------------------------------------------------
+
+    def send(self, text: str) -> TurnResult:
+        """Run one turn for the user's ``text``."""
+        if self.pending_approval() is not None:
+            raise AgentSpecError("an operator approval is waiting in this session",
+                                 hint="Answer it first (resume(yes/no)).", code="approval_pending")
+        return self._run({"messages": [{"role": "user", "content": text}]})
+
+    def resume(self, answer: Any) -> TurnResult:
+        """Answer the waiting operator approval (yes/no text or a bool) and finish the turn."""
+        from langgraph.types import Command
+
+        if self.pending_approval() is None:
+            raise AgentSpecError("no operator approval is waiting in this session", code="no_approval")
+        return self._run(Command(resume=answer))
+
+    def _run(self, payload: Any) -> TurnResult:
+        started = time.perf_counter()
+        result = self.graph.invoke(payload, self.config)
+        state = self.state
+        # Entries carry their turn number, so a turn resumed after an interrupt gets all of its own.
+        entries = [e for e in state.get("trace", []) if e.get("turn") == state.get("turn", 0)]
+        interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
+        approval = dict(interrupts[0].value) if interrupts else None
+        self._write_meta()
+        return TurnResult(reply=None if approval else result.get("reply"), approval=approval, entries=entries,
+                          seconds=time.perf_counter() - started)
+
+    def pending_approval(self) -> dict[str, Any] | None:
+        """The operator approval this session is stopped at, if any."""
+        snapshot = self.graph.get_state(self.config)
+        for task in snapshot.tasks:
+            for intr in task.interrupts:
+                return dict(intr.value)
+        return None
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return dict(self.graph.get_state(self.config).values)
+
+    def history(self) -> list[dict[str, Any]]:
+        return list(self.state.get("messages", []))
+
+    def trace(self) -> list[dict[str, Any]]:
+        return list(self.state.get("trace", []))
+
+    def _write_meta(self) -> None:
+        if self.dir is None:
+            return
+        path = self.dir / "session.json"
+        meta = json.loads(path.read_text()) if path.exists() else {"name": self.name, "created": time.time()}
+        state = self.state
+        meta.update(spec=self.spec.source or self.spec.name, updated=time.time(), turns=state.get("turn", 0),
+                    user_id=state.get("user_id"))
+        path.write_text(json.dumps(meta, indent=1))
+
+    def close(self) -> None:
+        for owned in self._owned:
+            close = getattr(owned, "close", None)
+            if close:
+                close()
+        self._owned.clear()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def __enter__(self) -> AgentSession:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def list_sessions() -> list[dict[str, Any]]:
+    """Saved sessions, most recently used first: ``{"name", "spec", "created", "updated", "turns", "user_id"}``."""
+    out = []
+    for meta_path in sessions_dir().glob("*/session.json"):
+        try:
+            out.append(json.loads(meta_path.read_text()))
+        except (OSError, ValueError):
+            out.append({"name": meta_path.parent.name, "spec": "?", "updated": 0, "turns": "?", "user_id": None})
+    return sorted(out, key=lambda m: m.get("updated", 0), reverse=True)
+
+
+def read_session_trace(name: str) -> list[dict[str, Any]]:
+    """The trace of a saved session, read from its checkpoints without loading a model."""
+    path = sessions_dir() / name / "checkpoints.sqlite"
+    if not path.exists():
+        known = ", ".join(m["name"] for m in list_sessions()) or "none"
+        raise AgentSpecError(f"no session named {name!r} (saved sessions: {known})",
+                             hint="`agentspec chat --session NAME` creates one.", code="unknown_session")
+    from langgraph.checkpoint.sqlite import SqliteSaver
+
+    conn = sqlite3.connect(path, check_same_thread=False)
+    try:
+        tup = SqliteSaver(conn).get_tuple({"configurable": {"thread_id": name}})
+    finally:
+        conn.close()
+    if tup is None:
+        return []
+    return list(tup.checkpoint.get("channel_values", {}).get("trace", []))
+
+
+__all__ += ["read_session_trace"]

@@ -1,0 +1,71 @@
+"""The agent graph's state: a TypedDict whose fields are plain JSON data, with declared reducers.
+
+Contract: every value is JSON-serialisable (the SQLite checkpointer stores it; no live objects, no
+pydantic models). Fields with a reducer accumulate across node updates; the others hold the last
+value written.
+
+- ``messages`` (append): the conversation as the model sees it, OpenAI-style dicts. Tool
+  observations carry ``meta = {"tool", "arguments", "chars"}`` so old ones can be compacted; ``meta``
+  is stripped before a message reaches a model.
+- ``grounding`` (union per kind): identifier values seen so far, ``Grounding.as_dict()`` form.
+- ``trace`` (append): one entry per model step, tool call, guard refusal or graph-made reply.
+- ``user_id``: the authenticated user (one per session). ``pending``: the write the graph stated and
+  asked about, ``{"calls": [...], "statement": str}``. ``confirmed``: calls the user's last message
+  said yes to. ``step``: the step being handled. ``verdicts``: the guard's decision per call.
+- Per-turn counters, reset when a user message arrives: ``steps`` (model steps), ``repeats`` (refused
+  identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``stop``
+  (why the graph ends the turn itself: limit | repeat | malformed | handoff).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import operator
+from typing import Annotated, Any, Literal, TypedDict
+
+__all__ = ["AgentState", "CallDict", "StopReason", "Verdict", "call_fingerprint", "merge_grounding"]
+
+StopReason = Literal["limit", "repeat", "malformed", "handoff"]
+
+
+class CallDict(TypedDict):
+    name: str
+    arguments: dict[str, Any]
+
+
+class Verdict(TypedDict):
+    call: CallDict
+    action: Literal["run", "refuse"]
+    reason: str | None  # refuse: unauthenticated | other_user | repeat | operator
+    observation: str | None  # refuse: the Error: observation the model sees
+
+
+def merge_grounding(old: dict[str, list[str]] | None, new: dict[str, list[str]] | None) -> dict[str, list[str]]:
+    """Union per kind, sorted: grounding never forgets an identifier."""
+    out = {k: set(v) for k, v in (old or {}).items()}
+    for kind, values in (new or {}).items():
+        out.setdefault(kind, set()).update(values)
+    return {k: sorted(v) for k, v in sorted(out.items())}
+
+
+class AgentState(TypedDict, total=False):
+    messages: Annotated[list[dict[str, Any]], operator.add]
+    grounding: Annotated[dict[str, list[str]], merge_grounding]
+    trace: Annotated[list[dict[str, Any]], operator.add]
+    user_id: str | None
+    pending: dict[str, Any] | None
+    confirmed: list[CallDict]
+    step: dict[str, Any] | None
+    verdicts: list[Verdict]
+    turn: int
+    steps: int
+    repeats: int
+    recent_calls: list[str]
+    stop: StopReason | None
+    reply: str | None
+
+
+def call_fingerprint(call: CallDict) -> str:
+    """Canonical identity of a call (name + arguments, key order ignored)."""
+    text = json.dumps([call["name"], call["arguments"]], sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

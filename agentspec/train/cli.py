@@ -1,0 +1,126 @@
+"""``agentspec train ...``: the offline specialization commands. Each docstring is the command's help.
+
+Heavy libraries (torch, peft, transformers) are imported inside the commands, so ``agentspec --help``
+stays fast and the chat path never loads them.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+__all__ = ["train_group"]
+
+
+@click.group("train")
+def train_group() -> None:
+    """Build domain experts: data, LoRA training, GGUF export, routing, SVD profiles."""
+
+
+# -- LoRA experts (lora.py, export.py, router.py, svd.py) ------------------------------------------
+
+
+@train_group.command("lora")
+@click.option("--base", default="smollm2-135m", show_default=True, help="Bundled model name or path to the base GGUF.")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False), help="Folder with train.jsonl (and valid.jsonl).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (adapter/, checkpoint, reports).")
+@click.option("--expert", default=None, help="Train on one intent family only: NAME or NAME=glob|glob over `intent`.")
+@click.option("--rank", default=8, show_default=True, help="LoRA rank r.")
+@click.option("--alpha", default=16.0, show_default=True, help="LoRA alpha (scale = alpha / r).")
+@click.option("--targets", default="q_proj,k_proj,v_proj,o_proj", show_default=True, help="Modules to adapt.")
+@click.option("--epochs", default=1.0, show_default=True, help="Passes over the training sequences.")
+@click.option("--steps", default=None, type=int, help="Optimizer steps (overrides --epochs).")
+@click.option("--lr", default=2e-4, show_default=True, help="Peak learning rate (warm-up, then cosine to 10%).")
+@click.option("--batch", default=4, show_default=True, help="Sequences per step.")
+@click.option("--max-len", default=1024, show_default=True, help="Longest sequence in tokens; longer turns are skipped and counted.")
+@click.option("--no-pack", is_flag=True, help="One sequence per turn (no packing of a dialogue's turns).")
+@click.option("--eval-every", default=100, show_default=True, help="Held-out loss every N steps (and at the end).")
+@click.option("--checkpoint-every", default=25, show_default=True, help="Write the resumable checkpoint every N steps.")
+@click.option("--seed", default=0, show_default=True)
+@click.option("--device", default="auto", show_default=True, help="auto (CUDA if available), cpu or cuda.")
+@click.option("--autocast", type=click.Choice(["auto", "bf16", "off"]), default="auto", show_default=True,
+              help="bf16 autocast; auto = on CUDA only (slower on this CPU, see benchmarks/training.py).")
+@click.option("--threads", default=None, type=int, help="torch CPU threads.")
+@click.option("--resume/--restart", default=True, show_default=True,
+              help="Continue from OUT/checkpoint.pt when there is one, or start over.")
+def lora_command(base, data, out, expert, rank, alpha, targets, epochs, steps, lr, batch, max_len, no_pack,
+                 eval_every, checkpoint_every, seed, device, autocast, threads, resume) -> None:
+    """Train a LoRA expert on step-format dialogues (loss on the assistant's tokens only).
+
+    Interrupt at any time: Ctrl-C saves a checkpoint, and running the same command again resumes.
+    """
+    from agentspec.train.lora import LoraSettings, train_lora
+
+    settings = LoraSettings(
+        data=data, out=out, base=base, expert=expert, rank=rank, alpha=alpha,
+        targets=tuple(t.strip() for t in targets.split(",") if t.strip()), epochs=epochs, steps=steps, lr=lr,
+        batch=batch, max_len=max_len, pack=not no_pack, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        seed=seed, device=device, autocast=autocast, threads=threads, restart=not resume,
+    )
+    summary = train_lora(settings)
+    Console().print(
+        f"steps {summary['steps']}, train loss {summary['train_loss_last']}, held-out loss {summary['valid_loss']}, "
+        f"{summary['target_tokens_per_s']} target tok/s, {summary['seconds']} s -> {Path(out) / 'adapter'}"
+    )
+
+
+@train_group.command("export")
+@click.argument("adapter_dir", type=click.Path(exists=True, file_okay=False))
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--base", default=None, help="Base GGUF (default: the one recorded by `train lora`).")
+@click.option("--merged", is_flag=True, help="Also write the merged model (F16 GGUF, then each --quant).")
+@click.option("--quant", default="Q8_0,Q4_K_M,Q3_K_M", show_default=True, help="Types for the merged model.")
+def export_command(adapter_dir, out, base, merged, quant) -> None:
+    """Export a trained adapter as a GGUF LoRA adapter for llama.cpp (and optionally merged + quantized)."""
+    from agentspec.runtime.models import resolve_model
+    from agentspec.train.export import export_adapter, export_merged
+
+    base_path = str(resolve_model(base)[0]) if base else None
+    console = Console()
+    console.print(f"adapter -> {export_adapter(Path(adapter_dir), Path(out), base=base_path)}")
+    if merged:
+        quants = [q.strip() for q in quant.split(",") if q.strip()]
+        with console.status("merging and quantizing ..."):
+            written = export_merged(Path(adapter_dir), Path(out), quants, base=base_path)
+        for q, p in written.items():
+            console.print(f"merged {q} -> {p} ({p.stat().st_size / 2**20:.1f} MB)")
+
+
+@train_group.command("router")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False), help="Folder with train.jsonl and valid.jsonl.")
+@click.option("--experts", required=True, help='Comma-separated NAME or NAME=glob|glob over `intent`, e.g. "returns=return*|exchange*,orders=*".')
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (router.json, report, PNG).")
+@click.option("--collapse-at", default=0.9, show_default=True, help="Alarm when one expert takes more than this share of turns.")
+def router_command(data, experts, out, collapse_at) -> None:
+    """Train the router that picks the LoRA expert for each turn; report held-out accuracy and utilisation."""
+    from agentspec.train.router import train_router
+
+    report = train_router(Path(data), [e for e in experts.split(",") if e.strip()], Path(out), collapse_at=collapse_at)
+    console = Console()
+    console.print(f"held-out accuracy {report['accuracy']:.3f} (majority class {report['chance']:.3f}) on "
+                  f"{report['eval_turns']} turns; utilisation {json.dumps(report['utilisation'])}")
+    if report["collapse"]:
+        console.print(f"[bold red]Routing collapse:[/] one expert takes more than {collapse_at:.0%} of the turns.")
+
+
+@train_group.command("svd")
+@click.argument("target", type=click.Path(exists=True))
+@click.option("--out", "out", default=None, type=click.Path(file_okay=False), help="Output folder (default: TARGET's folder / svd).")
+@click.option("--base", default=None, help="Base GGUF of an adapter, to suggest a quantization level for the merged model.")
+@click.option("--embeddings", is_flag=True, help="Include the token embedding matrix (large, slow).")
+def svd_command(target, out, base, embeddings) -> None:
+    """Singular-value spectra and effective rank per layer of an adapter or a model; suggests rank and quantization."""
+    from agentspec.runtime.models import resolve_model
+    from agentspec.train.svd import profile
+
+    path = Path(target)
+    out_dir = Path(out) if out else (path if path.is_dir() else path.parent) / "svd"
+    summary = profile(path, out_dir, base=str(resolve_model(base)[0]) if base else None, embeddings=embeddings)
+    console = Console()
+    console.print(f"{summary['matrices']} matrices, mean entropy rank {summary['erank_mean']}, mean r90 {summary['r90_mean']}")
+    if "suggested_rank" in summary:
+        console.print(f"suggested LoRA rank: {summary['suggested_rank']['rank']} ({summary['suggested_rank']['why']})")
+    console.print(f"suggested quantization: {summary['suggested_quant']['type']} ({summary['suggested_quant']['why']})")
+    console.print(f"-> {out_dir / 'svd.json'}, {out_dir / 'spectra.png'}, {out_dir / 'effective_rank.png'}")

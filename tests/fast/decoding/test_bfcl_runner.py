@@ -1,0 +1,67 @@
+"""The BFCL runner with a scripted model: flags per category, prompts, scoring, resume, the CLI."""
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from agentspec.evals import cli as eval_cli
+from agentspec.evals.bfcl import BfclCase
+from agentspec.evals.bfcl_runner import case_flags, case_messages, case_tools, run_bfcl
+from agentspec.runtime.scripted import ScriptedChatModel
+
+FN = {"name": "get_weather", "description": "Weather for a city.",
+      "parameters": {"type": "dict", "required": ["city"],
+                     "properties": {"city": {"type": "string"}, "days": {"type": "integer", "default": 1}}}}
+SIMPLE = BfclCase("live_simple_0-0-0", [{"role": "user", "content": "Weather in Paris?"}], [FN],
+                  [{"get_weather": {"city": ["Paris"], "days": ["", 1]}}])
+SIMPLE2 = BfclCase("live_simple_1-1-0", [{"role": "user", "content": "Weather in Rome for 3 days?"}], [FN],
+                   [{"get_weather": {"city": ["Rome"], "days": [3]}}])
+IRRELEVANT = BfclCase("live_irrelevance_0-0-0", [{"role": "user", "content": "Tell me a joke"}], [FN], None)
+
+
+def call(city: str, **extra) -> str:
+    return json.dumps({"calls": [{"name": "get_weather", "arguments": {"city": city, **extra}}]})
+
+
+def test_flags_and_prompt_follow_the_category():
+    assert case_flags(SIMPLE) == {"allow_reply": False, "require_tool": True, "parallel": False}
+    assert case_flags(IRRELEVANT)["allow_reply"] is True
+    tools = case_tools(SIMPLE)
+    assert tools[0].parameters["type"] == "object"  # BFCL "dict" converted
+    msgs = case_messages(SIMPLE, tools, case_flags(SIMPLE))
+    assert msgs[0]["role"] == "system" and "get_weather" in msgs[0]["content"] and msgs[1:] == SIMPLE.messages
+    assert '{"reply"' not in msgs[0]["content"]
+
+
+def test_run_scores_retries_and_resumes(tmp_path):
+    model = ScriptedChatModel(["Sure, Paris!", call("Paris"), call("Milan", days=3), '{"reply": "no tool fits"}'])
+    out = tmp_path / "preds.jsonl"
+    report = run_bfcl([SIMPLE, SIMPLE2, IRRELEVANT], model, out=out)
+    assert report["n"] == 3 and report["mode"] == "validate" and report["constrained"] is False
+    assert abs(report["accuracy"] - 2 / 3) < 1e-9 and report["valid_rate"] == 1.0
+    assert report["errors"]["value_error"] == 1 and report["retried"] == 1
+    assert report["malformed_attempts"] == {"not_json": 1}
+    # Resume: every case is in the file, so nothing is decoded again (the model has no replies left).
+    again = run_bfcl([SIMPLE, SIMPLE2, IRRELEVANT], ScriptedChatModel(), out=out)
+    assert again["accuracy"] == report["accuracy"]
+
+
+def test_persistently_malformed_is_a_parse_error():
+    report = run_bfcl([SIMPLE], ScriptedChatModel(default_reply="I don't know"), max_attempts=2)
+    assert report["errors"]["parse_error"] == 1 and report["valid_rate"] == 0.0
+
+
+def test_cli_json_is_the_last_line(tmp_path, monkeypatch):
+    q, a = tmp_path / "q.json", tmp_path / "a.json"
+    q.write_text(json.dumps({"id": SIMPLE.id, "question": [SIMPLE.messages], "function": [FN]}) + "\n")
+    a.write_text(json.dumps({"id": SIMPLE.id, "ground_truth": SIMPLE.ground_truth}) + "\n")
+    import agentspec.runtime.registry as registry
+
+    monkeypatch.setattr(registry, "load_model", lambda *args, **kw: ScriptedChatModel([call("Paris")]))
+    result = CliRunner().invoke(eval_cli.eval_group, ["bfcl", str(q), "--answers", str(a), "--json", "--model", "x",
+                                                      "--backend", "scripted"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["n"] == 1 and summary["accuracy"] == 1.0 and summary["valid_rate"] == 1.0
+    assert set(summary["errors"]) >= {"parse_error", "value_error"}

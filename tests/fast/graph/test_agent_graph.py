@@ -1,0 +1,138 @@
+"""The agent graph with a scripted model: policy guard, confirmation, narrowing, limits, compaction."""
+from __future__ import annotations
+
+import json
+
+
+from agentspec.graph import AgentSession
+from agentspec.graph.nodes import STOP_REPLIES
+from agentspec.runtime.scripted import ScriptedChatModel
+from agentspec.tools.retail import RetailStore
+
+from conftest import SHIRT, call, reply
+
+EXCHANGE = dict(order_id="#W0000001", item_ids=["1111111111"], new_item_ids=["2222222222"],
+                payment_method_id="credit_card_1000001")
+AUTH = call("find_user_id_by_email", email="alice@example.com")
+
+
+def session(spec, model, shop_db, **kw):
+    return AgentSession(spec, model=model, db=shop_db, **kw)
+
+
+def store_of(s: AgentSession) -> RetailStore:
+    return s.deps.toolkits["get_order_details"]
+
+
+def test_exchange_walkthrough_states_asks_then_runs_exactly_that(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("get_order_details", order_id="#W0000001"), call("get_product_details", product_id=SHIRT),
+                     call("exchange_delivered_order_items", **EXCHANGE), reply("Your exchange is requested."))
+    with session(spec, scripted, shop_db, name="ex") as s:
+        before = store_of(s).state_hash()
+        first = s.send("Hi, I want to exchange my shirt for the red one. Email alice@example.com")
+        assert [c["name"] for c in first.tool_calls] == [
+            "find_user_id_by_email", "get_user_details", "get_order_details", "get_product_details"]
+        assert first.reply == ("I'm about to request an exchange in order #W0000001: item(s) 1111111111 for "
+                               "2222222222, price difference settled with credit_card_1000001 (an order can be "
+                               "exchanged only once). Shall I proceed? (yes/no)")
+        assert store_of(s).state_hash() == before  # stated, not run
+        assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": EXCHANGE}]
+
+        second = s.send("yes")
+        assert [c["name"] for c in second.tool_calls] == ["exchange_delivered_order_items"]
+        assert second.reply == "Your exchange is requested."
+        assert len(scripted.calls) == 6  # the yes ran the pending call without asking the model
+        order = json.loads(store_of(s).invoke("get_order_details", {"order_id": "#W0000001"}))
+        assert order["status"] == "exchange requested" and order["exchange_price_difference"] == 2.5
+        with RetailStore.from_json(shop_db) as fresh:
+            fresh.invoke("exchange_delivered_order_items", EXCHANGE)
+            assert store_of(s).state_hash() == fresh.state_hash()
+
+
+def test_write_without_explicit_yes_is_never_run(spec, scripted, shop_db):
+    cancel = call("cancel_pending_order", order_id="#W0000002", reason="ordered by mistake")
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000002"), cancel,
+                     reply("Okay, I will not cancel it."), cancel, cancel, reply("Understood."))
+    with session(spec, scripted, shop_db) as s:
+        before = store_of(s).state_hash()
+        assert s.send("cancel #W0000002 please, alice@example.com").reply.startswith("I'm about to cancel order "
+                                                                                      "#W0000002")
+        assert s.send("hmm, let me think").reply == "Okay, I will not cancel it."
+        assert s.state["pending"] is None
+        # The model calls the write right away: the graph states it again instead of running it.
+        assert s.send("what now?").reply.endswith("Shall I proceed? (yes/no)")
+        # A hedged yes is not an explicit confirmation of that exact call.
+        assert s.send("yes but change the reason").reply.endswith("Shall I proceed? (yes/no)")
+        assert store_of(s).state_hash() == before
+        assert not [e for e in s.trace() if e["kind"] == "tool" and e["calls"][0]["name"] == "cancel_pending_order"]
+
+
+def test_guard_refuses_another_users_order_and_unauthenticated_reads(spec, scripted, shop_db):
+    from agentspec.graph.guard import guard
+
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000003"), reply("I can't share that."))
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("I'm alice@example.com, what is in order #W0000003?")
+        assert turn.reply == "I can't share that."
+        assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email"]  # the read never ran
+        refusal = [e for e in turn.entries if e["kind"] == "guard"]
+        assert refusal[0]["outcome"] == "refused: other_user"
+        observation = s.history()[-2]["content"]
+        assert "belongs to another user" in observation and "alice_smith_1001" in observation
+        assert "#W0000003" not in json.dumps([c["observation"] for c in turn.tool_calls])
+        # The guard refuses a user-only tool when nobody is authenticated, whatever the grammar offered.
+        state = {"step": {"calls": [{"name": "get_order_details", "arguments": {"order_id": "#W0000001"}}]},
+                 "user_id": None}
+        update = guard(state, s.deps)
+        assert update["verdicts"][0]["reason"] == "unauthenticated"
+
+
+def test_grammar_narrows_before_authentication(spec, scripted, shop_db):
+    # An early call to a user-only tool is not even in the tool set: the decoder rejects and retries it.
+    scripted.enqueue(call("get_order_details", order_id="#W0000001"), AUTH, reply("Thanks, Alice."))
+    with session(spec, scripted, shop_db) as s:
+        s.send("order #W0000001, email alice@example.com")
+        decides = [e for e in s.trace() if e["kind"] == "decide"]
+        assert set(decides[0]["tools_offered"]) == {"find_user_id_by_email", "find_user_id_by_name_zip",
+                                                    "calculate", "transfer_to_human_agents"}
+        assert decides[0]["errors"] == ["unknown_tool"] and decides[0]["attempts"] == 2
+        assert "get_order_details" in decides[1]["tools_offered"]  # authenticated: everything offered
+        system = scripted.calls[0]["messages"][0]["content"]
+        assert "find_user_id_by_email" in system and "get_order_details" not in system
+
+
+def test_repeated_identical_calls_are_refused_then_stop_the_turn(spec, scripted, shop_db):
+    same = call("get_order_details", order_id="#W0000001")
+    scripted.enqueue(AUTH, same, same, same)
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com, order #W0000001")
+        assert turn.reply == STOP_REPLIES["repeat"]
+        assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email", "get_order_details"]
+        assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == ["refused: repeat"] * 2
+
+
+def test_steps_per_turn_are_bounded(spec, shop_db):
+    limited = spec.model_copy(update={"limits": spec.limits.model_copy(update={"max_steps_per_turn": 3})})
+    limited._base_dir = spec.base_dir
+    counter = iter(range(100))
+    model = ScriptedChatModel(default_reply=lambda m: call("calculate", expression=f"{next(counter)} + 1"))
+    with session(limited, model, shop_db) as s:
+        turn = s.send("add things forever")
+        assert turn.reply == STOP_REPLIES["limit"]
+        assert len([e for e in turn.entries if e["kind"] == "decide"]) == 3
+        assert len(turn.tool_calls) == 3
+
+
+def test_handoff_sends_the_policy_message(spec, scripted, shop_db):
+    scripted.enqueue(call("transfer_to_human_agents", summary="wants a human"))
+    with session(spec, scripted, shop_db) as s:
+        assert s.send("human please").reply == spec.policy.handoff_message
+
+
+def test_one_user_per_session_keeps_the_first_user(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, call("find_user_id_by_email", email="bob@example.com"), reply("Sorry."))
+    with session(spec, scripted, shop_db) as s:
+        s.send("alice@example.com and also bob@example.com")
+        assert s.state["user_id"] == "alice_smith_1001"
+        assert "already authenticated as alice_smith_1001" in s.history()[-2]["content"]

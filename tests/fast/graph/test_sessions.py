@@ -1,0 +1,94 @@
+"""Sessions persist: a new process resumes the conversation and the store; approvals survive a restart."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+from agentspec.graph import AgentSession
+from agentspec.graph.session import list_sessions, read_session_trace, sessions_dir
+from agentspec.runtime.scripted import ScriptedChatModel
+from agentspec.tools.retail import RetailStore
+
+from conftest import call, reply
+
+CANCEL = {"order_id": "#W0000002", "reason": "ordered by mistake"}
+
+# One process = one turn: a scripted model answers with the steps given on the command line.
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    from agentspec.graph import AgentSession
+    from agentspec.runtime.scripted import ScriptedChatModel
+    from agentspec.spec import load_spec
+
+    name, db, text, steps = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
+    with AgentSession(load_spec("retail"), name=name, model=ScriptedChatModel(steps), db=db) as s:
+        seen = len(s.history())
+        result = s.send(text)
+        print(json.dumps({"seen": seen, "reply": result.reply, "user": s.state.get("user_id"),
+                          "calls": [c["name"] for c in result.tool_calls]}))
+""")
+
+
+def run_turn(tmp_path, name, db, text, steps):
+    script = tmp_path / "turn.py"
+    script.write_text(SCRIPT)
+    out = subprocess.run([sys.executable, str(script), name, str(db), text, json.dumps(steps)],
+                         capture_output=True, text=True, env=dict(os.environ), timeout=120)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_session_resumes_in_a_new_process(tmp_path, spec, shop_db):
+    steps = [call("find_user_id_by_email", email="alice@example.com"),
+             call("get_order_details", order_id="#W0000002"), call("cancel_pending_order", **CANCEL)]
+    with AgentSession(spec, name="persist", model=ScriptedChatModel(steps), db=shop_db) as s:
+        first = s.send("cancel #W0000002, I'm alice@example.com")
+        assert first.reply.startswith("I'm about to cancel order #W0000002")
+    # A new process: no model step is needed, the pending action and the user come from the checkpoint.
+    second = run_turn(tmp_path, "persist", shop_db, "yes", [reply("It is cancelled.")])
+    assert second["seen"] == 6  # user, 2 x (step, observation), the statement: as the first process left it
+    assert second["user"] == "alice_smith_1001"
+    assert second["calls"] == ["cancel_pending_order"] and second["reply"] == "It is cancelled."
+    # The write persisted in the session's own store, not in the db.json it started from.
+    with RetailStore.open(sessions_dir() / "persist" / "retail.sqlite") as store:
+        assert json.loads(store.invoke("get_order_details", {"order_id": "#W0000002"}))["status"] == "cancelled"
+    assert json.loads(shop_db.read_text())["orders"]["#W0000002"]["status"] == "pending"
+    assert [m["name"] for m in list_sessions()] == ["persist"]
+    assert any(e["kind"] == "tool" for e in read_session_trace("persist"))
+
+
+def test_interrupted_approval_resumes_after_restart(spec, shop_db):
+    steps = [call("find_user_id_by_email", email="alice@example.com"), call("cancel_pending_order", **CANCEL)]
+    with AgentSession(spec, name="appr", model=ScriptedChatModel(steps), db=shop_db, approve=True) as s:
+        s.send("cancel #W0000002, alice@example.com")
+        paused = s.send("yes")  # the user confirmed; now the operator must approve
+        assert paused.reply is None and paused.approval["call"] == {"name": "cancel_pending_order",
+                                                                    "arguments": CANCEL}
+        assert "cancel order #W0000002" in paused.approval["statement"]
+        status = json.loads(s.deps.toolkits["get_order_details"].invoke("get_order_details",
+                                                                        {"order_id": "#W0000002"}))["status"]
+        assert status == "pending"
+    # Restart: the approval is still waiting; answering it finishes the turn.
+    model = ScriptedChatModel([reply("Done, it is cancelled.")])
+    with AgentSession(spec, name="appr", model=model, db=shop_db, approve=True) as s:
+        assert s.pending_approval()["call"]["name"] == "cancel_pending_order"
+        done = s.resume("yes")
+        assert done.reply == "Done, it is cancelled." and [c["name"] for c in done.tool_calls] == [
+            "cancel_pending_order"]
+        assert s.pending_approval() is None
+
+
+def test_operator_refusal_is_an_observation(spec, shop_db):
+    steps = [call("find_user_id_by_email", email="alice@example.com"), call("cancel_pending_order", **CANCEL),
+             reply("The cancellation was not approved.")]
+    with AgentSession(spec, model=ScriptedChatModel(steps), db=shop_db, approve=True) as s:
+        s.send("cancel #W0000002, alice@example.com")
+        before = s.deps.toolkits["get_order_details"].state_hash()
+        assert s.send("yes").approval is not None
+        done = s.resume("no")
+        assert done.reply == "The cancellation was not approved."
+        assert s.deps.toolkits["get_order_details"].state_hash() == before
+        assert "operator did not approve" in s.history()[-2]["content"]

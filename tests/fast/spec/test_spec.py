@@ -1,0 +1,97 @@
+"""Agent specs: found by name or path, every problem reported with its field path, `agentspec validate`."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from agentspec.cli import cli
+from agentspec.spec import SpecError, check_spec, find_spec, load_spec, packaged_specs
+
+
+def packaged() -> dict:
+    return yaml.safe_load(find_spec("retail").read_text())
+
+
+def write(tmp_path: Path, data: dict, name: str = "agent.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_default_spec_is_packaged_and_found_by_name():
+    assert "retail" in packaged_specs()
+    spec = load_spec()  # no name: the default
+    assert spec.name == "retail" and spec.source.endswith("specs/retail.yaml")
+    assert "cancel_pending_order" in spec.policy.requires_confirmation
+    assert set(spec.policy.auth_tools) == {"find_user_id_by_email", "find_user_id_by_name_zip"}
+
+
+def test_spec_found_by_path_resolves_relative_files(tmp_path):
+    (tmp_path / "prompts").mkdir()
+    (tmp_path / "prompts" / "mine.j2").write_text("Be brief. {{ tools }}")
+    data = packaged()
+    data["prompts"] = {"system": "prompts/mine.j2"}
+    spec = load_spec(str(write(tmp_path, data)))
+    from agentspec.graph.prompts import find_template
+
+    assert find_template(spec) == "Be brief. {{ tools }}"
+
+
+def test_every_problem_is_reported_with_its_field_path(tmp_path):
+    data = packaged()
+    data["model"]["n_ctx"] = "big"
+    data["model"]["temprature"] = 0.3
+    data["policy"]["requires_user"].append("refund_everything")
+    data["limits"]["max_steps_per_turn"] = 0
+    problems = check_spec(str(write(tmp_path, data)))[1]
+    paths = {p.path for p in problems}
+    assert {"model.n_ctx", "model.temprature", "limits.max_steps_per_turn"} <= paths
+    # Semantic problems need a structurally valid spec: fix the structure, keep the semantic errors.
+    data = packaged()
+    data["policy"]["requires_user"].append("refund_everything")
+    data["policy"]["handoff_tool"] = "call_manager"
+    data["adapters"] = [{"name": "retail-lora", "path": "adapters/retail.gguf", "scale": 0.5}]
+    data["toolkits"][0]["config"] = {"db": "missing/db.json", "colour": "red"}
+    data["prompts"] = {"system": "nope.j2"}
+    spec, problems = check_spec(str(write(tmp_path, data, "semantic.yaml")))
+    by_path = {p.path: p.message for p in problems}
+    assert by_path["policy.requires_user[12]"] == "unknown tool 'refund_everything'"
+    assert "policy.handoff_tool" in by_path
+    assert by_path["adapters[0].path"].startswith("adapter file not found")
+    assert "toolkits[0].config.db" in by_path and "toolkits[0].config.colour" in by_path
+    assert "prompts.system" in by_path
+    with pytest.raises(SpecError) as err:
+        load_spec(str(tmp_path / "semantic.yaml"))
+    assert len(err.value.problems) == len(problems) >= 6
+
+
+def test_validate_cli_lists_errors_and_exits_2(tmp_path):
+    data = packaged()
+    data["model"]["backend"] = "magic"
+    data["limits"]["context_budget"] = 10
+    data["toolkits"] = [{"name": "nonesuch"}]
+    path = write(tmp_path, data)
+    result = CliRunner().invoke(cli, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert "model.backend" in result.output and "limits.context_budget" in result.output
+    ok = CliRunner().invoke(cli, ["validate", "retail"])
+    assert ok.exit_code == 0 and "OK" in ok.output
+    unknown = CliRunner().invoke(cli, ["validate", "no-such-spec"])
+    assert unknown.exit_code == 2 and "no spec file 'no-such-spec'" in unknown.output
+
+
+def test_unknown_toolkit_is_a_semantic_error(tmp_path):
+    data = packaged()
+    data["toolkits"] = [{"name": "nonesuch"}]
+    problems = check_spec(str(write(tmp_path, data)))[1]
+    assert [p.path for p in problems] == ["toolkits[0].name"]
+
+
+def test_bad_yaml_names_the_line(tmp_path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("name: x\nmodel: [unclosed\n")
+    problems = check_spec(str(path))[1]
+    assert "line" in problems[0].message

@@ -1,0 +1,55 @@
+"""Tier 2: the bundled SmolLM2-135M drives the retail agent graph for a few turns.
+
+What the model says is not asserted (a 135M model is no customer-service agent); what is asserted is
+structural: every step it decided was decoded under the grammar and parsed on the first attempt,
+the graph never crashed, every turn ended with a reply, and the policy held (no user-only tool ran
+before authentication, no write ran at all without a stated-and-confirmed action).
+"""
+from __future__ import annotations
+
+import pytest
+
+from agentspec.graph import AgentSession
+from agentspec.spec import load_spec
+
+TURNS = [
+    "Hi, I want to cancel an order.",
+    "My email is noah.brown7922@example.com",
+    "The order is #W7678072, I ordered it by mistake.",
+]
+
+
+@pytest.fixture
+def real_spec():
+    spec = load_spec("retail")
+    # A short leash keeps the test quick on two cores; the grammar does not depend on it.
+    limits = spec.limits.model_copy(update={"max_steps_per_turn": 3, "context_budget": 1700})
+    return spec.model_copy(update={"limits": limits})
+
+
+def test_bundled_model_drives_the_graph_with_only_valid_steps(llama_model, real_spec, shared_data):
+    db = shared_data / "tau2-retail" / "db.json"
+    with AgentSession(real_spec, model=llama_model, db=db) as session:
+        for text in TURNS:
+            result = session.send(text)
+            assert result.approval is None
+            assert isinstance(result.reply, str) and result.reply.strip()
+        trace = session.trace()
+    decides = [e for e in trace if e["kind"] == "decide"]
+    assert decides, "the model decided no step"
+    for entry in decides:
+        assert entry["constrained"] is True, entry
+        assert entry["outcome"] in ("reply", "calls"), entry
+        assert entry["attempts"] == 1 and entry["errors"] == [], entry
+        assert entry["prompt_tokens"] <= session.deps.prompt_budget + 64  # compaction kept it in budget
+    needs_user = set(real_spec.policy.requires_user)
+    writes = set(real_spec.policy.requires_confirmation)
+    authenticated = False
+    for entry in trace:
+        if entry["kind"] != "tool":
+            continue
+        name = entry["calls"][0]["name"]
+        assert name not in writes  # no user message here says yes after a statement
+        assert authenticated or name not in needs_user
+        if name in real_spec.policy.auth_tools and entry["outcome"] == "ok":
+            authenticated = True

@@ -211,6 +211,9 @@ def _attach_subgroups() -> None:
     from agentspec.evals.cli import eval_group
 
     cli.add_command(eval_group, "eval")
+    from agentspec.train.cli import train_group
+
+    cli.add_command(train_group, "train")
 
 
 _attach_subgroups()

@@ -41,11 +41,15 @@ class AgentDeps:
     # -- policy views -----------------------------------------------------------------------------
 
     def offered_tools(self, user_id: str | None) -> list[Tool]:
-        """The tools the grammar offers now: before authentication, only those needing no user."""
+        """The tools the grammar offers now: before authentication, only the lookup tools (and a reply).
+
+        Tools that need no user (calculate, the hand-off) wait too: before the user is known nothing
+        else is useful, and a small model offered them tends to call them instead of the lookup.
+        """
         if user_id is not None:
             return self.registry.tools
-        needs_user = set(self.spec.policy.requires_user)
-        return [t for t in self.registry.tools if t.name not in needs_user]
+        auth = set(self.spec.policy.auth_tools)
+        return [t for t in self.registry.tools if t.name in auth]
 
     def hook(self, name: str, tool: str) -> Callable[..., Any] | None:
         return getattr(self.toolkits.get(tool), name, None)

@@ -27,7 +27,7 @@ from typing import Any
 
 from agentspec.evals.users import STOP, ScriptedUser
 
-__all__ = ["CONFIRMATIONS", "MutatingUser", "typo"]
+__all__ = ["CONFIRMATIONS", "MutatingUser", "make_user", "typo"]
 
 CONFIRMATIONS = ("Yes, please go ahead.", "Yes.", "yes please", "Yes, go ahead.", "Sure, please do.",
                  "Yep, go ahead.", "Ok, please proceed.", "Yes, that's right, please proceed.", "Confirmed.")
@@ -117,5 +117,3 @@ def make_user(scenario: Any, rng: random.Random, describe: Callable[[str, dict[s
     inner = ScriptedUser(scenario.task.user_scenario, max_turns=max_turns)
     return MutatingUser(inner, scenario.mutations, rng, change=change)
 
-
-__all__ += ["make_user"]

@@ -143,7 +143,7 @@ def _noise_options(plan: list[IntentPlan], user: dict[str, Any]) -> list[str]:
             out.append("wrong_order")
     if any(p.write and p.write[0] in _ITEM_TOOLS for p in plan):
         out.append("wrong_item")
-    if any(p.communicate for p in plan):
+    if any(p.communicate and p.write for p in plan):  # a refusal always states its fact
         out.append("omitted_info")
     return out
 

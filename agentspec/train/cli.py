@@ -19,6 +19,48 @@ def train_group() -> None:
     """Build domain experts: data, LoRA training, GGUF export, routing, SVD profiles."""
 
 
+# -- verified synthetic data (data.py) -------------------------------------------------------------
+
+
+@train_group.command("data")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="tau2 retail db.json.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (resumable).")
+@click.option("--n", "n", required=True, type=click.IntRange(min=1), help="Number of dialogues to generate.")
+@click.option("--seed", default=0, show_default=True, help="The same seed gives the same dialogues.")
+@click.option("--split-file", type=click.Path(dir_okay=False),
+              help="user_split.json of the eval suite (default: the split `agentspec eval generate` makes "
+              "with its defaults, seed 0 and 30% eval users).")
+@click.option("--spec", default="retail", show_default=True,
+              help="Agent spec whose graph, prompts and policy the data is made with (= the one it will run in).")
+@click.option("--prompt", default=None, help="Override the spec's system prompt template (e.g. retail_compact.j2).")
+@click.option("--noise", "noise_rate", default=0.0, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of dialogues where the teacher makes one plausible mistake (for the data ablation).")
+@click.option("--verify/--no-verify", default=True, show_default=True,
+              help="Drop dialogues the filters reject (--no-verify keeps them, marked, for the ablation).")
+@click.option("--valid-fraction", default=0.1, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of dialogues whose examples go to valid.jsonl.")
+@click.option("--tokenizer", type=click.Choice(["spec", "words"]), default="spec", show_default=True,
+              help="Count prompt budgets with the spec model's tokenizer (as at inference) or in words.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1), help="Worker processes.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify, valid_fraction, tokenizer, workers,
+                 progress) -> None:
+    """Generate verified synthetic retail dialogues in the agent's exact step format.
+
+    Runs the real agent graph with a rule-based teacher as the model and the scripted (mutated) user;
+    every model call becomes a training example. Writes train.jsonl, valid.jsonl, rejected.jsonl,
+    dialogues.jsonl and card.md/card.json to OUT. Interrupt at any time: rerun to resume.
+    """
+    from agentspec.train.data import DataSettings, generate_data
+
+    result = generate_data(DataSettings(
+        db=db, out=out, n=n, seed=seed, split_file=split_file, spec=spec, prompt=prompt, noise_rate=noise_rate,
+        verify=verify, valid_fraction=valid_fraction, tokenizer=tokenizer, workers=workers, progress=progress))
+    rejections = ", ".join(f"{k} {v}" for k, v in result.card["rejections"].items()) or "none"
+    Console().print(f"{result.dialogues} dialogues: {result.kept} kept, {result.rejected} rejected ({rejections}); "
+                    f"{result.train_examples} train / {result.valid_examples} valid examples -> {out}/card.md")
+
+
 # -- LoRA experts (lora.py, export.py, router.py, svd.py) ------------------------------------------
 
 

@@ -99,11 +99,26 @@ def load_base(name: str, device: str) -> BaseBundle:
     tok = LlamaCppTokenizer(path)
     template = _template_for(tok._llm, entry, None, path)
     tok.bos_token = template.bos_token
+    tok.eot_id = _end_of_turn(template, tok)
     meta = tok._llm.metadata or {}
     arch = meta.get("general.architecture", "llama")
     info = {"architecture": arch, "n_head": int(meta.get(f"{arch}.attention.head_count", 0)),
             "n_head_kv": int(meta.get(f"{arch}.attention.head_count_kv", 0) or meta.get(f"{arch}.attention.head_count", 0))}
     return BaseBundle(model, tok, lambda m: template.render(m, add_generation_prompt=True), str(path), info)
+
+
+def _end_of_turn(template: Any, tok: LlamaCppTokenizer) -> int:
+    """The token the template closes an assistant message with (``<|im_end|>``, ``<end_of_turn>``).
+
+    Read from the template itself: llama.cpp's own EOT guess for SmolLM2 is ``<|endoftext|>``, which
+    the chat template never emits, so a model trained on it would not stop where inference expects.
+    """
+    marker = "\u2063MARK\u2063"
+    text = template.render([{"role": "user", "content": "u"}, {"role": "assistant", "content": marker}],
+                           add_generation_prompt=False)
+    after = text.split(marker, 1)[1] if marker in text else ""
+    ids = tok._llm.tokenize(after.encode("utf-8"), add_bos=False, special=True) if after.strip() else []
+    return ids[0] if ids and ids[0] != tok.text(after)[:1][0] else tok.eot_id
 
 
 def target_loss(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, int]:
@@ -209,16 +224,16 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
-                log.append({"step": step, "loss": float(loss), "lr": sched.get_last_lr()[0], "target_tokens": n_tok,
+                log.append({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "target_tokens": n_tok,
                             "input_tokens": int(mask.sum()), "time": round(elapsed + time.perf_counter() - t0, 3)})
-                progress.update(task, advance=1, loss=float(loss))
+                progress.update(task, advance=1, loss=log[-1]["loss"])
                 if s.eval_every and step % s.eval_every == 0 and step < total:
                     run_eval()
                     model.train()
                 if s.checkpoint_every and step % s.checkpoint_every == 0:
                     save_checkpoint()
                 if on_step is not None:
-                    on_step(step, float(loss))
+                    on_step(step, log[-1]["loss"])
     except KeyboardInterrupt:
         save_checkpoint()
         raise

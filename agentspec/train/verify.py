@@ -89,7 +89,8 @@ def check_execution(dialogue: dict[str, Any], base: RetailStore) -> list[Rejecti
         final = sandbox.state_hash()
     with base.copy() as goal:
         for name, arguments in dialogue["gold"]:
-            goal.invoke(name, arguments)
+            if goal.invoke(name, arguments).startswith("Error:"):  # the goal itself cannot be reached
+                out.append(Rejection("wrong_final_state", f"gold call {name} fails on a fresh store"))
         if final != goal.state_hash():
             out.append(Rejection("wrong_final_state", "the store after the dialogue differs from the goal state"))
     return out[:1] + [r for r in out[1:] if r.reason != "tool_error"]  # one tool_error is enough

@@ -94,8 +94,7 @@ def test_grammar_narrows_before_authentication(spec, scripted, shop_db):
     with session(spec, scripted, shop_db) as s:
         s.send("order #W0000001, email alice@example.com")
         decides = [e for e in s.trace() if e["kind"] == "decide"]
-        assert set(decides[0]["tools_offered"]) == {"find_user_id_by_email", "find_user_id_by_name_zip",
-                                                    "calculate", "transfer_to_human_agents"}
+        assert set(decides[0]["tools_offered"]) == {"find_user_id_by_email", "find_user_id_by_name_zip"}
         assert decides[0]["errors"] == ["unknown_tool"] and decides[0]["attempts"] == 2
         assert "get_order_details" in decides[1]["tools_offered"]  # authenticated: everything offered
         system = scripted.calls[0]["messages"][0]["content"]
@@ -116,8 +115,10 @@ def test_steps_per_turn_are_bounded(spec, shop_db):
     limited = spec.model_copy(update={"limits": spec.limits.model_copy(update={"max_steps_per_turn": 3})})
     limited._base_dir = spec.base_dir
     counter = iter(range(100))
-    model = ScriptedChatModel(default_reply=lambda m: call("calculate", expression=f"{next(counter)} + 1"))
+    model = ScriptedChatModel([AUTH, reply("Hello Alice.")],
+                              default_reply=lambda m: call("calculate", expression=f"{next(counter)} + 1"))
     with session(limited, model, shop_db) as s:
+        s.send("I am alice@example.com")
         turn = s.send("add things forever")
         assert turn.reply == STOP_REPLIES["limit"]
         assert len([e for e in turn.entries if e["kind"] == "decide"]) == 3
@@ -125,9 +126,9 @@ def test_steps_per_turn_are_bounded(spec, shop_db):
 
 
 def test_handoff_sends_the_policy_message(spec, scripted, shop_db):
-    scripted.enqueue(call("transfer_to_human_agents", summary="wants a human"))
+    scripted.enqueue(AUTH, call("transfer_to_human_agents", summary="wants a human"))
     with session(spec, scripted, shop_db) as s:
-        assert s.send("human please").reply == spec.policy.handoff_message
+        assert s.send("alice@example.com, I want a human please").reply == spec.policy.handoff_message
 
 
 def test_one_user_per_session_keeps_the_first_user(spec, scripted, shop_db):

@@ -28,9 +28,9 @@ def test_labels_cover_exactly_the_target_and_end_of_turn(rows):
 def test_turns_of_a_dialogue_are_packed_into_one_sequence(rows):
     tok = CharTokenizer()
     seqs, _ = pack_dialogues(rows, render, tok, max_len=10_000)
-    assert len(seqs) == 2 and all(len(s.turns) == 2 for s in seqs)  # 4 rows = 2 dialogues x 2 turns
+    assert len(seqs) == 4 and all(len(s.turns) == 2 for s in seqs)  # 4 dialogues x 2 turns
     separate, _ = pack_dialogues(rows, render, tok, max_len=10_000, pack=False)
-    assert len(separate) == 4
+    assert len(separate) == 8
     assert sum(s.n_target for s in seqs) == sum(s.n_target for s in separate)
     # The packed sequence is the last turn's prompt + target; the first target sits inside it, labelled.
     d0 = [r for r in rows if r["dialogue_id"] == seqs[0].dialogue_id]
@@ -41,7 +41,7 @@ def test_turns_of_a_dialogue_are_packed_into_one_sequence(rows):
 
 def test_too_long_turns_are_skipped_not_truncated(rows):
     seqs, skipped = pack_dialogues(rows, render, CharTokenizer(), max_len=60)
-    assert skipped == 4 and seqs == []
+    assert skipped == 8 and seqs == []
 
 
 def test_loss_depends_on_target_tokens_only(rows):

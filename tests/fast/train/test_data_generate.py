@@ -1,0 +1,165 @@
+"""``agentspec train data`` on the real db: examples are exactly what the graph shows the model."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agentspec.decoding.grounding import Grounding
+from agentspec.decoding.steps import parse_step
+from agentspec.evals.generate import user_split
+from agentspec.graph.guard import is_yes
+from agentspec.graph.session import AgentSession
+from agentspec.runtime.scripted import ScriptedChatModel
+from agentspec.spec import load_spec
+from agentspec.tools.retail import RetailStore
+from agentspec.train import data as data_module
+from agentspec.train._mutate import CONFIRMATIONS
+from agentspec.train.cli import train_group
+from agentspec.train.data import DataError, DataSettings, generate_data, load_train_users
+
+DB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tau2-retail" / "db.json"
+
+
+def _settings(out, **kw):
+    return DataSettings(**{"db": DB, "out": out, "n": 12, "tokenizer": "words", "progress": False, **kw})
+
+
+def _rows(path):
+    return [json.loads(line) for line in Path(path).read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    if not DB.exists():
+        pytest.fail(f"shared data not found at {DB}")
+    out = tmp_path_factory.mktemp("data")
+    return generate_data(_settings(out)), out
+
+
+def test_system_message_is_the_graphs_rendered_prompt(run):
+    result, out = run
+    first = _rows(out / "train.jsonl")[0] if result.train_examples else _rows(out / "valid.jsonl")[0]
+    spec = load_spec("retail")
+    with RetailStore.from_json(DB) as store:
+        session = AgentSession(spec, model=ScriptedChatModel(), store=store)
+        deps = session.deps
+        rendered = deps.prompt.render(deps.offered_tools(None), None, parallel=False)
+    assert first["messages"][0] == {"role": "system", "content": rendered}
+    assert first["messages"][1]["role"] == "user" and first["step"] == 0
+
+
+def test_targets_parse_against_the_offered_tools_and_visible_ids(run):
+    _, out = run
+    rows = _rows(out / "train.jsonl") + _rows(out / "valid.jsonl")
+    assert len(rows) > 12
+    with RetailStore.from_json(DB) as store:
+        from agentspec.toolkit import ToolRegistry
+
+        tools = {t.name: t for t in ToolRegistry([store]).tools}
+    for row in rows:
+        offered = [tools[json.loads(line)["name"]] for line in row["messages"][0]["content"].splitlines()
+                   if line.startswith('{"name"')]
+        grounding = Grounding()
+        for m in row["messages"][1:]:
+            if m["role"] == "user":
+                grounding.observe_text(m["content"])
+        step = parse_step(row["target"], offered, grounding, max_calls=1)
+        assert step.to_text() == row["target"]  # canonical form, token for token
+
+
+def test_history_holds_the_targets_verbatim(run):
+    _, out = run
+    by_dialogue: dict[str, list[dict]] = {}
+    for row in _rows(out / "train.jsonl") + _rows(out / "valid.jsonl"):
+        by_dialogue.setdefault(row["dialogue_id"], []).append(row)
+    for rows in by_dialogue.values():
+        rows.sort(key=lambda r: r["step"])
+        last = rows[-1]["messages"]
+        shown = [m["content"] for m in last if m["role"] == "assistant"]
+        # Writes become the graph's confirmation question (and run later, or never after a change of
+        # mind); every other call the model wrote is in the history exactly as it wrote it.
+        calls = [r["target"] for r in rows[:-1] if r["target"].startswith('{"calls"')
+                 and json.loads(r["target"])["calls"][0]["name"] not in RetailStore.WRITE_TOOLS]
+        assert calls and all(c in shown for c in calls)
+
+
+def test_only_training_users_and_a_card(run):
+    result, out = run
+    db = json.loads(DB.read_text())
+    _, eval_users = user_split(db, 0, 0.3)
+    users = {r["user_id"] for r in _rows(out / "dialogues.jsonl")}
+    assert users and not users & set(eval_users)
+    card = json.loads((out / "card.json").read_text())
+    assert card["users"]["eval_users_in_data"] == 0
+    assert card["counts"]["dialogues"] == 12 and card["counts"]["kept"] == result.kept
+    assert result.rejected == 0  # without noise, the teacher's dialogues all pass
+    assert "Rejections by reason" in (out / "card.md").read_text()
+
+
+def test_split_with_an_eval_user_in_train_fails_clearly(tmp_path):
+    db = json.loads(DB.read_text())
+    train, held = user_split(db, 0, 0.3)
+    bad = tmp_path / "user_split.json"
+    bad.write_text(json.dumps({"train_users": train + held[:1], "eval_users": held}))
+    with pytest.raises(DataError, match="both train_users and eval_users"):
+        load_train_users(db, bad)
+
+
+def test_noise_is_caught_by_verification_with_reasons(tmp_path):
+    result = generate_data(_settings(tmp_path, n=8, noise_rate=1.0))
+    rejected = _rows(tmp_path / "rejected.jsonl")
+    assert result.kept + result.rejected == 8 and len(rejected) == result.rejected == 8
+    assert all(r["reasons"] and r["noise"] for r in rejected)
+    assert all(row["caught"] == row["dialogues"] for row in result.card["noise"].values())
+    assert result.train_examples + result.valid_examples == 0
+
+
+def test_no_verify_keeps_rejected_dialogues_marked(tmp_path):
+    result = generate_data(_settings(tmp_path, n=4, noise_rate=1.0, verify=False))
+    rows = _rows(tmp_path / "train.jsonl") + _rows(tmp_path / "valid.jsonl")
+    assert result.kept == 4 and rows and not any(r["verified"] for r in rows)
+
+
+def test_resume_skips_done_dialogues(tmp_path, monkeypatch):
+    generate_data(_settings(tmp_path, n=3))
+    before = (tmp_path / "train.jsonl").read_text() + (tmp_path / "valid.jsonl").read_text()
+    lines = (tmp_path / "dialogues.jsonl").read_text().splitlines()
+    (tmp_path / "dialogues.jsonl").write_text("\n".join(lines[:2]) + "\n" + lines[2][:50])  # cut by a kill
+    ran = []
+    real = data_module.run_dialogue
+    monkeypatch.setattr(data_module, "run_dialogue", lambda ctx, i: ran.append(i) or real(ctx, i))
+    generate_data(_settings(tmp_path, n=3))
+    assert ran == [2]
+    assert (tmp_path / "train.jsonl").read_text() + (tmp_path / "valid.jsonl").read_text() == before
+    with pytest.raises(DataError, match="different run"):
+        generate_data(_settings(tmp_path, n=3, seed=1))
+
+
+def test_deterministic_for_a_seed(tmp_path):
+    a = generate_data(_settings(tmp_path / "a", n=2))
+    b = generate_data(_settings(tmp_path / "b", n=2))
+    for name in ("train.jsonl", "valid.jsonl"):
+        assert (a.out / name).read_text() == (b.out / name).read_text()
+
+
+def test_compact_prompt_from_the_spec_choice(tmp_path):
+    generate_data(_settings(tmp_path, n=1, prompt="retail_compact.j2"))
+    row = (_rows(tmp_path / "train.jsonl") + _rows(tmp_path / "valid.jsonl"))[0]
+    system = row["messages"][0]["content"]
+    assert system.startswith("You are the customer-service agent of an online shop.")
+    assert '{"name": "find_user_id_by_email"' in system
+
+
+def test_every_paraphrased_confirmation_is_an_explicit_yes():
+    assert all(is_yes(text) for text in CONFIRMATIONS)
+
+
+def test_cli_data_command(tmp_path):
+    out = tmp_path / "cli"
+    result = CliRunner().invoke(train_group, ["data", "--db", str(DB), "--out", str(out), "--n", "2",
+                                              "--tokenizer", "words", "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "2 dialogues" in result.output and (out / "card.md").exists()

@@ -116,7 +116,8 @@ class ChatRepl:
             return None
         reply = ""
         live_ok = self.console.is_terminal
-        live = Live(Markdown(""), console=self.console, refresh_per_second=12) if live_ok else None
+        live = (Live(Markdown(""), console=self.console, refresh_per_second=12, vertical_overflow="visible")
+                if live_ok else None)
         try:
             if live:
                 live.start()

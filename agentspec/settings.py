@@ -27,7 +27,7 @@ class RuntimeSettings(BaseModel):
     base_url: str | None = Field(None, description="openai backend: endpoint URL, e.g. http://127.0.0.1:8000/v1.")
     api_key: str | None = Field(None, description="openai backend: API key (default $OPENAI_API_KEY).")
     device: str | None = Field(None, description="transformers backend: cpu or cuda (default: cuda if present).")
-    n_ctx: int | None = Field(None, description="Context length in tokens (default 8192).")
+    n_ctx: int | None = Field(None, description="Context length in tokens (default 4096; agent specs set their own).")
     threads: int | None = Field(None, description="llamacpp backend: CPU threads (default: all cores).")
     seed: int = Field(0, description="Sampling seed.")
     temperature: float = Field(0.2, description="Sampling temperature; 0 is greedy.")

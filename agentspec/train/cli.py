@@ -76,7 +76,10 @@ def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify,
 @click.option("--steps", default=None, type=int, help="Optimizer steps (overrides --epochs).")
 @click.option("--lr", default=2e-4, show_default=True, help="Peak learning rate (warm-up, then cosine to 10%).")
 @click.option("--batch", default=4, show_default=True, help="Sequences per step.")
-@click.option("--max-len", default=1024, show_default=True, help="Longest sequence in tokens; longer turns are skipped and counted.")
+@click.option("--max-len", default=8192, show_default=True, help="Longest sequence in tokens; longer turns are skipped and counted.")
+@click.option("--micro-tokens", default=8192, show_default=True, help="Padded tokens per forward pass (memory bound, ~0.85 MB each for SmolLM2).")
+@click.option("--budget-minutes", default=40.0, show_default=True,
+              help="Epoch-based runs train fewer steps if the pace of the first steps would overrun this (0: no limit).")
 @click.option("--no-pack", is_flag=True, help="One sequence per turn (no packing of a dialogue's turns).")
 @click.option("--eval-every", default=100, show_default=True, help="Held-out loss every N steps (and at the end).")
 @click.option("--checkpoint-every", default=25, show_default=True, help="Write the resumable checkpoint every N steps.")
@@ -87,7 +90,7 @@ def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify,
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--resume/--restart", default=True, show_default=True,
               help="Continue from OUT/checkpoint.pt when there is one, or start over.")
-def lora_command(base, data, out, expert, rank, alpha, targets, epochs, steps, lr, batch, max_len, no_pack,
+def lora_command(base, data, out, expert, rank, alpha, targets, epochs, steps, lr, batch, max_len, micro_tokens, budget_minutes, no_pack,
                  eval_every, checkpoint_every, seed, device, autocast, threads, resume) -> None:
     """Train a LoRA expert on step-format dialogues (loss on the assistant's tokens only).
 
@@ -98,7 +101,7 @@ def lora_command(base, data, out, expert, rank, alpha, targets, epochs, steps, l
     settings = LoraSettings(
         data=data, out=out, base=base, expert=expert, rank=rank, alpha=alpha,
         targets=tuple(t.strip() for t in targets.split(",") if t.strip()), epochs=epochs, steps=steps, lr=lr,
-        batch=batch, max_len=max_len, pack=not no_pack, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        batch=batch, max_len=max_len, micro_tokens=micro_tokens, budget_minutes=budget_minutes or None, pack=not no_pack, eval_every=eval_every, checkpoint_every=checkpoint_every,
         seed=seed, device=device, autocast=autocast, threads=threads, restart=not resume,
     )
     summary = train_lora(settings)

@@ -4,9 +4,16 @@ Contract:
 - The base GGUF is loaded into transformers dequantized (``agentspec.runtime.transformers.load_hf``,
   cached as safetensors) and wrapped with a peft LoRA (default r=8, alpha=16 on q/k/v/o).
 - Examples are tokenized exactly as the llama.cpp backend will see them (``_examples``); the loss is
-  the mean cross-entropy over the assistant target tokens only. The LM head runs only at those
-  positions: the 49k-vocabulary projection of every prompt token would be most of the work and none
-  of the signal.
+  the mean cross-entropy over the assistant target tokens only (token-weighted over the batch). The
+  LM head runs only at those positions: the 49k-vocabulary projection of every prompt token would be
+  a fifth of the compute, gigabytes of logits, and none of the signal. A dialogue's turns are packed
+  into one sequence where their tokens allow (``_examples.pack_dialogues``).
+- Memory is bounded by ``micro_tokens`` padded tokens per forward pass (a batch is split and its
+  gradients accumulated), not by ``batch``. Real retail prompts are ~3.5k tokens, so ``max_len`` is
+  8192 by default; longer turns are skipped and counted in ``train.json``.
+- Time: an epoch-based run (no ``steps``) that would overrun ``budget_minutes`` at the pace of its
+  first 3 steps trains fewer steps (said on the console, the cosine schedule fitted to the new end).
+  With ``steps`` given, it trains exactly that many.
 - Resumable: every ``checkpoint_every`` steps one file ``checkpoint.pt`` (adapter, optimizer,
   scheduler, step, RNG states, loss log) is written atomically. A run whose out dir holds a
   checkpoint continues from it (``restart=True`` starts over); resuming gives bit-identical final
@@ -14,7 +21,9 @@ Contract:
 - Outputs in ``out``: ``adapter/`` (peft format), ``train.json`` (settings, base GGUF, figures),
   ``loss.json`` and ``loss.png`` (train loss per step, held-out loss at each evaluation).
 - Device: CUDA when available (bf16 autocast there), else CPU in fp32. On this 2-core CPU bf16
-  autocast measured slower than fp32 (benchmarks/training.py), so ``autocast="auto"`` keeps fp32 on CPU.
+  autocast measured ~3x slower than fp32 (27 vs 90 s per step of 4 short sequences, 2 threads), so
+  ``autocast="auto"`` keeps fp32 on CPU. On cores shared with other jobs, 2 OpenMP threads measured
+  ~8x slower than ``threads=1`` (spinning threads); set ``threads`` accordingly.
 
 Not here: GGUF export (``export.py``), data synthesis (``data.py``).
 """
@@ -63,8 +72,10 @@ class LoraSettings:
     steps: int | None = None  # overrides epochs
     lr: float = 2e-4
     warmup: int = 10
-    batch: int = 4
-    max_len: int = 1024
+    batch: int = 4  # sequences per optimizer step
+    micro_tokens: int = 8192  # padded tokens per forward pass: bounds memory whatever the batch (~0.85 MB/token)
+    max_len: int = 8192
+    budget_minutes: float | None = 40.0  # epoch-based runs only: fewer steps if the measured pace needs more
     pack: bool = True
     eval_every: int = 100
     checkpoint_every: int = 25
@@ -142,13 +153,24 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
                on_step: Callable[[int, float], None] | None = None, quiet: bool = False) -> dict[str, Any]:
     """Train (or resume) a LoRA; returns the summary also written to ``out/train.json``."""
     import torch
+
+    device = s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    threads_before = torch.get_num_threads()
+    if s.threads:
+        torch.set_num_threads(s.threads)
+    try:
+        return _train(s, base, on_step, quiet, device)
+    finally:
+        torch.set_num_threads(threads_before)  # a global of the process: give it back
+
+
+def _train(s: LoraSettings, base: BaseBundle | None, on_step: Callable[[int, float], None] | None, quiet: bool,
+           device: str) -> dict[str, Any]:
+    import torch
     from peft import LoraConfig, get_peft_model, get_peft_model_state_dict, set_peft_model_state_dict
 
     out = Path(s.out)
     out.mkdir(parents=True, exist_ok=True)
-    device = s.device if s.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
-    if s.threads:
-        torch.set_num_threads(s.threads)
     use_bf16 = s.autocast == "bf16" or (s.autocast == "auto" and device == "cuda")
 
     # 1. Data: encode, pack, and split into the same batches every time for a given seed.
@@ -163,7 +185,7 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
             f"No training example fits (rows {len(train_rows)}, over --max-len {s.max_len}: {skipped}).",
             hint="Raise --max-len, or check --expert matches some intents in the data.", code="train_data")
     per_epoch = math.ceil(len(train) / s.batch)
-    total = s.steps or max(1, math.ceil(s.epochs * per_epoch))
+    plan = {"total": s.steps or max(1, math.ceil(s.epochs * per_epoch))}  # may shrink to the time budget
 
     # 2. Model, optimizer, schedule (linear warm-up, cosine decay to 10%).
     torch.manual_seed(s.seed)
@@ -172,9 +194,9 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
     model = get_peft_model(base.model, config).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)
-    warm = min(s.warmup, max(1, total // 10))
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda i: (i + 1) / warm if i < warm else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (i - warm) / max(1, total - warm))))
+    warm = min(s.warmup, max(1, plan["total"] // 10))
+    sched = torch.optim.lr_scheduler.LambdaLR(  # reads plan["total"] at each step: a shrunk plan reshapes the decay
+        opt, lambda i: (i + 1) / warm if i < warm else 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, (i - warm) / max(1, plan["total"] - warm)))))
 
     # 3. Resume from the checkpoint when there is one.
     ckpt_path = out / "checkpoint.pt"
@@ -186,12 +208,13 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, log, evals, elapsed = state["step"], state["log"], state["evals"], state["elapsed"]
+        plan["total"] = state.get("total", plan["total"])
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
 
     def save_checkpoint() -> None:
         state = {"settings": asdict(s), "adapter": get_peft_model_state_dict(model), "optimizer": opt.state_dict(),
-                 "scheduler": sched.state_dict(), "step": step, "log": log, "evals": evals,
+                 "scheduler": sched.state_dict(), "step": step, "total": plan["total"], "log": log, "evals": evals,
                  "elapsed": elapsed + time.perf_counter() - t0,
                  "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}
         torch.save(state, out / "checkpoint.pt.partial")
@@ -211,29 +234,29 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
     progress = _progress(quiet)
     try:
         with progress:
-            task = progress.add_task("LoRA", total=total, completed=step, loss=float("nan"))
-            while step < total:
+            task = progress.add_task("LoRA", total=plan["total"], completed=step, loss=float("nan"))
+            while step < plan["total"]:
                 epoch = step // per_epoch
                 batches = order.setdefault(epoch, length_grouped_batches(train, s.batch, s.seed + epoch))
-                ids, mask, labels = (t.to(device) for t in collate([train[i] for i in batches[step % per_epoch]], base.tokenizer.eot_id))
-                with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=use_bf16):
-                    loss, n_tok = target_loss(model, ids, mask, labels)
-                loss.backward()
+                batch = [train[i] for i in batches[step % per_epoch]]
+                loss, n_tok, n_in = _accumulate(model, batch, s.micro_tokens, device, use_bf16, base.tokenizer.eot_id)
                 torch.nn.utils.clip_grad_norm_(params, 1.0)
                 opt.step()
                 sched.step()
                 opt.zero_grad(set_to_none=True)
                 step += 1
-                log.append({"step": step, "loss": loss.item(), "lr": sched.get_last_lr()[0], "target_tokens": n_tok,
-                            "input_tokens": int(mask.sum()), "time": round(elapsed + time.perf_counter() - t0, 3)})
-                progress.update(task, advance=1, loss=log[-1]["loss"])
-                if s.eval_every and step % s.eval_every == 0 and step < total:
+                log.append({"step": step, "loss": loss, "lr": sched.get_last_lr()[0], "target_tokens": n_tok,
+                            "input_tokens": n_in, "time": round(elapsed + time.perf_counter() - t0, 3)})
+                if step == 3 and not s.steps and s.budget_minutes:
+                    _fit_budget(plan, log, s.budget_minutes, progress)
+                progress.update(task, advance=1, loss=loss, total=plan["total"])
+                if s.eval_every and step % s.eval_every == 0 and step < plan["total"]:
                     run_eval()
                     model.train()
                 if s.checkpoint_every and step % s.checkpoint_every == 0:
                     save_checkpoint()
                 if on_step is not None:
-                    on_step(step, log[-1]["loss"])
+                    on_step(step, loss)
     except KeyboardInterrupt:
         save_checkpoint()
         raise
@@ -243,7 +266,7 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
     # 5. Held-out loss, adapter, reports.
     final_valid = run_eval() if (not evals or evals[-1]["step"] != step) else evals[-1]["valid_loss"]
     model.save_pretrained(str(out / "adapter"))
-    seconds = sum(1 for _ in log) and log[-1]["time"]
+    seconds = log[-1]["time"] if log else 0.0
     summary = {
         "settings": asdict(s), "base_gguf": base.gguf_path, "base_info": base.info, "device": device,
         "bf16_autocast": use_bf16, "steps": step, "examples": len(train_rows), "sequences": len(train),
@@ -260,6 +283,44 @@ def train_lora(s: LoraSettings, *, base: BaseBundle | None = None,
         series["held-out"] = ([e["step"] for e in evals], [e["valid_loss"] for e in evals])
     line_chart(out / "loss.png", series, title=f"LoRA r={s.rank} on {Path(s.base).name}", xlabel="step", ylabel="loss (target tokens)")
     return summary
+
+
+def _accumulate(model: Any, batch: list[Sequence], micro_tokens: int, device: str, bf16: bool,
+                pad_id: int) -> tuple[float, int, int]:
+    """Forward/backward one optimizer batch in micro-batches of at most ``micro_tokens`` padded tokens.
+
+    Each micro-batch's mean loss is weighted by its share of the batch's target tokens, so the
+    gradient is that of the token-weighted mean over the whole batch, as if run in one pass.
+    Returns (batch loss, target tokens, input tokens).
+    """
+    import torch
+
+    batch = sorted(batch, key=lambda q: len(q.ids))  # similar lengths together: less padding
+    chunks: list[list[Sequence]] = [[]]
+    for seq in batch:
+        if chunks[-1] and (len(chunks[-1]) + 1) * len(seq.ids) > micro_tokens:
+            chunks.append([])
+        chunks[-1].append(seq)
+    n_total = sum(q.n_target for q in batch)
+    loss_sum, n_input = 0.0, 0
+    for chunk in chunks:
+        ids, mask, labels = (t.to(device) for t in collate(chunk, pad_id))
+        with torch.autocast(device_type=device, dtype=torch.bfloat16, enabled=bf16):
+            loss, n = target_loss(model, ids, mask, labels)
+        (loss * (n / n_total)).backward()
+        loss_sum += loss.item() * n
+        n_input += int(mask.sum())
+    return loss_sum / n_total, n_total, n_input
+
+
+def _fit_budget(plan: dict[str, int], log: list[dict[str, Any]], minutes: float, progress: Any) -> None:
+    """Shrink the planned steps when the pace of the first steps would overrun the time budget."""
+    pace = log[-1]["time"] / len(log)  # seconds per step so far
+    affordable = int(minutes * 60 / pace)
+    if affordable < plan["total"]:
+        progress.console.print(f"[yellow]{plan['total']} steps at {pace:.1f} s/step exceed the {minutes:g}-minute budget: "
+                               f"training {max(affordable, 4)} steps (--budget-minutes 0 to train them all).")
+        plan["total"] = max(affordable, 4)
 
 
 def evaluate(model: Any, seqs: list[Sequence], batch: int, device: str, bf16: bool, pad_id: int) -> float:

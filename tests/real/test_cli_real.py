@@ -25,6 +25,6 @@ def test_models_json_lists_bundled(real_home):
                          capture_output=True, text=True, env=env, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = {r["name"]: r for r in json.loads(out.stdout)}
-    assert rows["smollm2-135m"]["quantization"] == "Q4_1"
-    assert rows["smollm2-135m-q8_0"]["quantization"] == "Q8_0"
+    assert rows["smollm2-135m"]["quantization"] == "Q8_0"
+    assert rows["smollm2-135m-q4_1"]["quantization"] == "Q4_1"
     assert rows["smollm2-135m"]["context_length"] == 8192

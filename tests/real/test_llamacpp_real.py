@@ -78,11 +78,11 @@ def test_corrupt_gguf_is_a_clear_error(tmp_path):
 def test_models_metadata():
     from agentspec.runtime.models import inspect_gguf, resolve_model
 
-    path, _ = resolve_model("smollm2-135m")
+    path, _ = resolve_model("smollm2-135m-q4_1")
     info = inspect_gguf(path)
     assert info.architecture == "llama"
     assert info.quantization == "Q4_1"
     assert info.context_length == 8192
     assert info.chat_template
-    q8, _ = resolve_model("smollm2-135m-q8_0")
+    q8, _ = resolve_model("smollm2-135m")
     assert inspect_gguf(q8).quantization == "Q8_0"

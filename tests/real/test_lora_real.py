@@ -2,7 +2,9 @@
 
 Tolerances (measured on this machine, see the closing figures in the assertion messages):
 - adapter applied by llama.cpp on the Q4_1 base vs the merged model exported as F16 GGUF: the same
-  weights up to F16 rounding of the merged matrices -> logit correlation > 0.999, max |diff| < 0.5;
+  weights up to F16 rounding, but llama.cpp multiplies Q4_1 weights with Q8-quantized activations and
+  F16 weights with F16 ones -> measured correlation 0.9987, max |diff| 0.85 of logits ~20; asserted:
+  correlation > 0.995 and the same greedy next token; Q8_0 merged: correlation > 0.99;
 - llama.cpp with the adapter vs transformers + peft on the dequantized base (fp32): different kernels
   and the Q8 activations of llama.cpp's CPU path -> correlation > 0.99. A missing q/k permutation of
   LoRA B gives ~0.86 here, which is what this guards;
@@ -37,7 +39,7 @@ def exported(tmp_path_factory, real_home_session):
     root = tmp_path_factory.mktemp("lora")
     data = write_dialogues(root / "data", n_train=16, n_valid=4)
     summary = train_lora(LoraSettings(data=str(data), out=str(root / "run"), steps=6, batch=4, lr=3e-3,
-                                      checkpoint_every=3, eval_every=0, max_len=512, seed=0), quiet=True)
+                                      checkpoint_every=3, eval_every=0, max_len=512, seed=0, threads=1), quiet=True)
     adapter = export_adapter(root / "run", root / "export")
     merged = export_merged(root / "run", root / "export", quants=["Q8_0"])
     return {"summary": summary, "adapter": adapter, "merged": merged, "run": root / "run"}
@@ -76,7 +78,7 @@ def test_adapter_in_llama_cpp_matches_the_merged_model(exported, with_adapter):
     merged = LlamaCppChatModel(str(exported["merged"]["F16"]), n_ctx=1024, seed=0)
     for messages in PROMPTS:
         a, m = last_logits(with_adapter, messages), last_logits(merged, messages)
-        assert corr(a, m) > 0.999 and np.abs(a - m).max() < 0.5, (corr(a, m), np.abs(a - m).max())
+        assert corr(a, m) > 0.995 and a.argmax() == m.argmax(), (corr(a, m), np.abs(a - m).max())
     q8 = LlamaCppChatModel(str(exported["merged"]["Q8_0"]), n_ctx=1024, seed=0)
     a, q = last_logits(with_adapter, PROMPTS[0]), last_logits(q8, PROMPTS[0])
     assert corr(a, q) > 0.99, corr(a, q)
@@ -89,6 +91,7 @@ def test_adapter_in_llama_cpp_matches_transformers_peft(exported, with_adapter):
     from agentspec.runtime.models import resolve_model
     from agentspec.runtime.transformers import load_hf
 
+    torch.set_num_threads(1)  # 2 OpenMP threads on 2 shared cores measured ~8x slower than 1
     base, _ = load_hf(resolve_model(None)[0], "cpu", torch.float32)
     model = PeftModel.from_pretrained(base, str(exported["run"] / "adapter")).eval()
     for messages in PROMPTS:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Optional
+from typing import Annotated, Literal, Optional
 
 import jsonschema
 import pytest
@@ -211,3 +211,28 @@ def test_grammar_cache_hits_misses_and_eviction():
     value = cache.get_or_build("k", lambda: built.append(1) or "grammar")
     assert value == cache.get_or_build("k", lambda: built.append(1) or "other") == "grammar"
     assert built == [1]
+
+
+def test_free_text_arguments_are_bounded_in_the_grammar_only():
+    from agentspec.decoding.schema import MAX_ARGUMENT_CHARS, step_schema
+    from agentspec.decoding.steps import parse_step
+    from agentspec.toolkit import Tool
+
+    def note(text: str, mood: Literal["calm", "angry"]) -> str:
+        """Leave a note.
+
+        Args:
+            text: Free text.
+            mood: The mood.
+        """
+        return "ok"
+
+    tool = Tool.from_function(note)
+    schema = step_schema([tool], None, allow_reply=False)
+    args = schema["properties"]["calls"]["items"]["properties"]["arguments"]["properties"]
+    assert args["text"]["maxLength"] == MAX_ARGUMENT_CHARS
+    assert "maxLength" not in args["mood"]
+    # The bound is the grammar's: a longer argument written without it still parses.
+    long_text = "x" * (MAX_ARGUMENT_CHARS + 10)
+    step = parse_step('{"calls": [{"name": "note", "arguments": {"text": "%s", "mood": "calm"}}]}' % long_text, [tool])
+    assert step.calls[0].arguments["text"] == long_text

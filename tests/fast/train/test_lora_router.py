@@ -41,3 +41,15 @@ def test_unmatched_experts_are_a_clear_error(tmp_path):
         train_router(data, ["returns=return*", "shipping=ship*"], tmp_path / "r")
     with pytest.raises(AgentSpecError, match="two distinct"):
         train_router(data, ["returns"], tmp_path / "r")
+
+
+def test_router_command(tmp_path):
+    from click.testing import CliRunner
+
+    from agentspec.train.cli import train_group
+
+    data = write_dialogues(tmp_path / "data", n_train=20, n_valid=10, seed=5)
+    result = CliRunner().invoke(train_group, ["router", "--data", str(data), "--experts", ",".join(EXPERTS),
+                                              "--out", str(tmp_path / "r")])
+    assert result.exit_code == 0, result.output
+    assert "held-out accuracy" in result.output and (tmp_path / "r" / "router.json").exists()

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -98,11 +97,13 @@ def cache_mismatches(model: LlamaCppChatModel) -> int:
 
 
 def ask_peak_rss_mb() -> float:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    subprocess.run([sys.executable, "-m", "agentspec.cli", "ask", "Say hi.", "--max-tokens", "16", "--json"],
-                   check=True, capture_output=True)
-    after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return max(after, before) / 1024  # ru_maxrss is in KiB on Linux
+    """Peak RSS of that one process (os.wait4's rusage is the child's own, not all children's)."""
+    proc = subprocess.Popen([sys.executable, "-m", "agentspec.cli", "ask", "Say hi.", "--max-tokens", "16", "--json"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"`agentspec ask` failed with status {status}")
+    return usage.ru_maxrss / 1024  # KiB on Linux
 
 
 def main() -> None:

@@ -13,6 +13,11 @@ Prints context lines, then as its LAST line one JSON object:
 - *_input_tokens       tokens that went through the model (packing reduces them)
 - bf16_vs_fp32         (with --autocast-check) ours with bf16 autocast ÷ ours in fp32, tokens/s
 
+Measured here (2 shared cores, --threads 1, synthetic data, 8 turns, batch 2): ratio 5.55 (ours 42.9 s,
+plain 236.9 s; 2,702 vs 10,268 input tokens: packing ~3.8x, LM head at targets only ~1.45x per token).
+On the real retail data (3.5k-6k-token prompts) the plain loop at batch 2 was OOM-killed at 24 GB
+(full logits); ours bounds a forward pass by --micro-tokens.
+
 Usage: python benchmarks/training.py [--data DIR] [--rows 16] [--batch 2] [--threads N] [--autocast-check]
 Without --data it builds synthetic multi-turn dialogues with a ~1,500-token system prompt.
 """
@@ -73,7 +78,7 @@ def plain_loop(base, rows, batch: int, lr: float) -> dict:
         n_target += int((labels[:, 1:] != IGNORE).sum())
         n_input += int(mask.sum())
     seconds = time.perf_counter() - started
-    return {"seconds": seconds, "target_tokens": n_target, "input_tokens": n_input, "loss": float(loss)}
+    return {"seconds": seconds, "target_tokens": n_target, "input_tokens": n_input, "loss": loss.item()}
 
 
 def main() -> None:

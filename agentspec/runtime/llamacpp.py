@@ -206,6 +206,9 @@ class LlamaCppChatModel:
         """
         if self.llm.n_tokens > n_prompt:
             self.llm.n_tokens = n_prompt  # llama-cpp-python's next eval removes the KV cells past this
+            # The context's logits are now the last reply token's, not the prompt's: without this an
+            # identical next prompt would be sampled from them ("exact prompt cached" shortcut).
+            self.llm._requires_eval = True
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

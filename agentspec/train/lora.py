@@ -211,12 +211,15 @@ def _train(s: LoraSettings, base: BaseBundle | None, on_step: Callable[[int, flo
         plan["total"] = state.get("total", plan["total"])
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
+        if state["rng"].get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng"]["cuda"])  # dropout draws from the CUDA generator there
 
     def save_checkpoint() -> None:
         state = {"settings": asdict(s), "adapter": get_peft_model_state_dict(model), "optimizer": opt.state_dict(),
                  "scheduler": sched.state_dict(), "step": step, "total": plan["total"], "log": log, "evals": evals,
                  "elapsed": elapsed + time.perf_counter() - t0,
-                 "rng": {"torch": torch.get_rng_state(), "python": random.getstate()}}
+                 "rng": {"torch": torch.get_rng_state(), "python": random.getstate(),
+                         "cuda": torch.cuda.get_rng_state_all() if device == "cuda" else None}}
         torch.save(state, out / "checkpoint.pt.partial")
         os.replace(out / "checkpoint.pt.partial", ckpt_path)
 

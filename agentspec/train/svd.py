@@ -25,7 +25,6 @@ Heuristics (suggestions, not guarantees):
 """
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 from typing import Any

@@ -63,7 +63,7 @@ def corr(a, b) -> float:
 def with_adapter(exported):
     from agentspec.runtime.llamacpp import LlamaCppChatModel
 
-    return LlamaCppChatModel(n_ctx=1024, seed=0, adapters=[{"name": "retail", "path": str(exported["adapter"])}])
+    return LlamaCppChatModel(n_ctx=1024, seed=0, n_threads=1, adapters=[{"name": "retail", "path": str(exported["adapter"])}])
 
 
 def test_training_learned_something(exported):
@@ -119,7 +119,7 @@ def test_switching_without_reload_equals_loading_that_adapter_alone(exported, wi
 
     path = str(exported["adapter"])
     with_adapter.set_adapter("retail")
-    both = LlamaCppChatModel(n_ctx=1024, seed=0, adapters=[{"name": "strong", "path": path, "scale": 2.0},
+    both = LlamaCppChatModel(n_ctx=1024, seed=0, n_threads=1, adapters=[{"name": "strong", "path": path, "scale": 2.0},
                                                            {"name": "retail", "path": path}])
     assert both.active_adapter == "strong" and both.adapter_names == ["strong", "retail"]
     strong_first = both.complete(PROMPTS[0], GREEDY).text

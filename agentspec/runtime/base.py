@@ -30,6 +30,7 @@ __all__ = [
     "TokenStream",
     "ChatModel",
     "fit_messages",
+    "common_prefix_length",
 ]
 
 Message = dict[str, Any]
@@ -246,3 +247,13 @@ def fit_messages(
         hint="Shorten the system prompt or the last message, or load the model with a larger "
         "context (--n-ctx).",
     )
+
+
+def common_prefix_length(a: list[int], b: list[int]) -> int:
+    """How many leading tokens two sequences share (what a KV cache can reuse)."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n

@@ -27,6 +27,7 @@ from typing import Any, Iterator
 from agentspec.errors import AgentSpecError, ModelFileError
 from agentspec.runtime.base import (
     Completion,
+    common_prefix_length,
     GenerationSettings,
     Message,
     TokenStream,
@@ -163,7 +164,7 @@ class LlamaCppChatModel:
         settings = settings or self.default_settings
         max_tokens = min(settings.max_tokens, self.context_length // 2)
         tokens, dropped = self.fit(messages, max_tokens)
-        cached = _common_prefix(self.llm._input_ids[: self.llm.n_tokens].tolist(), tokens)
+        cached = common_prefix_length(self.llm._input_ids[: self.llm.n_tokens].tolist(), tokens)
         # llama-cpp-python re-evaluates at least the last prompt token even on a full match.
         cached = min(cached, len(tokens) - 1)
         pieces = self._generate(tokens, settings, max_tokens, hooks.get("logits_processor"))
@@ -210,14 +211,6 @@ class LlamaCppChatModel:
             # identical next prompt would be sampled from them ("exact prompt cached" shortcut).
             self.llm._requires_eval = True
 
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
 
 
 def _template_for(llm: Any, entry: BundledModel | None, override: str | None, path: Path) -> ChatTemplate:

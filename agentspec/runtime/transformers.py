@@ -18,7 +18,14 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from agentspec.errors import BackendUnavailableError
-from agentspec.runtime.base import Completion, GenerationSettings, Message, TokenStream, fit_messages
+from agentspec.runtime.base import (
+    Completion,
+    GenerationSettings,
+    Message,
+    TokenStream,
+    common_prefix_length,
+    fit_messages,
+)
 from agentspec.runtime.models import BundledModel, cache_dir, gguf_metadata, resolve_model
 from agentspec.runtime.template import ChatTemplate, packaged_template
 
@@ -150,7 +157,7 @@ class TransformersChatModel:
         budget = self.context_length - max_tokens
         fitted, dropped = fit_messages(messages, lambda m: len(self.prompt_tokens(m)), budget)
         ids = self.prompt_tokens(fitted)
-        cached = min(_common_prefix(self._kv_ids, ids), len(ids) - 1)
+        cached = min(common_prefix_length(self._kv_ids, ids), len(ids) - 1)
         pieces = self._generate(ids, cached, s, max_tokens, hooks.get("logits_processor"))
         return TokenStream(
             pieces, prompt_tokens=len(ids), cached_tokens=cached, dropped_messages=dropped,
@@ -220,11 +227,3 @@ def _sample(torch: Any, logits: Any, s: GenerationSettings, generator: Any) -> i
         probs = probs / probs.sum()
     return int(torch.multinomial(probs, 1, generator=generator))
 
-
-def _common_prefix(a: list[int], b: list[int]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n

@@ -109,3 +109,11 @@ def test_completion_to_dict_has_reply_usage_timings():
     assert d["reply"] == "a b c"
     assert d["usage"]["completion_tokens"] == 3
     assert set(d["timings"]) >= {"ttft_s", "total_s", "decode_tokens_per_s"}
+
+
+def test_common_prefix_length():
+    from agentspec.runtime.base import common_prefix_length
+
+    assert common_prefix_length([1, 2, 3], [1, 2, 4, 5]) == 2
+    assert common_prefix_length([], [1]) == 0
+    assert common_prefix_length([7, 8], [7, 8]) == 2

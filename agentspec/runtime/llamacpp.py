@@ -152,6 +152,9 @@ class LlamaCppChatModel:
     def fit(self, messages: list[Message], max_tokens: int) -> tuple[list[int], int]:
         """Tokens of the prompt after the context policy, and how many messages were dropped."""
         budget = self.context_length - max_tokens
+        tokens = self.prompt_tokens(messages)
+        if len(tokens) <= budget:  # the usual case: render and tokenize once
+            return tokens, 0
         fitted, dropped = fit_messages(messages, lambda m: len(self.prompt_tokens(m)), budget)
         return self.prompt_tokens(fitted), dropped
 

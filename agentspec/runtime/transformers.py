@@ -155,8 +155,10 @@ class TransformersChatModel:
         s = settings or self.default_settings
         max_tokens = min(s.max_tokens, self.context_length // 2)
         budget = self.context_length - max_tokens
-        fitted, dropped = fit_messages(messages, lambda m: len(self.prompt_tokens(m)), budget)
-        ids = self.prompt_tokens(fitted)
+        ids, dropped = self.prompt_tokens(messages), 0
+        if len(ids) > budget:  # render and tokenize a second time only when turns must go
+            fitted, dropped = fit_messages(messages, lambda m: len(self.prompt_tokens(m)), budget)
+            ids = self.prompt_tokens(fitted)
         cached = min(common_prefix_length(self._kv_ids, ids), len(ids) - 1)
         pieces = self._generate(ids, cached, s, max_tokens, hooks.get("logits_processor"))
         return TokenStream(

@@ -45,12 +45,7 @@ def line_chart(path: Path, series: dict[str, tuple[Sequence[float], Sequence[flo
     if len(series) > 1:
         ax.legend(fontsize=7, ncol=2 if len(series) > 8 else 1)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
-    partial = path.with_name(path.stem + ".partial.png")
-    fig.savefig(partial)
-    plt.close(fig)
-    os.replace(partial, path)
-    return path
+    return _save(plt, fig, path)
 
 
 def bar_chart(path: Path, labels: Sequence[str], values: Sequence[float], *, title: str, ylabel: str,
@@ -63,6 +58,11 @@ def bar_chart(path: Path, labels: Sequence[str], values: Sequence[float], *, tit
         ax.legend(fontsize=8)
     ax.set(title=title, ylabel=ylabel)
     ax.tick_params(axis="x", rotation=30)
+    return _save(plt, fig, path)
+
+
+def _save(plt, fig, path: Path) -> Path:
+    """Write the figure atomically: a half-written PNG never takes the final name."""
     fig.tight_layout()
     partial = path.with_name(path.stem + ".partial.png")
     fig.savefig(partial)

@@ -113,6 +113,8 @@ def main() -> None:
     ap.add_argument("--tokens", type=int, default=128)
     args = ap.parse_args()
 
+    # First, while this process is small: a child's ru_maxrss counts the parent's pages at fork.
+    rss = ask_peak_rss_mb()
     model = LlamaCppChatModel("smollm2-135m", n_ctx=4096, n_threads=args.threads, seed=0)
     tokens = model.prompt_tokens(PROMPT)
     ours, raw = [], []
@@ -142,7 +144,6 @@ def main() -> None:
           f"Q4_1 {mismatch_q4}, Q8_0 {mismatch_q8}")
     del q4, model
 
-    rss = ask_peak_rss_mb()
     print(f"peak RSS of one-shot `agentspec ask`: {rss:.0f} MB")
     print(json.dumps({
         "decode_ratio": round(decode_ratio, 3),

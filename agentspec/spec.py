@@ -10,8 +10,9 @@ Contract:
   the policy that no toolkit provides, missing adapter and prompt files, limits that cannot fit the
   model's context). ``load_spec`` raises ``SpecError`` listing them all. Relative paths in a spec are
   relative to the spec file's folder.
-- Adapters are declared and validated here (name unique, file exists, scale finite); applying them is
-  the runtime's job and not done yet: a spec with adapters loads and runs the base model.
+- Adapters are declared and validated here (name unique, file exists, scale finite); ``load_model``
+  hands them to the backend (llamacpp applies GGUF LoRA adapters on the quantized base; the first is
+  active). A backend that cannot apply them is an error, never a silent run of the bare base model.
 - ``load_model(spec)`` builds the ChatModel the spec names, passing each backend only what it takes.
 
 Not here: building toolkits for a session (``agentspec.graph.session``), the policy's enforcement
@@ -70,6 +71,9 @@ class ToolkitSpec(_Strict):
 
 class PromptsSpec(_Strict):
     system: str = Field("retail_system.j2", description="System prompt template: packaged name or path.")
+    tools: Literal["signatures", "json"] = Field(
+        "signatures", description="How the tool list is shown: one signature line per tool (short; the grammar "
+        "enforces the schema) or the full OpenAI JSON schema per tool.")
 
 
 class PolicySpec(_Strict):
@@ -265,17 +269,82 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
     return problems
 
 
-def check_spec(name_or_path: str | os.PathLike[str] | None = None) -> tuple[AgentSpec | None, list[SpecProblem]]:
-    """Read and validate a spec; return it (None if it does not validate) and every problem found."""
-    path = find_spec(name_or_path)
+def _read_mapping(path: Path) -> tuple[dict[str, Any] | None, list[SpecProblem]]:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        return None, [SpecProblem("", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}")]
+        return None, [SpecProblem("", f"not valid YAML{where} in {path}: {getattr(exc, 'problem', exc)}")]
     if not isinstance(data, dict):
         return None, [SpecProblem("", "the spec must be a YAML mapping (name:, model:, toolkits:, ...)")]
+    return data, []
+
+
+def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """A parent spec's relative file paths made absolute, so they keep pointing where the parent meant."""
+    def fix(value: Any) -> Any:
+        if isinstance(value, str) and not Path(value).is_absolute() and (base / value).exists():
+            return str((base / value).resolve())
+        return value
+
+    out = dict(data)
+    if isinstance(out.get("adapters"), list):
+        out["adapters"] = [{**a, "path": fix(a.get("path"))} if isinstance(a, dict) else a for a in out["adapters"]]
+    for section, key in (("prompts", "system"), ("model", "name"), ("routing", "router")):
+        if isinstance(out.get(section), dict) and key in out[section]:
+            out[section] = {**out[section], key: fix(out[section][key])}
+    return out
+
+
+def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` over ``parent``: mappings merge key by key; lists and scalars are replaced whole."""
+    out = dict(parent)
+    for key, value in child.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def _resolve_extends(data: dict[str, Any], path: Path, chain: list[Path]) -> tuple[dict[str, Any] | None,
+                                                                                   list[SpecProblem]]:
+    """``extends: NAME_OR_PATH``: the parent spec (packaged name or path relative to this file) under this one."""
+    parent_ref = data.pop("extends", None)
+    if parent_ref is None:
+        return data, []
+    if not isinstance(parent_ref, str):
+        return None, [SpecProblem("extends", "must be a packaged spec name or a path to a spec file")]
+    local = (path.parent / parent_ref).expanduser()
+    try:
+        parent_path = local.resolve() if local.is_file() else find_spec(parent_ref)
+    except SpecError:
+        return None, [SpecProblem("extends", f"no spec file {parent_ref!r} (relative to {path.parent}) and no "
+                                  f"packaged spec of that name (packaged: {', '.join(packaged_specs())})")]
+    if parent_path in chain:
+        cycle = " -> ".join(p.name for p in [*chain, parent_path])
+        return None, [SpecProblem("extends", f"specs extend each other in a cycle: {cycle}")]
+    parent, problems = _read_mapping(parent_path)
+    if parent is None:
+        return None, [SpecProblem(f"extends ({parent_path.name}){'.' + p.path if p.path else ''}", p.message)
+                      for p in problems]
+    parent, problems = _resolve_extends(parent, parent_path, [*chain, parent_path])
+    if parent is None:
+        return None, problems
+    return _merge(_absolute_paths(parent, parent_path.parent), data), []
+
+
+def check_spec(name_or_path: str | os.PathLike[str] | None = None) -> tuple[AgentSpec | None, list[SpecProblem]]:
+    """Read and validate a spec; return it (None if it does not validate) and every problem found.
+
+    ``extends: NAME_OR_PATH`` at the top of a spec takes another spec as its base: mappings merge key
+    by key, lists and scalars of the extending spec replace the base's (``adapters: []`` removes them).
+    """
+    path = find_spec(name_or_path)
+    data, problems = _read_mapping(path)
+    if data is None:
+        return None, problems
+    data, problems = _resolve_extends(data, path, [path])
+    if data is None:
+        return None, problems
     try:
         spec = AgentSpec.model_validate(data)
     except ValidationError as exc:
@@ -307,4 +376,12 @@ def load_model(spec: AgentSpec) -> ChatModel:
               "seed": m.seed, "chat_template": m.chat_template, "context_length": m.n_ctx,
               "default_settings": spec.generation.settings()}
     options = {k: v for k, v in wanted.items() if k in accepted and v is not None}
+    if spec.adapters:
+        if "adapters" not in accepted:
+            raise AgentSpecError(
+                f"spec {spec.name!r} names LoRA adapters, which the {m.backend} backend cannot apply",
+                hint="Use backend: llamacpp for GGUF adapters, or serve a merged model (`agentspec train "
+                "export --merged`) and drop `adapters:`.", code="adapters_unsupported")
+        options["adapters"] = [{"name": a.name, "path": str(spec.resolve_path(a.path)), "scale": a.scale}
+                               for a in spec.adapters]
     return load_backend(m.backend, m.name, **options)

@@ -17,7 +17,7 @@ from agentspec.decoding.schema import (
 )
 from agentspec.decoding.steps import Reply, Step, ToolCall, parse_step
 from agentspec.decoding.engine import DecodedStep, DecodeMode, StepDecoder, response_format
-from agentspec.decoding.prompt import observation_message, step_message, tool_listing, tools_prompt
+from agentspec.decoding.prompt import observation_message, step_message, tool_listing, tool_signatures, tools_prompt
 from agentspec.decoding.execute import CallRecord, LoopResult, StepRecord, execute_step, run_tool_loop
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "run_tool_loop",
     "step_message",
     "tool_listing",
+    "tool_signatures",
     "tools_prompt",
     "DEFAULT_KEY_KINDS",
     "DEFAULT_MAX_CALLS",

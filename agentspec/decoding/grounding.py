@@ -39,6 +39,8 @@ DEFAULT_PATTERNS: dict[str, str] = {
     "item": r"\d{10}",
     "product": r"\d{10}",
     "payment_method": r"(?:credit_card|paypal|gift_card)_\d+",
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
+    "zip": r"\d{5}",
 }
 
 # JSON keys whose value holds ids of a kind the generic rules would not infer (tau2 retail).

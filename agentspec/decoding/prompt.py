@@ -5,9 +5,15 @@ the one the grammar enforces: ``{"reply": "..."}`` or ``{"calls": [{"name": ...,
 {...}}]}`` with ``json.dumps`` spacing. Training data built from these three functions therefore
 agrees token for token with what the agent sees and produces at inference.
 
-- ``tools_prompt(tools)``: the tool list (one JSON object per line, OpenAI function shape, internal
-  ``x-`` keys and pydantic ``title`` noise removed) followed by the step-format instructions. Put
-  it in (or after) the system prompt.
+- ``tools_prompt(tools, style=...)``: the tool list followed by the step-format instructions. Put
+  it in (or after) the system prompt. Two listings:
+  - ``"json"`` (``tool_listing``): one JSON object per tool, OpenAI function shape, internal ``x-``
+    keys and pydantic ``title`` noise removed. Complete, and long: the 16 retail tools take ~3,000
+    tokens, most of it argument descriptions.
+  - ``"signatures"`` (``tool_signatures``): one line per tool, ``name(arg: type, ...): summary``,
+    with enums as ``"a" | "b"`` and optional arguments as ``arg?: type``; the summary is the
+    description's first paragraph. About a fifth of the tokens. Enough for a constrained model: the
+    grammar, not the prompt, enforces names, types, required keys and grounded identifiers.
 - ``step_message(step)``: the assistant message recording a decided step.
 - ``observation_message(call, observation)``: a tool result, as a ``user`` message prefixed with
   the tool name. A ``user`` turn rather than a ``tool`` role because every chat template renders it
@@ -26,9 +32,11 @@ from agentspec.decoding.steps import Step, ToolCall
 from agentspec.runtime.base import Message
 from agentspec.toolkit import Tool
 
-__all__ = ["OBSERVATION_PREFIX", "observation_message", "step_message", "tool_listing", "tools_prompt"]
+__all__ = ["OBSERVATION_PREFIX", "TOOL_STYLES", "observation_message", "step_message", "tool_listing",
+           "tool_signatures", "tools_prompt"]
 
 OBSERVATION_PREFIX = "Tool result of"
+TOOL_STYLES = ("json", "signatures")
 
 
 def _clean(schema: Any) -> Any:
@@ -62,8 +70,59 @@ def tool_listing(tools: Sequence[Tool]) -> str:
     return "\n".join(lines)
 
 
+_JSON_TYPES = {"string": "str", "integer": "int", "number": "float", "boolean": "bool", "null": "null",
+               "object": "dict", "array": "list"}
+
+
+def type_expression(schema: Any) -> str:
+    """A short Python-like type for a JSON schema: ``str``, ``list[int]``, ``"a" | "b"``, ``{x: int}``."""
+    if not isinstance(schema, dict) or not schema:
+        return "any"
+    if "enum" in schema:
+        return " | ".join(json.dumps(v, ensure_ascii=False) for v in schema["enum"])
+    if "const" in schema:
+        return json.dumps(schema["const"], ensure_ascii=False)
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " | ".join(dict.fromkeys(type_expression(s) for s in schema[key]))
+    kind = schema.get("type")
+    if isinstance(kind, list):
+        return " | ".join(_JSON_TYPES.get(k, str(k)) for k in kind)
+    if kind == "array":
+        return f"list[{type_expression(schema.get('items', {}))}]"
+    if kind == "object" and schema.get("properties"):
+        return "{" + _arguments(schema) + "}"
+    return _JSON_TYPES.get(kind, "any")
+
+
+def _arguments(schema: dict[str, Any]) -> str:
+    required = set(schema.get("required", []))
+    parts = []
+    for name, sub in schema.get("properties", {}).items():
+        mark = "" if name in required else "?"
+        parts.append(f"{name}{mark}: {type_expression(sub)}")
+    return ", ".join(parts)
+
+
+def _summary(description: str) -> str:
+    """The first paragraph of a description, on one line."""
+    first = description.strip().split("\n\n", 1)[0]
+    return " ".join(first.split())
+
+
+def tool_signatures(tools: Sequence[Tool]) -> str:
+    """One line per tool: ``- name(arg: type, opt?: type): summary``."""
+    lines = []
+    for tool in tools:
+        line = f"- {tool.name}({_arguments(tool.parameters)})"
+        summary = _summary(tool.description)
+        lines.append(f"{line}: {summary}" if summary else line)
+    return "\n".join(lines)
+
+
 def tools_prompt(
-    tools: Sequence[Tool], *, allow_reply: bool = True, require_tool: bool = False, parallel: bool = True
+    tools: Sequence[Tool], *, allow_reply: bool = True, require_tool: bool = False, parallel: bool = True,
+    style: str = "json",
 ) -> str:
     """The tool list and the step-format instructions for a system prompt.
 
@@ -72,7 +131,10 @@ def tools_prompt(
     """
     reply_ok = allow_reply and not require_tool
     call_form = '{"calls": [{"name": "<tool name>", "arguments": {"<argument>": <value>}}]}'
-    lines = ["You can call these tools:", tool_listing(tools), ""]
+    if style not in TOOL_STYLES:
+        raise ValueError(f"unknown tool listing style {style!r}; expected one of {TOOL_STYLES}")
+    listing = tool_listing(tools) if style == "json" else tool_signatures(tools)
+    lines = ["You can call these tools:", listing, ""]
     if reply_ok:
         lines += [
             "Answer with exactly one JSON object and nothing else, either",

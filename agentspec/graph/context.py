@@ -5,6 +5,9 @@ send (``role``/``content`` only; the state's ``meta`` is stripped) and how many 
 compacted. The state's messages are never changed: compaction is a view, recomputed per step, so the
 trace and the session keep every observation in full.
 
+Messages marked ``hidden_from_model`` (the graph's own stop sentences, see ``nodes._reply_update``)
+are left out of every prompt.
+
 Policy, in order, until the prompt fits ``budget`` tokens (``count(text)`` per message + 4 for the
 chat template's framing):
 1. every observation longer than ``max_chars`` is cut to that length, with a note of what was cut;
@@ -64,7 +67,7 @@ def build_prompt(
     max_chars: int = 4000,
 ) -> tuple[list[Message], int]:
     """The prompt for one step within ``budget`` tokens where possible; see the module docstring."""
-    body = [_cut(m, max_chars) if "meta" in m else m for m in messages]
+    body = [_cut(m, max_chars) if "meta" in m else m for m in messages if not m.get("hidden_from_model")]
     head = [{"role": "system", "content": system}] if system else []
 
     def total() -> int:

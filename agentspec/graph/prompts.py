@@ -4,7 +4,7 @@ Contract: ``find_template(spec)`` returns the template text of ``spec.prompts.sy
 (relative to the spec file) if that file exists, else a template shipped in ``agentspec.prompts``;
 otherwise ``AgentSpecError`` naming both places looked at. ``SystemPrompt.render(tools, user_id)``
 fills the template's variables: ``tools`` (the tool list and step format of
-``agentspec.decoding.prompt.tools_prompt`` for the tools offered now), ``user_id`` (the authenticated
+``agentspec.decoding.prompt.tools_prompt`` for the tools offered now, in the spec's ``prompts.tools`` style), ``user_id`` (the authenticated
 user or None), ``spec`` (the AgentSpec). Unknown variables are an error (StrictUndefined), so a typo in
 a template fails at the first render, not silently.
 
@@ -57,7 +57,8 @@ class SystemPrompt:
     def render(self, tools: Sequence[Tool], user_id: str | None, *, parallel: bool = False) -> str:
         key = (tuple(t.name for t in tools), user_id, parallel)
         if key not in self._cache:
-            text = self.template.render(tools=tools_prompt(tools, parallel=parallel), user_id=user_id,
+            listing = tools_prompt(tools, parallel=parallel, style=self.spec.prompts.tools)
+            text = self.template.render(tools=listing, user_id=user_id,
                                         spec=self.spec)
             self._cache[key] = text.strip() + "\n"
         return self._cache[key]

@@ -1,8 +1,10 @@
 """Argument types shared by the retail tools: identifier kinds and the cancellation reasons.
 
 An ``Identifier`` kind tells the decoding layer which values the model may use for the argument (ids it
-has seen in the conversation). Free text the user dictates (email, names, zip, address lines) is a
-plain ``str``. The kinds are "user", "order", "item", "product" and "payment_method".
+has seen in the conversation). The kinds are "user", "order", "item", "product" and "payment_method",
+plus the two identity keys the user dictates for authentication, "email" and "zip": a small model
+asked to authenticate otherwise invents a plausible email instead of asking for it. Other free text
+the user dictates (names, address lines, a new address's zip) is a plain ``str``.
 """
 from __future__ import annotations
 
@@ -10,13 +12,16 @@ from typing import Annotated, Literal
 
 from agentspec.tools.types import Identifier
 
-__all__ = ["UserId", "OrderId", "ItemId", "ProductId", "PaymentMethodId", "CancelReason", "CANCEL_REASONS"]
+__all__ = ["UserId", "OrderId", "ItemId", "ProductId", "PaymentMethodId", "Email", "Zip", "CancelReason",
+           "CANCEL_REASONS"]
 
 UserId = Annotated[str, Identifier("user")]
 OrderId = Annotated[str, Identifier("order")]
 ItemId = Annotated[str, Identifier("item")]
 ProductId = Annotated[str, Identifier("product")]
 PaymentMethodId = Annotated[str, Identifier("payment_method")]
+Email = Annotated[str, Identifier("email")]
+Zip = Annotated[str, Identifier("zip")]
 
 # tau2's two accepted reasons (its ``CancelReason`` literal); the policy rejects any other.
 CancelReason = Literal["no longer needed", "ordered by mistake"]

@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
+from typing import Annotated, Literal
 
 import httpx
 import numpy as np
 import pytest
+from pydantic import BaseModel
 
-from agentspec.decoding import GrammarCache, Grounding, StepDecoder, response_format, step_message, tools_prompt
+from agentspec.decoding import (GrammarCache, Grounding, StepDecoder, response_format, step_message, tool_signatures,
+                                tools_prompt)
 from agentspec.decoding.constraint import StepLogitsProcessor
 from agentspec.decoding.prompt import observation_message
 from agentspec.decoding.steps import ToolCall
@@ -207,3 +209,28 @@ def test_processor_never_called_is_detected():
     proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0])
     with pytest.raises(ConstrainedDecodingUnavailableError, match="not constrained"):
         proc.verify(12)
+
+
+class Address(BaseModel):
+    city: str
+    zip: str
+
+
+def ship(order_id: str, reason: Literal["lost", "late"], items: list[int], to: Address,
+         note: str | None = None, express: bool = False) -> str:
+    """Ship an order again.
+
+    Long details nobody needs in the listing.
+    """
+    return "ok"
+
+
+def test_signature_listing_is_short_and_keeps_types_enums_and_optionals():
+    line = tool_signatures([Tool.from_function(ship)])
+    assert line == ('- ship(order_id: str, reason: "lost" | "late", items: list[int], to: {city: str, zip: str}, '
+                    'note?: str | null, express?: bool): Ship an order again.')
+    full = tools_prompt([Tool.from_function(ship)], style="json")
+    short = tools_prompt([Tool.from_function(ship)], style="signatures")
+    assert len(short) < len(full) and "Long details" not in short and "Long details" in full
+    with pytest.raises(ValueError, match="style"):
+        tools_prompt([Tool.from_function(ship)], style="yaml")

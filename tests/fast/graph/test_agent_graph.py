@@ -109,6 +109,14 @@ def test_repeated_identical_calls_are_refused_then_stop_the_turn(spec, scripted,
         assert turn.reply == STOP_REPLIES["repeat"]
         assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email", "get_order_details"]
         assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == ["refused: repeat"] * 2
+        # The next step's prompt does not show the graph's stop sentence (small models copy it).
+        scripted.enqueue(reply("Your order is pending."))
+        s.send("so what is its status?")
+        prompt = scripted.calls[-1]["messages"]
+        assert all(STOP_REPLIES["repeat"] not in (m["content"] or "") for m in prompt)
+        assert prompt[-1] == {"role": "user", "content": "so what is its status?"}
+        # ... but the session keeps it: the user saw it.
+        assert any(STOP_REPLIES["repeat"] in m["content"] for m in s.history() if m["role"] == "assistant")
 
 
 def test_steps_per_turn_are_bounded(spec, shop_db):

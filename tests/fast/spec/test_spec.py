@@ -95,3 +95,52 @@ def test_bad_yaml_names_the_line(tmp_path):
     path.write_text("name: x\nmodel: [unclosed\n")
     problems = check_spec(str(path))[1]
     assert "line" in problems[0].message
+
+
+def test_retail_base_extends_retail_without_adapters():
+    base, retail = load_spec("retail-base"), load_spec("retail")
+    assert base.name == "retail-base" and base.adapters == []
+    assert base.policy == retail.policy and base.limits == retail.limits and base.model == retail.model
+
+
+def test_extends_merges_mappings_replaces_lists_and_keeps_the_parents_relative_paths(tmp_path):
+    parent_dir = tmp_path / "parent"
+    parent_dir.mkdir()
+    (parent_dir / "expert.gguf").write_bytes(b"GGUF")
+    data = packaged()
+    data["adapters"] = [{"name": "expert", "path": "expert.gguf"}]
+    write(parent_dir, data, "base.yaml")
+    child = write(tmp_path, {"extends": "parent/base.yaml", "name": "child", "limits": {"max_steps_per_turn": 3},
+                             "policy": {"requires_confirmation": ["cancel_pending_order"]}})
+    spec = load_spec(str(child))
+    assert spec.name == "child" and spec.limits.max_steps_per_turn == 3
+    assert spec.limits.keep_observations == packaged()["limits"]["keep_observations"]  # merged, not replaced
+    assert spec.policy.requires_confirmation == ["cancel_pending_order"]  # a list replaces the parent's
+    assert spec.resolve_path(spec.adapters[0].path) == (parent_dir / "expert.gguf").resolve()
+
+
+def test_extends_errors_name_the_field(tmp_path):
+    write(tmp_path, {"extends": "b.yaml", "name": "a"}, "a.yaml")
+    write(tmp_path, {"extends": "a.yaml", "name": "b"}, "b.yaml")
+    _, problems = check_spec(str(tmp_path / "a.yaml"))
+    assert [p.path for p in problems] == ["extends"] and "cycle" in problems[0].message
+    _, problems = check_spec(str(write(tmp_path, {"extends": "nowhere", "name": "c"}, "c.yaml")))
+    assert [p.path for p in problems] == ["extends"] and "nowhere" in problems[0].message
+
+
+def test_adapters_reach_the_backend_or_fail_loudly(tmp_path, monkeypatch):
+    from agentspec.errors import AgentSpecError
+    from agentspec.runtime import registry
+    from agentspec.spec import load_model
+
+    (tmp_path / "expert.gguf").write_bytes(b"GGUF")
+    data = packaged()
+    data["adapters"] = [{"name": "expert", "path": "expert.gguf", "scale": 0.5}]
+    spec = load_spec(str(write(tmp_path, data)))
+    seen = {}
+    monkeypatch.setattr(registry, "load_model", lambda backend, name, **options: seen.update(options) or "model")
+    assert load_model(spec) == "model"
+    assert seen["adapters"] == [{"name": "expert", "path": str(tmp_path / "expert.gguf"), "scale": 0.5}]
+    openai = spec.model_copy(update={"model": spec.model.model_copy(update={"backend": "openai"})})
+    with pytest.raises(AgentSpecError, match="cannot apply"):
+        load_model(openai)

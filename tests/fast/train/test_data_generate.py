@@ -60,8 +60,10 @@ def test_targets_parse_against_the_offered_tools_and_visible_ids(run):
 
         tools = {t.name: t for t in ToolRegistry([store]).tools}
     for row in rows:
-        offered = [tools[json.loads(line)["name"]] for line in row["messages"][0]["content"].splitlines()
-                   if line.startswith('{"name"')]
+        # The spec lists tools as signature lines: "- name(arg: type, ...): summary".
+        offered = [tools[line[2:].split("(", 1)[0]] for line in row["messages"][0]["content"].splitlines()
+                   if line.startswith("- ") and "(" in line and line[2:].split("(", 1)[0] in tools]
+        assert offered
         grounding = Grounding()
         for m in row["messages"][1:]:
             if m["role"] == "user":
@@ -150,7 +152,7 @@ def test_compact_prompt_from_the_spec_choice(tmp_path):
     row = (_rows(tmp_path / "train.jsonl") + _rows(tmp_path / "valid.jsonl"))[0]
     system = row["messages"][0]["content"]
     assert system.startswith("You are the customer-service agent of an online shop.")
-    assert '{"name": "find_user_id_by_email"' in system
+    assert "- find_user_id_by_email(email: str)" in system
 
 
 def test_every_paraphrased_confirmation_is_an_explicit_yes():

@@ -64,6 +64,11 @@ class AdapterSpec(_Strict):
     scale: float = Field(1.0, description="Adapter strength; 0 disables it.")
 
 
+class RoutingSpec(_Strict):
+    router: str | None = Field(None, description="Router JSON (`agentspec train router`): picks one of `adapters` "
+                               "by name for each turn. Unset: the first adapter serves every turn.")
+
+
 class ToolkitSpec(_Strict):
     name: str = Field(min_length=1, description="Entry point in the agentspec.toolkits group.")
     config: dict[str, Any] = Field(default_factory=dict, description="Keyword arguments of the toolkit factory.")
@@ -117,6 +122,7 @@ class AgentSpec(_Strict):
     description: str = ""
     model: ModelSpec = Field(default_factory=ModelSpec)
     adapters: list[AdapterSpec] = Field(default_factory=list)
+    routing: RoutingSpec = Field(default_factory=RoutingSpec)
     toolkits: list[ToolkitSpec] = Field(min_length=1)
     prompts: PromptsSpec = Field(default_factory=PromptsSpec)
     policy: PolicySpec = Field(default_factory=PolicySpec)
@@ -230,6 +236,23 @@ def spec_toolkit_names(spec: AgentSpec) -> tuple[dict[str, list[str]], list[Spec
     return names, problems
 
 
+def _routing_problems(spec: AgentSpec) -> list[SpecProblem]:
+    import json
+
+    path = spec.resolve_path(spec.routing.router or "")
+    if not path.is_file():
+        return [SpecProblem("routing.router", f"router file not found: {path}")]
+    try:
+        experts = json.loads(path.read_text(encoding="utf-8"))["experts"]
+    except (ValueError, KeyError, TypeError) as exc:
+        return [SpecProblem("routing.router", f"not a router file ({exc!r}): {path}")]
+    missing = [e for e in experts if e not in {a.name for a in spec.adapters}]
+    if missing:
+        return [SpecProblem("routing.router", f"the router picks experts with no adapter of that name: "
+                            f"{', '.join(missing)} (adapters: {', '.join(a.name for a in spec.adapters) or 'none'})")]
+    return []
+
+
 def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     for i, adapter in enumerate(spec.adapters):
@@ -241,6 +264,8 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
     for i, name in enumerate(seen):
         if name in seen[:i]:
             problems.append(SpecProblem(f"adapters[{i}].name", f"duplicate adapter name {name!r}"))
+    if spec.routing.router is not None:
+        problems += _routing_problems(spec)
     tool_names, tk_problems = spec_toolkit_names(spec)
     problems += tk_problems
     known = {t for names in tool_names.values() for t in names}

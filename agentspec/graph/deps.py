@@ -8,6 +8,10 @@ is serialisable); ``build_graph`` binds it to the node functions. Toolkit hooks,
   session; ``RetailStore.owners``);
 - ``describe(name, arguments) -> str``: the sentence stating a write before asking to confirm it
   (``RetailStore.describe``); without it the graph states the call's name and JSON arguments.
+
+Mixture of LoRA experts: with ``spec.routing.router``, ``route(messages)`` names the expert adapter
+for a turn and ``use_expert(name)`` makes it the model's active adapter (llama.cpp switches adapters
+without reloading; the KV cache restarts, so a switch costs one prompt evaluation).
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from agentspec.errors import AgentSpecError
 from agentspec.graph.prompts import SystemPrompt
 from agentspec.runtime.base import ChatModel, GenerationSettings
 from agentspec.spec import AgentSpec
@@ -35,8 +40,31 @@ class AgentDeps:
     prompt: SystemPrompt = field(init=False)
     _token_counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
+    router: Any = field(init=False, default=None)  # agentspec.train.router.Router, when the spec routes
+
     def __post_init__(self) -> None:
         self.prompt = SystemPrompt(self.spec)
+        if self.spec.routing.router is not None:
+            from agentspec.train.router import Router  # numpy only: fine on the chat path
+
+            self.router = Router.load(self.spec.resolve_path(self.spec.routing.router))
+            if not callable(getattr(self.model, "set_adapter", None)):
+                raise AgentSpecError(f"spec {self.spec.name!r} routes between LoRA experts, but the "
+                                     f"{type(self.model).__name__} model cannot switch adapters",
+                                     hint="Use backend: llamacpp, or remove `routing:` from the spec.",
+                                     code="adapters_unsupported")
+
+    # -- experts ----------------------------------------------------------------------------------
+
+    def route(self, messages: list[dict[str, Any]]) -> tuple[str | None, dict[str, float]]:
+        """The expert for the turn that ``messages`` ends with (None without a router)."""
+        if self.router is None:
+            return None, {}
+        return self.router.route([{"role": m["role"], "content": m["content"]} for m in messages])
+
+    def use_expert(self, name: str | None) -> None:
+        if name is not None:
+            self.model.set_adapter(name)  # type: ignore[attr-defined]  # no-op when already active
 
     # -- policy views -----------------------------------------------------------------------------
 

@@ -49,6 +49,11 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
         "grounding": _grounding_update(text),
     }
+    expert, scores = deps.route(state["messages"])
+    if expert is not None:
+        update["expert"] = expert
+        update["trace"] = [{"turn": update["turn"], "kind": "route", "output": expert,
+                            "scores": {k: round(v, 3) for k, v in scores.items()}}]
     pending = state.get("pending")
     if pending and is_yes(text):
         # The user confirmed exactly what the graph stated: run that, not whatever the model says next.
@@ -71,6 +76,7 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     messages, compacted = build_prompt(system, state.get("messages", []), deps.count_tokens, deps.prompt_budget,
                                        keep=limits.keep_observations, max_chars=limits.max_observation_chars)
     started = time.perf_counter()
+    deps.use_expert(state.get("expert"))  # here, not in begin: a resumed session re-activates it
     decided = deps.decoder.decide(messages, tools, Grounding(state.get("grounding") or {}), allow_reply=True,
                                   parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
     step = decided.step
@@ -83,6 +89,7 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "constrained": decided.constrained, "compile_ms": round(decided.compile_ms, 1), "compacted": compacted,
         "dropped_messages": decided.completion.dropped_messages,
         "outcome": "malformed" if step is None else ("reply" if step.reply is not None else "calls"),
+        "expert": state.get("expert"),
         "latency_ms": round((time.perf_counter() - started) * 1e3, 1),
     }
     update: dict[str, Any] = {"steps": state.get("steps", 0) + 1, "trace": [entry]}

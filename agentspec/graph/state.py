@@ -63,6 +63,7 @@ class AgentState(TypedDict, total=False):
     recent_calls: list[str]
     stop: StopReason | None
     reply: str | None
+    expert: str | None  # the LoRA expert the router chose for this turn (None: no routing)
 
 
 def call_fingerprint(call: CallDict) -> str:

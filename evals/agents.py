@@ -18,16 +18,24 @@ and says every ``communicate_info`` string. On any generated suite it must score
 ``agentspec.graph.eval_agent.make_eval_agent`` lazily; when that module is missing it raises
 ``AgentUnavailableError``. ``AgentFactory`` is the picklable recipe worker processes build agents from.
 
+Threads: llama.cpp models of parallel workers must not oversubscribe the cores (two processes with
+n_threads = all cores run many times slower than one, as each waits on the other's threads).
+``AgentFactory.threads`` (the user's explicit choice) wins over everything; otherwise the spec's
+``model.threads``; otherwise ``default_threads``, which the harness sets to ``worker_threads(n)``
+= ``max(1, cores // n)`` for a pool of n workers. Neither field is part of the factory's ``repr`` (the
+run's identity): a run resumed with another ``--workers`` or ``--threads`` is the same run.
+
 Not here: the episode loop, the user, scoring.
 """
 from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol, runtime_checkable
 
 from agentspec.errors import AgentSpecError
@@ -37,7 +45,7 @@ from .tasks import Action, EvaluationCriteria
 
 __all__ = [
     "AgentUnavailableError", "ToolCallRecord", "AgentTurn", "EvalSession", "EvalAgent", "OracleAgent",
-    "AgentFactory", "make_agent", "check_agent", "TRANSFER_MESSAGE", "AGENT_KINDS",
+    "AgentFactory", "make_agent", "check_agent", "worker_threads", "TRANSFER_MESSAGE", "AGENT_KINDS",
 ]
 
 AGENT_KINDS = ("oracle", "spec")
@@ -208,21 +216,47 @@ def make_agent(kind: str, **options: Any) -> EvalAgent:
     return _spec_module().make_eval_agent(**options)
 
 
+def worker_threads(workers: int, cores: int | None = None) -> int:
+    """CPU threads per model when ``workers`` processes share the machine's cores."""
+    return max(1, (cores or os.cpu_count() or 1) // max(1, workers))
+
+
 @dataclass(frozen=True)
 class AgentFactory:
     """Picklable recipe for an agent: worker processes call it with the suite's gold criteria.
 
-    Only the oracle receives the gold; any other kind is built from ``options`` alone.
+    Only the oracle receives the gold; any other kind is built from ``options`` alone. For the spec
+    agent, ``threads`` / ``default_threads`` set its model's CPU threads (see the module doc).
     """
 
     kind: str = "oracle"
     options: tuple[tuple[str, Any], ...] = ()
+    threads: int | None = field(default=None, repr=False, compare=False)
+    default_threads: int | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def of(cls, kind: str, **options: Any) -> AgentFactory:
-        return cls(kind, tuple(sorted(options.items())))
+    def of(cls, kind: str, *, threads: int | None = None, **options: Any) -> AgentFactory:
+        return cls(kind, tuple(sorted(options.items())), threads=threads)
+
+    def for_workers(self, workers: int) -> AgentFactory:
+        """This recipe for a pool of ``workers`` processes: models default to cores // workers threads."""
+        return replace(self, default_threads=worker_threads(workers))
 
     def __call__(self, gold: Mapping[str, EvaluationCriteria]) -> EvalAgent:
         if self.kind == "oracle":
             return make_agent("oracle", gold=gold, **dict(self.options))
-        return make_agent(self.kind, **dict(self.options))
+        options = dict(self.options)
+        if self.kind == "spec" and (self.threads or self.default_threads):
+            options["spec"] = self._threaded_spec(options.get("spec"))
+        return make_agent(self.kind, **options)
+
+    def _threaded_spec(self, spec: Any) -> Any:
+        """The spec (loaded if given by name or path) with its model's threads resolved."""
+        from agentspec.spec import AgentSpec, load_spec
+
+        loaded = spec if isinstance(spec, AgentSpec) else load_spec(spec)
+        threads = self.threads or loaded.model.threads or self.default_threads
+        if threads == loaded.model.threads:
+            return loaded
+        # model_copy keeps the private source folder, against which relative paths resolve.
+        return loaded.model_copy(update={"model": loaded.model.model_copy(update={"threads": threads})})

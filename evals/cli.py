@@ -1,11 +1,13 @@
-"""``agentspec eval``: generate tau-style retail suites, run them, compare runs.
+"""``agentspec eval``: generate tau-style retail suites, run them, compare runs; perplexity on a corpus.
 
 The group ``eval_group`` is attached to the main CLI by ``agentspec.cli``; each command's docstring is
 its help. User errors are ``AgentSpecError`` subclasses (the main CLI prints message and hint).
 ``tau --json`` prints, as its last line, one JSON object with ``pass_hat_k``, ``pass_at_k`` (str(k) ->
 value), ``ci``, ``n_tasks``, ``trials``, ``categories``, ``metrics`` and ``out``. ``bfcl --json`` prints,
 last, one JSON object with ``n``, ``accuracy``, ``valid_rate``, ``errors`` (counts by error type),
-``mode``, ``constrained``, ``retried``, ``malformed_attempts`` and ``model``.
+``mode``, ``constrained``, ``retried``, ``malformed_attempts`` and ``model``. ``perplexity --json`` prints,
+last, one JSON object with ``perplexity``, ``mean_nll`` (nats/token), ``tokens``, ``documents``, ``seconds``,
+``window``, ``stride``, ``model``, ``adapter`` and ``corpus``.
 """
 from __future__ import annotations
 
@@ -47,6 +49,8 @@ def eval_group() -> None:
 @click.option("--limit", type=click.IntRange(min=1), help="Run only the first N tasks.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Worker processes (each builds its own agent).")
+@click.option("--threads", type=click.IntRange(min=1),
+              help="CPU threads of each worker's llama.cpp models [default: the spec's, else cores // workers].")
 @click.option("--max-turns", default=30, show_default=True, type=click.IntRange(min=1),
               help="Agent turns before an episode counts as failed.")
 @click.option("--seed", default=0, show_default=True, help="Base seed of the per-episode seeds.")
@@ -56,7 +60,8 @@ def eval_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
 def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent_kind: str, spec: str | None,
         user_kind: str, user_model: str | None, user_backend: str, trials: int, limit: int | None,
-        workers: int, max_turns: int, seed: int, out: Path | None, progress: bool, as_json: bool) -> None:
+        workers: int, threads: int | None, max_turns: int, seed: int, out: Path | None, progress: bool,
+        as_json: bool) -> None:
     """Run the tasks in TASKS (a tau2 tasks.json) and write a report with pass^k into --out."""
     if split_file is not None and split is None:
         raise click.UsageError("--split-file needs --split NAME (e.g. --split test)")
@@ -64,11 +69,12 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
     if limit:
         suite = suite[:limit]
     options = {"spec": spec} if agent_kind == "spec" else {}
-    agent_factory = AgentFactory.of(agent_kind, **options)
+    agent_factory = AgentFactory.of(agent_kind, threads=threads, **options)
     check_agent(agent_kind, **options)  # fail now, not inside a worker
     out = out or Path(tempfile.mkdtemp(prefix="agentspec-tau-"))
-    run_suite(suite, db, agent_factory, UserFactory(user_kind, user_model, user_backend), trials, out,
-              workers=workers, max_turns=max_turns, progress=progress and not as_json, seed=seed)
+    user_factory = UserFactory(user_kind, user_model, user_backend, threads=threads)
+    run_suite(suite, db, agent_factory, user_factory, trials, out, workers=workers, max_turns=max_turns,
+              progress=progress and not as_json, seed=seed)
     report = write_report(out)
     if as_json:
         keys = ("pass_hat_k", "pass_at_k", "ci", "n_tasks", "trials", "categories", "metrics")
@@ -184,3 +190,80 @@ def bfcl(questions: Path, answers: Path, model_name: str | None, backend: str, s
     for error, count in summary["errors"].items():
         if count:
             click.echo(f"  {error}: {count}")
+
+
+@eval_group.command()
+@click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="tau2 retail db.json.")
+@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="Corpus .txt to write.")
+@click.option("--split", type=click.Choice(["test", "train"]), default="test", show_default=True,
+              help="test: held-out users (new data for a model trained on train users); train: the others.")
+@click.option("--user-split", type=click.Path(dir_okay=False, path_type=Path),
+              help="user_split.json from `eval generate` (default: the split it makes with --seed/--eval-fraction).")
+@click.option("--n", "n", type=click.IntRange(min=1), help="Users (documents) to render (default: all of the split).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the user split and of the users drawn.")
+@click.option("--eval-fraction", default=0.3, show_default=True, type=click.FloatRange(0, 1),
+              help="Share of held-out users when the split is recomputed.")
+@click.option("--policy", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also include this text (e.g. the retail policy.md) as the first document.")
+def corpus(db: Path, out: Path, split: str, user_split: Path | None, n: int | None, seed: int,
+           eval_fraction: float, policy: Path | None) -> None:
+    """Write retail domain text for `eval perplexity`: one paragraph per user of a split (profile, orders)."""
+    from .corpus import write_corpus
+
+    count = write_corpus(db, out, split, user_split=user_split, n=n, seed=seed, eval_fraction=eval_fraction,
+                         policy=policy)
+    click.echo(f"Wrote {count} documents ({split} users) to {out}.")
+
+
+@eval_group.command()
+@click.argument("corpus_path", metavar="CORPUS", type=click.Path(path_type=Path))
+@click.option("--spec", help="Agent spec (YAML path or name): its model and LoRA adapters [default: retail].")
+@click.option("--model", "model_name", help="Model name or GGUF path instead of a spec's.")
+@click.option("--backend", help="Backend of --model: llamacpp (default) or transformers.")
+@click.option("--adapter", help="Which of the spec's adapters is active; `none`: the base model [default: as the "
+                                "spec runs].")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads [default: the spec's, else all cores].")
+@click.option("--window", type=click.IntRange(min=2), help="Tokens per window [default: the model's context].")
+@click.option("--stride", type=click.IntRange(min=1), help="Tokens between window starts [default: window // 2].")
+@click.option("--max-tokens-per-doc", type=click.IntRange(min=2), help="Score only each document's first N tokens.")
+@click.option("--limit", type=click.IntRange(min=1), help="Score only the first N documents.")
+@click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object, last.")
+def perplexity(corpus_path: Path, spec: str | None, model_name: str | None, backend: str | None,
+               adapter: str | None, threads: int | None, window: int | None, stride: int | None,
+               max_tokens_per_doc: int | None, limit: int | None, progress: bool, as_json: bool) -> None:
+    """The model's perplexity on CORPUS: a .txt file (documents separated by blank lines), a .jsonl file
+    ({"text": ...} per line) or a directory of .txt/.md files.
+
+    Token-level negative log-likelihood in windows of the context length; with --spec the spec's model
+    runs with its LoRA adapter, as the agent does. Compare runs with the same window and stride only.
+    """
+    from .corpus import load_corpus
+    from .perplexity import load_scorer, perplexity as measure
+
+    if spec and (model_name or backend):
+        raise click.UsageError("give --spec or --model/--backend, not both")
+    if adapter and (model_name or backend):
+        raise click.UsageError("--adapter picks one of a spec's adapters: it needs --spec")
+    documents = load_corpus(corpus_path, limit=limit)  # bad input fails before the model loads
+    if model_name or backend:
+        scorer = load_scorer(model=model_name, backend=backend, threads=threads, n_ctx=window)
+    else:
+        scorer = load_scorer(spec=spec or "retail", threads=threads, n_ctx=window,
+                             adapter="" if adapter is None else adapter)
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("perplexity"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[tokens]}"),
+                  TimeRemainingColumn(), disable=not progress or as_json) as bar:
+        task = bar.add_task("documents", total=len(documents), tokens="")
+        result = measure(documents, scorer, window=window, stride=stride, max_tokens_per_doc=max_tokens_per_doc,
+                         on_document=lambda done, tokens: bar.update(task, completed=done, tokens=f"{tokens} tokens"))
+    summary = {**result.to_dict(), "corpus": str(corpus_path)}
+    if as_json:
+        click.echo(json.dumps(summary))
+        return
+    click.echo(f"Perplexity {result.perplexity:.3f} on {corpus_path}: mean NLL {result.mean_nll:.4f} nats/token, "
+               f"{result.tokens} tokens in {result.documents} documents, {result.seconds:.1f} s")
+    click.echo(f"  model {result.model}, adapter {result.adapter or 'none'}, window {result.window}, "
+               f"stride {result.stride}")

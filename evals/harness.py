@@ -26,6 +26,9 @@ Parallelism: ``workers > 1`` runs episodes in a ``spawn`` process pool; each wor
 its user factory's model and its store once, from the picklable ``agent_factory`` (called with the
 gold criteria, see ``agents.AgentFactory``) and ``user_factory`` (called as
 ``user_factory(scenario, seed=..., max_turns=...)``, see ``UserFactory``). Progress: a rich bar.
+A pool of n > 1 workers gives each worker's llama.cpp models ``max(1, cores // n)`` threads unless the
+user set them (``--threads``, or the spec's ``model.threads``): factories with a ``for_workers(n)``
+method are replaced by its result (``AgentFactory``, ``UserFactory``); other callables are used as given.
 
 Not here: aggregate reports and plots (``report``), the CLI (``cli``).
 """
@@ -39,7 +42,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -49,7 +52,7 @@ from agentspec.runtime.base import ChatModel
 from agentspec.tools.retail import RetailStore
 
 from ._monitor import EpisodeMonitor
-from .agents import AgentTurn, EvalAgent
+from .agents import AgentTurn, EvalAgent, worker_threads
 from .reward import Rewarder
 from .tasks import Task, UserScenario
 from .users import STOP, LLMUser, ScriptedUser, UserSimulator
@@ -74,11 +77,20 @@ _USER_MODELS: dict[tuple[str, str | None], ChatModel] = {}  # one model per proc
 
 @dataclass(frozen=True)
 class UserFactory:
-    """Picklable recipe for user simulators: ``"scripted"`` or ``"llm"`` (``model``/``backend``)."""
+    """Picklable recipe for user simulators: ``"scripted"`` or ``"llm"`` (``model``/``backend``).
+
+    ``threads`` (explicit) or else ``default_threads`` (set by ``for_workers``) are the llamacpp user
+    model's CPU threads; neither is part of the run's identity.
+    """
 
     kind: str = "scripted"
     model: str | None = None
     backend: str = "llamacpp"
+    threads: int | None = field(default=None, repr=False, compare=False)
+    default_threads: int | None = field(default=None, repr=False, compare=False)
+
+    def for_workers(self, workers: int) -> UserFactory:
+        return replace(self, default_threads=worker_threads(workers))
 
     def __call__(self, scenario: UserScenario, *, seed: int = 0, max_turns: int = 30) -> UserSimulator:
         if self.kind == "scripted":
@@ -88,7 +100,8 @@ class UserFactory:
             if key not in _USER_MODELS:
                 from agentspec.settings import RuntimeSettings
 
-                _USER_MODELS[key] = RuntimeSettings(backend=self.backend, model=self.model).load()
+                threads = (self.threads or self.default_threads) if self.backend == "llamacpp" else None
+                _USER_MODELS[key] = RuntimeSettings(backend=self.backend, model=self.model, threads=threads).load()
             return LLMUser(scenario, _USER_MODELS[key], max_turns=max_turns, seed=seed)
         raise AgentSpecError(f"unknown user kind {self.kind!r}", hint="use --user scripted or --user llm",
                              code="unknown_user")
@@ -346,6 +359,10 @@ def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, a
     """Finished episode records, as they finish (in ``todo`` order when ``workers == 1``)."""
     if not todo:
         return
+    workers = min(workers, len(todo))
+    if workers > 1:  # the pool shares the cores: cores // workers threads per model unless the user chose
+        agent_factory, user_factory = (f.for_workers(workers) if hasattr(f, "for_workers") else f
+                                       for f in (agent_factory, user_factory))
     args = (list(tasks), str(db_path), agent_factory, user_factory, max_turns, seed)
     if workers == 1:
         runner = Episode(*args)
@@ -355,7 +372,7 @@ def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, a
         finally:
             runner.close()
         return
-    pool = ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=get_context("spawn"),
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
                                initializer=_init_worker, initargs=args)
     try:
         pending = {pool.submit(_run_in_worker, tid, trial) for tid, trial in todo}

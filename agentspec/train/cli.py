@@ -169,3 +169,21 @@ def svd_command(target, out, base, embeddings) -> None:
         console.print(f"suggested LoRA rank: {summary['suggested_rank']['rank']} ({summary['suggested_rank']['why']})")
     console.print(f"suggested quantization: {summary['suggested_quant']['type']} ({summary['suggested_quant']['why']})")
     console.print(f"-> {out_dir / 'svd.json'}, {out_dir / 'spectra.png'}, {out_dir / 'effective_rank.png'}")
+
+
+@train_group.command("pipeline")
+@click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="tau2 retail db.json.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Working folder (resumable).")
+@click.option("--tasks", default=120, show_default=True, help="Suite size (its test split is the held-out measure).")
+@click.option("--dialogues", default=400, show_default=True, help="Synthetic dialogues to generate.")
+@click.option("--steps", default=None, type=int, help="Optimizer steps (default: one epoch within --budget-minutes).")
+@click.option("--budget-minutes", default=60.0, show_default=True, help="Training time budget (epoch-based runs).")
+@click.option("--threads", default=None, type=int, help="torch CPU threads.")
+@click.option("--install", is_flag=True, help="Copy the adapter to where the packaged `retail` spec looks for it.")
+def pipeline_command(db, out, tasks, dialogues, steps, budget_minutes, threads, install) -> None:
+    """Suite + user split, verified data, LoRA, GGUF export (and install): the shipped adapter, reproduced."""
+    from agentspec.train.pipeline import PipelineSettings, run_pipeline
+
+    summary = run_pipeline(PipelineSettings(db=db, out=out, tasks=tasks, dialogues=dialogues, steps=steps,
+                                            budget_minutes=budget_minutes, threads=threads, install=install))
+    Console().print_json(json.dumps({k: v for k, v in summary.items() if k != "settings"}))

@@ -1,0 +1,57 @@
+"""``train pipeline``: steps in order, the suite's user split feeds the data, finished steps are skipped."""
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import agentspec.evals.generate as generate_module
+import agentspec.train.data as data_module
+import agentspec.train.export as export_module
+import agentspec.train.lora as lora_module
+import agentspec.train.pipeline as pipeline
+from agentspec.train.pipeline import PipelineSettings, run_pipeline
+
+
+def fake_steps(monkeypatch, calls):
+    def suite(db, out, n, seed=0):
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "user_split.json").write_text("{}")
+        calls.append(("suite", n))
+        return [object()] * n
+
+    def data(settings):
+        calls.append(("data", settings.split_file, settings.n))
+        return SimpleNamespace(kept=9, rejected=1, train_examples=50, valid_examples=5)
+
+    def lora(settings):
+        calls.append(("lora", settings.data, settings.rank))
+        return {"steps": 3, "train_loss_last": 0.5, "valid_loss": 0.6, "seconds": 1.0}
+
+    def export(adapter_dir, out):
+        calls.append(("export", adapter_dir.name))
+        (out / "adapter.gguf").write_bytes(b"GGUF-adapter")
+        return out / "adapter.gguf"
+
+    monkeypatch.setattr(generate_module, "generate_suite", suite)
+    monkeypatch.setattr(data_module, "generate_data", data)
+    monkeypatch.setattr(lora_module, "train_lora", lora)
+    monkeypatch.setattr(export_module, "export_adapter", export)
+
+
+def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch):
+    calls: list[tuple] = []
+    fake_steps(monkeypatch, calls)
+    installed = tmp_path / "installed"
+    monkeypatch.setattr(pipeline, "installed_adapter_dir", lambda: installed)
+    settings = PipelineSettings(db="db.json", out=str(tmp_path / "run"), tasks=12, dialogues=7, install=True)
+    summary = run_pipeline(settings)
+    assert [c[0] for c in calls] == ["suite", "data", "lora", "export"]
+    assert calls[1] == ("data", str(tmp_path / "run" / "suite" / "user_split.json"), 7)  # held-out users stay out
+    assert (installed / "retail.gguf").read_bytes() == b"GGUF-adapter"
+    assert json.loads((installed / "retail.json").read_text())["lora"]["valid_loss"] == 0.6
+    assert summary["data"]["kept"] == 9 and summary["export"]["adapter"] == "retail.gguf"
+
+    calls.clear()
+    (tmp_path / "run" / "lora" / ".done").unlink()  # as if killed during training
+    run_pipeline(settings)
+    assert [c[0] for c in calls] == ["lora", "export"]  # a retrained adapter is exported again

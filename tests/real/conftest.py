@@ -20,6 +20,23 @@ def llama_model(real_home_session):
 
 
 @pytest.fixture(scope="session")
+def hf_model(real_home_session):
+    """The same GGUF through transformers (dequantized once per session), on CPU, one torch thread.
+
+    One thread for the same reason as llama.cpp's ``n_threads=1`` in these tests: on a shared
+    2-core machine, multi-thread kernels stall when another process holds a core.
+    """
+    import torch
+
+    from agentspec.runtime.transformers import TransformersChatModel
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield TransformersChatModel("smollm2-135m", device="cpu", seed=0)
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
 def real_home_session(real_home):
     # Session-scoped fixtures run before the per-test env is set: point the cache there explicitly.
     import os

@@ -80,13 +80,6 @@ def test_unreachable_endpoint_is_a_clear_error():
     assert "Cannot reach" in str(err.value) and "Hint:" in str(err.value)
 
 
-@pytest.fixture(scope="module")
-def hf_model(real_home_session):
-    from agentspec.runtime.transformers import TransformersChatModel
-
-    return TransformersChatModel("smollm2-135m", device="cpu", seed=0)
-
-
 def test_transformers_backend_streams_and_caches(hf_model, llama_model):
     first = hf_model.complete(MSGS, GREEDY)
     assert "paris" in first.text.lower()

@@ -18,6 +18,7 @@
 """
 from __future__ import annotations
 
+import codecs
 import ctypes
 import os
 import time
@@ -184,19 +185,52 @@ class LlamaCppChatModel:
     def _generate(
         self, tokens: list[int], s: GenerationSettings, max_tokens: int, logits_processor: Any
     ) -> Iterator[tuple[str, int]]:
-        chunks = self.llm.create_completion(
-            prompt=tokens, max_tokens=max_tokens, temperature=s.temperature, top_p=s.top_p,
-            top_k=s.top_k, min_p=0.0, repeat_penalty=1.0, seed=s.seed, stop=list(s.stop) or None,
-            stream=True, logits_processor=logits_processor,
+        """Sample up to ``max_tokens`` tokens; yield ``(text delta, 1)`` per sampled token.
+
+        Drives llama-cpp-python's token generator itself rather than ``create_completion``, whose
+        stream has one chunk per decodable piece of text, not per token: the tokens of a multi-byte
+        character (CJK, emoji) come out merged, so counting chunks under-counted them, and it
+        samples past ``max_tokens`` to complete a character, so a cut reply looked finished
+        ("stop"). Here every sampled token but the end-of-generation one is counted once, and
+        generation ends at exactly ``max_tokens`` (``TokenStream`` then says "length").
+
+        Text: bytes go through an incremental UTF-8 decoder, so a delta is "" while a character
+        is incomplete; bytes of a character cut off at ``max_tokens`` (or invalid UTF-8) are dropped,
+        as ``create_completion`` does. Stop strings: text that could begin one is held back until
+        it cannot; the reply ends before the first stop string, which is not shown (its tokens
+        were sampled, so they count).
+        """
+        llm = self.llm
+        stops = [stop for stop in s.stop if stop]
+        llm.set_seed(s.seed)  # the sampler seeds its RNG from this when it is built, as create_completion does
+        generator = llm.generate(
+            tokens, top_k=s.top_k, top_p=s.top_p, min_p=0.0, typical_p=1.0, temp=s.temperature,
+            repeat_penalty=1.0, logits_processor=logits_processor,
         )
+        decoder = codecs.getincrementaldecoder("utf-8")(errors="ignore")
+        text, sent, n = "", 0, 0  # decoded reply, how much of it was yielded, tokens sampled
         try:
-            for chunk in chunks:
-                text = chunk["choices"][0]["text"]
-                # One chunk per sampled token, except at the end where held-back text is flushed.
-                if text or chunk["choices"][0].get("finish_reason") is None:
-                    yield text, 1
+            while n < max_tokens:
+                token = next(generator, None)
+                if token is None or _is_eog(llm, token):
+                    break
+                n += 1
+                text += decoder.decode(llm.detokenize([token]), final=n == max_tokens)
+                end = _stop_position(text, stops, sent)
+                if end is not None:
+                    yield text[sent:end], 1
+                    return
+                keep = len(text) - _stop_prefix_length(text, stops, sent) if n < max_tokens else len(text)
+                yield text[sent:keep], 1
+                sent = keep
+            else:
+                return  # max_tokens reached; the final decode flushed everything
+            # End of generation: flush a held-back stop-string prefix and undecodable bytes.
+            text += decoder.decode(b"", final=True)
+            if len(text) > sent:
+                yield text[sent:], 0
         finally:
-            chunks.close()
+            generator.close()
             self._keep_prompt_only(len(tokens))
 
     def _keep_prompt_only(self, n_prompt: int) -> None:
@@ -214,6 +248,30 @@ class LlamaCppChatModel:
             # identical next prompt would be sampled from them ("exact prompt cached" shortcut).
             self.llm._requires_eval = True
 
+
+
+def _is_eog(llm: Any, token: int) -> bool:
+    """Whether ``token`` ends generation (EOS, EOT, ...): it is not part of the reply."""
+    import llama_cpp
+
+    return bool(llama_cpp.llama_vocab_is_eog(llm._model.vocab, token))
+
+
+def _stop_position(text: str, stops: list[str], start: int) -> int | None:
+    """Where the first stop string in ``text[start:]`` begins, or None."""
+    found = [i for i in (text.find(stop, start) for stop in stops) if i >= 0]
+    return min(found) if found else None
+
+
+def _stop_prefix_length(text: str, stops: list[str], start: int) -> int:
+    """Length of the longest end of ``text[start:]`` that is the beginning of a stop string."""
+    longest = 0
+    for stop in stops:
+        for k in range(min(len(stop) - 1, len(text) - start), longest, -1):
+            if text.endswith(stop[:k]):
+                longest = k
+                break
+    return longest
 
 
 def _template_for(llm: Any, entry: BundledModel | None, override: str | None, path: Path) -> ChatTemplate:

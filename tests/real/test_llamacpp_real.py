@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from agentspec.errors import ModelFileError
@@ -86,3 +87,117 @@ def test_models_metadata():
     assert info.chat_template
     q8, _ = resolve_model("smollm2-135m")
     assert inspect_gguf(q8).quantization == "Q8_0"
+
+
+# -- token accounting with multi-byte characters ---------------------------------------------------
+# llama-cpp-python streams the tokens of one multi-byte character (CJK, emoji) as one chunk; counting
+# chunks reported e.g. 7 tokens and "stop" for a Chinese reply cut at max_tokens=12.
+
+
+@pytest.fixture(scope="module")
+def llama_1t(real_home_session):
+    from agentspec.runtime.llamacpp import LlamaCppChatModel
+
+    return LlamaCppChatModel(n_ctx=1024, n_threads=1, seed=0)
+
+
+class Counting:
+    """A logits processor that only counts: llama.cpp calls it once before sampling each token."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def __call__(self, input_ids, scores):
+        self.calls += 1
+        return scores
+
+
+class Forcing:
+    """Forces the tokens of ``text`` in order, then end of generation."""
+
+    def __init__(self, model, text):
+        self.ids = model.llm.tokenize(text.encode(), add_bos=False, special=False)
+        self.eos = model.llm.token_eos()
+        self.prompt_len = None
+
+    def __call__(self, input_ids, scores):
+        if self.prompt_len is None:
+            self.prompt_len = len(input_ids)
+        i = len(input_ids) - self.prompt_len
+        target = self.ids[i] if i < len(self.ids) else self.eos
+        scores[:] = -np.inf
+        scores[target] = 0.0
+        return scores
+
+
+FORCED = "猫是动物🍕 ok"  # 12 tokens; 猫 is 3 of them, 动, 物 and 🍕 are split too
+
+
+def test_forced_multibyte_reply_counts_every_token(llama_1t):
+    msgs = [{"role": "user", "content": "Say something."}]
+    n = len(Forcing(llama_1t, FORCED).ids)
+    assert n > len(FORCED)  # more tokens than characters: counting pieces of text under-counts
+    whole = llama_1t.complete(msgs, GenerationSettings(max_tokens=n + 5), logits_processor=[Forcing(llama_1t, FORCED)])
+    assert whole.text == FORCED
+    assert (whole.usage.completion_tokens, whole.finish_reason) == (n, "stop")
+    # Exactly max_tokens: cut, although the next token would have been the end.
+    at = llama_1t.complete(msgs, GenerationSettings(max_tokens=n), logits_processor=[Forcing(llama_1t, FORCED)])
+    assert (at.text, at.usage.completion_tokens, at.finish_reason) == (FORCED, n, "length")
+    for cut in range(1, n):
+        settings = GenerationSettings(max_tokens=cut)
+        stream = llama_1t.stream(msgs, settings, logits_processor=[Forcing(llama_1t, FORCED)])
+        deltas = list(stream)
+        c = stream.completion
+        assert (c.usage.completion_tokens, c.finish_reason, len(deltas)) == (cut, "length", cut)
+        # The reply is the decoded prefix of the forced tokens, less the bytes of a cut character.
+        prefix = llama_1t.llm.detokenize(Forcing(llama_1t, FORCED).ids[:cut]).decode("utf-8", errors="ignore")
+        assert c.text == "".join(deltas) == prefix
+    # Cut mid-character (2 of the 3 tokens of 猫), then again with the prompt's KV reused.
+    twice = [llama_1t.complete(msgs, GenerationSettings(max_tokens=2), logits_processor=[Forcing(llama_1t, FORCED)])
+             for _ in range(2)]
+    assert twice[1].usage.cached_tokens > 0
+    assert [(c.text, c.usage.completion_tokens, c.finish_reason) for c in twice] == [("", 2, "length")] * 2
+
+
+def test_forced_multibyte_reply_with_stop_string(llama_1t):
+    msgs = [{"role": "user", "content": "Say something."}]
+    n = len(Forcing(llama_1t, FORCED).ids)
+    c = llama_1t.complete(msgs, GenerationSettings(max_tokens=n + 5, stop=("🍕",)),
+                          logits_processor=[Forcing(llama_1t, FORCED)])
+    assert c.text == "猫是动物" and c.finish_reason == "stop"
+    upto = len(llama_1t.llm.tokenize("猫是动物🍕".encode(), add_bos=False, special=False))
+    assert c.usage.completion_tokens == upto  # the tokens of the stop string were sampled: they count
+
+
+@pytest.mark.parametrize("prompt,settings", [
+    ("用中文写一首关于猫的诗。", GREEDY.with_(max_tokens=12)),
+    ("用中文写一首关于猫的诗。", SAMPLED.with_(max_tokens=12)),
+    ("Write a line of emojis about pizza 🍕🍕🍕", GREEDY.with_(max_tokens=12)),
+    ("Name three colours of the rainbow.", GREEDY.with_(max_tokens=12)),
+    ("Say hello.", GREEDY.with_(max_tokens=60)),  # ends by itself
+])
+def test_model_replies_count_sampled_tokens(llama_1t, prompt, settings):
+    msgs = [{"role": "user", "content": prompt}]
+    counter = Counting()
+    llama_1t.llm.reset()
+    c = llama_1t.complete(msgs, settings, logits_processor=[counter])
+    # Every sampled token is counted except an end-of-generation token (sampled, so seen by the hook).
+    if c.finish_reason == "length":
+        assert c.usage.completion_tokens == counter.calls == settings.max_tokens
+    else:
+        assert c.finish_reason == "stop"
+        assert c.usage.completion_tokens == counter.calls - 1 < settings.max_tokens
+    if not prompt.isascii():
+        assert c.finish_reason == "length" and not c.text.isascii()  # the case that was miscounted
+    if prompt == "Say hello.":
+        assert c.finish_reason == "stop"
+    llama_1t.llm.reset()
+    streamed = llama_1t.stream(msgs, settings)
+    assert "".join(streamed) == c.text
+    assert streamed.completion.usage.completion_tokens == c.usage.completion_tokens
+    assert streamed.completion.finish_reason == c.finish_reason
+    if settings.temperature == 0:  # the prompt's KV reused (the reply's was dropped): the same reply
+        warm = llama_1t.complete(msgs, settings)
+        assert warm.usage.cached_tokens > 0
+        assert (warm.text, warm.usage.completion_tokens, warm.finish_reason) == (
+            c.text, c.usage.completion_tokens, c.finish_reason)

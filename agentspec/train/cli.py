@@ -72,6 +72,8 @@ def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify,
 @click.option("--rank", default=8, show_default=True, help="LoRA rank r.")
 @click.option("--alpha", default=16.0, show_default=True, help="LoRA alpha (scale = alpha / r).")
 @click.option("--targets", default="q_proj,k_proj,v_proj,o_proj", show_default=True, help="Modules to adapt.")
+@click.option("--layers", default=None, type=click.IntRange(min=1),
+              help="Adapt only the top N decoder layers (faster: the backward pass stops there).")
 @click.option("--epochs", default=1.0, show_default=True, help="Passes over the training sequences.")
 @click.option("--steps", default=None, type=int, help="Optimizer steps (overrides --epochs).")
 @click.option("--lr", default=2e-4, show_default=True, help="Peak learning rate (warm-up, then cosine to 10%).")
@@ -90,7 +92,7 @@ def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify,
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--resume/--restart", default=True, show_default=True,
               help="Continue from OUT/checkpoint.pt when there is one, or start over.")
-def lora_command(base, data, out, expert, rank, alpha, targets, epochs, steps, lr, batch, max_len, micro_tokens, budget_minutes, no_pack,
+def lora_command(base, data, out, expert, rank, alpha, targets, layers, epochs, steps, lr, batch, max_len, micro_tokens, budget_minutes, no_pack,
                  eval_every, checkpoint_every, seed, device, autocast, threads, resume) -> None:
     """Train a LoRA expert on step-format dialogues (loss on the assistant's tokens only).
 
@@ -100,7 +102,7 @@ def lora_command(base, data, out, expert, rank, alpha, targets, epochs, steps, l
 
     settings = LoraSettings(
         data=data, out=out, base=base, expert=expert, rank=rank, alpha=alpha,
-        targets=tuple(t.strip() for t in targets.split(",") if t.strip()), epochs=epochs, steps=steps, lr=lr,
+        targets=tuple(t.strip() for t in targets.split(",") if t.strip()), layers=layers, epochs=epochs, steps=steps, lr=lr,
         batch=batch, max_len=max_len, micro_tokens=micro_tokens, budget_minutes=budget_minutes or None, pack=not no_pack, eval_every=eval_every, checkpoint_every=checkpoint_every,
         seed=seed, device=device, autocast=autocast, threads=threads, restart=not resume,
     )

@@ -68,6 +68,7 @@ class LoraSettings:
     alpha: float = 16.0
     dropout: float = 0.05
     targets: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    layers: int | None = None  # adapt only the top N decoder layers (None: all). Backward then stops there.
     epochs: float = 1.0
     steps: int | None = None  # overrides epochs
     lr: float = 2e-4
@@ -189,8 +190,15 @@ def _train(s: LoraSettings, base: BaseBundle | None, on_step: Callable[[int, flo
 
     # 2. Model, optimizer, schedule (linear warm-up, cosine decay to 10%).
     torch.manual_seed(s.seed)
+    n_layers = int(base.model.config.num_hidden_layers)
+    if s.layers is not None and not 1 <= s.layers <= n_layers:
+        raise AgentSpecError(f"--layers {s.layers}: the model has {n_layers} decoder layers",
+                             hint=f"Pass 1..{n_layers}, or leave it out to adapt every layer.", code="train_layers")
+    # Only the top layers: autograd then never goes below the lowest adapted layer, which cuts the
+    # backward pass (two thirds of CPU training time) in proportion; the frozen lower layers still run forward.
+    top = None if s.layers is None else list(range(n_layers - s.layers, n_layers))
     config = LoraConfig(r=s.rank, lora_alpha=s.alpha, lora_dropout=s.dropout, target_modules=list(s.targets),
-                        bias="none", task_type="CAUSAL_LM")
+                        layers_to_transform=top, bias="none", task_type="CAUSAL_LM")
     model = get_peft_model(base.model, config).to(device)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=0.0)

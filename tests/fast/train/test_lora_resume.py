@@ -66,3 +66,12 @@ def test_resuming_with_other_settings_is_refused(tmp_path):
         train_lora(settings(data, tmp_path / "run", steps=4, rank=4), base=tiny_bundle(), quiet=True)
     # --restart starts over instead
     train_lora(settings(data, tmp_path / "run", steps=2, rank=4, restart=True), base=tiny_bundle(), quiet=True)
+
+
+def test_layers_adapts_only_the_top_layers(tmp_path):
+    data = write_dialogues(tmp_path / "data", n_train=4, n_valid=0)
+    train_lora(settings(data, tmp_path / "top", steps=2, layers=1), base=tiny_bundle(), quiet=True)
+    weights = adapter(tmp_path / "top")
+    assert len(weights) == 1 * 4 * 2 and all(".layers.1." in k for k in weights)  # the top one of 2 layers
+    with pytest.raises(AgentSpecError, match="decoder layers"):
+        train_lora(settings(data, tmp_path / "bad", steps=2, layers=3), base=tiny_bundle(), quiet=True)

@@ -214,6 +214,9 @@ def _attach_subgroups() -> None:
     from agentspec.train.cli import train_group
 
     cli.add_command(train_group, "train")
+    from agentspec.experiments.cli import experiment_group
+
+    cli.add_command(experiment_group, "experiment")
 
 
 _attach_subgroups()

@@ -67,7 +67,8 @@ def retail_steps(db: dict[str, Any], registry: ToolRegistry, n: int) -> list[lis
     """``n`` conversations ending in a user turn, four kinds cycled (see the module docstring)."""
     users = sorted(db["users"].values(), key=lambda u: u["user_id"])
     users = [u for u in users if u["orders"]]
-    system = {"role": "system", "content": SYSTEM + "\n\n" + tools_prompt(registry.tools)}
+    # The retail agent lists its tools as signatures (agentspec/specs/retail.yaml: prompts.tools).
+    system = {"role": "system", "content": SYSTEM + "\n\n" + tools_prompt(registry.tools, style="signatures")}
     convos = []
     for i in range(n):
         user = users[(i * 7) % len(users)]

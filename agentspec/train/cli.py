@@ -178,7 +178,8 @@ def svd_command(target, out, base, embeddings) -> None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Working folder (resumable).")
 @click.option("--tasks", default=120, show_default=True, help="Suite size (its test split is the held-out measure).")
 @click.option("--dialogues", default=400, show_default=True, help="Synthetic dialogues to generate.")
-@click.option("--steps", default=None, type=int, help="Optimizer steps (default: one epoch within --budget-minutes).")
+@click.option("--steps", default=35, show_default=True, type=int,
+              help="Optimizer steps of 4 dialogues (0: one epoch within --budget-minutes).")
 @click.option("--budget-minutes", default=60.0, show_default=True, help="Training time budget (epoch-based runs).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--install", is_flag=True, help="Copy the adapter to where the packaged `retail` spec looks for it.")
@@ -186,6 +187,6 @@ def pipeline_command(db, out, tasks, dialogues, steps, budget_minutes, threads, 
     """Suite + user split, verified data, LoRA, GGUF export (and install): the shipped adapter, reproduced."""
     from agentspec.train.pipeline import PipelineSettings, run_pipeline
 
-    summary = run_pipeline(PipelineSettings(db=db, out=out, tasks=tasks, dialogues=dialogues, steps=steps,
+    summary = run_pipeline(PipelineSettings(db=db, out=out, tasks=tasks, dialogues=dialogues, steps=steps or None,
                                             budget_minutes=budget_minutes, threads=threads, install=install))
     Console().print_json(json.dumps({k: v for k, v in summary.items() if k != "settings"}))

@@ -53,7 +53,7 @@ from agentspec.train._report import line_chart, write_json
 __all__ = ["LoraSettings", "BaseBundle", "load_base", "train_lora", "target_loss"]
 
 # Settings that must match for a checkpoint to be resumed.
-_RESUME_KEYS = ("base", "expert", "rank", "alpha", "targets", "batch", "max_len", "seed", "pack", "lr")
+_RESUME_KEYS = ("base", "expert", "rank", "alpha", "targets", "layers", "batch", "max_len", "seed", "pack", "lr")
 
 
 @dataclass

@@ -101,32 +101,42 @@ def seen_ids(convo: list[dict[str, Any]]) -> Grounding:
     return g
 
 
-def run_steps(model, registry, convos, *, mode: str, grounded: bool, settings) -> dict[str, Any]:
-    decoder = StepDecoder(model, mode=mode, max_attempts=1)
-    valid = hallucinated = calls = tokens = 0
-    decode_s = 0.0
+ARMS = {"grounded": ("auto", True), "ungrounded": ("auto", False), "free": ("validate", True)}
+
+
+def run_steps(model, registry, convos, *, settings) -> dict[str, dict[str, Any]]:
+    """The three arms on every conversation, interleaved (arm A, B, C on convo 1, then convo 2, ...).
+
+    Interleaving makes a change of machine load during the run hit every arm alike, so the speed
+    ratio compares like with like (a first version ran the arms one after another and its ratio moved
+    with whatever else the machine was doing).
+    """
+    decoders = {arm: StepDecoder(model, mode=mode, max_attempts=1) for arm, (mode, _) in ARMS.items()}
+    stats = {arm: {"valid": 0, "hallucinated": 0, "calls": 0, "tokens": 0, "decode_s": 0.0} for arm in ARMS}
     for convo in convos:
         seen = seen_ids(convo)
-        decided = decoder.decide(convo, registry.tools, seen if grounded else None, settings=settings)
-        c = decided.completion
-        tokens += max(0, c.usage.completion_tokens - 1)
-        decode_s += max(0.0, c.timings.total_s - c.timings.ttft_s)
-        try:
-            step = parse_step(decided.text.strip(), registry.tools, None)
-        except MalformedStepError:
-            continue
-        try:
-            parse_step(decided.text.strip(), registry.tools, seen)
-            valid += 1
-        except MalformedStepError:
-            pass
-        for call in step.calls:
-            calls += 1
-            tool = registry.get(call.name)
-            if any((kind, value) not in seen for _, kind, value in _identifiers(tool.parameters, call.arguments, "")):
-                hallucinated += 1
-    return {"valid": valid / len(convos), "hallucinated": hallucinated, "calls": calls,
-            "tps": tokens / decode_s if decode_s else 0.0}
+        for arm, (_, grounded) in ARMS.items():
+            st = stats[arm]
+            decided = decoders[arm].decide(convo, registry.tools, seen if grounded else None, settings=settings)
+            c = decided.completion
+            st["tokens"] += max(0, c.usage.completion_tokens - 1)
+            st["decode_s"] += max(0.0, c.timings.total_s - c.timings.ttft_s)
+            try:
+                step = parse_step(decided.text.strip(), registry.tools, None)
+            except MalformedStepError:
+                continue
+            try:
+                parse_step(decided.text.strip(), registry.tools, seen)
+                st["valid"] += 1
+            except MalformedStepError:
+                pass
+            for call in step.calls:
+                st["calls"] += 1
+                tool = registry.get(call.name)
+                if any((kind, value) not in seen for _, kind, value in _identifiers(tool.parameters, call.arguments, "")):
+                    st["hallucinated"] += 1
+    return {arm: {"valid": st["valid"] / len(convos), "hallucinated": st["hallucinated"], "calls": st["calls"],
+                  "tps": st["tokens"] / st["decode_s"] if st["decode_s"] else 0.0} for arm, st in stats.items()}
 
 
 # ---- compile cost -------------------------------------------------------------------------------
@@ -232,11 +242,10 @@ def main() -> None:
 
     convos = retail_steps(db, step_registry, args.steps)
     settings = GenerationSettings(max_tokens=96, temperature=0.0)
-    grounded = run_steps(model, step_registry, convos, mode="auto", grounded=True, settings=settings)
+    arms = run_steps(model, step_registry, convos, settings=settings)
+    grounded, ungrounded, free = arms["grounded"], arms["ungrounded"], arms["free"]
     print(f"retail steps, grammar + grounding: {grounded}", flush=True)
-    ungrounded = run_steps(model, step_registry, convos, mode="auto", grounded=False, settings=settings)
     print(f"retail steps, grammar, no grounding: {ungrounded}", flush=True)
-    free = run_steps(model, step_registry, convos, mode="validate", grounded=True, settings=settings)
     print(f"retail steps, unconstrained: {free}", flush=True)
 
     questions = DATA / "bfcl-live-simple" / "BFCL_v4_live_simple.json"

@@ -83,6 +83,8 @@ def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify,
 @click.option("--budget-minutes", default=40.0, show_default=True,
               help="Epoch-based runs train fewer steps if the pace of the first steps would overrun this (0: no limit).")
 @click.option("--no-pack", is_flag=True, help="One sequence per turn (no packing of a dialogue's turns).")
+@click.option("--eval-sequences", default=16, show_default=True, type=click.IntRange(min=0),
+              help="Held-out loss on this many validation sequences (0: all).")
 @click.option("--eval-every", default=100, show_default=True, help="Held-out loss every N steps (and at the end).")
 @click.option("--checkpoint-every", default=25, show_default=True, help="Write the resumable checkpoint every N steps.")
 @click.option("--seed", default=0, show_default=True)
@@ -93,7 +95,7 @@ def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify,
 @click.option("--resume/--restart", default=True, show_default=True,
               help="Continue from OUT/checkpoint.pt when there is one, or start over.")
 def lora_command(base, data, out, expert, rank, alpha, targets, layers, epochs, steps, lr, batch, max_len, micro_tokens, budget_minutes, no_pack,
-                 eval_every, checkpoint_every, seed, device, autocast, threads, resume) -> None:
+                 eval_sequences, eval_every, checkpoint_every, seed, device, autocast, threads, resume) -> None:
     """Train a LoRA expert on step-format dialogues (loss on the assistant's tokens only).
 
     Interrupt at any time: Ctrl-C saves a checkpoint, and running the same command again resumes.
@@ -103,7 +105,7 @@ def lora_command(base, data, out, expert, rank, alpha, targets, layers, epochs, 
     settings = LoraSettings(
         data=data, out=out, base=base, expert=expert, rank=rank, alpha=alpha,
         targets=tuple(t.strip() for t in targets.split(",") if t.strip()), layers=layers, epochs=epochs, steps=steps, lr=lr,
-        batch=batch, max_len=max_len, micro_tokens=micro_tokens, budget_minutes=budget_minutes or None, pack=not no_pack, eval_every=eval_every, checkpoint_every=checkpoint_every,
+        batch=batch, max_len=max_len, micro_tokens=micro_tokens, budget_minutes=budget_minutes or None, pack=not no_pack, eval_every=eval_every, eval_sequences=eval_sequences or None, checkpoint_every=checkpoint_every,
         seed=seed, device=device, autocast=autocast, threads=threads, restart=not resume,
     )
     summary = train_lora(settings)

@@ -53,3 +53,20 @@ def test_bundled_model_drives_the_graph_with_only_valid_steps(llama_model, real_
         assert authenticated or name not in needs_user
         if name in real_spec.policy.auth_tools and entry["outcome"] == "ok":
             authenticated = True
+
+
+def test_packaged_retail_spec_runs_its_shipped_adapter_and_retail_base_does_not():
+    from agentspec.spec import load_model
+
+    specialized, base = load_spec("retail"), load_spec("retail-base")
+    assert [a.name for a in specialized.adapters] == ["retail"] and base.adapters == []
+    tuned = load_model(specialized.model_copy(update={"model": specialized.model.model_copy(update={"threads": 1})}))
+    plain = load_model(base.model_copy(update={"model": base.model.model_copy(update={"threads": 1})}))
+    assert tuned.adapter_names == ["retail"] and tuned.active_adapter == "retail"
+    assert plain.adapter_names == [] and plain.active_adapter is None
+    # The adapter changes what the model computes (same prompt, same greedy settings).
+    messages = [{"role": "user", "content": "Hi, I want to cancel an order."}]
+    from agentspec.runtime.base import GenerationSettings
+
+    settings = GenerationSettings(max_tokens=24, temperature=0.0)
+    assert tuned.complete(messages, settings).text != plain.complete(messages, settings).text

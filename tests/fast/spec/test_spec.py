@@ -12,7 +12,12 @@ from agentspec.spec import SpecError, check_spec, find_spec, load_spec, packaged
 
 
 def packaged() -> dict:
-    return yaml.safe_load(find_spec("retail").read_text())
+    """The packaged retail spec's data, its adapter paths made absolute (copies live elsewhere)."""
+    path = find_spec("retail")
+    data = yaml.safe_load(path.read_text())
+    for adapter in data.get("adapters", []):
+        adapter["path"] = str(path.parent / adapter["path"])
+    return data
 
 
 def write(tmp_path: Path, data: dict, name: str = "agent.yaml") -> Path:

@@ -33,7 +33,9 @@ _UNGROUNDED = re.compile(r"=(['\"])(.+?)\1 is not an? \w+ id seen")
 
 
 def _shared_model(spec: AgentSpec) -> ChatModel:
-    key = spec.model.model_dump_json()
+    # The adapters are part of what the model computes: retail and retail-base must not share one.
+    key = spec.model.model_dump_json() + "|" + "|".join(f"{a.name}:{spec.resolve_path(a.path)}:{a.scale}"
+                                                         for a in spec.adapters)
     if key not in _MODELS:
         _MODELS[key] = load_model(spec)
     return _MODELS[key]

@@ -390,6 +390,11 @@ def load_spec(name_or_path: str | os.PathLike[str] | None = None) -> AgentSpec:
 
 # ---- the model ------------------------------------------------------------------------------------
 
+def adapter_options(spec: AgentSpec) -> list[dict[str, Any]]:
+    """The spec's adapters as the llamacpp backend takes them (paths resolved against the spec)."""
+    return [{"name": a.name, "path": str(spec.resolve_path(a.path)), "scale": a.scale} for a in spec.adapters]
+
+
 def load_model(spec: AgentSpec) -> ChatModel:
     """The ChatModel ``spec.model`` names, with the spec's generation settings as its defaults."""
     from agentspec.runtime.registry import backend_class, load_model as load_backend
@@ -407,6 +412,5 @@ def load_model(spec: AgentSpec) -> ChatModel:
                 f"spec {spec.name!r} names LoRA adapters, which the {m.backend} backend cannot apply",
                 hint="Use backend: llamacpp for GGUF adapters, or serve a merged model (`agentspec train "
                 "export --merged`) and drop `adapters:`.", code="adapters_unsupported")
-        options["adapters"] = [{"name": a.name, "path": str(spec.resolve_path(a.path)), "scale": a.scale}
-                               for a in spec.adapters]
+        options["adapters"] = adapter_options(spec)
     return load_backend(m.backend, m.name, **options)

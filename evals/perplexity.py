@@ -210,12 +210,12 @@ def load_scorer(*, spec: str | None = None, model: str | None = None, backend: s
     adapters: list[dict[str, Any]] = []
     seed = 0
     if spec is not None:
-        from agentspec.spec import load_spec
+        from agentspec.spec import adapter_options, load_spec
 
         s = load_spec(spec)
         backend, model, seed = s.model.backend, s.model.name, s.model.seed
         threads, n_ctx = threads or s.model.threads, n_ctx or s.model.n_ctx
-        adapters = [{"name": a.name, "path": str(s.resolve_path(a.path)), "scale": a.scale} for a in s.adapters]
+        adapters = adapter_options(s)
     backend, n_ctx = backend or "llamacpp", n_ctx or 4096
     from agentspec.runtime.registry import backend_class
 

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from agentspec.errors import AgentSpecError
+from agentspec.train._report import write_json  # noqa: F401 - re-exported for the experiments
 
 __all__ = ["ExperimentError", "ExperimentInputError", "ExperimentDirMismatchError", "EXPERIMENT_FILE",
            "check_db", "check_suite", "check_adapter_dir", "heldout_tasks", "claim_dir", "write_json", "read_json",
@@ -128,14 +129,6 @@ def training_prompt(adapter: Path) -> str | None:
 
 
 # ---- the experiment folder ------------------------------------------------------------------------
-
-def write_json(path: Path, data: Any) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return path
-
 
 def read_json(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None

@@ -6,7 +6,8 @@ section, shared by every agent and episode in a worker). ``start(store, task_id,
 ephemeral ``AgentSession`` on THAT store's tools (the harness's fresh copy per episode; never
 closed here), sampling with ``seed``. ``respond(text)`` runs one turn and reports an ``AgentTurn``:
 the calls actually run (guard refusals are not run: they are listed in ``policy_violations`` as
-``blocked: <tool>: <reason>``, attempts the graph stopped), the reply, model steps with retries
+``blocked: <tool>: <reason>``, attempts against the policy the graph stopped; a refused repeat is a
+loop, not a violation, and is not listed), the reply, model steps with retries
 (``steps``/``valid_steps``/``invalid_steps``), identifiers the model invented and the parser
 rejected (``hallucinated_ids``), tokens and seconds. An operator approval cannot happen here
 (``approve`` is always off). ``task_id`` is never looked at.
@@ -56,8 +57,9 @@ class GraphEvalSession:
         valid = sum(e.get("outcome") != "malformed" for e in decides)
         invented = sorted({m.group(2) for e in decides for d in e.get("error_details", [])
                            for m in [_UNGROUNDED.search(d)] if m})
+        # A repeated call is a loop the guard broke, not an attempt against the policy.
         blocked = [f"blocked: {e['calls'][0]['name']}: {e['outcome'].removeprefix('refused: ')}"
-                   for e in result.entries if e.get("kind") == "guard"]
+                   for e in result.entries if e.get("kind") == "guard" and e.get("outcome") != "refused: repeat"]
         policy = self.session.spec.policy
         transferred = any(c.name == policy.handoff_tool and c.outcome == "ok" for c in calls)
         return AgentTurn(

@@ -179,10 +179,10 @@ def svd_command(target, out, base, embeddings) -> None:
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="tau2 retail db.json.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Working folder (resumable).")
 @click.option("--tasks", default=120, show_default=True, help="Suite size (its test split is the held-out measure).")
-@click.option("--dialogues", default=400, show_default=True, help="Synthetic dialogues to generate.")
-@click.option("--steps", default=35, show_default=True, type=int,
-              help="Optimizer steps of 4 dialogues (0: one epoch within --budget-minutes).")
-@click.option("--budget-minutes", default=60.0, show_default=True, help="Training time budget (epoch-based runs).")
+@click.option("--dialogues", default=500, show_default=True, help="Synthetic dialogues to generate.")
+@click.option("--steps", default=160, show_default=True, type=int,
+              help="Optimizer steps of 2 training sequences (0: one epoch within --budget-minutes).")
+@click.option("--budget-minutes", default=90.0, show_default=True, help="Training time budget (epoch-based runs).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--install", is_flag=True, help="Copy the adapter to where the packaged `retail` spec looks for it.")
 def pipeline_command(db, out, tasks, dialogues, steps, budget_minutes, threads, install) -> None:

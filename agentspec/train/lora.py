@@ -54,6 +54,7 @@ __all__ = ["LoraSettings", "BaseBundle", "load_base", "train_lora", "target_loss
 
 # Settings that must match for a checkpoint to be resumed.
 _RESUME_KEYS = ("base", "expert", "rank", "alpha", "targets", "layers", "batch", "max_len", "seed", "pack", "lr")
+LOG_EVERY = 5  # steps between progress lines when the output is not a terminal (a log file)
 
 
 @dataclass
@@ -139,6 +140,9 @@ def target_loss(model: Any, ids: Any, mask: Any, labels: Any) -> tuple[Any, int]
     import torch
 
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    # Without padding, no mask: SDPA then takes its causal kernel instead of materializing a [B, h, T, T]
+    # mask (about 1.4x the time of a 2,500-token forward on this CPU).
+    mask = None if bool(mask.all()) else mask
     hidden = base.get_decoder()(input_ids=ids, attention_mask=mask).last_hidden_state  # [B, T, H]
     # Position t predicts token t+1: shift the labels left by one.
     shifted = labels[:, 1:]
@@ -222,7 +226,7 @@ def _train(s: LoraSettings, base: BaseBundle | None, on_step: Callable[[int, flo
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         step, log, evals, elapsed = state["step"], state["log"], state["evals"], state["elapsed"]
-        plan["total"] = state.get("total", plan["total"])
+        plan["total"] = s.steps or state.get("total", plan["total"])  # an explicit --steps extends or cuts a run
         torch.set_rng_state(state["rng"]["torch"])
         random.setstate(state["rng"]["python"])
         if state["rng"].get("cuda") is not None and torch.cuda.is_available():
@@ -267,6 +271,11 @@ def _train(s: LoraSettings, base: BaseBundle | None, on_step: Callable[[int, flo
                 if step == 3 and not s.steps and s.budget_minutes:
                     _fit_budget(plan, log, s.budget_minutes, progress)
                 progress.update(task, advance=1, loss=loss, total=plan["total"])
+                if not quiet and not progress.console.is_terminal and step % LOG_EVERY == 0:
+                    # A bar redraws in place and shows nothing in a log file: a line per LOG_EVERY steps does.
+                    progress.console.print(f"step {step}/{plan['total']} loss {loss:.3f} "
+                                           f"{log[-1]['time']:.0f} s", highlight=False)
+                    progress.console.file.flush()  # a file is block-buffered: the line would wait for kilobytes
                 if s.eval_every and step % s.eval_every == 0 and step < plan["total"]:
                     run_eval()
                     model.train()

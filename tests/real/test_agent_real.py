@@ -19,17 +19,21 @@ TURNS = [
 ]
 
 
-@pytest.fixture
-def real_spec():
-    spec = load_spec("retail")
+def short_leash(name: str):
+    spec = load_spec(name)
     # A short leash keeps the test quick on two cores; the grammar does not depend on it.
     limits = spec.limits.model_copy(update={"max_steps_per_turn": 3, "context_budget": 1700})
-    return spec.model_copy(update={"limits": limits})
+    return spec.model_copy(update={"limits": limits, "model": spec.model.model_copy(update={"threads": 1})})
 
 
-def test_bundled_model_drives_the_graph_with_only_valid_steps(llama_model, real_spec, shared_data):
+@pytest.mark.parametrize("spec_name", ["retail-base", "retail"])
+def test_bundled_model_drives_the_graph_with_only_valid_steps(spec_name, llama_model, shared_data):
+    # retail-base: the bare model with the full prompt (the shared session model); retail: the default
+    # agent, its own model with the shipped adapter and the one-sentence expert prompt.
+    real_spec = short_leash(spec_name)
+    model = llama_model if spec_name == "retail-base" else None
     db = shared_data / "tau2-retail" / "db.json"
-    with AgentSession(real_spec, model=llama_model, db=db) as session:
+    with AgentSession(real_spec, model=model, db=db) as session:
         for text in TURNS:
             result = session.send(text)
             assert result.approval is None

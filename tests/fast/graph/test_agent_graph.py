@@ -5,8 +5,10 @@ import json
 
 
 from agentspec.graph import AgentSession
+from agentspec.graph.prompts import SystemPrompt
 from agentspec.graph.nodes import STOP_REPLIES
 from agentspec.runtime.scripted import ScriptedChatModel
+from agentspec.spec import load_spec
 from agentspec.tools.retail import RetailStore
 
 from conftest import SHIRT, call, reply
@@ -97,8 +99,11 @@ def test_grammar_narrows_before_authentication(spec, scripted, shop_db):
         assert set(decides[0]["tools_offered"]) == {"find_user_id_by_email", "find_user_id_by_name_zip"}
         assert decides[0]["errors"] == ["unknown_tool"] and decides[0]["attempts"] == 2
         assert "get_order_details" in decides[1]["tools_offered"]  # authenticated: everything offered
-        system = scripted.calls[0]["messages"][0]["content"]
-        assert "find_user_id_by_email" in system and "get_order_details" not in system
+        # The expert's static prompt lists no tools; a listing prompt (retail-base's) lists the offered ones.
+        assert "get_order_details" not in scripted.calls[0]["messages"][0]["content"]
+        narrowed = s.deps.offered_tools(None)
+    listing = SystemPrompt(load_spec("retail-base")).render(narrowed, None)
+    assert "find_user_id_by_email" in listing and "get_order_details" not in listing
 
 
 def test_repeated_identical_calls_are_refused_then_stop_the_turn(spec, scripted, shop_db):

@@ -91,6 +91,22 @@ def test_eval_adapter_runs_on_the_harness_store(spec, shop_db):
         assert json.loads(store.invoke("get_order_details", {"order_id": "#W0000002"}))["status"] == "cancelled"
 
 
+def test_eval_adapter_lists_policy_refusals_but_not_repeats(spec, shop_db):
+    from agentspec.graph.eval_agent import make_eval_agent
+
+    model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"),
+                               call("get_order_details", order_id="#W0000003"),  # bob's order
+                               call("get_order_details", order_id="#W0000002"),
+                               call("get_order_details", order_id="#W0000002"),  # the same call again
+                               reply("Done.")])
+    agent = make_eval_agent("retail", model=model)
+    with RetailStore.from_json(shop_db) as store:
+        session = agent.start(store, "task-1", seed=0)
+        turn = session.respond("alice@example.com here; what about #W0000002 and #W0000003?")
+        session.close()
+    assert turn.policy_violations == ["blocked: get_order_details: other_user"]
+
+
 def test_agent_repl_commands_and_turns(spec, shop_db):
     model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"), reply("Hi Alice!")])
     out = io.StringIO()

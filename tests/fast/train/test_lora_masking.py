@@ -85,3 +85,15 @@ def test_expert_globs_select_intents():
     assert name == "returns" and m("return_items") and m(["cancel_order", "exchange_items"]) and not m("cancel_order")
     name, m = expert_matcher("cancel")
     assert name == "cancel" and m("cancel_order") and not m(None)
+
+
+def test_padded_batch_loss_equals_the_unpadded_sequences_alone(rows):
+    # A lone sequence runs without an attention mask (SDPA's causal kernel); a padded batch with one.
+    model = tiny_llama().eval()
+    seqs, _ = pack_dialogues(rows, render, CharTokenizer(), max_len=10_000)
+    a, b = seqs[0], next(s for s in seqs if len(s.ids) != len(seqs[0].ids))
+    with torch.no_grad():
+        batch_loss, n = target_loss(model, *collate([a, b], EOT_ID))
+        alone = [target_loss(model, *collate([s], EOT_ID)) for s in (a, b)]
+    assert n == a.n_target + b.n_target
+    assert float(batch_loss) == pytest.approx(sum(float(l) * k for l, k in alone) / n, abs=1e-5)

@@ -75,3 +75,11 @@ def test_layers_adapts_only_the_top_layers(tmp_path):
     assert len(weights) == 1 * 4 * 2 and all(".layers.1." in k for k in weights)  # the top one of 2 layers
     with pytest.raises(AgentSpecError, match="decoder layers"):
         train_lora(settings(data, tmp_path / "bad", steps=2, layers=3), base=tiny_bundle(), quiet=True)
+
+
+def test_an_explicit_steps_on_resume_extends_the_run(tmp_path):
+    data = write_dialogues(tmp_path / "data", n_train=4, n_valid=0)
+    train_lora(settings(data, tmp_path / "run", steps=2), base=tiny_bundle(), quiet=True)
+    summary = train_lora(settings(data, tmp_path / "run", steps=4), base=tiny_bundle(), quiet=True)
+    log = json.loads((tmp_path / "run" / "loss.json").read_text())
+    assert summary["steps"] == 4 and [r["step"] for r in log["train"]] == [1, 2, 3, 4]

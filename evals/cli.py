@@ -54,21 +54,28 @@ def eval_group() -> None:
 @click.option("--max-turns", default=30, show_default=True, type=click.IntRange(min=1),
               help="Agent turns before an episode counts as failed.")
 @click.option("--seed", default=0, show_default=True, help="Base seed of the per-episode seeds.")
+@click.option("--temperature", type=click.FloatRange(min=0.0),
+              help="Sampling temperature of the spec agent [default: the spec's]. Above 0, trials of a task "
+                   "differ (each episode has its own seed); the packaged specs decode greedily.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (resumable: rerun with the same --out to finish). Default: a new temp dir.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
 def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent_kind: str, spec: str | None,
         user_kind: str, user_model: str | None, user_backend: str, trials: int, limit: int | None,
-        workers: int, threads: int | None, max_turns: int, seed: int, out: Path | None, progress: bool,
-        as_json: bool) -> None:
+        workers: int, threads: int | None, max_turns: int, seed: int, temperature: float | None, out: Path | None,
+        progress: bool, as_json: bool) -> None:
     """Run the tasks in TASKS (a tau2 tasks.json) and write a report with pass^k into --out."""
     if split_file is not None and split is None:
         raise click.UsageError("--split-file needs --split NAME (e.g. --split test)")
     suite = load_tasks(tasks, split_file=split_file, split=split)
     if limit:
         suite = suite[:limit]
-    options = {"spec": spec} if agent_kind == "spec" else {}
+    if temperature is not None and agent_kind != "spec":
+        raise click.UsageError("--temperature applies to --agent spec only (the oracle replays the gold)")
+    options: dict[str, object] = {"spec": spec} if agent_kind == "spec" else {}
+    if temperature is not None:
+        options["temperature"] = temperature  # part of the agent's recipe: a run at another temperature is another run
     agent_factory = AgentFactory.of(agent_kind, threads=threads, **options)
     check_agent(agent_kind, **options)  # fail now, not inside a worker
     out = out or Path(tempfile.mkdtemp(prefix="agentspec-tau-"))

@@ -13,7 +13,7 @@ rejected (``hallucinated_ids``), tokens and seconds. An operator approval cannot
 (``approve`` is always off). ``task_id`` is never looked at.
 
 Options: ``model`` (a ChatModel to use instead of the spec's: tests, a shared server),
-``decoding_mode`` (overrides ``decoding.mode``).
+``decoding_mode`` (overrides ``decoding.mode``), ``temperature`` (overrides ``generation.temperature``).
 """
 from __future__ import annotations
 
@@ -90,6 +90,10 @@ class GraphEvalAgent:
 
 
 def make_eval_agent(spec: str | AgentSpec | None = None, *, model: ChatModel | None = None,
-                    decoding_mode: str | None = None) -> GraphEvalAgent:
+                    decoding_mode: str | None = None, temperature: float | None = None) -> GraphEvalAgent:
     loaded = spec if isinstance(spec, AgentSpec) else load_spec(spec)
+    if temperature is not None:
+        # Sampling makes trials differ (each episode has its own seed), as tau-bench's do; the
+        # packaged specs decode greedily, which makes every trial of a task the same.
+        loaded = loaded.model_copy(update={"generation": loaded.generation.model_copy(update={"temperature": temperature})})
     return GraphEvalAgent(loaded, model if model is not None else _shared_model(loaded), decoding_mode)

@@ -107,6 +107,19 @@ def test_eval_adapter_lists_policy_refusals_but_not_repeats(spec, shop_db):
     assert turn.policy_violations == ["blocked: get_order_details: other_user"]
 
 
+def test_eval_agent_temperature_overrides_the_specs_and_reaches_the_model(shop_db):
+    from agentspec.graph.eval_agent import make_eval_agent
+
+    model = ScriptedChatModel([reply("Hello.")])
+    agent = make_eval_agent("retail", model=model, temperature=0.8)
+    with RetailStore.from_json(shop_db) as store:
+        session = agent.start(store, "task-1", seed=5)
+        session.respond("hi")
+        session.close()
+    assert model.calls[0]["settings"].temperature == 0.8
+    assert make_eval_agent("retail", model=model).spec.generation.temperature == 0.0  # the spec's own
+
+
 def test_agent_repl_commands_and_turns(spec, shop_db):
     model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"), reply("Hi Alice!")])
     out = io.StringIO()

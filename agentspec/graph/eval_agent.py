@@ -17,13 +17,14 @@ Options: ``model`` (a ChatModel to use instead of the spec's: tests, a shared se
 """
 from __future__ import annotations
 
+import json
 import re
 import weakref
 from typing import Any
 
 from agentspec.graph.session import AgentSession
 from agentspec.runtime.base import ChatModel
-from agentspec.spec import AgentSpec, load_model, load_spec
+from agentspec.spec import AgentSpec, adapter_options, load_model, load_spec
 
 __all__ = ["GraphEvalAgent", "GraphEvalSession", "make_eval_agent"]
 
@@ -35,8 +36,7 @@ _UNGROUNDED = re.compile(r"=(['\"])(.+?)\1 is not an? \w+ id seen")
 
 def _shared_model(spec: AgentSpec) -> ChatModel:
     # The adapters are part of what the model computes: retail and retail-base must not share one.
-    key = spec.model.model_dump_json() + "|" + "|".join(f"{a.name}:{spec.resolve_path(a.path)}:{a.scale}"
-                                                         for a in spec.adapters)
+    key = spec.model.model_dump_json() + json.dumps(adapter_options(spec))
     if key not in _MODELS:
         _MODELS[key] = load_model(spec)
     return _MODELS[key]

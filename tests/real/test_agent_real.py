@@ -19,11 +19,15 @@ TURNS = [
 ]
 
 
+def one_thread(spec):
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"threads": 1})})
+
+
 def short_leash(name: str):
-    spec = load_spec(name)
+    spec = one_thread(load_spec(name))
     # A short leash keeps the test quick on two cores; the grammar does not depend on it.
     limits = spec.limits.model_copy(update={"max_steps_per_turn": 3, "context_budget": 1700})
-    return spec.model_copy(update={"limits": limits, "model": spec.model.model_copy(update={"threads": 1})})
+    return spec.model_copy(update={"limits": limits})
 
 
 @pytest.mark.parametrize("spec_name", ["retail-base", "retail"])
@@ -64,8 +68,7 @@ def test_packaged_retail_spec_runs_its_shipped_adapter_and_retail_base_does_not(
 
     specialized, base = load_spec("retail"), load_spec("retail-base")
     assert [a.name for a in specialized.adapters] == ["retail"] and base.adapters == []
-    tuned = load_model(specialized.model_copy(update={"model": specialized.model.model_copy(update={"threads": 1})}))
-    plain = load_model(base.model_copy(update={"model": base.model.model_copy(update={"threads": 1})}))
+    tuned, plain = load_model(one_thread(specialized)), load_model(one_thread(base))
     assert tuned.adapter_names == ["retail"] and tuned.active_adapter == "retail"
     assert plain.adapter_names == [] and plain.active_adapter is None
     # The adapter changes what the model computes (same prompt, same greedy settings).

@@ -5,8 +5,8 @@ import json
 
 
 from agentspec.graph import AgentSession
-from agentspec.graph.prompts import SystemPrompt
 from agentspec.graph.nodes import STOP_REPLIES
+from agentspec.graph.prompts import SystemPrompt
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.spec import load_spec
 from agentspec.tools.retail import RetailStore

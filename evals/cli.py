@@ -41,8 +41,9 @@ def eval_group() -> None:
 @click.option("--agent", "agent_kind", type=click.Choice(AGENT_KINDS), default="spec", show_default=True,
               help="spec: the agent an agent spec describes; oracle: replays the gold (harness check).")
 @click.option("--spec", help="Agent spec (YAML path or name) for --agent spec.")
-@click.option("--user", "user_kind", type=click.Choice(["scripted", "llm"]), default="scripted",
-              show_default=True, help="The user simulator.")
+@click.option("--user", "user_kind", type=click.Choice(["scripted", "varied", "llm"]), default="scripted",
+              show_default=True, help="The user simulator: scripted (one wording), varied (the same "
+              "protocol, wording drawn per episode: trials differ), llm.")
 @click.option("--user-model", help="Model name or GGUF path for --user llm (default: the bundled one).")
 @click.option("--user-backend", default="llamacpp", show_default=True, help="Backend of --user-model.")
 @click.option("--trials", default=1, show_default=True, type=click.IntRange(min=1), help="Trials per task.")

@@ -93,8 +93,8 @@ class UserFactory:
         return replace(self, default_threads=worker_threads(workers))
 
     def __call__(self, scenario: UserScenario, *, seed: int = 0, max_turns: int = 30) -> UserSimulator:
-        if self.kind == "scripted":
-            return ScriptedUser(scenario, max_turns=max_turns, seed=seed)
+        if self.kind in ("scripted", "varied"):
+            return ScriptedUser(scenario, max_turns=max_turns, seed=seed, varied=self.kind == "varied")
         if self.kind == "llm":
             key = (self.backend, self.model)
             if key not in _USER_MODELS:
@@ -103,7 +103,7 @@ class UserFactory:
                 threads = (self.threads or self.default_threads) if self.backend == "llamacpp" else None
                 _USER_MODELS[key] = RuntimeSettings(backend=self.backend, model=self.model, threads=threads).load()
             return LLMUser(scenario, _USER_MODELS[key], max_turns=max_turns, seed=seed)
-        raise AgentSpecError(f"unknown user kind {self.kind!r}", hint="use --user scripted or --user llm",
+        raise AgentSpecError(f"unknown user kind {self.kind!r}", hint="use --user scripted, varied or llm",
                              code="unknown_user")
 
 

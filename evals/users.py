@@ -31,6 +31,12 @@ on the agent message lowercased:
    -> "I'm sorry, I don't remember my <thing>." plus known order ids when asked for an order id.
 7. anything else -> the current request restated: "To be clear: <request>".
 
+``ScriptedUser(..., varied=True)`` (``--user varied``) follows the same protocol but words each reply
+with a phrasing drawn by the episode's seed from lists of its own (not those the training data's
+``MutatingUser`` uses, so the agent meets wording it was not trained on): trials of a task then differ
+the way tau2's sampled users make them differ, while the facts given and the decisions taken stay
+the same. The opening is still ``reason_for_call`` verbatim.
+
 ``LLMUser`` plays the customer with any ``ChatModel``: a compact system prompt adapted from tau2's
 user-simulator guidelines plus the scenario; the conversation is shown with roles swapped (the
 agent speaks as "user"). tau2's ###TRANSFER### and ###OUT-OF-SCOPE### tokens are mapped to
@@ -40,6 +46,7 @@ Not here: the agent, the episode loop (``harness``), judging anything.
 """
 from __future__ import annotations
 
+import random
 import re
 from typing import Protocol, runtime_checkable
 
@@ -103,11 +110,25 @@ _CONFIRM = re.compile(r"confirm|proceed|would you like|shall i|should i|do you w
 _REFUSAL = re.compile(r"cannot|can't|can not|unable to|not able to|not allowed|not possible|sorry, i")
 _UNKNOWN = re.compile(r"do not (?:remember|know) (.+?)\.?$", re.I)
 
+# Phrasings of the varied user, the plain one's first; after it none is in train/_mutate.py's lists.
+# Every "confirm" is an explicit yes to the graph (graph/guard.is_yes).
+_PHRASES: dict[str, tuple[str, ...]] = {
+    "confirm": ("Yes, please go ahead.", "Yes, do it please.", "Correct, please go on.", "Okay, please do that."),
+    "email": ("My email is {e}.", "The email on my account is {e}.", "Sure, the address is {e}."),
+    "name": ("My name is {f} {l} and my zip code is {z}.", "It's {f} {l}, and the zip code is {z}.",
+             "{f} {l}, zip code {z}."),
+    "next": ("Thanks! One more thing: {r}", "Thank you. There is something else: {r}",
+             "Good. Another thing: {r}"),
+    "restate": ("To be clear: {r}", "Let me repeat: {r}", "What I need is this: {r}"),
+    "done": ("Thank you, that's all I needed.", "Great, that's everything. Thanks!", "Thanks, that was all."),
+    "wait": ("Thank you, I'll wait.", "Okay, I'll wait for them.", "Alright, thanks, I'll hold."),
+}
+
 
 class ScriptedUser:
     """The deterministic user of the module docstring; ``max_turns`` bounds its replies."""
 
-    def __init__(self, scenario: UserScenario, *, max_turns: int = 20, seed: int = 0) -> None:
+    def __init__(self, scenario: UserScenario, *, max_turns: int = 20, seed: int = 0, varied: bool = False) -> None:
         inst = _instructions(scenario, "ScriptedUser")
         self._opening = inst.reason_for_call
         self._requests = [line[2:].strip() for line in inst.task_instructions.splitlines()
@@ -116,7 +137,8 @@ class ScriptedUser:
         self._unknown = [m.group(1).strip() for s in re.split(r"(?<=\.)\s+", inst.unknown_info or "")
                          if (m := _UNKNOWN.search(s.strip()))]
         self.max_turns = max_turns
-        self.seed = seed  # unused: the protocol has no randomness; kept for a uniform factory signature
+        self.seed = seed
+        self._rng = random.Random(seed) if varied else None  # None: always the first phrasing
         self.turns = 0
         self.current = 0  # index of the request being worked on
         self.identity_given = False
@@ -133,21 +155,25 @@ class ScriptedUser:
         t = agent_text.lower()
         question = "?" in t
         if _TRANSFER.search(t):
-            return self._stop("Thank you, I'll wait.")
+            return self._stop(self._say("wait"))
         if _DONE.search(t):
             return self._settle()
         if (_IDENTITY.search(t) and (question or "please provide" in t)
                 and (not self.identity_given or _NOT_FOUND.search(t))):
             return self._identity(t)
         if question and _CONFIRM.search(t):
-            return "Yes, please go ahead."
+            return self._say("confirm")
         if _REFUSAL.search(t):
             return self._settle()
         if question and (answer := self._unknown_answer(t)):
             return answer
-        return f"To be clear: {self._requests[self.current]}"
+        return self._say("restate", r=self._requests[self.current])
 
     # -- helpers -----------------------------------------------------------------------------------
+
+    def _say(self, what: str, **values: str) -> str:
+        options = _PHRASES[what]
+        return (self._rng.choice(options) if self._rng else options[0]).format(**values)
 
     def _stop(self, text: str) -> str:
         self.done = True
@@ -156,21 +182,21 @@ class ScriptedUser:
     def _settle(self) -> str:
         self.current += 1
         if self.current < len(self._requests):
-            return f"Thanks! One more thing: {self._requests[self.current]}"
-        return self._stop("Thank you, that's all I needed.")
+            return self._say("next", r=self._requests[self.current])
+        return self._stop(self._say("done"))
 
     def _identity(self, t: str) -> str:
         self.identity_given = True
         f = self._facts
-        name = (f"my name is {f['first_name']} {f['last_name']} and my zip code is {f['zip']}."
+        name = (self._say("name", f=str(f["first_name"]), l=str(f["last_name"]), z=str(f["zip"]))
                 if "first_name" in f and "zip" in f else None)
-        email = f"my email is {f['email']}." if "email" in f else None
+        email = self._say("email", e=str(f["email"])) if "email" in f else None
         if email and ("email" in t or not name):
-            return email[0].upper() + email[1:]
+            return email
         if name and email is None and "email" in t and not re.search(r"\bzip\b|\bname\b", t):
-            return f"I don't remember my email address, but {name}"
+            return f"I don't remember my email address, but {name[0].lower() + name[1:] if name.startswith('My ') else name}"
         if name:
-            return name[0].upper() + name[1:]
+            return name
         return "I'm sorry, I don't remember that. " + self._requests[self.current]
 
     def _unknown_answer(self, t: str) -> str | None:

@@ -5,9 +5,11 @@ import pytest
 from tau_fixture import REAL_DB, scenario
 
 from agentspec.evals.generate import generate_suite
+from agentspec.evals.harness import UserFactory
 from agentspec.evals.reward import GoldReplayError, Rewarder, communicated
 from agentspec.evals.tasks import Action, load_tasks
 from agentspec.evals.users import STOP, LLMUser, ScriptedUser, parse_known_info
+from agentspec.graph.guard import is_yes
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.tools.retail import RetailStore
 
@@ -108,6 +110,39 @@ def test_scripted_user_gives_email_when_known_and_stops_on_transfer_or_refusal()
     refused = ScriptedUser(scenario())
     refused.reply(None)
     assert refused.reply("I'm sorry, I cannot cancel a delivered order.").endswith(STOP)
+
+
+def _protocol_walk(user: ScriptedUser) -> list[str]:
+    return [user.reply(None), user.reply("Could you give me your email address?"),
+            user.reply("I will cancel order #W1 (reason: no longer needed). Shall I proceed? (yes/no)"),
+            user.reply("Which payment method?"), user.reply("Your order #W1 has been cancelled."),
+            user.reply("The return was requested successfully.")]
+
+
+def test_varied_user_words_each_episode_differently_and_keeps_the_facts():
+    two = scenario(known="Your email is ann@example.com.",
+                   requests=("I want to cancel my order #W1.", "I want to return the Mug from my order #W9."))
+    varied = UserFactory("varied")  # what `eval tau --user varied` builds for each episode
+    walks = {seed: _protocol_walk(varied(two, seed=seed)) for seed in range(12)}
+    assert len({tuple(w) for w in walks.values()}) > 3  # seeds draw different wordings
+    assert walks[3] == _protocol_walk(ScriptedUser(two, seed=3, varied=True))  # and the same seed the same
+    plain = _protocol_walk(ScriptedUser(two, seed=3))
+    assert plain[2] == "Yes, please go ahead." and plain[3].startswith("To be clear:")  # not varied: one wording
+    for walk in walks.values():
+        assert walk[0] == plain[0]  # the opening is the scenario's own
+        assert "ann@example.com" in walk[1]
+        assert is_yes(walk[2])  # the graph takes every confirmation wording as an explicit yes
+        assert walk[3].endswith("I want to cancel my order #W1.")  # restated, in its own words
+        assert "Mug" in walk[4] and walk[5].endswith(STOP) and STOP not in walk[4]
+
+
+def test_varied_user_avoids_the_training_data_wordings():
+    from agentspec.train._mutate import _EMAIL, _NEXT, CONFIRMATIONS
+    from agentspec.evals.users import _PHRASES
+
+    trained = {p.split("{")[0] for p in (*_EMAIL, *_NEXT, *CONFIRMATIONS)}
+    for what in ("confirm", "email", "next"):
+        assert not any(p.split("{")[0] in trained for p in _PHRASES[what][1:]), what
 
 
 def test_scripted_user_stops_after_max_turns():

@@ -129,7 +129,8 @@ class MalformedStepError(AgentSpecError):
     """A model step that is not in the step format. ``reason`` says which rule it broke.
 
     Reasons: ``not_json``, ``bad_shape``, ``unknown_tool``, ``invalid_arguments``,
-    ``ungrounded_identifier``, ``reply_not_allowed``, ``too_many_calls``. The step is retried.
+    ``excluded_identifier``, ``ungrounded_identifier``, ``reply_not_allowed``, ``too_many_calls``. The
+    step is retried.
     """
 
     code = "malformed_step"

@@ -11,7 +11,8 @@ of ``{"name": {"const": tool}, "arguments": <the tool's parameters>}``; every ob
 in signature order), because a JSON-schema grammar fixes key order.
 
 Grounding: a property marked ``x-grounded: <kind>`` becomes ``{"type": "string", "enum": [seen
-values]}`` (also as list items and optional branches). A required one with no seen value cannot be
+values]}`` (also as list items and optional branches), less the values listed under ``x-excluded``
+(``without_values``). A required one with no seen value cannot be
 satisfied, so its tool is left out of the grammar; an optional one without values is dropped from
 the properties. If no tool remains, the calls branch is omitted; if a call is required and no tool
 remains, ``EmptyGrammarError`` is raised.
@@ -27,6 +28,7 @@ This module builds schemas only; it does not compile, cache (see ``cache``) or p
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from collections.abc import Sequence
@@ -39,11 +41,13 @@ from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = [
     "DEFAULT_MAX_CALLS",
+    "EXCLUDED_KEY",
     "DEFAULT_MAX_REPLY_CHARS",
     "grounded_kinds",
     "grounded_parameters",
     "step_schema",
     "tools_fingerprint",
+    "without_values",
 ]
 
 DEFAULT_MAX_CALLS = 4
@@ -53,6 +57,9 @@ DEFAULT_MAX_REPLY_CHARS = 2000
 # Longest free-text argument the grammar lets a model write (addresses, summaries, queries).
 MAX_ARGUMENT_CHARS = 256
 _STRING_BOUNDS = ("maxLength", "enum", "const", "pattern", "format")
+# Next to GROUNDED_KEY: seen values the argument may not take now (``without_values``; the agent
+# graph bars a lookup that already ran this turn). Prompts drop it like every ``x-`` key.
+EXCLUDED_KEY = "x-excluded"
 
 
 class _Unsatisfiable:
@@ -128,6 +135,20 @@ def grounded_kinds(tools: Sequence[Tool]) -> set[str]:
     return kinds
 
 
+def without_values(tool: Tool, argument: str, values: Sequence[str]) -> Tool:
+    """A copy of ``tool`` whose grounded top-level ``argument`` may not take ``values``.
+
+    The grammar leaves them out of the argument's enum (the tool drops out of the grammar when no
+    value remains) and ``parse_step`` refuses them (``excluded_identifier``).
+    """
+    schema = tool.parameters["properties"][argument]
+    if not isinstance(schema.get(GROUNDED_KEY), str):
+        raise ValueError(f"{tool.name}.{argument} is not a grounded identifier")
+    excluded = sorted({*schema.get(EXCLUDED_KEY, ()), *values})
+    properties = {**tool.parameters["properties"], argument: {**schema, EXCLUDED_KEY: excluded}}
+    return dataclasses.replace(tool, parameters={**tool.parameters, "properties": properties})
+
+
 def tools_fingerprint(tools: Sequence[Tool]) -> str:
     """Order-sensitive digest of a tool set (the grammar's anyOf follows the tools' order)."""
     return hashlib.sha256(json.dumps([t.fingerprint for t in tools]).encode()).hexdigest()
@@ -151,7 +172,7 @@ def _ground(schema: Any, grounding: Grounding | None) -> Any:
         return schema
     kind = schema.get(GROUNDED_KEY)
     if isinstance(kind, str) and grounding is not None:
-        values = grounding.values(kind)
+        values = [v for v in grounding.values(kind) if v not in schema.get(EXCLUDED_KEY, ())]
         if not values:
             return _UNSAT
         bound = {"type": "string", "enum": list(values)}
@@ -160,7 +181,7 @@ def _ground(schema: Any, grounding: Grounding | None) -> Any:
         return bound
     out: dict[str, Any] = {}
     for key, value in schema.items():
-        if key == GROUNDED_KEY:
+        if key in (GROUNDED_KEY, EXCLUDED_KEY):
             continue  # grounding=None: a plain string
         if key == "properties":
             required = set(schema.get("required", ()))

@@ -9,7 +9,9 @@ endpoint) with the same rules the grammar enforces, plus the ones it enforces on
    more than ``max_calls`` calls is ``too_many_calls``;
 3. every name is one of ``tools`` (``unknown_tool``);
 4. the arguments validate against that tool's schema (``invalid_arguments``);
-5. every identifier argument was seen in the conversation (``ungrounded_identifier``), unless
+5. no identifier argument takes a value its schema excludes (``excluded_identifier``, see
+   ``schema.without_values``);
+6. every identifier argument was seen in the conversation (``ungrounded_identifier``), unless
    ``grounding`` is None.
 
 It does not call tools. ``Step.to_text()`` renders the canonical form (``json.dumps`` separators,
@@ -26,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 from agentspec.decoding.grounding import Grounding
 from agentspec.errors import MalformedStepError, ToolArgumentError
 from agentspec.toolkit import Tool
+from agentspec.decoding.schema import EXCLUDED_KEY
 from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["Reply", "Step", "ToolCall", "parse_step"]
@@ -120,26 +123,27 @@ def parse_step(
             tool.validate(arguments)
         except ToolArgumentError as exc:
             raise fail("invalid_arguments", exc.message) from None
-        if grounding is not None:
-            for path, kind, value in _identifiers(tool.parameters, arguments, ""):
-                if (kind, value) not in grounding:
-                    raise fail(
-                        "ungrounded_identifier",
-                        f"{raw['name']}.{path}={value!r} is not a {kind} id seen in the conversation",
-                    )
+        for path, kind, value, excluded in _identifiers(tool.parameters, arguments, ""):
+            if value in excluded:
+                raise fail("excluded_identifier",
+                           f"{raw['name']}.{path}={value!r} was already looked up in this turn; use its result "
+                           "or choose another")
+            if grounding is not None and (kind, value) not in grounding:
+                raise fail("ungrounded_identifier",
+                           f"{raw['name']}.{path}={value!r} is not a {kind} id seen in the conversation")
         order = list(tool.parameters.get("properties", {}))
         ordered = {k: arguments[k] for k in order if k in arguments}
         calls.append(ToolCall(name=tool.name, arguments=ordered))
     return Step(calls=tuple(calls))
 
 
-def _identifiers(schema: Any, value: Any, path: str) -> Iterator[tuple[str, str, str]]:
-    """Yield (path, kind, value) for every string in ``value`` that ``schema`` marks as grounded."""
+def _identifiers(schema: Any, value: Any, path: str) -> Iterator[tuple[str, str, str, list[str]]]:
+    """Yield (path, kind, value, excluded values) for every string in ``value`` that ``schema`` marks as grounded."""
     if not isinstance(schema, dict):
         return
     kind = schema.get(GROUNDED_KEY)
     if isinstance(kind, str) and isinstance(value, str):
-        yield path, kind, value
+        yield path, kind, value, schema.get(EXCLUDED_KEY, [])
         return
     for branch in [*schema.get("anyOf", ()), *schema.get("oneOf", ())]:  # either may be absent
         yield from _identifiers(branch, value, path)

@@ -3,7 +3,10 @@
 Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trusted with it):
 
 1. A call repeated identically since the last successful write in this turn is refused with an
-   observation saying so; more than ``limits.max_repeated_calls`` such refusals end the turn.
+   observation saying so; more than ``limits.max_repeated_calls`` such refusals end the turn. For a
+   tool that takes one identifier (a lookup) the grammar does not even offer the repeat
+   (``bar_repeated_lookups``): a small model that saw a refusal tends to repeat it anyway, where
+   the grammar's next-best value is the next order to look at.
 2. A tool in ``policy.requires_user`` is refused until an ``auth_tools`` call succeeded in this
    session (the grammar does not even offer it before: ``AgentDeps.offered_tools``).
 3. With ``one_user_per_session``, a call whose data belongs to another user (the toolkit's ``owners``
@@ -27,10 +30,14 @@ from typing import Any, Literal
 
 from langgraph.types import interrupt
 
+from agentspec.decoding.schema import without_values
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.state import AgentState, CallDict, Verdict, call_fingerprint
+from agentspec.toolkit import Tool
+from agentspec.tools.types import GROUNDED_KEY
 
-__all__ = ["approve", "describe", "guard", "is_no", "is_yes", "route_guard"]
+__all__ = ["approve", "bar_repeated_lookups", "describe", "guard", "is_no", "is_yes", "looked_up_value",
+           "route_guard"]
 
 _YES = re.compile(r"^\s*(?:y|yes|yeah|yep|yup|sure|ok|okay|confirm(?:ed)?|correct|proceed|please proceed|"
                   r"go ahead|please do|do it|absolutely|definitely)\b", re.I)
@@ -48,6 +55,30 @@ def is_yes(text: Any) -> bool:
 
 def is_no(text: Any) -> bool:
     return text is False or (isinstance(text, str) and bool(_NO.search(text)))
+
+
+def looked_up_value(tool: Tool | None, call: CallDict) -> str | None:
+    """The identifier of a one-identifier lookup call (what ``bar_repeated_lookups`` bars); else None."""
+    properties = tool.parameters.get("properties", {}) if tool is not None else {}
+    if len(properties) != 1 or set(call["arguments"]) != set(properties):
+        return None
+    (name,) = properties
+    value = call["arguments"][name]
+    return value if isinstance(properties[name].get(GROUNDED_KEY), str) and isinstance(value, str) else None
+
+
+def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | None) -> list[Tool]:
+    """The tools with each one-identifier lookup barred from the values it already ran with (rule 1)."""
+    if not looked_up:
+        return tools
+    barred = []
+    for tool in tools:
+        values = looked_up.get(tool.name)
+        if values:
+            (argument,) = tool.parameters["properties"]  # only one-identifier lookups are recorded
+            tool = without_values(tool, argument, values)
+        barred.append(tool)
+    return barred
 
 
 def describe(deps: AgentDeps, call: CallDict) -> str:

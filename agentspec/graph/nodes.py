@@ -20,7 +20,7 @@ from agentspec.decoding.prompt import step_message
 from agentspec.decoding.steps import Reply, Step, ToolCall
 from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.guard import is_yes
+from agentspec.graph.guard import bar_repeated_lookups, is_yes, looked_up_value
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
 __all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
@@ -45,7 +45,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """A user message arrived (already appended by the caller): reset the turn, settle a pending write."""
     text = state["messages"][-1]["content"]
     update: dict[str, Any] = {
-        "turn": state.get("turn", 0) + 1, "steps": 0, "repeats": 0, "recent_calls": [], "stop": None,
+        "turn": state.get("turn", 0) + 1, "steps": 0, "repeats": 0, "recent_calls": [], "looked_up": {},
+        "stop": None,
         "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
         "grounding": _grounding_update(text),
     }
@@ -69,10 +70,11 @@ def route_begin(state: AgentState) -> Literal["guard", "decide"]:
 def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """Decode one step with the tools the state allows and the identifiers seen so far."""
     user = state.get("user_id")
-    tools = deps.offered_tools(user)
+    offered = deps.offered_tools(user)
+    tools = bar_repeated_lookups(offered, state.get("looked_up"))
     limits = deps.spec.limits
     parallel = limits.max_calls_per_step > 1
-    system = deps.prompt.render(tools, user, parallel=parallel)
+    system = deps.prompt.render(offered, user, parallel=parallel)  # the barred values are the grammar's only
     messages, compacted = build_prompt(system, state.get("messages", []), deps.count_tokens, deps.prompt_budget,
                                        keep=limits.keep_observations, max_chars=limits.max_observation_chars)
     started = time.perf_counter()
@@ -112,6 +114,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     policy = deps.spec.policy
     user = state.get("user_id")
     recent = list(state.get("recent_calls", []))
+    looked_up = {name: list(values) for name, values in (state.get("looked_up") or {}).items()}
     calls: list[CallDict] = []
     observations: list[dict[str, Any]] = []
     trace: list[dict[str, Any]] = []
@@ -137,17 +140,20 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
             if outcome == "ok":
                 grounding.observe_text(observation)
                 if call["name"] in policy.requires_confirmation:
-                    recent = []  # the state changed: the same lookup may now answer differently
+                    recent, looked_up = [], {}  # the state changed: the same lookup may now answer differently
                 if call["name"] == policy.handoff_tool:
                     stop = "handoff"
             recent.append(call_fingerprint(call))
+            if (value := looked_up_value(deps.registry.get(call["name"]), call)) is not None:
+                looked_up.setdefault(call["name"], []).append(value)
             trace.append({"turn": state.get("turn", 0), "kind": "tool", "calls": [call], "output": observation,
                           "outcome": outcome, "latency_ms": round((time.perf_counter() - started) * 1e3, 1)})
         observations.append(observation_with_meta(call, observation))
     step = Step(calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"]) for c in calls))
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
-        "user_id": user, "recent_calls": recent, "verdicts": [], "confirmed": [], "step": None, "stop": stop,
+        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "verdicts": [], "confirmed": [], "step": None,
+        "stop": stop,
     }
 
 

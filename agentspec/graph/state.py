@@ -13,7 +13,8 @@ value written.
   asked about, ``{"calls": [...], "statement": str}``. ``confirmed``: calls the user's last message
   said yes to. ``step``: the step being handled. ``verdicts``: the guard's decision per call.
 - Per-turn counters, reset when a user message arrives: ``steps`` (model steps), ``repeats`` (refused
-  identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``stop``
+  identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
+  (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
   (why the graph ends the turn itself: limit | repeat | malformed | handoff).
 """
 from __future__ import annotations
@@ -61,6 +62,7 @@ class AgentState(TypedDict, total=False):
     steps: int
     repeats: int
     recent_calls: list[str]
+    looked_up: dict[str, list[str]]  # one-identifier lookups run since the last write: tool -> values
     stop: StopReason | None
     reply: str | None
     expert: str | None  # the LoRA expert the router chose for this turn (None: no routing)

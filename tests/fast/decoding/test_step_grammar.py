@@ -15,7 +15,10 @@ from agentspec.decoding import (
     parse_step,
     step_key,
     step_schema,
+    tool_signatures,
+    tools_prompt,
 )
+from agentspec.decoding.schema import without_values
 from agentspec.errors import EmptyGrammarError, MalformedStepError
 from agentspec.toolkit import Tool
 from agentspec.tools.types import Identifier
@@ -103,6 +106,29 @@ def test_tool_omitted_when_required_identifier_unseen_and_optional_one_dropped()
     # Without grounding, identifiers are plain strings and every tool is offered.
     free = step_schema(TOOLS, None)
     assert ok(free, call("get_order_details", order_id="#W7654321"))
+
+
+def test_excluded_values_leave_the_grammar_and_the_parser_refuses_them():
+    g = grounding()
+    g.observe_text("and my other order is #W7654321")
+    barred = without_values(TOOLS[1], "order_id", ["#W1234567"])
+    tools = [TOOLS[0], barred, *TOOLS[2:]]
+    schema = step_schema(tools, g)
+    assert not ok(schema, call("get_order_details", order_id="#W1234567"))
+    assert ok(schema, call("get_order_details", order_id="#W7654321"))
+    assert ok(schema, call("return_items", order_id="#W1234567", item_ids=["1234567890"]))  # other tools keep it
+    with pytest.raises(MalformedStepError) as err:
+        parse_step(json.dumps(call("get_order_details", order_id="#W1234567")), tools, g)
+    assert err.value.reason == "excluded_identifier"
+    assert parse_step(json.dumps(call("get_order_details", order_id="#W7654321")), tools, g).calls
+    # Every seen value barred: the tool leaves the grammar; the prompt's listing never shows the bar.
+    both = without_values(barred, "order_id", ["#W7654321"])
+    only = step_schema([TOOLS[0], both], g)["anyOf"][1]["properties"]["calls"]["items"]
+    assert only["properties"]["name"]["const"] == "find_user_id_by_email"  # one tool left: no anyOf
+    assert tools_prompt([TOOLS[0], both]) == tools_prompt(TOOLS[:2])
+    assert tool_signatures([TOOLS[0], both]) == tool_signatures(TOOLS[:2])
+    with pytest.raises(ValueError, match="not a grounded identifier"):
+        without_values(TOOLS[0], "email", ["a@b.c"])
 
 
 def test_no_callable_tool_omits_calls_branch_or_raises_when_required():

@@ -107,21 +107,43 @@ def test_grammar_narrows_before_authentication(spec, scripted, shop_db):
 
 
 def test_repeated_identical_calls_are_refused_then_stop_the_turn(spec, scripted, shop_db):
-    same = call("get_order_details", order_id="#W0000001")
+    same = call("calculate", expression="2 + 2")  # not a one-identifier lookup: the grammar allows the repeat
     scripted.enqueue(AUTH, same, same, same)
     with session(spec, scripted, shop_db) as s:
-        turn = s.send("alice@example.com, order #W0000001")
+        turn = s.send("alice@example.com, what is 2 + 2?")
         assert turn.reply == STOP_REPLIES["repeat"]
-        assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email", "get_order_details"]
+        assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email", "calculate"]
         assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == ["refused: repeat"] * 2
         # The next step's prompt does not show the graph's stop sentence (small models copy it).
-        scripted.enqueue(reply("Your order is pending."))
-        s.send("so what is its status?")
+        scripted.enqueue(reply("It is 4."))
+        s.send("so what is it?")
         prompt = scripted.calls[-1]["messages"]
         assert all(STOP_REPLIES["repeat"] not in (m["content"] or "") for m in prompt)
-        assert prompt[-1] == {"role": "user", "content": "so what is its status?"}
+        assert prompt[-1] == {"role": "user", "content": "so what is it?"}
         # ... but the session keeps it: the user saw it.
         assert any(STOP_REPLIES["repeat"] in m["content"] for m in s.history() if m["role"] == "assistant")
+
+
+def test_a_lookup_that_ran_this_turn_is_barred_until_a_write_or_the_next_turn(spec, scripted, shop_db):
+    first, second = call("get_order_details", order_id="#W0000001"), call("get_order_details", order_id="#W0000002")
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"), first, first, second,
+                     reply("Found both orders."))
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("I am alice@example.com; where is my order?")
+        # The repeat is not a call at all: the step is malformed (the grammar would not have offered it)
+        # and the corrective retry looks up the next order.
+        assert [c["arguments"] for c in turn.tool_calls if c["name"] == "get_order_details"] == [
+            {"order_id": "#W0000001"}, {"order_id": "#W0000002"}]
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert [e["errors"] for e in decides] == [[], [], [], ["excluded_identifier"], []]
+        assert not [e for e in turn.entries if e["kind"] == "guard" and e["outcome"].startswith("refused")]
+        assert s.state["looked_up"] == {"find_user_id_by_email": ["alice@example.com"],
+                                        "get_user_details": ["alice_smith_1001"],
+                                        "get_order_details": ["#W0000001", "#W0000002"]}
+        # A new turn may look it up again.
+        scripted.enqueue(first, reply("It is delivered."))
+        again = s.send("and the first one?")
+        assert [c["arguments"] for c in again.tool_calls] == [{"order_id": "#W0000001"}]
 
 
 def test_steps_per_turn_are_bounded(spec, shop_db):

@@ -180,7 +180,7 @@ def svd_command(target, out, base, embeddings) -> None:
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Working folder (resumable).")
 @click.option("--tasks", default=120, show_default=True, help="Suite size (its test split is the held-out measure).")
 @click.option("--dialogues", default=500, show_default=True, help="Synthetic dialogues to generate.")
-@click.option("--steps", default=160, show_default=True, type=int,
+@click.option("--steps", default=260, show_default=True, type=int,
               help="Optimizer steps of 2 training sequences (0: one epoch within --budget-minutes).")
 @click.option("--budget-minutes", default=90.0, show_default=True, help="Training time budget (epoch-based runs).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")

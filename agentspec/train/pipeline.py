@@ -43,7 +43,7 @@ class PipelineSettings:
     alpha: float = 32.0
     lr: float = 5e-4
     layers: int | None = 8  # top decoder layers adapted (of SmolLM2-135M's 30): CPU training ~2x faster
-    steps: int | None = 160  # ~80 min on 2 CPU cores; None: one epoch (~480 steps) within budget_minutes
+    steps: int | None = 260  # ~2 h on 2 CPU cores; None: one epoch (~480 steps) within budget_minutes
     batch: int = 2
     max_len: int = 8192
     micro_tokens: int = 1  # one sequence per forward: no padding, so SDPA's causal kernel (~1.35x on CPU)

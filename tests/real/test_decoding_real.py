@@ -107,8 +107,20 @@ def test_constrained_steps_always_parse_and_validate_across_seeds(decoder):
     assert len(outcomes) >= 8  # most decodes complete within the token budget
 
 
+SEEN_ORDERS, SEEN_ITEMS = {"#W1234567"}, {"1234567890"}  # the ids grounding() has seen
+
+
+def count_grounded_calls(step) -> int:
+    """Assert every id argument of the step's calls is one grounding() has seen; the number of calls."""
+    for call in step.calls:
+        if "order_id" in call.arguments:
+            assert call.arguments["order_id"] in SEEN_ORDERS
+        for item in call.arguments.get("item_ids", []):
+            assert item in SEEN_ITEMS
+    return len(step.calls)
+
+
 def test_grounded_arguments_only_take_seen_values(decoder):
-    seen_orders, seen_items = {"#W1234567"}, {"1234567890"}
     calls = 0
     for seed in range(5):
         decided = decoder.decide(messages(HOSTILE[1]), TOOLS, grounding(), require_tool=True,
@@ -116,12 +128,7 @@ def test_grounded_arguments_only_take_seen_values(decoder):
         if decided.step is None:
             assert decided.completion.finish_reason == "length"
             continue
-        for call in decided.step.calls:
-            calls += 1
-            if "order_id" in call.arguments:
-                assert call.arguments["order_id"] in seen_orders
-            for item in call.arguments.get("item_ids", []):
-                assert item in seen_items
+        calls += count_grounded_calls(decided.step)
     assert calls > 0
 
 

@@ -10,32 +10,9 @@ import pytest
 
 from agentspec.decoding.constraint import StepLogitsProcessor, apply_mask
 from agentspec.errors import ConstrainedDecodingUnavailableError
+from fake_matcher import FakeMatcher
 
 torch = pytest.importorskip("torch")
-
-
-class _FakeMatcher:
-    """Allows tokens 5 and 6 until token 5 is consumed, then only EOS (token 0)."""
-
-    def __init__(self):
-        self.done = False
-
-    def consume_token(self, token):
-        if token != 5 or self.done:
-            return False
-        self.done = True
-        return True
-
-    def unsafe_compute_mask_ptr(self, ptr, size):
-        words = np.ctypeslib.as_array((np.ctypeslib.ctypes.c_int32 * (size // 4)).from_address(ptr))
-        words[:] = 0
-        words[0] = 1 if self.done else (1 << 5) | (1 << 6)
-
-    def is_error(self):
-        return False
-
-    def get_error(self):
-        return ""
 
 
 def _allowed(scores) -> set[int]:
@@ -43,7 +20,7 @@ def _allowed(scores) -> set[int]:
 
 
 def test_processor_masks_torch_logits_in_place_under_inference_mode():
-    proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0])
+    proc = StepLogitsProcessor(FakeMatcher(), vocab_size=40, eos_ids=[0])
     prompt = [9, 9, 9]
     with torch.inference_mode():  # the generation loop's context: logits are inference tensors
         logits = torch.randn(40)
@@ -56,7 +33,7 @@ def test_processor_masks_torch_logits_in_place_under_inference_mode():
 
 def test_logits_longer_than_the_mask_buffer_are_cut_to_the_vocabulary():
     # The bitmask has 32-token words: 40 tokens -> 64 bits; only the first 40 apply.
-    proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0])
+    proc = StepLogitsProcessor(FakeMatcher(), vocab_size=40, eos_ids=[0])
     assert _allowed(proc([1], torch.zeros(40))) == {5, 6}
     allowed = np.zeros(64, dtype=bool)
     allowed[[3, 39, 50]] = True
@@ -64,7 +41,7 @@ def test_logits_longer_than_the_mask_buffer_are_cut_to_the_vocabulary():
 
 
 def test_sampling_outside_the_mask_forces_eos_and_verify_refuses():
-    proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0, 2])
+    proc = StepLogitsProcessor(FakeMatcher(), vocab_size=40, eos_ids=[0, 2])
     with torch.inference_mode():
         proc([9], torch.zeros(40))
         out = proc([9, 7], torch.zeros(40))  # 7 was masked: the backend ignored the mask
@@ -80,7 +57,7 @@ def test_failure_inside_the_hook_is_recorded_not_raised(monkeypatch):
         raise ImportError("numba is required")
 
     monkeypatch.setattr(constraint_module, "apply_mask", broken)
-    proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0])
+    proc = StepLogitsProcessor(FakeMatcher(), vocab_size=40, eos_ids=[0])
     with torch.inference_mode():
         out = proc([9], torch.zeros(40))
     assert _allowed(out) == {0}

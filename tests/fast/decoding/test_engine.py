@@ -19,6 +19,7 @@ from agentspec.runtime.openai import OpenAIChatModel
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.toolkit import Tool
 from agentspec.tools.types import Identifier
+from fake_matcher import FakeMatcher
 
 OrderId = Annotated[str, Identifier("order")]
 
@@ -160,32 +161,8 @@ def test_prompt_helpers_render_the_canonical_step_format():
     assert '{"reply"' not in tools_prompt(TOOLS, require_tool=True)
 
 
-class _FakeMatcher:
-    """Allows tokens 5 and 6 until token 5 is consumed, then only EOS (token 0)."""
-
-    def __init__(self):
-        self.done = False
-
-    def consume_token(self, token):
-        if token != 5 or self.done:
-            return False
-        self.done = True
-        return True
-
-    def unsafe_compute_mask_ptr(self, ptr, size):
-        words = np.ctypeslib.as_array((np.ctypeslib.ctypes.c_int32 * (size // 4)).from_address(ptr))
-        words[:] = 0
-        words[0] = 1 if self.done else (1 << 5) | (1 << 6)
-
-    def is_error(self):
-        return False
-
-    def get_error(self):
-        return ""
-
-
 def test_processor_tracks_the_generated_suffix_and_forces_eos():
-    proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0])
+    proc = StepLogitsProcessor(FakeMatcher(), vocab_size=40, eos_ids=[0])
     prompt = np.array([9, 9, 9], dtype=np.intc)
     first = proc(prompt, np.zeros(40, dtype=np.float32))
     assert set(np.flatnonzero(np.isfinite(first))) == {5, 6}
@@ -196,7 +173,7 @@ def test_processor_tracks_the_generated_suffix_and_forces_eos():
 
 
 def test_processor_failure_is_recorded_and_verify_refuses():
-    proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0])
+    proc = StepLogitsProcessor(FakeMatcher(), vocab_size=40, eos_ids=[0])
     proc(np.array([9], dtype=np.intc), np.zeros(40, dtype=np.float32))
     # The backend ignored the mask and sampled 7: never silently accepted.
     out = proc(np.array([9, 7], dtype=np.intc), np.zeros(40, dtype=np.float32))
@@ -206,7 +183,7 @@ def test_processor_failure_is_recorded_and_verify_refuses():
 
 
 def test_processor_never_called_is_detected():
-    proc = StepLogitsProcessor(_FakeMatcher(), vocab_size=40, eos_ids=[0])
+    proc = StepLogitsProcessor(FakeMatcher(), vocab_size=40, eos_ids=[0])
     with pytest.raises(ConstrainedDecodingUnavailableError, match="not constrained"):
         proc.verify(12)
 

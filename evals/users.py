@@ -194,7 +194,8 @@ class ScriptedUser:
         if email and ("email" in t or not name):
             return email
         if name and email is None and "email" in t and not re.search(r"\bzip\b|\bname\b", t):
-            return f"I don't remember my email address, but {name[0].lower() + name[1:] if name.startswith('My ') else name}"
+            lowered = name[0].lower() + name[1:] if name.startswith("My ") else name  # "{f} {l}, ..." keeps its capital
+            return f"I don't remember my email address, but {lowered}"
         if name:
             return name
         return "I'm sorry, I don't remember that. " + self._requests[self.current]

@@ -12,8 +12,8 @@ in signature order), because a JSON-schema grammar fixes key order.
 
 Grounding: a property marked ``x-grounded: <kind>`` becomes ``{"type": "string", "enum": [seen
 values]}`` (also as list items and optional branches), less the values listed under ``x-excluded``
-(``without_values``). A required one with no seen value cannot be
-satisfied, so its tool is left out of the grammar; an optional one without values is dropped from
+(``without_values``). A required one with no seen value cannot be satisfied, so its tool is left out
+of the grammar; an optional one without values is dropped from
 the properties. If no tool remains, the calls branch is omitted; if a call is required and no tool
 remains, ``EmptyGrammarError`` is raised.
 
@@ -41,8 +41,8 @@ from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = [
     "DEFAULT_MAX_CALLS",
-    "EXCLUDED_KEY",
     "DEFAULT_MAX_REPLY_CHARS",
+    "EXCLUDED_KEY",
     "grounded_kinds",
     "grounded_parameters",
     "step_schema",
@@ -172,7 +172,8 @@ def _ground(schema: Any, grounding: Grounding | None) -> Any:
         return schema
     kind = schema.get(GROUNDED_KEY)
     if isinstance(kind, str) and grounding is not None:
-        values = [v for v in grounding.values(kind) if v not in schema.get(EXCLUDED_KEY, ())]
+        excluded = set(schema.get(EXCLUDED_KEY, ()))
+        values = [v for v in grounding.values(kind) if v not in excluded]
         if not values:
             return _UNSAT
         bound = {"type": "string", "enum": list(values)}

@@ -26,9 +26,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, model_validator
 
 from agentspec.decoding.grounding import Grounding
+from agentspec.decoding.schema import EXCLUDED_KEY
 from agentspec.errors import MalformedStepError, ToolArgumentError
 from agentspec.toolkit import Tool
-from agentspec.decoding.schema import EXCLUDED_KEY
 from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["Reply", "Step", "ToolCall", "parse_step"]
@@ -138,7 +138,7 @@ def parse_step(
 
 
 def _identifiers(schema: Any, value: Any, path: str) -> Iterator[tuple[str, str, str, list[str]]]:
-    """Yield (path, kind, value, excluded values) for every string in ``value`` that ``schema`` marks as grounded."""
+    """Yield (path, kind, value, excluded values) for each string of ``value`` that ``schema`` marks grounded."""
     if not isinstance(schema, dict):
         return
     kind = schema.get(GROUNDED_KEY)

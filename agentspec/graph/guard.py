@@ -57,14 +57,14 @@ def is_no(text: Any) -> bool:
     return text is False or (isinstance(text, str) and bool(_NO.search(text)))
 
 
-def looked_up_value(tool: Tool | None, call: CallDict) -> str | None:
+def looked_up_value(tool: Tool, call: CallDict) -> str | None:
     """The identifier of a one-identifier lookup call (what ``bar_repeated_lookups`` bars); else None."""
-    properties = tool.parameters.get("properties", {}) if tool is not None else {}
-    if len(properties) != 1 or set(call["arguments"]) != set(properties):
+    properties = tool.parameters.get("properties", {})
+    if len(properties) != 1:
         return None
-    (name,) = properties
-    value = call["arguments"][name]
-    return value if isinstance(properties[name].get(GROUNDED_KEY), str) and isinstance(value, str) else None
+    ((name, schema),) = properties.items()
+    value = call["arguments"].get(name)
+    return value if isinstance(schema.get(GROUNDED_KEY), str) and isinstance(value, str) else None
 
 
 def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | None) -> list[Tool]:

@@ -46,8 +46,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     text = state["messages"][-1]["content"]
     update: dict[str, Any] = {
         "turn": state.get("turn", 0) + 1, "steps": 0, "repeats": 0, "recent_calls": [], "looked_up": {},
-        "stop": None,
-        "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
+        "stop": None, "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
         "grounding": _grounding_update(text),
     }
     expert, scores = deps.route(state["messages"])

@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from agentspec.train.pipeline import PipelineSettings  # light (no torch): its defaults are the options' defaults
+
 __all__ = ["train_group"]
 
 
@@ -178,16 +180,19 @@ def svd_command(target, out, base, embeddings) -> None:
 @train_group.command("pipeline")
 @click.option("--db", required=True, type=click.Path(exists=True, dir_okay=False), help="tau2 retail db.json.")
 @click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Working folder (resumable).")
-@click.option("--tasks", default=120, show_default=True, help="Suite size (its test split is the held-out measure).")
-@click.option("--dialogues", default=500, show_default=True, help="Synthetic dialogues to generate.")
-@click.option("--steps", default=260, show_default=True, type=int,
+@click.option("--tasks", default=PipelineSettings.tasks, show_default=True,
+              help="Suite size (its test split is the held-out measure).")
+@click.option("--dialogues", default=PipelineSettings.dialogues, show_default=True,
+              help="Synthetic dialogues to generate.")
+@click.option("--steps", default=PipelineSettings.steps, show_default=True, type=int,
               help="Optimizer steps of 2 training sequences (0: one epoch within --budget-minutes).")
-@click.option("--budget-minutes", default=90.0, show_default=True, help="Training time budget (epoch-based runs).")
+@click.option("--budget-minutes", default=PipelineSettings.budget_minutes, show_default=True,
+              help="Training time budget (epoch-based runs).")
 @click.option("--threads", default=None, type=int, help="torch CPU threads.")
 @click.option("--install", is_flag=True, help="Copy the adapter to where the packaged `retail` spec looks for it.")
 def pipeline_command(db, out, tasks, dialogues, steps, budget_minutes, threads, install) -> None:
     """Suite + user split, verified data, LoRA, GGUF export (and install): the shipped adapter, reproduced."""
-    from agentspec.train.pipeline import PipelineSettings, run_pipeline
+    from agentspec.train.pipeline import run_pipeline
 
     summary = run_pipeline(PipelineSettings(db=db, out=out, tasks=tasks, dialogues=dialogues, steps=steps or None,
                                             budget_minutes=budget_minutes, threads=threads, install=install))

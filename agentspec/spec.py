@@ -64,9 +64,20 @@ class AdapterSpec(_Strict):
     scale: float = Field(1.0, description="Adapter strength; 0 disables it.")
 
 
+class RequestScopeSpec(_Strict):
+    classifier: str = Field(min_length=1, description="Request classifier JSON (`agentspec train requests`): "
+                            "names what each user message asks for (cancel, return, ...).")
+    threshold: float = Field(0.3, gt=0, le=1, description="A request counts when its probability reaches this.")
+    tools: dict[str, list[str]] = Field(min_length=1, description="Request -> the tools it needs. A tool listed "
+                                        "here is offered only once the conversation has made a request that "
+                                        "lists it, or while no request has been recognised at all.")
+
+
 class RoutingSpec(_Strict):
     router: str | None = Field(None, description="Router JSON (`agentspec train router`): picks one of `adapters` "
                                "by name for each turn. Unset: the first adapter serves every turn.")
+    requests: RequestScopeSpec | None = Field(None, description="Scope the write tools to what the user asked "
+                                              "for. Unset: every tool the state allows is offered.")
 
 
 class ToolkitSpec(_Strict):
@@ -89,6 +100,13 @@ class PolicySpec(_Strict):
     one_user_per_session: bool = Field(True, description="Refuse calls on another user's data.")
     handoff_tool: str | None = Field(None, description="Tool that hands the user to a human.")
     handoff_message: str = "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT. PLEASE HOLD ON."
+    writes_follow_named: list[str] = Field(
+        default_factory=list, description="Identifier kinds (e.g. order) whose value in a write must be one the "
+        "user named since the last write, when they named any: the write acts on what the user asked about.")
+    identity_request: str | None = Field(
+        None, description="Said by the graph instead of the model's reply while nobody is authenticated and the "
+        "user has given nothing an auth tool could be called with (no email, no zip): the only useful reply "
+        "then is asking who they are. Unset: the model's reply stands.")
 
 
 class LimitsSpec(_Strict):
@@ -253,6 +271,26 @@ def _routing_problems(spec: AgentSpec) -> list[SpecProblem]:
     return []
 
 
+def _request_scope_problems(spec: AgentSpec, known_tools: set[str] | None) -> list[SpecProblem]:
+    """The classifier loads and every request named in ``tools`` is one of its classes, with known tools."""
+    scope = spec.routing.requests
+    assert scope is not None
+    from agentspec.train.requests import RequestClassifier  # late, and numpy only
+
+    try:
+        classes = RequestClassifier.load(spec.resolve_path(scope.classifier)).classes
+    except AgentSpecError as exc:
+        return [SpecProblem("routing.requests.classifier", exc.message)]
+    problems = [SpecProblem(f"routing.requests.tools.{name}", f"the classifier knows no request {name!r} "
+                            f"(it knows: {', '.join(c for c in classes if c != 'none')})")
+                for name in scope.tools if name not in classes]
+    for name, tools in scope.tools.items():
+        for j, tool in enumerate(tools):
+            if known_tools is not None and tool not in known_tools:
+                problems.append(SpecProblem(f"routing.requests.tools.{name}[{j}]", f"unknown tool {tool!r}"))
+    return problems
+
+
 def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
     problems: list[SpecProblem] = []
     for i, adapter in enumerate(spec.adapters):
@@ -278,6 +316,8 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
                     problems.append(SpecProblem(f"policy.{field}[{j}]", f"unknown tool {tool!r}"))
         if policy.handoff_tool is not None and policy.handoff_tool not in known:
             problems.append(SpecProblem("policy.handoff_tool", f"unknown tool {policy.handoff_tool!r}"))
+    if spec.routing.requests is not None:
+        problems += _request_scope_problems(spec, known if all(tk.name in tool_names for tk in spec.toolkits) else None)
     for j, tool in enumerate(spec.policy.auth_tools):
         if tool in spec.policy.requires_user:
             problems.append(SpecProblem(f"policy.auth_tools[{j}]",
@@ -319,6 +359,9 @@ def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for section, key in (("prompts", "system"), ("model", "name"), ("routing", "router")):
         if isinstance(out.get(section), dict) and key in out[section]:
             out[section] = {**out[section], key: fix(out[section][key])}
+    requests = (out.get("routing") or {}).get("requests") if isinstance(out.get("routing"), dict) else None
+    if isinstance(requests, dict) and "classifier" in requests:
+        out["routing"] = {**out["routing"], "requests": {**requests, "classifier": fix(requests["classifier"])}}
     return out
 
 

@@ -108,6 +108,20 @@ def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float) -> No
 
 
 @eval_group.command()
+@click.argument("runs", nargs=-1, required=True, type=click.Path(file_okay=False, exists=True, path_type=Path))
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (table.json, table.md, table.png).")
+@click.option("--label", "labels", multiple=True, help="A name per run, in order (default: the spec each ran).")
+def table(runs: tuple[Path, ...], out: Path, labels: tuple[str, ...]) -> None:
+    """Several runs of one suite in one report; each compared with the first (pass^1, paired bootstrap)."""
+    from .table import table_markdown, write_table
+
+    result = write_table(list(runs), out, list(labels) or None)
+    click.echo(table_markdown(result))
+    click.echo(f"-> {out / 'table.json'}, {out / 'table.md'}" + (f", {out / 'table.png'}" if result["figures"] else ""))
+
+
+@eval_group.command()
 @click.argument("run_a", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.argument("run_b", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--markdown", is_flag=True, help="Print a Markdown table instead of a rich one.")

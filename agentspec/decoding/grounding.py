@@ -19,8 +19,15 @@ Extraction is domain-agnostic; what is domain-specific is configurable:
   per-kind regexes, ``patterns``. A token can match several kinds (a 10-digit number is both an item
   and a product id); it is then recorded under each: the grammar only needs a superset.
 
-``DEFAULT_PATTERNS`` and ``DEFAULT_KEY_KINDS`` fit the tau2 retail domain; pass your own for another
-domain. Grounding never removes a value: once seen, an identifier stays usable for the rest of the
+- Phrase kinds (``phrases``: kind -> at most N words) hold text the user dictates, such as a new
+  address: every run of 1..N words inside one clause of free text (commas, semicolons, line breaks
+  and sentence-ending periods end a clause), each as typed, in title case and in upper case, plus the
+  empty string (an address without a second line). "ship it to 812 Chestnut Street, Suite 337, New York, NY 10088" gives "812 Chestnut Street",
+  "Suite 337", "New York", "NY", "10088", ...: a model that must copy the address cannot write the one
+  it read in the user's profile instead.
+
+``DEFAULT_PATTERNS``, ``DEFAULT_PHRASES`` and ``DEFAULT_KEY_KINDS`` fit the tau2 retail domain; pass
+your own for another domain. Grounding never removes a value: once seen, an identifier stays usable for the rest of the
 conversation.
 """
 from __future__ import annotations
@@ -30,7 +37,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_KEY_KINDS", "DEFAULT_PATTERNS", "Grounding", "GroundingSnapshot"]
+__all__ = ["DEFAULT_KEY_KINDS", "DEFAULT_PATTERNS", "DEFAULT_PHRASES", "Grounding", "GroundingSnapshot"]
 
 # Retail (tau2) identifier shapes. Python regexes, used only here: they never enter a grammar.
 DEFAULT_PATTERNS: dict[str, str] = {
@@ -41,7 +48,15 @@ DEFAULT_PATTERNS: dict[str, str] = {
     "payment_method": r"(?:credit_card|paypal|gift_card)_\d+",
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
     "zip": r"\d{5}",
+    # A person's name as the user types it, one word (apostrophes and hyphens inside): every word of
+    # a user message qualifies, so a name the model copies cannot be misspelt ("Mie" for "Mei").
+    # JSON observations are walked by key, never scanned, so their words do not count.
+    "name": r"[^\W\d_]+(?:['-][^\W\d_]+)*",
 }
+
+# Text the user dictates, as runs of up to this many words of one clause (an address line is 2-5 words).
+DEFAULT_PHRASES: dict[str, int] = {"dictated": 6}
+_CLAUSE_END = re.compile(r"[,;!?\n]|\.(?=\s|$)")
 
 # JSON keys whose value holds ids of a kind the generic rules would not infer (tau2 retail).
 DEFAULT_KEY_KINDS: dict[str, str] = {"variants": "item", "payment_methods": "payment_method"}
@@ -60,8 +75,10 @@ class Grounding:
         *,
         patterns: Mapping[str, str] | None = None,
         key_kinds: Mapping[str, str] | None = None,
+        phrases: Mapping[str, int] | None = None,
     ):
         self.patterns = dict(DEFAULT_PATTERNS if patterns is None else patterns)
+        self.phrases = dict(DEFAULT_PHRASES if phrases is None else phrases)
         self.key_kinds = dict(DEFAULT_KEY_KINDS if key_kinds is None else key_kinds)
         # Word boundaries so "12345678901" does not yield a 10-digit id.
         self._regexes = {kind: re.compile(rf"(?<!\w)(?:{p})(?!\w)") for kind, p in self.patterns.items()}
@@ -139,7 +156,21 @@ class Grounding:
         return {(kind, value) for kind, value in pairs if self.add(kind, value)}
 
     def _match(self, text: str) -> set[tuple[str, str]]:
-        return {(kind, m.group(0)) for kind, rx in self._regexes.items() for m in rx.finditer(text)}
+        found = {(kind, m.group(0)) for kind, rx in self._regexes.items() for m in rx.finditer(text)}
+        if self.phrases:
+            clauses = [clause.split() for clause in _CLAUSE_END.split(text)]
+            for kind, longest in self.phrases.items():
+                found.add((kind, ""))
+                for words in clauses:
+                    words = [w.strip("\"'()[]{}:") for w in words]
+                    words = [w for w in words if w]
+                    for i in range(len(words)):
+                        for j in range(i + 1, min(i + longest, len(words)) + 1):
+                            run = " ".join(words[i:j])
+                            # As typed, and capitalised the way an address is written: a user who
+                            # types "771 broadway, charlotte, nc" means "771 Broadway", "NC".
+                            found.update(((kind, run), (kind, run.title()), (kind, run.upper())))
+        return found
 
     def _key_kind(self, key: str) -> str | None:
         """The kind a key's value holds ids of: explicit mapping, then ``<kind>_id(s)``."""

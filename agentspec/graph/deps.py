@@ -12,6 +12,13 @@ is serialisable); ``build_graph`` binds it to the node functions. Toolkit hooks,
 Mixture of LoRA experts: with ``spec.routing.router``, ``route(messages)`` names the expert adapter
 for a turn and ``use_expert(name)`` makes it the model's active adapter (llama.cpp switches adapters
 without reloading; the KV cache restarts, so a switch costs one prompt evaluation).
+
+Request scope: with ``spec.routing.requests``, ``requests_in(text)`` names what a user message asks
+for (``agentspec.train.requests``) and ``offered_tools`` withholds each scoped tool (one that
+``routing.requests.tools`` lists) until the conversation has asked for something that needs it. Why:
+a small model picks the write from what it read thousands of tokens earlier, and picks wrong; the
+words of the request decide it better. While no request has been recognised (a phrasing the
+classifier does not know), every tool is offered: the scope narrows, it never strands the user.
 """
 from __future__ import annotations
 
@@ -41,9 +48,14 @@ class AgentDeps:
     _token_counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     router: Any = field(init=False, default=None)  # agentspec.train.router.Router, when the spec routes
+    request_classifier: Any = field(init=False, default=None)  # agentspec.train.requests.RequestClassifier
 
     def __post_init__(self) -> None:
         self.prompt = SystemPrompt(self.spec)
+        if self.spec.routing.requests is not None:
+            from agentspec.train.requests import RequestClassifier  # numpy only
+
+            self.request_classifier = RequestClassifier.load(self.spec.resolve_path(self.spec.routing.requests.classifier))
         if self.spec.routing.router is not None:
             from agentspec.train.router import Router  # numpy only: fine on the chat path
 
@@ -66,18 +78,32 @@ class AgentDeps:
         if name is not None:
             self.model.set_adapter(name)  # type: ignore[attr-defined]  # no-op when already active
 
+    # -- requests -----------------------------------------------------------------------------------
+
+    def requests_in(self, text: str) -> tuple[list[str], dict[str, float]]:
+        """What a user message asks for (empty without a request scope, or when it asks nothing new)."""
+        if self.request_classifier is None:
+            return [], {}
+        return self.request_classifier.classify(text, self.spec.routing.requests.threshold)  # type: ignore[union-attr]
+
     # -- policy views -----------------------------------------------------------------------------
 
-    def offered_tools(self, user_id: str | None) -> list[Tool]:
+    def offered_tools(self, user_id: str | None, requests: list[str] | None = None) -> list[Tool]:
         """The tools the grammar offers now: before authentication, only the lookup tools (and a reply).
 
         Tools that need no user (calculate, the hand-off) wait too: before the user is known nothing
         else is useful, and a small model offered them tends to call them instead of the lookup.
+        After it, a scoped tool waits for a request that needs it (see the module doc).
         """
-        if user_id is not None:
+        if user_id is None:
+            auth = set(self.spec.policy.auth_tools)
+            return [t for t in self.registry.tools if t.name in auth]
+        scope = self.spec.routing.requests
+        if scope is None or not requests:
             return self.registry.tools
-        auth = set(self.spec.policy.auth_tools)
-        return [t for t in self.registry.tools if t.name in auth]
+        scoped = {tool for tools in scope.tools.values() for tool in tools}
+        needed = {tool for request in requests for tool in scope.tools.get(request, [])}
+        return [t for t in self.registry.tools if t.name not in scoped or t.name in needed]
 
     def hook(self, name: str, tool: str) -> Callable[..., Any] | None:
         return getattr(self.toolkits.get(tool), name, None)

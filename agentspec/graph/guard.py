@@ -16,7 +16,12 @@ Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trus
    that call ("I'm about to ... Shall I proceed? (yes/no)") and the call becomes ``pending``; the
    turn ends there. The next user message either confirms it (``is_yes``: the graph runs exactly
    the pending call) or not (it is dropped and the model hears the user).
-5. With operator approval (``--approve``), ``approve`` pauses the graph with a LangGraph
+5. With ``policy.writes_follow_named`` (identifier kinds, e.g. ``[order]``), a write's argument of
+   such a kind may only take a value the user named since the last successful write, when they named
+   any (``keep_named_targets``, in the grammar): "cancel #W9583042" is never a cancel of the order
+   the model read last. A request that describes its order ("my order with the lamp") names none
+   and leaves the choice open.
+6. With operator approval (``--approve``), ``approve`` pauses the graph with a LangGraph
    ``interrupt`` before each confirmed consequential call; the operator's answer resumes it. The
    node has no side effect before its interrupts (LangGraph re-runs it from the top on resume).
 
@@ -36,8 +41,8 @@ from agentspec.graph.state import AgentState, CallDict, Verdict, call_fingerprin
 from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
 
-__all__ = ["approve", "bar_repeated_lookups", "describe", "guard", "is_no", "is_yes", "looked_up_value",
-           "route_guard"]
+__all__ = ["approve", "bar_repeated_lookups", "describe", "guard", "is_no", "is_yes", "keep_named_targets",
+           "looked_up_value", "route_guard"]
 
 _YES = re.compile(r"^\s*(?:y|yes|yeah|yep|yup|sure|ok|okay|confirm(?:ed)?|correct|proceed|please proceed|"
                   r"go ahead|please do|do it|absolutely|definitely)\b", re.I)
@@ -79,6 +84,24 @@ def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | No
             tool = without_values(tool, argument, values)
         barred.append(tool)
     return barred
+
+
+def keep_named_targets(tools: list[Tool], writes: set[str], named: dict[str, list[str]] | None,
+                       seen: dict[str, list[str]]) -> list[Tool]:
+    """The write tools with each top-level identifier of a named kind limited to the named values (rule 5)."""
+    if not named:
+        return tools
+    kept = []
+    for tool in tools:
+        if tool.name in writes:
+            for argument, schema in tool.parameters.get("properties", {}).items():
+                kind = schema.get(GROUNDED_KEY)
+                if isinstance(kind, str) and named.get(kind):
+                    others = sorted(set(seen.get(kind, ())) - set(named[kind]))
+                    if others:
+                        tool = without_values(tool, argument, others)
+        kept.append(tool)
+    return kept
 
 
 def describe(deps: AgentDeps, call: CallDict) -> str:

@@ -5,7 +5,7 @@ grammar narrowed to the tools the state allows; ``guard`` (``guard.py``) rules o
 ``act`` runs the allowed calls and records observations; the loop goes back to ``decide`` until a
 reply. ``confirm`` ends a turn with the graph's statement of a pending write; ``respond`` ends it with
 the model's reply or, when the graph stops the turn itself (step limit, repeated calls, malformed
-steps, hand-off), with a fixed sentence. Routers return ``Literal`` node names.
+steps, hand-off) or nobody can be authenticated yet (``policy.identity_request``), with a fixed sentence. Routers return ``Literal`` node names.
 
 Tool failures are observations (``Error: ...``), never exceptions; a malformed step is retried by the
 decoder; only our own bugs raise.
@@ -17,10 +17,11 @@ from typing import Any, Literal
 
 from agentspec.decoding.grounding import Grounding
 from agentspec.decoding.prompt import step_message
+from agentspec.decoding.schema import grounded_parameters
 from agentspec.decoding.steps import Reply, Step, ToolCall
 from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.guard import bar_repeated_lookups, is_yes, looked_up_value
+from agentspec.graph.guard import bar_repeated_lookups, is_yes, keep_named_targets, looked_up_value
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
 __all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
@@ -49,12 +50,31 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "stop": None, "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
         "grounding": _grounding_update(text),
     }
+    follow = deps.spec.policy.writes_follow_named
+    if follow:
+        named = {kind: list(values) for kind, values in (state.get("named") or {}).items()}
+        for kind, values in update["grounding"].items():
+            if kind in follow:
+                named[kind] = sorted({*named.get(kind, ()), *values})
+        update["named"] = named
+    trace: list[dict[str, Any]] = []
     expert, scores = deps.route(state["messages"])
     if expert is not None:
         update["expert"] = expert
-        update["trace"] = [{"turn": update["turn"], "kind": "route", "output": expert,
-                            "scores": {k: round(v, 3) for k, v in scores.items()}}]
+        trace.append({"turn": update["turn"], "kind": "route", "output": expert,
+                      "scores": {k: round(v, 3) for k, v in scores.items()}})
     pending = state.get("pending")
+    # An answer to a stated write is about that write (yes, no, a changed detail), never a new request:
+    # the classifier learned such answers as ``none``, and "yes but change the reason" is no modification.
+    asked, probs = deps.requests_in(text) if not pending else ([], {})
+    if probs:
+        known = list(state.get("requests") or [])
+        update["requests"] = known + [r for r in asked if r not in known]
+        top = sorted(probs.items(), key=lambda kv: -kv[1])[:3]
+        trace.append({"turn": update["turn"], "kind": "request", "output": asked, "requests": update["requests"],
+                      "scores": {k: round(v, 3) for k, v in top}})
+    if trace:
+        update["trace"] = trace
     if pending and is_yes(text):
         # The user confirmed exactly what the graph stated: run that, not whatever the model says next.
         update["confirmed"] = pending["calls"]
@@ -69,8 +89,10 @@ def route_begin(state: AgentState) -> Literal["guard", "decide"]:
 def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """Decode one step with the tools the state allows and the identifiers seen so far."""
     user = state.get("user_id")
-    offered = deps.offered_tools(user)
+    offered = deps.offered_tools(user, state.get("requests"))
     tools = bar_repeated_lookups(offered, state.get("looked_up"))
+    tools = keep_named_targets(tools, set(deps.spec.policy.requires_confirmation), state.get("named"),
+                               state.get("grounding") or {})
     limits = deps.spec.limits
     parallel = limits.max_calls_per_step > 1
     system = deps.prompt.render(offered, user, parallel=parallel)  # the barred values are the grammar's only
@@ -114,6 +136,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     user = state.get("user_id")
     recent = list(state.get("recent_calls", []))
     looked_up = {name: list(values) for name, values in (state.get("looked_up") or {}).items()}
+    named = state.get("named") or {}
     calls: list[CallDict] = []
     observations: list[dict[str, Any]] = []
     trace: list[dict[str, Any]] = []
@@ -140,6 +163,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                 grounding.observe_text(observation)
                 if call["name"] in policy.requires_confirmation:
                     recent, looked_up = [], {}  # the state changed: the same lookup may now answer differently
+                    named = {}  # that request is served: the next one names its own targets
                 if call["name"] == policy.handoff_tool:
                     stop = "handoff"
             recent.append(call_fingerprint(call))
@@ -151,7 +175,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     step = Step(calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"]) for c in calls))
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
-        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "verdicts": [], "confirmed": [], "step": None,
+        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "named": named, "verdicts": [], "confirmed": [],
+        "step": None,
         "stop": stop,
     }
 
@@ -179,11 +204,28 @@ def confirm(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     return _reply_update(state, state["pending"]["statement"], "graph", "confirm")  # type: ignore[index]
 
 
+def _cannot_authenticate_yet(state: AgentState, deps: AgentDeps) -> bool:
+    """Nobody is authenticated and no auth tool has the identifiers it needs (no email, no zip given)."""
+    if state.get("user_id") is not None:
+        return False
+    grounding = Grounding(state.get("grounding") or {})
+    auth = [t for t in deps.offered_tools(None) if t.name in deps.spec.policy.auth_tools]
+    return bool(auth) and all(grounded_parameters(t, grounding) is None for t in auth)
+
+
 def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
-    """End the turn: the model's reply, or the graph's fixed sentence when it stopped the turn."""
+    """End the turn: the model's reply, or the graph's fixed sentence when it stopped the turn.
+
+    Before anyone is authenticated, and while the user has given nothing to authenticate with, the
+    spec's ``identity_request`` replaces the model's reply: the policy's first step is not optional,
+    and a small model's reply there drifts ("Sure, go to the order pages") and loses the customer.
+    """
     step = state.get("step") or {}
     stop = state.get("stop")
     if step.get("reply") is not None and not stop:
+        ask = deps.spec.policy.identity_request
+        if ask and _cannot_authenticate_yet(state, deps):
+            return _reply_update(state, ask, "graph", "identity")
         return _reply_update(state, step["reply"], "decide", "reply")
     if stop == "handoff":
         return _reply_update(state, deps.spec.policy.handoff_message, "graph", "handoff")

@@ -1,7 +1,8 @@
 """Showing a session's trace: one row per model step, tool call, guard refusal or graph-made reply.
 
 Contract: the entries are written by the nodes into ``state["trace"]`` (see ``nodes``/``guard``);
-each has ``turn``, ``kind`` (decide | tool | guard | graph), ``outcome`` and ``output``; model steps
+each has ``turn``, ``kind`` (decide | tool | guard | graph | route | request), ``outcome`` and
+``output``; route (the expert) and request (what the user asked for) rows add ``scores``; model steps
 add ``prompt_tokens``, ``completion_tokens``, ``attempts``, ``errors``, ``constrained``,
 ``compacted``, ``tools_offered``; model steps and tool calls add ``latency_ms``; tool and guard rows
 add ``calls``. ``trace_table`` renders them with rich; ``summarize`` totals them. Read-only.
@@ -27,6 +28,9 @@ def _what(entry: dict[str, Any]) -> str:
         call = entry["calls"][0]
         args = json.dumps(call["arguments"], ensure_ascii=False)
         return f"{call['name']}({args[1:-1]}) → {entry.get('output', '')}"
+    if entry.get("kind") == "request":
+        scores = ", ".join(f"{k} {v:.2f}" for k, v in entry.get("scores", {}).items())
+        return f"asked: {', '.join(entry.get('output') or []) or '-'}; so far: {', '.join(entry.get('requests') or []) or '-'} ({scores})"
     return str(entry.get("output", ""))
 
 

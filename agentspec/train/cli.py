@@ -156,6 +156,22 @@ def router_command(data, experts, out, collapse_at) -> None:
         console.print(f"[bold red]Routing collapse:[/] one expert takes more than {collapse_at:.0%} of the turns.")
 
 
+@train_group.command("requests")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False), help="Folder with train.jsonl and valid.jsonl.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (requests.json, report, PNG).")
+@click.option("--threshold", default=0.3, show_default=True, type=click.FloatRange(0, 1, min_open=True),
+              help="Probability at which a request counts (the spec's routing.requests.threshold).")
+def requests_command(data, out, threshold) -> None:
+    """Train the request classifier that scopes the write tools to what the user asked for."""
+    from agentspec.train.requests import train_requests
+
+    report = train_requests(Path(data), Path(out), threshold=threshold)
+    Console().print(f"held-out accuracy {report['accuracy']:.3f} (majority class {report['chance']:.3f}) on "
+                    f"{report['eval_messages']} messages; at threshold {threshold}: request covered "
+                    f"{report['request_covered']:.3f}, {report['request_classes_mean']:.2f} classes per request, "
+                    f"non-request read as a request {report['none_read_as_request']:.3f} -> {Path(out) / 'requests.json'}")
+
+
 @train_group.command("svd")
 @click.argument("target", type=click.Path(exists=True))
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False), help="Output folder (default: TARGET's folder / svd).")

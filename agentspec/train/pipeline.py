@@ -7,8 +7,10 @@ Reproduces the adapter that the packaged ``retail`` spec ships, from a clean che
 2. ``OUT/data``: verified synthetic dialogues of the training users (``train data``);
 3. ``OUT/lora``: one LoRA adapter trained on all of them (``train lora``);
 4. ``OUT/export/retail.gguf``: the adapter as a GGUF LoRA for llama.cpp (``train export``);
-5. with ``--install``: copied to ``agentspec/specs/adapters/retail.gguf`` (where ``retail.yaml``
-   points), with ``retail.json`` beside it recording how it was made and its figures.
+5. ``OUT/requests/requests.json``: the request classifier that scopes the tools (``train requests``),
+   trained on the same dialogues (seconds);
+6. with ``--install``: both copied to ``agentspec/specs/adapters/`` (where ``retail.yaml`` points),
+   with ``retail.json`` beside them recording how they were made and their figures.
 
 Every step resumes: a finished step (marked done in its folder) is skipped, a half-done one continues
 (data and training checkpoint themselves), and once a step runs every later step runs again (a
@@ -81,6 +83,7 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
     from agentspec.train.data import DataSettings, generate_data
     from agentspec.train.export import export_adapter
     from agentspec.train.lora import LoraSettings, train_lora
+    from agentspec.train.requests import train_requests
 
     console = console or Console()
     out = Path(s.out)
@@ -91,14 +94,14 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
 
     suite = out / "suite"
     if steps.todo(suite):
-        console.rule("1/4 task suite and user split")
+        console.rule("1/5 task suite and user split")
         tasks = generate_suite(s.db, suite, s.tasks, seed=s.seed)
         steps.mark(suite, {"tasks": len(tasks)})
     summary["suite"] = json.loads((suite / ".done").read_text())
 
     data = out / "data"
     if steps.todo(data):
-        console.rule("2/4 verified synthetic dialogues")
+        console.rule("2/5 verified synthetic dialogues")
         result = generate_data(DataSettings(db=s.db, out=str(data), n=s.dialogues, seed=s.seed,
                                             split_file=str(suite / "user_split.json")))
         steps.mark(data, {"kept": result.kept, "rejected": result.rejected, "train_examples": result.train_examples,
@@ -107,7 +110,7 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
 
     lora = out / "lora"
     if steps.todo(lora):
-        console.rule("3/4 LoRA training")
+        console.rule("3/5 LoRA training")
         result = train_lora(LoraSettings(data=str(data), out=str(lora), rank=s.rank, alpha=s.alpha, lr=s.lr,
                                          layers=s.layers, steps=s.steps, batch=s.batch, max_len=s.max_len,
                                          micro_tokens=s.micro_tokens,
@@ -118,7 +121,7 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
 
     export = out / "export"
     if steps.todo(export):
-        console.rule("4/4 GGUF export")
+        console.rule("4/5 GGUF export")
         export.mkdir(parents=True, exist_ok=True)
         path = export_adapter(lora / "adapter", export)
         final = export / "retail.gguf"
@@ -126,12 +129,21 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
             path.replace(final)
         steps.mark(export, {"adapter": final.name, "bytes": final.stat().st_size})
     summary["export"] = json.loads((export / ".done").read_text())
+
+    requests = out / "requests"
+    if steps.todo(requests):
+        console.rule("5/5 request classifier")
+        report = train_requests(data, requests)
+        steps.mark(requests, {k: report[k] for k in ("accuracy", "chance", "request_covered", "none_read_as_request",
+                                                     "eval_messages")})
+    summary["requests"] = json.loads((requests / ".done").read_text())
     summary["minutes"] = round((time.time() - started) / 60, 1)
 
     if s.install:
         target = installed_adapter_dir()
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(export / "retail.gguf", target / "retail.gguf")
+        shutil.copyfile(requests / "requests.json", target / "requests.json")
         (target / "retail.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
         summary["installed"] = str(target / "retail.gguf")
         console.print(f"installed -> {target / 'retail.gguf'} (the packaged `retail` spec uses it)")

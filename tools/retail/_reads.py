@@ -16,7 +16,7 @@ from typing import Any
 
 from ._calculator import evaluate
 from ._calling import Refusal, tool
-from ._ids import Email, ItemId, OrderId, ProductId, UserId, Zip
+from ._ids import Email, ItemId, OrderId, PersonName, ProductId, UserId, Zip
 from ._sqlite import Database
 
 __all__ = ["ReadTools", "get_order", "get_user", "get_product", "get_variant", "get_payment_method"]
@@ -88,7 +88,7 @@ class ReadTools:
         raise Refusal("User not found")
 
     @tool
-    def find_user_id_by_name_zip(self, first_name: str, last_name: str, zip: Zip) -> str:
+    def find_user_id_by_name_zip(self, first_name: PersonName, last_name: PersonName, zip: Zip) -> str:
         """Find user id by first name, last name, and zip code; use it only if the user is not found by email.
 
         If the user is not found, the function will return an error message.

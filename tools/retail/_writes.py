@@ -23,7 +23,7 @@ from collections import Counter
 from typing import Any
 
 from ._calling import Refusal, tool
-from ._ids import CANCEL_REASONS, CancelReason, ItemId, OrderId, PaymentMethodId, UserId
+from ._ids import CANCEL_REASONS, CancelReason, Dictated, ItemId, OrderId, PaymentMethodId, UserId
 from ._money import from_cents, to_cents
 from ._reads import get_order, get_payment_method, get_user, get_variant
 from ._sqlite import Database
@@ -121,8 +121,8 @@ class WriteTools:
         return json.dumps(order)
 
     @tool
-    def modify_pending_order_address(self, order_id: OrderId, address1: str, address2: str, city: str,
-                                     state: str, country: str, zip: str) -> str:
+    def modify_pending_order_address(self, order_id: OrderId, address1: Dictated, address2: Dictated, city: Dictated,
+                                     state: Dictated, country: Dictated, zip: Dictated) -> str:
         """Modify the shipping address of a pending order.
 
         The agent needs to explain the modification detail and ask for explicit user confirmation (yes/no)
@@ -230,8 +230,8 @@ class WriteTools:
         return json.dumps(order)
 
     @tool
-    def modify_user_address(self, user_id: UserId, address1: str, address2: str, city: str, state: str,
-                            country: str, zip: str) -> str:
+    def modify_user_address(self, user_id: UserId, address1: Dictated, address2: Dictated, city: Dictated,
+                            state: Dictated, country: Dictated, zip: Dictated) -> str:
         """Modify the default address of a user.
 
         The agent needs to explain the modification detail and ask for explicit user confirmation (yes/no)

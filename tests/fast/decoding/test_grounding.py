@@ -107,11 +107,11 @@ def test_free_user_text_is_matched_by_kind_patterns():
     # A 10-digit token is ambiguous between item and product: recorded as both.
     assert g.values("item") == g.values("product") == ("1234567890",)
     assert ("order", "#W1234567") in new
-    assert g.observe_text("again #W1234567") == set()  # nothing new the second time
+    assert g.observe_text("#W1234567") == set()  # nothing new the second time
 
 
 def test_custom_patterns_snapshot_and_round_trip():
-    g = Grounding(patterns={"ticket": r"TCK-[0-9]+"}, key_kinds={})
+    g = Grounding(patterns={"ticket": r"TCK-[0-9]+"}, key_kinds={}, phrases={})
     g.observe_text("see TCK-12 and TCK-7, also #W1234567")
     assert g.kinds() == ["ticket"]
     snap = g.snapshot()
@@ -122,3 +122,28 @@ def test_custom_patterns_snapshot_and_round_trip():
     assert g.snapshot() != snap
     restored = Grounding(g.as_dict())
     assert restored.snapshot() == g.snapshot()
+
+
+def test_a_persons_name_is_grounded_word_by_word_from_free_text_only():
+    g = Grounding()
+    g.observe_text("It's Mei O'Neil-Patel, and the zip code is 76165.")
+    assert {"Mei", "O'Neil-Patel", "It's", "zip"} <= set(g.values("name"))
+    assert "76165" not in g.values("name") and g.values("zip") == ("76165",)
+    # JSON observations are walked by key: their words (a product's name, the user's stored name) do not count.
+    g2 = Grounding()
+    g2.observe_text('{"user_id": "mei_patel_7272", "name": {"first_name": "Mei", "last_name": "Patel"}}')
+    assert g2.values("name") == () and g2.values("user") == ("mei_patel_7272",)
+
+
+def test_dictated_text_is_every_short_run_of_words_within_a_clause():
+    g = Grounding()
+    g.observe_text("Please ship my order #W7836908 to 812 Chestnut Street, Suite 337, New York, NY 10088, USA instead.")
+    values = set(g.values("dictated"))
+    assert {"812 Chestnut Street", "Suite 337", "New York", "NY", "10088", "NY 10088", "USA", ""} <= values
+    assert "Street, Suite" not in values and "Street Suite" not in values  # runs never cross a clause
+    assert not [v for v in values if len(v.split()) > 6]
+    g.observe_text("to 771 broadway, charlotte, nc 28216")
+    assert {"771 broadway", "771 Broadway", "Charlotte", "NC"} <= set(g.values("dictated"))  # as meant
+    g2 = Grounding()
+    g2.observe_text('{"address": {"address1": "593 Cedar Avenue", "city": "Chicago"}}')
+    assert g2.values("dictated") == ()  # an address read in an observation was not dictated

@@ -83,3 +83,39 @@ def test_spec_agent_missing_is_a_clear_error(tmp_path):
         make_agent("gpt")
     result = CliRunner().invoke(eval_group, ["tau", str(tmp_path / "none.json"), "--db", str(REAL_DB)])
     assert result.exit_code != 0  # the task file is missing: a TaskFileError before anything runs
+
+
+def test_table_puts_several_runs_against_the_first(two_runs, tmp_path):
+    from agentspec.evals.table import write_table
+
+    a, b = two_runs
+    c = write_episodes(tmp_path / "c", {"0": [0.0, 0.0], "1": [0.0, 0.0], "2": [1.0, 0.0], "3": [0.0, 0.0]})
+    table = write_table([a, b, c], tmp_path / "t", ["base", "expert", "worse"], n_boot=300)
+    rows = {r["label"]: r for r in table["runs"]}
+    assert table["baseline"] == "base" and rows["base"]["vs_baseline"] is None
+    assert rows["expert"]["pass_hat_k"]["1"] == 0.875 and rows["expert"]["vs_baseline"]["diff"] == pytest.approx(0.375)
+    assert rows["worse"]["vs_baseline"]["diff"] == pytest.approx(-0.375)
+    assert rows["expert"]["categories"] == {"cancel": 0.875}
+    saved = json.loads((tmp_path / "t" / "table.json").read_text())
+    assert [r["label"] for r in saved["runs"]] == ["base", "expert", "worse"]
+    md = (tmp_path / "t" / "table.md").read_text()
+    assert "| expert | 0.875 | 0.750 |" in md and "| cancel | 0.500 | 0.875 | 0.125 |" in md
+    assert (tmp_path / "t" / "table.png").stat().st_size > 5000
+
+    result = CliRunner().invoke(eval_group, ["table", str(a), str(b), "--out", str(tmp_path / "cli")])
+    assert result.exit_code == 0, result.output
+    assert "pass^1 vs a" in result.output and (tmp_path / "cli" / "table.png").is_file()
+
+
+def test_table_refuses_one_run_mismatched_labels_or_another_suite(two_runs, tmp_path):
+    from agentspec.evals.report import ReportError
+    from agentspec.evals.table import build_table
+
+    a, b = two_runs
+    other = write_episodes(tmp_path / "other", {"9": [1.0, 0.0]})
+    with pytest.raises(ReportError, match="at least two runs"):
+        build_table([a])
+    with pytest.raises(ReportError, match="1 labels for 2 runs"):
+        build_table([a, b], ["only"])
+    with pytest.raises(ReportError, match="shares no task"):
+        build_table([a, other])

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 
 from agentspec.graph import AgentSession
 from agentspec.graph.nodes import STOP_REPLIES
@@ -16,6 +17,16 @@ from conftest import SHIRT, call, reply
 EXCHANGE = dict(order_id="#W0000001", item_ids=["1111111111"], new_item_ids=["2222222222"],
                 payment_method_id="credit_card_1000001")
 AUTH = call("find_user_id_by_email", email="alice@example.com")
+
+
+@pytest.fixture
+def spec():
+    """The shipped retail spec without its request scope: these tests drive the guard with tools any request
+    could need (calculate for arithmetic, a cancel after "what now?"); test_request_scope covers the scope."""
+    shipped = load_spec("retail")
+    spec = shipped.model_copy(update={"routing": shipped.routing.model_copy(update={"requests": None})})
+    spec._base_dir = shipped.base_dir
+    return spec
 
 
 def session(spec, model, shop_db, **kw):
@@ -172,3 +183,34 @@ def test_one_user_per_session_keeps_the_first_user(spec, scripted, shop_db):
         s.send("alice@example.com and also bob@example.com")
         assert s.state["user_id"] == "alice_smith_1001"
         assert "already authenticated as alice_smith_1001" in s.history()[-2]["content"]
+
+
+def test_before_any_identity_the_graph_asks_for_it_instead_of_the_models_reply(spec, scripted, shop_db):
+    scripted.enqueue(reply("Sure, go to the order pages."), AUTH, reply("Hello Alice."), reply("Anything else?"))
+    with session(spec, scripted, shop_db) as s:
+        first = s.send("Hi, I want to cancel an order.")
+        assert first.reply == spec.policy.identity_request
+        assert [e["outcome"] for e in first.entries if e["kind"] == "graph"] == ["identity"]
+        # Given an email, the model can authenticate: its reply stands from then on.
+        assert s.send("alice@example.com").reply == "Hello Alice."
+        assert s.send("thanks").reply == "Anything else?"
+    assert load_spec("retail-base").policy.identity_request == spec.policy.identity_request  # same graph
+
+
+def test_a_write_targets_the_order_the_user_named(spec, scripted, shop_db):
+    wrong = call("modify_pending_order_address", order_id="#W0000001", address1="2 Oak St", address2="",
+                 city="Springfield", state="IL", country="USA", zip="10001")
+    right = call("modify_pending_order_address", order_id="#W0000002", address1="2 Oak St", address2="",
+                 city="Springfield", state="IL", country="USA", zip="10001")
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("get_order_details", order_id="#W0000002"), call("get_order_details", order_id="#W0000001"),
+                     wrong, right)
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com: ship order #W0000002 to 2 Oak St, Springfield, IL 10001, USA instead")
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert decides[-1]["errors"] == ["excluded_identifier"]  # the last order read is not the one named
+        assert s.state["pending"]["calls"][0]["arguments"]["order_id"] == "#W0000002"
+        assert s.state["named"] == {"order": ["#W0000002"]}
+        scripted.enqueue(reply("Done."))
+        s.send("yes")
+        assert s.state["named"] == {}  # served: the next request names its own order (or none)

@@ -51,7 +51,11 @@ EXPECTED_KINDS = {"user_id": "user", "order_id": "order", "product_id": "product
                   "item_ids": "item", "new_item_ids": "item", "payment_method_id": "payment_method",
                   "email": "email"}
 # The identity zip is grounded (the user must have said it); a new address's zip is free text.
-EXPECTED_KINDS_BY_TOOL = {("find_user_id_by_name_zip", "zip"): "zip"}
+# So are the identity names, word by word; a new address is copied from what the user dictated.
+EXPECTED_KINDS_BY_TOOL = {("find_user_id_by_name_zip", "zip"): "zip", ("find_user_id_by_name_zip", "first_name"): "name",
+                          ("find_user_id_by_name_zip", "last_name"): "name"}
+EXPECTED_KINDS_BY_TOOL.update({(tool, field): "dictated" for tool in ("modify_pending_order_address", "modify_user_address")
+                               for field in ("address1", "address2", "city", "state", "country", "zip")})
 
 
 @pytest.mark.parametrize("name", sorted(TAU2_TOOLS))
@@ -164,3 +168,36 @@ def test_replaying_a_trajectory_gives_the_same_state():
         assert alice["payment_methods"]["gift_card_1"]["balance"] == 5.0
         bob = json.loads(s.get_user_details("bob_2"))["payment_methods"]["gift_card_2"]["balance"]
         assert bob == 92.0  # 100.00 + 12.50 (cancel #W5) - 20.50 (pays #W7)
+
+
+def test_the_name_the_model_copies_must_be_one_the_user_typed(store):
+    from agentspec.decoding import Grounding, parse_step
+    from agentspec.errors import MalformedStepError
+    from agentspec.toolkit import Tool
+
+    tool = Tool.from_function(store.find_user_id_by_name_zip)
+    g = Grounding()
+    g.observe_text("It's Mei Patel, and the zip code is 76165.")
+    good = {"calls": [{"name": tool.name, "arguments": {"first_name": "Mei", "last_name": "Patel", "zip": "76165"}}]}
+    assert parse_step(json.dumps(good), [tool], g).calls
+    misspelt = json.loads(json.dumps(good))
+    misspelt["calls"][0]["arguments"]["first_name"] = "Mie"  # what the 135M expert wrote before names were grounded
+    with pytest.raises(MalformedStepError):
+        parse_step(json.dumps(misspelt), [tool], g)
+
+
+def test_a_new_address_must_be_copied_from_what_the_user_typed(store):
+    from agentspec.decoding import Grounding, parse_step
+    from agentspec.errors import MalformedStepError
+    from agentspec.toolkit import Tool
+
+    tool = Tool.from_function(store.modify_pending_order_address)
+    g = Grounding()
+    g.observe_text("Ship order #W0000002 to 812 Chestnut Street, New York, NY 10088, USA.")
+    address = {"address1": "812 Chestnut Street", "address2": "", "city": "New York", "state": "NY", "country": "USA",
+               "zip": "10088"}
+    step = {"calls": [{"name": tool.name, "arguments": {"order_id": "#W0000002", **address}}]}
+    assert parse_step(json.dumps(step), [tool], g).calls
+    step["calls"][0]["arguments"]["address1"] = "593 Cedar Avenue"  # the profile's address, not the dictated one
+    with pytest.raises(MalformedStepError):
+        parse_step(json.dumps(step), [tool], g)

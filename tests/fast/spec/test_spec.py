@@ -12,11 +12,13 @@ from agentspec.spec import SpecError, check_spec, find_spec, load_spec, packaged
 
 
 def packaged() -> dict:
-    """The packaged retail spec's data, its adapter paths made absolute (copies live elsewhere)."""
+    """The packaged retail spec's data, its adapter and classifier paths made absolute (copies live elsewhere)."""
     path = find_spec("retail")
     data = yaml.safe_load(path.read_text())
     for adapter in data.get("adapters", []):
         adapter["path"] = str(path.parent / adapter["path"])
+    requests = data["routing"]["requests"]
+    requests["classifier"] = str(path.parent / requests["classifier"])
     return data
 
 

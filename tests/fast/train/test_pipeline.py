@@ -9,6 +9,7 @@ import agentspec.train.data as data_module
 import agentspec.train.export as export_module
 import agentspec.train.lora as lora_module
 import agentspec.train.pipeline as pipeline
+import agentspec.train.requests as requests_module
 from agentspec.train.pipeline import PipelineSettings, run_pipeline
 
 
@@ -35,7 +36,14 @@ def fake_steps(monkeypatch, calls):
     monkeypatch.setattr(generate_module, "generate_suite", suite)
     monkeypatch.setattr(data_module, "generate_data", data)
     monkeypatch.setattr(lora_module, "train_lora", lora)
+    def requests(data, out):
+        calls.append(("requests", data.name))
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "requests.json").write_text('{"experts": ["none"]}')
+        return {"accuracy": 0.9, "chance": 0.6, "request_covered": 1.0, "none_read_as_request": 0.0, "eval_messages": 5}
+
     monkeypatch.setattr(export_module, "export_adapter", export)
+    monkeypatch.setattr(requests_module, "train_requests", requests)
 
 
 def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch):
@@ -45,13 +53,16 @@ def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch
     monkeypatch.setattr(pipeline, "installed_adapter_dir", lambda: installed)
     settings = PipelineSettings(db="db.json", out=str(tmp_path / "run"), tasks=12, dialogues=7, install=True)
     summary = run_pipeline(settings)
-    assert [c[0] for c in calls] == ["suite", "data", "lora", "export"]
+    assert [c[0] for c in calls] == ["suite", "data", "lora", "export", "requests"]
+    assert calls[-1] == ("requests", "data")  # trained on the same dialogues
     assert calls[1] == ("data", str(tmp_path / "run" / "suite" / "user_split.json"), 7)  # held-out users stay out
     assert (installed / "retail.gguf").read_bytes() == b"GGUF-adapter"
     assert json.loads((installed / "retail.json").read_text())["lora"]["valid_loss"] == 0.6
+    assert (installed / "requests.json").read_text() == '{"experts": ["none"]}'
     assert summary["data"]["kept"] == 9 and summary["export"]["adapter"] == "retail.gguf"
+    assert summary["requests"]["accuracy"] == 0.9
 
     calls.clear()
     (tmp_path / "run" / "lora" / ".done").unlink()  # as if killed during training
     run_pipeline(settings)
-    assert [c[0] for c in calls] == ["lora", "export"]  # a retrained adapter is exported again
+    assert [c[0] for c in calls] == ["lora", "export", "requests"]  # a retrained adapter is exported again

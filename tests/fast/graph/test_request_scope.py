@@ -1,0 +1,95 @@
+"""The request scope: the write tools follow what the user asked for (shipped classifier, scripted model)."""
+from __future__ import annotations
+
+import yaml
+
+from agentspec.graph import AgentSession
+from agentspec.spec import check_spec, find_spec, load_spec
+
+from conftest import call, reply
+
+AUTH = call("find_user_id_by_email", email="alice@example.com")
+WRITES = {"cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items",
+          "modify_pending_order_payment", "modify_user_address", "return_delivered_order_items",
+          "exchange_delivered_order_items"}
+
+
+def offered_writes(entry) -> set[str]:
+    return set(entry["tools_offered"]) & WRITES
+
+
+def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
+    # The expert's mistake this prevents: answering a cancel request with an item modification.
+    modify = call("modify_pending_order_items", order_id="#W0000002", item_ids=["5555555555"],
+                  new_item_ids=["6666666666"], payment_method_id="gift_card_1000002")
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000002"), modify,
+                     call("cancel_pending_order", order_id="#W0000002", reason="no longer needed"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("Hi, please cancel my order #W0000002, I no longer need it. My email is alice@example.com")
+        decides = [e for e in s.trace() if e["kind"] == "decide"]
+        assert offered_writes(decides[1]) == {"cancel_pending_order"}
+        offered = set(decides[1]["tools_offered"])
+        assert {"get_order_details", "get_user_details", "transfer_to_human_agents"} <= offered
+        assert not offered & {"get_product_details", "get_item_details", "calculate"}  # a cancel reads no catalogue
+        assert decides[2]["errors"] == ["unknown_tool"]  # the modification is not in the grammar: retried
+        assert turn.reply.startswith("I'm about to cancel order #W0000002")
+        requests = [e for e in s.trace() if e["kind"] == "request"]
+        assert requests[0]["output"] == ["cancel"] and requests[0]["scores"]["cancel"] > 0.5
+        assert s.state["requests"] == ["cancel"]
+
+
+def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, reply("How can I help?"), reply("Sure."), reply("Which item?"), reply("Okay."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send("hello, alice@example.com here")
+        first = [e for e in s.trace() if e["kind"] == "decide"][-1]
+        assert offered_writes(first) == WRITES  # nothing asked yet: the scope does not strand the user
+        s.send("Please cancel my order #W0000002; I no longer need it.")
+        s.send("Also, I want to return the T-Shirt from order #W0000001.")
+        assert s.state["requests"] == ["cancel", "return"]
+        last = [e for e in s.trace() if e["kind"] == "decide"][-1]
+        assert offered_writes(last) == {"cancel_pending_order", "return_delivered_order_items"}
+        assert "calculate" in last["tools_offered"] and "get_product_details" not in last["tools_offered"]
+        s.send("yes")  # a confirmation asks for nothing new: the requests stay
+        assert s.state["requests"] == ["cancel", "return"]
+
+
+def test_the_baselines_have_no_scope(scripted, shop_db):
+    base = load_spec("retail-base")
+    assert base.routing.requests is None and load_spec("retail-gemma").routing.requests is None
+    scripted.enqueue(AUTH, reply("Sure."))
+    with AgentSession(base, model=scripted, db=shop_db) as s:
+        s.send("Please cancel my order #W0000002, alice@example.com")
+        assert offered_writes([e for e in s.trace() if e["kind"] == "decide"][-1]) == WRITES
+        assert not [e for e in s.trace() if e["kind"] == "request"]
+
+
+def scoped_spec(tmp_path, **requests):
+    data = yaml.safe_load(find_spec("retail").read_text())
+    classifier = find_spec("retail").parent / "adapters" / "requests.json"
+    data["adapters"] = []
+    data["prompts"] = {"system": "retail_system.j2"}
+    data["routing"] = {"requests": {"classifier": str(classifier), "tools": {"cancel": ["cancel_pending_order"]},
+                                    **requests}}
+    path = tmp_path / "scoped.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_spec_checks_the_scope_against_the_classifier_and_the_tools(tmp_path):
+    assert check_spec(str(scoped_spec(tmp_path)))[1] == []
+    _, problems = check_spec(str(scoped_spec(tmp_path, tools={"cancl": ["cancel_pending_order"],
+                                                               "return": ["return_items"]})))
+    assert [p.path for p in problems] == ["routing.requests.tools.cancl", "routing.requests.tools.return[0]"]
+    assert "knows no request 'cancl'" in problems[0].message and "cancel" in problems[0].message
+    assert "unknown tool 'return_items'" in problems[1].message
+    _, problems = check_spec(str(scoped_spec(tmp_path, classifier=str(tmp_path / "none.json"))))
+    assert [p.path for p in problems] == ["routing.requests.classifier"] and "No request classifier" in problems[0].message
+    _, problems = check_spec(str(scoped_spec(tmp_path, threshold=1.5)))
+    assert [p.path for p in problems] == ["routing.requests.threshold"]
+
+
+def test_a_spec_extending_retail_elsewhere_keeps_the_classifier(tmp_path):
+    (tmp_path / "mine.yaml").write_text("extends: retail\nname: mine\n")
+    spec = load_spec(str(tmp_path / "mine.yaml"))
+    assert spec.resolve_path(spec.routing.requests.classifier) == find_spec("retail").parent / "adapters" / "requests.json"

@@ -31,8 +31,9 @@ ID_ARGUMENTS: dict[str, str] = {
     "user_id": "user", "order_id": "order", "item_id": "item", "item_ids": "item", "new_item_ids": "item",
     "product_id": "product", "payment_method_id": "payment_method",
 }
-_YES = re.compile(r"^\s*(?:yes|yeah|yep|sure|ok|okay|i confirm|confirm|go ahead|please proceed|please do)\b",
-                  re.I)
+# Explicit yeses, as customers (and the scripted users) word them: "Correct, please go on." is one.
+_YES = re.compile(r"^\s*(?:yes|yeah|yep|yup|sure|ok|okay|i confirm|confirm(?:ed)?|correct|that's right|right|"
+                  r"absolutely|definitely|go ahead|please proceed|proceed|please do|do it)\b", re.I)
 
 
 class EpisodeMonitor:

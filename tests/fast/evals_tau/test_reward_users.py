@@ -185,3 +185,19 @@ def test_llm_user_stops_after_max_turns_without_calling_the_model():
     user = LLMUser(scenario(), model, max_turns=1)
     user.reply(None)
     assert user.reply("Anything else?").endswith(STOP) and len(model.calls) == 1
+
+
+def test_every_confirmation_the_users_give_licenses_one_write_in_the_monitor():
+    # The monitor is the harness's own check of the policy: it must count as a yes every explicit yes the
+    # scripted users give (it once missed "Correct, please go on." and flagged confirmed writes).
+    from agentspec.evals._monitor import EpisodeMonitor
+    from agentspec.evals.users import _PHRASES
+
+    monitor = EpisodeMonitor(store=None)
+    for phrase in _PHRASES["confirm"]:
+        monitor.last_reply = "I'm about to cancel order #W0000002. Shall I proceed? (yes/no)"
+        monitor.observe_user(phrase)
+        assert monitor.confirmation_open, phrase
+    for hedge in ("Hmm, what would that cost?", "No, keep it.", "Which order was that?"):
+        monitor.observe_user(hedge)
+        assert not monitor.confirmation_open, hedge

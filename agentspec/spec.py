@@ -308,7 +308,8 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
     problems += tk_problems
     known = {t for names in tool_names.values() for t in names}
     # Tool names can be checked only when every toolkit declares its tools.
-    if all(tk.name in tool_names for tk in spec.toolkits):
+    declared = all(tk.name in tool_names for tk in spec.toolkits)
+    if declared:
         policy = spec.policy
         for field in ("auth_tools", "requires_user", "requires_confirmation"):
             for j, tool in enumerate(getattr(policy, field)):
@@ -317,7 +318,7 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
         if policy.handoff_tool is not None and policy.handoff_tool not in known:
             problems.append(SpecProblem("policy.handoff_tool", f"unknown tool {policy.handoff_tool!r}"))
     if spec.routing.requests is not None:
-        problems += _request_scope_problems(spec, known if all(tk.name in tool_names for tk in spec.toolkits) else None)
+        problems += _request_scope_problems(spec, known if declared else None)
     for j, tool in enumerate(spec.policy.auth_tools):
         if tool in spec.policy.requires_user:
             problems.append(SpecProblem(f"policy.auth_tools[{j}]",

@@ -48,7 +48,7 @@ def build_table(run_dirs: Sequence[str | os.PathLike[str]], labels: Sequence[str
     rows = []
     for i, run_dir in enumerate(map(Path, run_dirs)):
         report = build_report(run_dir, n_boot=n_boot, seed=seed)
-        rewards = _rewards(load_run(run_dir)[1])
+        rewards = baseline_rewards if i == 0 else _rewards(load_run(run_dir)[1])
         if not set(rewards) & set(baseline_rewards):
             raise ReportError(f"{run_dir} shares no task with {run_dirs[0]}: not the same suite.",
                               hint="Tabulate runs of one suite (the same tasks.json, split and limit).")

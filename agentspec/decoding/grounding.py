@@ -22,13 +22,13 @@ Extraction is domain-agnostic; what is domain-specific is configurable:
 - Phrase kinds (``phrases``: kind -> at most N words) hold text the user dictates, such as a new
   address: every run of 1..N words inside one clause of free text (commas, semicolons, line breaks
   and sentence-ending periods end a clause), each as typed, in title case and in upper case, plus the
-  empty string (an address without a second line). "ship it to 812 Chestnut Street, Suite 337, New York, NY 10088" gives "812 Chestnut Street",
-  "Suite 337", "New York", "NY", "10088", ...: a model that must copy the address cannot write the one
-  it read in the user's profile instead.
+  empty string (an address without a second line). "ship it to 812 Chestnut Street, Suite 337, New
+  York, NY 10088" gives "812 Chestnut Street", "Suite 337", "New York", "NY", "10088", ...: a model
+  that must copy the address cannot write the one it read in the user's profile instead.
 
 ``DEFAULT_PATTERNS``, ``DEFAULT_PHRASES`` and ``DEFAULT_KEY_KINDS`` fit the tau2 retail domain; pass
-your own for another domain. Grounding never removes a value: once seen, an identifier stays usable for the rest of the
-conversation.
+your own for another domain. Grounding never removes a value: once seen, an identifier stays usable
+for the rest of the conversation.
 """
 from __future__ import annotations
 
@@ -158,12 +158,11 @@ class Grounding:
     def _match(self, text: str) -> set[tuple[str, str]]:
         found = {(kind, m.group(0)) for kind, rx in self._regexes.items() for m in rx.finditer(text)}
         if self.phrases:
-            clauses = [clause.split() for clause in _CLAUSE_END.split(text)]
+            clauses = [[w for w in (w.strip("\"'()[]{}:") for w in clause.split()) if w]
+                       for clause in _CLAUSE_END.split(text)]
             for kind, longest in self.phrases.items():
                 found.add((kind, ""))
                 for words in clauses:
-                    words = [w.strip("\"'()[]{}:") for w in words]
-                    words = [w for w in words if w]
                     for i in range(len(words)):
                         for j in range(i + 1, min(i + longest, len(words)) + 1):
                             run = " ".join(words[i:j])

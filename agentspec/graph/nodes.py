@@ -5,7 +5,8 @@ grammar narrowed to the tools the state allows; ``guard`` (``guard.py``) rules o
 ``act`` runs the allowed calls and records observations; the loop goes back to ``decide`` until a
 reply. ``confirm`` ends a turn with the graph's statement of a pending write; ``respond`` ends it with
 the model's reply or, when the graph stops the turn itself (step limit, repeated calls, malformed
-steps, hand-off) or nobody can be authenticated yet (``policy.identity_request``), with a fixed sentence. Routers return ``Literal`` node names.
+steps, hand-off) or nobody can be authenticated yet (``policy.identity_request``), with a fixed
+sentence. Routers return ``Literal`` node names.
 
 Tool failures are observations (``Error: ...``), never exceptions; a malformed step is retried by the
 decoder; only our own bugs raise.
@@ -175,9 +176,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     step = Step(calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"]) for c in calls))
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
-        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "named": named, "verdicts": [], "confirmed": [],
-        "step": None,
-        "stop": stop,
+        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "named": named, "verdicts": [],
+        "confirmed": [], "step": None, "stop": stop,
     }
 
 
@@ -209,7 +209,7 @@ def _cannot_authenticate_yet(state: AgentState, deps: AgentDeps) -> bool:
     if state.get("user_id") is not None:
         return False
     grounding = Grounding(state.get("grounding") or {})
-    auth = [t for t in deps.offered_tools(None) if t.name in deps.spec.policy.auth_tools]
+    auth = deps.offered_tools(None)  # before authentication: exactly the auth tools
     return bool(auth) and all(grounded_parameters(t, grounding) is None for t in auth)
 
 

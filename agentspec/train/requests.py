@@ -42,7 +42,7 @@ from agentspec.train._examples import read_jsonl
 from agentspec.train._report import bar_chart, write_json
 from agentspec.train.router import Router
 
-__all__ = ["NONE", "RequestClassifier", "request_examples", "train_requests"]
+__all__ = ["NONE", "RequestClassifier", "request_examples", "requests_above", "train_requests"]
 
 NONE = "none"
 _TOOL_RESULT = "Tool result of "
@@ -114,8 +114,12 @@ class RequestClassifier:
     def classify(self, text: str, threshold: float) -> tuple[list[str], dict[str, float]]:
         """The requests a message makes (most probable first; empty: none), with every class's probability."""
         probs = self.probabilities(text)
-        found = sorted((c for c, p in probs.items() if c != NONE and p >= threshold), key=lambda c: -probs[c])
-        return found, probs
+        return requests_above(probs, threshold), probs
+
+
+def requests_above(probs: dict[str, float], threshold: float) -> list[str]:
+    """The request classes (not ``none``) whose probability reaches the threshold, most probable first."""
+    return sorted((c for c, p in probs.items() if c != NONE and p >= threshold), key=lambda c: -probs[c])
 
 
 def train_requests(data: Path, out: Path, *, threshold: float = 0.3) -> dict[str, Any]:
@@ -132,7 +136,6 @@ def train_requests(data: Path, out: Path, *, threshold: float = 0.3) -> dict[str
     model = Router.fit([t for t, _ in train], [classes.index(label) for _, label in train], classes,
                        epochs=1000, l2=1e-4, lr=4.0)
     model.save(Path(out) / "requests.json")
-    classifier = RequestClassifier(model)
     valid_path = Path(data) / "valid.jsonl"
     held = request_examples(read_jsonl(valid_path)) if valid_path.exists() else []
     evaluated, held_out = (held, True) if held else (train, False)
@@ -145,7 +148,7 @@ def train_requests(data: Path, out: Path, *, threshold: float = 0.3) -> dict[str
     recall = {c: round(float(confusion[i, i] / max(confusion[i].sum(), 1)), 4) for i, c in enumerate(classes)}
     # At the threshold the graph uses: is a request's class among those returned (else its writes stay
     # hidden), how many come back (each widens the scope), is a non-request read as some request.
-    decided = [classifier.classify(t, threshold)[0] for t, _ in evaluated]
+    decided = [requests_above(dict(zip(classes, row.tolist())), threshold) for row in probs]
     requests = [(d, label) for d, (_, label) in zip(decided, evaluated) if label != NONE]
     nones = [d for d, (_, label) in zip(decided, evaluated) if label == NONE]
     report = {

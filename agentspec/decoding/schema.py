@@ -45,8 +45,10 @@ __all__ = [
     "EXCLUDED_KEY",
     "grounded_kinds",
     "grounded_parameters",
+    "identifier_kind",
     "step_schema",
     "tools_fingerprint",
+    "with_choices",
     "without_values",
 ]
 
@@ -136,17 +138,47 @@ def grounded_kinds(tools: Sequence[Tool]) -> set[str]:
 
 
 def without_values(tool: Tool, argument: str, values: Sequence[str]) -> Tool:
-    """A copy of ``tool`` whose grounded top-level ``argument`` may not take ``values``.
+    """A copy of ``tool`` whose grounded top-level ``argument`` (or each item of it, for a list of
+    identifiers) may not take ``values``.
 
     The grammar leaves them out of the argument's enum (the tool drops out of the grammar when no
     value remains) and ``parse_step`` refuses them (``excluded_identifier``).
     """
     schema = tool.parameters["properties"][argument]
-    if not isinstance(schema.get(GROUNDED_KEY), str):
-        raise ValueError(f"{tool.name}.{argument} is not a grounded identifier")
-    excluded = sorted({*schema.get(EXCLUDED_KEY, ()), *values})
-    properties = {**tool.parameters["properties"], argument: {**schema, EXCLUDED_KEY: excluded}}
+    if isinstance(schema.get(GROUNDED_KEY), str):
+        excluded = sorted({*schema.get(EXCLUDED_KEY, ()), *values})
+        bound = {**schema, EXCLUDED_KEY: excluded}
+    elif isinstance(schema.get("items"), dict) and isinstance(schema["items"].get(GROUNDED_KEY), str):
+        items = schema["items"]
+        bound = {**schema, "items": {**items, EXCLUDED_KEY: sorted({*items.get(EXCLUDED_KEY, ()), *values})}}
+    else:
+        raise ValueError(f"{tool.name}.{argument} is not a grounded identifier or a list of them")
+    properties = {**tool.parameters["properties"], argument: bound}
     return dataclasses.replace(tool, parameters={**tool.parameters, "properties": properties})
+
+
+def with_choices(tool: Tool, argument: str, values: Sequence[str]) -> Tool:
+    """A copy of ``tool`` whose top-level enumerated ``argument`` may take only ``values`` (a subset of its enum)."""
+    schema = tool.parameters["properties"][argument]
+    if not isinstance(schema.get("enum"), list):
+        raise ValueError(f"{tool.name}.{argument} is not an enumerated argument")
+    kept = [v for v in schema["enum"] if v in set(values)]
+    if not kept:
+        raise ValueError(f"{tool.name}.{argument}: none of {list(values)} is among its values {schema['enum']}")
+    properties = {**tool.parameters["properties"], argument: {**schema, "enum": kept}}
+    return dataclasses.replace(tool, parameters={**tool.parameters, "properties": properties})
+
+
+def identifier_kind(schema: Any) -> str | None:
+    """The identifier kind of a top-level argument's schema: its own, or its items' for a list of them."""
+    if not isinstance(schema, dict):
+        return None
+    kind = schema.get(GROUNDED_KEY)
+    if isinstance(kind, str):
+        return kind
+    items = schema.get("items")
+    kind = items.get(GROUNDED_KEY) if isinstance(items, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def tools_fingerprint(tools: Sequence[Tool]) -> str:

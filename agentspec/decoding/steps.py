@@ -123,11 +123,18 @@ def parse_step(
             tool.validate(arguments)
         except ToolArgumentError as exc:
             raise fail("invalid_arguments", exc.message) from None
+        for name, schema in tool.parameters.get("properties", {}).items():
+            # The function's own validation knows its full enum; the graph may have narrowed it
+            # (``with_choices``), which a grammar enforces and this check does without one.
+            if isinstance(schema, dict) and isinstance(schema.get("enum"), list) and name in arguments \
+                    and arguments[name] not in schema["enum"]:
+                raise fail("invalid_arguments", f"{raw['name']}.{name}={arguments[name]!r} is not one of "
+                           f"{schema['enum']} here")
         for path, kind, value, excluded in _identifiers(tool.parameters, arguments, ""):
             if value in excluded:
                 raise fail("excluded_identifier",
-                           f"{raw['name']}.{path}={value!r} was already looked up in this turn; use its result "
-                           "or choose another")
+                           f"{raw['name']}.{path}={value!r} is excluded here: it was already looked up in this "
+                           "turn (use its result), or the user named another one for this write")
             if grounding is not None and (kind, value) not in grounding:
                 raise fail("ungrounded_identifier",
                            f"{raw['name']}.{path}={value!r} is not a {kind} id seen in the conversation")

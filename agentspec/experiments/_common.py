@@ -8,9 +8,11 @@ Contract:
 - ``claim_dir(out, identity)`` records what an experiment folder measures in ``experiment.json``; a
   rerun with different result-affecting settings raises ``ExperimentDirMismatchError`` naming them,
   so results of two different experiments are never mixed. Threads and progress are not identity.
-- ``variant_spec(path, ...)`` writes a small YAML spec that ``extends: retail-base`` (the retail
-  agent, no adapter) and overrides only the model file, the adapters, the system prompt and threads:
-  every variant is the same agent apart from what the experiment varies.
+- ``variant_spec(path, ...)`` writes a small YAML spec that ``extends: retail`` (the specialized
+  agent's graph, request scope included) and overrides only the model file, the adapters (none
+  unless given), the request classifier, the system prompt and threads: every variant is the same
+  agent apart from what the experiment varies. ``request_classifier(data, out)`` trains the
+  classifier of the request scope on the data a variant's adapter was trained on (seconds).
 - ``measure_pass1(spec, tasks, db, run_dir, ...)`` runs the suite with the evals harness
   (``run_suite``, resumable per episode in ``run_dir``), writes its report there and returns pass^1
   with its bootstrap interval and a few diagnostics. ``paired(run_a, run_b)`` is ``eval compare``'s
@@ -34,7 +36,8 @@ from agentspec.train._report import write_json  # noqa: F401 - re-exported for t
 
 __all__ = ["ExperimentError", "ExperimentInputError", "ExperimentDirMismatchError", "EXPERIMENT_FILE",
            "check_db", "check_suite", "check_adapter_dir", "heldout_tasks", "claim_dir", "write_json", "read_json",
-           "variant_spec", "measure_pass1", "paired", "training_prompt", "pyplot"]
+           "variant_spec", "request_classifier", "measure_pass1", "paired", "training_prompt",
+           "training_data", "pyplot"]
 
 EXPERIMENT_FILE = "experiment.json"
 _SUITE_HINT = "Create one with `agentspec eval generate --db DB --out SUITE --n 60` (or pass --run DIR of `train pipeline`)."
@@ -111,20 +114,27 @@ def heldout_tasks(suite: Path, limit: int | None) -> list[Any]:
     return tasks[:limit] if limit else tasks
 
 
+def training_data(adapter: Path) -> Path | None:
+    """The data folder the adapter was trained on (``train.json``'s settings), if it still exists."""
+    for summary in (adapter / "train.json", adapter.parent / "train.json"):
+        if summary.is_file():
+            data = json.loads(summary.read_text(encoding="utf-8")).get("settings", {}).get("data")
+            return Path(data) if data and Path(data).is_dir() else None
+    return None
+
+
 def training_prompt(adapter: Path) -> str | None:
     """The system prompt the adapter's data was made with (``train.json`` -> data's ``card.json``), if known.
 
     The agent must run with the prompt it was trained on; a name stays a name, an existing path becomes absolute.
     """
-    for summary in (adapter / "train.json", adapter.parent / "train.json"):
-        if summary.is_file():
-            data = json.loads(summary.read_text(encoding="utf-8")).get("settings", {}).get("data")
-            card = Path(data) / "card.json" if data else None
-            if card and card.is_file():
-                prompt = json.loads(card.read_text(encoding="utf-8")).get("settings", {}).get("prompt")
-                if prompt and Path(prompt).is_file():
-                    return str(Path(prompt).resolve())
-                return prompt or None
+    data = training_data(adapter)
+    card = data / "card.json" if data else None
+    if card and card.is_file():
+        prompt = json.loads(card.read_text(encoding="utf-8")).get("settings", {}).get("prompt")
+        if prompt and Path(prompt).is_file():
+            return str(Path(prompt).resolve())
+        return prompt or None
     return None
 
 
@@ -152,12 +162,19 @@ def claim_dir(out: Path, identity: dict[str, Any]) -> None:
 # ---- variants and their pass^1 --------------------------------------------------------------------
 
 def variant_spec(path: Path, *, name: str, model: str | None = None, adapters: Sequence[dict[str, Any]] = (),
-                 prompt: str | None = None, threads: int | None = None) -> Path:
-    """Write a spec extending ``retail-base``: only model file, adapters, prompt and threads differ."""
-    data: dict[str, Any] = {"extends": "retail-base", "name": name, "adapters": [dict(a) for a in adapters]}
+                 prompt: str | None = None, threads: int | None = None, requests: Path | None = None) -> Path:
+    """Write a spec extending ``retail``: only model file, adapters, request classifier, prompt and threads differ.
+
+    The parent is the specialized agent, not ``retail-base``: what an experiment measures is the agent
+    that ships, whose grammar offers a write only once the user asked for it (``routing.requests``).
+    ``adapters`` replace retail's (none: the model alone); ``requests`` replaces its shipped classifier.
+    """
+    data: dict[str, Any] = {"extends": "retail", "name": name, "adapters": [dict(a) for a in adapters]}
     model_section = {k: v for k, v in (("name", model), ("threads", threads)) if v is not None}
     if model_section:
         data["model"] = model_section
+    if requests is not None:
+        data["routing"] = {"requests": {"classifier": str(Path(requests).resolve())}}
     if prompt:
         data["prompts"] = {"system": prompt}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -167,6 +184,21 @@ def variant_spec(path: Path, *, name: str, model: str | None = None, adapters: S
 
     load_spec(path)  # every problem now (a missing model or adapter file), not inside the first episode
     return path
+
+
+def request_classifier(data: Path | None, out: Path) -> Path | None:
+    """``out/requests.json`` trained on ``data`` (``train requests``), once; None without training data.
+
+    The request scope reads user messages with a classifier fitted on the same dialogues as the
+    adapter, so a variant trained on other data is scoped by what its own data asks for.
+    """
+    if data is None or not (Path(data) / "train.jsonl").is_file():
+        return None
+    if not (out / "requests.json").is_file() or not (out / "requests_report.json").is_file():
+        from agentspec.train.requests import train_requests
+
+        train_requests(Path(data), out)  # the report is written last: its presence marks a finished fit
+    return out / "requests.json"
 
 
 def measure_pass1(spec: Path, tasks: Sequence[Any], db: Path, run_dir: Path, *, trials: int = 1,

@@ -8,9 +8,10 @@ What is measured, for each quantization type of the merged model (base + LoRA, `
 - **speed**: prompt and decode tokens/s on a fixed prompt with agentspec's llama.cpp runtime (``_bench``);
 - **perplexity** on held-out domain text: the suite's test-split users rendered by ``eval corpus``
   (``write_corpus``), scored by ``eval perplexity`` (the same documents, window and stride for all);
-- **pass^1** on the suite's test split: the ``retail-base`` agent with the merged file as its model and
-  no adapter, the scripted user, ``trials`` per task; each quantized variant is also compared with F16
-  task by task (``eval compare``'s paired bootstrap: difference, 95% interval, p-value).
+- **pass^1** on the suite's test split: the ``retail`` agent with the merged file as its model and
+  no adapter (its request scope fitted on the adapter's training data when that folder still exists,
+  else the shipped one), the scripted user, ``trials`` per task; each quantized variant is also
+  compared with F16 task by task (``eval compare``'s paired bootstrap: difference, 95% interval, p-value).
 
 F16 is always measured: it is the reference, and the file every other type is quantized from by
 llama.cpp's own quantizer. Output folder:
@@ -39,7 +40,8 @@ from rich.console import Console
 
 from . import _bench
 from ._common import (ExperimentInputError, check_adapter_dir, check_db, check_suite, claim_dir, heldout_tasks,
-                      measure_pass1, paired, read_json, training_prompt, variant_spec, write_json)
+                      measure_pass1, paired, read_json, request_classifier, training_data, training_prompt,
+                      variant_spec, write_json)
 from ._report import write_compression_report
 
 __all__ = ["CompressionSettings", "run_compression", "DEFAULT_QUANTS"]
@@ -131,7 +133,7 @@ def _perplexity(model: Path, corpus: Path, s: CompressionSettings) -> dict[str, 
 
 
 def _variant(quant: str, adapter: Path, suite: Path, db: Path, out: Path, prompt: str | None,
-             s: CompressionSettings, console: Console) -> dict[str, Any]:
+             requests: Path | None, s: CompressionSettings, console: Console) -> dict[str, Any]:
     """Measure one variant, each step saved as it finishes; returns (and writes) its result.json."""
     folder = out / "variants" / quant
     model = _model_file(quant, adapter, out / "models", s.base, s.threads, console)
@@ -148,7 +150,7 @@ def _variant(quant: str, adapter: Path, suite: Path, db: Path, out: Path, prompt
         write_json(folder / "perplexity.json", ppl)
     console.print(f"{quant}: perplexity {ppl['perplexity']:.3f} on {ppl['tokens']} held-out tokens")
     spec = variant_spec(folder / "spec.yaml", name=f"retail-merged-{quant.lower()}", model=str(model),
-                        prompt=prompt, threads=s.threads)
+                        prompt=prompt, threads=s.threads, requests=requests)
     tau = measure_pass1(spec, heldout_tasks(suite, s.tasks), db, folder / "tau", trials=s.trials,
                         threads=s.threads, max_turns=s.max_turns, seed=s.seed, progress=s.progress)
     size = model.stat().st_size
@@ -180,6 +182,7 @@ def run_compression(s: CompressionSettings, console: Console | None = None) -> d
                     "seed": s.seed, "ppl_docs": s.ppl_docs, "ppl_window": s.ppl_window,
                     "ppl_max_tokens": s.ppl_max_tokens, "bench": [s.bench_prompt, s.bench_decode, s.bench_repeats]})
     prompt = training_prompt(adapter)
+    requests = request_classifier(training_data(adapter), out / "requests")
     # 2. Held-out text: the suite's test users, never seen in training.
     if not (out / "corpus.txt").is_file():
         write_corpus(db, out / "corpus.txt", "test", user_split=suite / "user_split.json", n=s.ppl_docs, seed=s.seed)
@@ -192,15 +195,15 @@ def run_compression(s: CompressionSettings, console: Console | None = None) -> d
             results[quant] = done
         else:
             console.rule(f"[{i}/{len(quants)}] {quant}")
-            results[quant] = _variant(quant, adapter, suite, db, out, prompt, s, console)
-        report = _report(results, s, adapter, suite, quants, prompt)
+            results[quant] = _variant(quant, adapter, suite, db, out, prompt, requests, s, console)
+        report = _report(results, s, adapter, suite, quants, prompt, requests)
         write_compression_report(out, report, figure=i == len(quants))
     console.print(f"report -> {out}/compression.md, .json, .png", soft_wrap=True)
     return report
 
 
 def _report(results: dict[str, dict[str, Any]], s: CompressionSettings, adapter: Path, suite: Path,
-            quants: list[str], prompt: str | None) -> dict[str, Any]:
+            quants: list[str], prompt: str | None, requests: Path | None) -> dict[str, Any]:
     """compression.json: the variants in ``quants`` order, each relative to F16 where F16 is done."""
     ref = results.get("F16")
     rows = []
@@ -217,5 +220,6 @@ def _report(results: dict[str, dict[str, Any]], s: CompressionSettings, adapter:
         rows.append(row)
     settings = {k: v for k, v in asdict(s).items() if k != "progress"}
     return {"experiment": "compression", "adapter": str(adapter), "suite": str(suite), "settings": settings,
-            "prompt": prompt or "the retail-base spec's", "variants": rows,
+            "prompt": prompt or "the retail spec's",
+            "request_classifier": str(requests) if requests else "the retail spec's", "variants": rows,
             "pending": [q for q in quants if q not in results]}

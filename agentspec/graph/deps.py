@@ -7,7 +7,11 @@ is serialisable); ``build_graph`` binds it to the node functions. Toolkit hooks,
 - ``owners(name, arguments) -> set[str]``: the user ids whose data a call touches (one user per
   session; ``RetailStore.owners``);
 - ``describe(name, arguments) -> str``: the sentence stating a write before asking to confirm it
-  (``RetailStore.describe``); without it the graph states the call's name and JSON arguments.
+  (``RetailStore.describe``); without it the graph states the call's name and JSON arguments;
+- ``mentions(kind, texts, candidates) -> list[str] | None``: which of the seen identifiers of
+  ``kind`` the user's ``texts`` refer to, the way customers refer to them ("my order with the lamp",
+  "my PayPal"; ``RetailStore.mentions``); None leaves it to ``mentioned``'s default, the ids the
+  texts spell out.
 
 Mixture of LoRA experts: with ``spec.routing.router``, ``route(messages)`` names the expert adapter
 for a turn and ``use_expert(name)`` makes it the model's active adapter (llama.cpp switches adapters
@@ -104,6 +108,16 @@ class AgentDeps:
         scoped = {tool for tools in scope.tools.values() for tool in tools}
         needed = {tool for request in requests for tool in scope.tools.get(request, [])}
         return [t for t in self.registry.tools if t.name not in scoped or t.name in needed]
+
+    def mentioned(self, tool: str, kind: str, texts: list[str], candidates: list[str]) -> list[str]:
+        """The ``candidates`` (seen ids of ``kind``) that the user's ``texts`` refer to, for ``tool``'s
+        arguments: its toolkit's ``mentions`` hook, else the ids written out in the texts."""
+        hook = self.hook("mentions", tool)
+        found = hook(kind, texts, candidates) if hook else None
+        if found is None:
+            lowered = [t.lower() for t in texts]
+            found = [c for c in candidates if any(c.lower() in t for t in lowered)]
+        return list(found)
 
     def hook(self, name: str, tool: str) -> Callable[..., Any] | None:
         return getattr(self.toolkits.get(tool), name, None)

@@ -16,11 +16,15 @@ Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trus
    that call ("I'm about to ... Shall I proceed? (yes/no)") and the call becomes ``pending``; the
    turn ends there. The next user message either confirms it (``is_yes``: the graph runs exactly
    the pending call) or not (it is dropped and the model hears the user).
-5. With ``policy.writes_follow_named`` (identifier kinds, e.g. ``[order]``), a write's argument of
-   such a kind may only take a value the user named since the last successful write, when they named
-   any (``keep_named_targets``, in the grammar): "cancel #W9583042" is never a cancel of the order
-   the model read last. A request that describes its order ("my order with the lamp") names none
-   and leaves the choice open.
+5. With ``policy.writes_follow_named`` (identifier kinds, e.g. ``[order, item]``), a write's argument
+   of such a kind (or each item of a list of them) may only take a value the user's messages since
+   the last successful write refer to, when they refer to any (``keep_named_targets``, in the
+   grammar): "cancel #W9583042" is never a cancel of the order the model read last, and with the
+   toolkit's ``mentions`` hook "my order with the lamp" or "refund it to my PayPal" bound the order
+   and the payment method the same way. Messages that refer to none leave the choice open.
+   With ``policy.choices_follow_said``, an enumerated argument of a write (a cancel reason) takes
+   only the values the same messages say (``keep_said_choices``: every word of the value, by its
+   first letters, so "I no longer need it" says "no longer needed"); none said, any value.
 6. With operator approval (``--approve``), ``approve`` pauses the graph with a LangGraph
    ``interrupt`` before each confirmed consequential call; the operator's answer resumes it. The
    node has no side effect before its interrupts (LangGraph re-runs it from the top on resume).
@@ -31,17 +35,19 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from typing import Any, Literal
 
 from langgraph.types import interrupt
 
-from agentspec.decoding.schema import without_values
+from agentspec.decoding.schema import identifier_kind, with_choices, without_values
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.state import AgentState, CallDict, Verdict, call_fingerprint
 from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["approve", "bar_repeated_lookups", "describe", "guard", "is_no", "is_yes", "keep_named_targets",
+           "keep_said_choices", "said_choices",
            "looked_up_value", "route_guard"]
 
 _YES = re.compile(r"^\s*(?:y|yes|yeah|yep|yup|sure|ok|okay|confirm(?:ed)?|correct|proceed|please proceed|"
@@ -86,20 +92,60 @@ def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | No
     return barred
 
 
-def keep_named_targets(tools: list[Tool], writes: set[str], named: dict[str, list[str]] | None,
-                       seen: dict[str, list[str]]) -> list[Tool]:
-    """The write tools with each top-level identifier of a named kind limited to the named values (rule 5)."""
-    if not named:
+def keep_named_targets(tools: list[Tool], writes: set[str], kinds: list[str], texts: list[str] | None,
+                       seen: dict[str, list[str]],
+                       mentioned: Callable[[str, str, list[str], list[str]], list[str]]) -> list[Tool]:
+    """The write tools with each identifier argument of a followed kind limited to what ``texts`` name (rule 5).
+
+    ``mentioned(tool, kind, texts, candidates)`` picks the seen ids the user's texts refer to
+    (``AgentDeps.mentioned``); the other seen ids of that kind are excluded from the argument.
+    """
+    if not kinds or not texts:
+        return tools
+    named: dict[tuple[str, str], list[str]] = {}  # (tool, kind) -> ids: one lookup per pair, not per argument
+    kept = []
+    for tool in tools:
+        if tool.name in writes:
+            for argument, schema in tool.parameters.get("properties", {}).items():
+                kind = identifier_kind(schema)
+                candidates = sorted(seen.get(kind, ())) if kind in kinds else []
+                if not candidates:
+                    continue
+                if (tool.name, kind) not in named:
+                    named[tool.name, kind] = mentioned(tool.name, kind, texts, candidates)
+                others = sorted(set(candidates) - set(named[tool.name, kind]))
+                if named[tool.name, kind] and others:
+                    tool = without_values(tool, argument, others)
+        kept.append(tool)
+    return kept
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STEM = 4  # "need" says "needed", "order" says "ordered": the first letters of a word are enough
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:_STEM] for w in _WORD.findall(text.lower()) if len(w) > 2}  # "no", "by", "it" say nothing
+
+
+def said_choices(values: list[Any], texts: list[str]) -> list[Any]:
+    """The string ``values`` whose every word (of three letters or more) the ``texts`` say, by its stem."""
+    said = set().union(*(_stems(t) for t in texts)) if texts else set()
+    return [v for v in values if isinstance(v, str) and _stems(v) and _stems(v) <= said]
+
+
+def keep_said_choices(tools: list[Tool], writes: set[str], texts: list[str] | None) -> list[Tool]:
+    """The write tools with each enumerated argument limited to the values ``texts`` say, when they say any."""
+    if not texts:
         return tools
     kept = []
     for tool in tools:
         if tool.name in writes:
             for argument, schema in tool.parameters.get("properties", {}).items():
-                kind = schema.get(GROUNDED_KEY)
-                if isinstance(kind, str) and named.get(kind):
-                    others = sorted(set(seen.get(kind, ())) - set(named[kind]))
-                    if others:
-                        tool = without_values(tool, argument, others)
+                values = schema.get("enum") if isinstance(schema, dict) else None
+                said = said_choices(values, texts) if isinstance(values, list) else []
+                if said and len(said) < len(values):
+                    tool = with_choices(tool, argument, said)
         kept.append(tool)
     return kept
 

@@ -22,7 +22,7 @@ from agentspec.decoding.schema import grounded_parameters
 from agentspec.decoding.steps import Reply, Step, ToolCall
 from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.guard import bar_repeated_lookups, is_yes, keep_named_targets, looked_up_value
+from agentspec.graph.guard import bar_repeated_lookups, is_yes, keep_named_targets, keep_said_choices, looked_up_value
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
 __all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
@@ -51,13 +51,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "stop": None, "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
         "grounding": _grounding_update(text),
     }
-    follow = deps.spec.policy.writes_follow_named
-    if follow:
-        named = {kind: list(values) for kind, values in (state.get("named") or {}).items()}
-        for kind, values in update["grounding"].items():
-            if kind in follow:
-                named[kind] = sorted({*named.get(kind, ()), *values})
-        update["named"] = named
+    if deps.spec.policy.writes_follow_named or deps.spec.policy.choices_follow_said:
+        update["said_since_write"] = [*(state.get("said_since_write") or []), text]
     trace: list[dict[str, Any]] = []
     expert, scores = deps.route(state["messages"])
     if expert is not None:
@@ -92,8 +87,11 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     user = state.get("user_id")
     offered = deps.offered_tools(user, state.get("requests"))
     tools = bar_repeated_lookups(offered, state.get("looked_up"))
-    tools = keep_named_targets(tools, set(deps.spec.policy.requires_confirmation), state.get("named"),
-                               state.get("grounding") or {})
+    policy = deps.spec.policy
+    tools = keep_named_targets(tools, set(policy.requires_confirmation), policy.writes_follow_named,
+                               state.get("said_since_write"), state.get("grounding") or {}, deps.mentioned)
+    if policy.choices_follow_said:
+        tools = keep_said_choices(tools, set(policy.requires_confirmation), state.get("said_since_write"))
     limits = deps.spec.limits
     parallel = limits.max_calls_per_step > 1
     system = deps.prompt.render(offered, user, parallel=parallel)  # the barred values are the grammar's only
@@ -137,7 +135,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     user = state.get("user_id")
     recent = list(state.get("recent_calls", []))
     looked_up = {name: list(values) for name, values in (state.get("looked_up") or {}).items()}
-    named = state.get("named") or {}
+    said = state.get("said_since_write") or []
     calls: list[CallDict] = []
     observations: list[dict[str, Any]] = []
     trace: list[dict[str, Any]] = []
@@ -164,7 +162,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                 grounding.observe_text(observation)
                 if call["name"] in policy.requires_confirmation:
                     recent, looked_up = [], {}  # the state changed: the same lookup may now answer differently
-                    named = {}  # that request is served: the next one names its own targets
+                    said = []  # that request is served: the next one names its own targets
                 if call["name"] == policy.handoff_tool:
                     stop = "handoff"
             recent.append(call_fingerprint(call))
@@ -176,7 +174,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     step = Step(calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"]) for c in calls))
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
-        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "named": named, "verdicts": [],
+        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "said_since_write": said, "verdicts": [],
         "confirmed": [], "step": None, "stop": stop,
     }
 

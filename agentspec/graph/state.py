@@ -14,8 +14,8 @@ value written.
   said yes to. ``step``: the step being handled. ``verdicts``: the guard's decision per call.
 - ``requests``: what the user has asked for so far (request classes, ``AgentDeps.requests_in``),
   kept for the whole conversation; it scopes the write tools.
-- ``named``: identifiers of the kinds in ``policy.writes_follow_named`` that the user's messages
-  named since the last successful write (kind -> values); they bound the writes' targets.
+- ``said_since_write``: the user's messages since the last successful write, kept with
+  ``policy.writes_follow_named``: what they refer to bounds the writes' targets (guard rule 5).
 - Per-turn counters, reset when a user message arrives: ``steps`` (model steps), ``repeats`` (refused
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
@@ -70,7 +70,7 @@ class AgentState(TypedDict, total=False):
     stop: StopReason | None
     reply: str | None
     expert: str | None  # the LoRA expert the router chose for this turn (None: no routing)
-    named: dict[str, list[str]]  # identifiers the user named since the last write, for writes_follow_named
+    said_since_write: list[str]  # the user's messages since the last successful write, for writes_follow_named
     requests: list[str]  # what the user asked for so far, in order (empty: nothing recognised, or no scope)
 
 

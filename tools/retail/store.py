@@ -28,6 +28,7 @@ from types import TracebackType
 from typing import Any, ClassVar
 
 from ._calling import check_arguments
+from ._mentions import mentioned
 from ._policy import call_owners, describe_call
 from ._reads import ReadTools
 from ._sqlite import Database
@@ -147,7 +148,12 @@ class RetailStore(ReadTools, WriteTools):
 
     def describe(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that states write ``name(**arguments)`` before asking for confirmation."""
-        return describe_call(name, arguments)
+        return describe_call(self._db, name, arguments)
+
+    def mentions(self, kind: str, texts: list[str], candidates: list[str]) -> list[str] | None:
+        """The seen ids of ``kind`` that the user's ``texts`` refer to (orders by their products,
+        payment methods by kind or last four digits; see ``_mentions``); None for another kind."""
+        return mentioned(self._db, kind, texts, candidates)
 
     def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.

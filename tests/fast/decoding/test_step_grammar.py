@@ -18,7 +18,7 @@ from agentspec.decoding import (
     tool_signatures,
     tools_prompt,
 )
-from agentspec.decoding.schema import without_values
+from agentspec.decoding.schema import with_choices, without_values
 from agentspec.errors import EmptyGrammarError, MalformedStepError
 from agentspec.toolkit import Tool
 from agentspec.tools.types import Identifier
@@ -129,6 +129,22 @@ def test_excluded_values_leave_the_grammar_and_the_parser_refuses_them():
     assert tool_signatures([TOOLS[0], both]) == tool_signatures(TOOLS[:2])
     with pytest.raises(ValueError, match="not a grounded identifier"):
         without_values(TOOLS[0], "email", ["a@b.c"])
+
+
+def test_a_list_of_identifiers_excludes_values_item_by_item():
+    g = grounding()
+    g.observe_text("and the mug is 9999999999")
+    barred = without_values(TOOLS[2], "item_ids", ["1234567890"])
+    tools = [TOOLS[0], TOOLS[1], barred]
+    schema = step_schema(tools, g)
+    assert ok(schema, call("return_items", order_id="#W1234567", item_ids=["9999999999"]))
+    assert not ok(schema, call("return_items", order_id="#W1234567", item_ids=["9999999999", "1234567890"]))
+    with pytest.raises(MalformedStepError) as err:
+        parse_step(json.dumps(call("return_items", order_id="#W1234567", item_ids=["1234567890"])), tools, g)
+    assert err.value.reason == "excluded_identifier" and "item_ids[0]" in str(err.value)
+    # Every seen item barred: no list is left to write, the tool leaves the grammar.
+    none_left = without_values(barred, "item_ids", ["9999999999"])
+    assert "return_items" not in json.dumps(step_schema([TOOLS[0], TOOLS[1], none_left], g))
 
 
 def test_no_callable_tool_omits_calls_branch_or_raises_when_required():
@@ -262,3 +278,23 @@ def test_free_text_arguments_are_bounded_in_the_grammar_only():
     long_text = "x" * (MAX_ARGUMENT_CHARS + 10)
     step = parse_step('{"calls": [{"name": "note", "arguments": {"text": "%s", "mood": "calm"}}]}' % long_text, [tool])
     assert step.calls[0].arguments["text"] == long_text
+
+
+def cancel(order_id: OrderId, reason: Literal["no longer needed", "ordered by mistake"]) -> str:
+    """Cancel a pending order."""
+    return "ok"
+
+
+def test_a_narrowed_choice_leaves_the_grammar_and_the_parser_refuses_it():
+    g = grounding()
+    narrowed = with_choices(Tool.from_function(cancel), "reason", ["ordered by mistake"])
+    schema = step_schema([narrowed], g)
+    assert ok(schema, call("cancel", order_id="#W1234567", reason="ordered by mistake"))
+    assert not ok(schema, call("cancel", order_id="#W1234567", reason="no longer needed"))
+    with pytest.raises(MalformedStepError) as err:  # without a grammar, the parser holds the line
+        parse_step(json.dumps(call("cancel", order_id="#W1234567", reason="no longer needed")), [narrowed], g)
+    assert err.value.reason == "invalid_arguments" and "no longer needed" in str(err.value)
+    with pytest.raises(ValueError, match="none of"):
+        with_choices(narrowed, "reason", ["lost in the mail"])
+    with pytest.raises(ValueError, match="not an enumerated argument"):
+        with_choices(narrowed, "order_id", ["#W1234567"])

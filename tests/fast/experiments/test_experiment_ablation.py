@@ -51,13 +51,18 @@ def test_the_arms_differ_only_in_verify_and_are_compared(tmp_path, monkeypatch):
         valid = out / "arms" / arm / "lora_data" / "valid.jsonl"
         assert json.loads(valid.read_text()) == {"arm": "verified"}
     # 3. Order: both datasets first, then each arm trained, exported, evaluated; then the baseline.
-    assert [(c[0], getattr(c[1], "verify", c[1])) for c in calls] == [
+    assert [(c[0], getattr(c[1], "verify", c[1])) for c in calls if c[0] != "requests"] == [
         ("data", True), ("data", False), ("lora", lora[0]), ("export", "verified"), ("tau", "ablation-verified"),
         ("lora", lora[1]), ("export", "unverified"), ("tau", "ablation-unverified"), ("tau", "ablation-base")]
-    # 4. The agent: retail-base plus the arm's exported adapter; the baseline without one.
+    # 4. The agent: retail plus the arm's exported adapter; the baseline without one. Every arm has the
+    # same request scope: one classifier, fitted on the verified arm's data.
     spec = load_spec(out / "arms" / "unverified" / "spec.yaml")
     assert [a.path for a in spec.adapters] == [str(out / "arms" / "unverified" / "export" / "adapter.gguf")]
     assert load_spec(out / "arms" / "base" / "spec.yaml").adapters == []
+    classifier = str((out / "arms" / "requests" / "requests.json").resolve())
+    assert {load_spec(out / "arms" / arm / "spec.yaml").routing.requests.classifier
+            for arm in ("verified", "unverified", "base")} == {classifier}
+    assert [c for c in calls if c[0] == "requests"] == [("requests", out / "arms" / "verified" / "data")]
 
     # 5. The report: pass^1 per arm, paired difference verified - unverified, held-out loss, counts.
     arms = report["arms"]

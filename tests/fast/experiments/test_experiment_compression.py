@@ -39,11 +39,15 @@ def test_every_variant_is_measured_and_reported(inputs, tmp_path, monkeypatch):
     assert [c[1] for c in calls if c[0] == "bench"] == [f"merged.{q}.gguf" for q in SIZES if q != "Q5_K_M"]
     assert [c[1] for c in calls if c[0] == "tau"] == ["retail-merged-f16", "retail-merged-q8_0",
                                                        "retail-merged-q4_k_m", "retail-merged-q3_k_m"]
-    # 2. The agent is retail-base with the merged file as its model, no adapter, the training prompt.
+    # 2. The agent is retail with the merged file as its model, no adapter, the training prompt, and
+    # its request scope fitted once on the adapter's training data.
     spec = load_spec(out / "variants" / "Q4_K_M" / "spec.yaml")
     assert spec.model.name == str(out / "models" / "merged.Q4_K_M.gguf") and spec.adapters == []
     assert spec.prompts.system == "retail_compact.j2" and spec.model.threads == 1
-    assert spec.policy == load_spec("retail-base").policy
+    assert spec.policy == load_spec("retail").policy
+    assert [c for c in calls if c[0] == "requests"] == [("requests", inputs["adapter"].parent / "data")]
+    assert spec.routing.requests.classifier == str((out / "requests" / "requests.json").resolve())
+    assert spec.routing.requests.tools == load_spec("retail").routing.requests.tools
     # 3. The held-out corpus has the test users' text.
     assert (out / "corpus.txt").read_text().count("\n\n") == 2  # 3 documents
 
@@ -111,7 +115,7 @@ def test_pipeline_run_folder_supplies_adapter_and_suite(tmp_path, monkeypatch):
                                                  quants=("Q8_0",), tasks=2, ppl_docs=2, progress=False))
     assert [r["quant"] for r in report["variants"]] == ["F16", "Q8_0"]  # F16, the reference, always
     assert report["adapter"] == str((tmp_path / "run" / "lora" / "adapter").resolve())
-    assert load_spec(tmp_path / "out" / "variants" / "F16" / "spec.yaml").prompts.system == "retail_system.j2"
+    assert load_spec(tmp_path / "out" / "variants" / "F16" / "spec.yaml").prompts.system == "retail_expert.j2"
 
 
 @pytest.mark.parametrize("broken, message", [

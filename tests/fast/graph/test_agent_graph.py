@@ -6,6 +6,7 @@ import json
 import pytest
 
 from agentspec.graph import AgentSession
+from agentspec.graph.guard import said_choices
 from agentspec.graph.nodes import STOP_REPLIES
 from agentspec.graph.prompts import SystemPrompt
 from agentspec.runtime.scripted import ScriptedChatModel
@@ -46,9 +47,11 @@ def test_exchange_walkthrough_states_asks_then_runs_exactly_that(spec, scripted,
         first = s.send("Hi, I want to exchange my shirt for the red one. Email alice@example.com")
         assert [c["name"] for c in first.tool_calls] == [
             "find_user_id_by_email", "get_user_details", "get_order_details", "get_product_details"]
-        assert first.reply == ("I'm about to request an exchange in order #W0000001: item(s) 1111111111 for "
-                               "2222222222, price difference settled with credit_card_1000001 (an order can be "
-                               "exchanged only once). Shall I proceed? (yes/no)")
+        # Every id with what the customer knows it by, so a wrong item or card shows.
+        assert first.reply == ("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; item "
+                               "1111111111) for T-Shirt (red, M; item 2222222222), price difference settled with "
+                               "the Visa card ending in 1111 (credit_card_1000001). An order can be exchanged only "
+                               "once. Shall I proceed? (yes/no)")
         assert store_of(s).state_hash() == before  # stated, not run
         assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": EXCHANGE}]
 
@@ -210,7 +213,49 @@ def test_a_write_targets_the_order_the_user_named(spec, scripted, shop_db):
         decides = [e for e in turn.entries if e["kind"] == "decide"]
         assert decides[-1]["errors"] == ["excluded_identifier"]  # the last order read is not the one named
         assert s.state["pending"]["calls"][0]["arguments"]["order_id"] == "#W0000002"
-        assert s.state["named"] == {"order": ["#W0000002"]}
+        assert s.state["said_since_write"] == [
+            "alice@example.com: ship order #W0000002 to 2 Oak St, Springfield, IL 10001, USA instead"]
         scripted.enqueue(reply("Done."))
         s.send("yes")
-        assert s.state["named"] == {}  # served: the next request names its own order (or none)
+        assert s.state["said_since_write"] == []  # served: the next request names its own order (or none)
+
+
+def test_a_write_targets_the_order_and_payment_method_the_user_described(spec, scripted, shop_db):
+    # No id typed: the order is "the one with the mug" and the method "my credit card" (the retail
+    # toolkit's mentions hook); the order read last and the order's own gift card are excluded.
+    wrong_order = call("modify_pending_order_payment", order_id="#W0000001", payment_method_id="credit_card_1000001")
+    wrong_method = call("modify_pending_order_payment", order_id="#W0000002", payment_method_id="gift_card_1000002")
+    right = call("modify_pending_order_payment", order_id="#W0000002", payment_method_id="credit_card_1000001")
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("get_order_details", order_id="#W0000002"), call("get_order_details", order_id="#W0000001"),
+                     wrong_order, wrong_method, right)
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com: please pay for my order with the mug with my credit card instead")
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert decides[-1]["errors"] == ["excluded_identifier", "excluded_identifier"]  # both retried
+        assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_payment",
+                                                "arguments": json.loads(right)["calls"][0]["arguments"]}]
+        assert turn.reply == ("I'm about to change the payment method of order #W0000002 to the Visa card ending "
+                              "in 1111 (credit_card_1000001). Shall I proceed? (yes/no)")
+
+
+@pytest.mark.parametrize("texts, said", [
+    (["Please cancel my order #W1; I ordered it by mistake."], ["ordered by mistake"]),
+    (["I'd like it cancelled, I no longer need it."], ["no longer needed"]),
+    (["cancel #W1", "it is not needed any longer"], ["no longer needed"]),  # every message since the write
+    (["cancel my order please"], []),  # "order" alone is not "ordered by mistake"
+    (["ordered by mistake, and no longer needed anyway"], ["no longer needed", "ordered by mistake"]),
+])
+def test_an_enumerated_choice_is_what_the_user_said(texts, said):
+    assert said_choices(["no longer needed", "ordered by mistake"], texts) == said
+
+
+def test_a_cancel_takes_the_reason_the_user_gave(spec, scripted, shop_db):
+    wrong = call("cancel_pending_order", order_id="#W0000002", reason="no longer needed")
+    right = call("cancel_pending_order", order_id="#W0000002", reason="ordered by mistake")
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"), wrong, right)
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com here. Please cancel #W0000002, I ordered it by mistake.")
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert decides[-1]["errors"] == ["invalid_arguments"]  # the other reason is not in the grammar
+        assert turn.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake)")

@@ -1,0 +1,91 @@
+"""Which seen identifiers a customer's words refer to: the retail toolkit's ``mentions`` hook.
+
+Contract: ``mentioned(db, kind, texts, candidates)`` returns the ``candidates`` (ids of ``kind``
+seen in the conversation) that the user's ``texts`` refer to, or None for a kind it does not know
+(the graph then keeps the ids the texts spell out). Customers rarely type ids:
+
+- an **order** is named by its id ("#W1234567", with or without the "#"), else by the products in it
+  ("my order with the Smartphone and Tea Kettle"): the orders with the most of their product names
+  in the texts;
+- an **item** by its product's name ("return the Dumbbell Set"): every candidate item of a named
+  product, so the new variant of an exchange stays open;
+- a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
+  "credit card" or the card's brand ("my Visa").
+
+An empty list means the texts name nothing of that kind: the graph then leaves the choice open, so a
+phrasing this module does not know never strands the user. Matching is on whole words, case-folded.
+
+Not here: how the graph uses the answer (``agentspec.graph.guard.keep_named_targets``).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ._sqlite import Database
+
+__all__ = ["mentioned"]
+
+_GIFT = re.compile(r"\bgift[\s-]?cards?\b")
+_CARD = re.compile(r"\b(?:credit|debit)[\s-]?cards?\b")
+
+
+def _says(text: str, phrase: str) -> bool:
+    """``phrase`` as whole words in ``text`` (both lower-case), a trailing plural "s" allowed."""
+    return re.search(rf"(?<![\w-]){re.escape(phrase)}s?(?![\w-])", text) is not None
+
+
+def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
+    spelled = [c for c in candidates if _says(text, c.lower()) or _says(text, c.lower().lstrip("#"))]
+    if spelled:
+        return spelled
+    scores: dict[str, int] = {}
+    for order_id in candidates:
+        order = db.get("orders", order_id) or {}
+        names = {str(item.get("name", "")).lower() for item in order.get("items", [])}
+        scores[order_id] = sum(_says(text, name) for name in names if name)
+    best = max(scores.values(), default=0)
+    return [c for c in candidates if best and scores[c] == best]
+
+
+def _product_names(db: Database, item_ids: Iterable[str]) -> dict[str, str]:
+    wanted, names = set(item_ids), {}
+    for _, product in db.items("products"):
+        for item_id in wanted.intersection(product.get("variants", {})):
+            names[item_id] = str(product.get("name", "")).lower()
+    return names
+
+
+def _items(db: Database, text: str, candidates: list[str]) -> list[str]:
+    names = _product_names(db, candidates)
+    return [c for c in candidates if names.get(c) and _says(text, names[c])]
+
+
+def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str]:
+    methods: dict[str, dict[str, Any]] = {}
+    for _, user in db.items("users"):
+        for method_id, method in (user.get("payment_methods") or {}).items():
+            if method_id in candidates:
+                methods[method_id] = method
+    digits = set(re.findall(r"(?<!\d)\d{4}(?!\d)", text))
+    by_digits = [c for c in candidates if methods.get(c, {}).get("last_four") in digits]
+    if by_digits:
+        return by_digits
+    cards = [c for c in candidates if methods.get(c, {}).get("source") == "credit_card"]
+    brands = [c for c in cards if _says(text, str(methods[c].get("brand", "")).lower())]
+    named = set(brands or (cards if _CARD.search(text) else []))
+    if "paypal" in text:
+        named |= {c for c in candidates if methods.get(c, {}).get("source") == "paypal"}
+    if _GIFT.search(text):
+        named |= {c for c in candidates if methods.get(c, {}).get("source") == "gift_card"}
+    return [c for c in candidates if c in named]
+
+
+_BY_KIND = {"order": _orders, "item": _items, "payment_method": _payment_methods}
+
+
+def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str]) -> list[str] | None:
+    """The candidates of ``kind`` that ``texts`` refer to; None for a kind this toolkit does not resolve."""
+    find = _BY_KIND.get(kind)
+    return None if find is None else find(db, " ".join(texts).lower(), list(candidates))

@@ -8,7 +8,9 @@ seen in the conversation) that the user's ``texts`` refer to, or None for a kind
   ("my order with the Smartphone and Tea Kettle"): the orders with the most of their product names
   in the texts;
 - an **item** by its product's name ("return the Dumbbell Set"): every candidate item of a named
-  product, so the new variant of an exchange stays open;
+  product, so the new variant of an exchange stays open. When the texts also give options ("the
+  Tablet (8-inch, 128GB, gold) from my order with the Backpack and Tablet"), only the named products
+  with an option of theirs in the texts are kept: the Backpack there names the order, not the item;
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa").
 
@@ -49,17 +51,23 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
     return [c for c in candidates if best and scores[c] == best]
 
 
-def _product_names(db: Database, item_ids: Iterable[str]) -> dict[str, str]:
-    wanted, names = set(item_ids), {}
+def _products(db: Database, item_ids: Iterable[str]) -> dict[str, tuple[str, list[str]]]:
+    """item id -> (product name, option values), both lower-case, for the ids the catalogue knows."""
+    wanted, found = set(item_ids), {}
     for _, product in db.items("products"):
         for item_id in wanted.intersection(product.get("variants", {})):
-            names[item_id] = str(product.get("name", "")).lower()
-    return names
+            options = product["variants"][item_id].get("options") or {}
+            found[item_id] = (str(product.get("name", "")).lower(), [str(v).lower() for v in options.values()])
+    return found
 
 
 def _items(db: Database, text: str, candidates: list[str]) -> list[str]:
-    names = _product_names(db, candidates)
-    return [c for c in candidates if names.get(c) and _says(text, names[c])]
+    products = _products(db, candidates)
+    named = [c for c in candidates if c in products and _says(text, products[c][0])]
+    # Option values of three letters or more: a size "M" or "L" would match "I'm" or a stray letter.
+    described = {products[c][0] for c in named
+                 if any(len(v) > 2 and _says(text, v) for v in products[c][1])}
+    return [c for c in named if not described or products[c][0] in described]
 
 
 def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str]:

@@ -29,7 +29,8 @@ from typing import Any, ClassVar
 
 from ._calling import check_arguments
 from ._mentions import mentioned
-from ._policy import call_owners, describe_call
+from ._policy import call_owners
+from ._statements import describe_call
 from ._reads import ReadTools
 from ._sqlite import Database
 from ._writes import WriteTools

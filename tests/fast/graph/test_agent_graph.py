@@ -47,11 +47,11 @@ def test_exchange_walkthrough_states_asks_then_runs_exactly_that(spec, scripted,
         first = s.send("Hi, I want to exchange my shirt for the red one. Email alice@example.com")
         assert [c["name"] for c in first.tool_calls] == [
             "find_user_id_by_email", "get_user_details", "get_order_details", "get_product_details"]
-        # Every id with what the customer knows it by, so a wrong item or card shows.
+        # Every id with what the customer knows it by, so a wrong item or card shows, and the money.
         assert first.reply == ("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; item "
-                               "1111111111) for T-Shirt (red, M; item 2222222222), price difference settled with "
-                               "the Visa card ending in 1111 (credit_card_1000001). An order can be exchanged only "
-                               "once. Shall I proceed? (yes/no)")
+                               "1111111111) for T-Shirt (red, M; item 2222222222), $2.50 more to pay with the Visa "
+                               "card ending in 1111 (credit_card_1000001). An order can be exchanged only once. "
+                               "Shall I proceed? (yes/no)")
         assert store_of(s).state_hash() == before  # stated, not run
         assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": EXCHANGE}]
 

@@ -48,4 +48,8 @@ def test_items_by_product_name_and_unknown_kinds_are_left_to_the_graph(store):
     assert store.mentions("item", ["return the mug from #W2"], items) == ["2001", "2002"]
     assert store.mentions("item", ["exchange my T-Shirt for a black one"], items) == ["1001", "1004"]
     assert store.mentions("item", ["return everything"], items) == []
+    # Options given for one named product: the other named product only described the order.
+    assert store.mentions("item", ["return the white Mug from my order with the T-Shirt and Mug"], items) == [
+        "2001", "2002"]
+    assert store.mentions("item", ["exchange the blue T-Shirt and the white Mug"], items) == items
     assert store.mentions("user", ["alice_1"], ["alice_1"]) is None  # the graph's default: ids spelled out

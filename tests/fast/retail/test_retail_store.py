@@ -142,14 +142,19 @@ def test_put_outside_a_transaction_is_a_bug(store):
 
 def test_a_write_is_stated_with_what_the_customer_knows_each_id_by(store):
     # Items by product name and options (new items from the catalogue), payment methods by kind and
-    # last four digits; the ids stay, so the statement is still exactly the call.
+    # last four digits, and the money that moves; the ids stay, so the statement is still exactly the call.
     assert store.describe("return_delivered_order_items", {
-        "order_id": "#W2", "item_ids": ["2002"], "payment_method_id": "paypal_1"}) == (
-        "I'm about to request a return of Mug (black; item 2002) from order #W2, refunded to PayPal (paypal_1).")
+        "order_id": "#W2", "item_ids": ["1001", "1001", "2002"], "payment_method_id": "paypal_1"}) == (
+        "I'm about to request a return of T-Shirt (blue, M; item 1001), T-Shirt (blue, M; item 1001), Mug (black; "
+        "item 2002) from order #W2, a refund of $26.75 to PayPal (paypal_1).")
     assert store.describe("modify_pending_order_items", {
         "order_id": "#W1", "item_ids": ["1001"], "new_item_ids": ["1004"], "payment_method_id": "gift_card_1"}) == (
-        "I'm about to modify order #W1: T-Shirt (blue, M; item 1001) become T-Shirt (black, L; item 1004), price "
-        "difference settled with the gift card gift_card_1. Items of an order can be modified only once.")
+        "I'm about to modify order #W1: T-Shirt (blue, M; item 1001) become T-Shirt (black, L; item 1004), $20.00 "
+        "more to pay with the gift card gift_card_1. Items of an order can be modified only once.")
+    assert store.describe("exchange_delivered_order_items", {
+        "order_id": "#W6", "item_ids": ["1004"], "new_item_ids": ["1002"], "payment_method_id": "credit_card_2"}) == (
+        "I'm about to request an exchange in order #W6: T-Shirt (black, L; item 1004) for T-Shirt (red, M; item "
+        "1002), $17.50 refunded to the Amex card ending in 2222 (credit_card_2). An order can be exchanged only once.")
     payment = {"order_id": "#W1", "payment_method_id": "credit_card_1"}
     assert store.describe("modify_pending_order_payment", payment) == (
         "I'm about to change the payment method of order #W1 to the Visa card ending in 1111 (credit_card_1).")
@@ -157,7 +162,7 @@ def test_a_write_is_stated_with_what_the_customer_knows_each_id_by(store):
     # guard refuses it, and the statement does not vouch for it.
     assert store.describe("return_delivered_order_items", {
         "order_id": "#W2", "item_ids": ["9999"], "payment_method_id": "credit_card_2"}) == (
-        "I'm about to request a return of 9999 from order #W2, refunded to credit_card_2.")
+        "I'm about to request a return of 9999 from order #W2, refunded to credit_card_2.")  # no amount either
     assert store.describe("cancel_pending_order", {"order_id": "#W404", "reason": "no longer needed"}) == (
         "I'm about to cancel order #W404 (reason: no longer needed).")
     assert store.describe("get_order_details", {"order_id": "#W1"}) is None  # reads are not stated

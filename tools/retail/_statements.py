@@ -1,0 +1,124 @@
+"""The statement of a retail write: what the graph says before the user is asked to confirm it.
+
+Contract: ``describe_call(db, name, arguments)`` is "I'm about to <action>." for a write, None for
+any other tool. Deterministic; every argument that matters is spelled out, so a "yes" confirms
+exactly this call; each id comes with what a customer knows it by, read from the store (the item's
+product name and options, the payment method's kind and last four digits), and the money that moves
+is stated (a return's refund, an exchange's or modification's price difference): a wrong item or
+card shows, and the customer learns the amount before saying yes. An id the store does not know is
+stated as it is (the tool then refuses the call).
+
+Not here: when a write is stated and confirmed (``agentspec.graph.guard``), whose data a call
+touches (``_policy``).
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._sqlite import Database
+
+__all__ = ["describe_call"]
+
+
+def _address(a: Mapping[str, Any]) -> str:
+    parts = [a.get("address1"), a.get("address2"), a.get("city"), f"{a.get('state', '')} {a.get('zip', '')}".strip(),
+             a.get("country")]
+    return ", ".join(str(p) for p in parts if p)
+
+
+class _Names:
+    """What a customer calls the ids of one call: items by product name and options, payment methods by kind."""
+
+    def __init__(self, db: Database, arguments: Mapping[str, Any]) -> None:
+        self.db = db
+        order = db.get("orders", arguments.get("order_id")) if isinstance(arguments.get("order_id"), str) else None
+        self.order_items = {i.get("item_id"): i for i in (order or {}).get("items", [])}
+        self.owner = db.get("users", order["user_id"]) if order else None
+
+    def item(self, item_id: Any) -> str:
+        found = self._find(item_id)
+        if not found:
+            return str(item_id)
+        options = ", ".join(str(v) for v in (found.get("options") or {}).values())
+        return f"{found['name']} ({options + '; ' if options else ''}item {item_id})"
+
+    def items(self, item_ids: Any) -> str:
+        return ", ".join(self.item(i) for i in item_ids) if isinstance(item_ids, list) else str(item_ids)
+
+    def total(self, item_ids: Any) -> float | None:
+        """The items' prices summed (an item listed twice counts twice); None if any is unknown."""
+        if not isinstance(item_ids, list):
+            return None
+        prices = [(self._find(i) or {}).get("price") for i in item_ids]
+        return None if any(not isinstance(p, (int, float)) for p in prices) else round(sum(prices), 2)
+
+    def _find(self, item_id: Any) -> dict[str, Any] | None:
+        return self.order_items.get(item_id) or self._catalogue(item_id)
+
+    def _catalogue(self, item_id: Any) -> dict[str, Any] | None:
+        # New items of a modify or exchange are product variants, not yet in the order; the catalogue
+        # has about fifty products, and only a stated write asks.
+        for _, product in self.db.items("products"):
+            variant = product.get("variants", {}).get(item_id)
+            if variant is not None:
+                return {"name": product["name"], "options": variant.get("options"), "price": variant.get("price")}
+        return None
+
+    def payment(self, method_id: Any) -> str:
+        method = ((self.owner or {}).get("payment_methods") or {}).get(method_id)
+        if method is None:
+            return str(method_id)
+        source = method.get("source")
+        if source == "credit_card":
+            brand = str(method.get("brand", "credit")).capitalize()
+            return f"the {brand} card ending in {method.get('last_four', '?')} ({method_id})"
+        if source == "paypal":
+            return f"PayPal ({method_id})"
+        if source == "gift_card":
+            return f"the gift card {method_id}"
+        return str(method_id)
+
+
+def _refund(a: Mapping[str, Any], n: _Names) -> str:
+    total = n.total(a.get("item_ids"))
+    to = n.payment(a.get("payment_method_id"))
+    return f"refunded to {to}" if total is None else f"a refund of ${total:.2f} to {to}"
+
+
+def _difference(a: Mapping[str, Any], n: _Names) -> str:
+    """The price difference of new items against old ones, and who pays it with what."""
+    old, new = n.total(a.get("item_ids")), n.total(a.get("new_item_ids"))
+    method = n.payment(a.get("payment_method_id"))
+    if old is None or new is None:
+        return f"price difference settled with {method}"
+    if new > old:
+        return f"${new - old:.2f} more to pay with {method}"
+    if new < old:
+        return f"${old - new:.2f} refunded to {method}"
+    return f"no price difference (payment method: {method})"
+
+
+_DESCRIBE = {
+    "cancel_pending_order": lambda a, n: f"cancel order {a.get('order_id')} (reason: {a.get('reason')})",
+    "modify_pending_order_address": lambda a, n: f"change the shipping address of order {a.get('order_id')} "
+                                                 f"to {_address(a)}",
+    "modify_pending_order_items": lambda a, n: f"modify order {a.get('order_id')}: {n.items(a.get('item_ids'))} "
+                                               f"become {n.items(a.get('new_item_ids'))}, {_difference(a, n)}. "
+                                               f"Items of an order can be modified only once",
+    "modify_pending_order_payment": lambda a, n: f"change the payment method of order {a.get('order_id')} "
+                                                 f"to {n.payment(a.get('payment_method_id'))}",
+    "modify_user_address": lambda a, n: f"change the default address of user {a.get('user_id')} to {_address(a)}",
+    "return_delivered_order_items": lambda a, n: f"request a return of {n.items(a.get('item_ids'))} from order "
+                                                 f"{a.get('order_id')}, {_refund(a, n)}",
+    "exchange_delivered_order_items": lambda a, n: f"request an exchange in order {a.get('order_id')}: "
+                                                   f"{n.items(a.get('item_ids'))} for "
+                                                   f"{n.items(a.get('new_item_ids'))}, {_difference(a, n)}. "
+                                                   f"An order can be exchanged only once",
+}
+
+
+def describe_call(db: Database, name: str, arguments: Mapping[str, Any]) -> str | None:
+    """"I'm about to <action>." for a retail write; None for a tool without a description."""
+    describe = _DESCRIBE.get(name)
+    return None if describe is None else f"I'm about to {describe(arguments, _Names(db, arguments))}."

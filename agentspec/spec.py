@@ -103,6 +103,9 @@ class PolicySpec(_Strict):
     writes_follow_named: list[str] = Field(
         default_factory=list, description="Identifier kinds (e.g. order) whose value in a write must be one the "
         "user named since the last write, when they named any: the write acts on what the user asked about.")
+    report_writes: bool = Field(
+        False, description="After a confirmed write succeeds, the graph says it is done (the toolkit's report "
+        "hook) and ends the turn, instead of asking the model for a reply.")
     choices_follow_said: bool = Field(
         False, description="An enumerated argument of a write (e.g. a cancel reason) takes only the values the "
         "user's messages since the last write say, when they say any (every word of the value, by its stem).")

@@ -8,6 +8,8 @@ is serialisable); ``build_graph`` binds it to the node functions. Toolkit hooks,
   session; ``RetailStore.owners``);
 - ``describe(name, arguments) -> str``: the sentence stating a write before asking to confirm it
   (``RetailStore.describe``); without it the graph states the call's name and JSON arguments;
+- ``report(name, arguments) -> str``: the sentence saying a write is done, after it succeeded
+  (``policy.report_writes``); without it the graph says the call's name succeeded;
 - ``mentions(kind, texts, candidates) -> list[str] | None``: which of the seen identifiers of
   ``kind`` the user's ``texts`` refer to, the way customers refer to them ("my order with the lamp",
   "my PayPal"; ``RetailStore.mentions``); None leaves it to ``mentioned``'s default, the ids the
@@ -108,6 +110,12 @@ class AgentDeps:
         scoped = {tool for tools in scope.tools.values() for tool in tools}
         needed = {tool for request in requests for tool in scope.tools.get(request, [])}
         return [t for t in self.registry.tools if t.name not in scoped or t.name in needed]
+
+    def report(self, call: Mapping[str, Any]) -> str:
+        """What the graph says after write ``call`` succeeded (``policy.report_writes``)."""
+        hook = self.hook("report", call["name"])
+        sentence = hook(call["name"], call["arguments"]) if hook else None
+        return sentence or f"Done: {call['name']} succeeded. Is there anything else I can help you with?"
 
     def mentioned(self, tool: str, kind: str, texts: list[str], candidates: list[str]) -> list[str]:
         """The ``candidates`` (seen ids of ``kind``) that the user's ``texts`` refer to, for ``tool``'s

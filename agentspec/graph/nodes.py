@@ -136,6 +136,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     recent = list(state.get("recent_calls", []))
     looked_up = {name: list(values) for name, values in (state.get("looked_up") or {}).items()}
     said = state.get("said_since_write") or []
+    reports: list[str] = []  # the graph's own words for the writes done (policy.report_writes)
     calls: list[CallDict] = []
     observations: list[dict[str, Any]] = []
     trace: list[dict[str, Any]] = []
@@ -163,6 +164,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                 if call["name"] in policy.requires_confirmation:
                     recent, looked_up = [], {}  # the state changed: the same lookup may now answer differently
                     said = []  # that request is served: the next one names its own targets
+                    if policy.report_writes:
+                        reports.append(deps.report(call))
                 if call["name"] == policy.handoff_tool:
                     stop = "handoff"
             recent.append(call_fingerprint(call))
@@ -172,10 +175,14 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                           "outcome": outcome, "latency_ms": round((time.perf_counter() - started) * 1e3, 1)})
         observations.append(observation_with_meta(call, observation))
     step = Step(calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"]) for c in calls))
+    if reports and stop is None:
+        # A small model's reply after a write drifts ("The policy you are referring to is ..."): the
+        # graph says what was done, from the store, and the turn ends there.
+        stop = "reported"
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
         "user_id": user, "recent_calls": recent, "looked_up": looked_up, "said_since_write": said, "verdicts": [],
-        "confirmed": [], "step": None, "stop": stop,
+        "confirmed": [], "step": None, "stop": stop, **({"reply": " ".join(reports)} if stop == "reported" else {}),
     }
 
 
@@ -227,5 +234,7 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, step["reply"], "decide", "reply")
     if stop == "handoff":
         return _reply_update(state, deps.spec.policy.handoff_message, "graph", "handoff")
+    if stop == "reported":
+        return _reply_update(state, state.get("reply") or "", "graph", "reported")
     reason = stop or "limit"
     return _reply_update(state, STOP_REPLIES[reason], "graph", f"stopped: {reason}")

@@ -19,7 +19,8 @@ value written.
 - Per-turn counters, reset when a user message arrives: ``steps`` (model steps), ``repeats`` (refused
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
-  (why the graph ends the turn itself: limit | repeat | malformed | handoff).
+  (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported, the last
+  with the graph's report of a write in ``reply``).
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 __all__ = ["AgentState", "CallDict", "StopReason", "Verdict", "call_fingerprint", "merge_grounding"]
 
-StopReason = Literal["limit", "repeat", "malformed", "handoff"]
+StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported"]
 
 
 class CallDict(TypedDict):

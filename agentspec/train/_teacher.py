@@ -12,8 +12,10 @@ How it decides (a function of the plan and the conversation it is shown; ``_View
    order lookup (by id when the user knows it, else ``get_order_details`` over the user's orders in
    listed order until the one holding the items), product details, ``calculate`` for a refund over
    several items, the write (the graph turns it into its confirmation question; after the user's
-   yes the graph runs it), then the closing reply with the facts to tell. A forbidden request gets a
-   refusal after the reads that show why; a transfer the hand-off call.
+   yes the graph runs it), then the closing reply with the facts to tell, unless the graph reports
+   its writes itself (``reported``, the spec's ``policy.report_writes``): then a write that ran is
+   the intent's end. A forbidden request gets a refusal after the reads that show why; a transfer
+   the hand-off call.
 3. after a change of mind (the user names ``IntentPlan.change_text``), the changed write instead.
 
 Noise (``Scenario.noise``): one plausible mistake, made once, at the step it belongs to. A step the
@@ -98,8 +100,10 @@ def parse_view(messages: Sequence[dict[str, Any]]) -> _View:
 class Teacher:
     """The ``reply`` of the teacher model; see the module docstring."""
 
-    def __init__(self, scenario: Scenario, db: dict[str, Any], tools: Sequence[Tool], rng: random.Random):
+    def __init__(self, scenario: Scenario, db: dict[str, Any], tools: Sequence[Tool], rng: random.Random,
+                 *, reported: bool = False):
         self.s = scenario
+        self.reported = reported  # the graph says "... has been cancelled" after a write: no closing reply
         self.db = db
         self.user = db["users"][scenario.user_id]
         self.rng = rng
@@ -154,6 +158,8 @@ class Teacher:
         for i, plan in enumerate(self.s.plan):
             if i in self.finals and self.finals[i] in view.replies:
                 continue
+            if self.reported and self._written(plan, view):
+                continue
             self.intent = plan.kind
             return self._intent_step(i, plan, view)
         return Step(reply=Reply(text="Is there anything else I can help you with?"))
@@ -205,6 +211,11 @@ class Teacher:
         return self._final(i, self._done(p, self.noisy_write if target and self.noisy_write else write, omit))
 
     # -- helpers ----------------------------------------------------------------------------------
+
+    def _written(self, p: IntentPlan, view: _View) -> bool:
+        """The intent's write (as planned, as changed, or the scenario's mistake) ran successfully."""
+        writes = [w for w in (p.write, p.changed_write, self.noisy_write) if w is not None]
+        return p.kind not in ("transfer", "forbidden") and any(view.seen(*w) for w in writes)
 
     def _is_noise_target(self, i: int) -> bool:
         """The first intent the scenario's mistake applies to."""

@@ -24,7 +24,8 @@ Reasons (``REASONS``):
 - ``malformed_step``: a model target that does not parse as a step against the tools offered and
   the identifiers visible IN THAT PROMPT (an invented id, a tool not offered yet, an id that context
   compaction hid: the model could not have produced it).
-- ``missing_info``: a fact to tell the user (a refund amount, a status) that no model reply says.
+- ``missing_info``: a fact to tell the user (a refund amount, a status) that no reply says (the
+  model's, or the graph's own: a write's statement or report states the refund).
 - ``unfinished``: the dialogue ran out of turns.
 - ``near_duplicate``: (``near_duplicates``) word 5-gram Jaccard >= threshold with an earlier kept
   dialogue of the same category. Exact pairwise comparison within a category: fine up to ~10^4
@@ -157,7 +158,7 @@ def check_outcome(dialogue: dict[str, Any]) -> list[Rejection]:
     out = []
     if dialogue["termination"] not in ("user_stop", "transfer"):
         out.append(Rejection("unfinished", f"ended by {dialogue['termination']}"))
-    replies = [e["text"] for e in dialogue["events"] if e["kind"] == "reply" and e.get("by") == "model"]
+    replies = [e["text"] for e in dialogue["events"] if e["kind"] == "reply"]  # the user hears both
     missing = communicated(dialogue.get("communicate_info", []), replies)
     if missing:
         out.append(Rejection("missing_info", f"never told the user: {', '.join(missing)}"))

@@ -1,7 +1,8 @@
 """The statement of a retail write: what the graph says before the user is asked to confirm it.
 
 Contract: ``describe_call(db, name, arguments)`` is "I'm about to <action>." for a write, None for
-any other tool. Deterministic; every argument that matters is spelled out, so a "yes" confirms
+any other tool; ``report_call(db, name, arguments)`` is the same write, done ("Order #W1 has been
+cancelled ..."), said after it succeeded and read from the store as it is then. Deterministic; every argument that matters is spelled out, so a "yes" confirms
 exactly this call; each id comes with what a customer knows it by, read from the store (the item's
 product name and options, the payment method's kind and last four digits), and the money that moves
 is stated (a return's refund, an exchange's or modification's price difference): a wrong item or
@@ -18,7 +19,7 @@ from typing import Any
 
 from ._sqlite import Database
 
-__all__ = ["describe_call"]
+__all__ = ["describe_call", "report_call"]
 
 
 def _address(a: Mapping[str, Any]) -> str:
@@ -122,3 +123,33 @@ def describe_call(db: Database, name: str, arguments: Mapping[str, Any]) -> str 
     """"I'm about to <action>." for a retail write; None for a tool without a description."""
     describe = _DESCRIBE.get(name)
     return None if describe is None else f"I'm about to {describe(arguments, _Names(db, arguments))}."
+
+
+_REPORT = {
+    "cancel_pending_order": lambda a, n: f"Order {a.get('order_id')} has been cancelled (reason: {a.get('reason')}); "
+                                         f"the refund goes back to the original payment method.",
+    "modify_pending_order_address": lambda a, n: f"The shipping address of order {a.get('order_id')} has been changed "
+                                                 f"to {_address(a)}.",
+    "modify_pending_order_items": lambda a, n: f"Order {a.get('order_id')} has been modified: "
+                                               f"{n.items(a.get('item_ids'))} became "
+                                               f"{n.items(a.get('new_item_ids'))}, {_difference(a, n)}.",
+    "modify_pending_order_payment": lambda a, n: f"The payment method of order {a.get('order_id')} has been changed "
+                                                 f"to {n.payment(a.get('payment_method_id'))}.",
+    "modify_user_address": lambda a, n: f"The default address of user {a.get('user_id')} has been changed to "
+                                        f"{_address(a)}.",
+    "return_delivered_order_items": lambda a, n: f"The return of {n.items(a.get('item_ids'))} from order "
+                                                 f"{a.get('order_id')} has been requested, {_refund(a, n)}. You will "
+                                                 f"receive an email with the return instructions.",
+    "exchange_delivered_order_items": lambda a, n: f"The exchange in order {a.get('order_id')} has been requested: "
+                                                   f"{n.items(a.get('item_ids'))} for "
+                                                   f"{n.items(a.get('new_item_ids'))}, {_difference(a, n)}. You "
+                                                   f"will receive an email with the return instructions.",
+}
+
+
+def report_call(db: Database, name: str, arguments: Mapping[str, Any]) -> str | None:
+    """The sentence saying write ``name(**arguments)`` is done; None for a tool without one."""
+    report = _REPORT.get(name)
+    if report is None:
+        return None
+    return f"{report(arguments, _Names(db, arguments))} Is there anything else I can help you with?"

@@ -30,7 +30,7 @@ from typing import Any, ClassVar
 from ._calling import check_arguments
 from ._mentions import mentioned
 from ._policy import call_owners
-from ._statements import describe_call
+from ._statements import describe_call, report_call
 from ._reads import ReadTools
 from ._sqlite import Database
 from ._writes import WriteTools
@@ -150,6 +150,10 @@ class RetailStore(ReadTools, WriteTools):
     def describe(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that states write ``name(**arguments)`` before asking for confirmation."""
         return describe_call(self._db, name, arguments)
+
+    def report(self, name: str, arguments: Mapping[str, Any]) -> str | None:
+        """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""
+        return report_call(self._db, name, arguments)
 
     def mentions(self, kind: str, texts: list[str], candidates: list[str]) -> list[str] | None:
         """The seen ids of ``kind`` that the user's ``texts`` refer to (orders by their products,

@@ -41,7 +41,7 @@ def store_of(s: AgentSession) -> RetailStore:
 def test_exchange_walkthrough_states_asks_then_runs_exactly_that(spec, scripted, shop_db):
     scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
                      call("get_order_details", order_id="#W0000001"), call("get_product_details", product_id=SHIRT),
-                     call("exchange_delivered_order_items", **EXCHANGE), reply("Your exchange is requested."))
+                     call("exchange_delivered_order_items", **EXCHANGE))
     with session(spec, scripted, shop_db, name="ex") as s:
         before = store_of(s).state_hash()
         first = s.send("Hi, I want to exchange my shirt for the red one. Email alice@example.com")
@@ -57,8 +57,13 @@ def test_exchange_walkthrough_states_asks_then_runs_exactly_that(spec, scripted,
 
         second = s.send("yes")
         assert [c["name"] for c in second.tool_calls] == ["exchange_delivered_order_items"]
-        assert second.reply == "Your exchange is requested."
-        assert len(scripted.calls) == 6  # the yes ran the pending call without asking the model
+        # The graph, not the model, says it is done: from the store, with the money that moved.
+        assert second.reply == ("The exchange in order #W0000001 has been requested: T-Shirt (blue, M; item "
+                                "1111111111) for T-Shirt (red, M; item 2222222222), $2.50 more to pay with the Visa "
+                                "card ending in 1111 (credit_card_1000001). You will receive an email with the "
+                                "return instructions. Is there anything else I can help you with?")
+        assert [e["outcome"] for e in second.entries if e["kind"] == "graph"] == ["reported"]
+        assert len(scripted.calls) == 5  # the yes ran the pending call and reported it without asking the model
         order = json.loads(store_of(s).invoke("get_order_details", {"order_id": "#W0000001"}))
         assert order["status"] == "exchange requested" and order["exchange_price_difference"] == 2.5
         with RetailStore.from_json(shop_db) as fresh:

@@ -166,3 +166,16 @@ def test_cli_data_command(tmp_path):
                                               "--tokenizer", "words", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "2 dialogues" in result.output and (out / "card.md").exists()
+
+
+def test_the_graph_reports_writes_so_no_target_is_a_closing_reply_after_one(run):
+    # retail's policy.report_writes: after a write the graph says it is done; the teacher moves on to
+    # the next request instead of writing its own closing reply (which would come a turn late).
+    _, out = run
+    dialogues = _rows(out / "dialogues.jsonl")
+    reports = [e["text"] for d in dialogues for e in d["events"]
+               if e["kind"] == "reply" and e.get("by") == "graph" and " has been " in e["text"]]
+    assert reports and all(r.endswith("Is there anything else I can help you with?") for r in reports)
+    model_closings = [e["text"] for d in dialogues for e in d["events"]
+                      if e["kind"] == "reply" and e.get("by") == "model" and " has been " in e["text"]]
+    assert model_closings == []

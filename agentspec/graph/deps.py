@@ -8,6 +8,8 @@ is serialisable); ``build_graph`` binds it to the node functions. Toolkit hooks,
   session; ``RetailStore.owners``);
 - ``describe(name, arguments) -> str``: the sentence stating a write before asking to confirm it
   (``RetailStore.describe``); without it the graph states the call's name and JSON arguments;
+- ``check(name, arguments) -> str | None``: the error a write would answer now (a dry run), asked
+  before the write is stated; None when it would succeed;
 - ``report(name, arguments) -> str``: the sentence saying a write is done, after it succeeded
   (``policy.report_writes``); without it the graph says the call's name succeeded;
 - ``mentions(kind, texts, candidates) -> list[str] | None``: which of the seen identifiers of

@@ -12,9 +12,11 @@ Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trus
 3. With ``one_user_per_session``, a call whose data belongs to another user (the toolkit's ``owners``
    hook) is refused.
 4. A tool in ``policy.requires_confirmation`` runs only if it is exactly (name and arguments) a call
-   the user's last message confirmed. Otherwise the step is replaced by the graph's own statement of
-   that call ("I'm about to ... Shall I proceed? (yes/no)") and the call becomes ``pending``; the
-   turn ends there. The next user message either confirms it (``is_yes``: the graph runs exactly
+   the user's last message confirmed. A write the toolkit's ``check`` hook says would fail (a dry
+   run) is refused with the tool's own error before it is ever stated: the user is not asked to
+   confirm what cannot be done, and the model reads why. Otherwise the step is replaced by the
+   graph's own statement of that call ("I'm about to ... Shall I proceed? (yes/no)") and the call
+   becomes ``pending``; the turn ends there. The next user message either confirms it (``is_yes``: the graph runs exactly
    the pending call) or not (it is dropped and the model hears the user).
 5. With ``policy.writes_follow_named`` (identifier kinds, e.g. ``[order, item]``), a write's argument
    of such a kind (or each item of a list of them) may only take a value the user's messages since
@@ -179,6 +181,10 @@ def _check(deps: AgentDeps, state: AgentState, call: CallDict) -> Verdict | Lite
             return _refuse(call, "other_user", f"this data belongs to another user; this conversation can only "
                            f"help the authenticated user {user}.")
     if call["name"] in policy.requires_confirmation and call not in state.get("confirmed", []):
+        check = deps.hook("check", call["name"])
+        error = check(call["name"], call["arguments"]) if check else None
+        if error:
+            return {"call": call, "action": "refuse", "reason": "precheck", "observation": error}
         return "confirm"
     return {"call": call, "action": "run", "reason": None, "observation": None}
 

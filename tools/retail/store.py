@@ -151,6 +151,16 @@ class RetailStore(ReadTools, WriteTools):
         """The sentence that states write ``name(**arguments)`` before asking for confirmation."""
         return describe_call(self._db, name, arguments)
 
+    def check(self, name: str, arguments: Mapping[str, Any]) -> str | None:
+        """The error write ``name(**arguments)`` would answer now, found by running it on a sandbox copy;
+        None when it would succeed (or for a read). The graph asks before stating a write, so the user
+        is never asked to confirm something the tool will refuse."""
+        if name not in self.WRITE_TOOLS:
+            return None
+        with self.copy() as sandbox:
+            observation = sandbox.invoke(name, arguments)
+        return observation if observation.startswith("Error") else None
+
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""
         return report_call(self._db, name, arguments)

@@ -264,3 +264,21 @@ def test_a_cancel_takes_the_reason_the_user_gave(spec, scripted, shop_db):
         decides = [e for e in turn.entries if e["kind"] == "decide"]
         assert decides[-1]["errors"] == ["invalid_arguments"]  # the other reason is not in the grammar
         assert turn.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake)")
+
+
+def test_a_write_the_tool_would_refuse_is_not_stated_and_the_model_reads_why(spec, scripted, shop_db):
+    # #W0000002 is pending: a return would fail. The user is never asked to confirm it.
+    doomed = call("return_delivered_order_items", order_id="#W0000002", item_ids=["5555555555"],
+                  payment_method_id="gift_card_1000002")
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("get_order_details", order_id="#W0000002"), doomed,
+                     reply("That order has not been delivered yet, so it cannot be returned."))
+    with session(spec, scripted, shop_db) as s:
+        before = store_of(s).state_hash()
+        turn = s.send("alice@example.com: return the mug of #W0000002")
+        assert turn.reply == "That order has not been delivered yet, so it cannot be returned."
+        assert s.state["pending"] is None and store_of(s).state_hash() == before
+        refused = [e for e in turn.entries if e["kind"] == "guard"]
+        assert [(e["outcome"], e["output"]) for e in refused] == [
+            ("refused: precheck", "Error: Non-delivered order cannot be returned")]
+        assert "Error: Non-delivered order cannot be returned" in scripted.calls[-1]["messages"][-1]["content"]

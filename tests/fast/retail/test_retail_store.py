@@ -166,3 +166,13 @@ def test_a_write_is_stated_with_what_the_customer_knows_each_id_by(store):
     assert store.describe("cancel_pending_order", {"order_id": "#W404", "reason": "no longer needed"}) == (
         "I'm about to cancel order #W404 (reason: no longer needed).")
     assert store.describe("get_order_details", {"order_id": "#W1"}) is None  # reads are not stated
+
+
+def test_check_dry_runs_a_write_on_a_copy_and_changes_nothing(store):
+    before = store.state_hash()
+    assert store.check("return_delivered_order_items", {
+        "order_id": "#W1", "item_ids": ["1001"], "payment_method_id": "credit_card_1"}) == (
+        "Error: Non-delivered order cannot be returned")
+    assert store.check("cancel_pending_order", {"order_id": "#W1", "reason": "no longer needed"}) is None
+    assert store.check("get_order_details", {"order_id": "#W404"}) is None  # reads are not checked
+    assert store.state_hash() == before  # the successful cancel ran on the sandbox only

@@ -98,6 +98,21 @@ def _options(options: dict[str, str]) -> str:
     return ", ".join(f"{k} {v}" for k, v in options.items())
 
 
+def _affordable(db: dict[str, Any], write: Call | None) -> bool:
+    """False for an item swap whose price difference a gift card cannot pay: the tool would refuse it,
+    and the graph refuses to even state a write its dry run fails (``RetailStore.check``)."""
+    if write is None or write[0] not in _ITEM_TOOLS:
+        return True
+    args = write[1]
+    order = db["orders"][args["order_id"]]
+    prices = {item["item_id"]: item["price"] for item in order["items"]}
+    variants = {vid: v for p in db["products"].values() for vid, v in p["variants"].items()}
+    difference = sum(variants[i]["price"] for i in args["new_item_ids"]) - sum(prices[i] for i in args["item_ids"])
+    user = db["users"][order["user_id"]]
+    method = user["payment_methods"].get(args["payment_method_id"], {})
+    return method.get("source") != "gift_card" or method.get("balance", 0) >= difference
+
+
 def _change_mind(db: dict[str, Any], plan: IntentPlan, rng: random.Random) -> bool:
     """Give an items intent a second variant the user switches to before confirming."""
     if plan.write is None or plan.write[0] not in _ITEM_TOOLS:
@@ -106,7 +121,8 @@ def _change_mind(db: dict[str, Any], plan: IntentPlan, rng: random.Random) -> bo
     old, first = args["item_ids"][0], args["new_item_ids"][0]
     product = next(p for p in db["products"].values() if old in p["variants"])
     choices = [v for vid, v in sorted(product["variants"].items())
-               if v["available"] and vid not in (old, first)]
+               if v["available"] and vid not in (old, first)
+               and _affordable(db, (name, {**args, "new_item_ids": [vid]}))]
     if not choices:
         return False
     second = rng.choice(choices)
@@ -162,7 +178,7 @@ def build_scenario(index: int, seed: int, db: dict[str, Any], train_users: list[
         # "Another user" of a forbidden request is also a training user: eval users never appear.
         peers = [db["users"][u] for u in rng.sample(train_users, min(30, len(train_users))) if u != user_id]
         draft = _draft(category, db, user, rng, peers, three)
-        if draft is None:
+        if draft is None or not all(_affordable(db, _plan(i, category).write) for i in draft.intents):
             continue
         break
     else:

@@ -103,6 +103,10 @@ class PolicySpec(_Strict):
     writes_follow_named: list[str] = Field(
         default_factory=list, description="Identifier kinds (e.g. order) whose value in a write must be one the "
         "user named since the last write, when they named any: the write acts on what the user asked about.")
+    lookups_follow_named: list[str] = Field(
+        default_factory=list, description="Identifier kinds (e.g. product) whose value in a lookup (a tool that "
+        "needs no confirmation) must be one the user's messages since the last write refer to, when they refer "
+        "to any: the model reads what the request is about, not every product of every order.")
     report_writes: bool = Field(
         False, description="After a confirmed write succeeds, the graph says it is done (the toolkit's report "
         "hook) and ends the turn, instead of asking the model for a reply.")

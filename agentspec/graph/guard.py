@@ -23,7 +23,9 @@ Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trus
    the last successful write refer to, when they refer to any (``keep_named_targets``, in the
    grammar): "cancel #W9583042" is never a cancel of the order the model read last, and with the
    toolkit's ``mentions`` hook "my order with the lamp" or "refund it to my PayPal" bound the order
-   and the payment method the same way. Messages that refer to none leave the choice open.
+   and the payment method the same way; ``policy.lookups_follow_named`` (e.g. ``[product]``) does the
+   same for lookups ("the Backpack": its product details, not every product of every order).
+   Messages that refer to none leave the choice open.
    With ``policy.choices_follow_said``, an enumerated argument of a write (a cancel reason) takes
    only the values the same messages say (``keep_said_choices``: every word of the value, by its
    first letters, so "I no longer need it" says "no longer needed"); none said, any value.
@@ -94,10 +96,11 @@ def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | No
     return barred
 
 
-def keep_named_targets(tools: list[Tool], writes: set[str], kinds: list[str], texts: list[str] | None,
+def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str], texts: list[str] | None,
                        seen: dict[str, list[str]],
                        mentioned: Callable[[str, str, list[str], list[str]], list[str]]) -> list[Tool]:
-    """The write tools with each identifier argument of a followed kind limited to what ``texts`` name (rule 5).
+    """The ``bound`` tools with each identifier argument of a followed kind limited to what ``texts`` name
+    (rule 5: the writes with ``writes_follow_named``, the lookups with ``lookups_follow_named``).
 
     ``mentioned(tool, kind, texts, candidates)`` picks the seen ids the user's texts refer to
     (``AgentDeps.mentioned``); the other seen ids of that kind are excluded from the argument.
@@ -107,7 +110,7 @@ def keep_named_targets(tools: list[Tool], writes: set[str], kinds: list[str], te
     named: dict[tuple[str, str], list[str]] = {}  # (tool, kind) -> ids: one lookup per pair, not per argument
     kept = []
     for tool in tools:
-        if tool.name in writes:
+        if tool.name in bound:
             for argument, schema in tool.parameters.get("properties", {}).items():
                 kind = identifier_kind(schema)
                 candidates = sorted(seen.get(kind, ())) if kind in kinds else []

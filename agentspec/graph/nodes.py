@@ -28,12 +28,13 @@ from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 __all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
            "route_decide"]
 
+# Questions, not apologies: the turn stopped, the request stands, and a customer (or a simulated one)
+# who reads "I'm sorry, I could not" hears a refusal and leaves.
 STOP_REPLIES = {
-    "limit": "I'm sorry, I could not finish this within the steps I'm allowed for one message. Could you "
-             "tell me more precisely what you need?",
-    "repeat": "I'm sorry, I keep repeating the same lookup without making progress. Could you rephrase "
-              "your request?",
-    "malformed": "I'm sorry, I could not work out the next step. Could you rephrase your request?",
+    "limit": "Let me make sure I get this right: could you tell me once more, in one sentence, what you would "
+             "like me to do?",
+    "repeat": "I keep looking at the same thing. Could you tell me once more what you would like me to do?",
+    "malformed": "Could you tell me once more, in other words, what you would like me to do?",
 }
 
 
@@ -51,7 +52,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "stop": None, "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
         "grounding": _grounding_update(text),
     }
-    if deps.spec.policy.writes_follow_named or deps.spec.policy.choices_follow_said:
+    policy = deps.spec.policy
+    if policy.writes_follow_named or policy.lookups_follow_named or policy.choices_follow_said:
         update["said_since_write"] = [*(state.get("said_since_write") or []), text]
     trace: list[dict[str, Any]] = []
     expert, scores = deps.route(state["messages"])
@@ -88,10 +90,13 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     offered = deps.offered_tools(user, state.get("requests"))
     tools = bar_repeated_lookups(offered, state.get("looked_up"))
     policy = deps.spec.policy
-    tools = keep_named_targets(tools, set(policy.requires_confirmation), policy.writes_follow_named,
-                               state.get("said_since_write"), state.get("grounding") or {}, deps.mentioned)
+    said, seen = state.get("said_since_write"), state.get("grounding") or {}
+    writes = set(policy.requires_confirmation)
+    tools = keep_named_targets(tools, writes, policy.writes_follow_named, said, seen, deps.mentioned)
+    lookups = {t.name for t in tools} - writes
+    tools = keep_named_targets(tools, lookups, policy.lookups_follow_named, said, seen, deps.mentioned)
     if policy.choices_follow_said:
-        tools = keep_said_choices(tools, set(policy.requires_confirmation), state.get("said_since_write"))
+        tools = keep_said_choices(tools, writes, said)
     limits = deps.spec.limits
     parallel = limits.max_calls_per_step > 1
     system = deps.prompt.render(offered, user, parallel=parallel)  # the barred values are the grammar's only

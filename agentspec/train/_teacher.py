@@ -10,7 +10,8 @@ How it decides (a function of the plan and the conversation it is shown; ``_View
 2. then ``get_user_details``; then each intent of the plan in order, skipping those whose closing
    reply is already in the conversation:
    order lookup (by id when the user knows it, else ``get_order_details`` over the user's orders in
-   listed order until the one holding the items), product details, ``calculate`` for a refund over
+   listed order until the one holding the items; straight to that one when the graph offers only
+   the orders the user described, ``focused``: the spec's ``policy.lookups_follow_named``), product details, ``calculate`` for a refund over
    several items, the write (the graph turns it into its confirmation question; after the user's
    yes the graph runs it), then the closing reply with the facts to tell, unless the graph reports
    its writes itself (``reported``, the spec's ``policy.report_writes``): then a write that ran is
@@ -101,8 +102,9 @@ class Teacher:
     """The ``reply`` of the teacher model; see the module docstring."""
 
     def __init__(self, scenario: Scenario, db: dict[str, Any], tools: Sequence[Tool], rng: random.Random,
-                 *, reported: bool = False):
+                 *, reported: bool = False, focused: bool = False):
         self.s = scenario
+        self.focused = focused  # the grammar offers only the orders the user's words describe
         self.reported = reported  # the graph says "... has been cancelled" after a write: no closing reply
         self.db = db
         self.user = db["users"][scenario.user_id]
@@ -177,7 +179,7 @@ class Teacher:
             return self._final(i, f"I'm sorry, I can't help with order {p.order_id}: it is not one of your "
                                   "orders, and I can only act on the account of the person I'm talking to.")
         if p.order_id:
-            search = [p.order_id] if p.order_known else mine[: mine.index(p.order_id) + 1]
+            search = [p.order_id] if p.order_known or self.focused else mine[: mine.index(p.order_id) + 1]
             for oid in search:
                 if not view.seen("get_order_details", {"order_id": oid}):
                     return self._call("get_order_details", {"order_id": oid})

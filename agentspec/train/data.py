@@ -204,7 +204,9 @@ def run_dialogue(ctx: _Context, index: int) -> dict[str, Any]:
     rng = random.Random(f"dialogue:{s.seed}:{index}")
     started = time.perf_counter()
     with ctx.base.copy() as sandbox:
-        teacher = Teacher(scenario, ctx.db, [], rng, reported=ctx.spec.policy.report_writes)
+        policy = ctx.spec.policy
+        teacher = Teacher(scenario, ctx.db, [], rng, reported=policy.report_writes,
+                          focused="order" in policy.lookups_follow_named)
         model = _TeacherModel(teacher, ctx.count, ctx.spec.model.n_ctx)
         decoder = StepDecoder(model, mode="validate", max_attempts=ctx.spec.decoding.max_attempts)
         session = AgentSession(ctx.spec, model=model, decoder=decoder, store=sandbox, seed=s.seed)

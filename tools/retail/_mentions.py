@@ -11,6 +11,7 @@ seen in the conversation) that the user's ``texts`` refer to, or None for a kind
   product, so the new variant of an exchange stays open. When the texts also give options ("the
   Tablet (8-inch, 128GB, gold) from my order with the Backpack and Tablet"), only the named products
   with an option of theirs in the texts are kept: the Backpack there names the order, not the item;
+- a **product** by its name ("the Backpack");
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa").
 
@@ -90,7 +91,12 @@ def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str
     return [c for c in candidates if c in named]
 
 
-_BY_KIND = {"order": _orders, "item": _items, "payment_method": _payment_methods}
+def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
+    names = {c: str((db.get("products", c) or {}).get("name", "")).lower() for c in candidates}
+    return [c for c in candidates if names[c] and _says(text, names[c])]
+
+
+_BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_method": _payment_methods}
 
 
 def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str]) -> list[str] | None:

@@ -13,7 +13,7 @@ from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.spec import load_spec
 from agentspec.tools.retail import RetailStore
 
-from conftest import SHIRT, call, reply
+from conftest import MUG, SHIRT, call, reply
 
 EXCHANGE = dict(order_id="#W0000001", item_ids=["1111111111"], new_item_ids=["2222222222"],
                 payment_method_id="credit_card_1000001")
@@ -216,7 +216,10 @@ def test_a_write_targets_the_order_the_user_named(spec, scripted, shop_db):
     with session(spec, scripted, shop_db) as s:
         turn = s.send("alice@example.com: ship order #W0000002 to 2 Oak St, Springfield, IL 10001, USA instead")
         decides = [e for e in turn.entries if e["kind"] == "decide"]
-        assert decides[-1]["errors"] == ["excluded_identifier"]  # the last order read is not the one named
+        # Neither a read of the other order (lookups_follow_named) nor a write on it is in the grammar.
+        assert decides[-1]["errors"] == ["excluded_identifier", "excluded_identifier"]
+        assert [c["arguments"]["order_id"] for c in turn.tool_calls if c["name"] == "get_order_details"] == [
+            "#W0000002"]
         assert s.state["pending"]["calls"][0]["arguments"]["order_id"] == "#W0000002"
         assert s.state["said_since_write"] == [
             "alice@example.com: ship order #W0000002 to 2 Oak St, Springfield, IL 10001, USA instead"]
@@ -227,17 +230,17 @@ def test_a_write_targets_the_order_the_user_named(spec, scripted, shop_db):
 
 def test_a_write_targets_the_order_and_payment_method_the_user_described(spec, scripted, shop_db):
     # No id typed: the order is "the one with the mug" and the method "my credit card" (the retail
-    # toolkit's mentions hook); the order read last and the order's own gift card are excluded.
+    # toolkit's mentions hook); the other order and the order's own gift card are excluded.
     wrong_order = call("modify_pending_order_payment", order_id="#W0000001", payment_method_id="credit_card_1000001")
     wrong_method = call("modify_pending_order_payment", order_id="#W0000002", payment_method_id="gift_card_1000002")
     right = call("modify_pending_order_payment", order_id="#W0000002", payment_method_id="credit_card_1000001")
     scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
-                     call("get_order_details", order_id="#W0000002"), call("get_order_details", order_id="#W0000001"),
-                     wrong_order, wrong_method, right)
+                     call("get_order_details", order_id="#W0000002"), wrong_order, wrong_method, right)
     with session(spec, scripted, shop_db) as s:
         turn = s.send("alice@example.com: please pay for my order with the mug with my credit card instead")
         decides = [e for e in turn.entries if e["kind"] == "decide"]
-        assert decides[-1]["errors"] == ["excluded_identifier", "excluded_identifier"]  # both retried
+        # The write on the other order and the write with the order's own card: both retried.
+        assert decides[-1]["errors"] == ["excluded_identifier"] * 2
         assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_payment",
                                                 "arguments": json.loads(right)["calls"][0]["arguments"]}]
         assert turn.reply == ("I'm about to change the payment method of order #W0000002 to the Visa card ending "
@@ -282,3 +285,18 @@ def test_a_write_the_tool_would_refuse_is_not_stated_and_the_model_reads_why(spe
         assert [(e["outcome"], e["output"]) for e in refused] == [
             ("refused: precheck", "Error: Non-delivered order cannot be returned")]
         assert "Error: Non-delivered order cannot be returned" in scripted.calls[-1]["messages"][-1]["content"]
+
+
+def test_lookups_read_what_the_request_is_about(spec, scripted, shop_db):
+    # Both orders were read; then "the T-Shirt": the Mug's product is not offered for reading.
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("get_order_details", order_id="#W0000001"), call("get_order_details", order_id="#W0000002"),
+                     reply("You have two orders."),
+                     call("get_product_details", product_id=MUG), call("get_product_details", product_id=SHIRT),
+                     reply("Which colour would you like?"))
+    with session(spec, scripted, shop_db) as s:
+        s.send("alice@example.com: what are my orders?")
+        turn = s.send("I'd like to exchange the T-Shirt")
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert [e["errors"] for e in decides] == [["excluded_identifier"], []]
+        assert [c["arguments"] for c in turn.tool_calls] == [{"product_id": SHIRT}]

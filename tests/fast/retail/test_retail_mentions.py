@@ -53,3 +53,8 @@ def test_items_by_product_name_and_unknown_kinds_are_left_to_the_graph(store):
         "2001", "2002"]
     assert store.mentions("item", ["exchange the blue T-Shirt and the white Mug"], items) == items
     assert store.mentions("user", ["alice_1"], ["alice_1"]) is None  # the graph's default: ids spelled out
+
+
+def test_products_by_name(store):
+    assert store.mentions("product", ["exchange my t-shirt for a red one"], ["P1", "P2"]) == ["P1"]
+    assert store.mentions("product", ["exchange it"], ["P1", "P2"]) == []

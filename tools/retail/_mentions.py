@@ -9,8 +9,9 @@ seen in the conversation) that the user's ``texts`` refer to, or None for a kind
   in the texts;
 - an **item** by its product's name ("return the Dumbbell Set"): every candidate item of a named
   product, so the new variant of an exchange stays open. When the texts also give options ("the
-  Tablet (8-inch, 128GB, gold) from my order with the Backpack and Tablet"), only the named products
-  with an option of theirs in the texts are kept: the Backpack there names the order, not the item;
+  Tablet (8-inch, 128GB, gold) from my order with the Backpack and Tablet"), the named products
+  described by at least half as many options as the best-described one are kept: the Backpack
+  there names the order, not the item;
 - a **product** by its name ("the Backpack");
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa").
@@ -65,10 +66,16 @@ def _products(db: Database, item_ids: Iterable[str]) -> dict[str, tuple[str, lis
 def _items(db: Database, text: str, candidates: list[str]) -> list[str]:
     products = _products(db, candidates)
     named = [c for c in candidates if c in products and _says(text, products[c][0])]
-    # Option values of three letters or more: a size "M" or "L" would match "I'm" or a stray letter.
-    described = {products[c][0] for c in named
-                 if any(len(v) > 2 and _says(text, v) for v in products[c][1])}
-    return [c for c in named if not described or products[c][0] in described]
+    # How well the texts describe each named product: the most option values of one of its items
+    # (three letters or more: a size "M" would match "I'm"). A product named only in passing ("my
+    # order with the Bicycle, Grill and Headphones") or matching one stray colour scores below half
+    # of the best-described one and is dropped; two products both described stay.
+    score: dict[str, int] = {}
+    for c in named:
+        name, options = products[c]
+        score[name] = max(score.get(name, 0), sum(len(v) > 2 and _says(text, v) for v in options))
+    best = max(score.values(), default=0)
+    return [c for c in named if 2 * score[products[c][0]] >= best]
 
 
 def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str]:

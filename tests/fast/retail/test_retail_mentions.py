@@ -52,6 +52,9 @@ def test_items_by_product_name_and_unknown_kinds_are_left_to_the_graph(store):
     assert store.mentions("item", ["return the white Mug from my order with the T-Shirt and Mug"], items) == [
         "2001", "2002"]
     assert store.mentions("item", ["exchange the blue T-Shirt and the white Mug"], items) == items
+    # Two products described equally stay; one described less than half as well is dropped.
+    assert store.mentions("item", ["the blue T-Shirt, from my order with the T-Shirt and the black Mug"],
+                          items) == items
     assert store.mentions("user", ["alice_1"], ["alice_1"]) is None  # the graph's default: ids spelled out
 
 

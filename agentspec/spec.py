@@ -264,6 +264,21 @@ def spec_toolkit_names(spec: AgentSpec) -> tuple[dict[str, list[str]], list[Spec
     return names, problems
 
 
+def _declared_kinds(spec: AgentSpec) -> set[str] | None:
+    """Identifier kinds the spec's toolkits declare (``identifier_kinds`` on each factory); None unless all do."""
+    from agentspec.toolkit import ENTRY_POINT_GROUP
+    from importlib.metadata import entry_points
+
+    kinds: set[str] = set()
+    for tk in spec.toolkits:
+        found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == tk.name]
+        declared = getattr(found[0].load(), "identifier_kinds", None) if found else None
+        if declared is None:
+            return None
+        kinds |= set(declared)
+    return kinds
+
+
 def _routing_problems(spec: AgentSpec) -> list[SpecProblem]:
     import json
 
@@ -327,6 +342,12 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
                     problems.append(SpecProblem(f"policy.{field}[{j}]", f"unknown tool {tool!r}"))
         if policy.handoff_tool is not None and policy.handoff_tool not in known:
             problems.append(SpecProblem("policy.handoff_tool", f"unknown tool {policy.handoff_tool!r}"))
+    kinds = _declared_kinds(spec) if spec.policy.writes_follow_named or spec.policy.lookups_follow_named else None
+    for field in ("writes_follow_named", "lookups_follow_named"):
+        for j, kind in enumerate(getattr(spec.policy, field) if kinds is not None else ()):
+            if kind not in kinds:
+                problems.append(SpecProblem(f"policy.{field}[{j}]", f"unknown identifier kind {kind!r} (the "
+                                            f"toolkits' kinds: {', '.join(sorted(kinds))})"))
     if spec.routing.requests is not None:
         problems += _request_scope_problems(spec, known if declared else None)
     for j, tool in enumerate(spec.policy.auth_tools):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ._ids import CANCEL_REASONS, CancelReason, ItemId, OrderId, PaymentMethodId, ProductId, UserId
+from ._ids import CANCEL_REASONS, IDENTIFIER_KINDS, CancelReason, ItemId, OrderId, PaymentMethodId, ProductId, UserId
 from .store import RetailStore
 
 __all__ = [
@@ -38,5 +38,6 @@ def load_toolkit(db: str | os.PathLike[str]) -> RetailStore:
     return RetailStore.open(path)
 
 
-# Lets `agentspec validate` check tool names in a spec's policy without building a store.
+# Lets `agentspec validate` check tool names and identifier kinds in a spec's policy without building a store.
 load_toolkit.tool_names = RetailStore.TOOL_NAMES  # type: ignore[attr-defined]
+load_toolkit.identifier_kinds = IDENTIFIER_KINDS  # type: ignore[attr-defined]

@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 from agentspec.tools.types import Identifier
 
 __all__ = ["UserId", "OrderId", "ItemId", "ProductId", "PaymentMethodId", "Email", "Zip", "PersonName", "Dictated",
-           "CancelReason", "CANCEL_REASONS"]
+           "CancelReason", "CANCEL_REASONS", "IDENTIFIER_KINDS"]
 
 UserId = Annotated[str, Identifier("user")]
 OrderId = Annotated[str, Identifier("order")]
@@ -27,6 +27,8 @@ Email = Annotated[str, Identifier("email")]
 Zip = Annotated[str, Identifier("zip")]
 PersonName = Annotated[str, Identifier("name")]
 Dictated = Annotated[str, Identifier("dictated")]
+# Every kind above: `agentspec validate` checks a policy's *_follow_named kinds against it.
+IDENTIFIER_KINDS = ("user", "order", "item", "product", "payment_method", "email", "zip", "name", "dictated")
 
 # tau2's two accepted reasons (its ``CancelReason`` literal); the policy rejects any other.
 CancelReason = Literal["no longer needed", "ordered by mistake"]

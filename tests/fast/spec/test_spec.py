@@ -135,6 +135,13 @@ def test_extends_errors_name_the_field(tmp_path):
     assert [p.path for p in problems] == ["extends"] and "nowhere" in problems[0].message
 
 
+def test_follow_named_kinds_must_be_the_toolkits_identifier_kinds(tmp_path):
+    policy = {"writes_follow_named": ["order", "orders"], "lookups_follow_named": ["product", "sku"]}
+    _, problems = check_spec(str(write(tmp_path, {"extends": "retail", "name": "k", "policy": policy}, "k.yaml")))
+    assert [p.path for p in problems] == ["policy.writes_follow_named[1]", "policy.lookups_follow_named[1]"]
+    assert "unknown identifier kind 'orders'" in problems[0].message and "payment_method" in problems[0].message
+
+
 def test_adapters_reach_the_backend_or_fail_loudly(tmp_path, monkeypatch):
     from agentspec.errors import AgentSpecError
     from agentspec.runtime import registry

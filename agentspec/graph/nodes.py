@@ -49,7 +49,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     text = state["messages"][-1]["content"]
     update: dict[str, Any] = {
         "turn": state.get("turn", 0) + 1, "steps": 0, "repeats": 0, "recent_calls": [], "looked_up": {},
-        "stop": None, "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None,
+        "stop": None, "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None, "cannot": None,
         "grounding": _grounding_update(text),
     }
     policy = deps.spec.policy
@@ -147,11 +147,16 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     trace: list[dict[str, Any]] = []
     grounding = Grounding()
     stop = None
+    cannot = state.get("cannot")
     for verdict in state.get("verdicts", []):
         call = verdict["call"]
         calls.append(call)
         if verdict["action"] == "refuse":
             observation, outcome = verdict["observation"] or "Error: policy: refused", "refused"
+            if verdict["reason"] == "precheck":
+                # The same write again is a repeat (refused, and it ends the turn): the tool's answer stands.
+                recent.append(call_fingerprint(call))
+                cannot = observation
         else:
             started = time.perf_counter()
             result = deps.registry.call(call["name"], call["arguments"])
@@ -187,7 +192,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
         "user_id": user, "recent_calls": recent, "looked_up": looked_up, "said_since_write": said, "verdicts": [],
-        "confirmed": [], "step": None, "stop": stop, **({"reply": " ".join(reports)} if stop == "reported" else {}),
+        "confirmed": [], "step": None, "stop": stop, "cannot": cannot,
+        **({"reply": " ".join(reports)} if stop == "reported" else {}),
     }
 
 
@@ -241,5 +247,11 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, deps.spec.policy.handoff_message, "graph", "handoff")
     if stop == "reported":
         return _reply_update(state, state.get("reply") or "", "graph", "reported")
+    if state.get("cannot") and stop in ("limit", "repeat", "malformed", None):
+        # The model kept at a write the tool refuses (a refund to a card the policy does not allow):
+        # the customer hears the tool's reason, not a request to rephrase.
+        reason_text = state["cannot"].removeprefix("Error:").strip().rstrip(".")
+        return _reply_update(state, f"I can't do that: {reason_text}. Is there anything else I can help you with?",
+                             "graph", "cannot")
     reason = stop or "limit"
     return _reply_update(state, STOP_REPLIES[reason], "graph", f"stopped: {reason}")

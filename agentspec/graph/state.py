@@ -20,7 +20,8 @@ value written.
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
   (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported, the last
-  with the graph's report of a write in ``reply``).
+  with the graph's report of a write in ``reply``), ``cannot`` (the tool's own error for a write
+  its dry run refused: if the turn then stops, the user is told that reason).
 """
 from __future__ import annotations
 
@@ -71,6 +72,7 @@ class AgentState(TypedDict, total=False):
     stop: StopReason | None
     reply: str | None
     expert: str | None  # the LoRA expert the router chose for this turn (None: no routing)
+    cannot: str | None  # the tool's error for a write its dry run refused in this turn (told if the turn stops)
     said_since_write: list[str]  # the user's messages since the last successful write, for writes_follow_named
     requests: list[str]  # what the user asked for so far, in order (empty: nothing recognised, or no scope)
 

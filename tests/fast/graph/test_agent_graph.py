@@ -300,3 +300,20 @@ def test_lookups_read_what_the_request_is_about(spec, scripted, shop_db):
         decides = [e for e in turn.entries if e["kind"] == "decide"]
         assert [e["errors"] for e in decides] == [["excluded_identifier"], []]
         assert [c["arguments"] for c in turn.tool_calls] == [{"product_id": SHIRT}]
+
+
+def test_a_model_that_keeps_at_a_refused_write_ends_the_turn_with_the_tools_reason(spec, scripted, shop_db):
+    doomed = call("return_delivered_order_items", order_id="#W0000002", item_ids=["5555555555"],
+                  payment_method_id="gift_card_1000002")
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("get_order_details", order_id="#W0000002"), doomed, doomed, doomed)
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com: return the mug of #W0000002")
+        # The second try is a repeat (refused); the next ends the turn, and the user hears why.
+        assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == [
+            "refused: precheck", "refused: repeat", "refused: repeat"]
+        assert turn.reply == ("I can't do that: Non-delivered order cannot be returned. Is there anything else I "
+                              "can help you with?")
+        assert s.state["pending"] is None
+        scripted.enqueue(reply("Sure."))
+        assert s.send("ok, thanks").reply == "Sure."  # a new message starts clean

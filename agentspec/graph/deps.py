@@ -54,6 +54,9 @@ class AgentDeps:
     approve: bool = False  # operator approval (LangGraph interrupt) before each consequential call
     prompt: SystemPrompt = field(init=False)
     _token_counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
+    # (toolkit, kind, texts, candidates) -> ids: every decide step asks again for each write tool, and
+    # the retail hook scans users and products; the texts reset after each write, so a key never goes stale.
+    _mentions: dict[tuple[Any, ...], list[str]] = field(default_factory=dict, init=False, repr=False)
 
     router: Any = field(init=False, default=None)  # agentspec.train.router.Router, when the spec routes
     request_classifier: Any = field(init=False, default=None)  # agentspec.train.requests.RequestClassifier
@@ -122,11 +125,17 @@ class AgentDeps:
     def mentioned(self, tool: str, kind: str, texts: list[str], candidates: list[str]) -> list[str]:
         """The ``candidates`` (seen ids of ``kind``) that the user's ``texts`` refer to, for ``tool``'s
         arguments: its toolkit's ``mentions`` hook, else the ids written out in the texts."""
+        key = (id(self.toolkits.get(tool)), kind, tuple(texts), tuple(candidates))
+        if key in self._mentions:
+            return list(self._mentions[key])
         hook = self.hook("mentions", tool)
         found = hook(kind, texts, candidates) if hook else None
         if found is None:
             lowered = [t.lower() for t in texts]
             found = [c for c in candidates if any(c.lower() in t for t in lowered)]
+        if len(self._mentions) > 1024:
+            self._mentions.clear()
+        self._mentions[key] = list(found)
         return list(found)
 
     def hook(self, name: str, tool: str) -> Callable[..., Any] | None:

@@ -113,6 +113,11 @@ class PolicySpec(_Strict):
     choices_follow_said: bool = Field(
         False, description="An enumerated argument of a write (e.g. a cancel reason) takes only the values the "
         "user's messages since the last write say, when they say any (every word of the value, by its stem).")
+    act_on_requests: bool = Field(
+        False, description="With a request scope (routing.requests): a turn whose user message brings a request "
+        "it recognises starts with a tool call, not a reply, once a user is authenticated. A small model "
+        "otherwise answers a second request with words that sound done (\"The return has been requested\") "
+        "and does nothing.")
     identity_request: str | None = Field(
         None, description="Said by the graph instead of the model's reply while nobody is authenticated and the "
         "user has given nothing an auth tool could be called with (no email, no zip): the only useful reply "

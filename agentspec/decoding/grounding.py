@@ -50,8 +50,10 @@ DEFAULT_PATTERNS: dict[str, str] = {
     "zip": r"\d{5}",
     # A person's name as the user types it, one word (apostrophes and hyphens inside): every word of
     # a user message qualifies, so a name the model copies cannot be misspelt ("Mie" for "Mei").
-    # JSON observations are walked by key, never scanned, so their words do not count.
-    "name": r"[^\W\d_]+(?:['-][^\W\d_]+)*",
+    # JSON observations are walked by key, never scanned, so their words do not count. Not one
+    # letter: "I" is no name, but it begins many ("I" + end of string for "Isabella": a greedy model
+    # stopped there, and the lookup of "I Sanchez" failed until the customer gave up).
+    "name": r"(?:[^\W\d_]{2,}|[^\W\d_](?=['-]))(?:['-][^\W\d_]+)*",
 }
 
 # Text the user dictates, as runs of up to this many words of one clause (an address line is 2-5 words).

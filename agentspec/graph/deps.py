@@ -12,10 +12,12 @@ is serialisable); ``build_graph`` binds it to the node functions. Toolkit hooks,
   before the write is stated; None when it would succeed;
 - ``report(name, arguments) -> str``: the sentence saying a write is done, after it succeeded
   (``policy.report_writes``); without it the graph says the call's name succeeded;
-- ``mentions(kind, texts, candidates) -> list[str] | None``: which of the seen identifiers of
-  ``kind`` the user's ``texts`` refer to, the way customers refer to them ("my order with the lamp",
-  "my PayPal"; ``RetailStore.mentions``); None leaves it to ``mentioned``'s default, the ids the
-  texts spell out.
+- ``mentions(kind, texts, candidates, argument, seen) -> list[str] | None``: which of the seen
+  identifiers of ``kind`` the user's ``texts`` refer to, the way customers refer to them ("my order
+  with the lamp", "my PayPal"; ``RetailStore.mentions``), for a tool's ``argument`` (an exchange's
+  old and new items differ), knowing every id ``seen`` so far by kind; None leaves it to
+  ``mentioned``'s default, the ids the texts spell out. An id it names that was not seen yet (a
+  variant the customer described) is offered too: the customer's words ground it.
 
 Mixture of LoRA experts: with ``spec.routing.router``, ``route(messages)`` names the expert adapter
 for a turn and ``use_expert(name)`` makes it the model's active adapter (llama.cpp switches adapters
@@ -54,8 +56,8 @@ class AgentDeps:
     approve: bool = False  # operator approval (LangGraph interrupt) before each consequential call
     prompt: SystemPrompt = field(init=False)
     _token_counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
-    # (toolkit, kind, texts, candidates) -> ids: every decide step asks again for each write tool, and
-    # the retail hook scans users and products; the texts reset after each write, so a key never goes stale.
+    # (toolkit, kind, argument, texts, seen) -> ids: every decide step asks again for each write tool,
+    # and the retail hook scans users and products; the key holds all the hook reads, so it never goes stale.
     _mentions: dict[tuple[Any, ...], list[str]] = field(default_factory=dict, init=False, repr=False)
 
     router: Any = field(init=False, default=None)  # agentspec.train.router.Router, when the spec routes
@@ -122,14 +124,17 @@ class AgentDeps:
         sentence = hook(call["name"], call["arguments"]) if hook else None
         return sentence or f"Done: {call['name']} succeeded. Is there anything else I can help you with?"
 
-    def mentioned(self, tool: str, kind: str, texts: list[str], candidates: list[str]) -> list[str]:
-        """The ``candidates`` (seen ids of ``kind``) that the user's ``texts`` refer to, for ``tool``'s
-        arguments: its toolkit's ``mentions`` hook, else the ids written out in the texts."""
-        key = (id(self.toolkits.get(tool)), kind, tuple(texts), tuple(candidates))
+    def mentioned(self, tool: str, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
+                  seen: Mapping[str, list[str]] | None = None) -> list[str]:
+        """The ids of ``kind`` that the user's ``texts`` refer to, for ``tool``'s ``argument``: its toolkit's
+        ``mentions`` hook, else the ``candidates`` (seen ids of ``kind``) written out in the texts."""
+        seen = dict(seen or {})
+        key = (id(self.toolkits.get(tool)), kind, argument, tuple(texts), tuple(candidates),
+               tuple((k, tuple(v)) for k, v in sorted(seen.items())))
         if key in self._mentions:
             return list(self._mentions[key])
         hook = self.hook("mentions", tool)
-        found = hook(kind, texts, candidates) if hook else None
+        found = hook(kind, texts, candidates, argument=argument, seen=seen) if hook else None
         if found is None:
             lowered = [t.lower() for t in texts]
             found = [c for c in candidates if any(c.lower() in t for t in lowered)]

@@ -23,7 +23,8 @@ Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trus
    the last successful write refer to, when they refer to any (``keep_named_targets``, in the
    grammar): "cancel #W9583042" is never a cancel of the order the model read last, and with the
    toolkit's ``mentions`` hook "my order with the lamp" or "refund it to my PayPal" bound the order
-   and the payment method the same way; ``policy.lookups_follow_named`` (e.g. ``[product]``) does the
+   and the payment method the same way ("the one with color grey": the exchange's new item, even
+   before the product was read); ``policy.lookups_follow_named`` (e.g. ``[product]``) does the
    same for lookups ("the Backpack": its product details, not every product of every order).
    Messages that refer to none leave the choice open.
    With ``policy.choices_follow_said``, an enumerated argument of a write (a cancel reason) takes
@@ -98,31 +99,45 @@ def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | No
 
 def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str], texts: list[str] | None,
                        seen: dict[str, list[str]],
-                       mentioned: Callable[[str, str, list[str], list[str]], list[str]]) -> list[Tool]:
+                       mentioned: Callable[..., list[str]]) -> tuple[list[Tool], dict[str, set[str]]]:
     """The ``bound`` tools with each identifier argument of a followed kind limited to what ``texts`` name
-    (rule 5: the writes with ``writes_follow_named``, the lookups with ``lookups_follow_named``).
+    (rule 5: the writes with ``writes_follow_named``, the lookups with ``lookups_follow_named``), and
+    the ids they name that the conversation has not shown yet, by kind.
 
-    ``mentioned(tool, kind, texts, candidates)`` picks the seen ids the user's texts refer to
-    (``AgentDeps.mentioned``); the other seen ids of that kind are excluded from the argument.
+    ``mentioned(tool, kind, texts, candidates, argument, seen)`` picks the ids the user's texts refer
+    to (``AgentDeps.mentioned``); the other seen ids of that kind are excluded from the argument. An
+    id it names that was not seen (the variant a customer described, "the same jacket in navy",
+    found in the catalogue by the toolkit) is grounded by those words: the caller adds it to what
+    the grammar offers, so the write need not wait for a read the model may not think of.
     """
+    described: dict[str, set[str]] = {}
     if not kinds or not texts:
-        return tools
-    named: dict[tuple[str, str], list[str]] = {}  # (tool, kind) -> ids: one lookup per pair, not per argument
+        return tools, described
+    named: dict[tuple[str, str], list[str]] = {}  # (tool, argument) -> the ids its texts name
+    for tool in tools:
+        for argument, kind in _followed_arguments(tool, bound, kinds):
+            candidates = sorted(seen.get(kind, ()))  # none yet: the texts may still describe one
+            named[tool.name, argument] = mentioned(tool.name, kind, texts, candidates, argument, seen)
+            described.setdefault(kind, set()).update(set(named[tool.name, argument]) - set(candidates))
     kept = []
     for tool in tools:
-        if tool.name in bound:
-            for argument, schema in tool.parameters.get("properties", {}).items():
-                kind = identifier_kind(schema)
-                candidates = sorted(seen.get(kind, ())) if kind in kinds else []
-                if not candidates:
-                    continue
-                if (tool.name, kind) not in named:
-                    named[tool.name, kind] = mentioned(tool.name, kind, texts, candidates)
-                others = sorted(set(candidates) - set(named[tool.name, kind]))
-                if named[tool.name, kind] and others:
-                    tool = without_values(tool, argument, others)
+        for argument, kind in _followed_arguments(tool, bound, kinds):
+            ids = set(named[tool.name, argument])
+            # The other seen ids when the texts name some; never an unseen id another argument named
+            # (the grammar's grounding is per kind: an exchange's new item must not become its old one).
+            excluded = (set(seen.get(kind, ())) - ids if ids else set()) | (described.get(kind, set()) - ids)
+            if excluded:
+                tool = without_values(tool, argument, sorted(excluded))
         kept.append(tool)
-    return kept
+    return kept, {kind: ids for kind, ids in described.items() if ids}
+
+
+def _followed_arguments(tool: Tool, bound: set[str], kinds: list[str]) -> list[tuple[str, str]]:
+    """(argument, kind) of each identifier argument of ``tool`` (when bound) whose kind is followed."""
+    if tool.name not in bound:
+        return []
+    pairs = [(argument, identifier_kind(schema)) for argument, schema in tool.parameters.get("properties", {}).items()]
+    return [(argument, kind) for argument, kind in pairs if kind in kinds]
 
 
 _WORD = re.compile(r"[a-z0-9]+")

@@ -50,7 +50,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     update: dict[str, Any] = {
         "turn": state.get("turn", 0) + 1, "steps": 0, "repeats": 0, "recent_calls": [], "looked_up": {},
         "stop": None, "reply": None, "step": None, "verdicts": [], "confirmed": [], "pending": None, "cannot": None,
-        "grounding": _grounding_update(text),
+        "grounding": _grounding_update(text), "asked": [],
     }
     policy = deps.spec.policy
     if policy.writes_follow_named or policy.lookups_follow_named or policy.choices_follow_said:
@@ -68,6 +68,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if probs:
         known = list(state.get("requests") or [])
         update["requests"] = known + [r for r in asked if r not in known]
+        update["asked"] = list(asked)
         top = sorted(probs.items(), key=lambda kv: -kv[1])[:3]
         trace.append({"turn": update["turn"], "kind": "request", "output": asked, "requests": update["requests"],
                       "scores": {k: round(v, 3) for k, v in top}})
@@ -92,9 +93,14 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     policy = deps.spec.policy
     said, seen = state.get("said_since_write"), state.get("grounding") or {}
     writes = set(policy.requires_confirmation)
-    tools = keep_named_targets(tools, writes, policy.writes_follow_named, said, seen, deps.mentioned)
+    grounding = Grounding(seen)
+    tools, described = keep_named_targets(tools, writes, policy.writes_follow_named, said, seen, deps.mentioned)
     lookups = {t.name for t in tools} - writes
-    tools = keep_named_targets(tools, lookups, policy.lookups_follow_named, said, seen, deps.mentioned)
+    tools, described_too = keep_named_targets(tools, lookups, policy.lookups_follow_named, said, seen,
+                                              deps.mentioned)
+    for kind, ids in (*described.items(), *described_too.items()):
+        for value in ids:  # described by the user, found by the toolkit: grounded for this step's grammar
+            grounding.add(kind, value)
     if policy.choices_follow_said:
         tools = keep_said_choices(tools, writes, said)
     limits = deps.spec.limits
@@ -104,7 +110,9 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                                        keep=limits.keep_observations, max_chars=limits.max_observation_chars)
     started = time.perf_counter()
     deps.use_expert(state.get("expert"))  # here, not in begin: a resumed session re-activates it
-    decided = deps.decoder.decide(messages, tools, Grounding(state.get("grounding") or {}), allow_reply=True,
+    # policy.act_on_requests: a new request is acted on (read, written, handed off) before any reply.
+    must_act = bool(policy.act_on_requests and user and state.get("asked") and not state.get("steps"))
+    decided = deps.decoder.decide(messages, tools, grounding, allow_reply=not must_act,
                                   parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
     step = decided.step
     usage = decided.completion.usage

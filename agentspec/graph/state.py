@@ -13,7 +13,8 @@ value written.
   asked about, ``{"calls": [...], "statement": str}``. ``confirmed``: calls the user's last message
   said yes to. ``step``: the step being handled. ``verdicts``: the guard's decision per call.
 - ``requests``: what the user has asked for so far (request classes, ``AgentDeps.requests_in``),
-  kept for the whole conversation; it scopes the write tools.
+  kept for the whole conversation; it scopes the write tools. ``asked``: the requests this turn's
+  message brought (``policy.act_on_requests``: the turn then starts with a call).
 - ``said_since_write``: the user's messages since the last successful write, kept with
   ``policy.writes_follow_named``: what they refer to bounds the writes' targets (guard rule 5).
 - Per-turn counters, reset when a user message arrives: ``steps`` (model steps), ``repeats`` (refused
@@ -75,6 +76,7 @@ class AgentState(TypedDict, total=False):
     cannot: str | None  # the tool's error for a write its dry run refused in this turn (told if the turn stops)
     said_since_write: list[str]  # the user's messages since the last successful write, for writes_follow_named
     requests: list[str]  # what the user asked for so far, in order (empty: nothing recognised, or no scope)
+    asked: list[str]  # the requests this turn's user message brought
 
 
 def call_fingerprint(call: CallDict) -> str:

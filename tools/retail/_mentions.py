@@ -1,8 +1,9 @@
 """Which seen identifiers a customer's words refer to: the retail toolkit's ``mentions`` hook.
 
-Contract: ``mentioned(db, kind, texts, candidates)`` returns the ``candidates`` (ids of ``kind``
-seen in the conversation) that the user's ``texts`` refer to, or None for a kind it does not know
-(the graph then keeps the ids the texts spell out). Customers rarely type ids:
+Contract: ``mentioned(db, kind, texts, candidates, argument, seen)`` returns the ``candidates`` (ids
+of ``kind`` seen in the conversation) that the user's ``texts`` refer to for a write's ``argument``
+(``seen``: every id shown so far, by kind), or None for a kind it does not know (the graph then keeps
+the ids the texts spell out). Customers rarely type ids:
 
 - an **order** is named by its id ("#W1234567", with or without the "#"), else by the products in it
   ("my order with the Smartphone and Tea Kettle"): the orders with the most of their product names
@@ -11,8 +12,19 @@ seen in the conversation) that the user's ``texts`` refer to, or None for a kind
   product, so the new variant of an exchange stays open. When the texts also give options ("the
   Tablet (8-inch, 128GB, gold) from my order with the Backpack and Tablet"), the named products
   described by at least half as many options as the best-described one are kept: the Backpack
-  there names the order, not the item;
+  there names the order, not the item. A write's ``item_ids`` (the items it changes) are the items
+  so named of the orders the texts name (of every seen order when they name none), read from the
+  store even before the model read the order: a catalogue variant read from the product is never
+  the old item, and "the Pet Bed in my order #W9980894" is that order's Pet Bed;
+- a write's ``new_item_ids`` (the variant an exchange or a modification asks for) is the old item
+  with the options the texts change (``_variants``: "the Backpack (grey, large, nylon) ... for the
+  one with grey, large, polyester" -> the polyester one). That variant is the answer even when the
+  conversation has not shown it yet (the graph then offers it, grounded by the customer's words):
+  the only item of that product seen so far is usually the old one. Texts that change no option
+  leave every named variant but the old items;
 - a **product** by its name ("the Backpack");
+- a **dictated** phrase (an address line) by the part of the last address the texts dictate that
+  the argument names (``_addresses``);
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa").
 
@@ -27,7 +39,9 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ._addresses import dictated
 from ._sqlite import Database
+from ._variants import changed_variants
 
 __all__ = ["mentioned"]
 
@@ -78,6 +92,21 @@ def _items(db: Database, text: str, candidates: list[str]) -> list[str]:
     return [c for c in named if 2 * score[products[c][0]] >= best]
 
 
+def _order_items(db: Database, text: str, orders: list[str]) -> list[dict[str, Any]]:
+    """The items of the seen ``orders`` that the text names (all of them when it names none)."""
+    named = _orders(db, text, orders) or orders
+    return [item for order_id in named for item in (db.get("orders", order_id) or {}).get("items", [])]
+
+
+def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]) -> list[str]:
+    named = [i for i in _order_items(db, text, orders) if _says(text, str(i.get("name", "")).lower())]
+    new = changed_variants(db, text, named)
+    if new:
+        return new
+    old_ids = {str(i.get("item_id")) for i in named}
+    return [c for c in _items(db, text, candidates) if c not in old_ids]
+
+
 def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str]:
     methods: dict[str, dict[str, Any]] = {}
     for _, user in db.items("users"):
@@ -106,7 +135,19 @@ def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
 _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_method": _payment_methods}
 
 
-def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str]) -> list[str] | None:
-    """The candidates of ``kind`` that ``texts`` refer to; None for a kind this toolkit does not resolve."""
+def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
+              seen: dict[str, list[str]] | None = None) -> list[str] | None:
+    """The candidates of ``kind`` that ``texts`` refer to, for a write's ``argument`` when given (``seen``:
+    every id the conversation has shown, by kind); None for a kind this toolkit does not resolve."""
+    text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
+    if kind == "dictated":
+        return dictated(text, list(candidates), argument)
     find = _BY_KIND.get(kind)
-    return None if find is None else find(db, " ".join(texts).lower(), list(candidates))
+    if find is None:
+        return None
+    if kind == "item" and argument == "new_item_ids" and orders:
+        return _new_items(db, text, list(candidates), orders)
+    if kind == "item" and argument == "item_ids" and orders:
+        in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in _order_items(db, text, orders)))
+        return _items(db, text, in_orders) or _items(db, text, list(candidates))
+    return find(db, text, list(candidates))

@@ -126,8 +126,9 @@ def test_custom_patterns_snapshot_and_round_trip():
 
 def test_a_persons_name_is_grounded_word_by_word_from_free_text_only():
     g = Grounding()
-    g.observe_text("It's Mei O'Neil-Patel, and the zip code is 76165.")
+    g.observe_text("It's Mei O'Neil-Patel, and the zip code is 76165. I have a question.")
     assert {"Mei", "O'Neil-Patel", "It's", "zip"} <= set(g.values("name"))
+    assert not {"I", "a", "O"} & set(g.values("name"))  # one letter is no name ("I" begins "Isabella")
     assert "76165" not in g.values("name") and g.values("zip") == ("76165",)
     # JSON observations are walked by key: their words (a product's name, the user's stored name) do not count.
     g2 = Grounding()

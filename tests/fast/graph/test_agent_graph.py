@@ -317,3 +317,21 @@ def test_a_model_that_keeps_at_a_refused_write_ends_the_turn_with_the_tools_reas
         assert s.state["pending"] is None
         scripted.enqueue(reply("Sure."))
         assert s.send("ok, thanks").reply == "Sure."  # a new message starts clean
+
+
+def test_an_exchange_takes_the_variant_the_user_described_even_before_it_was_read(spec, scripted, shop_db):
+    # "the red one": the only T-Shirt seen is the old one, yet the exchange's new item is the red
+    # variant (found in the catalogue by the retail toolkit, grounded by the customer's words).
+    old_for_old = call("exchange_delivered_order_items", **{**EXCHANGE, "new_item_ids": ["1111111111"]})
+    new_for_new = call("exchange_delivered_order_items", **{**EXCHANGE, "item_ids": ["2222222222"]})
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("get_order_details", order_id="#W0000001"), old_for_old, new_for_new,
+                     call("exchange_delivered_order_items", **EXCHANGE))
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("Hi, I want to exchange the T-Shirt of order #W0000001 for the red one. Email alice@example.com")
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        # The old item is not its own exchange, and the described new one is grounded for new_item_ids only.
+        assert decides[-1]["errors"] == ["excluded_identifier", "excluded_identifier"]
+        assert "2222222222" not in s.state["grounding"].get("item", [])  # never read, still offered
+        assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": EXCHANGE}]
+        assert "T-Shirt (red, M; item 2222222222)" in turn.reply  # the customer confirms what they described

@@ -39,6 +39,7 @@ def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
 
 
 def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(spec, scripted, shop_db):
+    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update={"act_on_requests": False})})
     scripted.enqueue(AUTH, reply("How can I help?"), reply("Sure."), reply("Which item?"), reply("Okay."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         s.send("hello, alice@example.com here")
@@ -52,6 +53,21 @@ def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(s
         assert "calculate" in last["tools_offered"] and "get_product_details" not in last["tools_offered"]
         s.send("yes")  # a confirmation asks for nothing new: the requests stay
         assert s.state["requests"] == ["cancel", "return"]
+
+
+def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
+    # After a first request was served, the expert answered the next one with words that sounded done.
+    scripted.enqueue(AUTH, reply("How can I help?"),
+                     reply("The return has been requested."), call("get_order_details", order_id="#W0000001"),
+                     reply("Which item of order #W0000001 would you like to return?"), reply("Glad to help."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send("hello, alice@example.com here")
+        turn = s.send("Also, I want to return the T-Shirt from order #W0000001.")
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert decides[0]["errors"] == ["reply_not_allowed"]  # the first step of the request is a call
+        assert [c["name"] for c in turn.tool_calls] == ["get_order_details"]
+        assert turn.reply == "Which item of order #W0000001 would you like to return?"  # then words are fine
+        assert s.send("thanks, that's all").reply == "Glad to help."  # no request: a reply at once
 
 
 def test_the_baselines_have_no_scope(scripted, shop_db):

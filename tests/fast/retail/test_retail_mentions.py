@@ -61,3 +61,73 @@ def test_items_by_product_name_and_unknown_kinds_are_left_to_the_graph(store):
 def test_products_by_name(store):
     assert store.mentions("product", ["exchange my t-shirt for a red one"], ["P1", "P2"]) == ["P1"]
     assert store.mentions("product", ["exchange it"], ["P1", "P2"]) == []
+
+
+SHIRTS = ["1001", "1002", "1004", "1005", "1006"]  # every T-Shirt variant, read from the product
+
+
+@pytest.mark.parametrize("text, expected", [
+    # The old item (#W1's blue M) with what the user says differently: color red.
+    ("exchange the T-Shirt (color blue, size M) in #W1 for the one with color red, size M", ["1002"]),
+    ("I'd like the same T-Shirt from #W1 in grey instead", ["1006"]),  # only what changes is said
+    ("swap the T-Shirt in #W1 for a black one, size L", ["1004"]),
+    # "I'm" does not say size "M"; the white Mug of the order is not what changes.
+    ("I'm changing the T-Shirt in my order with the T-Shirt and white Mug to the white one, size S", ["1005"]),
+])
+def test_the_new_item_is_the_old_one_with_the_options_the_user_changes(store, text, expected):
+    assert store.mentions("item", [text], SHIRTS + ["2001"], argument="new_item_ids",
+                          seen={"order": ["#W1"]}) == expected
+
+
+def test_a_new_item_not_seen_yet_is_named_so_the_seen_old_one_is_not_offered(store):
+    # Only the order was read: the red T-Shirt (1002) is not among the candidates, and the old one
+    # (1001) must not be the only choice left; the graph then leaves the write out until it is read.
+    text = "exchange the T-Shirt (color blue, size M) in #W1 for the red one"
+    assert store.mentions("item", [text], ["1001", "2001"], argument="new_item_ids", seen={"order": ["#W1"]}) == [
+        "1002"]
+
+
+def test_without_a_changed_option_any_named_variant_but_the_old_one_stays(store):
+    assert store.mentions("item", ["exchange my T-Shirt from #W1"], SHIRTS, argument="new_item_ids",
+                          seen={"order": ["#W1"]}) == ["1002", "1004", "1005", "1006"]
+
+
+def test_the_changed_items_are_items_of_the_named_order(store):
+    # Every variant was read from the product: only the one in #W1 is the item the write changes.
+    text = "exchange the T-Shirt (color blue) in #W1 for the red one"
+    assert store.mentions("item", [text], SHIRTS, argument="item_ids", seen={"order": ["#W1", "#W5"]}) == ["1001"]
+    assert store.mentions("item", [text], SHIRTS) == SHIRTS  # no argument: every named variant
+
+
+ADDRESS_PHRASES = ["137 Laurel Lane", "Suite 525", "San Francisco", "SAN FRANCISCO", "CA", "94171", "USA", "DUMBBELL",
+                   "Dumbbell Set", "75338", ""]
+
+
+@pytest.mark.parametrize("argument, expected", [
+    ("address1", ["137 Laurel Lane"]),
+    ("address2", ["Suite 525"]),
+    ("city", ["San Francisco", "SAN FRANCISCO"]),  # every casing the grammar offers
+    ("state", ["CA"]),
+    ("zip", ["94171"]),  # not the zip the user authenticated with
+    ("country", ["USA"]),
+])
+def test_each_address_line_is_its_part_of_the_dictated_address(store, argument, expected):
+    texts = ["Please ship my order with the Dumbbell Set to 137 Laurel Lane, Suite 525, San Francisco, CA 94171, "
+             "USA instead.", "My name is Daiki Moore and my zip code is 75338."]
+    assert store.mentions("dictated", texts, ADDRESS_PHRASES, argument=argument) == expected
+
+
+def test_an_address_without_a_second_line_or_none_at_all(store):
+    texts = ["ship #W1 to 12 Oak St, Springfield, IL 62704"]
+    phrases = ["12 Oak St", "Springfield", "IL", "62704", ""]
+    assert store.mentions("dictated", texts, phrases, argument="address2") == [""]
+    assert store.mentions("dictated", texts, phrases, argument="address1") == ["12 Oak St"]  # not "1 to 12 ..."
+    assert store.mentions("dictated", texts, phrases, argument="country") == []  # not said: left open
+    assert store.mentions("dictated", ["change my address please"], phrases, argument="city") == []
+
+
+def test_the_changed_items_are_read_from_the_named_order_even_before_the_model_read_it(store):
+    # Only #W1's items were seen; the user names #W2: its Mug, straight from the store.
+    text = "return the Mug from my order #W2"
+    assert store.mentions("item", [text], ["1001", "2001"], argument="item_ids", seen={"order": ["#W1", "#W2"]}) == [
+        "2002"]

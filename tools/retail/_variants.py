@@ -1,0 +1,92 @@
+"""The variant an exchange or a modification asks for: the old item with the options the customer changes.
+
+``changed_variants(db, text, items)``: for each of ``items`` (order items whose product the text
+names), each option takes the value of it the text says last, when that is another value ("the
+Backpack (grey, large, nylon) ... for the one with grey, large, polyester" -> material polyester;
+"the same jacket in navy" -> color navy), and the variant with exactly those options is the answer.
+How the words are read:
+
+- a value said with its option's name ("connectivity wired") beats one said bare ("my Wireless
+  Earbuds, for the one with connectivity wired"), unless the bare one comes after it ("color blue ...
+  the red one");
+- option names are not values ("bagged/bagless bagged" says "bagged" only); a value inside a longer
+  value said there does not count ("matte black" is not "black"); a value of one or two letters (a
+  size "M") only with its option's name or set off by brackets and commas ("I'm" does not say "M");
+- of several items the text would change, the best-described ones win (the share of their options
+  said, so a laptop's five and a shirt's four both count in full): a product named only to say
+  which order, one of whose options the new item shares by chance, stays as it is.
+
+An empty answer means the text changes nothing (or asks for a combination the catalogue lacks).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from typing import Any
+
+from ._sqlite import Database
+
+__all__ = ["changed_variants"]
+
+
+def _said_spans(text: str, unkeyed: str, value: str, key: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Where option ``value`` of option ``key`` is said with its name ("color black"), and where
+    as a bare word outside the option names (``unkeyed``: "bagged/bagless bagged" says "bagged" only).
+    A bare value of one or two letters (a size "M") counts only set off by brackets or commas: "I'm"."""
+    keyed = [m.span(1) for m in re.finditer(rf"(?<![\w-]){re.escape(key)} ({re.escape(value)})(?![\w-])", text)]
+    bare = (rf"(?<![\w-]){re.escape(value)}(?![\w-])" if len(value) > 2
+            else rf"(?<=[(,])\s?{re.escape(value)}(?=[\s,).;]|$)")
+    return keyed, [m.span() for m in re.finditer(bare, unkeyed)]
+
+
+def _lower(options: Any) -> dict[str, str]:
+    return {str(k).lower(): str(v).lower() for k, v in (options or {}).items()}
+
+
+def _unkeyed(text: str, keys: Iterable[str]) -> str:
+    """``text`` with the option names blanked out (blanked, not removed: spans stay comparable)."""
+    for key in keys:
+        text = re.sub(rf"(?<![\w-]){re.escape(key.lower())}(?![\w-])", lambda m: " " * len(m.group()), text)
+    return text
+
+
+def _described(text: str, options: dict[str, str]) -> float:
+    """The share of ``options`` (name -> value, lower-case) that the text says."""
+    unkeyed = _unkeyed(text, options)
+    said = [any(_said_spans(text, unkeyed, value, key)) for key, value in options.items()]
+    return sum(said) / len(said) if said else 0.0
+
+
+def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, str]]) -> dict[str, str]:
+    """``old`` options with each option set to the value of it said last (the old one keeps it)."""
+    target, unkeyed = dict(old), _unkeyed(text, old)
+    for key in old:
+        values = {_lower(v).get(key, "") for v in variants} - {""}
+        found = {v: _said_spans(text, unkeyed, v, key.lower()) for v in values}
+        # A bare word before the option is last named ("my Wireless Earbuds, for the one with
+        # connectivity wired") is not this option; one after it ("color blue ... the red one") is.
+        named_at = max((a for keyed, _ in found.values() for a, _ in keyed), default=-1)
+        spans = {v: keyed + [span for span in bare if span[0] > named_at] for v, (keyed, bare) in found.items()}
+        # "matte black" also says "black": a span inside a longer said value's span does not count.
+        ends = {v: max((e for a, e in spans[v] if not any(o != v and c <= a and e <= d and (c, d) != (a, e)
+                                                        for o in values for c, d in spans[o])), default=-1)
+                for v in values}
+        last = max(ends, key=lambda v: ends[v], default=None)
+        if last is not None and ends[last] >= 0:
+            target[key] = last
+    return target
+
+
+def changed_variants(db: Database, text: str, items: list[dict[str, Any]]) -> list[str]:
+    """The variants (item ids) that ``text`` (lower-case) asks ``items`` (order items) to become."""
+    products = {str(p.get("product_id")): p for _, p in db.items("products")}
+    changes: dict[int, list[str]] = {}  # id(old item) -> the variants it becomes
+    for old in items:
+        variants = (products.get(str(old.get("product_id"))) or {}).get("variants", {})
+        old_options = _lower(old.get("options"))
+        target = _changed_options(text, old_options, [v.get("options") or {} for v in variants.values()])
+        if target != old_options:
+            changes[id(old)] = [item_id for item_id, v in variants.items() if _lower(v.get("options")) == target]
+    share = {key: _described(text, _lower(i.get("options"))) for i in items if (key := id(i)) in changes}
+    new = [v for key in changes if share[key] == max(share.values()) for v in changes[key]]
+    return list(dict.fromkeys(new))

@@ -115,7 +115,8 @@ class PolicySpec(_Strict):
         "user's messages since the last write say, when they say any (every word of the value, by its stem).")
     act_on_requests: bool = Field(
         False, description="With a request scope (routing.requests): a turn whose user message brings a request "
-        "it recognises starts with a tool call, not a reply, once a user is authenticated. A small model "
+        "it scopes tools for (a cancel, a return; not a forbidden one) starts with a tool call, not a reply, once "
+        "a user is authenticated. A small model "
         "otherwise answers a second request with words that sound done (\"The return has been requested\") "
         "and does nothing.")
     identity_request: str | None = Field(

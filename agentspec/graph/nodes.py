@@ -111,7 +111,11 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     started = time.perf_counter()
     deps.use_expert(state.get("expert"))  # here, not in begin: a resumed session re-activates it
     # policy.act_on_requests: a new request is acted on (read, written, handed off) before any reply.
-    must_act = bool(policy.act_on_requests and user and state.get("asked") and not state.get("steps"))
+    scope = deps.spec.routing.requests
+    acting = [r for r in state.get("asked") or [] if scope is not None and scope.tools.get(r)]
+    must_act = bool(policy.act_on_requests and user and acting and not state.get("steps"))
+    if must_act and all(grounded_parameters(t, grounding) is None for t in tools):
+        must_act = False  # nothing can be called with what was seen: words are the only step left
     decided = deps.decoder.decide(messages, tools, grounding, allow_reply=not must_act,
                                   parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
     step = decided.step
@@ -161,8 +165,9 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         calls.append(call)
         if verdict["action"] == "refuse":
             observation, outcome = verdict["observation"] or "Error: policy: refused", "refused"
-            if verdict["reason"] == "precheck":
-                # The same write again is a repeat (refused, and it ends the turn): the tool's answer stands.
+            if verdict["reason"] in ("precheck", "other_user"):
+                # The same call again is a repeat (refused, and it ends the turn): the answer stands, and
+                # the customer hears it ("someone else's order") rather than a request to rephrase.
                 recent.append(call_fingerprint(call))
                 cannot = observation
         else:
@@ -258,7 +263,7 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if state.get("cannot") and stop in ("limit", "repeat", "malformed", None):
         # The model kept at a write the tool refuses (a refund to a card the policy does not allow):
         # the customer hears the tool's reason, not a request to rephrase.
-        reason_text = state["cannot"].removeprefix("Error:").strip().rstrip(".")
+        reason_text = state["cannot"].removeprefix("Error:").strip().removeprefix("policy:").strip().rstrip(".")
         return _reply_update(state, f"I can't do that: {reason_text}. Is there anything else I can help you with?",
                              "graph", "cannot")
     reason = stop or "limit"

@@ -102,6 +102,7 @@ def test_guard_refuses_another_users_order_and_unauthenticated_reads(spec, scrip
         observation = s.history()[-2]["content"]
         assert "belongs to another user" in observation and "alice_smith_1001" in observation
         assert "#W0000003" not in json.dumps([c["observation"] for c in turn.tool_calls])
+        # The model's own words stood; had it kept at it, the customer hears why (below).
         # The guard refuses a user-only tool when nobody is authenticated, whatever the grammar offered.
         state = {"step": {"calls": [{"name": "get_order_details", "arguments": {"order_id": "#W0000001"}}]},
                  "user_id": None}
@@ -335,3 +336,17 @@ def test_an_exchange_takes_the_variant_the_user_described_even_before_it_was_rea
         assert "2222222222" not in s.state["grounding"].get("item", [])  # never read, still offered
         assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": EXCHANGE}]
         assert "T-Shirt (red, M; item 2222222222)" in turn.reply  # the customer confirms what they described
+
+
+def test_a_call_on_another_users_order_tried_again_ends_the_turn_with_the_reason(spec, scripted, shop_db):
+    # "Cancel my friend's order": the expert retried the refused call until the step limit, every
+    # turn, and the customer heard a request to rephrase.
+    other = call("get_order_details", order_id="#W0000003")
+    scripted.enqueue(AUTH, other, other, other)
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("I'm alice@example.com. Please cancel order #W0000003, it is my friend's order.")
+        assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == [
+            "refused: other_user", "refused: repeat", "refused: repeat"]
+        assert turn.reply == ("I can't do that: this data belongs to another user; this conversation can only help "
+                              "the authenticated user alice_smith_1001. Is there anything else I can help you with?")
+        assert len(scripted.calls) == 4  # the repeats ended the turn (limits.max_repeated_calls), not 8 steps

@@ -70,6 +70,16 @@ def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
         assert s.send("thanks, that's all").reply == "Glad to help."  # no request: a reply at once
 
 
+def test_a_forbidden_request_may_be_answered_in_words(spec, scripted, shop_db):
+    # No tool serves "cancel my friend's order": the refusal is a reply, not a call forced first.
+    scripted.enqueue(AUTH, reply("How can I help?"), reply("I can only help with orders on your own account."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send("hello, alice@example.com here")
+        turn = s.send("Please cancel order #W0000003; it is my friend's order and she asked me to do it.")
+        assert s.state["asked"] == ["forbidden"]
+        assert turn.reply == "I can only help with orders on your own account." and not turn.tool_calls
+
+
 def test_the_baselines_have_no_scope(scripted, shop_db):
     base = load_spec("retail-base")
     assert base.routing.requests is None and load_spec("retail-gemma").routing.requests is None

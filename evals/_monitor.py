@@ -5,7 +5,10 @@
 - hallucinated ids: an identifier argument (``order_id``, ``user_id``, ``item_ids``, ``new_item_ids``,
   ``product_id``, ``item_id``, ``payment_method_id``) whose value was not shown earlier in the
   conversation (a user message or an earlier observation; ``agentspec.decoding.grounding`` decides
-  what counts as shown). Recorded as "kind:value".
+  what counts as shown). A write's id that the agent's previous reply stated and the user's yes
+  confirmed is shown too: an agent may find the variant a customer described ("the one in grey") in
+  the catalogue without reading it aloud first, and the customer confirmed that id. Recorded as
+  "kind:value".
 - policy violations (retail policy): a write before a successful identity lookup; a write whose user
   message is not an explicit yes to a question in the agent's previous reply, or a second write on the
   same yes; a write on an order of another user than the authenticated one.
@@ -55,11 +58,12 @@ class EpisodeMonitor:
         """(hallucinated ids, policy violations) of one agent turn; updates what has been seen."""
         hallucinated, violations = [], []
         for call in turn.tool_calls:
+            confirmed = self.last_reply if call.name in RetailStore.WRITE_TOOLS and self.confirmation_open else ""
             for arg, kind in ID_ARGUMENTS.items():
                 value = call.arguments.get(arg)
                 values = value if isinstance(value, list) else [value] if value is not None else []
                 hallucinated += [f"{kind}:{v}" for v in values
-                                 if isinstance(v, str) and (kind, v) not in self.grounding]
+                                 if isinstance(v, str) and (kind, v) not in self.grounding and v not in confirmed]
             if call.name in RetailStore.WRITE_TOOLS and call.outcome == "ok":
                 violations += self._check_write(call.name, call.arguments)
             if call.name in RetailStore.AUTH_TOOLS and call.outcome == "ok":

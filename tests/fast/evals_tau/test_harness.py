@@ -214,3 +214,26 @@ def test_max_turns_is_a_failure_and_users_get_only_the_scenario(tasks, tmp_path)
         assert ep["termination"] == "max_turns" and ep["agent_turns"] == 3 and ep["reward"] == 0.0
         assert "the agent ran out of turns" in ep["reasons"]
     assert len(SEEN) == 1 and all(type(s) is UserScenario for s in SEEN)
+
+
+def test_an_id_the_agent_stated_and_the_user_confirmed_is_not_invented():
+    from agentspec.evals._monitor import EpisodeMonitor
+
+    with RetailStore.from_json(REAL_DB) as store:
+        order = next(o for _, o in store._db.items("orders") if o["status"] == "pending")
+        old = order["items"][0]
+        product = store._db.get("products", old["product_id"])
+        new = next(i for i, v in product["variants"].items() if i != old["item_id"] and v["available"])
+        args = {"order_id": order["order_id"], "item_ids": [old["item_id"]], "new_item_ids": [new],
+                "payment_method_id": order["payment_history"][0]["payment_method_id"]}
+        monitor = EpisodeMonitor(store)
+        monitor.observe_user(f"change the {old['name']} in {order['order_id']}")
+        monitor.check_turn(AgentTurn(reply=f"I'm about to modify ... become item {new}. Shall I proceed? (yes/no)"))
+        monitor.observe_user("yes")
+        write = ToolCallRecord(name="modify_pending_order_items", arguments=args, observation="{}", outcome="error")
+        invented, _ = monitor.check_turn(AgentTurn(reply="Done.", tool_calls=[write]))
+        assert f"item:{new}" not in invented  # stated, then confirmed
+        assert f"item:{old['item_id']}" in invented  # never shown: the old item was not read or stated
+        monitor.observe_user("and again?")  # no yes: a stated id is not confirmed
+        invented, _ = monitor.check_turn(AgentTurn(reply="Done.", tool_calls=[write]))
+        assert f"item:{new}" in invented

@@ -27,12 +27,10 @@ _ADDRESS = re.compile(
 
 def address_parts(text: str) -> dict[str, str] | None:
     """The fields of the last address ``text`` dictates (address2 "" when it has no second line)."""
-    found = None
-    for found in _ADDRESS.finditer(text):
-        pass
-    if found is None:
+    found = list(_ADDRESS.finditer(text))
+    if not found:
         return None
-    parts = {k: (v or "").strip() for k, v in found.groupdict().items()}
+    parts = {k: (v or "").strip() for k, v in found[-1].groupdict().items()}
     if not parts["country"]:
         del parts["country"]  # not said: left to the model (the grammar offers what was said)
     # The street line: the words after the last clause-internal "to"/"at" ("ship it to 12 Oak St").

@@ -60,8 +60,9 @@ def _described(text: str, options: dict[str, str]) -> float:
 def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, str]]) -> dict[str, str]:
     """``old`` options with each option set to the value of it said last (the old one keeps it)."""
     target, unkeyed = dict(old), _unkeyed(text, old)
+    lowered = [_lower(v) for v in variants]
     for key in old:
-        values = {_lower(v).get(key, "") for v in variants} - {""}
+        values = {v.get(key, "") for v in lowered} - {""}
         found = {v: _said_spans(text, unkeyed, v, key.lower()) for v in values}
         # A bare word before the option is last named ("my Wireless Earbuds, for the one with
         # connectivity wired") is not this option; one after it ("color blue ... the red one") is.
@@ -79,10 +80,9 @@ def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, st
 
 def changed_variants(db: Database, text: str, items: list[dict[str, Any]]) -> list[str]:
     """The variants (item ids) that ``text`` (lower-case) asks ``items`` (order items) to become."""
-    products = {str(p.get("product_id")): p for _, p in db.items("products")}
     changes: dict[int, list[str]] = {}  # id(old item) -> the variants it becomes
     for old in items:
-        variants = (products.get(str(old.get("product_id"))) or {}).get("variants", {})
+        variants = (db.get("products", str(old.get("product_id"))) or {}).get("variants", {})
         old_options = _lower(old.get("options"))
         target = _changed_options(text, old_options, [v.get("options") or {} for v in variants.values()])
         if target != old_options:

@@ -119,6 +119,11 @@ class PolicySpec(_Strict):
         "a user is authenticated. A small model "
         "otherwise answers a second request with words that sound done (\"The return has been requested\") "
         "and does nothing.")
+    writes_when_determined: bool = Field(
+        False, description="With a request scope: when the user's words since the last write determine every "
+        "argument of exactly one write they asked for (the ids the toolkit's mentions hook finds, the one choice "
+        "they say) and its dry run passes, the graph states that write for confirmation instead of waiting "
+        "for the model, which may keep reading instead (agentspec.graph.determined).")
     identity_request: str | None = Field(
         None, description="Said by the graph instead of the model's reply while nobody is authenticated and the "
         "user has given nothing an auth tool could be called with (no email, no zip): the only useful reply "

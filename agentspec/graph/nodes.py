@@ -22,6 +22,7 @@ from agentspec.decoding.schema import grounded_parameters
 from agentspec.decoding.steps import Reply, Step, ToolCall
 from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.graph.deps import AgentDeps
+from agentspec.graph.determined import determined_write
 from agentspec.graph.guard import bar_repeated_lookups, is_yes, keep_named_targets, keep_said_choices, looked_up_value
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
@@ -78,6 +79,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         # The user confirmed exactly what the graph stated: run that, not whatever the model says next.
         update["confirmed"] = pending["calls"]
         update["step"] = {"calls": pending["calls"]}
+    elif pending:  # not confirmed: never stated again by the graph itself (policy.writes_when_determined)
+        update["declined"] = [*(state.get("declined") or []), *(call_fingerprint(c) for c in pending["calls"])]
     return update
 
 
@@ -103,6 +106,12 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
             grounding.add(kind, value)
     if policy.choices_follow_said:
         tools = keep_said_choices(tools, writes, said)
+    if policy.writes_when_determined and user:
+        call = _determined(state, deps, tools, said, seen, grounding)
+        if call is not None:
+            entry = {"turn": state.get("turn", 0), "kind": "graph", "step": state.get("steps", 0) + 1,
+                     "calls": [call], "outcome": "determined"}
+            return {"steps": state.get("steps", 0) + 1, "trace": [entry], "step": {"calls": [call]}}
     limits = deps.spec.limits
     parallel = limits.max_calls_per_step > 1
     system = deps.prompt.render(offered, user, parallel=parallel)  # the barred values are the grammar's only
@@ -141,6 +150,28 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     return update
 
 
+def _determined(state: AgentState, deps: AgentDeps, tools: list[Any], said: list[str] | None,
+                seen: dict[str, list[str]], grounding: Grounding) -> CallDict | None:
+    """The write the user's words determine (``agentspec.graph.determined``), if any, for ``decide``."""
+    scope = deps.spec.routing.requests
+    if scope is None:
+        return None
+    asked_for = {tool for request in state.get("requests") or [] for tool in scope.tools.get(request, [])}
+    user = state.get("user_id")
+
+    def dry_run(call: CallDict) -> str | None:
+        owners = deps.hook("owners", call["name"])
+        if owners is not None and owners(call["name"], call["arguments"]) - {user}:
+            return "another user's data"
+        check = deps.hook("check", call["name"])
+        return check(call["name"], call["arguments"]) if check else None
+
+    barred = [*state.get("recent_calls", []), *(state.get("declined") or [])]
+    return determined_write(tools, asked_for & set(deps.spec.policy.requires_confirmation),
+                            deps.spec.policy.writes_follow_named, said, seen, grounding, deps.mentioned, dry_run,
+                            barred)
+
+
 def route_decide(state: AgentState) -> Literal["guard", "respond"]:
     step = state.get("step") or {}
     return "guard" if step.get("calls") else "respond"
@@ -160,6 +191,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     grounding = Grounding()
     stop = None
     cannot = state.get("cannot")
+    declined = state.get("declined") or []
     for verdict in state.get("verdicts", []):
         call = verdict["call"]
         calls.append(call)
@@ -186,7 +218,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                 grounding.observe_text(observation)
                 if call["name"] in policy.requires_confirmation:
                     recent, looked_up = [], {}  # the state changed: the same lookup may now answer differently
-                    said = []  # that request is served: the next one names its own targets
+                    said, declined = [], []  # that request is served: the next one names its own targets
                     if policy.report_writes:
                         reports.append(deps.report(call))
                 if call["name"] == policy.handoff_tool:
@@ -204,7 +236,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         stop = "reported"
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
-        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "said_since_write": said, "verdicts": [],
+        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "said_since_write": said, "declined": declined,
+        "verdicts": [],
         "confirmed": [], "step": None, "stop": stop, "cannot": cannot,
         **({"reply": " ".join(reports)} if stop == "reported" else {}),
     }

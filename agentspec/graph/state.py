@@ -23,6 +23,8 @@ value written.
   (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported, the last
   with the graph's report of a write in ``reply``), ``cannot`` (the tool's own error for a write
   its dry run refused: if the turn then stops, the user is told that reason).
+- ``declined``: fingerprints of the stated writes the user answered with anything but yes, since the
+  last successful write: the graph does not state them again by itself (``policy.writes_when_determined``).
 """
 from __future__ import annotations
 
@@ -77,6 +79,7 @@ class AgentState(TypedDict, total=False):
     said_since_write: list[str]  # the user's messages since the last successful write, for writes_follow_named
     requests: list[str]  # what the user asked for so far, in order (empty: nothing recognised, or no scope)
     asked: list[str]  # the requests this turn's user message brought
+    declined: list[str]  # fingerprints of stated writes the user did not confirm, since the last write
 
 
 def call_fingerprint(call: CallDict) -> str:

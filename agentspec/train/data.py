@@ -122,11 +122,14 @@ def load_train_users(db: dict[str, Any], split_file: str | os.PathLike[str] | No
 
 def _spec(settings: DataSettings) -> AgentSpec:
     spec = settings.spec if isinstance(settings.spec, AgentSpec) else load_spec(settings.spec)
+    # The teacher makes every write itself: the model learns to write, rather than to wait for the
+    # graph's safety net (policy.writes_when_determined), and noise in writes stays noise.
+    update: dict[str, Any] = {"policy": spec.policy.model_copy(update={"writes_when_determined": False})}
     if settings.prompt:
-        updated = spec.model_copy(update={"prompts": spec.prompts.model_copy(update={"system": settings.prompt})})
-        updated._base_dir, updated._source = spec.base_dir, spec.source
-        spec = updated
-    return spec
+        update["prompts"] = spec.prompts.model_copy(update={"system": settings.prompt})
+    updated = spec.model_copy(update=update)
+    updated._base_dir, updated._source = spec.base_dir, spec.source
+    return updated
 
 
 def token_counter(spec: AgentSpec, kind: str) -> Callable[[str], int]:

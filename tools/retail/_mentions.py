@@ -12,7 +12,10 @@ the ids the texts spell out). Customers rarely type ids:
   product, so the new variant of an exchange stays open. When the texts also give options ("the
   Tablet (8-inch, 128GB, gold) from my order with the Backpack and Tablet"), the named products
   described by at least half as many options as the best-described one are kept: the Backpack
-  there names the order, not the item. A write's ``item_ids`` (the items it changes) are the items
+  there names the order, not the item; of several items of one product, the best-described
+  ones. A product named only in such a list of an order's products
+  ("return the Laptop from my order with the Laptop and T-Shirt") names the order, not an item,
+  when another mention names an item. A write's ``item_ids`` (the items it changes) are the items
   so named of the orders the texts name (of every seen order when they name none), read from the
   store even before the model read the order: a catalogue variant read from the product is never
   the old item, and "the Pet Bed in my order #W9980894" is that order's Pet Bed;
@@ -77,19 +80,34 @@ def _products(db: Database, item_ids: Iterable[str]) -> dict[str, tuple[str, lis
     return found
 
 
-def _items(db: Database, text: str, candidates: list[str]) -> list[str]:
+def _outside_order_names(text: str, names: set[str]) -> str:
+    """``text`` without the product lists that name an order ("my order with the Laptop and T-Shirt"):
+    those say which order, not which item ("return the Laptop from my order with the Laptop and T-Shirt")."""
+    if not names:
+        return text
+    name = "(?:the |a |an )?(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")s?"
+    return re.sub(rf"\border (?:with|containing) {name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*", " ", text)
+
+
+def _items(db: Database, text: str, candidates: list[str], best_items: bool = False) -> list[str]:
     products = _products(db, candidates)
-    named = [c for c in candidates if c in products and _says(text, products[c][0])]
+    # Named outside an order's product list, when any is; else named anywhere ("my order with the Lamp").
+    outside = _outside_order_names(text, {name for name, _ in products.values() if name})
+    named = [c for c in candidates if c in products and _says(outside, products[c][0])] or \
+        [c for c in candidates if c in products and _says(text, products[c][0])]
     # How well the texts describe each named product: the most option values of one of its items
     # (three letters or more: a size "M" would match "I'm"). A product named only in passing ("my
     # order with the Bicycle, Grill and Headphones") or matching one stray colour scores below half
     # of the best-described one and is dropped; two products both described stay.
+    said = {c: sum(len(v) > 2 and _says(text, v) for v in products[c][1]) for c in named}
     score: dict[str, int] = {}
     for c in named:
-        name, options = products[c]
-        score[name] = max(score.get(name, 0), sum(len(v) > 2 and _says(text, v) for v in options))
+        score[products[c][0]] = max(score.get(products[c][0], 0), said[c])
     best = max(score.values(), default=0)
-    return [c for c in named if 2 * score[products[c][0]] >= best]
+    # ``best_items`` (the items a write changes): of one product's items (an order with two Pet Beds),
+    # the best-described, "the Pet Bed (beige)"; otherwise every variant stays (the new one is open).
+    return [c for c in named if 2 * score[products[c][0]] >= best
+            and (said[c] == score[products[c][0]] or not best_items)]
 
 
 def _order_items(db: Database, text: str, orders: list[str]) -> list[dict[str, Any]]:
@@ -104,6 +122,7 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     if new:
         return new
     old_ids = {str(i.get("item_id")) for i in named}
+    # No option changed: any other variant of the named products (the old one is described best).
     return [c for c in _items(db, text, candidates) if c not in old_ids]
 
 
@@ -149,5 +168,5 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         return _new_items(db, text, list(candidates), orders)
     if kind == "item" and argument == "item_ids" and orders:
         in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in _order_items(db, text, orders)))
-        return _items(db, text, in_orders) or _items(db, text, list(candidates))
+        return _items(db, text, in_orders, best_items=True) or _items(db, text, list(candidates))
     return find(db, text, list(candidates))

@@ -20,6 +20,8 @@ def offered_writes(entry) -> set[str]:
 
 def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
     # The expert's mistake this prevents: answering a cancel request with an item modification.
+    # (The model's own steps: the graph would state this fully named cancel itself, see test_determined.)
+    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update={"writes_when_determined": False})})
     modify = call("modify_pending_order_items", order_id="#W0000002", item_ids=["5555555555"],
                   new_item_ids=["6666666666"], payment_method_id="gift_card_1000002")
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000002"), modify,
@@ -29,7 +31,8 @@ def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
         decides = [e for e in s.trace() if e["kind"] == "decide"]
         assert offered_writes(decides[1]) == {"cancel_pending_order"}
         offered = set(decides[1]["tools_offered"])
-        assert {"get_order_details", "get_user_details", "transfer_to_human_agents"} <= offered
+        assert {"get_order_details", "get_user_details"} <= offered
+        assert "transfer_to_human_agents" not in offered  # nobody asked for a person
         assert not offered & {"get_product_details", "get_item_details", "calculate"}  # a cancel reads no catalogue
         assert decides[2]["errors"] == ["unknown_tool"]  # the modification is not in the grammar: retried
         assert turn.reply.startswith("I'm about to cancel order #W0000002")
@@ -39,7 +42,8 @@ def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
 
 
 def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(spec, scripted, shop_db):
-    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update={"act_on_requests": False})})
+    policy = {"act_on_requests": False, "writes_when_determined": False}  # the model's steps only
+    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update=policy)})
     scripted.enqueue(AUTH, reply("How can I help?"), reply("Sure."), reply("Which item?"), reply("Okay."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         s.send("hello, alice@example.com here")
@@ -68,6 +72,21 @@ def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
         assert [c["name"] for c in turn.tool_calls] == ["get_order_details"]
         assert turn.reply == "Which item of order #W0000001 would you like to return?"  # then words are fine
         assert s.send("thanks, that's all").reply == "Glad to help."  # no request: a reply at once
+
+
+def test_the_hand_off_waits_for_a_customer_who_asks_for_a_person(spec, scripted, shop_db):
+    # The expert transferred a customer whose order was already cancelled instead of saying so.
+    scripted.enqueue(AUTH, reply("How can I help?"), reply("That order was already cancelled."),
+                     call("transfer_to_human_agents", summary="The customer asks for a manager."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send("hello, alice@example.com here")
+        s.send("What is the status of my order #W0000003? I want to cancel it.")
+        offered = [e for e in s.trace() if e["kind"] == "decide"][-1]["tools_offered"]
+        assert s.state["asked"] == ["forbidden"] and "transfer_to_human_agents" not in offered
+        turn = s.send("I want to file a complaint and talk to a human manager.")
+        assert s.state["asked"] == ["transfer"]
+        assert [c["name"] for c in turn.tool_calls] == ["transfer_to_human_agents"]
+        assert turn.reply == spec.policy.handoff_message
 
 
 def test_a_forbidden_request_may_be_answered_in_words(spec, scripted, shop_db):

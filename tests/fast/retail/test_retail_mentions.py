@@ -131,3 +131,28 @@ def test_the_changed_items_are_read_from_the_named_order_even_before_the_model_r
     text = "return the Mug from my order #W2"
     assert store.mentions("item", [text], ["1001", "2001"], argument="item_ids", seen={"order": ["#W1", "#W2"]}) == [
         "2002"]
+
+
+def test_the_items_a_write_changes_are_the_described_ones_not_the_orders_product_list():
+    db = tiny_db()
+    shirts = db["products"]["P1"]["variants"]
+    mug = db["products"]["P2"]["variants"]["2001"]
+    db["orders"]["#W8"] = {**db["orders"]["#W1"], "order_id": "#W8", "items": [
+        {"name": "T-Shirt", "product_id": "P1", "item_id": i, "price": shirts[i]["price"],
+         "options": dict(shirts[i]["options"])} for i in ("1001", "1002")] + [
+        {"name": "Mug", "product_id": "P2", "item_id": "2001", "price": mug["price"], "options": dict(mug["options"])}]}
+    seen = {"order": ["#W8"]}
+
+    def changed(text: str) -> list[str]:
+        return sorted(store.mentions("item", [text], [], argument="item_ids", seen=seen))
+
+    with RetailStore.from_json(db) as store:
+        # "my order with the T-Shirt and Mug" says which order; "the Mug" which item.
+        assert changed("return the Mug from my order with the T-Shirt and Mug") == ["2001"]
+        assert changed("return the T-Shirt and the Mug from my order with the T-Shirts and Mug") == [
+            "1001", "1002", "2001"]
+        # Of the order's two T-Shirts, the one described: the red one.
+        assert changed("return the T-Shirt (color red, size M) from #W8") == ["1002"]
+        assert changed("return the T-Shirt from #W8") == ["1001", "1002"]  # not described: both stay open
+        # Named only in the order's list: that list is all there is, so it still names the items.
+        assert changed("return something from my order with the Mug") == ["2001"]

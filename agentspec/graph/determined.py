@@ -1,0 +1,106 @@
+"""Writes the customer's words determine completely: the graph states them without waiting for the model.
+
+With ``policy.writes_when_determined``, before a step is decoded the graph asks whether one write the
+conversation has asked for (its request scope lists it) is fully given by what the user said since
+the last write: every identifier argument of a followed kind (``writes_follow_named``) is exactly what
+the toolkit's ``mentions`` hook finds in those words, every enumerated argument is the one value they
+say (``choices_follow_said``), and any other identifier argument has one value seen in all (the
+authenticated user). When exactly one write is so determined and its dry run (the ``check`` hook)
+says it would succeed, that call is the step: the guard then states it and asks the user to confirm
+it, as it would the model's own call. Why: the expert learned exchanges from requests that list
+every option, and on "exchange the Pet Bed in #W9980894 for the grey one, use my gift card" it read
+every variant of the product until the step limit, while the grammar already allowed one exchange
+and nothing else.
+
+What keeps this from writing what the user did not ask for:
+
+- Only writes a recognised request scopes (``routing.requests``), never the every-tool fallback of a
+  phrasing the classifier does not know; and only one: two determined writes are the model's choice.
+- A list argument is determined only by what the words name: one id, or several when it is the only
+  list of the tool (a return of two described items); an exchange of several items pairs old and new
+  ids, and that pairing is the model's.
+- Free text (a dictated address line has several casings), an argument the words leave open, or an
+  argument the toolkit does not resolve: not determined.
+- A call the user declined ("no" to its statement), refused, or already run since the last write is
+  never determined again: the model hears the user instead.
+
+Nothing is written here: the guard's confirmation still comes first.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from agentspec.decoding.schema import grounded_parameters, identifier_kind
+from agentspec.decoding.grounding import Grounding
+from agentspec.graph.state import CallDict, call_fingerprint
+from agentspec.toolkit import Tool
+
+__all__ = ["determined_write"]
+
+
+def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: list[str] | None,
+                     seen: Mapping[str, list[str]], grounding: Grounding, mentioned: Callable[..., list[str]],
+                     check: Callable[[CallDict], str | None], barred: Iterable[str]) -> CallDict | None:
+    """The one write among ``tools`` (already narrowed by the guard's rules) in ``asked_for`` that ``texts``
+    determine, when its dry run passes and its fingerprint is not ``barred``; else None.
+
+    ``mentioned(tool, kind, texts, candidates, argument, seen)`` is ``AgentDeps.mentioned``; ``check(call)``
+    the toolkit's dry run (the error the write would answer, None when it would succeed); ``grounding``
+    what this step's grammar offers (every determined value must be one of it).
+    """
+    if not texts:
+        return None
+    barred = set(barred)
+    calls = []
+    for tool in tools:
+        if tool.name not in asked_for:
+            continue
+        arguments = _determined_arguments(tool, kinds, texts, seen, grounding, mentioned)
+        if arguments is not None:
+            calls.append({"name": tool.name, "arguments": arguments})
+    if len(calls) != 1 or call_fingerprint(calls[0]) in barred:
+        return None
+    return calls[0] if check(calls[0]) is None else None
+
+
+def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: Mapping[str, list[str]],
+                          grounding: Grounding, mentioned: Callable[..., list[str]]) -> dict[str, Any] | None:
+    offered = grounded_parameters(tool, grounding)  # the grammar's view: values seen, less those barred
+    if offered is None:
+        return None
+    properties: dict[str, Any] = tool.parameters.get("properties", {})
+    lists = sum(1 for schema in properties.values() if isinstance(schema, dict) and schema.get("type") == "array")
+    arguments: dict[str, Any] = {}
+    for argument, schema in properties.items():
+        allowed = offered.get("properties", {}).get(argument)
+        if not isinstance(schema, dict) or not isinstance(allowed, dict):
+            return None
+        is_list = schema.get("type") == "array"
+        offered_values = _choices(allowed.get("items") if is_list else allowed)
+        kind = identifier_kind(schema)
+        if kind in kinds:
+            values = mentioned(tool.name, kind, texts, sorted(seen.get(kind, ())), argument, dict(seen))
+        elif offered_values:  # an enum the guard narrowed, or an identifier of a kind nobody names (the user)
+            values = offered_values
+        else:
+            return None  # free text: the model writes it
+        if not values or not set(values) <= set(offered_values):
+            return None
+        if is_list and (len(values) == 1 or lists == 1):
+            arguments[argument] = list(dict.fromkeys(values))
+        elif not is_list and len(values) == 1:
+            arguments[argument] = values[0]
+        else:
+            return None
+    return arguments
+
+
+def _choices(schema: Any) -> list[Any]:
+    """The values an argument's offered schema enumerates (a grounded id's seen values, a narrowed enum)."""
+    if isinstance(schema, dict):
+        if isinstance(schema.get("enum"), list):
+            return list(schema["enum"])
+        if "const" in schema:
+            return [schema["const"]]
+    return []

@@ -1,0 +1,99 @@
+"""policy.writes_when_determined: a write the customer's words fully give is stated by the graph itself."""
+from __future__ import annotations
+
+import json
+
+from agentspec.graph import AgentSession
+
+from conftest import call, reply
+
+AUTH = call("find_user_id_by_email", email="alice@example.com")
+PROFILE = call("get_user_details", user_id="alice_smith_1001")
+READ_SHIRT = call("get_product_details", product_id="8310926033")
+EXCHANGE = ("Hi, I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the red one. "
+            "Use my gift card for any difference. My email is alice@example.com")
+
+
+def status(session, order_id: str) -> str:
+    store = session.deps.toolkits["get_order_details"]
+    return json.loads(store.invoke("get_order_details", {"order_id": order_id}))["status"]
+
+
+def _steps(session) -> list[tuple[str, str]]:
+    return [(e["kind"], e["outcome"]) for e in session.trace() if e["kind"] in ("decide", "graph")]
+
+
+def test_an_exchange_the_words_determine_is_stated_without_waiting_for_the_model(spec, scripted, shop_db):
+    # The expert read every variant of the product instead of writing "the grey one" (REPL demo-1129i).
+    scripted.enqueue(AUTH, PROFILE, READ_SHIRT, reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send(EXCHANGE)
+        assert _steps(s) == [("decide", "calls"), ("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
+        assert turn.reply.startswith("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; "
+                                     "item 1111111111) for T-Shirt (red, M; item 2222222222)")
+        assert "gift card gift_card_1000002" in turn.reply and turn.reply.endswith("Shall I proceed? (yes/no)")
+        done = s.send("yes")
+        assert [c["name"] for c in done.tool_calls] == ["exchange_delivered_order_items"]
+        assert done.tool_calls[0]["arguments"] == {"order_id": "#W0000001", "item_ids": ["1111111111"],
+                                                   "new_item_ids": ["2222222222"],
+                                                   "payment_method_id": "gift_card_1000002"}
+        assert status(s, "#W0000001") == "exchange requested"
+
+
+def test_a_declined_statement_is_not_stated_again_by_the_graph(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, PROFILE, reply("Of course. What would you like instead?"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send(EXCHANGE)
+        turn = s.send("No, wait, let me think about it.")
+        assert turn.reply == "Of course. What would you like instead?"  # the model hears the user
+        assert _steps(s)[-1] == ("decide", "reply") and not turn.tool_calls
+        assert status(s, "#W0000001") == "delivered"
+
+
+def test_words_that_leave_an_argument_open_leave_the_write_to_the_model(spec, scripted, shop_db):
+    # No payment method named: the gift card and the Visa are both possible, so the model asks.
+    scripted.enqueue(AUTH, PROFILE, reply("Which payment method should pay the difference?"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("Hi, I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the red "
+                      "one. My email is alice@example.com")
+        assert turn.reply == "Which payment method should pay the difference?"
+        assert ("graph", "determined") not in _steps(s)
+
+
+def test_a_write_whose_dry_run_fails_is_left_to_the_model(spec, scripted, shop_db):
+    # #W0000002 is pending: an exchange would be refused, so the graph states nothing (the model may
+    # offer the modification instead, or explain).
+    scripted.enqueue(AUTH, PROFILE, reply("That order has not been delivered yet, so it cannot be exchanged."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("I want to exchange the Mug (color white) in my order #W0000002 for the black one, paying "
+                      "with my gift card. My email is alice@example.com")
+        assert s.state["requests"] == ["exchange"]
+        assert ("graph", "determined") not in _steps(s)
+        assert turn.reply == "That order has not been delivered yet, so it cannot be exchanged."
+
+
+def test_a_named_cancel_with_its_reason_is_stated_right_after_authentication(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("Please cancel my order #W0000002, I ordered it by mistake. My email is alice@example.com")
+        assert _steps(s) == [("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
+        assert turn.reply.startswith("I'm about to cancel order #W0000002") and "ordered by mistake" in turn.reply
+        assert [c["name"] for c in s.send("yes").tool_calls] == ["cancel_pending_order"]
+        assert status(s, "#W0000002") == "cancelled"
+
+
+def test_another_users_order_is_never_stated(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, reply("I can only help with the orders on your own account."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("Please cancel order #W0000003, I ordered it by mistake. My email is alice@example.com")
+        assert ("graph", "determined") not in _steps(s)
+        assert turn.reply == "I can only help with the orders on your own account."
+        assert status(s, "#W0000003") == "pending"
+
+
+def test_without_the_policy_the_model_decides(spec, scripted, shop_db):
+    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update={"writes_when_determined": False})})
+    scripted.enqueue(AUTH, PROFILE, reply("Let me look at the T-Shirt's variants."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        assert s.send(EXCHANGE).reply == "Let me look at the T-Shirt's variants."
+        assert ("graph", "determined") not in _steps(s)

@@ -15,7 +15,9 @@ and nothing else.
 What keeps this from writing what the user did not ask for:
 
 - Only writes a recognised request scopes (``routing.requests``), never the every-tool fallback of a
-  phrasing the classifier does not know; and only one: two determined writes are the model's choice.
+  phrasing the classifier does not know; and only one whose dry run passes: two are the model's
+  choice (a "change" of an item reads as an exchange and a modification; the order's status lets one
+  of them pass).
 - A list argument is determined only by what the words name: one id, or several when it is the only
   list of the tool (a return of two described items); an exchange of several items pairs old and new
   ids, and that pairing is the model's.
@@ -43,7 +45,7 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
                      seen: Mapping[str, list[str]], grounding: Grounding, mentioned: Callable[..., list[str]],
                      check: Callable[[CallDict], str | None], barred: Iterable[str]) -> CallDict | None:
     """The one write among ``tools`` (already narrowed by the guard's rules) in ``asked_for`` that ``texts``
-    determine, when its dry run passes and its fingerprint is not ``barred``; else None.
+    determine, whose dry run passes and whose fingerprint is not ``barred``; else None.
 
     ``mentioned(tool, kind, texts, candidates, argument, seen)`` is ``AgentDeps.mentioned``; ``check(call)``
     the toolkit's dry run (the error the write would answer, None when it would succeed); ``grounding``
@@ -59,9 +61,10 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         arguments = _determined_arguments(tool, kinds, texts, seen, grounding, mentioned)
         if arguments is not None:
             calls.append({"name": tool.name, "arguments": arguments})
-    if len(calls) != 1 or call_fingerprint(calls[0]) in barred:
-        return None
-    return calls[0] if check(calls[0]) is None else None
+    # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
+    # the order's status lets only one of them pass its dry run.
+    passing = [c for c in calls if call_fingerprint(c) not in barred and check(c) is None]
+    return passing[0] if len(passing) == 1 else None
 
 
 def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: Mapping[str, list[str]],

@@ -97,3 +97,14 @@ def test_without_the_policy_the_model_decides(spec, scripted, shop_db):
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         assert s.send(EXCHANGE).reply == "Let me look at the T-Shirt's variants."
         assert ("graph", "determined") not in _steps(s)
+
+
+def test_a_change_read_as_exchange_and_modification_is_the_one_the_order_allows(spec, scripted, shop_db):
+    # "swap" reads as both; #W0000001 is delivered, so only the exchange passes its dry run.
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("I want to swap the T-Shirt (color blue, size M) in my order #W0000001 for the one with "
+                      "color red, size M. Use my gift card for any price difference. My email is alice@example.com")
+        assert {"exchange", "modify_items"} <= set(s.state["requests"])
+        assert ("graph", "determined") in _steps(s)
+        assert turn.reply.startswith("I'm about to request an exchange in order #W0000001")

@@ -105,3 +105,24 @@ def test_training_needs_requests_and_non_requests(tmp_path):
     with pytest.raises(AgentSpecError) as err:
         train_requests(folder, tmp_path / "out")
     assert err.value.code == "requests_data"
+
+
+def test_a_message_more_likely_asking_nothing_asks_nothing():
+    from agentspec.train.requests import requests_above
+
+    # The shipped classifier read an identity answer as none 0.54 and transfer 0.31.
+    assert requests_above({"none": 0.54, "transfer": 0.31, "cancel": 0.15}, 0.3) == []
+    assert requests_above({"none": 0.30, "exchange": 0.36, "modify_items": 0.34}, 0.3) == ["exchange", "modify_items"]
+    assert requests_above({"none": 0.49, "cancel": 0.31, "return": 0.2}, 0.3) == ["cancel"]
+
+
+def test_the_shipped_classifier_reads_identity_answers_as_no_request():
+    from agentspec.spec import find_spec, load_spec
+    from agentspec.train.requests import RequestClassifier
+
+    spec = load_spec(find_spec("retail"))
+    classifier = RequestClassifier.load(spec.resolve_path(spec.routing.requests.classifier))
+    for text in ("The email on my account is emma.brown5032@example.com.", "Sure, the address is a.b@example.com.",
+                 "It's Emma Brown, and the zip code is 12345.", "Yes, please go ahead."):
+        assert classifier.classify(text, 0.3)[0] == [], text
+    assert classifier.classify("I want to talk to a human agent about a complaint.", 0.3)[0] == ["transfer"]

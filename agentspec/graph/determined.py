@@ -27,6 +27,12 @@ What keeps this from writing what the user did not ask for:
   never determined again: the model hears the user instead.
 
 Nothing is written here: the guard's confirmation still comes first.
+
+The hand-off is determined the same way (``determined_handoff``): when everything the customer has
+asked for is served by the hand-off tool alone ("I want to file a complaint about the delivery
+driver and talk to a human manager"), the tool's one text argument is the request in their words
+("User mei_patel_7272 asks: ...", the summary the training data writes). The expert otherwise read
+orders for eleven turns before it handed the customer over.
 """
 from __future__ import annotations
 
@@ -38,7 +44,7 @@ from agentspec.decoding.grounding import Grounding
 from agentspec.graph.state import CallDict, call_fingerprint
 from agentspec.toolkit import Tool
 
-__all__ = ["determined_write"]
+__all__ = ["determined_handoff", "determined_write"]
 
 
 def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: list[str] | None,
@@ -107,3 +113,20 @@ def _choices(schema: Any) -> list[Any]:
         if "const" in schema:
             return [schema["const"]]
     return []
+
+
+def determined_handoff(tool: Tool | None, requests: list[str], scope: Mapping[str, list[str]], texts: list[str] | None,
+                       user: str, requests_in: Callable[[str], list[str]], barred: Iterable[str]) -> CallDict | None:
+    """The hand-off ``tool`` (when offered: None otherwise) with the customer's request as its one text
+    argument, when every one of ``requests`` is served by that tool alone (``scope``: request -> tools)
+    and one of ``texts`` (the user's messages since the last write) asks for it (``requests_in``)."""
+    if tool is None or not requests or not all(scope.get(r) == [tool.name] for r in requests):
+        return None
+    properties, required = tool.parameters.get("properties", {}), tool.parameters.get("required", [])
+    if len(required) != 1 or properties.get(required[0], {}).get("type") != "string":
+        return None
+    asking = [t for t in texts or [] if any(scope.get(r) == [tool.name] for r in requests_in(t))]
+    if not asking:
+        return None
+    call: CallDict = {"name": tool.name, "arguments": {required[0]: f"User {user} asks: {asking[0]}"}}
+    return None if call_fingerprint(call) in set(barred) else call

@@ -22,7 +22,7 @@ from agentspec.decoding.schema import grounded_parameters
 from agentspec.decoding.steps import Reply, Step, ToolCall
 from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.determined import determined_write
+from agentspec.graph.determined import determined_handoff, determined_write
 from agentspec.graph.guard import bar_repeated_lookups, is_yes, keep_named_targets, keep_said_choices, looked_up_value
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
@@ -167,9 +167,12 @@ def _determined(state: AgentState, deps: AgentDeps, tools: list[Any], said: list
         return check(call["name"], call["arguments"]) if check else None
 
     barred = [*state.get("recent_calls", []), *(state.get("declined") or [])]
-    return determined_write(tools, asked_for & set(deps.spec.policy.requires_confirmation),
-                            deps.spec.policy.writes_follow_named, said, seen, grounding, deps.mentioned, dry_run,
-                            barred)
+    policy = deps.spec.policy
+    handoff = next((t for t in tools if t.name == policy.handoff_tool), None)
+    return (determined_handoff(handoff, state.get("requests") or [], scope.tools, said, str(user),
+                               lambda text: deps.requests_in(text)[0], barred)
+            or determined_write(tools, asked_for & set(policy.requires_confirmation), policy.writes_follow_named,
+                                said, seen, grounding, deps.mentioned, dry_run, barred))
 
 
 def route_decide(state: AgentState) -> Literal["guard", "respond"]:

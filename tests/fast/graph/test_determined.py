@@ -108,3 +108,29 @@ def test_a_change_read_as_exchange_and_modification_is_the_one_the_order_allows(
         assert {"exchange", "modify_items"} <= set(s.state["requests"])
         assert ("graph", "determined") in _steps(s)
         assert turn.reply.startswith("I'm about to request an exchange in order #W0000001")
+
+
+def test_a_customer_who_only_asks_for_a_person_is_handed_over_with_their_words(spec, scripted, shop_db):
+    # The expert read orders for eleven turns before it handed such a customer over.
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000001"), reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        ask = "I want to file a complaint about the delivery driver and talk to a human manager."
+        turn = s.send(f"{ask} My email is alice@example.com")
+        assert s.state["requests"] == ["transfer"]
+        assert _steps(s) == [("decide", "calls"), ("graph", "determined"), ("graph", "handoff")]
+        handoff = turn.tool_calls[-1]
+        assert (handoff["name"], handoff["arguments"]) == ("transfer_to_human_agents", {
+            "summary": f"User alice_smith_1001 asks: {ask} My email is alice@example.com"})
+        assert turn.reply == spec.policy.handoff_message
+
+
+def test_a_person_asked_for_next_to_a_request_the_agent_serves_is_the_models_call(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000002"), reply("Which reason?"),
+                     call("get_user_details", user_id="alice_smith_1001"),
+                     reply("I can cancel it for you right here. Which reason: no longer needed or ordered by mistake?"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send("Hi, alice@example.com here. Please cancel my order #W0000002.")
+        turn = s.send("Can't you just let me talk to a human agent?")
+        assert s.state["requests"] == ["cancel", "transfer"]
+        assert ("graph", "determined") not in _steps(s)  # the model's steps: a read, then its answer
+        assert [c["name"] for c in turn.tool_calls] == ["get_user_details"] and turn.reply.startswith("I can cancel")

@@ -96,7 +96,8 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             return None  # free text: the model writes it
         if not values or not set(values) <= set(offered_values):
             return None
-        if is_list and (len(values) == 1 or lists == 1):
+        # Several ids only from the customer's words (the items they described), never "every one seen".
+        if is_list and (len(values) == 1 or (lists == 1 and kind in kinds)):
             arguments[argument] = list(dict.fromkeys(values))
         elif not is_list and len(values) == 1:
             arguments[argument] = values[0]

@@ -104,9 +104,10 @@ def _figure(table: dict[str, Any], path: Path) -> None:
     fig, (left, right) = plt.subplots(1, 2, figsize=(6 + 0.9 * len(cats), 4), gridspec_kw={"width_ratios": [1, 2]})
     width = 0.8 / len(runs)
     for i, r in enumerate(runs):
-        xs = [j + i * width for j in range(len(ks))]
-        values = [r["pass_hat_k"][k] for k in ks]
-        err = [[v - r["ci"][k][0] for k, v in zip(ks, values)], [r["ci"][k][1] - v for k, v in zip(ks, values)]]
+        have = [k for k in ks if k in r["pass_hat_k"]]  # a run of fewer trials has no pass^k beyond them
+        xs = [ks.index(k) + i * width for k in have]
+        values = [r["pass_hat_k"][k] for k in have]
+        err = [[v - r["ci"][k][0] for k, v in zip(have, values)], [r["ci"][k][1] - v for k, v in zip(have, values)]]
         left.bar(xs, values, width, yerr=err, capsize=3, label=r["label"])
         right.bar([j + i * width for j in range(len(cats))], [r["categories"].get(c, 0.0) for c in cats], width,
                   label=r["label"])

@@ -107,6 +107,18 @@ def test_table_puts_several_runs_against_the_first(two_runs, tmp_path):
     assert "pass^1 vs a" in result.output and (tmp_path / "cli" / "table.png").is_file()
 
 
+def test_table_of_runs_with_different_trial_counts(two_runs, tmp_path):
+    # A 1-trial ablation next to 2-trial runs: its pass^2 is "-" in the table and absent from the plot.
+    from agentspec.evals.table import write_table
+
+    a, b = two_runs
+    one = write_episodes(tmp_path / "one", {"0": [1.0], "1": [0.0], "2": [1.0], "3": [0.0]})
+    table = write_table([a, one, b], tmp_path / "t", ["base", "one trial", "expert"], n_boot=200)
+    assert "2" not in table["runs"][1]["pass_hat_k"] and table["runs"][1]["pass_hat_k"]["1"] == 0.5
+    assert "| one trial | 0.500 | - |" in (tmp_path / "t" / "table.md").read_text()
+    assert (tmp_path / "t" / "table.png").stat().st_size > 5000
+
+
 def test_table_refuses_one_run_mismatched_labels_or_another_suite(two_runs, tmp_path):
     from agentspec.evals.report import ReportError
     from agentspec.evals.table import build_table

@@ -36,12 +36,12 @@ orders for eleven turns before it handed the customer over.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from agentspec.decoding.schema import grounded_parameters, identifier_kind
 from agentspec.decoding.grounding import Grounding
-from agentspec.graph.state import CallDict, call_fingerprint
+from agentspec.graph.state import CallDict
 from agentspec.toolkit import Tool
 
 __all__ = ["determined_handoff", "determined_write"]
@@ -49,17 +49,17 @@ __all__ = ["determined_handoff", "determined_write"]
 
 def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: list[str] | None,
                      seen: Mapping[str, list[str]], grounding: Grounding, mentioned: Callable[..., list[str]],
-                     check: Callable[[CallDict], str | None], barred: Iterable[str]) -> CallDict | None:
+                     allowed: Callable[[CallDict], bool]) -> CallDict | None:
     """The one write among ``tools`` (already narrowed by the guard's rules) in ``asked_for`` that ``texts``
-    determine, whose dry run passes and whose fingerprint is not ``barred``; else None.
+    determine and ``allowed`` lets the graph state; else None.
 
-    ``mentioned(tool, kind, texts, candidates, argument, seen)`` is ``AgentDeps.mentioned``; ``check(call)``
-    the toolkit's dry run (the error the write would answer, None when it would succeed); ``grounding``
-    what this step's grammar offers (every determined value must be one of it).
+    ``mentioned(tool, kind, texts, candidates, argument, seen)`` is ``AgentDeps.mentioned``; ``allowed(call)``
+    says whether the guard would state it (the user's own data, not a repeat, its dry run passes) and the
+    user did not decline it; ``grounding`` is what this step's grammar offers (every determined value
+    must be one of it).
     """
     if not texts:
         return None
-    barred = set(barred)
     calls = []
     for tool in tools:
         if tool.name not in asked_for:
@@ -69,7 +69,7 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
             calls.append({"name": tool.name, "arguments": arguments})
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
     # the order's status lets only one of them pass its dry run.
-    passing = [c for c in calls if call_fingerprint(c) not in barred and check(c) is None]
+    passing = [c for c in calls if allowed(c)]
     return passing[0] if len(passing) == 1 else None
 
 
@@ -117,7 +117,7 @@ def _choices(schema: Any) -> list[Any]:
 
 
 def determined_handoff(tool: Tool | None, requests: list[str], scope: Mapping[str, list[str]], texts: list[str] | None,
-                       user: str, requests_in: Callable[[str], list[str]], barred: Iterable[str]) -> CallDict | None:
+                       user: str, requests_in: Callable[[str], list[str]]) -> CallDict | None:
     """The hand-off ``tool`` (when offered: None otherwise) with the customer's request as its one text
     argument, when every one of ``requests`` is served by that tool alone (``scope``: request -> tools)
     and one of ``texts`` (the user's messages since the last write) asks for it (``requests_in``)."""
@@ -129,5 +129,4 @@ def determined_handoff(tool: Tool | None, requests: list[str], scope: Mapping[st
     asking = [t for t in texts or [] if any(scope.get(r) == [tool.name] for r in requests_in(t))]
     if not asking:
         return None
-    call: CallDict = {"name": tool.name, "arguments": {required[0]: f"User {user} asks: {asking[0]}"}}
-    return None if call_fingerprint(call) in set(barred) else call
+    return {"name": tool.name, "arguments": {required[0]: f"User {user} asks: {asking[0]}"}}

@@ -52,6 +52,7 @@ from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["approve", "bar_repeated_lookups", "describe", "guard", "is_no", "is_yes", "keep_named_targets",
+           "ruling",
            "keep_said_choices", "said_choices",
            "looked_up_value", "route_guard"]
 
@@ -183,7 +184,9 @@ def _refuse(call: CallDict, reason: str, message: str) -> Verdict:
     return {"call": call, "action": "refuse", "reason": reason, "observation": f"Error: policy: {message}"}
 
 
-def _check(deps: AgentDeps, state: AgentState, call: CallDict) -> Verdict | Literal["confirm"]:
+def ruling(deps: AgentDeps, state: AgentState, call: CallDict) -> Verdict | Literal["confirm"]:
+    """What the guard does with ``call`` now: a run or refuse verdict, or "confirm" (state it and ask).
+    ``decide`` asks it before the graph makes a step itself (``agentspec.graph.determined``)."""
     policy = deps.spec.policy
     user = state.get("user_id")
     if call_fingerprint(call) in state.get("recent_calls", []):
@@ -214,7 +217,7 @@ def guard(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     trace: list[dict[str, Any]] = []
     repeats = state.get("repeats", 0)
     for call in calls:
-        verdict = _check(deps, state, call)
+        verdict = ruling(deps, state, call)
         if verdict == "confirm":
             statement = describe(deps, call)
             # The whole step gives way to the statement: nothing runs until the user says yes.

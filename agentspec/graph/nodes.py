@@ -23,7 +23,8 @@ from agentspec.decoding.steps import Reply, Step, ToolCall
 from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.determined import determined_handoff, determined_write
-from agentspec.graph.guard import bar_repeated_lookups, is_yes, keep_named_targets, keep_said_choices, looked_up_value
+from agentspec.graph.guard import (bar_repeated_lookups, is_yes, keep_named_targets, keep_said_choices, looked_up_value,
+                                   ruling)
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
 __all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
@@ -152,27 +153,27 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
 
 def _determined(state: AgentState, deps: AgentDeps, tools: list[Any], said: list[str] | None,
                 seen: dict[str, list[str]], grounding: Grounding) -> CallDict | None:
-    """The write the user's words determine (``agentspec.graph.determined``), if any, for ``decide``."""
+    """The hand-off or write the user's words determine (``agentspec.graph.determined``), for ``decide``:
+    only one the guard would let through (``ruling``) and the user did not decline."""
     scope = deps.spec.routing.requests
     if scope is None:
         return None
-    asked_for = {tool for request in state.get("requests") or [] for tool in scope.tools.get(request, [])}
-    user = state.get("user_id")
+    policy, requests = deps.spec.policy, state.get("requests") or []
+    declined = set(state.get("declined") or [])
 
-    def dry_run(call: CallDict) -> str | None:
-        owners = deps.hook("owners", call["name"])
-        if owners is not None and owners(call["name"], call["arguments"]) - {user}:
-            return "another user's data"
-        check = deps.hook("check", call["name"])
-        return check(call["name"], call["arguments"]) if check else None
+    def allowed(call: CallDict, ruled: str) -> bool:
+        verdict = ruling(deps, state, call)
+        outcome = verdict if isinstance(verdict, str) else verdict["action"]
+        return outcome == ruled and call_fingerprint(call) not in declined
 
-    barred = [*state.get("recent_calls", []), *(state.get("declined") or [])]
-    policy = deps.spec.policy
     handoff = next((t for t in tools if t.name == policy.handoff_tool), None)
-    return (determined_handoff(handoff, state.get("requests") or [], scope.tools, said, str(user),
-                               lambda text: deps.requests_in(text)[0], barred)
-            or determined_write(tools, asked_for & set(policy.requires_confirmation), policy.writes_follow_named,
-                                said, seen, grounding, deps.mentioned, dry_run, barred))
+    call = determined_handoff(handoff, requests, scope.tools, said, str(state.get("user_id")),
+                              lambda text: deps.requests_in(text)[0])
+    if call is not None and allowed(call, "run"):
+        return call
+    asked_for = {tool for request in requests for tool in scope.tools.get(request, [])}
+    return determined_write(tools, asked_for & set(policy.requires_confirmation), policy.writes_follow_named,
+                            said, seen, grounding, deps.mentioned, lambda c: allowed(c, "confirm"))
 
 
 def route_decide(state: AgentState) -> Literal["guard", "respond"]:
@@ -240,8 +241,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
         "user_id": user, "recent_calls": recent, "looked_up": looked_up, "said_since_write": said, "declined": declined,
-        "verdicts": [],
-        "confirmed": [], "step": None, "stop": stop, "cannot": cannot,
+        "verdicts": [], "confirmed": [], "step": None, "stop": stop, "cannot": cannot,
         **({"reply": " ".join(reports)} if stop == "reported" else {}),
     }
 

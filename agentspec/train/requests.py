@@ -18,9 +18,10 @@ Contract:
 - The model is the router's (TF-IDF over words and word pairs, class-balanced softmax regression,
   numpy only, a JSON file): it runs once per user message on the chat path, which must not need torch.
 - ``classify(text, threshold)`` returns every request class (not ``none``) whose probability reaches
-  the threshold, unless ``none`` holds half the probability or more: usually one; two when the words fit both (an "exchange" worded as a "change" reads
-  as exchange and modify_items), so a close call widens the scope rather than hiding the right
-  write. The graph keeps the union over the conversation: a request once recognised stays served.
+  the threshold, unless ``none`` holds half the probability or more: usually one; two when the words
+  fit both (an "exchange" worded as a "change" reads as exchange and modify_items), so a close call
+  widens the scope rather than hiding the right write. The graph keeps the union over the
+  conversation: a request once recognised stays served.
 - Reports in ``out``: ``requests.json`` (the model), ``requests_report.json`` (held-out accuracy
   against the majority class, per-class recall, confusion; at the threshold: how often a request
   message's class is among those returned, how many are returned, how often a ``none`` message is read

@@ -202,16 +202,17 @@ def request_classifier(data: Path | None, out: Path) -> Path | None:
 
 
 def measure_pass1(spec: Path, tasks: Sequence[Any], db: Path, run_dir: Path, *, trials: int = 1,
-                  threads: int | None = None, max_turns: int = 30, seed: int = 0,
+                  threads: int | None = None, max_turns: int = 30, seed: int = 0, user: str = "scripted",
                   progress: bool = True) -> dict[str, Any]:
-    """pass^1 of the agent ``spec`` on ``tasks`` (scripted user), resumable in ``run_dir``."""
+    """pass^1 of the agent ``spec`` on ``tasks`` with the rule-based user ``user`` (``scripted``, or
+    ``varied``: reworded openings and answers), resumable in ``run_dir``."""
     from agentspec.evals.agents import AgentFactory, check_agent
     from agentspec.evals.harness import UserFactory, run_suite
     from agentspec.evals.report import write_report
 
     options = {"spec": str(spec)}
     check_agent("spec", **options)
-    run_suite(tasks, db, AgentFactory.of("spec", threads=threads, **options), UserFactory("scripted"), trials,
+    run_suite(tasks, db, AgentFactory.of("spec", threads=threads, **options), UserFactory(user), trials,
               run_dir, workers=1, max_turns=max_turns, progress=progress, seed=seed)
     report = write_report(run_dir)
     return {"pass1": report["pass_hat_k"]["1"], "pass1_ci": report["ci"]["1"]["pass_hat_k"],

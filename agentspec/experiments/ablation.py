@@ -85,6 +85,7 @@ class AblationSettings:
     tasks: int | None = None  # first N test-split tasks (None: all)
     trials: int = 1
     max_turns: int = 30
+    user: str = "scripted"  # the evals' rule-based customer: scripted or varied
     seed: int = 0
     threads: int | None = None  # torch and llama.cpp threads (None: all cores)
     data_workers: int = 1
@@ -199,7 +200,8 @@ def _evaluate(arm: str, s: AblationSettings, suite: Path, db: Path, root: Path, 
     spec = variant_spec(folder / "spec.yaml", name=f"ablation-{arm}", adapters=adapters, prompt=s.prompt,
                         threads=s.threads, requests=requests)
     return measure_pass1(spec, heldout_tasks(suite, s.tasks), db, folder / "tau", trials=s.trials,
-                         threads=s.threads, max_turns=s.max_turns, seed=s.seed, progress=s.progress)
+                         threads=s.threads, max_turns=s.max_turns, seed=s.seed, user=s.user,
+                         progress=s.progress)
 
 
 def run_ablation(s: AblationSettings, console: Console | None = None) -> dict[str, Any]:

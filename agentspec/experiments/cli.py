@@ -16,6 +16,8 @@ _TASKS = click.option("--tasks", type=click.IntRange(min=1), default=None,
 _TRIALS = click.option("--trials", default=1, show_default=True, type=click.IntRange(min=1), help="Trials per task.")
 _MAX_TURNS = click.option("--max-turns", default=30, show_default=True, type=click.IntRange(min=1),
                           help="Agent turns before an episode counts as failed.")
+_USER = click.option("--user", default="scripted", show_default=True, type=click.Choice(["scripted", "varied"]),
+                     help="Simulated customer: `varied` rewords openings and answers (as `eval tau --user varied`).")
 
 
 @click.group("experiment")
@@ -36,6 +38,7 @@ def experiment_group() -> None:
 @_TASKS
 @_TRIALS
 @_MAX_TURNS
+@_USER
 @_THREADS
 @click.option("--ppl-docs", default=40, show_default=True, type=click.IntRange(min=1),
               help="Held-out users (documents) in the perplexity corpus.")
@@ -45,7 +48,7 @@ def experiment_group() -> None:
 @click.option("--bench-repeats", default=3, show_default=True, type=click.IntRange(min=1), help="Benchmark repeats (median).")
 @click.option("--seed", default=0, show_default=True, help="Seed of the episodes and of the corpus' users.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
-def compression_command(adapter_dir, run_dir, suite, db, out, base, quants, tasks, trials, max_turns, threads, ppl_docs,
+def compression_command(adapter_dir, run_dir, suite, db, out, base, quants, tasks, trials, max_turns, user, threads, ppl_docs,
                         ppl_window, bench_prompt, bench_decode, bench_repeats, seed, progress) -> None:
     """The specialized model (base + LoRA, merged) at F16, Q8_0, Q4_K_M and 3-bit: size, tokens/s,
     held-out perplexity and pass^1 on the suite's held-out tasks.
@@ -57,7 +60,7 @@ def compression_command(adapter_dir, run_dir, suite, db, out, base, quants, task
 
     run_compression(CompressionSettings(
         out=out, db=db, adapter_dir=adapter_dir, suite=suite, run=run_dir, base=base,
-        quants=tuple(q for q in quants.split(",") if q.strip()), tasks=tasks, trials=trials, max_turns=max_turns,
+        quants=tuple(q for q in quants.split(",") if q.strip()), tasks=tasks, trials=trials, max_turns=max_turns, user=user,
         seed=seed, threads=threads, ppl_docs=ppl_docs, ppl_window=ppl_window, bench_prompt=bench_prompt,
         bench_decode=bench_decode, bench_repeats=bench_repeats, progress=progress))
 
@@ -77,13 +80,14 @@ def compression_command(adapter_dir, run_dir, suite, db, out, base, quants, task
 @_TASKS
 @_TRIALS
 @_MAX_TURNS
+@_USER
 @_THREADS
 @click.option("--data-workers", default=1, show_default=True, type=click.IntRange(min=1),
               help="Worker processes of data generation.")
 @click.option("--baseline", is_flag=True, help="Also measure the agent without any adapter.")
 @click.option("--seed", default=0, show_default=True, help="Seed of data, training and episodes.")
 @click.option("--progress/--no-progress", default=True, help="Show progress bars.")
-def ablation_command(db, suite, out, dialogues, noise, steps, base, prompt, tasks, trials, max_turns, threads,
+def ablation_command(db, suite, out, dialogues, noise, steps, base, prompt, tasks, trials, max_turns, user, threads,
                      data_workers, baseline, seed, progress) -> None:
     """The same LoRA training on data with and without the verification filters, compared by pass^1
     on the suite's held-out tasks (and held-out loss, kept and rejected counts).
@@ -96,5 +100,5 @@ def ablation_command(db, suite, out, dialogues, noise, steps, base, prompt, task
 
     run_ablation(AblationSettings(
         out=out, db=db, suite=suite, dialogues=dialogues, noise=noise, steps=steps, base=base, prompt=prompt,
-        tasks=tasks, trials=trials, max_turns=max_turns, threads=threads, data_workers=data_workers,
+        tasks=tasks, trials=trials, max_turns=max_turns, user=user, threads=threads, data_workers=data_workers,
         baseline=baseline, seed=seed, progress=progress))

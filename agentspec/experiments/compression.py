@@ -61,6 +61,7 @@ class CompressionSettings:
     tasks: int | None = None  # first N test-split tasks (None: all)
     trials: int = 1
     max_turns: int = 30
+    user: str = "scripted"  # the evals' rule-based customer: scripted or varied
     seed: int = 0
     threads: int | None = None  # llama.cpp threads everywhere (None: all cores)
     ppl_docs: int = 40  # held-out users in the perplexity corpus
@@ -152,7 +153,8 @@ def _variant(quant: str, adapter: Path, suite: Path, db: Path, out: Path, prompt
     spec = variant_spec(folder / "spec.yaml", name=f"retail-merged-{quant.lower()}", model=str(model),
                         prompt=prompt, threads=s.threads, requests=requests)
     tau = measure_pass1(spec, heldout_tasks(suite, s.tasks), db, folder / "tau", trials=s.trials,
-                        threads=s.threads, max_turns=s.max_turns, seed=s.seed, progress=s.progress)
+                        threads=s.threads, max_turns=s.max_turns, seed=s.seed, user=s.user,
+                         progress=s.progress)
     size = model.stat().st_size
     result = {"quant": quant, "model": str(model), "bytes": size, "size_mb": round(size / 2**20, 2),
               "prompt_tokens_per_s": bench["prompt_tokens_per_s"], "decode_tokens_per_s": bench["decode_tokens_per_s"],
@@ -179,6 +181,7 @@ def run_compression(s: CompressionSettings, console: Console | None = None) -> d
     claim_dir(out, {"experiment": "compression", "adapter": str(adapter), "adapter_sha256": weights,  # retrained?
                     "base": s.base, "suite": str(suite),
                     "db": str(db), "task_ids": [t.id for t in tasks], "trials": s.trials, "max_turns": s.max_turns,
+                    "user": s.user,
                     "seed": s.seed, "ppl_docs": s.ppl_docs, "ppl_window": s.ppl_window,
                     "ppl_max_tokens": s.ppl_max_tokens, "bench": [s.bench_prompt, s.bench_decode, s.bench_repeats]})
     prompt = training_prompt(adapter)

@@ -128,9 +128,13 @@ def test_cli(tmp_path, monkeypatch):
     suite = make_suite(tmp_path / "suite")
     result = CliRunner().invoke(cli, ["experiment", "data-ablation", "--db", str(REAL_DB), "--suite", str(suite),
                                       "--out", str(tmp_path / "out"), "--dialogues", "8", "--noise", "0.5",
-                                      "--steps", "3", "--tasks", "2", "--threads", "1", "--no-progress"])
+                                      "--steps", "3", "--tasks", "2", "--threads", "1", "--user", "varied",
+                                      "--no-progress"])
     assert result.exit_code == 0, result.output
     assert "ablation.md" in result.output
+    for arm in ("verified", "unverified"):  # the customer the headline report uses, in every arm
+        run = json.loads((tmp_path / "out" / "arms" / arm / "tau" / "run.json").read_text())
+        assert "kind='varied'" in run["user"]
     assert [c[1].noise_rate for c in calls if c[0] == "data"] == [0.5, 0.5]
     report = json.loads((tmp_path / "out" / "ablation.json").read_text())
     assert report["arms"]["verified"]["n_tasks"] == 2 and set(report["arms"]) == {"verified", "unverified"}

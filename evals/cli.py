@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from .agents import AGENT_KINDS, AgentFactory, check_agent
-from .generate import generate_suite
+from .generate import STYLES, generate_suite
 from .harness import UserFactory, run_suite
 from .report import compare_runs, comparison_markdown, print_comparison, write_report
 from .tasks import load_tasks
@@ -99,9 +99,12 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same suite.")
 @click.option("--eval-fraction", default=0.3, show_default=True, type=click.FloatRange(0, 1),
               help="Share of users held out for evaluation (their tasks form the test split).")
-def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float) -> None:
+@click.option("--style", type=click.Choice(STYLES), default="standard", show_default=True,
+              help="hard: requests worded unlike the training data, items named by what tells them apart, "
+                   "two-item swaps, vague openings.")
+def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float, style: str) -> None:
     """Generate a retail task suite: tasks.json, split_tasks.json and user_split.json in --out."""
-    tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction)
+    tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction, style=style)
     splits = json.loads((out / "split_tasks.json").read_text(encoding="utf-8"))
     click.echo(f"Wrote {len(tasks)} tasks to {out / 'tasks.json'} "
                f"(train {len(splits['train'])}, test {len(splits['test'])}).")

@@ -31,7 +31,12 @@ The user scenario is written for ``agentspec.evals.users`` (see its docstring fo
   order the user makes them, then how to behave (confirm with yes, accept a refusal or a transfer).
 - ``reason_for_call``: a greeting plus the first request (and a note that more follows).
 
-The same db, ``n``, ``seed`` and ``eval_fraction`` give byte-identical files. Not here: loading tasks
+``style="hard"`` (``eval generate --style hard``) keeps all of the above (categories, users, split,
+gold shape) and words and shapes the requests unlike the training data (``_hard``): items named by
+what tells them apart, new variants by what changes, two-item swaps, returns of up to three items,
+and half the tasks open with no request. The standard style's files do not change with it.
+
+The same db, ``n``, ``seed``, ``eval_fraction`` and ``style`` give byte-identical files. Not here: loading tasks
 (``tasks``), running or scoring them.
 """
 from __future__ import annotations
@@ -46,14 +51,17 @@ from agentspec.errors import AgentSpecError
 from agentspec.tools.retail import RetailStore
 
 from ._builders import INTENT_BUILDERS, Draft, build_forbidden, build_transfer
+from ._hard import HARD_INTENT_BUILDERS, hard_forbidden, hard_transfer, vague_opening
 from .tasks import Action, EvaluationCriteria, Task, UserInstructions, UserScenario, save_tasks
 
-__all__ = ["CATEGORIES", "GenerationError", "generate_suite", "user_split"]
+__all__ = ["CATEGORIES", "STYLES", "GenerationError", "generate_suite", "user_split"]
 
 CATEGORIES: tuple[str, ...] = (
     "cancel", "modify_address", "modify_payment", "modify_items", "return", "exchange",
     "multi_intent", "forbidden", "transfer",
 )
+
+STYLES = ("standard", "hard")  # hard: wording and shapes the training data never uses (see _hard)
 
 _GREETINGS = ("Hi. ", "Hello! ", "Hey there. ", "Good morning. ", "")
 _BEHAVIOUR = ("When the agent describes exactly what you asked for and asks you to confirm, say yes. "
@@ -97,25 +105,27 @@ def _identity(user: dict[str, Any], rng: random.Random) -> tuple[str, list[str],
 
 
 def _draft(category: str, db: dict[str, Any], user: dict[str, Any], rng: random.Random,
-           peers: list[dict[str, Any]]) -> Draft | None:
-    if category in INTENT_BUILDERS:
-        intent = INTENT_BUILDERS[category](db, user, rng)
+           peers: list[dict[str, Any]], style: str = "standard") -> Draft | None:
+    builders = HARD_INTENT_BUILDERS if style == "hard" else INTENT_BUILDERS
+    if category in builders:
+        intent = builders[category](db, user, rng)
         return None if intent is None else Draft([intent], f"The user wants to {category.replace('_', ' ')}.")
     if category == "multi_intent":
-        first, second = rng.sample(sorted(INTENT_BUILDERS), 2)
-        a = INTENT_BUILDERS[first](db, user, rng)
-        b = INTENT_BUILDERS[second](db, user, rng)
+        first, second = rng.sample(sorted(builders), 2)
+        a = builders[first](db, user, rng)
+        b = builders[second](db, user, rng)
         if a is None or b is None or set(a.order_ids) & set(b.order_ids):
             return None
         return Draft([a, b], f"Two requests from one user: {first} then {second}.")
     if category == "forbidden":
-        return build_forbidden(db, user, rng, peers)
+        return (hard_forbidden if style == "hard" else build_forbidden)(db, user, rng, peers)
     if category == "transfer":
-        return build_transfer(db, user, rng, peers)
+        return (hard_transfer if style == "hard" else build_transfer)(db, user, rng, peers)
     raise GenerationError(f"unknown category {category!r}", hint=f"use one of {', '.join(CATEGORIES)}")
 
 
-def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: random.Random) -> Task:
+def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: random.Random,
+          style: str = "standard") -> Task:
     known, unknown, lookup = _identity(user, rng)
     known_ids = [oid for intent in draft.intents if intent.order_known for oid in intent.order_ids]
     if len(known_ids) == 1:
@@ -128,9 +138,12 @@ def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: 
     elif forgotten:
         unknown += [f"You do not remember the id of your {ref}." for ref in forgotten]
     requests = [intent.request for intent in draft.intents]
-    reason = rng.choice(_GREETINGS) + requests[0]
-    if len(requests) > 1:
-        reason += " I also have another request after that."
+    if style == "hard" and rng.random() < 0.5:
+        reason = vague_opening(rng)  # the request comes when the agent asks for it
+    else:
+        reason = rng.choice(_GREETINGS) + requests[0]
+        if len(requests) > 1:
+            reason += " I also have another request after that."
     name = user["name"]
     instructions = UserInstructions(
         domain="retail", reason_for_call=reason, known_info=known,
@@ -160,8 +173,10 @@ def _executes(base: RetailStore, task: Task, user_id: str) -> bool:
 
 
 def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], n: int,
-                   seed: int = 0, eval_fraction: float = 0.3) -> list[Task]:
+                   seed: int = 0, eval_fraction: float = 0.3, style: str = "standard") -> list[Task]:
     """Write tasks.json, split_tasks.json and user_split.json into ``out_dir``; return the tasks."""
+    if style not in STYLES:
+        raise GenerationError(f"unknown suite style {style!r}", hint=f"use one of {', '.join(STYLES)}")
     if n < 1:
         raise GenerationError(f"n={n}: a suite needs at least one task", hint="pass --n 1 or more")
     if not 0.0 <= eval_fraction <= 1.0:
@@ -184,7 +199,7 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
             group = "test" if int((i + 1) * eval_fraction) > int(i * eval_fraction) else "train"
             if not groups[group]:
                 group = "train" if group == "test" else "test"
-            task = _pick(str(i), category, db, base, pools, groups, group, rng)
+            task = _pick(str(i), category, db, base, pools, groups, group, rng, style)
             tasks.append(task)
             splits[group].append(task.id)
     finally:
@@ -197,7 +212,7 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
 
 
 def _pick(task_id: str, category: str, db: dict[str, Any], base: RetailStore, pools: dict[str, list[str]],
-          groups: dict[str, list[str]], group: str, rng: random.Random) -> Task:
+          groups: dict[str, list[str]], group: str, rng: random.Random, style: str) -> Task:
     """The first user of the group's pool (unused users first) for whom the category works."""
     pool = pools[group]
     if not pool:  # every user of the group used once: start over
@@ -205,10 +220,10 @@ def _pick(task_id: str, category: str, db: dict[str, Any], base: RetailStore, po
     peers = [db["users"][u] for u in groups[group][:50]]  # "another user" stays in the same group
     for index, user_id in enumerate(pool):
         user = db["users"][user_id]
-        draft = _draft(category, db, user, rng, [p for p in peers if p["user_id"] != user_id])
+        draft = _draft(category, db, user, rng, [p for p in peers if p["user_id"] != user_id], style)
         if draft is None:
             continue
-        task = _task(task_id, category, user, draft, rng)
+        task = _task(task_id, category, user, draft, rng, style)
         if _executes(base, task, user_id):
             pool.pop(index)
             return task

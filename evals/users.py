@@ -15,6 +15,9 @@ on the agent message lowercased:
    "I have to go now. ###STOP###" whatever the agent said.
 1. transfer ("being transferred", "transferring you", "transferred you", "will be transferred",
    "has been transferred") -> "Thank you, I'll wait. ###STOP###".
+1b. after an opening that asked for nothing (one of ``_hard.VAGUE_OPENINGS``: ``eval generate
+   --style hard`` opens so half the time), unless the agent asks for identity (rule 3): the first
+   request, in full.
 2. completion (``has/have been/was/were [successfully] <cancelled|modified|updated|changed|returned|
    exchanged|processed|submitted|requested>``, "successfully", "is now", "are now", "all set",
    "completed"): the current request is done; the next request is stated ("Thanks! One more thing: <r>")
@@ -52,6 +55,7 @@ from typing import Protocol, runtime_checkable
 
 from agentspec.runtime.base import ChatModel, GenerationSettings, Message
 
+from ._hard import VAGUE_OPENINGS
 from .tasks import UserInstructions, UserScenario
 
 __all__ = ["STOP", "UserSimulator", "ScriptedUser", "LLMUser", "USER_GUIDELINES", "parse_known_info"]
@@ -119,6 +123,7 @@ _PHRASES: dict[str, tuple[str, ...]] = {
              "{f} {l}, zip code {z}."),
     "next": ("Thanks! One more thing: {r}", "Thank you. There is something else: {r}",
              "Good. Another thing: {r}"),
+    "state": ("{r}", "Sure. {r}", "Here it is: {r}"),
     "restate": ("To be clear: {r}", "Let me repeat: {r}", "What I need is this: {r}"),
     "done": ("Thank you, that's all I needed.", "Great, that's everything. Thanks!", "Thanks, that was all."),
     "wait": ("Thank you, I'll wait.", "Okay, I'll wait for them.", "Alright, thanks, I'll hold."),
@@ -142,6 +147,7 @@ class ScriptedUser:
         self.turns = 0
         self.current = 0  # index of the request being worked on
         self.identity_given = False
+        self.stated = self._opening not in VAGUE_OPENINGS  # False: the request comes when the agent asks
         self.done = False
 
     # -- the protocol ----------------------------------------------------------------------------
@@ -156,10 +162,14 @@ class ScriptedUser:
         question = "?" in t
         if _TRANSFER.search(t):
             return self._stop(self._say("wait"))
+        asks_identity = (_IDENTITY.search(t) and (question or "please provide" in t)
+                         and (not self.identity_given or _NOT_FOUND.search(t)))
+        if not self.stated and not asks_identity:
+            self.stated = True
+            return self._say("state", r=self._requests[self.current])
         if _DONE.search(t):
             return self._settle()
-        if (_IDENTITY.search(t) and (question or "please provide" in t)
-                and (not self.identity_given or _NOT_FOUND.search(t))):
+        if asks_identity:
             return self._identity(t)
         if question and _CONFIRM.search(t):
             return self._say("confirm")

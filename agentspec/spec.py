@@ -128,6 +128,10 @@ class PolicySpec(_Strict):
         None, description="Said by the graph instead of the model's reply while nobody is authenticated and the "
         "user has given nothing an auth tool could be called with (no email, no zip): the only useful reply "
         "then is asking who they are. Unset: the model's reply stands.")
+    request_question: str | None = Field(
+        None, description="With a request scope: said by the graph, once, when a user is authenticated and "
+        "nothing they said so far reads as a request (\"Hi, I need some help with an order\"). A model trained "
+        "on customers who open with their request otherwise guesses one and acts on it. Unset: the model decides.")
 
 
 class LimitsSpec(_Strict):

@@ -5,8 +5,8 @@ grammar narrowed to the tools the state allows; ``guard`` (``guard.py``) rules o
 ``act`` runs the allowed calls and records observations; the loop goes back to ``decide`` until a
 reply. ``confirm`` ends a turn with the graph's statement of a pending write; ``respond`` ends it with
 the model's reply or, when the graph stops the turn itself (step limit, repeated calls, malformed
-steps, hand-off) or nobody can be authenticated yet (``policy.identity_request``), with a fixed
-sentence. Routers return ``Literal`` node names.
+steps, hand-off) or nobody can be authenticated yet (``policy.identity_request``) or the verified
+user has asked for nothing yet (``policy.request_question``), with a fixed sentence. Routers return ``Literal`` node names.
 
 Tool failures are observations (``Error: ...``), never exceptions; a malformed step is retried by the
 decoder; only our own bugs raise.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from agentspec.decoding.grounding import Grounding
+from agentspec.decoding.grounding import DEFAULT_PHRASES, Grounding
 from agentspec.decoding.prompt import step_message
 from agentspec.decoding.schema import grounded_parameters
 from agentspec.decoding.steps import Reply, Step, ToolCall
@@ -107,6 +107,9 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
             grounding.add(kind, value)
     if policy.choices_follow_said:
         tools = keep_said_choices(tools, writes, said)
+    if policy.request_question and user and not state.get("request_asked") and _asked_for_nothing(state, deps):
+        # Verified, but nothing said so far asks for anything: ask, once, rather than let the model guess.
+        return {"step": None, "stop": "ask", "request_asked": True}  # respond says it (and traces it)
     if policy.writes_when_determined and user:
         call = _determined(state, deps, tools, said, seen, grounding)
         if call is not None:
@@ -149,6 +152,19 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     else:
         update["step"] = {"calls": [{"name": c.name, "arguments": dict(c.arguments)} for c in step.calls]}
     return update
+
+
+def _asked_for_nothing(state: AgentState, deps: AgentDeps) -> bool:
+    """No request recognised (``routing.requests``) and no target named (an order id in "cancel #W1, I'm
+    alice@example.com": the classifier may not know a terse phrasing, the ids say it is a request)."""
+    if deps.spec.routing.requests is None or state.get("requests"):
+        return False
+    targets = set(deps.spec.policy.writes_follow_named) - set(DEFAULT_PHRASES)  # any word run is "dictated"
+    named = Grounding()
+    for message in state.get("messages", []):
+        if message.get("role") == "user":
+            named.observe_text(str(message.get("content") or ""))
+    return not any(named.as_dict().get(kind) for kind in targets)
 
 
 def _determined(state: AgentState, deps: AgentDeps, tools: list[Any], said: list[str] | None,
@@ -296,6 +312,8 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, deps.spec.policy.handoff_message, "graph", "handoff")
     if stop == "reported":
         return _reply_update(state, state.get("reply") or "", "graph", "reported")
+    if stop == "ask":
+        return _reply_update(state, deps.spec.policy.request_question or "", "graph", "ask")
     if state.get("cannot") and stop in ("limit", "repeat", "malformed", None):
         # The model kept at a write the tool refuses (a refund to a card the policy does not allow):
         # the customer hears the tool's reason, not a request to rephrase.

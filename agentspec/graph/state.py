@@ -20,9 +20,11 @@ value written.
 - Per-turn counters, reset when a user message arrives: ``steps`` (model steps), ``repeats`` (refused
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
-  (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported, the last
+  (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported | ask, ``reported``
   with the graph's report of a write in ``reply``), ``cannot`` (the tool's own error for a write
   its dry run refused: if the turn then stops, the user is told that reason).
+- ``request_asked``: the graph has asked what the user needs (``policy.request_question``), at most
+  once per conversation.
 - ``declined``: fingerprints of the stated writes the user answered with anything but yes, since the
   last successful write: the graph does not state them again by itself (``policy.writes_when_determined``).
 """
@@ -80,6 +82,7 @@ class AgentState(TypedDict, total=False):
     requests: list[str]  # what the user asked for so far, in order (empty: nothing recognised, or no scope)
     asked: list[str]  # the requests this turn's user message brought
     declined: list[str]  # fingerprints of stated writes the user did not confirm, since the last write
+    request_asked: bool  # policy.request_question was said (once per conversation)
 
 
 def call_fingerprint(call: CallDict) -> str:

@@ -123,8 +123,10 @@ def load_train_users(db: dict[str, Any], split_file: str | os.PathLike[str] | No
 def _spec(settings: DataSettings) -> AgentSpec:
     spec = settings.spec if isinstance(settings.spec, AgentSpec) else load_spec(settings.spec)
     # The teacher makes every write itself: the model learns to write, rather than to wait for the
-    # graph's safety net (policy.writes_when_determined), and noise in writes stays noise.
-    update: dict[str, Any] = {"policy": spec.policy.model_copy(update={"writes_when_determined": False})}
+    # graph's safety net (policy.writes_when_determined), and noise in writes stays noise. It also
+    # knows every scenario's request: the graph's question for one (request_question) is not its step.
+    update: dict[str, Any] = {"policy": spec.policy.model_copy(update={"writes_when_determined": False,
+                                                                       "request_question": None})}
     if settings.prompt:
         update["prompts"] = spec.prompts.model_copy(update={"system": settings.prompt})
     updated = spec.model_copy(update=update)

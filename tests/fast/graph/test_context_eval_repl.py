@@ -53,7 +53,8 @@ def test_agent_keeps_the_prompt_within_budget(spec, shop_db):
     # Room for the system prompt and about 250 words of conversation: five observations need more.
     budget = count(system) + 250
     small = spec.model_copy(update={"limits": spec.limits.model_copy(update={"context_budget": budget,
-                                                                             "max_steps_per_turn": 12})})
+                                                                             "max_steps_per_turn": 12}),
+                                     "policy": spec.policy.model_copy(update={"request_question": None})})
     small._base_dir = spec.base_dir
     steps = [call("find_user_id_by_email", email="alice@example.com")]
     steps += [call("get_user_details", user_id="alice_smith_1001")]
@@ -121,7 +122,7 @@ def test_eval_agent_temperature_overrides_the_specs_and_reaches_the_model(shop_d
 
 
 def test_agent_repl_commands_and_turns(spec, shop_db):
-    model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"), reply("Hi Alice!")])
+    model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com")])
     out = io.StringIO()
     feed = iter(["I'm alice@example.com", "/user", "/trace", "/sessions", "/stats", "/bogus", "/exit"])
 
@@ -131,13 +132,14 @@ def test_agent_repl_commands_and_turns(spec, shop_db):
     with AgentSession(spec, name="repl", model=model, db=shop_db) as s:
         AgentRepl(s, console=Console(file=out, width=140), read_line=read).run()
     text = out.getvalue()
-    assert "agent> Hi Alice!" in text and "find_user_id_by_email" in text
+    # Verified with no request yet: the graph asks what they need (policy.request_question).
+    assert f"agent> {spec.policy.request_question}" in text and "find_user_id_by_email" in text
     assert "alice_smith_1001" in text and "repl *" in text and "model steps" in text
     assert "unknown command /bogus" in text
 
 
 def test_chat_without_arguments_runs_the_default_retail_agent(monkeypatch, shop_db):
-    model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"), reply("Welcome back."),
+    model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"),
                                call("cancel_pending_order", order_id="#W0000002", reason="ordered by mistake"),
                                reply("As you wish, nothing was changed.")])
     monkeypatch.setattr("agentspec.spec.load_model", lambda spec: model)
@@ -145,7 +147,7 @@ def test_chat_without_arguments_runs_the_default_retail_agent(monkeypatch, shop_
     result = CliRunner().invoke(cli, ["chat", "--session", "cli", "--approve"],
                                 input="hello, alice@example.com\ncancel #W0000002\nyes\nno\n")
     assert result.exit_code == 0, result.output
-    assert "spec retail" in result.output and "agent> Welcome back." in result.output
+    assert "spec retail" in result.output and "agent> Thank you, you are verified. How can I help" in result.output
     assert "agent> I'm about to cancel order #W0000002 (reason: ordered by mistake)" in result.output
     assert "approval needed:" in result.output and "agent> As you wish, nothing was changed." in result.output
     assert result.output.count("agentspec chat") == 1

@@ -42,7 +42,7 @@ def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
 
 
 def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(spec, scripted, shop_db):
-    policy = {"act_on_requests": False, "writes_when_determined": False}  # the model's steps only
+    policy = {"act_on_requests": False, "writes_when_determined": False, "request_question": None}  # the model's steps
     spec = spec.model_copy(update={"policy": spec.policy.model_copy(update=policy)})
     scripted.enqueue(AUTH, reply("How can I help?"), reply("Sure."), reply("Which item?"), reply("Okay."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
@@ -61,7 +61,7 @@ def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(s
 
 def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
     # After a first request was served, the expert answered the next one with words that sounded done.
-    scripted.enqueue(AUTH, reply("How can I help?"),
+    scripted.enqueue(AUTH,
                      reply("The return has been requested."), call("get_order_details", order_id="#W0000001"),
                      reply("Which item of order #W0000001 would you like to return?"), reply("Glad to help."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
@@ -76,7 +76,7 @@ def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
 
 def test_the_hand_off_waits_for_a_customer_who_asks_for_a_person(spec, scripted, shop_db):
     # The expert transferred a customer whose order was already cancelled instead of saying so.
-    scripted.enqueue(AUTH, reply("How can I help?"), reply("That order was already cancelled."),
+    scripted.enqueue(AUTH, reply("That order was already cancelled."),
                      call("transfer_to_human_agents", summary="The customer asks for a manager."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         s.send("hello, alice@example.com here")
@@ -91,7 +91,7 @@ def test_the_hand_off_waits_for_a_customer_who_asks_for_a_person(spec, scripted,
 
 def test_a_forbidden_request_may_be_answered_in_words(spec, scripted, shop_db):
     # No tool serves "cancel my friend's order": the refusal is a reply, not a call forced first.
-    scripted.enqueue(AUTH, reply("How can I help?"), reply("I can only help with orders on your own account."))
+    scripted.enqueue(AUTH, reply("I can only help with orders on your own account."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         s.send("hello, alice@example.com here")
         turn = s.send("Please cancel order #W0000003; it is my friend's order and she asked me to do it.")
@@ -138,3 +138,28 @@ def test_a_spec_extending_retail_elsewhere_keeps_the_classifier(tmp_path):
     (tmp_path / "mine.yaml").write_text("extends: retail\nname: mine\n")
     spec = load_spec(str(tmp_path / "mine.yaml"))
     assert spec.resolve_path(spec.routing.requests.classifier) == find_spec("retail").parent / "adapters" / "requests.json"
+
+
+def test_a_verified_customer_who_asked_for_nothing_is_asked_once(spec, scripted, shop_db):
+    # A model trained on customers who open with their request guessed one here and acted on it.
+    assert spec.policy.request_question == "Thank you, you are verified. How can I help you today?"
+    scripted.enqueue(reply("Hello! What can I do?"), AUTH, reply("Sure, what can I do?"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        opening = s.send("Hello, I have a question about my orders.")
+        assert opening.reply == spec.policy.identity_request and not opening.tool_calls
+        turn = s.send("My email is alice@example.com")
+        assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email"]
+        assert turn.reply == spec.policy.request_question
+        graph = [e["outcome"] for e in s.trace() if e["kind"] == "graph"]
+        assert graph == ["identity", "ask"] and s.state["request_asked"]
+        # Once only: a message the classifier reads as no request is the model's to answer.
+        assert s.send("Well, it's complicated.").reply == "Sure, what can I do?"
+
+
+def test_a_customer_who_opened_with_a_request_is_not_asked(spec, scripted, shop_db):
+    off = spec.model_copy(update={"policy": spec.policy.model_copy(update={"writes_when_determined": False})})
+    scripted.enqueue(AUTH, reply("Which order should I cancel?"))
+    with AgentSession(off, model=scripted, db=shop_db) as s:
+        turn = s.send("Hi, I want to cancel an order, I no longer need it. My email is alice@example.com")
+        assert turn.reply == "Which order should I cancel?"
+        assert "ask" not in [e["outcome"] for e in s.trace() if e["kind"] == "graph"]

@@ -19,8 +19,9 @@ What keeps this from writing what the user did not ask for:
   choice (a "change" of an item reads as an exchange and a modification; the order's status lets one
   of them pass).
 - A list argument is determined only by what the words name: one id, or several when it is the only
-  list of the tool (a return of two described items); an exchange of several items pairs old and new
-  ids, and that pairing is the model's.
+  list of the tool (a return of two described items). An exchange of several items pairs old and new
+  ids by position: of the pairings of the ids named, the one whose dry run passes (the store checks
+  that each new item is a variant of the old one in its place), when exactly one does.
 - Free text (a dictated address line has several casings), an argument the words leave open, or an
   argument the toolkit does not resolve: not determined.
 - A call the user declined ("no" to its statement), refused, or already run since the last write is
@@ -36,6 +37,7 @@ orders for eleven turns before it handed the customer over.
 """
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -45,6 +47,8 @@ from agentspec.graph.state import CallDict
 from agentspec.toolkit import Tool
 
 __all__ = ["determined_handoff", "determined_write"]
+
+_MAX_PAIRED = 3  # items of one swap the graph pairs itself (3! dry runs at most)
 
 
 def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: list[str] | None,
@@ -66,7 +70,7 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
             continue
         arguments = _determined_arguments(tool, kinds, texts, seen, grounding, mentioned)
         if arguments is not None:
-            calls.append({"name": tool.name, "arguments": arguments})
+            calls += [{"name": tool.name, "arguments": paired} for paired in _pairings(arguments)]
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
     # the order's status lets only one of them pass its dry run.
     passing = [c for c in calls if allowed(c)]
@@ -96,14 +100,27 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             return None  # free text: the model writes it
         if not values or not set(values) <= set(offered_values):
             return None
-        # Several ids only from the customer's words (the items they described), never "every one seen".
-        if is_list and (len(values) == 1 or (lists == 1 and kind in kinds)):
+        # Several ids only from the customer's words (the items they described), never "every one seen";
+        # in a tool of two lists, as many in each (``_pairings`` orders the second).
+        if is_list and (len(values) == 1 or (kind in kinds and lists <= 2 and len(values) <= _MAX_PAIRED)):
             arguments[argument] = list(dict.fromkeys(values))
         elif not is_list and len(values) == 1:
             arguments[argument] = values[0]
         else:
             return None
     return arguments
+
+
+def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:
+    """``arguments`` as is, or, with two lists of several ids (old items, new items), one candidate per
+    order of the second list; lists of different lengths pair nothing (the model's call)."""
+    lists = [name for name, value in arguments.items() if isinstance(value, list)]
+    if len(lists) < 2:
+        return [arguments]
+    first, second = (arguments[name] for name in lists)
+    if len(first) != len(second):
+        return []
+    return [{**arguments, lists[1]: list(order)} for order in dict.fromkeys(itertools.permutations(second))]
 
 
 def _choices(schema: Any) -> list[Any]:

@@ -89,7 +89,8 @@ def _outside_order_names(text: str, names: set[str]) -> str:
     return re.sub(rf"\border (?:with|containing) {name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*", " ", text)
 
 
-def _items(db: Database, text: str, candidates: list[str], best_items: bool = False) -> list[str]:
+def _items(db: Database, text: str, candidates: list[str], best_items: bool = False,
+           each_product: bool = False) -> list[str]:
     products = _products(db, candidates)
     # Named outside an order's product list, when any is; else named anywhere ("my order with the Lamp").
     outside = _outside_order_names(text, {name for name, _ in products.values() if name})
@@ -106,7 +107,8 @@ def _items(db: Database, text: str, candidates: list[str], best_items: bool = Fa
     best = max(score.values(), default=0)
     # ``best_items`` (the items a write changes): of one product's items (an order with two Pet Beds),
     # the best-described, "the Pet Bed (beige)"; otherwise every variant stays (the new one is open).
-    return [c for c in named if 2 * score[products[c][0]] >= best
+    # ``each_product``: every product has its own change (``_each_changed``), so none is named in passing.
+    return [c for c in named if (each_product or 2 * score[products[c][0]] >= best)
             and (said[c] == score[products[c][0]] or not best_items)]
 
 
@@ -116,11 +118,39 @@ def _order_items(db: Database, text: str, orders: list[str]) -> list[dict[str, A
     return [item for order_id in named for item in (db.get("orders", order_id) or {}).get("items", [])]
 
 
+def _segments(text: str, names: set[str]) -> dict[str, str]:
+    """Each product name -> what the text says about it: from each of its mentions to the next mention
+    of another of ``names``, order lists blanked ("the order with the Lamp and Mug" says which order)."""
+    outside = _outside_order_names(text, names)
+    spots = sorted((m.start(), name) for name in names
+                   for m in re.finditer(rf"(?<![\w-]){re.escape(name)}s?(?![\w-])", outside))
+    pieces: dict[str, list[str]] = {name: [] for name in names}
+    for i, (start, name) in enumerate(spots):
+        end = next((s for s, other in spots[i + 1:] if other != name), len(outside))
+        pieces[name].append(outside[start:end])
+    return {name: " ".join(found) for name, found in pieces.items() if found}
+
+
+def _each_changed(db: Database, text: str, named: list[dict[str, Any]]) -> list[str]:
+    """Several products, each with its own change ("swap the Bookshelf for one in brown and the
+    Headphones for one in black"): each product's items changed by the words about it alone ("black"
+    is the headphones'). Empty unless every product named outside order lists is so changed: "the
+    T-Shirt in my order with the T-Shirt and white Mug to the white one" changes one product, read whole."""
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for item in named:
+        by_name.setdefault(str(item.get("name", "")).lower(), []).append(item)
+    segments = _segments(text, set(by_name))
+    if len(segments) < 2:
+        return []
+    changed = [changed_variants(db, segments[name], items) for name, items in by_name.items() if name in segments]
+    return [v for variants in changed for v in variants] if all(changed) else []
+
+
 def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]) -> list[str]:
     named = [i for i in _order_items(db, text, orders) if _says(text, str(i.get("name", "")).lower())]
-    new = changed_variants(db, text, named)
+    new = _each_changed(db, text, named) or changed_variants(db, text, named)
     if new:
-        return new
+        return list(dict.fromkeys(new))
     old_ids = {str(i.get("item_id")) for i in named}
     # No option changed: any other variant of the named products (the old one is described best).
     return [c for c in _items(db, text, candidates) if c not in old_ids]
@@ -167,6 +197,9 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind == "item" and argument == "new_item_ids" and orders:
         return _new_items(db, text, list(candidates), orders)
     if kind == "item" and argument == "item_ids" and orders:
-        in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in _order_items(db, text, orders)))
-        return _items(db, text, in_orders, best_items=True) or _items(db, text, list(candidates))
+        order_items = _order_items(db, text, orders)
+        in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in order_items))
+        named = [i for i in order_items if _says(text, str(i.get("name", "")).lower())]
+        each = bool(_each_changed(db, text, named))
+        return _items(db, text, in_orders, best_items=True, each_product=each) or _items(db, text, list(candidates))
     return find(db, text, list(candidates))

@@ -134,3 +134,25 @@ def test_a_person_asked_for_next_to_a_request_the_agent_serves_is_the_models_cal
         assert s.state["requests"] == ["cancel", "transfer"]
         assert ("graph", "determined") not in _steps(s)  # the model's steps: a read, then its answer
         assert [c["name"] for c in turn.tool_calls] == ["get_user_details"] and turn.reply.startswith("I can cancel")
+
+
+def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, tmp_path):
+    from conftest import tiny_shop
+
+    shop = tiny_shop()
+    items = [dict(shop["orders"]["#W0000001"]["items"][0]), dict(shop["orders"]["#W0000002"]["items"][0])]
+    shop["orders"]["#W0000004"] = {**shop["orders"]["#W0000002"], "order_id": "#W0000004", "items": items}
+    shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")
+    db = tmp_path / "shop.json"
+    db.write_text(json.dumps(shop))
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000004"), reply("not reached"))
+    with AgentSession(spec, model=scripted, db=db) as s:
+        turn = s.send("Before order #W0000004 ships, change the Mug for a black one and the T-Shirt for the red "
+                      "one. Use my gift card for any difference. My email is alice@example.com")
+        assert ("graph", "determined") in _steps(s) and turn.reply.endswith("Shall I proceed? (yes/no)")
+        done = s.send("yes")
+        assert done.tool_calls[0]["name"] == "modify_pending_order_items"
+        arguments = done.tool_calls[0]["arguments"]
+        pairs = dict(zip(arguments["item_ids"], arguments["new_item_ids"]))
+        assert pairs == {"1111111111": "2222222222", "5555555555": "6666666666"}  # each item to its own variant
+        assert status(s, "#W0000004") == "pending (item modified)"

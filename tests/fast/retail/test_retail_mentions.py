@@ -156,3 +156,12 @@ def test_the_items_a_write_changes_are_the_described_ones_not_the_orders_product
         assert changed("return the T-Shirt from #W8") == ["1001", "1002"]  # not described: both stay open
         # Named only in the order's list: that list is all there is, so it still names the items.
         assert changed("return something from my order with the Mug") == ["2001"]
+
+
+def test_two_products_each_change_by_their_own_words(store):
+    # Read whole, "black" and "white" would both be the T-Shirt's colours and the Mug would stay as it is.
+    text = "in #W1 please swap the Mug for a black one and the T-Shirt for one in white, size S"
+    assert store.mentions("item", [text], SHIRTS + ["2001", "2002"], argument="new_item_ids",
+                          seen={"order": ["#W1"]}) == ["1005", "2002"]
+    assert store.mentions("item", [text], SHIRTS + ["2001", "2002"], argument="item_ids",
+                          seen={"order": ["#W1"]}) == ["1001", "2001"]

@@ -11,11 +11,11 @@ Builders only read ``db``; they never call tools. Nothing here checks policy or 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Draft", "Intent", "INTENT_BUILDERS", "build_forbidden", "build_transfer", "money"]
+__all__ = ["Draft", "Intent", "INTENT_BUILDERS", "build_forbidden", "build_transfer", "money", "paid_orders"]
 
 Call = tuple[str, dict[str, Any]]
 
@@ -190,12 +190,18 @@ def exchange(db, user, rng) -> Intent | None:
     return _swap(db, user, rng, ("delivered",), "exchange_delivered_order_items")
 
 
-def return_items(db, user, rng) -> Intent | None:
-    delivered = _orders(db, user, "delivered")
-    for order in rng.sample(delivered, k=len(delivered)):
+def paid_orders(db, user, rng, *statuses: str) -> Iterator[tuple[dict[str, Any], str]]:
+    """The user's orders in ``statuses``, in a seeded random order, each with the payment method that
+    paid it, when the customer can name that method (a refund or a price difference goes there)."""
+    orders = _orders(db, user, *statuses)
+    for order in rng.sample(orders, k=len(orders)):
         method = order["payment_history"][0]["payment_method_id"] if order["payment_history"] else None
-        if method is None or _method_phrase(user, method) is None:
-            continue
+        if method is not None and _method_phrase(user, method) is not None:
+            yield order, method
+
+
+def return_items(db, user, rng) -> Intent | None:
+    for order, method in paid_orders(db, user, rng, "delivered"):
         by_id = {item["item_id"]: item for item in order["items"]}
         chosen = sorted(rng.sample(sorted(by_id), k=min(len(by_id), rng.choice([1, 2]))))
         items = [by_id[i] for i in chosen]

@@ -26,8 +26,8 @@ import random
 from collections.abc import Callable
 from typing import Any
 
-from ._builders import (Draft, Intent, _method_phrase, _order_ref, _orders, _reads, build_forbidden,
-                        cancel, modify_address, modify_payment, money, _cents)
+from ._builders import (Draft, Intent, _cents, _method_phrase, _order_ref, _reads, build_forbidden, cancel,
+                        modify_address, modify_payment, money, paid_orders)
 
 __all__ = ["HARD_INTENT_BUILDERS", "VAGUE_OPENINGS", "hard_forbidden", "hard_transfer", "vague_opening", "describe_item",
            "describe_change"]
@@ -114,11 +114,7 @@ def hard_payment(db, user, rng) -> Intent | None:
 
 def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str) -> Intent | None:
     """One or two items of one order swapped for other variants, named by what changes."""
-    orders = _orders(db, user, *statuses)
-    for order in rng.sample(orders, k=len(orders)):
-        method = order["payment_history"][0]["payment_method_id"] if order["payment_history"] else None
-        if method is None or _method_phrase(user, method) is None:
-            continue
+    for order, method in paid_orders(db, user, rng, *statuses):
         swaps = []
         unique = {i["item_id"]: i for i in order["items"]}  # an item id twice in an order: swap it once
         for item in rng.sample(sorted(unique.values(), key=lambda i: i["item_id"]), k=len(unique)):
@@ -158,11 +154,7 @@ def hard_exchange(db, user, rng) -> Intent | None:
 
 
 def hard_return(db, user, rng) -> Intent | None:
-    delivered = _orders(db, user, "delivered")
-    for order in rng.sample(delivered, k=len(delivered)):
-        method = order["payment_history"][0]["payment_method_id"] if order["payment_history"] else None
-        if method is None or _method_phrase(user, method) is None:
-            continue
+    for order, method in paid_orders(db, user, rng, "delivered"):
         by_id = {item["item_id"]: item for item in order["items"]}
         chosen = sorted(rng.sample(sorted(by_id), k=min(len(by_id), rng.choice([1, 2, 3]))))
         refund = sum(_cents(by_id[i]["price"]) for i in chosen)

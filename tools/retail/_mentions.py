@@ -24,7 +24,9 @@ the ids the texts spell out). Customers rarely type ids:
   one with grey, large, polyester" -> the polyester one). That variant is the answer even when the
   conversation has not shown it yet (the graph then offers it, grounded by the customer's words):
   the only item of that product seen so far is usually the old one. Texts that change no option
-  leave every named variant but the old items;
+  leave every named variant but the old items. Several products each with its own change ("swap
+  the Bookshelf for one in brown and the Headphones for one in black") change by the words about
+  each (from its name to the next product's), and each is one of the items changed;
 - a **product** by its name ("the Backpack");
 - a **dictated** phrase (an address line) by the part of the last address the texts dictate that
   the argument names (``_addresses``);

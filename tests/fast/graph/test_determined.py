@@ -61,15 +61,26 @@ def test_words_that_leave_an_argument_open_leave_the_write_to_the_model(spec, sc
 
 
 def test_a_write_whose_dry_run_fails_is_left_to_the_model(spec, scripted, shop_db):
-    # #W0000002 is pending: an exchange would be refused, so the graph states nothing (the model may
-    # offer the modification instead, or explain).
-    scripted.enqueue(AUTH, PROFILE, reply("That order has not been delivered yet, so it cannot be exchanged."))
+    # The green T-Shirt is out of stock: neither the exchange nor a modification would pass, so the
+    # graph states nothing and the model explains.
+    scripted.enqueue(AUTH, PROFILE, reply("That T-Shirt is not available in green."))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the green one, "
+                      "size L, paying with my gift card. My email is alice@example.com")
+        assert s.state["requests"] == ["exchange"]
+        assert ("graph", "determined") not in _steps(s)
+        assert turn.reply == "That T-Shirt is not available in green."
+
+
+def test_an_exchange_asked_of_a_pending_order_is_stated_as_the_modification_it_can_be(spec, scripted, shop_db):
+    # The customer's word is "exchange"; the order's status makes it a modification (the dry run says so).
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         turn = s.send("I want to exchange the Mug (color white) in my order #W0000002 for the black one, paying "
                       "with my gift card. My email is alice@example.com")
         assert s.state["requests"] == ["exchange"]
-        assert ("graph", "determined") not in _steps(s)
-        assert turn.reply == "That order has not been delivered yet, so it cannot be exchanged."
+        assert turn.reply.startswith("I'm about to modify order #W0000002")
+        assert s.send("yes").tool_calls[0]["name"] == "modify_pending_order_items"
 
 
 def test_a_named_cancel_with_its_reason_is_stated_right_after_authentication(spec, scripted, shop_db):

@@ -5,8 +5,10 @@ The grammar lets a dictated argument take any run of words from one clause the u
 one; but it can still put a phrase of the wrong clause in a field: "ship my order with the Dumbbell
 Set ... to 137 Laurel Lane, Suite 525, San Francisco, CA 94171" became city "DUMBBELL", and the
 new zip became the zip the user authenticated with. Here the last US address the texts dictate is
-parsed (number and street, an optional suite/apartment/unit line, city, two-letter state, five-digit
-zip, an optional country) and each field keeps the phrases equal to its part, in any of the casings
+parsed (number and street, an optional suite/apartment/unit line, with or without a comma before
+it, city, two-letter state, with or without a comma before it, five-digit zip, an optional country:
+"401 Oak Street Suite 332, Dallas TX 75237, USA" as well as "401 Oak Street, Suite 332, Dallas, TX
+75237") and each field keeps the phrases equal to its part, in any of the casings
 the grammar offers. No address found, or a part that is no phrase (over the grammar's word limit),
 names nothing: the choice stays open, never stranded.
 """
@@ -18,9 +20,9 @@ __all__ = ["address_parts", "dictated"]
 
 _FIELD = r"[^,;\n]"  # a field never spans a clause or a message
 _ADDRESS = re.compile(
-    rf"(?<![\w#])(?P<address1>\d+[a-z]?(?: {_FIELD}+?))\s*,\s*"
-    rf"(?:(?P<address2>(?:suite|ste\.?|apt\.?|apartment|unit|floor|room|#)\s*{_FIELD}+?)\s*,\s*)?"
-    rf"(?P<city>[a-z][a-z .'-]*?)\s*,\s*"
+    rf"(?<![\w#])(?P<address1>\d+[a-z]?(?: {_FIELD}+?))"
+    rf"(?:(?:\s*,\s*|\s+)(?P<address2>(?:suite|ste\.?|apt\.?|apartment|unit|floor|room|#)\s*{_FIELD}+?))?\s*,\s*"
+    rf"(?P<city>[a-z][a-z .'-]*?)(?:\s*,\s*|\s+)"
     r"(?P<state>[a-z]{2})\s*,?\s+(?P<zip>\d{5})(?:-\d{4})?(?!\d)"
     r"(?:\s*,\s*(?P<country>usa|us|united states(?: of america)?)\b)?", re.I)
 

@@ -117,6 +117,20 @@ def test_each_address_line_is_its_part_of_the_dictated_address(store, argument, 
     assert store.mentions("dictated", texts, ADDRESS_PHRASES, argument=argument) == expected
 
 
+@pytest.mark.parametrize("text", [
+    "Please ship it to 137 Laurel Lane Suite 525, San Francisco CA 94171, USA",  # no comma before the suite or state
+    "Please ship it to 137 Laurel Lane, Suite 525, San Francisco, CA, 94171, USA",
+])
+def test_an_address_is_read_with_or_without_the_commas_between_its_parts(store, text):
+    parts = {argument: store.mentions("dictated", [text], ADDRESS_PHRASES, argument=argument)
+             for argument in ("address1", "address2", "city", "state", "zip")}
+    assert parts == {"address1": ["137 Laurel Lane"], "address2": ["Suite 525"],
+                     "city": ["San Francisco", "SAN FRANCISCO"], "state": ["CA"], "zip": ["94171"]}
+    # Without a comma after the street the city is not told from the street: nothing is named.
+    assert store.mentions("dictated", ["ship it to 137 Laurel Lane San Francisco CA 94171"], ADDRESS_PHRASES,
+                          argument="city") == []
+
+
 def test_an_address_without_a_second_line_or_none_at_all(store):
     texts = ["ship #W1 to 12 Oak St, Springfield, IL 62704"]
     phrases = ["12 Oak St", "Springfield", "IL", "62704", ""]

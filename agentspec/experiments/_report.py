@@ -63,7 +63,7 @@ def compression_markdown(report: dict[str, Any]) -> str:
     lines = ["# Compression of the specialized model", "",
              f"Adapter `{report['adapter']}` merged into its base, then quantized by llama.cpp. "
              f"pass^1 on {first.get('n_tasks', '?')} held-out tasks x {s['trials']} trial(s) of `{report['suite']}` "
-             f"(scripted user); perplexity on the test-split users' text; speed: {s['bench_prompt']}-token prompt, "
+             f"({s.get('user', 'scripted')} user); perplexity on the test-split users' text; speed: {s['bench_prompt']}-token prompt, "
              f"{s['bench_decode']} decoded tokens, {first.get('threads', '?')} thread(s), median of {s['bench_repeats']}.", "",
              "| type | size MB | x F16 | prompt tok/s | decode tok/s | perplexity | x F16 | pass^1 | 95% CI | pass^1 - F16 (95% CI, p) |",
              "|---|---|---|---|---|---|---|---|---|---|"]
@@ -122,7 +122,7 @@ def ablation_markdown(report: dict[str, Any]) -> str:
     lines = ["# Data ablation: verification filters on vs off", "",
              f"{s['dialogues']} synthetic dialogues (seed {s['seed']}, noise rate {s['noise']}); LoRA r={s['rank']}, "
              f"lr {s['lr']}, {s['steps']} step(s) of {s['batch']} sequence(s) on `{s['base']}` in both arms. pass^1 on "
-             f"{first['n_tasks']} held-out tasks x {first['trials']} trial(s) of `{report['suite']}` (scripted user). "
+             f"{first['n_tasks']} held-out tasks x {first['trials']} trial(s) of `{report['suite']}` ({s.get('user', 'scripted')} user). "
              "Held-out loss: both adapters on the verified arm's valid.jsonl (dialogues neither arm trained on).", "",
              "| arm | verify | dialogues | trained on | failed the filters, kept | train examples | held-out loss | pass^1 | 95% CI |",
              "|---|---|---|---|---|---|---|---|---|"]

@@ -6,7 +6,8 @@ grammar narrowed to the tools the state allows; ``guard`` (``guard.py``) rules o
 reply. ``confirm`` ends a turn with the graph's statement of a pending write; ``respond`` ends it with
 the model's reply or, when the graph stops the turn itself (step limit, repeated calls, malformed
 steps, hand-off) or nobody can be authenticated yet (``policy.identity_request``) or the verified
-user has asked for nothing yet (``policy.request_question``), with a fixed sentence. Routers return ``Literal`` node names.
+user has asked for nothing yet (``policy.request_question``), with a fixed sentence. Routers return
+``Literal`` node names.
 
 Tool failures are observations (``Error: ...``), never exceptions; a malformed step is retried by the
 decoder; only our own bugs raise.
@@ -92,9 +93,13 @@ def route_begin(state: AgentState) -> Literal["guard", "decide"]:
 def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """Decode one step with the tools the state allows and the identifiers seen so far."""
     user = state.get("user_id")
+    policy = deps.spec.policy
+    # Before any narrowing of tools: verified, but nothing said so far asks for anything: ask, once,
+    # rather than let the model guess.
+    if policy.request_question and user and not state.get("request_asked") and _asked_for_nothing(state, deps):
+        return {"step": None, "stop": "ask", "request_asked": True}  # respond says it (and traces it)
     offered = deps.offered_tools(user, state.get("requests"))
     tools = bar_repeated_lookups(offered, state.get("looked_up"))
-    policy = deps.spec.policy
     said, seen = state.get("said_since_write"), state.get("grounding") or {}
     writes = set(policy.requires_confirmation)
     grounding = Grounding(seen)
@@ -107,9 +112,6 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
             grounding.add(kind, value)
     if policy.choices_follow_said:
         tools = keep_said_choices(tools, writes, said)
-    if policy.request_question and user and not state.get("request_asked") and _asked_for_nothing(state, deps):
-        # Verified, but nothing said so far asks for anything: ask, once, rather than let the model guess.
-        return {"step": None, "stop": "ask", "request_asked": True}  # respond says it (and traces it)
     if policy.writes_when_determined and user:
         call = _determined(state, deps, tools, said, seen, grounding)
         if call is not None:

@@ -147,10 +147,8 @@ def test_a_person_asked_for_next_to_a_request_the_agent_serves_is_the_models_cal
         assert [c["name"] for c in turn.tool_calls] == ["get_user_details"] and turn.reply.startswith("I can cancel")
 
 
-def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, tmp_path):
-    from conftest import tiny_shop
-
-    shop = tiny_shop()
+def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_path):
+    shop = json.loads(shop_db.read_text())  # the tiny shop, with one more order of two items
     items = [dict(shop["orders"]["#W0000001"]["items"][0]), dict(shop["orders"]["#W0000002"]["items"][0])]
     shop["orders"]["#W0000004"] = {**shop["orders"]["#W0000002"], "order_id": "#W0000004", "items": items}
     shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")

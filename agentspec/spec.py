@@ -113,6 +113,17 @@ class PolicySpec(_Strict):
     choices_follow_said: bool = Field(
         False, description="An enumerated argument of a write (e.g. a cancel reason) takes only the values the "
         "user's messages since the last write say, when they say any (every word of the value, by its stem).")
+    choice_phrases: dict[str, list[str]] = Field(
+        default_factory=dict, description="With choices_follow_said: other words that say an enumerated value "
+        "(\"no longer needed\": [\"changed my mind\", ...]); a phrase is said when every word of it is, by its stem.")
+    act_on_identity: bool = Field(
+        False, description="Before authentication: a turn in which the user's words give an auth tool every value "
+        "it needs (an email; a name dictated with its zip code) starts with a call, not a reply "
+        "(agentspec.graph.identity).")
+    claims_need_writes: bool = Field(
+        False, description="A model reply that says a change was made (\"has been cancelled\", \"I have updated\") "
+        "while no write has succeeded in the conversation is not said: the step is decoded again as a tool call "
+        "(the write itself, or the read it needs).")
     act_on_requests: bool = Field(
         False, description="With a request scope (routing.requests): a turn whose user message brings a request "
         "it scopes tools for (a cancel, a return; not a forbidden one) starts with a tool call, not a reply, once "
@@ -126,8 +137,9 @@ class PolicySpec(_Strict):
         "for the model, which may keep reading instead (agentspec.graph.determined).")
     identity_request: str | None = Field(
         None, description="Said by the graph instead of the model's reply while nobody is authenticated and the "
-        "user has given nothing an auth tool could be called with (no email, no zip): the only useful reply "
-        "then is asking who they are. Unset: the model's reply stands.")
+        "user has given nothing an auth tool could be called with (no email; no name dictated with a zip code: "
+        "agentspec.graph.identity): the only useful reply then is asking who they are. Unset: the model's reply "
+        "stands.")
     request_question: str | None = Field(
         None, description="With a request scope: said by the graph, once, when a user is authenticated and "
         "nothing they said so far reads as a request (\"Hi, I need some help with an order\"). A model trained "

@@ -29,7 +29,8 @@ Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trus
    Messages that refer to none leave the choice open.
    With ``policy.choices_follow_said``, an enumerated argument of a write (a cancel reason) takes
    only the values the same messages say (``keep_said_choices``: every word of the value, by its
-   first letters, so "I no longer need it" says "no longer needed"); none said, any value.
+   first letters, so "I no longer need it" says "no longer needed"; or the words of one of the value's
+   ``policy.choice_phrases``, "I bought it by accident"); none said, any value.
 6. With operator approval (``--approve``), ``approve`` pauses the graph with a LangGraph
    ``interrupt`` before each confirmed consequential call; the operator's answer resumes it. The
    node has no side effect before its interrupts (LangGraph re-runs it from the top on resume).
@@ -149,13 +150,19 @@ def _stems(text: str) -> set[str]:
     return {w[:_STEM] for w in _WORD.findall(text.lower()) if len(w) > 2}  # "no", "by", "it" say nothing
 
 
-def said_choices(values: list[Any], texts: list[str]) -> list[Any]:
-    """The string ``values`` whose every word (of three letters or more) the ``texts`` say, by its stem."""
+def said_choices(values: list[Any], texts: list[str], phrases: dict[str, list[str]] | None = None) -> list[Any]:
+    """The string ``values`` whose every word (of three letters or more) the ``texts`` say, by its stem, or
+    every word of one of the value's other ``phrases`` ("I bought it by accident": "ordered by mistake")."""
     said = set().union(*(_stems(t) for t in texts)) if texts else set()
-    return [v for v in values if isinstance(v, str) and _stems(v) and _stems(v) <= said]
+
+    def says(phrase: str) -> bool:
+        return bool(_stems(phrase)) and _stems(phrase) <= said
+
+    return [v for v in values if isinstance(v, str) and (says(v) or any(map(says, (phrases or {}).get(v, ()))))]
 
 
-def keep_said_choices(tools: list[Tool], writes: set[str], texts: list[str] | None) -> list[Tool]:
+def keep_said_choices(tools: list[Tool], writes: set[str], texts: list[str] | None,
+                      phrases: dict[str, list[str]] | None = None) -> list[Tool]:
     """The write tools with each enumerated argument limited to the values ``texts`` say, when they say any."""
     if not texts:
         return tools
@@ -164,7 +171,7 @@ def keep_said_choices(tools: list[Tool], writes: set[str], texts: list[str] | No
         if tool.name in writes:
             for argument, schema in tool.parameters.get("properties", {}).items():
                 values = schema.get("enum") if isinstance(schema, dict) else None
-                said = said_choices(values, texts) if isinstance(values, list) else []
+                said = said_choices(values, texts, phrases) if isinstance(values, list) else []
                 if said and len(said) < len(values):
                     tool = with_choices(tool, argument, said)
         kept.append(tool)

@@ -14,6 +14,7 @@ decoder; only our own bugs raise.
 """
 from __future__ import annotations
 
+import re
 import time
 from typing import Any, Literal
 
@@ -26,7 +27,9 @@ from agentspec.graph.deps import AgentDeps
 from agentspec.graph.determined import determined_handoff, determined_write
 from agentspec.graph.guard import (bar_repeated_lookups, is_yes, keep_named_targets, keep_said_choices, looked_up_value,
                                    ruling)
+from agentspec.graph.identity import identity_given
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
+from agentspec.train.requests import NONE
 
 __all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
            "route_decide"]
@@ -68,6 +71,14 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     # An answer to a stated write is about that write (yes, no, a changed detail), never a new request:
     # the classifier learned such answers as ``none``, and "yes but change the reason" is no modification.
     asked, probs = deps.requests_in(text) if not pending else ([], {})
+    if probs and not asked and state.get("request_asked") and not state.get("requests"):
+        # The answer to the graph's "How can I help you today?" is most likely a request, whatever the
+        # classifier's ``none`` says ("The order I placed with the T-Shirt has to be cancelled": none
+        # 0.51, cancel 0.18): its most probable request counts at half the threshold ("Well, it's
+        # complicated": 0.01, still nothing).
+        top = max((c for c in probs if c != NONE), key=lambda c: probs[c])
+        if probs[top] >= deps.spec.routing.requests.threshold / 2:  # type: ignore[union-attr]
+            asked = [top]
     if probs:
         known = list(state.get("requests") or [])
         update["requests"] = known + [r for r in asked if r not in known]
@@ -111,7 +122,7 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         for value in ids:  # described by the user, found by the toolkit: grounded for this step's grammar
             grounding.add(kind, value)
     if policy.choices_follow_said:
-        tools = keep_said_choices(tools, writes, said)
+        tools = keep_said_choices(tools, writes, said, policy.choice_phrases)
     if policy.writes_when_determined and user:
         call = _determined(state, deps, tools, said, seen, grounding)
         if call is not None:
@@ -129,11 +140,21 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     scope = deps.spec.routing.requests
     acting = [r for r in state.get("asked") or [] if scope is not None and scope.tools.get(r)]
     must_act = bool(policy.act_on_requests and user and acting and not state.get("steps"))
+    # policy.act_on_identity: an email, or a name dictated with its zip code, is looked up before any reply.
+    must_act = must_act or bool(policy.act_on_identity and not user and not state.get("steps")
+                                and identity_given(state, deps))
     if must_act and all(grounded_parameters(t, grounding) is None for t in tools):
         must_act = False  # nothing can be called with what was seen: words are the only step left
     decided = deps.decoder.decide(messages, tools, grounding, allow_reply=not must_act,
                                   parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
     step = decided.step
+    unbacked = _unbacked_claim(state, deps, step)
+    if unbacked and any(grounded_parameters(t, grounding) is not None for t in tools):
+        # "The order #W6067464 has been cancelled" with nothing written: the customer would leave
+        # believing it. The same step again, as a call (the write itself, or the read it needs).
+        decided = deps.decoder.decide(messages, tools, grounding, allow_reply=False, parallel=parallel,
+                                      max_calls=limits.max_calls_per_step, settings=deps.settings)
+        step = decided.step
     usage = decided.completion.usage
     entry = {
         "turn": state.get("turn", 0), "kind": "decide", "step": state.get("steps", 0) + 1,
@@ -145,6 +166,7 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "outcome": "malformed" if step is None else ("reply" if step.reply is not None else "calls"),
         "expert": state.get("expert"),
         "latency_ms": round((time.perf_counter() - started) * 1e3, 1),
+        **({"unbacked_claim": unbacked} if unbacked else {}),
     }
     update: dict[str, Any] = {"steps": state.get("steps", 0) + 1, "trace": [entry]}
     if step is None:
@@ -154,6 +176,28 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     else:
         update["step"] = {"calls": [{"name": c.name, "arguments": dict(c.arguments)} for c in step.calls]}
     return update
+
+
+# A reply that says a change was made: "has been cancelled", "I have updated". Not a status ("was
+# cancelled", "has already been cancelled": a forbidden request's answer) and not a future ("will be").
+_CLAIM = re.compile(r"\b(?:has|have) been (?:cancell?ed|modified|changed|updated|returned|exchanged|refunded|"
+                    r"processed|submitted)\b|\bI(?:'ve| have) (?:now )?(?:cancell?ed|modified|changed|updated|"
+                    r"returned|exchanged|processed|submitted)\b", re.I)
+
+
+def _unbacked_claim(state: AgentState, deps: AgentDeps, step: Step | None) -> str | None:
+    """The words of a reply that claim a write when none has succeeded in this conversation
+    (``policy.claims_need_writes``); None otherwise. After a write the claim may be about it."""
+    if not deps.spec.policy.claims_need_writes or step is None or step.reply is None or not state.get("user_id"):
+        return None
+    found = _CLAIM.search(step.reply.text)
+    if found is None:
+        return None
+    writes = set(deps.spec.policy.requires_confirmation)
+    for entry in state.get("trace") or []:
+        if entry.get("kind") == "tool" and entry.get("outcome") == "ok" and entry["calls"][0]["name"] in writes:
+            return None
+    return found.group(0)
 
 
 def _asked_for_nothing(state: AgentState, deps: AgentDeps) -> bool:
@@ -287,15 +331,6 @@ def confirm(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     return _reply_update(state, state["pending"]["statement"], "graph", "confirm")  # type: ignore[index]
 
 
-def _cannot_authenticate_yet(state: AgentState, deps: AgentDeps) -> bool:
-    """Nobody is authenticated and no auth tool has the identifiers it needs (no email, no zip given)."""
-    if state.get("user_id") is not None:
-        return False
-    grounding = Grounding(state.get("grounding") or {})
-    auth = deps.offered_tools(None)  # before authentication: exactly the auth tools
-    return bool(auth) and all(grounded_parameters(t, grounding) is None for t in auth)
-
-
 def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """End the turn: the model's reply, or the graph's fixed sentence when it stopped the turn.
 
@@ -307,7 +342,7 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     stop = state.get("stop")
     if step.get("reply") is not None and not stop:
         ask = deps.spec.policy.identity_request
-        if ask and _cannot_authenticate_yet(state, deps):
+        if ask and state.get("user_id") is None and not identity_given(state, deps):
             return _reply_update(state, ask, "graph", "identity")
         return _reply_update(state, step["reply"], "decide", "reply")
     if stop == "handoff":

@@ -30,6 +30,8 @@ the ids the texts spell out). Customers rarely type ids:
 - a **product** by its name ("the Backpack");
 - a **dictated** phrase (an address line) by the part of the last address the texts dictate that
   the argument names (``_addresses``);
+- a **name** (a word of the user's) by the part of the name the texts dictate with a zip code
+  (``_names``: "My name is Harper Khan and my zip code is 19029" makes last_name "Khan");
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa").
 
@@ -45,6 +47,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ._addresses import dictated
+from ._names import named_person
 from ._sqlite import Database
 from ._variants import changed_variants
 
@@ -193,6 +196,8 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
     if kind == "dictated":
         return dictated(text, list(candidates), argument)
+    if kind == "name":
+        return named_person(list(texts), list(candidates), argument)
     find = _BY_KIND.get(kind)
     if find is None:
         return None

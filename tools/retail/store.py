@@ -27,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
+from ._addresses import ADDRESS_WRITES, implausible_address
 from ._calling import check_arguments
 from ._mentions import mentioned
 from ._policy import call_owners
@@ -157,6 +158,8 @@ class RetailStore(ReadTools, WriteTools):
         is never asked to confirm something the tool will refuse."""
         if name not in self.WRITE_TOOLS:
             return None
+        if name in ADDRESS_WRITES and (problem := implausible_address(dict(arguments))):
+            return problem
         with self.copy() as sandbox:
             observation = sandbox.invoke(name, arguments)
         return observation if observation.startswith("Error") else None

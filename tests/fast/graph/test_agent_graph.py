@@ -89,6 +89,19 @@ def test_write_without_explicit_yes_is_never_run(spec, scripted, shop_db):
         assert not [e for e in s.trace() if e["kind"] == "tool" and e["calls"][0]["name"] == "cancel_pending_order"]
 
 
+def test_a_zip_in_a_new_address_is_no_identity_and_an_email_is_looked_up_before_any_reply(spec, scripted, shop_db):
+    # The zip of the address to ship to gives the name lookup a zip, but no name was dictated with it.
+    scripted.enqueue(reply("Sure, you can visit the website."), reply("Sure!"), AUTH, reply("Thanks, Alice."))
+    with session(spec, scripted, shop_db) as s:
+        first = s.send("Can order #W0000002 be delivered to 264 River Road, San Antonio TX 78268?")
+        assert first.reply == spec.policy.identity_request
+        # An email given: the turn starts with the lookup (the model's "Sure!" is not a call: retried).
+        second = s.send("It's alice@example.com")
+        decides = [e for e in second.entries if e["kind"] == "decide"]
+        assert decides[0]["attempts"] == 2 and s.state["user_id"] == "alice_smith_1001"
+        assert second.reply == "Thanks, Alice."
+
+
 def test_guard_refuses_another_users_order_and_unauthenticated_reads(spec, scripted, shop_db):
     from agentspec.graph.guard import guard
 
@@ -206,6 +219,18 @@ def test_before_any_identity_the_graph_asks_for_it_instead_of_the_models_reply(s
     assert load_spec("retail-base").policy.identity_request == spec.policy.identity_request  # same graph
 
 
+def test_the_name_lookup_takes_each_name_from_its_place_in_what_the_user_said(spec, scripted, shop_db):
+    # Every word the user typed is a name the grammar could offer; the name dictated with the zip code
+    # decides which is first and which is last (lookups_follow_named: name).
+    wrong = call("find_user_id_by_name_zip", first_name="Alice", last_name="Alice", zip="10001")
+    right = call("find_user_id_by_name_zip", first_name="Alice", last_name="Smith", zip="10001")
+    scripted.enqueue(wrong, right, reply("Thanks, Alice."))
+    with session(spec, scripted, shop_db) as s:
+        s.send("Hi! My name is Alice Smith and my zip code is 10001.")
+        decides = [e for e in s.trace() if e["kind"] == "decide"]
+        assert decides[0]["errors"] == ["excluded_identifier"] and s.state["user_id"] == "alice_smith_1001"
+
+
 def test_a_write_targets_the_order_the_user_named(spec, scripted, shop_db):
     wrong = call("modify_pending_order_address", order_id="#W0000001", address1="2 Oak St", address2="",
                  city="Springfield", state="IL", country="USA", zip="10001")
@@ -257,6 +282,18 @@ def test_a_write_targets_the_order_and_payment_method_the_user_described(spec, s
 ])
 def test_an_enumerated_choice_is_what_the_user_said(texts, said):
     assert said_choices(["no longer needed", "ordered by mistake"], texts) == said
+
+
+@pytest.mark.parametrize("texts, said", [
+    (["Cancel #W1, I bought it by accident."], ["ordered by mistake"]),
+    (["I changed my mind about #W1, please cancel it"], ["no longer needed"]),
+    (["cancel it, I don't need it"], ["no longer needed"]),
+    (["I need to cancel my order"], []),  # "need" alone says neither
+])
+def test_an_enumerated_choice_is_also_said_in_the_specs_other_words(spec, texts, said):
+    values = ["no longer needed", "ordered by mistake"]
+    assert said_choices(values, texts, spec.policy.choice_phrases) == said
+    assert said_choices(values, texts) == []  # without the phrases, none of these says a reason
 
 
 def test_a_cancel_takes_the_reason_the_user_gave(spec, scripted, shop_db):
@@ -350,3 +387,25 @@ def test_a_call_on_another_users_order_tried_again_ends_the_turn_with_the_reason
         assert turn.reply == ("I can't do that: this data belongs to another user; this conversation can only help "
                               "the authenticated user alice_smith_1001. Is there anything else I can help you with?")
         assert len(scripted.calls) == 4  # the repeats ended the turn (limits.max_repeated_calls), not 8 steps
+
+
+def test_a_reply_claiming_a_change_nothing_made_is_decoded_again_as_a_call(spec, scripted, shop_db):
+    cancel = call("cancel_pending_order", order_id="#W0000002", reason="no longer needed")
+    scripted.enqueue(AUTH, reply("Your order #W0000002 has been cancelled."), cancel)
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com here: please cancel order #W0000002")
+        claimed = [e for e in turn.entries if e["kind"] == "decide" and e.get("unbacked_claim")]
+        assert [e["unbacked_claim"] for e in claimed] == ["has been cancelled"]
+        assert turn.reply.startswith("I'm about to cancel order #W0000002") and "has been" not in turn.reply
+        assert "has been cancelled" in s.send("yes").reply  # the graph's report of the write
+        # The write succeeded, so a later "has been cancelled" may be about it: said as it is.
+        scripted.enqueue(reply("Your order #W0000002 has been cancelled."))
+        assert s.send("so it is done?").reply == "Your order #W0000002 has been cancelled."
+
+
+def test_a_status_is_no_claim(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, reply("Order #W0000001 has already been delivered, so it was not cancelled."))
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com: what about #W0000001?")
+        assert turn.reply.startswith("Order #W0000001 has already been delivered")
+        assert not any(e.get("unbacked_claim") for e in turn.entries)

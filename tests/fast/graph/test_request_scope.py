@@ -156,6 +156,17 @@ def test_a_verified_customer_who_asked_for_nothing_is_asked_once(spec, scripted,
         assert s.send("Well, it's complicated.").reply == "Sure, what can I do?"
 
 
+def test_the_answer_to_the_request_question_is_read_as_a_request(spec, scripted, shop_db):
+    scripted.enqueue(reply("Hello!"), AUTH, call("get_user_details", user_id="alice_smith_1001"), reply("Which reason?"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send("Hi, I need some help with an order.")
+        assert s.send("My email is alice@example.com").reply == spec.policy.request_question
+        answer = "Here it is: The order I placed with the Mug has to be cancelled, it's not needed now."
+        assert s.deps.requests_in(answer)[0] == []  # alone, the classifier reads no request in it
+        s.send(answer)
+        assert s.state["requests"] == ["cancel"]
+
+
 def test_a_customer_who_opened_with_a_request_is_not_asked(spec, scripted, shop_db):
     off = spec.model_copy(update={"policy": spec.policy.model_copy(update={"writes_when_determined": False})})
     scripted.enqueue(AUTH, reply("Which order should I cancel?"))

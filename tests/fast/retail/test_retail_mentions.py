@@ -179,3 +179,25 @@ def test_two_products_each_change_by_their_own_words(store):
                           seen={"order": ["#W1"]}) == ["1005", "2002"]
     assert store.mentions("item", [text], SHIRTS + ["2001", "2002"], argument="item_ids",
                           seen={"order": ["#W1"]}) == ["1001", "2001"]
+
+
+NAME_WORDS = ["My", "name", "is", "Harper", "Khan", "and", "zip", "code"]
+
+
+@pytest.mark.parametrize("texts, first, last", [
+    (["My name is Harper Khan and my zip code is 19029."], ["Harper"], ["Khan"]),
+    (["Sure: Harper Khan, and my zip is 19029."], ["Harper"], ["Khan"]),  # no cue: the words before the zip
+    (["harper khan 19029"], ["Harper"], ["Khan"]),  # any casing the grammar offers
+    (["I'm writing about my order", "Name's Harper Khan; zip code 19029."], ["Harper"], ["Khan"]),
+    (["I'm Harper Khan"], [], []),  # no zip in that message: not read as the lookup's name
+    (["My name is Harper Khan, my zip is 19029", "Sorry, it is Khan Harper, 19029"], ["Khan"], ["Harper"]),
+])
+def test_a_name_by_its_part_of_the_name_dictated_with_the_zip(store, texts, first, last):
+    assert store.mentions("name", texts, NAME_WORDS, "first_name") == first
+    assert store.mentions("name", texts, NAME_WORDS, "last_name") == last
+
+
+def test_the_city_and_state_before_an_address_zip_are_no_name(store):
+    text = "Can order #W1 be delivered to 264 River Road, San Antonio TX 78268?"
+    words = ["Can", "order", "be", "delivered", "to", "River", "Road", "San", "Antonio", "TX"]
+    assert store.mentions("name", [text], words, "first_name") == []

@@ -176,3 +176,16 @@ def test_check_dry_runs_a_write_on_a_copy_and_changes_nothing(store):
     assert store.check("cancel_pending_order", {"order_id": "#W1", "reason": "no longer needed"}) is None
     assert store.check("get_order_details", {"order_id": "#W404"}) is None  # reads are not checked
     assert store.state_hash() == before  # the successful cancel ran on the sandbox only
+
+
+def test_check_refuses_an_address_write_whose_fields_are_no_address(store):
+    garbage = {"order_id": "#W1", "address1": "alice_smith_1001", "address2": "Sure", "city": "Order", "state": "I",
+               "country": "USA", "zip": "Address Is alice@example.com"}
+    problem = store.check("modify_pending_order_address", garbage)
+    assert problem.startswith("Error: not a complete address") and "zip 'Address Is alice@example.com'" in problem
+    assert "state 'I'" in problem and "Ask the customer for the full new address" in problem
+    good = {**garbage, "address1": "12 Oak St", "address2": "Apt 4", "city": "Springfield", "state": "IL",
+            "zip": "62704"}
+    assert store.check("modify_pending_order_address", good) is None
+    user_write = {k: v for k, v in garbage.items() if k != "order_id"} | {"user_id": "alice_1", "city": "12"}
+    assert "city '12' is not a city name" in store.check("modify_user_address", user_write)

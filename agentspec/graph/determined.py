@@ -22,8 +22,12 @@ What keeps this from writing what the user did not ask for:
   list of the tool (a return of two described items). An exchange of several items pairs old and new
   ids by position: of the pairings of the ids named, the one whose dry run passes (the store checks
   that each new item is a variant of the old one in its place), when exactly one does.
-- Free text (a dictated address line has several casings), an argument the words leave open, or an
-  argument the toolkit does not resolve: not determined.
+- A dictated phrase (an address line) the grammar offers in several casings: the one the user typed.
+  Free text, an argument the words leave open, or an argument the toolkit does not resolve: not
+  determined.
+- Two writes that both pass (the order's address and the profile's, for "can the order with the
+  Tablet be delivered to ..."): the one with more arguments the words name, when one has; and none
+  while a write with more of them is not callable yet (no order seen: the model reads first).
 - A call the user declined ("no" to its statement), refused, or already run since the last write is
   never determined again: the model hears the user instead.
 
@@ -64,9 +68,12 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     """
     if not texts:
         return None
-    calls = []
+    calls, unseen = [], []
     for tool in tools:
         if tool.name not in asked_for:
+            continue
+        if grounded_parameters(tool, grounding) is None:
+            unseen.append(tool)  # not callable yet (no order seen): judged once it is
             continue
         arguments = _determined_arguments(tool, kinds, texts, seen, grounding, mentioned)
         if arguments is not None:
@@ -74,7 +81,20 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
     # the order's status lets only one of them pass its dry run.
     passing = [c for c in calls if allowed(c)]
-    return passing[0] if len(passing) == 1 else None
+    # "Can the order with the Tablet be delivered to 187 Broadway ...": the order's address and the
+    # profile's both pass; the write more of whose arguments the words name (the order too) is meant.
+    # Before the order is seen, the profile's address is all that can be determined: wait for the read.
+    named = {id(c): _named_count(c["name"], tools, kinds) for c in passing}
+    if any(_named_count(t.name, tools, kinds) > max(named.values(), default=0) for t in unseen):
+        return None
+    most = [c for c in passing if named[id(c)] == max(named.values())]
+    return most[0] if len(most) == 1 else None
+
+
+def _named_count(name: str, tools: list[Tool], kinds: list[str]) -> int:
+    """How many arguments of tool ``name`` are of a kind the user's words name (``writes_follow_named``)."""
+    tool = next(t for t in tools if t.name == name)
+    return sum(identifier_kind(schema) in kinds for schema in tool.parameters.get("properties", {}).values())
 
 
 def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: Mapping[str, list[str]],
@@ -106,9 +126,19 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             arguments[argument] = list(dict.fromkeys(values))
         elif not is_list and len(values) == 1:
             arguments[argument] = values[0]
+        elif not is_list and len(typed := _as_typed(values, texts)) == 1:
+            arguments[argument] = typed[0]  # a dictated phrase in several casings: the one the user typed
         else:
             return None
     return arguments
+
+
+def _as_typed(values: list[Any], texts: list[str]) -> list[Any]:
+    """Of ``values`` that differ only in casing ("Fort Worth", "FORT WORTH"), the ones the texts spell
+    exactly so; none when they differ otherwise."""
+    if len({str(v).lower() for v in values}) != 1:
+        return []
+    return [v for v in values if isinstance(v, str) and any(v in text for text in texts)]
 
 
 def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:

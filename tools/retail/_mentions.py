@@ -75,14 +75,27 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
     return [c for c in candidates if best and scores[c] == best]
 
 
-def _products(db: Database, item_ids: Iterable[str]) -> dict[str, tuple[str, list[str]]]:
-    """item id -> (product name, option values), both lower-case, for the ids the catalogue knows."""
+def _products(db: Database, item_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, str]]]:
+    """item id -> (product name, options name -> value), lower-case, for the ids the catalogue knows."""
     wanted, found = set(item_ids), {}
     for _, product in db.items("products"):
         for item_id in wanted.intersection(product.get("variants", {})):
             options = product["variants"][item_id].get("options") or {}
-            found[item_id] = (str(product.get("name", "")).lower(), [str(v).lower() for v in options.values()])
+            found[item_id] = (str(product.get("name", "")).lower(),
+                              {str(k).lower(): str(v).lower() for k, v in options.items()})
     return found
+
+
+def _says_option(text: str, key: str, value: str) -> bool:
+    """An option value said: bare when three letters or more (a bare size "M" would match "I'm"), or with
+    its option's name ("the size S Cycling Helmet")."""
+    return (len(value) > 2 and _says(text, value)) or _says(text, f"{key} {value}")
+
+
+# How an order is named by what is in it: "order with", "order containing", "the order I placed with",
+# "the order that had", "the order I got with".
+_ORDER_WITH = (r"\border\s+(?:(?:that|which|i|we)\s+)?"
+               r"(?:(?:placed|got|made|bought|received|had|has|contains|contained|containing|with)\s+){1,2}")
 
 
 def _outside_order_names(text: str, names: set[str]) -> str:
@@ -91,7 +104,7 @@ def _outside_order_names(text: str, names: set[str]) -> str:
     if not names:
         return text
     name = "(?:the |a |an )?(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")s?"
-    return re.sub(rf"\border (?:with|containing) {name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*", " ", text)
+    return re.sub(rf"{_ORDER_WITH}{name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*", " ", text)
 
 
 def _items(db: Database, text: str, candidates: list[str], best_items: bool = False,
@@ -102,10 +115,10 @@ def _items(db: Database, text: str, candidates: list[str], best_items: bool = Fa
     named = [c for c in candidates if c in products and _says(outside, products[c][0])] or \
         [c for c in candidates if c in products and _says(text, products[c][0])]
     # How well the texts describe each named product: the most option values of one of its items
-    # (three letters or more: a size "M" would match "I'm"). A product named only in passing ("my
-    # order with the Bicycle, Grill and Headphones") or matching one stray colour scores below half
-    # of the best-described one and is dropped; two products both described stay.
-    said = {c: sum(len(v) > 2 and _says(text, v) for v in products[c][1]) for c in named}
+    # (``_says_option``). A product named only in passing ("my order with the Bicycle, Grill and
+    # Headphones") or matching one stray colour scores below half of the best-described one and is
+    # dropped; two products both described stay.
+    said = {c: sum(_says_option(text, k, v) for k, v in products[c][1].items()) for c in named}
     score: dict[str, int] = {}
     for c in named:
         score[products[c][0]] = max(score.get(products[c][0], 0), said[c])

@@ -165,3 +165,24 @@ def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_p
         pairs = dict(zip(arguments["item_ids"], arguments["new_item_ids"]))
         assert pairs == {"1111111111": "2222222222", "5555555555": "6666666666"}  # each item to its own variant
         assert status(s, "#W0000004") == "pending (item modified)"
+
+
+def test_an_address_for_an_order_named_by_its_items_is_the_orders_once_it_is_seen(spec, scripted, shop_db):
+    # Before the orders are read only the profile's address is callable: the graph waits for the read
+    # rather than state that one, then states the order's, each line as the customer typed it.
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("I'm alice@example.com. I moved: can the order I placed with the Mug be delivered to "
+                      "12 Oak Street Suite 5, Fort Worth TX 76184, USA?")
+        assert _steps(s) == [("decide", "calls"), ("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
+        assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_address", "arguments": {
+            "order_id": "#W0000002", "address1": "12 Oak Street", "address2": "Suite 5", "city": "Fort Worth",
+            "state": "TX", "country": "USA", "zip": "76184"}}]
+
+
+def test_the_profile_address_alone_is_stated_once_no_order_is_named(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        s.send("I'm alice@example.com. Please change my default address to 12 Oak Street, Fort Worth, TX 76184, USA.")
+        assert s.state["pending"]["calls"][0]["name"] == "modify_user_address"
+        assert s.state["pending"]["calls"][0]["arguments"]["city"] == "Fort Worth"

@@ -170,6 +170,16 @@ def test_the_items_a_write_changes_are_the_described_ones_not_the_orders_product
         assert changed("return the T-Shirt from #W8") == ["1001", "1002"]  # not described: both stay open
         # Named only in the order's list: that list is all there is, so it still names the items.
         assert changed("return something from my order with the Mug") == ["2001"]
+        # Other ways to name an order by its items.
+        assert changed("I'm sending back the Mug from the order that had the T-Shirts and Mug in it") == ["2001"]
+        assert changed("return the Mug of the order I placed with the T-Shirt and Mug") == ["2001"]
+        # A size of one letter counts said with its option's name ("the size L T-Shirt").
+    black = shirts["1004"]
+    db["orders"]["#W8"]["items"][1] = {"name": "T-Shirt", "product_id": "P1", "item_id": "1004",
+                                       "price": black["price"], "options": dict(black["options"])}
+    with RetailStore.from_json(db) as store:
+        assert changed("return the size L T-Shirt from #W8") == ["1004"]
+        assert changed("return the size M T-Shirt from #W8") == ["1001"]
 
 
 def test_two_products_each_change_by_their_own_words(store):

@@ -126,8 +126,8 @@ class PolicySpec(_Strict):
         "(the write itself, or the read it needs).")
     act_on_requests: bool = Field(
         False, description="With a request scope (routing.requests): a turn whose user message brings a request "
-        "it scopes tools for (a cancel, a return; not a forbidden one) starts with a tool call, not a reply, once "
-        "a user is authenticated. A small model "
+        "it scopes tools for (a cancel, a return, a forbidden request that sounds like one) starts with a tool "
+        "call, not a reply, once a user is authenticated. A small model "
         "otherwise answers a second request with words that sound done (\"The return has been requested\") "
         "and does nothing.")
     writes_when_determined: bool = Field(

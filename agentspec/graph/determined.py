@@ -42,6 +42,7 @@ orders for eleven turns before it handed the customer over.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -78,17 +79,18 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         arguments = _determined_arguments(tool, kinds, texts, seen, grounding, mentioned)
         if arguments is not None:
             calls += [{"name": tool.name, "arguments": paired} for paired in _pairings(arguments)]
+    # "Can the order with the Tablet be delivered to 187 Broadway ...": the order's address and the
+    # profile's are both given; the write with more arguments the words name (the order too) is meant,
+    # whether or not it can be done (a processed order's address is refused, not swapped for the
+    # profile's). Before the order is seen, the profile's address is all there is: wait for the read.
+    named = {id(c): _named_count(c["name"], tools, kinds) for c in calls}
+    most = max(named.values(), default=0)
+    if any(_named_count(t.name, tools, kinds) > most for t in unseen):
+        return None
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
     # the order's status lets only one of them pass its dry run.
-    passing = [c for c in calls if allowed(c)]
-    # "Can the order with the Tablet be delivered to 187 Broadway ...": the order's address and the
-    # profile's both pass; the write more of whose arguments the words name (the order too) is meant.
-    # Before the order is seen, the profile's address is all that can be determined: wait for the read.
-    named = {id(c): _named_count(c["name"], tools, kinds) for c in passing}
-    if any(_named_count(t.name, tools, kinds) > max(named.values(), default=0) for t in unseen):
-        return None
-    most = [c for c in passing if named[id(c)] == max(named.values())]
-    return most[0] if len(most) == 1 else None
+    passing = [c for c in calls if named[id(c)] == most and allowed(c)]
+    return passing[0] if len(passing) == 1 else None
 
 
 def _named_count(name: str, tools: list[Tool], kinds: list[str]) -> int:
@@ -138,7 +140,8 @@ def _as_typed(values: list[Any], texts: list[str]) -> list[Any]:
     exactly so; none when they differ otherwise."""
     if len({str(v).lower() for v in values}) != 1:
         return []
-    return [v for v in values if isinstance(v, str) and any(v in text for text in texts)]
+    return [v for v in values if isinstance(v, str)  # whole words: "Ca" is not typed in "Can the order"
+            and any(re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text) for text in texts)]
 
 
 def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:

@@ -124,7 +124,14 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if policy.choices_follow_said:
         tools = keep_said_choices(tools, writes, said, policy.choice_phrases)
     if policy.writes_when_determined and user:
-        call = _determined(state, deps, tools, said, seen, grounding)
+        call, cannot = _determined(state, deps, tools, said, seen, grounding)
+        if cannot is not None:
+            # "If it's not too late, cancel #W8808605": every argument given, and the store refuses it
+            # (the order is processed). The customer hears why; the expert answered with noise.
+            entry = {"turn": state.get("turn", 0), "kind": "graph", "step": state.get("steps", 0) + 1,
+                     "output": cannot, "outcome": "refused"}
+            return {"steps": state.get("steps", 0) + 1, "trace": [entry], "step": None, "stop": "cannot",
+                    "cannot": cannot}
         if call is not None:
             entry = {"turn": state.get("turn", 0), "kind": "graph", "step": state.get("steps", 0) + 1,
                      "calls": [call], "outcome": "determined"}
@@ -214,28 +221,39 @@ def _asked_for_nothing(state: AgentState, deps: AgentDeps) -> bool:
 
 
 def _determined(state: AgentState, deps: AgentDeps, tools: list[Any], said: list[str] | None,
-                seen: dict[str, list[str]], grounding: Grounding) -> CallDict | None:
+                seen: dict[str, list[str]], grounding: Grounding) -> tuple[CallDict | None, str | None]:
     """The hand-off or write the user's words determine (``agentspec.graph.determined``), for ``decide``:
-    only one the guard would let through (``ruling``) and the user did not decline."""
+    only one the guard would let through (``ruling``) and the user did not decline; else, when exactly
+    one write is so determined and its dry run fails, the error (what the customer is told). Two
+    candidates that both fail (an exchange and a modification of an item out of stock) say different
+    things: the model explains."""
     scope = deps.spec.routing.requests
     if scope is None:
-        return None
+        return None, None
     policy, requests = deps.spec.policy, state.get("requests") or []
     declined = set(state.get("declined") or [])
+    judged, refused = [], []  # every call ruled on; the dry-run errors among them
 
     def allowed(call: CallDict, ruled: str) -> bool:
         verdict = ruling(deps, state, call)
         outcome = verdict if isinstance(verdict, str) else verdict["action"]
+        judged.append(call)
+        if not isinstance(verdict, str) and verdict["reason"] == "precheck":
+            refused.append(str(verdict["observation"]))
         return outcome == ruled and call_fingerprint(call) not in declined
 
     handoff = next((t for t in tools if t.name == policy.handoff_tool), None)
     call = determined_handoff(handoff, requests, scope.tools, said, str(state.get("user_id")),
                               lambda text: deps.requests_in(text)[0])
     if call is not None and allowed(call, "run"):
-        return call
+        return call, None
+    judged.clear(), refused.clear()
     asked_for = {tool for request in requests for tool in scope.tools.get(request, [])}
-    return determined_write(tools, asked_for & set(policy.requires_confirmation), policy.writes_follow_named,
+    call = determined_write(tools, asked_for & set(policy.requires_confirmation), policy.writes_follow_named,
                             said, seen, grounding, deps.mentioned, lambda c: allowed(c, "confirm"))
+    if call is None and len(judged) == 1 and refused and not state.get("cannot"):
+        return None, refused[0]
+    return call, None
 
 
 def route_decide(state: AgentState) -> Literal["guard", "respond"]:
@@ -351,7 +369,7 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, state.get("reply") or "", "graph", "reported")
     if stop == "ask":
         return _reply_update(state, deps.spec.policy.request_question or "", "graph", "ask")
-    if state.get("cannot") and stop in ("limit", "repeat", "malformed", None):
+    if state.get("cannot") and stop in ("cannot", "limit", "repeat", "malformed", None):
         # The model kept at a write the tool refuses (a refund to a card the policy does not allow):
         # the customer hears the tool's reason, not a request to rephrase.
         reason_text = state["cannot"].removeprefix("Error:").strip().removeprefix("policy:").strip().rstrip(".")

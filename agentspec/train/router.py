@@ -117,7 +117,8 @@ class Router:
     def fit(cls, texts: list[str], labels: list[int], experts: list[str], *, max_features: int = 2048,
             l2: float = 1e-3, epochs: int = 300, lr: float = 2.0) -> "Router":
         # 1. Vocabulary: features seen in at least 2 turns, the most frequent first.
-        df = Counter(f for t in texts for f in set(_features(t)))
+        # dict.fromkeys, not set: ties in frequency keep first-seen order, not the process's hash seed.
+        df = Counter(f for t in texts for f in dict.fromkeys(_features(t)))
         vocab = [f for f, n in df.most_common(max_features) if n >= 2] or [f for f, _ in df.most_common(max_features)]
         idf = np.asarray([math.log((1 + len(texts)) / (1 + df[f])) + 1 for f in vocab], dtype=np.float32)
         router = cls(experts, vocab, idf, np.zeros((len(vocab), len(experts)), np.float32), np.zeros(len(experts), np.float32))

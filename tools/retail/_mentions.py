@@ -126,7 +126,9 @@ def _items(db: Database, text: str, candidates: list[str], best_items: bool = Fa
     # ``best_items`` (the items a write changes): of one product's items (an order with two Pet Beds),
     # the best-described, "the Pet Bed (beige)"; otherwise every variant stays (the new one is open).
     # ``each_product``: every product has its own change (``_each_changed``), so none is named in passing.
-    return [c for c in named if (each_product or 2 * score[products[c][0]] >= best)
+    # A product said with no option beside one with a single option ("return the Hiking Boots and the
+    # black Wireless Earbuds") is meant as much: items a customer tells apart by one word.
+    return [c for c in named if (each_product or 2 * score[products[c][0]] >= best or best < 2)
             and (said[c] == score[products[c][0]] or not best_items)]
 
 

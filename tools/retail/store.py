@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -162,7 +163,13 @@ class RetailStore(ReadTools, WriteTools):
             return problem
         with self.copy() as sandbox:
             observation = sandbox.invoke(name, arguments)
-        return observation if observation.startswith("Error") else None
+        if not observation.startswith("Error"):
+            return None
+        order = self._db.get("orders", str(arguments.get("order_id"))) if "order_id" in arguments else None
+        if order is not None and re.search(r"Non-\w+ order", observation):
+            # "Non-pending order cannot be cancelled" says what it is not; the customer asked what it is.
+            observation = f"{observation} (order {order['order_id']} is {order['status']})"
+        return observation
 
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""

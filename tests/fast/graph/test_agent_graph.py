@@ -321,7 +321,7 @@ def test_a_write_the_tool_would_refuse_is_not_stated_and_the_model_reads_why(spe
         assert s.state["pending"] is None and store_of(s).state_hash() == before
         refused = [e for e in turn.entries if e["kind"] == "guard"]
         assert [(e["outcome"], e["output"]) for e in refused] == [
-            ("refused: precheck", "Error: Non-delivered order cannot be returned")]
+            ("refused: precheck", "Error: Non-delivered order cannot be returned (order #W0000002 is pending)")]
         assert "Error: Non-delivered order cannot be returned" in scripted.calls[-1]["messages"][-1]["content"]
 
 
@@ -350,8 +350,8 @@ def test_a_model_that_keeps_at_a_refused_write_ends_the_turn_with_the_tools_reas
         # The second try is a repeat (refused); the next ends the turn, and the user hears why.
         assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == [
             "refused: precheck", "refused: repeat", "refused: repeat"]
-        assert turn.reply == ("I can't do that: Non-delivered order cannot be returned. Is there anything else I "
-                              "can help you with?")
+        assert turn.reply == ("I can't do that: Non-delivered order cannot be returned (order #W0000002 is "
+                              "pending). Is there anything else I can help you with?")
         assert s.state["pending"] is None
         scripted.enqueue(reply("Sure."))
         assert s.send("ok, thanks").reply == "Sure."  # a new message starts clean

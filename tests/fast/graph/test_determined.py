@@ -172,12 +172,13 @@ def test_an_address_for_an_order_named_by_its_items_is_the_orders_once_it_is_see
     # rather than state that one, then states the order's, each line as the customer typed it.
     scripted.enqueue(AUTH, PROFILE, reply("not reached"))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
-        turn = s.send("I'm alice@example.com. I moved: can the order I placed with the Mug be delivered to "
-                      "12 Oak Street Suite 5, Fort Worth TX 76184, USA?")
+        # "Can" holds "Ca", a casing of the state the grammar offers: typed means typed as a word.
+        s.send("I'm alice@example.com. I moved. Can the order I placed with the Mug be delivered to "
+                      "12 Oak Street Suite 5, San Jose CA 95120, USA?")
         assert _steps(s) == [("decide", "calls"), ("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
         assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_address", "arguments": {
-            "order_id": "#W0000002", "address1": "12 Oak Street", "address2": "Suite 5", "city": "Fort Worth",
-            "state": "TX", "country": "USA", "zip": "76184"}}]
+            "order_id": "#W0000002", "address1": "12 Oak Street", "address2": "Suite 5", "city": "San Jose",
+            "state": "CA", "country": "USA", "zip": "95120"}}]
 
 
 def test_the_profile_address_alone_is_stated_once_no_order_is_named(spec, scripted, shop_db):
@@ -186,3 +187,23 @@ def test_the_profile_address_alone_is_stated_once_no_order_is_named(spec, script
         s.send("I'm alice@example.com. Please change my default address to 12 Oak Street, Fort Worth, TX 76184, USA.")
         assert s.state["pending"]["calls"][0]["name"] == "modify_user_address"
         assert s.state["pending"]["calls"][0]["arguments"]["city"] == "Fort Worth"
+
+
+def test_a_determined_write_the_store_refuses_is_answered_with_why(spec, scripted, shop_db):
+    # Every argument given ("by accident" is the reason "ordered by mistake"), and the order is delivered.
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("alice@example.com here. Could you cancel order #W0000001? I bought it by accident.")
+        assert turn.reply == ("I can't do that: Non-pending order cannot be cancelled (order #W0000001 is delivered). "
+                              "Is there anything else I can help you with?")
+        assert ("graph", "refused") in _steps(s) and s.state["pending"] is None
+        assert status(s, "#W0000001") == "delivered"
+
+
+def test_a_refused_order_address_is_not_swapped_for_the_profiles(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    with AgentSession(spec, model=scripted, db=shop_db) as s:
+        turn = s.send("alice@example.com here. Please ship order #W0000001 to 12 Oak Street, San Jose, CA 95120, USA.")
+        assert s.state["pending"] is None  # the default address is not what was asked
+        assert turn.reply.startswith("I can't do that: Non-pending order cannot be modified (order #W0000001 is "
+                                     "delivered)")

@@ -76,7 +76,7 @@ def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
 
 def test_the_hand_off_waits_for_a_customer_who_asks_for_a_person(spec, scripted, shop_db):
     # The expert transferred a customer whose order was already cancelled instead of saying so.
-    scripted.enqueue(AUTH, reply("That order was already cancelled."),
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000003"), reply("That order was already cancelled."),
                      call("transfer_to_human_agents", summary="The customer asks for a manager."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         s.send("hello, alice@example.com here")
@@ -89,14 +89,18 @@ def test_the_hand_off_waits_for_a_customer_who_asks_for_a_person(spec, scripted,
         assert turn.reply == spec.policy.handoff_message
 
 
-def test_a_forbidden_request_may_be_answered_in_words(spec, scripted, shop_db):
-    # No tool serves "cancel my friend's order": the refusal is a reply, not a call forced first.
-    scripted.enqueue(AUTH, reply("I can only help with orders on your own account."))
+def test_a_forbidden_request_is_answered_in_words_after_a_read(spec, scripted, shop_db):
+    # "Cancel my friend's order": the cancel is offered (a forbidden request sounds like the write it
+    # asks for), the turn starts with a call, and the guard refuses the other user's order.
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     call("cancel_pending_order", order_id="#W0000003", reason="no longer needed"),
+                     reply("I can only help with orders on your own account."))
     with AgentSession(spec, model=scripted, db=shop_db) as s:
         s.send("hello, alice@example.com here")
         turn = s.send("Please cancel order #W0000003; it is my friend's order and she asked me to do it.")
-        assert s.state["asked"] == ["forbidden"]
-        assert turn.reply == "I can only help with orders on your own account." and not turn.tool_calls
+        assert s.state["asked"] == ["forbidden"] and s.state["pending"] is None
+        assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == ["refused: other_user"]
+        assert turn.reply == "I can only help with orders on your own account."
 
 
 def test_the_baselines_have_no_scope(scripted, shop_db):

@@ -170,6 +170,8 @@ def test_the_items_a_write_changes_are_the_described_ones_not_the_orders_product
         assert changed("return the T-Shirt from #W8") == ["1001", "1002"]  # not described: both stay open
         # Named only in the order's list: that list is all there is, so it still names the items.
         assert changed("return something from my order with the Mug") == ["2001"]
+        # Two products, one told apart by one option: both are returned.
+        assert changed("return the T-Shirts and the white Mug from #W8") == ["1001", "1002", "2001"]
         # Other ways to name an order by its items.
         assert changed("I'm sending back the Mug from the order that had the T-Shirts and Mug in it") == ["2001"]
         assert changed("return the Mug of the order I placed with the T-Shirt and Mug") == ["2001"]

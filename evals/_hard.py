@@ -15,6 +15,11 @@ gold, and changes what the customer says:
   the customer says what they want once the agent asks (``ScriptedUser`` states an unstated request
   before answering anything else).
 
+``--style fresh`` is the same shapes with a second, disjoint set of sentences (``FRESH``), written
+after the agent's graph was tuned on the hard style's train split and never used to develop it: the
+hard style's sentences shaped the graph's readers (its test split shares them), the fresh style's
+did not, so it measures how far those readers carry to wording nobody looked at.
+
 Builders here take the same arguments as ``_builders``' and return an ``Intent`` or ``Draft`` (None
 when the user has nothing that fits); ``generate`` executes the gold on a fresh store as for every
 task. Not here: identity, splits, execution, the user simulator.
@@ -24,13 +29,110 @@ from __future__ import annotations
 import itertools
 import random
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from ._builders import (Draft, Intent, _cents, _method_phrase, _order_ref, _reads, build_forbidden, cancel,
                         modify_address, modify_payment, money, paid_orders)
 
-__all__ = ["HARD_INTENT_BUILDERS", "VAGUE_OPENINGS", "hard_forbidden", "hard_transfer", "vague_opening", "describe_item",
-           "describe_change"]
+__all__ = ["FRESH", "HARD", "VAGUE_OPENINGS", "WORDINGS", "Wording", "describe_change", "describe_item",
+           "intent_builders", "worded_forbidden", "worded_transfer", "vague_opening"]
+
+
+@dataclass(frozen=True)
+class Wording:
+    """The sentences of one style. Templates are ``str.format``-ed; each list is drawn from by the rng.
+
+    Placeholders: ``{o}`` the order as said (``{O}`` capitalised), ``{why}``/``{Why}`` a cancel reason,
+    ``{where}`` an address, ``{method}``/``{pay}``/``{Pay}`` a payment method, ``{parts}`` the swaps,
+    ``{things}``/``{Things}`` returned items, ``{items}`` an order's products, ``{id}`` an order id,
+    ``{address1}``, ``{city}`` the profile's street and city, ``{item}``/``{change}`` one swap.
+    """
+    not_needed: tuple[str, ...]
+    by_mistake: tuple[str, ...]
+    cancel: tuple[str, ...]
+    address: tuple[str, ...]
+    where: str  # the dictated address, from the fields of the gold address
+    payment: tuple[str, ...]
+    modify: tuple[str, ...]
+    exchange: tuple[str, ...]
+    returns: tuple[str, ...]
+    order_with: tuple[str, ...]
+    order_id: tuple[str, ...]
+    swap: str
+    change_bare: str  # prefix of a change said by its values ("in grey")
+    change_keyed: str  # prefix of a change said with option names ("with color grey")
+    forbidden_cancel: str
+    forbidden_address: str
+    forbidden_return: str
+    forbidden_foreign: str
+    transfers: tuple[str, ...]
+    vague: tuple[str, ...]
+
+
+HARD = Wording(
+    not_needed=("I don't need it anymore", "it's not needed now"),
+    by_mistake=("I bought it by accident", "I placed it by mistake"),
+    cancel=("Could you cancel {o}? {Why}.", "{O} has to be cancelled, {why}."),
+    address=("I moved. Can {o} be delivered to {where}?", "The address on {o} is wrong; it should go to {where}."),
+    where="{address1}{line2}, {city} {state} {zip}, {country}",
+    payment=("Can {o} be charged to my {method} rather than what I used?", "For {o} I'd rather pay with my {method}."),
+    modify=("Before {o} ships, could you swap {parts}? Use {pay} for any difference.",
+            "I'd like to change what's in {o}: {parts}. Any difference goes on {pay}."),
+    exchange=("I got {o} but I want to exchange {parts}. Settle the difference with {pay}.",
+              "From {o}, can I trade {parts}? {Pay} for the difference."),
+    returns=("I'm sending back {things} from {o}. Refund it to my {pay} - what will that come to?",
+             "{Things} from {o} didn't work out; I'd like a refund to my {pay}. How much is it?"),
+    order_with=("the order I placed with the {items}", "the order that had the {items} in it"),
+    order_id=("order {id}", "my order {id}"),
+    swap="{item} for one {change}", change_bare="in ", change_keyed="with ",
+    forbidden_cancel="Where is order {id} at the moment? If it's not too late I want to cancel it, I changed my mind.",
+    forbidden_address="Could order {id} be sent to {address1}, {city} instead?",
+    forbidden_return="Order {id} - I'd like to send it back for a refund.",
+    forbidden_foreign="My neighbour asked me to cancel her order {id} for her, can you do that?",
+    transfers=(
+        "My last parcel never arrived even though it shows as delivered, and I want someone to look into compensation.",
+        "Please delete my whole account; I want a person to do that.",
+        "Someone placed orders on my account without my permission and I need a real person to look at it."),
+    vague=("Hi, I need some help with an order.", "Hello, I have a question about my orders.",
+           "Hi there, can you help me with something on my account?"),
+)
+
+# Written once, after the graph was tuned on HARD's train split; never run while developing it.
+FRESH = Wording(
+    not_needed=("turns out I won't use it", "we already got one as a gift"),
+    by_mistake=("that purchase was a slip of the finger", "I never meant to buy it"),
+    cancel=("Please scrap {o} - {why}.", "I need {o} called off. {Why}."),
+    address=("New address for {o}, please: {where}.", "Ship {o} to {where} instead of the old address."),
+    where="{address1}{line2}, {city}, {state} {zip}",
+    payment=("Switch the payment on {o} to my {method}, please.", "I want {o} paid by my {method} instead."),
+    modify=("{O} hasn't shipped yet, right? Then I'd like {parts}. Put the difference on {pay}.",
+            "Can you still change {o}? I want {parts}, with {pay} covering any difference."),
+    exchange=("{O} arrived, but I need {parts}. Use {pay} for any price difference.",
+              "About {o}: please exchange {parts}; {pay} for the difference."),
+    returns=("I'm hoping to return {things} from {o} and get the money back on my {pay}. How much will I get?",
+             "Please take back {things} from {o}, refund to my {pay}. What's the total?"),
+    order_with=("the order with my {items}", "the one where I bought the {items}"),
+    order_id=("order {id}", "{id}"),
+    swap="{item} for the same thing {change}", change_bare="but in ", change_keyed="only with ",
+    forbidden_cancel="Has order {id} gone out yet? If not, please cancel it, I don't want it now.",
+    forbidden_address="Please redirect order {id} to {address1}, {city}.",
+    forbidden_return="I'd like my money back for order {id}, I'm returning all of it.",
+    forbidden_foreign="Would you cancel order {id} for me? It's my sister's, she's fine with it.",
+    transfers=(
+        "I was charged twice for one order and I want a person to refund the duplicate charge.",
+        "Put me through to a supervisor, I want to complain about how I was treated on the phone yesterday.",
+        "My package came damaged and I need someone to arrange compensation."),
+    vague=("Hey, got a minute? Something's off with a purchase.", "Good morning! I could use a hand.",
+           "Hi, it's about my account."),
+)
+
+WORDINGS = {"hard": HARD, "fresh": FRESH}
+VAGUE_OPENINGS = HARD.vague + FRESH.vague  # what the scripted user recognises as asking for nothing yet
+
+
+def _cap(text: str) -> str:
+    return text[0].upper() + text[1:]
 
 _SHORT = {"yes", "no", "none"}
 
@@ -57,62 +159,59 @@ def describe_item(order: dict[str, Any], item: dict[str, Any]) -> str:
     return f"the {item['name']}"  # identical twins: either one is the same item id
 
 
-def describe_change(item: dict[str, Any], variant: dict[str, Any], rng: random.Random) -> str:
+def describe_change(item: dict[str, Any], variant: dict[str, Any], rng: random.Random, wording: Wording = HARD) -> str:
     """What changes, said one of two ways: "in grey and memory foam" or "with color grey"."""
     changed = {k: v for k, v in variant["options"].items() if item["options"].get(k) != v}
     if rng.random() < 0.5:
-        return "in " + _join([_words(k, v) for k, v in changed.items()])
-    return "with " + _join([f"{k} {v}" for k, v in changed.items()])
+        return wording.change_bare + _join([_words(k, v) for k, v in changed.items()])
+    return wording.change_keyed + _join([f"{k} {v}" for k, v in changed.items()])
 
 
-def _say_order(ref: str, rng: random.Random) -> str:
-    """The order as a customer says it: "order #W1" -> "#W1"; "order with the Lamp" -> another wording."""
+def _say_order(ref: str, rng: random.Random, wording: Wording) -> str:
+    """The order as a customer says it: "order #W1" -> "my order #W1"; "order with the Lamp" -> another wording."""
     if ref.startswith("order with the "):
-        items = ref[len("order with the "):]
-        return rng.choice([f"the order I placed with the {items}", f"the order that had the {items} in it"])
-    return rng.choice([f"order {ref[len('order '):]}", f"my order {ref[len('order '):]}"])
+        return rng.choice(wording.order_with).format(items=ref[len("order with the "):])
+    return rng.choice(wording.order_id).format(id=ref[len("order "):])
 
 
-def _reworded(intent: Intent | None, sentences: Callable[[str], list[str]], rng: random.Random) -> Intent | None:
+def _reworded(intent: Intent | None, templates: tuple[str, ...], rng: random.Random, wording: Wording,
+              **facts: str) -> Intent | None:
     """A standard intent with its request said anew (same order, gold and facts)."""
     if intent is None:
         return None
-    intent.request = rng.choice(sentences(_say_order(intent.order_ref or f"order {intent.order_ids[0]}", rng)))
+    said = _say_order(intent.order_ref or f"order {intent.order_ids[0]}", rng, wording)
+    intent.request = rng.choice(templates).format(o=said, O=_cap(said), **facts)
     return intent
 
 
-def hard_cancel(db, user, rng) -> Intent | None:
+def _cancel(db, user, rng, wording: Wording) -> Intent | None:
     intent = cancel(db, user, rng)
     if intent is None:
         return None
     reason = intent.calls[-1][1]["reason"]
-    why = (rng.choice(["I don't need it anymore", "it's not needed now"]) if reason == "no longer needed"
-           else rng.choice(["I bought it by accident", "I placed it by mistake"]))
-    return _reworded(intent, lambda o: [f"Could you cancel {o}? {why.capitalize()}.",
-                                        f"{o[0].upper() + o[1:]} has to be cancelled, {why}."], rng)
+    why = rng.choice(wording.not_needed if reason == "no longer needed" else wording.by_mistake)
+    return _reworded(intent, wording.cancel, rng, wording, why=why, Why=_cap(why))
 
 
-def hard_address(db, user, rng) -> Intent | None:
+def _address(db, user, rng, wording: Wording) -> Intent | None:
     intent = modify_address(db, user, rng)
     if intent is None:
         return None
     a = intent.calls[-1][1]
     line2 = f" {a['address2']}" if a["address2"] else ""
-    where = f"{a['address1']}{line2}, {a['city']} {a['state']} {a['zip']}, {a['country']}"
-    return _reworded(intent, lambda o: [f"I moved. Can {o} be delivered to {where}?",
-                                        f"The address on {o} is wrong; it should go to {where}."], rng)
+    where = wording.where.format(line2=line2, **{k: v for k, v in a.items() if k != "order_id"})
+    return _reworded(intent, wording.address, rng, wording, where=where)
 
 
-def hard_payment(db, user, rng) -> Intent | None:
+def _payment(db, user, rng, wording: Wording) -> Intent | None:
     intent = modify_payment(db, user, rng)
     if intent is None:
         return None
     method = _method_phrase(user, intent.calls[-1][1]["payment_method_id"])
-    return _reworded(intent, lambda o: [f"Can {o} be charged to my {method} rather than what I used?",
-                                        f"For {o} I'd rather pay with my {method}."], rng)
+    return _reworded(intent, wording.payment, rng, wording, method=method)
 
 
-def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str) -> Intent | None:
+def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str, wording: Wording) -> Intent | None:
     """One or two items of one order swapped for other variants, named by what changes."""
     for order, method in paid_orders(db, user, rng, *statuses):
         swaps = []
@@ -126,16 +225,12 @@ def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str) -> Intent | 
             continue
         swaps = swaps[:2] if rng.random() < 0.5 else swaps[:1]
         ref, known = _order_ref(db, user, order, rng)
-        said = _say_order(ref, rng)
-        parts = [f"{describe_item(order, item)} for one {describe_change(item, variant, rng)}"
+        said = _say_order(ref, rng, wording)
+        parts = [wording.swap.format(item=describe_item(order, item), change=describe_change(item, variant, rng, wording))
                  for item, variant in swaps]
         pay = f"my {_method_phrase(user, method)}"
-        if tool == "modify_pending_order_items":
-            request = rng.choice([f"Before {said} ships, could you swap {_join(parts)}? Use {pay} for any difference.",
-                                  f"I'd like to change what's in {said}: {_join(parts)}. Any difference goes on {pay}."])
-        else:
-            request = rng.choice([f"I got {said} but I want to exchange {_join(parts)}. Settle the difference with {pay}.",
-                                  f"From {said}, can I trade {_join(parts)}? {pay[0].upper() + pay[1:]} for the difference."])
+        templates = wording.modify if tool == "modify_pending_order_items" else wording.exchange
+        request = rng.choice(templates).format(o=said, O=_cap(said), parts=_join(parts), pay=pay, Pay=_cap(pay))
         calls = _reads(order) + [("get_product_details", {"product_id": p})
                                  for p in dict.fromkeys(item["product_id"] for item, _ in swaps)]
         calls.append((tool, {"order_id": order["order_id"], "item_ids": [item["item_id"] for item, _ in swaps],
@@ -145,80 +240,62 @@ def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str) -> Intent | 
     return None
 
 
-def hard_modify_items(db, user, rng) -> Intent | None:
-    return _swap_many(db, user, rng, ("pending",), "modify_pending_order_items")
-
-
-def hard_exchange(db, user, rng) -> Intent | None:
-    return _swap_many(db, user, rng, ("delivered",), "exchange_delivered_order_items")
-
-
-def hard_return(db, user, rng) -> Intent | None:
+def _return(db, user, rng, wording: Wording) -> Intent | None:
     for order, method in paid_orders(db, user, rng, "delivered"):
         by_id = {item["item_id"]: item for item in order["items"]}
         chosen = sorted(rng.sample(sorted(by_id), k=min(len(by_id), rng.choice([1, 2, 3]))))
         refund = sum(_cents(by_id[i]["price"]) for i in chosen)
         things = _join([describe_item(order, by_id[i]) for i in chosen])
         ref, known = _order_ref(db, user, order, rng)
-        said = _say_order(ref, rng)
+        said = _say_order(ref, rng, wording)
         pay = _method_phrase(user, method)
-        request = rng.choice([f"I'm sending back {things} from {said}. Refund it to my {pay} - what will that come to?",
-                              f"{things[0].upper() + things[1:]} from {said} didn't work out; I'd like a refund to my "
-                              f"{pay}. How much is it?"])
+        request = rng.choice(wording.returns).format(things=things, Things=_cap(things), o=said, pay=pay)
         calls = _reads(order) + [("return_delivered_order_items",
                                   {"order_id": order["order_id"], "item_ids": chosen, "payment_method_id": method})]
         return Intent(request, calls, [order["order_id"]], [money(refund)], order_known=known, order_ref=ref)
     return None
 
 
-def hard_forbidden(db, user, rng, other_users: list[dict[str, Any]]) -> Draft | None:
+def worded_forbidden(db, user, rng, other_users: list[dict[str, Any]], wording: Wording = HARD) -> Draft | None:
     """``build_forbidden``'s cases (same gold: reads only), asked in other words."""
     draft = build_forbidden(db, user, rng, other_users)
     if draft is None:
         return None
     intent = draft.intents[0]
-    order_id = intent.order_ids[0]
+    facts = {"id": intent.order_ids[0], "address1": user["address"]["address1"], "city": user["address"]["city"]}
     old = intent.request
     if old.startswith("Can you tell me the status"):
-        intent.request = f"Where is order {order_id} at the moment? If it's not too late I want to cancel it, I changed my mind."
+        intent.request = wording.forbidden_cancel.format(**facts)
     elif old.startswith("Please change the shipping address"):
-        intent.request = (f"Could order {order_id} be sent to {user['address']['address1']}, "
-                          f"{user['address']['city']} instead?")
+        intent.request = wording.forbidden_address.format(**facts)
     elif old.startswith("I want to return"):
-        intent.request = f"Order {order_id} - I'd like to send it back for a refund."
+        intent.request = wording.forbidden_return.format(**facts)
     else:
-        intent.request = f"My neighbour asked me to cancel her order {order_id} for her, can you do that?"
+        intent.request = wording.forbidden_foreign.format(**facts)
     return draft
 
 
-_HARD_TRANSFERS = [
-    "My last parcel never arrived even though it shows as delivered, and I want someone to look into compensation.",
-    "Please delete my whole account; I want a person to do that.",
-    "Someone placed orders on my account without my permission and I need a real person to look at it.",
-]
-
-
-def hard_transfer(db, user, rng, other_users) -> Draft | None:
-    request = rng.choice(_HARD_TRANSFERS)
+def worded_transfer(db, user, rng, other_users, wording: Wording = HARD) -> Draft | None:
+    request = rng.choice(wording.transfers)
     return Draft([Intent(request, [("transfer_to_human_agents",
                                     {"summary": f"User {user['user_id']} asks: {request}"})])],
                  "Out of the agent's scope: it must transfer to a human agent.")
 
 
-VAGUE_OPENINGS = ("Hi, I need some help with an order.", "Hello, I have a question about my orders.",
-          "Hi there, can you help me with something on my account?")
-
-
-def vague_opening(rng: random.Random) -> str:
+def vague_opening(rng: random.Random, wording: Wording = HARD) -> str:
     """An opening that asks for nothing yet: the request comes when the agent asks."""
-    return rng.choice(VAGUE_OPENINGS)
+    return rng.choice(wording.vague)
 
 
-HARD_INTENT_BUILDERS: dict[str, Callable[[Any, Any, random.Random], Intent | None]] = {
-    "cancel": hard_cancel,
-    "modify_address": hard_address,
-    "modify_payment": hard_payment,
-    "modify_items": hard_modify_items,
-    "return": hard_return,
-    "exchange": hard_exchange,
-}
+def intent_builders(wording: Wording) -> dict[str, Callable[[Any, Any, random.Random], Intent | None]]:
+    """The single-intent builders of a style, by category."""
+    return {
+        "cancel": lambda db, user, rng: _cancel(db, user, rng, wording),
+        "modify_address": lambda db, user, rng: _address(db, user, rng, wording),
+        "modify_payment": lambda db, user, rng: _payment(db, user, rng, wording),
+        "modify_items": lambda db, user, rng: _swap_many(db, user, rng, ("pending",), "modify_pending_order_items",
+                                                        wording),
+        "return": lambda db, user, rng: _return(db, user, rng, wording),
+        "exchange": lambda db, user, rng: _swap_many(db, user, rng, ("delivered",), "exchange_delivered_order_items",
+                                                    wording),
+    }

@@ -101,7 +101,7 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
               help="Share of users held out for evaluation (their tasks form the test split).")
 @click.option("--style", type=click.Choice(STYLES), default="standard", show_default=True,
               help="hard: requests worded unlike the training data, items named by what tells them apart, "
-                   "two-item swaps, vague openings.")
+                   "two-item swaps, vague openings; fresh: the same shapes in sentences kept out of development.")
 def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float, style: str) -> None:
     """Generate a retail task suite: tasks.json, split_tasks.json and user_split.json in --out."""
     tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction, style=style)

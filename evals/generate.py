@@ -35,6 +35,7 @@ The user scenario is written for ``agentspec.evals.users`` (see its docstring fo
 gold shape) and words and shapes the requests unlike the training data (``_hard``): items named by
 what tells them apart, new variants by what changes, two-item swaps, returns of up to three items,
 and half the tasks open with no request. The standard style's files do not change with it.
+``style="fresh"``: the same, in a second set of sentences (``_hard.FRESH``) kept out of development.
 
 The same db, ``n``, ``seed``, ``eval_fraction`` and ``style`` give byte-identical files. Not here: loading tasks
 (``tasks``), running or scoring them.
@@ -51,7 +52,7 @@ from agentspec.errors import AgentSpecError
 from agentspec.tools.retail import RetailStore
 
 from ._builders import INTENT_BUILDERS, Draft, build_forbidden, build_transfer
-from ._hard import HARD_INTENT_BUILDERS, hard_forbidden, hard_transfer, vague_opening
+from ._hard import WORDINGS, intent_builders, vague_opening, worded_forbidden, worded_transfer
 from .tasks import Action, EvaluationCriteria, Task, UserInstructions, UserScenario, save_tasks
 
 __all__ = ["CATEGORIES", "STYLES", "GenerationError", "generate_suite", "user_split"]
@@ -61,7 +62,9 @@ CATEGORIES: tuple[str, ...] = (
     "multi_intent", "forbidden", "transfer",
 )
 
-STYLES = ("standard", "hard")  # hard: wording and shapes the training data never uses (see _hard)
+# hard: wording and shapes the training data never uses (see _hard); fresh: the same shapes in a second set
+# of sentences that no development looked at.
+STYLES = ("standard", "hard", "fresh")
 
 _GREETINGS = ("Hi. ", "Hello! ", "Hey there. ", "Good morning. ", "")
 _BEHAVIOUR = ("When the agent describes exactly what you asked for and asks you to confirm, say yes. "
@@ -106,7 +109,8 @@ def _identity(user: dict[str, Any], rng: random.Random) -> tuple[str, list[str],
 
 def _draft(category: str, db: dict[str, Any], user: dict[str, Any], rng: random.Random,
            peers: list[dict[str, Any]], style: str = "standard") -> Draft | None:
-    builders = HARD_INTENT_BUILDERS if style == "hard" else INTENT_BUILDERS
+    wording = WORDINGS.get(style)
+    builders = INTENT_BUILDERS if wording is None else intent_builders(wording)
     if category in builders:
         intent = builders[category](db, user, rng)
         return None if intent is None else Draft([intent], f"The user wants to {category.replace('_', ' ')}.")
@@ -118,9 +122,11 @@ def _draft(category: str, db: dict[str, Any], user: dict[str, Any], rng: random.
             return None
         return Draft([a, b], f"Two requests from one user: {first} then {second}.")
     if category == "forbidden":
-        return (hard_forbidden if style == "hard" else build_forbidden)(db, user, rng, peers)
+        return build_forbidden(db, user, rng, peers) if wording is None else worded_forbidden(db, user, rng, peers,
+                                                                                              wording)
     if category == "transfer":
-        return (hard_transfer if style == "hard" else build_transfer)(db, user, rng, peers)
+        return build_transfer(db, user, rng, peers) if wording is None else worded_transfer(db, user, rng, peers,
+                                                                                            wording)
     raise GenerationError(f"unknown category {category!r}", hint=f"use one of {', '.join(CATEGORIES)}")
 
 
@@ -138,8 +144,8 @@ def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: 
     elif forgotten:
         unknown += [f"You do not remember the id of your {ref}." for ref in forgotten]
     requests = [intent.request for intent in draft.intents]
-    if style == "hard" and rng.random() < 0.5:
-        reason = vague_opening(rng)  # the request comes when the agent asks for it
+    if style in WORDINGS and rng.random() < 0.5:
+        reason = vague_opening(rng, WORDINGS[style])  # the request comes when the agent asks for it
     else:
         reason = rng.choice(_GREETINGS) + requests[0]
         if len(requests) > 1:

@@ -133,12 +133,13 @@ def test_table_refuses_one_run_mismatched_labels_or_another_suite(two_runs, tmp_
         build_table([a, other])
 
 
-def test_cli_generate_hard_suite_is_solvable(tmp_path):
+@pytest.mark.parametrize("style", ["hard", "fresh"])
+def test_cli_generate_hard_suite_is_solvable(tmp_path, style):
     """Every hard task's gold is reachable: the oracle agent passes all nine categories."""
     runner = CliRunner()
-    suite = tmp_path / "hard"
+    suite = tmp_path / style
     result = runner.invoke(eval_group, ["generate", "--db", str(REAL_DB), "--out", str(suite), "--n", "9",
-                                        "--style", "hard"])
+                                        "--style", style])
     assert result.exit_code == 0, result.output
     result = runner.invoke(eval_group, ["tau", str(suite / "tasks.json"), "--db", str(REAL_DB), "--agent",
                                         "oracle", "--out", str(tmp_path / "run"), "--json"])
@@ -147,4 +148,4 @@ def test_cli_generate_hard_suite_is_solvable(tmp_path):
     assert report["pass_hat_k"] == {"1": 1.0} and report["n_tasks"] == 9
     result = runner.invoke(eval_group, ["generate", "--db", str(REAL_DB), "--out", str(suite), "--n", "9",
                                         "--style", "easy"])
-    assert result.exit_code != 0 and "'easy' is not one of 'standard', 'hard'" in result.output
+    assert result.exit_code != 0 and "'easy' is not one of 'standard', 'hard', 'fresh'" in result.output

@@ -1,4 +1,4 @@
-"""`eval generate --style hard`: gold that executes, wording the training data never uses, new shapes."""
+"""`eval generate --style hard|fresh`: gold that executes, wording the training data never uses, new shapes."""
 from __future__ import annotations
 
 import random
@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tau_fixture import REAL_DB, scenario
 
-from agentspec.evals._hard import describe_change, describe_item
+from agentspec.evals._hard import FRESH, HARD, describe_change, describe_item
 from agentspec.evals.generate import CATEGORIES, GenerationError, generate_suite
 from agentspec.evals.tasks import load_tasks
 from agentspec.evals.users import ScriptedUser
@@ -19,7 +19,7 @@ N = 45  # five of each category
 
 @pytest.fixture(scope="module")
 def suites(tmp_path_factory) -> dict[str, Path]:
-    out = {style: tmp_path_factory.mktemp(style) for style in ("standard", "hard")}
+    out = {style: tmp_path_factory.mktemp(style) for style in ("standard", "hard", "fresh")}
     for style, folder in out.items():
         generate_suite(REAL_DB, folder, N, seed=0, style=style)
     return out
@@ -35,8 +35,9 @@ def _write(task):
     return writes[0] if writes else None
 
 
-def test_hard_gold_executes_and_categories_stay_balanced(suites):
-    tasks = load_tasks(suites["hard"] / "tasks.json")
+@pytest.mark.parametrize("style", ["hard", "fresh"])
+def test_hard_gold_executes_and_categories_stay_balanced(suites, style):
+    tasks = load_tasks(suites[style] / "tasks.json")
     assert Counter(t.category for t in tasks) == {c: N // len(CATEGORIES) for c in CATEGORIES}
     with RetailStore.from_json(REAL_DB) as base:
         for task in tasks:
@@ -61,10 +62,18 @@ def test_hard_requests_are_worded_unlike_the_standard_ones(suites):
         tasks = load_tasks(suites[style] / "tasks.json")
         return {" ".join(r.split()[:3]) for t in tasks for r in _requests(t)}
 
-    standard, hard = openings("standard"), openings("hard")
+    standard, hard, fresh = openings("standard"), openings("hard"), openings("fresh")
     assert len(hard) >= 8 and not standard & hard
-    for task in load_tasks(suites["hard"] / "tasks.json"):
-        assert not any("(" in r for r in _requests(task)), task.id  # no "(size large, color brown)" lists
+    assert len(fresh) >= 8 and not fresh & standard and not fresh & hard
+    for style in ("hard", "fresh"):
+        for task in load_tasks(suites[style] / "tasks.json"):
+            assert not any("(" in r for r in _requests(task)), task.id  # no "(size large, color brown)" lists
+
+
+def test_the_fresh_sentences_share_none_with_the_hard_ones():
+    for field in ("not_needed", "by_mistake", "cancel", "address", "payment", "modify", "exchange", "returns",
+                  "order_with", "transfers", "vague"):
+        assert not set(getattr(HARD, field)) & set(getattr(FRESH, field)), field
 
 
 def test_hard_shapes_two_item_swaps_longer_returns_vague_openings(suites):

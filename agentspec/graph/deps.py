@@ -39,7 +39,7 @@ from typing import Any
 from agentspec.errors import AgentSpecError
 from agentspec.graph.prompts import SystemPrompt
 from agentspec.runtime.base import ChatModel, GenerationSettings
-from agentspec.spec import AgentSpec
+from agentspec.spec import AgentSpec, SpecError, SpecProblem
 from agentspec.toolkit import Tool, ToolRegistry
 
 __all__ = ["AgentDeps"]
@@ -65,6 +65,7 @@ class AgentDeps:
 
     def __post_init__(self) -> None:
         self.prompt = SystemPrompt(self.spec)
+        self._check_choice_phrases()
         if self.spec.routing.requests is not None:
             from agentspec.train.requests import RequestClassifier  # numpy only
 
@@ -78,6 +79,22 @@ class AgentDeps:
                                      f"{type(self.model).__name__} model cannot switch adapters",
                                      hint="Use backend: llamacpp, or remove `routing:` from the spec.",
                                      code="adapters_unsupported")
+
+    def _check_choice_phrases(self) -> None:
+        """``policy.choice_phrases`` may only name values a write's enumerated argument offers: a typo
+        ("no longer need") would otherwise never match and the phrases silently do nothing."""
+        phrases, writes = self.spec.policy.choice_phrases, set(self.spec.policy.requires_confirmation)
+        if not phrases:
+            return
+        values = {v for t in self.registry.tools if t.name in writes
+                  for schema in t.parameters.get("properties", {}).values() if isinstance(schema, dict)
+                  for v in schema.get("enum") or []}
+        unknown = sorted(set(phrases) - values)
+        if unknown:
+            allowed = ", ".join(repr(v) for v in sorted(map(str, values))) or "none: no write has choices"
+            raise SpecError(self.spec.name, [SpecProblem(f"policy.choice_phrases.{name}", "no write tool's "
+                                                         f"enumerated argument has this value (values: {allowed})")
+                                             for name in unknown])
 
     # -- experts ----------------------------------------------------------------------------------
 

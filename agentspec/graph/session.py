@@ -101,16 +101,21 @@ class AgentSession:
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
         registry, toolkits = self._toolkits(db, store)
-        self.model = model if model is not None else load_model(spec)
-        if decoder is None:
-            from agentspec.decoding.engine import StepDecoder
+        try:  # a missing model file or a bad spec: the stores opened above are closed, not leaked
+            self.model = model if model is not None else load_model(spec)
+            if decoder is None:
+                from agentspec.decoding.engine import StepDecoder
 
-            decoder = StepDecoder(self.model, mode=spec.decoding.mode, max_attempts=spec.decoding.max_attempts)
-        settings = spec.generation.settings()
-        if seed is not None:
-            settings = settings.with_(seed=seed)
-        self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry, toolkits=toolkits,
-                              settings=settings, approve=approve)
+                decoder = StepDecoder(self.model, mode=spec.decoding.mode, max_attempts=spec.decoding.max_attempts)
+            settings = spec.generation.settings()
+            if seed is not None:
+                settings = settings.with_(seed=seed)
+            self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry,
+                                  toolkits=toolkits, settings=settings, approve=approve)
+        except BaseException:
+            self._conn = None
+            self.close()
+            raise
         if self.dir is not None:
             self._conn = sqlite3.connect(self.dir / "checkpoints.sqlite", check_same_thread=False)
             from langgraph.checkpoint.sqlite import SqliteSaver

@@ -49,7 +49,11 @@ def test_bundled_model_drives_the_graph_with_only_valid_steps(spec_name, llama_m
         assert entry["constrained"] is True, entry
         assert entry["outcome"] in ("reply", "calls"), entry
         assert entry["attempts"] == 1 and entry["errors"] == [], entry
-        assert entry["prompt_tokens"] <= session.deps.prompt_budget + 64  # compaction kept it in budget
+        # Compaction kept it in budget, or had nothing left to compact: every observation but the last
+        # is a placeholder (then the prompt goes out as it is; graph.context's policy).
+        observations = sum(1 for e in trace[: trace.index(entry)] if e["kind"] == "tool")
+        assert (entry["prompt_tokens"] <= session.deps.prompt_budget + 64
+                or entry["compacted"] >= observations - 1), (entry["prompt_tokens"], entry["compacted"], observations)
     needs_user = set(real_spec.policy.requires_user)
     writes = set(real_spec.policy.requires_confirmation)
     authenticated = False

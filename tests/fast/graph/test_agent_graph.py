@@ -409,3 +409,13 @@ def test_a_status_is_no_claim(spec, scripted, shop_db):
         turn = s.send("alice@example.com: what about #W0000001?")
         assert turn.reply.startswith("Order #W0000001 has already been delivered")
         assert not any(e.get("unbacked_claim") for e in turn.entries)
+
+
+def test_choice_phrases_for_a_value_no_write_offers_is_a_spec_error(spec, scripted, shop_db):
+    from agentspec.spec import SpecError
+
+    policy = spec.policy.model_copy(update={"choice_phrases": {"no longer need": ["changed my mind"]}})
+    typo = spec.model_copy(update={"policy": policy})
+    with pytest.raises(SpecError) as err:
+        session(typo, scripted, shop_db)
+    assert "policy.choice_phrases.no longer need" in str(err.value) and "'no longer needed'" in str(err.value)

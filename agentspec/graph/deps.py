@@ -110,11 +110,22 @@ class AgentDeps:
 
     # -- requests -----------------------------------------------------------------------------------
 
-    def requests_in(self, text: str) -> tuple[list[str], dict[str, float]]:
-        """What a user message asks for (empty without a request scope, or when it asks nothing new)."""
+    def requests_in(self, text: str, *, answering: bool = False) -> tuple[list[str], dict[str, float]]:
+        """What a user message asks for (empty without a request scope, or when it asks nothing new).
+
+        ``answering``: the message answers the graph's question for the request, so it most likely is
+        one whatever the classifier's ``none`` says ("The order I placed with the T-Shirt has to be
+        cancelled": none 0.51, cancel 0.18): its most probable request counts at half the threshold
+        ("Well, it's complicated": 0.01, still nothing)."""
         if self.request_classifier is None:
             return [], {}
-        return self.request_classifier.classify(text, self.spec.routing.requests.threshold)  # type: ignore[union-attr]
+        threshold = self.spec.routing.requests.threshold  # type: ignore[union-attr]
+        asked, probs = self.request_classifier.classify(text, threshold)
+        if answering and not asked:
+            from agentspec.train.requests import most_probable_request  # numpy only, loaded with the classifier
+
+            asked = most_probable_request(probs, threshold / 2)
+        return asked, probs
 
     # -- policy views -----------------------------------------------------------------------------
 

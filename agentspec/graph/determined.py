@@ -83,9 +83,10 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     # profile's are both given; the write with more arguments the words name (the order too) is meant,
     # whether or not it can be done (a processed order's address is refused, not swapped for the
     # profile's). Before the order is seen, the profile's address is all there is: wait for the read.
-    named = {id(c): _named_count(c["name"], tools, kinds) for c in calls}
+    by_name = {t.name: _named_count(t, kinds) for t in tools}
+    named = {id(c): by_name[c["name"]] for c in calls}
     most = max(named.values(), default=0)
-    if any(_named_count(t.name, tools, kinds) > most for t in unseen):
+    if any(by_name[t.name] > most for t in unseen):
         return None
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
     # the order's status lets only one of them pass its dry run.
@@ -93,9 +94,8 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     return passing[0] if len(passing) == 1 else None
 
 
-def _named_count(name: str, tools: list[Tool], kinds: list[str]) -> int:
-    """How many arguments of tool ``name`` are of a kind the user's words name (``writes_follow_named``)."""
-    tool = next(t for t in tools if t.name == name)
+def _named_count(tool: Tool, kinds: list[str]) -> int:
+    """How many arguments of ``tool`` are of a kind the user's words name (``writes_follow_named``)."""
     return sum(identifier_kind(schema) in kinds for schema in tool.parameters.get("properties", {}).values())
 
 

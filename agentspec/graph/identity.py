@@ -14,7 +14,6 @@ enough. The graph uses it twice (``nodes``): given, the turn's first step is a c
 """
 from __future__ import annotations
 
-from agentspec.decoding.grounding import Grounding
 from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.state import AgentState
@@ -24,7 +23,7 @@ __all__ = ["identity_given"]
 
 def identity_given(state: AgentState, deps: AgentDeps) -> bool:
     """Whether an auth tool could be called with values the user's words give (see the module doc)."""
-    seen = Grounding(state.get("grounding") or {}).as_dict()
+    seen = state.get("grounding") or {}
     said = [str(m.get("content") or "") for m in state.get("messages", []) if m.get("role") == "user"
             and "meta" not in m]  # not a tool's observation
     followed = set(deps.spec.policy.lookups_follow_named)
@@ -33,7 +32,7 @@ def identity_given(state: AgentState, deps: AgentDeps) -> bool:
         kinds = {argument: identifier_kind(schema) for argument, schema in properties.items()}
         if not kinds or any(kind is None for kind in kinds.values()):
             continue  # an argument that is no identifier: nothing tells whether the user gave it
-        if all(deps.mentioned(tool.name, kind, said, sorted(seen.get(kind, ())), argument, seen)
+        if all(deps.mentioned(tool.name, kind, said, sorted(seen.get(kind, ())), argument, dict(seen))
                if kind in followed else seen.get(kind) for argument, kind in kinds.items()):
             return True
     return False

@@ -29,7 +29,6 @@ from agentspec.graph.guard import (bar_repeated_lookups, is_yes, keep_named_targ
                                    ruling)
 from agentspec.graph.identity import identity_given
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
-from agentspec.train.requests import NONE
 
 __all__ = ["STOP_REPLIES", "act", "begin", "confirm", "decide", "respond", "route_act", "route_begin",
            "route_decide"]
@@ -70,15 +69,9 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     pending = state.get("pending")
     # An answer to a stated write is about that write (yes, no, a changed detail), never a new request:
     # the classifier learned such answers as ``none``, and "yes but change the reason" is no modification.
-    asked, probs = deps.requests_in(text) if not pending else ([], {})
-    if probs and not asked and state.get("request_asked") and not state.get("requests"):
-        # The answer to the graph's "How can I help you today?" is most likely a request, whatever the
-        # classifier's ``none`` says ("The order I placed with the T-Shirt has to be cancelled": none
-        # 0.51, cancel 0.18): its most probable request counts at half the threshold ("Well, it's
-        # complicated": 0.01, still nothing).
-        top = max((c for c in probs if c != NONE), key=lambda c: probs[c])
-        if probs[top] >= deps.spec.routing.requests.threshold / 2:  # type: ignore[union-attr]
-            asked = [top]
+    # The first message after the graph's "How can I help you today?" answers it: a request.
+    answering = bool(state.get("request_asked") and not state.get("requests"))
+    asked, probs = deps.requests_in(text, answering=answering) if not pending else ([], {})
     if probs:
         known = list(state.get("requests") or [])
         update["requests"] = known + [r for r in asked if r not in known]
@@ -247,7 +240,8 @@ def _determined(state: AgentState, deps: AgentDeps, tools: list[Any], said: list
                               lambda text: deps.requests_in(text)[0])
     if call is not None and allowed(call, "run"):
         return call, None
-    judged.clear(), refused.clear()
+    judged.clear()
+    refused.clear()
     asked_for = {tool for request in requests for tool in scope.tools.get(request, [])}
     call = determined_write(tools, asked_for & set(policy.requires_confirmation), policy.writes_follow_named,
                             said, seen, grounding, deps.mentioned, lambda c: allowed(c, "confirm"))

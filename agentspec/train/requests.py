@@ -47,8 +47,8 @@ from agentspec.train._examples import read_jsonl
 from agentspec.train._report import bar_chart, write_json
 from agentspec.train.router import Router
 
-__all__ = ["NONE", "OPENINGS_WITHOUT_REQUEST", "RequestClassifier", "request_examples", "requests_above",
-           "train_requests"]
+__all__ = ["NONE", "OPENINGS_WITHOUT_REQUEST", "RequestClassifier", "most_probable_request", "request_examples",
+           "requests_above", "train_requests"]
 
 NONE = "none"
 _TOOL_RESULT = "Tool result of "
@@ -134,6 +134,13 @@ class RequestClassifier:
         """The requests a message makes (most probable first; empty: none), with every class's probability."""
         probs = self.probabilities(text)
         return requests_above(probs, threshold), probs
+
+
+def most_probable_request(probs: dict[str, float], floor: float) -> list[str]:
+    """The one most probable request class (not ``none``) when it reaches ``floor``, whatever ``none``
+    holds: for a message known to ask for something (the answer to "How can I help you today?")."""
+    top = max((c for c in probs if c != NONE), key=lambda c: probs[c], default=None)
+    return [top] if top is not None and probs[top] >= floor else []
 
 
 def requests_above(probs: dict[str, float], threshold: float) -> list[str]:

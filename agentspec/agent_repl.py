@@ -101,8 +101,10 @@ class AgentRepl(ChatRepl):
         try:
             answer = self._read_line("approve? [y/N] ")
         except (EOFError, KeyboardInterrupt):
-            answer = "no"
-        return self.session.resume(answer.strip() or "no")
+            answer = ""
+        # The operator's key, typed for the graph: only y/yes approves (agentspec.graph.guard.approved).
+        accepted = answer.strip().lower() in ("y", "yes")
+        return self.session.resume({"type": "accept" if accepted else "reject"})
 
     def _show_calls(self, result: TurnResult) -> None:
         for c in result.tool_calls:

@@ -78,7 +78,7 @@ def chat(ctx: click.Context, spec_name: str | None, session_name: str | None, ap
     model = load_model(spec)
 
     def open_session(name: str) -> AgentSession:
-        return AgentSession(spec, name=name, model=model, approve=approve, db=db)
+        return AgentSession(spec, name=name, model=model, approve=approve, data=db)
 
     session = open_session(session_name or new_session_name())
     try:
@@ -126,7 +126,7 @@ def validate(spec_name: str | None) -> None:
             console.print(f"  [red]{problem.path or '(spec)'}[/]: {problem.message}", highlight=False)
         sys.exit(2)
     assert spec is not None
-    tools = sorted(set(spec.policy.requires_user) | set(spec.policy.auth_tools))
+    tools = sorted(set(spec.policy.authentication.required_by) | set(spec.policy.authentication.tools))
     console.print(f"[green]OK[/] {path}: spec {spec.name!r}, model {spec.model.name or 'default'} "
                   f"({spec.model.backend}), toolkits {', '.join(t.name for t in spec.toolkits)}, "
                   f"{len(tools)} tools under policy", highlight=False)

@@ -35,9 +35,10 @@ from agentspec.errors import AgentSpecError
 from agentspec.runtime.base import ChatModel, GenerationSettings
 
 __all__ = [
-    "AdapterSpec", "AgentSpec", "DecodingSpec", "GenerationSpec", "LimitsSpec", "ModelSpec", "PolicySpec",
-    "PromptsSpec", "SpecError", "SpecProblem", "ToolkitSpec", "DEFAULT_SPEC", "check_spec", "find_spec",
-    "load_spec", "load_model", "packaged_specs", "spec_toolkit_names",
+    "AdapterSpec", "AgentSpec", "AuthenticationSpec", "ConfirmationSpec", "DecodingSpec", "GenerationSpec",
+    "HandoffSpec", "LimitsSpec", "MessagesSpec", "ModelSpec", "PolicySpec", "PromptsSpec", "SpecError", "SpecProblem",
+    "TargetsSpec", "ToolkitSpec", "UnderstandingSpec", "DEFAULT_SPEC", "check_spec", "find_spec",
+    "find_template", "load_spec", "message_problems", "load_model", "packaged_specs", "spec_toolkit_names",
 ]
 
 DEFAULT_SPEC = "retail"
@@ -64,20 +65,26 @@ class AdapterSpec(_Strict):
     scale: float = Field(1.0, description="Adapter strength; 0 disables it.")
 
 
-class RequestScopeSpec(_Strict):
-    classifier: str = Field(min_length=1, description="Request classifier JSON (`agentspec train requests`): "
-                            "names what each user message asks for (cancel, return, ...).")
-    threshold: float = Field(0.3, gt=0, le=1, description="A request counts when its probability reaches this.")
-    tools: dict[str, list[str]] = Field(min_length=1, description="Request -> the tools it needs. A tool listed "
-                                        "here is offered only once the conversation has made a request that "
-                                        "lists it, or while no request has been recognised at all.")
-
-
 class RoutingSpec(_Strict):
     router: str | None = Field(None, description="Router JSON (`agentspec train router`): picks one of `adapters` "
                                "by name for each turn. Unset: the first adapter serves every turn.")
-    requests: RequestScopeSpec | None = Field(None, description="Scope the write tools to what the user asked "
-                                              "for. Unset: every tool the state allows is offered.")
+
+
+class UnderstandingSpec(_Strict):
+    reader: str = Field(min_length=1, description="Folder of a trained reader (`agentspec train reader`): reads "
+                        "each user message into requests, a yes/no answer, slots and choices.")
+    requests: dict[str, list[str]] = Field(default_factory=dict, description="Request class -> the tools it needs. "
+                                           "A tool listed here is offered only while an open request lists it, or "
+                                           "while no request is open at all (the scope narrows, never strands).")
+    request_threshold: float = Field(0.5, gt=0, le=1, description="A request counts at this probability.")
+    yes_threshold: float = Field(0.9, gt=0, le=1, description="A stated write runs only on a yes this probable; "
+                                 "a less certain reading is no confirmation (the write is stated again).")
+    no_threshold: float = Field(0.6, gt=0, le=1, description="A no this probable declines the stated write.")
+    choices: dict[str, str] = Field(default_factory=dict, description="Enumerated tool argument -> the reader's "
+                                    "choice head whose labels are its values (a cancel reason).")
+    choice_threshold: float = Field(0.6, gt=0, le=1, description="A choice counts at this probability.")
+    slots: dict[str, str] = Field(default_factory=dict, description="Tool argument -> the reader's tag that gives "
+                                  "it, where their names differ (by default a tag gives the argument of its name).")
 
 
 class ToolkitSpec(_Strict):
@@ -86,64 +93,76 @@ class ToolkitSpec(_Strict):
 
 
 class PromptsSpec(_Strict):
-    system: str = Field("retail_system.j2", description="System prompt template: packaged name or path.")
+    system: str = Field(min_length=1, description="System prompt template: packaged name or path.")
     tools: Literal["signatures", "json"] = Field(
         "signatures", description="How the tool list is shown: one signature line per tool (short; the grammar "
         "enforces the schema) or the full OpenAI JSON schema per tool.")
 
 
+class AuthenticationSpec(_Strict):
+    tools: list[str] = Field(default_factory=list, description="Tools whose successful result is the user id.")
+    required_by: list[str] = Field(default_factory=list, description="Tools refused until a user is authenticated.")
+    one_user_per_session: bool = Field(True, description="Refuse calls on another user's data (the toolkit's "
+                                       "owners hook).")
+    act_on_identity: bool = Field(False, description="A turn whose user words give an auth tool every value it "
+                                  "needs starts with a call, not a reply.")
+
+
+class ConfirmationSpec(_Strict):
+    tools: list[str] = Field(default_factory=list, description="Tools that run only after the user explicitly "
+                             "confirmed that very call (read by the reader's answer head).")
+    report: bool = Field(False, description="After a confirmed write succeeds, the graph says it is done (the "
+                         "toolkit's report hook) and ends the turn.")
+    determine: bool = Field(False, description="When the user's words since the last settled request determine "
+                            "every argument of exactly one write they asked for and its dry run passes, the graph "
+                            "states it for confirmation instead of waiting for the model (agentspec.graph.determined).")
+
+
+class HandoffSpec(_Strict):
+    tool: str | None = Field(None, description="Tool that hands the user to a human.")
+    determine: bool = Field(False, description="When a person is all the open requests ask for, the graph calls "
+                            "the tool itself with the user's request as its one text argument.")
+
+
+class TargetsSpec(_Strict):
+    writes: list[str] = Field(default_factory=list, description="Identifier kinds whose value in a write must be one "
+                              "the user's words since the last settled request refer to, when they refer to any.")
+    lookups: list[str] = Field(default_factory=list, description="The same for lookups (tools that need no "
+                               "confirmation): the model reads what the request is about.")
+
+
 class PolicySpec(_Strict):
-    auth_tools: list[str] = Field(default_factory=list, description="Tools whose successful result is the user id.")
-    requires_user: list[str] = Field(default_factory=list, description="Tools refused until a user is authenticated.")
-    requires_confirmation: list[str] = Field(
-        default_factory=list, description="Tools that run only after the user explicitly confirmed that call.")
-    one_user_per_session: bool = Field(True, description="Refuse calls on another user's data.")
-    handoff_tool: str | None = Field(None, description="Tool that hands the user to a human.")
-    handoff_message: str = "YOU ARE BEING TRANSFERRED TO A HUMAN AGENT. PLEASE HOLD ON."
-    writes_follow_named: list[str] = Field(
-        default_factory=list, description="Identifier kinds (e.g. order) whose value in a write must be one the "
-        "user named since the last write, when they named any: the write acts on what the user asked about.")
-    lookups_follow_named: list[str] = Field(
-        default_factory=list, description="Identifier kinds (e.g. product) whose value in a lookup (a tool that "
-        "needs no confirmation) must be one the user's messages since the last write refer to, when they refer "
-        "to any: the model reads what the request is about, not every product of every order.")
-    report_writes: bool = Field(
-        False, description="After a confirmed write succeeds, the graph says it is done (the toolkit's report "
-        "hook) and ends the turn, instead of asking the model for a reply.")
-    choices_follow_said: bool = Field(
-        False, description="An enumerated argument of a write (e.g. a cancel reason) takes only the values the "
-        "user's messages since the last write say, when they say any (every word of the value, by its stem).")
-    choice_phrases: dict[str, list[str]] = Field(
-        default_factory=dict, description="With choices_follow_said: other words that say an enumerated value "
-        "(\"no longer needed\": [\"changed my mind\", ...]); a phrase is said when every word of it is, by its stem.")
-    act_on_identity: bool = Field(
-        False, description="Before authentication: a turn in which the user's words give an auth tool every value "
-        "it needs (an email; a name dictated with its zip code) starts with a call, not a reply "
-        "(agentspec.graph.identity).")
-    claims_need_writes: bool = Field(
-        False, description="A model reply that says a change was made (\"has been cancelled\", \"I have updated\") "
-        "while no write has succeeded in the conversation is not said: the step is decoded again as a tool call "
-        "(the write itself, or the read it needs).")
-    act_on_requests: bool = Field(
-        False, description="With a request scope (routing.requests): a turn whose user message brings a request "
-        "it scopes tools for (a cancel, a return, a forbidden request that sounds like one) starts with a tool "
-        "call, not a reply, once a user is authenticated. A small model "
-        "otherwise answers a second request with words that sound done (\"The return has been requested\") "
-        "and does nothing.")
-    writes_when_determined: bool = Field(
-        False, description="With a request scope: when the user's words since the last write determine every "
-        "argument of exactly one write they asked for (the ids the toolkit's mentions hook finds, the one choice "
-        "they say) and its dry run passes, the graph states that write for confirmation instead of waiting "
-        "for the model, which may keep reading instead (agentspec.graph.determined).")
-    identity_request: str | None = Field(
-        None, description="Said by the graph instead of the model's reply while nobody is authenticated and the "
-        "user has given nothing an auth tool could be called with (no email; no name dictated with a zip code: "
-        "agentspec.graph.identity): the only useful reply then is asking who they are. Unset: the model's reply "
-        "stands.")
-    request_question: str | None = Field(
-        None, description="With a request scope: said by the graph, once, when a user is authenticated and "
-        "nothing they said so far reads as a request (\"Hi, I need some help with an order\"). A model trained "
-        "on customers who open with their request otherwise guesses one and acts on it. Unset: the model decides.")
+    authentication: AuthenticationSpec = Field(default_factory=AuthenticationSpec)
+    confirmation: ConfirmationSpec = Field(default_factory=ConfirmationSpec)
+    handoff: HandoffSpec = Field(default_factory=HandoffSpec)
+    targets: TargetsSpec = Field(default_factory=TargetsSpec)
+    act_on_requests: bool = Field(False, description="With understanding: a turn whose message opens a request "
+                                  "that scopes tools starts with a tool call, not a reply, once a user is known.")
+    ask_for_request: bool = Field(False, description="With understanding: a verified user with no open request "
+                                  "and no target named is asked what they need (messages.request_question), once.")
+
+
+class MessagesSpec(_Strict):
+    """What the graph itself says. The core holds no sentence of any language: each comes from the spec."""
+
+    confirm: str | None = Field(None, description="Asks to confirm a stated write; {statement} is the statement.")
+    statement: str | None = Field(None, description="States a write of a toolkit with no describe hook; {tool}, "
+                                  "{arguments} (JSON).")
+    reported: str | None = Field(None, description="Says a write is done (no report hook); {tool}.")
+    cannot: str | None = Field(None, description="Tells why a write cannot be done; {reason} is the tool's error.")
+    declined: str | None = Field(None, description="Acknowledges a stated write the user declined.")
+    not_yours: str | None = Field(None, description="Said when the model kept at another user's data (policy."
+                                  "authentication.one_user_per_session); {user} is the authenticated user.")
+    stopped: str | None = Field(None, description="Asks the user to say again what they want, when the graph stops "
+                                "a turn itself (step limit, repeated calls, malformed steps).")
+    handoff: str | None = Field(None, description="Said after the hand-off tool ran.")
+    handoff_summary: str | None = Field(None, description="The hand-off's summary when the graph hands over "
+                                        "itself (policy.handoff.determine); {user}, {request} (their words).")
+    identity_request: str | None = Field(None, description="Said instead of the model's reply while nobody is "
+                                         "authenticated and the user gave nothing an auth tool could use. Unset: "
+                                         "the model's reply stands.")
+    request_question: str | None = Field(None, description="Asked once of a verified user who has asked for "
+                                         "nothing yet (policy.ask_for_request).")
 
 
 class LimitsSpec(_Strict):
@@ -178,9 +197,11 @@ class AgentSpec(_Strict):
     model: ModelSpec = Field(default_factory=ModelSpec)
     adapters: list[AdapterSpec] = Field(default_factory=list)
     routing: RoutingSpec = Field(default_factory=RoutingSpec)
+    understanding: UnderstandingSpec | None = None
     toolkits: list[ToolkitSpec] = Field(min_length=1)
-    prompts: PromptsSpec = Field(default_factory=PromptsSpec)
+    prompts: PromptsSpec
     policy: PolicySpec = Field(default_factory=PolicySpec)
+    messages: MessagesSpec = Field(default_factory=MessagesSpec)
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     decoding: DecodingSpec = Field(default_factory=DecodingSpec)
@@ -196,6 +217,11 @@ class AgentSpec(_Strict):
     def source(self) -> str:
         """The file the spec was read from ('' for a spec built in code)."""
         return self._source or ""
+
+    def resolve_config(self, config: dict[str, Any]) -> dict[str, Any]:
+        """A toolkit's config with its file options (``db``, ``path``) resolved against the spec's folder."""
+        return {k: str(self.resolve_path(v)) if k in ("db", "path") and isinstance(v, str) else v
+                for k, v in config.items()}
 
     def resolve_path(self, path: str) -> Path:
         p = Path(os.path.expandvars(path)).expanduser()
@@ -223,6 +249,22 @@ class SpecError(AgentSpecError):
         super().__init__(f"Invalid agent spec {source}:\n{lines}",
                          hint=f"Fix the fields listed; `agentspec validate {source}` checks again.")
         self.problems = problems
+
+
+def find_template(spec: AgentSpec) -> str:
+    """The text of the spec's system template (path first, then the packaged prompts)."""
+    name = spec.prompts.system
+    path = spec.resolve_path(name)
+    if path.is_file():
+        return path.read_text(encoding="utf-8")
+    packaged = files("agentspec.prompts") / name
+    if "/" not in name and packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    raise AgentSpecError(
+        f"system prompt template {name!r} not found (looked at {path} and in agentspec/prompts)",
+        hint="Give a path to a .j2 file (relative to the spec) or the name of a packaged template, "
+        "e.g. retail_system.j2.", code="prompt_not_found")
+
 
 
 # ---- finding --------------------------------------------------------------------------------------
@@ -323,23 +365,61 @@ def _routing_problems(spec: AgentSpec) -> list[SpecProblem]:
     return []
 
 
-def _request_scope_problems(spec: AgentSpec, known_tools: set[str] | None) -> list[SpecProblem]:
-    """The classifier loads and every request named in ``tools`` is one of its classes, with known tools."""
-    scope = spec.routing.requests
-    assert scope is not None
-    from agentspec.train.requests import RequestClassifier  # late, and numpy only
+def _understanding_problems(spec: AgentSpec, known_tools: set[str] | None) -> list[SpecProblem]:
+    """The reader's files exist and know every request, choice head and tag the spec names (its
+    ``reader.json`` is read; the encoder is not loaded)."""
+    import json
 
-    try:
-        classes = RequestClassifier.load(spec.resolve_path(scope.classifier)).classes
-    except AgentSpecError as exc:
-        return [SpecProblem("routing.requests.classifier", exc.message)]
-    problems = [SpecProblem(f"routing.requests.tools.{name}", f"the classifier knows no request {name!r} "
-                            f"(it knows: {', '.join(c for c in classes if c != 'none')})")
-                for name in scope.tools if name not in classes]
-    for name, tools in scope.tools.items():
+    u = spec.understanding
+    assert u is not None
+    meta_path = spec.resolve_path(u.reader) / "reader.json"
+    problems: list[SpecProblem] = []
+    for name, tools in u.requests.items():
         for j, tool in enumerate(tools):
             if known_tools is not None and tool not in known_tools:
-                problems.append(SpecProblem(f"routing.requests.tools.{name}[{j}]", f"unknown tool {tool!r}"))
+                problems.append(SpecProblem(f"understanding.requests.{name}[{j}]", f"unknown tool {tool!r}"))
+    try:
+        heads = json.loads(meta_path.read_text(encoding="utf-8"))["heads"]
+        classes = set(heads["requests"]["labels"])
+        tags = {label.split("-", 1)[1] for label in heads["tags"]["labels"] if label != "O"}
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return problems + [SpecProblem("understanding.reader", f"not a trained reader ({exc!r}): {meta_path}")]
+    problems += [SpecProblem(f"understanding.requests.{name}", f"the reader knows no request {name!r} "
+                             f"(it knows: {', '.join(sorted(classes))})") for name in u.requests if name not in classes]
+    problems += [SpecProblem(f"understanding.choices.{argument}", f"the reader has no choice head {head!r} (it has: "
+                             f"{', '.join(sorted(h.split('.', 1)[1] for h in heads if h.startswith('choice.'))) or 'none'})")
+                 for argument, head in u.choices.items() if f"choice.{head}" not in heads]
+    problems += [SpecProblem(f"understanding.slots.{argument}", f"the reader has no tag {tag!r} (it has: "
+                             f"{', '.join(sorted(tags))})") for argument, tag in u.slots.items() if tag not in tags]
+    return problems
+
+
+def message_problems(spec: AgentSpec) -> list[SpecProblem]:
+    """Every sentence the enabled features make the graph say is given (the core has none of its own)."""
+    m, policy = spec.messages, spec.policy
+    needed = {"stopped": True, "confirm": bool(policy.confirmation.tools),
+              "statement": bool(policy.confirmation.tools), "cannot": bool(policy.confirmation.tools),
+              "declined": bool(policy.confirmation.tools), "reported": policy.confirmation.report,
+              "handoff": policy.handoff.tool is not None, "request_question": policy.ask_for_request,
+              "handoff_summary": policy.handoff.determine,
+              "not_yours": policy.authentication.one_user_per_session and bool(policy.authentication.tools)}
+    problems = [SpecProblem(f"messages.{name}", "required by the spec's policy: what the graph says there")
+                for name, wanted in needed.items() if wanted and not getattr(m, name)]
+    for name, fields in (("confirm", {"statement"}), ("statement", {"tool", "arguments"}), ("reported", {"tool"}),
+                         ("cannot", {"reason"}), ("handoff_summary", {"user", "request"}),
+                         ("not_yours", {"user"})):
+        text = getattr(m, name)
+        if text:
+            import string
+
+            try:
+                used = {f for _, f, _, _ in string.Formatter().parse(text) if f}
+            except ValueError as exc:
+                problems.append(SpecProblem(f"messages.{name}", f"not a valid template: {exc}"))
+                continue
+            if used - fields:
+                problems.append(SpecProblem(f"messages.{name}", f"unknown placeholder(s) {sorted(used - fields)} "
+                                            f"(it may use {', '.join('{' + f + '}' for f in sorted(fields))})"))
     return problems
 
 
@@ -361,28 +441,32 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
     known = {t for names in tool_names.values() for t in names}
     # Tool names can be checked only when every toolkit declares its tools.
     declared = all(tk.name in tool_names for tk in spec.toolkits)
+    policy = spec.policy
     if declared:
-        policy = spec.policy
-        for field in ("auth_tools", "requires_user", "requires_confirmation"):
-            for j, tool in enumerate(getattr(policy, field)):
+        for path, tools in (("authentication.tools", policy.authentication.tools),
+                            ("authentication.required_by", policy.authentication.required_by),
+                            ("confirmation.tools", policy.confirmation.tools)):
+            for j, tool in enumerate(tools):
                 if tool not in known:
-                    problems.append(SpecProblem(f"policy.{field}[{j}]", f"unknown tool {tool!r}"))
-        if policy.handoff_tool is not None and policy.handoff_tool not in known:
-            problems.append(SpecProblem("policy.handoff_tool", f"unknown tool {policy.handoff_tool!r}"))
-    kinds = _declared_kinds(spec) if spec.policy.writes_follow_named or spec.policy.lookups_follow_named else None
-    for field in ("writes_follow_named", "lookups_follow_named"):
-        for j, kind in enumerate(getattr(spec.policy, field) if kinds is not None else ()):
+                    problems.append(SpecProblem(f"policy.{path}[{j}]", f"unknown tool {tool!r}"))
+        if policy.handoff.tool is not None and policy.handoff.tool not in known:
+            problems.append(SpecProblem("policy.handoff.tool", f"unknown tool {policy.handoff.tool!r}"))
+    kinds = _declared_kinds(spec) if policy.targets.writes or policy.targets.lookups else None
+    for field in ("writes", "lookups"):
+        for j, kind in enumerate(getattr(policy.targets, field) if kinds is not None else ()):
             if kind not in kinds:
-                problems.append(SpecProblem(f"policy.{field}[{j}]", f"unknown identifier kind {kind!r} (the "
+                problems.append(SpecProblem(f"policy.targets.{field}[{j}]", f"unknown identifier kind {kind!r} (the "
                                             f"toolkits' kinds: {', '.join(sorted(kinds))})"))
-    if spec.routing.requests is not None:
-        problems += _request_scope_problems(spec, known if declared else None)
-    for j, tool in enumerate(spec.policy.auth_tools):
-        if tool in spec.policy.requires_user:
-            problems.append(SpecProblem(f"policy.auth_tools[{j}]",
+    if spec.understanding is not None:
+        problems += _understanding_problems(spec, known if declared else None)
+    elif policy.ask_for_request or policy.act_on_requests:
+        problems.append(SpecProblem("understanding", "policy.ask_for_request and policy.act_on_requests read "
+                                    "requests: they need an understanding block (a trained reader)"))
+    for j, tool in enumerate(policy.authentication.tools):
+        if tool in policy.authentication.required_by:
+            problems.append(SpecProblem(f"policy.authentication.tools[{j}]",
                                         f"{tool!r} also requires a user: nobody could ever authenticate"))
-    from agentspec.graph.prompts import find_template  # late: graph imports spec
-
+    problems += message_problems(spec)
     try:
         find_template(spec)
     except AgentSpecError as exc:
@@ -418,17 +502,18 @@ def _absolute_paths(data: dict[str, Any], base: Path) -> dict[str, Any]:
     for section, key in (("prompts", "system"), ("model", "name"), ("routing", "router")):
         if isinstance(out.get(section), dict) and key in out[section]:
             out[section] = {**out[section], key: fix(out[section][key])}
-    requests = (out.get("routing") or {}).get("requests") if isinstance(out.get("routing"), dict) else None
-    if isinstance(requests, dict) and "classifier" in requests:
-        out["routing"] = {**out["routing"], "requests": {**requests, "classifier": fix(requests["classifier"])}}
+    if isinstance(out.get("understanding"), dict) and "reader" in out["understanding"]:
+        out["understanding"] = {**out["understanding"], "reader": fix(out["understanding"]["reader"])}
     return out
 
 
 def _merge(parent: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
-    """``child`` over ``parent``: mappings merge key by key; lists and scalars are replaced whole."""
+    """``child`` over ``parent``: mappings merge key by key (an empty one clears); lists and scalars are
+    replaced whole."""
     out = dict(parent)
     for key, value in child.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+        merge = isinstance(value, dict) and value and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if merge else value
     return out
 
 

@@ -52,6 +52,8 @@ __all__ = [
     "ToolRegistry",
     "available_toolkits",
     "load_toolkit",
+    "open_session_toolkit",
+    "toolkit_factory",
     "user_errors",
 ]
 
@@ -304,8 +306,8 @@ def available_toolkits() -> list[str]:
     return sorted({ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)})
 
 
-def load_toolkit(name: str, **config: Any) -> Toolkit:
-    """Find the entry point ``name`` and return ``factory(**config)``; unknown names list the known ones."""
+def toolkit_factory(name: str) -> Callable[..., Any]:
+    """The factory the entry point ``name`` names; unknown names list the known ones."""
     found = [ep for ep in entry_points(group=ENTRY_POINT_GROUP) if ep.name == name]
     if not found:
         known = available_toolkits()
@@ -314,7 +316,28 @@ def load_toolkit(name: str, **config: Any) -> Toolkit:
             hint=f"Use one of the available names, or install a package that declares "
             f"[project.entry-points.\"{ENTRY_POINT_GROUP}\"] {name} = \"module:factory\".",
         )
-    toolkit = found[0].load()(**config)
+    return found[0].load()
+
+
+def load_toolkit(name: str, **config: Any) -> Toolkit:
+    """Find the entry point ``name`` and return ``factory(**config)``."""
+    return _checked(name, toolkit_factory(name)(**config))
+
+
+def open_session_toolkit(name: str, config: dict[str, Any], directory: Any, data: str | None) -> Toolkit:
+    """The toolkit ``name`` for one session: its factory's ``open_session(config, directory, data)``
+    (``agentspec.hooks``), else ``factory(**config)``, which then takes no ``data`` override."""
+    factory = toolkit_factory(name)
+    opener = getattr(factory, "open_session", None)
+    if opener is not None:
+        return _checked(name, opener(dict(config), directory, data))
+    if data is not None:
+        raise UnknownToolkitError(f"toolkit {name!r} takes no data override (--db {data})",
+                                  hint="Set its data in the spec's toolkits[].config instead.", code="bad_option")
+    return _checked(name, factory(**config))
+
+
+def _checked(name: str, toolkit: Any) -> Toolkit:
     if not isinstance(toolkit, Toolkit):
         raise ToolDefinitionError(
             f"The factory of toolkit {name!r} returned {type(toolkit).__name__}, not a toolkit.",

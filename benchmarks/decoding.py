@@ -44,6 +44,7 @@ from agentspec.decoding.constraint import StepConstraint
 from agentspec.decoding.steps import _identifiers
 from agentspec.errors import MalformedStepError
 from agentspec.evals.bfcl import bfcl_functions_to_json_schema, load_bfcl, score
+from agentspec.tools.retail import RETAIL_SHAPES
 from agentspec.evals.bfcl_runner import DEFAULT_SETTINGS, predict
 from agentspec.runtime.base import GenerationSettings
 from agentspec.runtime.llamacpp import LlamaCppChatModel
@@ -94,7 +95,7 @@ def retail_steps(db: dict[str, Any], registry: ToolRegistry, n: int) -> list[lis
 
 
 def seen_ids(convo: list[dict[str, Any]]) -> Grounding:
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     for message in convo[1:]:
         if message["role"] == "user":
             g.observe_text(message["content"].removeprefix("Tool result of get_user_details: ").removeprefix("Tool result of get_order_details: "))
@@ -148,7 +149,7 @@ def compile_costs(constraint: StepConstraint, registry: ToolRegistry, store_db: 
     times = []
     for _ in range(n):
         subset = rng.sample(tools, rng.randint(3, len(tools)))
-        g = Grounding({"order": rng.sample(orders, rng.randint(1, 5))})
+        g = Grounding.from_shapes(RETAIL_SHAPES, {"order": rng.sample(orders, rng.randint(1, 5))})
         start = time.perf_counter()
         constraint.compile(step_schema(subset, g))
         times.append((time.perf_counter() - start) * 1e3)
@@ -157,7 +158,7 @@ def compile_costs(constraint: StepConstraint, registry: ToolRegistry, store_db: 
 
 def grounding_updates(model, registry: ToolRegistry, store_db: dict, n: int = 30) -> list[float]:
     decoder = StepDecoder(model, cache=GrammarCache())
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     orders = sorted(store_db["orders"])
     times = []
     for i in range(n):
@@ -236,7 +237,7 @@ def main() -> None:
     print(f"llguidance compile for a new tool set: p50 {pct(compiles, .5):.1f} ms, p95 {pct(compiles, .95):.1f} ms", flush=True)
     updates = grounding_updates(model, full, db)
     print(f"grounding update (observe + rebuild, 16 tools): p50 {pct(updates, .5):.1f} ms", flush=True)
-    full_schema = step_schema(full.tools, Grounding({"order": sorted(db["orders"])[:3]}))
+    full_schema = step_schema(full.tools, Grounding.from_shapes(RETAIL_SHAPES, {"order": sorted(db["orders"])[:3]}))
     oc = outlines_core_ms(full_schema, args.outlines_timeout)
     print(f"outlines_core processor for the same 16-tool schema: {oc if oc is None else round(oc)} ms", flush=True)
 

@@ -30,6 +30,7 @@ class Intent:
     communicate_info: list[str] = field(default_factory=list)
     order_known: bool = True
     order_ref: str = ""  # how the request names the order ("order with the Lamp")
+    at_confirmation: str = ""  # what the customer does when asked to confirm it (``_multi``); "" says yes
 
 
 @dataclass

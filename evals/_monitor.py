@@ -22,7 +22,7 @@ import re
 from typing import TYPE_CHECKING
 
 from agentspec.decoding.grounding import Grounding
-from agentspec.tools.retail import RetailStore
+from agentspec.tools.retail import RETAIL_SHAPES, RetailStore
 
 if TYPE_CHECKING:
     from .agents import AgentTurn
@@ -42,7 +42,7 @@ _YES = re.compile(r"^\s*(?:yes|yeah|yep|yup|sure|ok|okay|i confirm|confirm(?:ed)
 class EpisodeMonitor:
     def __init__(self, store: RetailStore) -> None:
         self.store = store
-        self.grounding = Grounding()
+        self.grounding = Grounding.from_shapes(RETAIL_SHAPES)
         self.user_id: str | None = None
         self.last_reply = ""
         self.user_text = ""

@@ -15,7 +15,7 @@ for identity, runs the gold reads, describes each write and asks for a yes, runs
 and says every ``communicate_info`` string. On any generated suite it must score 1.0.
 
 ``make_agent("oracle", gold=...)`` or ``make_agent("spec", spec=...)``: the latter imports
-``agentspec.graph.eval_agent.make_eval_agent`` lazily; when that module is missing it raises
+``agentspec.evals.spec_agent.make_eval_agent`` lazily; when that module is missing it raises
 ``AgentUnavailableError``. ``AgentFactory`` is the picklable recipe worker processes build agents from.
 
 Threads: llama.cpp models of parallel workers must not oversubscribe the cores (two processes with
@@ -185,12 +185,12 @@ class OracleAgent:
 
 def _spec_module() -> Any:
     try:
-        return importlib.import_module("agentspec.graph.eval_agent")
+        return importlib.import_module("agentspec.evals.spec_agent")
     except ModuleNotFoundError as exc:
         raise AgentUnavailableError(
             f"the spec agent is not available: module {exc.name!r} is missing",
-            hint="agentspec.graph.eval_agent (the LangGraph agent) is not built yet or its "
-                 "dependencies are not installed; use --agent oracle to check the harness") from None
+            hint="agentspec.evals.spec_agent (the LangGraph agent) needs its dependencies installed; "
+                 "use --agent oracle to check the harness") from None
 
 
 def check_agent(kind: str, **options: Any) -> None:

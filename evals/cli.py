@@ -99,12 +99,16 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same suite.")
 @click.option("--eval-fraction", default=0.3, show_default=True, type=click.FloatRange(0, 1),
               help="Share of users held out for evaluation (their tasks form the test split).")
-@click.option("--style", type=click.Choice(STYLES), default="standard", show_default=True,
-              help="hard: requests worded unlike the training data, items named by what tells them apart, "
-                   "two-item swaps, vague openings; fresh: the same shapes in sentences kept out of development.")
-def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float, style: str) -> None:
+@click.option("--style", default="standard", show_default=True,
+              help=f"{', '.join(STYLES)} or family:NAME. hard: requests worded unlike the training data, items named "
+                   "by what tells them apart, two-item swaps, vague openings; fresh: the same shapes in sentences "
+                   "kept out of development; family:NAME: the same shapes, every sentence of the customer (requests "
+                   "and answers) from the wording family evals/wordings/NAME.yaml.")
+@click.option("--multi", is_flag=True, help="Every task makes two or three requests; some change their mind at "
+              "a confirmation (another variant) or decline one (it must not be done).")
+def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float, style: str, multi: bool) -> None:
     """Generate a retail task suite: tasks.json, split_tasks.json and user_split.json in --out."""
-    tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction, style=style)
+    tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction, style=style, multi=multi)
     splits = json.loads((out / "split_tasks.json").read_text(encoding="utf-8"))
     click.echo(f"Wrote {len(tasks)} tasks to {out / 'tasks.json'} "
                f"(train {len(splits['train'])}, test {len(splits['test'])}).")

@@ -52,10 +52,12 @@ from agentspec.errors import AgentSpecError
 from agentspec.tools.retail import RetailStore
 
 from ._builders import INTENT_BUILDERS, Draft, build_forbidden, build_transfer
-from ._hard import WORDINGS, intent_builders, vague_opening, worded_forbidden, worded_transfer
+from ._multi import MULTI_CATEGORIES, build_multi
+from ._hard import WORDINGS, Wording, family_wording, intent_builders, vague_opening, worded_forbidden, worded_transfer
+from .wording import WordingError, load_family
 from .tasks import Action, EvaluationCriteria, Task, UserInstructions, UserScenario, save_tasks
 
-__all__ = ["CATEGORIES", "STYLES", "GenerationError", "generate_suite", "user_split"]
+__all__ = ["CATEGORIES", "FAMILY_STYLE", "STYLES", "style_wording", "GenerationError", "generate_suite", "user_split"]
 
 CATEGORIES: tuple[str, ...] = (
     "cancel", "modify_address", "modify_payment", "modify_items", "return", "exchange",
@@ -107,10 +109,22 @@ def _identity(user: dict[str, Any], rng: random.Random) -> tuple[str, list[str],
                                           "zip": zip_code}))
 
 
+FAMILY_STYLE = "family:"  # --style family:NAME: a wording family's sentences (evals/wordings/NAME.yaml)
+
+
+def style_wording(style: str) -> Wording | None:
+    """The sentences of a style: None for the standard builders', else hard's, fresh's or a family's."""
+    if style.startswith(FAMILY_STYLE):
+        return family_wording(load_family(style[len(FAMILY_STYLE):]))
+    return WORDINGS.get(style)
+
+
 def _draft(category: str, db: dict[str, Any], user: dict[str, Any], rng: random.Random,
            peers: list[dict[str, Any]], style: str = "standard") -> Draft | None:
-    wording = WORDINGS.get(style)
+    wording = style_wording(style)
     builders = INTENT_BUILDERS if wording is None else intent_builders(wording)
+    if category in MULTI_CATEGORIES:
+        return build_multi(category, db, user, rng, builders, wording)
     if category in builders:
         intent = builders[category](db, user, rng)
         return None if intent is None else Draft([intent], f"The user wants to {category.replace('_', ' ')}.")
@@ -144,25 +158,32 @@ def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: 
     elif forgotten:
         unknown += [f"You do not remember the id of your {ref}." for ref in forgotten]
     requests = [intent.request for intent in draft.intents]
-    if style in WORDINGS and rng.random() < 0.5:
-        reason = vague_opening(rng, WORDINGS[style])  # the request comes when the agent asks for it
+    lines = [f"{intent.request} {intent.at_confirmation}".strip() for intent in draft.intents]
+    wording = style_wording(style)
+    family = load_family(style[len(FAMILY_STYLE):]) if style.startswith(FAMILY_STYLE) else None
+    if wording is not None and rng.random() < 0.5:
+        reason = vague_opening(rng, wording)  # the request comes when the agent asks for it
     else:
-        reason = rng.choice(_GREETINGS) + requests[0]
+        greetings = (*family["greetings"], "") if family is not None else _GREETINGS
+        greeting = rng.choice(greetings)
+        reason = (greeting + " " if greeting and family is not None else greeting) + requests[0]
         if len(requests) > 1:
             reason += " I also have another request after that."
     name = user["name"]
+    # A family's customer answers in that family's words too (ScriptedUser reads the persona).
+    persona = f"wording: {family.name}" if family is not None else None
     instructions = UserInstructions(
         domain="retail", reason_for_call=reason, known_info=known,
         unknown_info=" ".join(unknown) or None,
         task_instructions=(f"You are {name['first_name']} {name['last_name']}. Make these requests one at "
-                           "a time, in this order:\n" + "\n".join(f"- {r}" for r in requests)
+                           "a time, in this order:\n" + "\n".join(f"- {line}" for line in lines)
                            + "\n" + _BEHAVIOUR))
     calls = [lookup, ("get_user_details", {"user_id": user["user_id"]})]
     calls += [call for intent in draft.intents for call in intent.calls]
     actions = [Action(action_id=f"{name_}_{i}", name=name_, arguments=args)
                for i, (name_, args) in enumerate(calls)]
     return Task(id=task_id, category=category, description={"purpose": draft.purpose},
-                user_scenario=UserScenario(persona=None, instructions=instructions),
+                user_scenario=UserScenario(persona=persona, instructions=instructions),
                 evaluation_criteria=EvaluationCriteria(
                     actions=actions,
                     communicate_info=[c for intent in draft.intents for c in intent.communicate_info]))
@@ -179,10 +200,18 @@ def _executes(base: RetailStore, task: Task, user_id: str) -> bool:
 
 
 def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], n: int,
-                   seed: int = 0, eval_fraction: float = 0.3, style: str = "standard") -> list[Task]:
-    """Write tasks.json, split_tasks.json and user_split.json into ``out_dir``; return the tasks."""
-    if style not in STYLES:
-        raise GenerationError(f"unknown suite style {style!r}", hint=f"use one of {', '.join(STYLES)}")
+                   seed: int = 0, eval_fraction: float = 0.3, style: str = "standard",
+                   multi: bool = False) -> list[Task]:
+    """Write tasks.json, split_tasks.json and user_split.json into ``out_dir``; return the tasks.
+    ``multi``: every task is one of ``MULTI_CATEGORIES`` (``_multi``)."""
+    if style.startswith(FAMILY_STYLE):
+        try:
+            load_family(style[len(FAMILY_STYLE):])
+        except WordingError as exc:
+            raise GenerationError(exc.message, hint=exc.hint) from exc
+    elif style not in STYLES:
+        raise GenerationError(f"unknown suite style {style!r}",
+                              hint=f"use one of {', '.join(STYLES)}, or family:NAME for a wording family")
     if n < 1:
         raise GenerationError(f"n={n}: a suite needs at least one task", hint="pass --n 1 or more")
     if not 0.0 <= eval_fraction <= 1.0:
@@ -200,7 +229,8 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     splits: dict[str, list[str]] = {"train": [], "test": []}
     try:
         for i in range(n):
-            category = CATEGORIES[i % len(CATEGORIES)]
+            categories = MULTI_CATEGORIES if multi else CATEGORIES
+            category = categories[i % len(categories)]
             # Test tasks spread evenly: task i is a test task when floor((i+1)f) steps past floor(i f).
             group = "test" if int((i + 1) * eval_fraction) > int(i * eval_fraction) else "train"
             if not groups[group]:

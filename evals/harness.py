@@ -202,6 +202,7 @@ def _record(task: Task, trial: int, seed: int, turns: list[AgentTurn], reward: d
         "completion_tokens": sum(t.completion_tokens for t in turns),
         "seconds": round(seconds, 4),
         "agent_seconds_per_turn": round(sum(t.seconds for t in turns) / len(turns), 4) if turns else None,
+        "turn_seconds": [round(t.seconds, 3) for t in turns],  # user message -> reply, tool calls included
         "tool_calls": dict(sorted(tools.items())),
         "messages": messages,
     }

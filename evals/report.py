@@ -97,11 +97,24 @@ def _metrics(episodes: list[dict[str, Any]]) -> dict[str, Any]:
         "completion_tokens_per_episode": mean(ep["completion_tokens"] for ep in episodes),
         "seconds_per_episode": mean(ep["seconds"] for ep in episodes),
         "agent_seconds_per_turn": _avg([ep["agent_seconds_per_turn"] for ep in episodes]),
+        **_turn_latency([s for ep in episodes for s in ep.get("turn_seconds") or []]),
         "db_match_rate": mean(bool(ep["db_match"]) for ep in episodes),
         "communicate_rate": mean(bool(ep["communicate_ok"]) for ep in episodes),
         "terminations": dict(sorted(Counter(ep["termination"] for ep in episodes).items())),
         "tool_error_rates": dict(sorted(tools.items())),
     }
+
+
+def _turn_latency(seconds: list[float]) -> dict[str, Any]:
+    """p50 and p95 of the agent's turns (user message -> reply, tool calls included), over every turn."""
+    if not seconds:
+        return {"turn_seconds_p50": None, "turn_seconds_p95": None, "turns_timed": 0}
+    ordered = sorted(seconds)
+
+    def quantile(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
+
+    return {"turn_seconds_p50": quantile(0.5), "turn_seconds_p95": quantile(0.95), "turns_timed": len(ordered)}
 
 
 def build_report(run_dir: str | os.PathLike[str], *, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:

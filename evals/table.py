@@ -29,7 +29,7 @@ from .report import ReportError, _rewards, build_report, load_run
 __all__ = ["build_table", "table_markdown", "write_table"]
 
 _METRICS = ("valid_step_share", "hallucinated_ids_per_episode", "policy_violations_per_episode",
-            "steps_per_episode", "seconds_per_episode")
+            "steps_per_episode", "seconds_per_episode", "turn_seconds_p50", "turn_seconds_p95")
 
 
 def _label(report: dict[str, Any], run_dir: Path) -> str:
@@ -76,7 +76,7 @@ def table_markdown(table: dict[str, Any]) -> str:
     ks = list(runs[0]["pass_hat_k"])
     level = f"{1 - table['alpha']:.0%}"
     head = ["agent", *[f"pass^{k}" for k in ks], f"pass^1 {level} CI", f"pass^1 vs {table['baseline']} ({level} CI, p)",
-            "valid steps", "invented ids/ep", "s/episode"]
+            "valid steps", "invented ids/ep", "s/episode", "s/turn p50", "s/turn p95"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in runs:
         vs = r["vs_baseline"]
@@ -85,7 +85,8 @@ def table_markdown(table: dict[str, Any]) -> str:
         lines.append("| " + " | ".join([
             r["label"], *[_num(r["pass_hat_k"].get(k)) for k in ks], f"{r['ci']['1'][0]:.3f}-{r['ci']['1'][1]:.3f}",
             versus, _num(m["valid_step_share"], ".1%"), _num(m["hallucinated_ids_per_episode"], ".2f"),
-            _num(m["seconds_per_episode"], ".1f")]) + " |")
+            _num(m["seconds_per_episode"], ".1f"), _num(m.get("turn_seconds_p50"), ".2f"),
+            _num(m.get("turn_seconds_p95"), ".2f")]) + " |")
     cats = sorted({c for r in runs for c in r["categories"]})
     lines += ["", "| category | " + " | ".join(r["label"] for r in runs) + " |", "|" + "---|" * (len(runs) + 1)]
     lines += [f"| {c} | " + " | ".join(_num(r["categories"].get(c)) for r in runs) + " |" for c in cats]

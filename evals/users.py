@@ -27,7 +27,9 @@ on the agent message lowercased:
    zip ("My name is A B and my zip code is Z."); asked for the one it lacks, it says it does not
    remember it and gives the other.
 4. confirmation (a question mark plus confirm / proceed / "would you like" / "shall i" / "should i" /
-   "do you want" / "go ahead" / "yes/no" / "is that correct" / "is this correct") -> "Yes, please go ahead."
+   "do you want" / "go ahead" / "yes/no" / "is that correct" / "is this correct") -> "Yes, please go ahead.",
+   unless the request's instruction line gives a twist for its confirmation (``evals._multi``): then,
+   once, "Actually, I'd rather have the one <change> instead." or a no (that request is over).
 5. refusal ("cannot", "can't", "unable to", "not able to", "not allowed", "not possible", "sorry, i")
    -> the request is settled as in rule 2 (the user accepts it).
 6. a question about something in ``unknown_info`` (its thing, e.g. "order id", named in the message)
@@ -38,7 +40,8 @@ on the agent message lowercased:
 with a phrasing drawn by the episode's seed from lists of its own (not those the training data's
 ``MutatingUser`` uses, so the agent meets wording it was not trained on): trials of a task then differ
 the way tau2's sampled users make them differ, while the facts given and the decisions taken stay
-the same. The opening is still ``reason_for_call`` verbatim.
+the same. The opening is still ``reason_for_call`` verbatim. A task whose persona is "wording: NAME"
+(``eval generate --style family:NAME``) is answered in that wording family's sentences.
 
 ``LLMUser`` plays the customer with any ``ChatModel``: a compact system prompt adapted from tau2's
 user-simulator guidelines plus the scenario; the conversation is shown with roles swapped (the
@@ -51,14 +54,15 @@ from __future__ import annotations
 
 import random
 import re
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from agentspec.runtime.base import ChatModel, GenerationSettings, Message
 
 from ._hard import VAGUE_OPENINGS
+from ._multi import AT_CONFIRMATION
 from .tasks import UserInstructions, UserScenario
 
-__all__ = ["STOP", "UserSimulator", "ScriptedUser", "LLMUser", "USER_GUIDELINES", "parse_known_info"]
+__all__ = ["STOP", "UserSimulator", "ScriptedUser", "LLMUser", "USER_GUIDELINES", "parse_known_info", "scenario_family"]
 
 STOP = "###STOP###"
 _OTHER_STOPS = ("###TRANSFER###", "###OUT-OF-SCOPE###")
@@ -115,7 +119,7 @@ _REFUSAL = re.compile(r"cannot|can't|can not|unable to|not able to|not allowed|n
 _UNKNOWN = re.compile(r"do not (?:remember|know) (.+?)\.?$", re.I)
 
 # Phrasings of the varied user, the plain one's first; after it none is in train/_mutate.py's lists.
-# Every "confirm" is an explicit yes to the graph (graph/guard.is_yes).
+# Every "confirm" is an explicit yes.
 _PHRASES: dict[str, tuple[str, ...]] = {
     "confirm": ("Yes, please go ahead.", "Yes, do it please.", "Correct, please go on.", "Okay, please do that."),
     "email": ("My email is {e}.", "The email on my account is {e}.", "Sure, the address is {e}."),
@@ -127,27 +131,63 @@ _PHRASES: dict[str, tuple[str, ...]] = {
     "restate": ("To be clear: {r}", "Let me repeat: {r}", "What I need is this: {r}"),
     "done": ("Thank you, that's all I needed.", "Great, that's everything. Thanks!", "Thanks, that was all."),
     "wait": ("Thank you, I'll wait.", "Okay, I'll wait for them.", "Alright, thanks, I'll hold."),
+    "change_mind": ("Actually, I'd rather have the one {change} instead.", "Hmm, wait: can I get the one {change}?",
+                    "On second thought, make it the one {change}, please."),
+    "decline": ("No, please don't. I'd like to keep it as it is.", "No, leave it, I changed my mind.",
+                "Actually no, don't do that."),
 }
 
 
-class ScriptedUser:
-    """The deterministic user of the module docstring; ``max_turns`` bounds its replies."""
+# The scripted user's acts and the wording family fields that say them (``evals/wording.py``).
+_FAMILY_FIELDS = {"confirm": "yes", "email": "email", "name": "name_zip", "next": "next", "state": "state",
+                  "restate": "restate", "done": "done", "wait": "wait", "change_mind": "change_mind", "decline": "no"}
 
-    def __init__(self, scenario: UserScenario, *, max_turns: int = 20, seed: int = 0, varied: bool = False) -> None:
+
+def scenario_family(scenario: UserScenario) -> str | None:
+    """The wording family a task's user speaks in: its persona "wording: NAME" (``eval generate --style``)."""
+    match = re.match(r"wording: (\S+)", scenario.persona or "")
+    return match.group(1) if match else None
+
+
+class ScriptedUser:
+    """The deterministic user of the module docstring; ``max_turns`` bounds its replies.
+
+    With a wording ``family`` (``evals.wording.Family``; by default the one the task's persona names)
+    every reply is worded by that family, drawn by the episode's seed; ``acts`` records what each reply
+    was (confirm, email, name, next, state, restate, done, wait, stop, unknown, opening)."""
+
+    def __init__(self, scenario: UserScenario, *, max_turns: int = 20, seed: int = 0, varied: bool = False,
+                 family: Any = None) -> None:
         inst = _instructions(scenario, "ScriptedUser")
+        if family is None and (name := scenario_family(scenario)) is not None:
+            from .wording import load_family
+
+            family = load_family(name)
+        self.family = family
+        self.acts: list[str] = []
         self._opening = inst.reason_for_call
-        self._requests = [line[2:].strip() for line in inst.task_instructions.splitlines()
-                          if line.startswith("- ")] or [inst.reason_for_call]
+        lines = [line[2:].strip() for line in inst.task_instructions.splitlines() if line.startswith("- ")]
+        # "<request> When the agent asks you to confirm this, ..." (evals._multi): the twist at its confirmation.
+        self._twists: list[tuple[str, str] | None] = []
+        self._requests = []
+        for line in lines:
+            request, _, twist = line.partition(" " + AT_CONFIRMATION)
+            self._requests.append(request)
+            change = re.match(r"change your mind and ask for the one (.+) instead\.$", twist)
+            self._twists.append(("change", change.group(1)) if change else ("decline", "") if twist else None)
+        self._requests = self._requests or [inst.reason_for_call]
+        self._twists = self._twists or [None]
         self._facts = parse_known_info(inst.known_info)
         self._unknown = [m.group(1).strip() for s in re.split(r"(?<=\.)\s+", inst.unknown_info or "")
                          if (m := _UNKNOWN.search(s.strip()))]
         self.max_turns = max_turns
         self.seed = seed
-        self._rng = random.Random(seed) if varied else None  # None: always the first phrasing
+        self._rng = random.Random(seed) if varied or family is not None else None  # None: the first phrasing
         self.turns = 0
         self.current = 0  # index of the request being worked on
         self.identity_given = False
-        self.stated = self._opening not in VAGUE_OPENINGS  # False: the request comes when the agent asks
+        vague = (*VAGUE_OPENINGS, *(family["vague"] if family is not None else ()))
+        self.stated = self._opening not in vague  # False: the request comes when the agent asks
         self.done = False
 
     # -- the protocol ----------------------------------------------------------------------------
@@ -155,8 +195,10 @@ class ScriptedUser:
     def reply(self, agent_text: str | None) -> str:
         self.turns += 1
         if agent_text is None:
+            self.acts.append("opening")
             return self._opening
         if self.turns >= self.max_turns:
+            self.acts.append("stop")
             return self._stop("I have to go now.")
         t = agent_text.lower()
         question = "?" in t
@@ -172,6 +214,14 @@ class ScriptedUser:
         if asks_identity:
             return self._identity(t)
         if question and _CONFIRM.search(t):
+            twist = self._twists[self.current] if self.current < len(self._twists) else None
+            if twist is not None:
+                self._twists[self.current] = None  # once: the next confirmation is answered yes
+                if twist[0] == "change":
+                    return self._say("change_mind", change=twist[1])
+                self.current += 1  # declined: that request is over
+                said = self._say("decline")
+                return said if self.current < len(self._requests) else self._stop(said)
             return self._say("confirm")
         if _REFUSAL.search(t):
             return self._settle()
@@ -182,6 +232,15 @@ class ScriptedUser:
     # -- helpers -----------------------------------------------------------------------------------
 
     def _say(self, what: str, **values: str) -> str:
+        self.acts.append(what)
+        return self._word(what, **values)
+
+    def _word(self, what: str, **values: str) -> str:
+        if self.family is not None:
+            options = self.family[_FAMILY_FIELDS[what]]
+            fields = {"name": {"first": values.get("f", ""), "last": values.get("l", ""), "zip": values.get("z", "")},
+                      "email": {"email": values.get("e", "")}}.get(what, values)
+            return self._rng.choice(options).format(**fields)  # type: ignore[union-attr]
         options = _PHRASES[what]
         return (self._rng.choice(options) if self._rng else options[0]).format(**values)
 
@@ -198,12 +257,16 @@ class ScriptedUser:
     def _identity(self, t: str) -> str:
         self.identity_given = True
         f = self._facts
-        name = (self._say("name", f=str(f["first_name"]), l=str(f["last_name"]), z=str(f["zip"]))
+        name = (self._word("name", f=str(f["first_name"]), l=str(f["last_name"]), z=str(f["zip"]))
                 if "first_name" in f and "zip" in f else None)
-        email = self._say("email", e=str(f["email"])) if "email" in f else None
+        email = self._word("email", e=str(f["email"])) if "email" in f else None
         if email and ("email" in t or not name):
+            self.acts.append("email")
             return email
+        self.acts.append("name" if name else "unknown")
         if name and email is None and "email" in t and not re.search(r"\bzip\b|\bname\b", t):
+            if self.family is not None:
+                return f"{self._rng.choice(self.family['forgot']).format(thing='my email address')} {name}"  # type: ignore[union-attr]
             lowered = name[0].lower() + name[1:] if name.startswith("My ") else name  # "{f} {l}, ..." keeps its capital
             return f"I don't remember my email address, but {lowered}"
         if name:
@@ -218,6 +281,9 @@ class ScriptedUser:
                 ids = self._facts["order_ids"]
                 extra = f" I only know {' and '.join(ids)}." if ids and "order" in bare else ""
                 mine = re.sub(r"\byour\b", "my", thing)
+                self.acts.append("unknown")
+                if self.family is not None:
+                    return self._rng.choice(self.family["forgot"]).format(thing=mine) + extra  # type: ignore[union-attr]
                 return f"I'm sorry, I don't remember {mine}.{extra}"
         if ("order id" in t or "order number" in t) and self._facts["order_ids"]:
             return f"It's {' and '.join(self._facts['order_ids'])}."

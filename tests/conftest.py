@@ -1,7 +1,9 @@
 """Shared test set-up.
 
 Tier 1 (fast) tests must never load a real model: an autouse fixture replaces the loaders of the
-llama.cpp and transformers backends with ones that fail loudly, unless the test is marked ``real``.
+llama.cpp and transformers backends and of the reader's sentence encoder with ones that fail loudly,
+unless the test is marked ``real``. Sessions built in the fast tier read messages with the keyword
+``KeywordReader`` (``tests/fake_reader.py``) instead of the trained reader.
 Every test gets its own AGENTSPEC_HOME so nothing leaks into the user's cache, except real-model
 tests, which share one per session (deriving the Q8_0 model once).
 """
@@ -33,6 +35,13 @@ def _isolate(request, monkeypatch, tmp_path, real_home):
     import agentspec.runtime.llamacpp as llamacpp_backend
 
     monkeypatch.setattr(llamacpp_backend, "load_llama", _forbidden)
+    import agentspec.routing.encoder as encoder
+    import agentspec.routing.reader as reader
+
+    from fake_reader import KeywordReader
+
+    monkeypatch.setattr(encoder.SentenceEncoder, "load", classmethod(_forbidden))
+    monkeypatch.setattr(reader, "load_reader", lambda path: KeywordReader())
     try:
         import agentspec.runtime.transformers as hf_backend
 

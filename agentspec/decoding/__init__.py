@@ -6,7 +6,7 @@
     records = execute_step(decided.step, registry, grounding)                  # run its calls
 """
 from agentspec.decoding.cache import GrammarCache, cached_step_schema, step_key
-from agentspec.decoding.grounding import DEFAULT_KEY_KINDS, DEFAULT_PATTERNS, Grounding, GroundingSnapshot
+from agentspec.decoding.grounding import Grounding, GroundingSnapshot
 from agentspec.decoding.schema import (
     DEFAULT_MAX_CALLS,
     DEFAULT_MAX_REPLY_CHARS,
@@ -35,10 +35,8 @@ __all__ = [
     "tool_listing",
     "tool_signatures",
     "tools_prompt",
-    "DEFAULT_KEY_KINDS",
     "DEFAULT_MAX_CALLS",
     "DEFAULT_MAX_REPLY_CHARS",
-    "DEFAULT_PATTERNS",
     "GrammarCache",
     "Grounding",
     "GroundingSnapshot",

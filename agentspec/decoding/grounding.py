@@ -26,9 +26,9 @@ Extraction is domain-agnostic; what is domain-specific is configurable:
   York, NY 10088" gives "812 Chestnut Street", "Suite 337", "New York", "NY", "10088", ...: a model
   that must copy the address cannot write the one it read in the user's profile instead.
 
-``DEFAULT_PATTERNS``, ``DEFAULT_PHRASES`` and ``DEFAULT_KEY_KINDS`` fit the tau2 retail domain; pass
-your own for another domain. Grounding never removes a value: once seen, an identifier stays usable
-for the rest of the conversation.
+The shapes (``patterns``, ``key_kinds``, ``phrases``) are a toolkit's (``agentspec.hooks.IdentifierShapes``;
+``Grounding.from_shapes``): nothing here knows a domain's ids. Grounding never removes a value: once
+seen, an identifier stays usable for the rest of the conversation.
 """
 from __future__ import annotations
 
@@ -37,31 +37,9 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["DEFAULT_KEY_KINDS", "DEFAULT_PATTERNS", "DEFAULT_PHRASES", "Grounding", "GroundingSnapshot"]
+__all__ = ["Grounding", "GroundingSnapshot"]
 
-# Retail (tau2) identifier shapes. Python regexes, used only here: they never enter a grammar.
-DEFAULT_PATTERNS: dict[str, str] = {
-    "order": r"#W\d{7}",
-    "user": r"(?!(?:credit_card|gift_card|paypal)_)[a-z]+_[a-z]+_\d+",
-    "item": r"\d{10}",
-    "product": r"\d{10}",
-    "payment_method": r"(?:credit_card|paypal|gift_card)_\d+",
-    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}",
-    "zip": r"\d{5}",
-    # A person's name as the user types it, one word (apostrophes and hyphens inside): every word of
-    # a user message qualifies, so a name the model copies cannot be misspelt ("Mie" for "Mei").
-    # JSON observations are walked by key, never scanned, so their words do not count. Not one
-    # letter: "I" is no name, but it begins many ("I" + end of string for "Isabella": a greedy model
-    # stopped there, and the lookup of "I Sanchez" failed until the customer gave up).
-    "name": r"(?:[^\W\d_]{2,}|[^\W\d_](?=['-]))(?:['-][^\W\d_]+)*",
-}
-
-# Text the user dictates, as runs of up to this many words of one clause (an address line is 2-5 words).
-DEFAULT_PHRASES: dict[str, int] = {"dictated": 6}
 _CLAUSE_END = re.compile(r"[,;!?\n]|\.(?=\s|$)")
-
-# JSON keys whose value holds ids of a kind the generic rules would not infer (tau2 retail).
-DEFAULT_KEY_KINDS: dict[str, str] = {"variants": "item", "payment_methods": "payment_method"}
 
 GroundingSnapshot = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -79,15 +57,20 @@ class Grounding:
         key_kinds: Mapping[str, str] | None = None,
         phrases: Mapping[str, int] | None = None,
     ):
-        self.patterns = dict(DEFAULT_PATTERNS if patterns is None else patterns)
-        self.phrases = dict(DEFAULT_PHRASES if phrases is None else phrases)
-        self.key_kinds = dict(DEFAULT_KEY_KINDS if key_kinds is None else key_kinds)
+        self.patterns = dict(patterns or {})
+        self.phrases = dict(phrases or {})
+        self.key_kinds = dict(key_kinds or {})
         # Word boundaries so "12345678901" does not yield a 10-digit id.
         self._regexes = {kind: re.compile(rf"(?<!\w)(?:{p})(?!\w)") for kind, p in self.patterns.items()}
         self._values: dict[str, set[str]] = {}
         for kind, vals in (values or {}).items():
             for value in vals:
                 self.add(kind, value)
+
+    @classmethod
+    def from_shapes(cls, shapes: Any, values: Mapping[str, Iterable[str]] | None = None) -> "Grounding":
+        """A grounding that extracts identifiers of the shapes a toolkit declares (``IdentifierShapes``)."""
+        return cls(values, patterns=shapes.patterns, key_kinds=shapes.keys, phrases=shapes.phrases)
 
     # -- reading -----------------------------------------------------------------------------------
 

@@ -10,9 +10,8 @@ Contract:
   so results of two different experiments are never mixed. Threads and progress are not identity.
 - ``variant_spec(path, ...)`` writes a small YAML spec that ``extends: retail`` (the specialized
   agent's graph, request scope included) and overrides only the model file, the adapters (none
-  unless given), the request classifier, the system prompt and threads: every variant is the same
-  agent apart from what the experiment varies. ``request_classifier(data, out)`` trains the
-  classifier of the request scope on the data a variant's adapter was trained on (seconds).
+  unless given), the system prompt and threads: every variant is the same agent apart from what the
+  experiment varies (its reader included: trained on wording families, not on the adapter's data).
 - ``measure_pass1(spec, tasks, db, run_dir, ...)`` runs the suite with the evals harness
   (``run_suite``, resumable per episode in ``run_dir``), writes its report there and returns pass^1
   with its bootstrap interval and a few diagnostics. ``paired(run_a, run_b)`` is ``eval compare``'s
@@ -36,7 +35,7 @@ from agentspec.train._report import write_json  # noqa: F401 - re-exported for t
 
 __all__ = ["ExperimentError", "ExperimentInputError", "ExperimentDirMismatchError", "EXPERIMENT_FILE",
            "check_db", "check_suite", "check_adapter_dir", "heldout_tasks", "claim_dir", "write_json", "read_json",
-           "variant_spec", "request_classifier", "measure_pass1", "paired", "training_prompt",
+           "variant_spec", "measure_pass1", "paired", "training_prompt",
            "training_data", "pyplot"]
 
 EXPERIMENT_FILE = "experiment.json"
@@ -162,19 +161,17 @@ def claim_dir(out: Path, identity: dict[str, Any]) -> None:
 # ---- variants and their pass^1 --------------------------------------------------------------------
 
 def variant_spec(path: Path, *, name: str, model: str | None = None, adapters: Sequence[dict[str, Any]] = (),
-                 prompt: str | None = None, threads: int | None = None, requests: Path | None = None) -> Path:
-    """Write a spec extending ``retail``: only model file, adapters, request classifier, prompt and threads differ.
+                 prompt: str | None = None, threads: int | None = None) -> Path:
+    """Write a spec extending ``retail``: only model file, adapters, prompt and threads differ.
 
     The parent is the specialized agent, not ``retail-base``: what an experiment measures is the agent
-    that ships, whose grammar offers a write only once the user asked for it (``routing.requests``).
-    ``adapters`` replace retail's (none: the model alone); ``requests`` replaces its shipped classifier.
+    that ships, with its reader and request scope (``understanding``). ``adapters`` replace retail's
+    (none: the model alone).
     """
     data: dict[str, Any] = {"extends": "retail", "name": name, "adapters": [dict(a) for a in adapters]}
     model_section = {k: v for k, v in (("name", model), ("threads", threads)) if v is not None}
     if model_section:
         data["model"] = model_section
-    if requests is not None:
-        data["routing"] = {"requests": {"classifier": str(Path(requests).resolve())}}
     if prompt:
         data["prompts"] = {"system": prompt}
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -184,21 +181,6 @@ def variant_spec(path: Path, *, name: str, model: str | None = None, adapters: S
 
     load_spec(path)  # every problem now (a missing model or adapter file), not inside the first episode
     return path
-
-
-def request_classifier(data: Path | None, out: Path) -> Path | None:
-    """``out/requests.json`` trained on ``data`` (``train requests``), once; None without training data.
-
-    The request scope reads user messages with a classifier fitted on the same dialogues as the
-    adapter, so a variant trained on other data is scoped by what its own data asks for.
-    """
-    if data is None or not (Path(data) / "train.jsonl").is_file():
-        return None
-    if not (out / "requests.json").is_file() or not (out / "requests_report.json").is_file():
-        from agentspec.train.requests import train_requests
-
-        train_requests(Path(data), out)  # the report is written last: its presence marks a finished fit
-    return out / "requests.json"
 
 
 def measure_pass1(spec: Path, tasks: Sequence[Any], db: Path, run_dir: Path, *, trials: int = 1,

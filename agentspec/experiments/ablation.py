@@ -11,9 +11,8 @@ Two arms, identical except for ``DataSettings.verify``:
 then, for each, the same ``train lora`` (same base, seed and number of optimizer steps: equal compute;
 the pipeline's LoRA hyperparameters, ``pipeline_lora()``, where rank, alpha, lr, batch and max_len are
 not given), the adapter exported as a GGUF LoRA (``train export``), and pass^1 of the ``retail``
-agent with that adapter on the suite's held-out (test split) tasks. The request scope is the same in
-every arm: a classifier fitted on the verified arm's data (``train requests``), so the arms differ
-only in their adapter. With ``baseline`` the agent without any adapter is measured too.
+agent with that adapter on the suite's held-out (test split) tasks. The reader and its request scope
+are the same in every arm (the packaged spec's), so the arms differ only in their adapter. With ``baseline`` the agent without any adapter is measured too.
 
 What the report compares: pass^1 (with bootstrap intervals, and the paired difference verified -
 unverified with its interval and p-value, as ``eval compare``), the held-out loss, and the data
@@ -41,7 +40,7 @@ from typing import Any
 from rich.console import Console
 
 from ._common import (ExperimentInputError, check_db, check_suite, claim_dir, heldout_tasks, measure_pass1,
-                      paired, read_json, request_classifier, variant_spec, write_json)
+                      paired, read_json, variant_spec, write_json)
 from ._report import write_ablation_report
 
 __all__ = ["AblationSettings", "ARMS", "pipeline_lora", "run_ablation"]
@@ -191,14 +190,13 @@ def _train_and_export(arm: str, s: AblationSettings, root: Path, steps: _Steps, 
 
 def _evaluate(arm: str, s: AblationSettings, suite: Path, db: Path, root: Path, adapter: Path | None,
               fresh: bool, console: Console) -> dict[str, Any]:
-    requests = request_classifier(root / "verified" / "data", root / "requests")
     folder = root / arm
     if fresh and (folder / "tau").exists():
         shutil.rmtree(folder / "tau")  # episodes of a previous adapter: not this arm's any more
     console.rule(f"{arm}: pass^1 on the held-out tasks")
     adapters = [{"name": "retail", "path": str(adapter)}] if adapter else []
     spec = variant_spec(folder / "spec.yaml", name=f"ablation-{arm}", adapters=adapters, prompt=s.prompt,
-                        threads=s.threads, requests=requests)
+                        threads=s.threads)
     return measure_pass1(spec, heldout_tasks(suite, s.tasks), db, folder / "tau", trials=s.trials,
                          threads=s.threads, max_turns=s.max_turns, seed=s.seed, user=s.user,
                          progress=s.progress)

@@ -40,7 +40,7 @@ from rich.console import Console
 
 from . import _bench
 from ._common import (ExperimentInputError, check_adapter_dir, check_db, check_suite, claim_dir, heldout_tasks,
-                      measure_pass1, paired, read_json, request_classifier, training_data, training_prompt,
+                      measure_pass1, paired, read_json, training_prompt,
                       variant_spec, write_json)
 from ._report import write_compression_report
 
@@ -134,7 +134,7 @@ def _perplexity(model: Path, corpus: Path, s: CompressionSettings) -> dict[str, 
 
 
 def _variant(quant: str, adapter: Path, suite: Path, db: Path, out: Path, prompt: str | None,
-             requests: Path | None, s: CompressionSettings, console: Console) -> dict[str, Any]:
+             s: CompressionSettings, console: Console) -> dict[str, Any]:
     """Measure one variant, each step saved as it finishes; returns (and writes) its result.json."""
     folder = out / "variants" / quant
     model = _model_file(quant, adapter, out / "models", s.base, s.threads, console)
@@ -151,7 +151,7 @@ def _variant(quant: str, adapter: Path, suite: Path, db: Path, out: Path, prompt
         write_json(folder / "perplexity.json", ppl)
     console.print(f"{quant}: perplexity {ppl['perplexity']:.3f} on {ppl['tokens']} held-out tokens")
     spec = variant_spec(folder / "spec.yaml", name=f"retail-merged-{quant.lower()}", model=str(model),
-                        prompt=prompt, threads=s.threads, requests=requests)
+                        prompt=prompt, threads=s.threads)
     tau = measure_pass1(spec, heldout_tasks(suite, s.tasks), db, folder / "tau", trials=s.trials,
                         threads=s.threads, max_turns=s.max_turns, seed=s.seed, user=s.user,
                          progress=s.progress)
@@ -185,7 +185,6 @@ def run_compression(s: CompressionSettings, console: Console | None = None) -> d
                     "seed": s.seed, "ppl_docs": s.ppl_docs, "ppl_window": s.ppl_window,
                     "ppl_max_tokens": s.ppl_max_tokens, "bench": [s.bench_prompt, s.bench_decode, s.bench_repeats]})
     prompt = training_prompt(adapter)
-    requests = request_classifier(training_data(adapter), out / "requests")
     # 2. Held-out text: the suite's test users, never seen in training.
     if not (out / "corpus.txt").is_file():
         write_corpus(db, out / "corpus.txt", "test", user_split=suite / "user_split.json", n=s.ppl_docs, seed=s.seed)
@@ -198,15 +197,15 @@ def run_compression(s: CompressionSettings, console: Console | None = None) -> d
             results[quant] = done
         else:
             console.rule(f"[{i}/{len(quants)}] {quant}")
-            results[quant] = _variant(quant, adapter, suite, db, out, prompt, requests, s, console)
-        report = _report(results, s, adapter, suite, quants, prompt, requests)
+            results[quant] = _variant(quant, adapter, suite, db, out, prompt, s, console)
+        report = _report(results, s, adapter, suite, quants, prompt)
         write_compression_report(out, report, figure=i == len(quants))
     console.print(f"report -> {out}/compression.md, .json, .png", soft_wrap=True)
     return report
 
 
 def _report(results: dict[str, dict[str, Any]], s: CompressionSettings, adapter: Path, suite: Path,
-            quants: list[str], prompt: str | None, requests: Path | None) -> dict[str, Any]:
+            quants: list[str], prompt: str | None) -> dict[str, Any]:
     """compression.json: the variants in ``quants`` order, each relative to F16 where F16 is done."""
     ref = results.get("F16")
     rows = []
@@ -224,5 +223,5 @@ def _report(results: dict[str, dict[str, Any]], s: CompressionSettings, adapter:
     settings = {k: v for k, v in asdict(s).items() if k != "progress"}
     return {"experiment": "compression", "adapter": str(adapter), "suite": str(suite), "settings": settings,
             "prompt": prompt or "the retail spec's",
-            "request_classifier": str(requests) if requests else "the retail spec's", "variants": rows,
+            "variants": rows,
             "pending": [q for q in quants if q not in results]}

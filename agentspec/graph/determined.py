@@ -1,30 +1,26 @@
 """Writes the customer's words determine completely: the graph states them without waiting for the model.
 
-With ``policy.writes_when_determined``, before a step is decoded the graph asks whether one write the
-conversation has asked for (its request scope lists it) is fully given by what the user said since
-the last write: every identifier argument of a followed kind (``writes_follow_named``) is exactly what
-the toolkit's ``mentions`` hook finds in those words, every enumerated argument is the one value they
-say (``choices_follow_said``), and any other identifier argument has one value seen in all (the
-authenticated user). When exactly one write is so determined and its dry run (the ``check`` hook)
-says it would succeed, that call is the step: the guard then states it and asks the user to confirm
-it, as it would the model's own call. Why: the expert learned exchanges from requests that list
-every option, and on "exchange the Pet Bed in #W9980894 for the grey one, use my gift card" it read
-every variant of the product until the step limit, while the grammar already allowed one exchange
-and nothing else.
+With ``policy.confirmation.determine``, before a step is decoded the graph asks whether one write an
+open request needs is fully given by what the user said since the last settled request: every
+identifier argument of a followed kind (``policy.targets.writes``) is exactly what ``mentioned``
+finds in those words (the toolkit's verifier against its store, or the reader's slots), every
+enumerated argument is the one value the grammar still offers (the reader's choice), and any other
+identifier argument has one value seen in all (the authenticated user). When exactly one write is so
+determined and the guard would state it (its dry run passes), that call is the step: the guard then
+states it and asks the user to confirm it, as it would the model's own call.
 
 What keeps this from writing what the user did not ask for:
 
-- Only writes a recognised request scopes (``routing.requests``), never the every-tool fallback of a
-  phrasing the classifier does not know; and only one whose dry run passes: two are the model's
+- Only writes an open request scopes (``understanding.requests``), never the every-tool fallback of a
+  message the reader found no request in; and only one whose dry run passes: two are the model's
   choice (a "change" of an item reads as an exchange and a modification; the order's status lets one
   of them pass).
 - A list argument is determined only by what the words name: one id, or several when it is the only
   list of the tool (a return of two described items). An exchange of several items pairs old and new
   ids by position: of the pairings of the ids named, the one whose dry run passes (the store checks
   that each new item is a variant of the old one in its place), when exactly one does.
-- A dictated phrase (an address line) the grammar offers in several casings: the one the user typed.
-  Free text, an argument the words leave open, or an argument the toolkit does not resolve: not
-  determined.
+- Free text, an argument the words leave open (several values), or an argument nothing resolves:
+  not determined.
 - Two writes that both pass (the order's address and the profile's, for "can the order with the
   Tablet be delivered to ..."): the one with more arguments the words name, when one has; and none
   while a write with more of them is not callable yet (no order seen: the model reads first).
@@ -36,13 +32,13 @@ Nothing is written here: the guard's confirmation still comes first.
 The hand-off is determined the same way (``determined_handoff``): when everything the customer has
 asked for is served by the hand-off tool alone ("I want to file a complaint about the delivery
 driver and talk to a human manager"), the tool's one text argument is the request in their words
-("User mei_patel_7272 asks: ...", the summary the training data writes). The expert otherwise read
+(``messages.handoff_summary``, e.g. "User mei_patel_7272 asks: ...", the summary the training data
+writes). The expert otherwise read
 orders for eleven turns before it handed the customer over.
 """
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -128,20 +124,9 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             arguments[argument] = list(dict.fromkeys(values))
         elif not is_list and len(values) == 1:
             arguments[argument] = values[0]
-        elif not is_list and len(typed := _as_typed(values, texts)) == 1:
-            arguments[argument] = typed[0]  # a dictated phrase in several casings: the one the user typed
         else:
             return None
     return arguments
-
-
-def _as_typed(values: list[Any], texts: list[str]) -> list[Any]:
-    """Of ``values`` that differ only in casing ("Fort Worth", "FORT WORTH"), the ones the texts spell
-    exactly so; none when they differ otherwise."""
-    if len({str(v).lower() for v in values}) != 1:
-        return []
-    return [v for v in values if isinstance(v, str)  # whole words: "Ca" is not typed in "Can the order"
-            and any(re.search(rf"(?<!\w){re.escape(v)}(?!\w)", text) for text in texts)]
 
 
 def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:
@@ -153,7 +138,7 @@ def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:
     first, second = (arguments[name] for name in lists)
     if len(first) != len(second):
         return []
-    return [{**arguments, lists[1]: list(order)} for order in dict.fromkeys(itertools.permutations(second))]
+    return [{**arguments, lists[1]: list(ranked)} for ranked in dict.fromkeys(itertools.permutations(second))]
 
 
 def _choices(schema: Any) -> list[Any]:
@@ -167,10 +152,11 @@ def _choices(schema: Any) -> list[Any]:
 
 
 def determined_handoff(tool: Tool | None, requests: list[str], scope: Mapping[str, list[str]], texts: list[str] | None,
-                       user: str, requests_in: Callable[[str], list[str]]) -> CallDict | None:
+                       user: str, requests_in: Callable[[str], list[str]], summary: str) -> CallDict | None:
     """The hand-off ``tool`` (when offered: None otherwise) with the customer's request as its one text
-    argument, when every one of ``requests`` is served by that tool alone (``scope``: request -> tools)
-    and one of ``texts`` (the user's messages since the last write) asks for it (``requests_in``)."""
+    argument (``summary`` with ``{user}`` and ``{request}`` filled), when every one of ``requests`` is
+    served by that tool alone (``scope``: request -> tools) and one of ``texts`` (the user's messages
+    since the last settled request) asks for it (``requests_in``)."""
     if tool is None or not requests or not all(scope.get(r) == [tool.name] for r in requests):
         return None
     properties, required = tool.parameters.get("properties", {}), tool.parameters.get("required", [])
@@ -179,4 +165,4 @@ def determined_handoff(tool: Tool | None, requests: list[str], scope: Mapping[st
     asking = [t for t in texts or [] if any(scope.get(r) == [tool.name] for r in requests_in(t))]
     if not asking:
         return None
-    return {"name": tool.name, "arguments": {required[0]: f"User {user} asks: {asking[0]}"}}
+    return {"name": tool.name, "arguments": {required[0]: summary.format(user=user, request=asking[0])}}

@@ -5,12 +5,13 @@ an email in hand it replied "Sure, go to the order pages" instead of looking it 
 look up it looked up anyway ("I moved. Can order #W7857572 be delivered to 264 River Road Suite 604,
 San Antonio TX 78268?" became first name "Antonio", last name "River", zip 78268, ten times).
 
-Contract: ``identity_given(state, deps)`` is true when some auth tool (``policy.auth_tools``) has a
+Contract: ``identity_given(state, deps)`` is true when some auth tool (``policy.authentication.tools``) has a
 value for every identifier argument from what the user said: for a kind the spec follows
-(``policy.lookups_follow_named``, e.g. ``name``) the words must name it (the toolkit's ``mentions``
-hook: a name dictated with a zip code), for any other kind (an email, a zip) a seen value is
+(``policy.targets.lookups``, e.g. ``name``) the words must name it (the reader's slots, or the
+toolkit's ``mentions`` hook), for any other kind (an email, a zip) a seen value is
 enough. The graph uses it twice (``nodes``): given, the turn's first step is a call (the lookup,
-``policy.act_on_identity``); not given, the model's reply is replaced by ``policy.identity_request``.
+``policy.authentication.act_on_identity``); not given, the model's reply is replaced by
+``messages.identity_request``.
 """
 from __future__ import annotations
 
@@ -24,15 +25,15 @@ __all__ = ["identity_given"]
 def identity_given(state: AgentState, deps: AgentDeps) -> bool:
     """Whether an auth tool could be called with values the user's words give (see the module doc)."""
     seen = state.get("grounding") or {}
-    said = [str(m.get("content") or "") for m in state.get("messages", []) if m.get("role") == "user"
-            and "meta" not in m]  # not a tool's observation
-    followed = set(deps.spec.policy.lookups_follow_named)
+    said = list(state.get("said") or [])  # every message before authentication: nothing is settled yet
+    followed = set(deps.spec.policy.targets.lookups)
+    slots = state.get("slots") or []
     for tool in deps.offered_tools(None):  # before authentication: exactly the auth tools
         properties = tool.parameters.get("properties", {})
         kinds = {argument: identifier_kind(schema) for argument, schema in properties.items()}
         if not kinds or any(kind is None for kind in kinds.values()):
             continue  # an argument that is no identifier: nothing tells whether the user gave it
-        if all(deps.mentioned(tool.name, kind, said, sorted(seen.get(kind, ())), argument, dict(seen))
+        if all(deps.mentioned(tool.name, kind, said, sorted(seen.get(kind, ())), argument, dict(seen), slots)
                if kind in followed else seen.get(kind) for argument, kind in kinds.items()):
             return True
     return False

@@ -14,34 +14,18 @@ authenticated user do, which also keeps llama.cpp's prompt-prefix cache useful.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from importlib.resources import files
 from typing import TYPE_CHECKING
 
 import jinja2
 
 from agentspec.decoding.prompt import tools_prompt
-from agentspec.errors import AgentSpecError
+from agentspec.spec import find_template
 from agentspec.toolkit import Tool
 
 if TYPE_CHECKING:
     from agentspec.spec import AgentSpec
 
-__all__ = ["SystemPrompt", "find_template"]
-
-
-def find_template(spec: "AgentSpec") -> str:
-    """The text of the spec's system template (path first, then the packaged prompts)."""
-    name = spec.prompts.system
-    path = spec.resolve_path(name)
-    if path.is_file():
-        return path.read_text(encoding="utf-8")
-    packaged = files("agentspec.prompts") / name
-    if "/" not in name and packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
-    raise AgentSpecError(
-        f"system prompt template {name!r} not found (looked at {path} and in agentspec/prompts)",
-        hint="Give a path to a .j2 file (relative to the spec) or the name of a packaged template, "
-        "e.g. retail_system.j2.", code="prompt_not_found")
+__all__ = ["SystemPrompt", "find_template"]  # find_template: agentspec.spec, re-exported
 
 
 class SystemPrompt:

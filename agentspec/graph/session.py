@@ -1,19 +1,21 @@
-"""Agent sessions: one conversation with its own checkpoints and its own copy of the shop's database.
+"""Agent sessions: one conversation with its own checkpoints and its own copy of each toolkit's data.
 
 Contract:
 - ``AgentSession(spec, name=NAME)`` keeps everything under ``$AGENTSPEC_HOME/sessions/NAME/``
   (``AGENTSPEC_HOME`` defaults to ``~/.cache/agentspec``): ``checkpoints.sqlite`` (LangGraph's
-  ``SqliteSaver``, thread id = NAME), the retail store ``retail.sqlite`` (created from the db.json on
-  first use, REOPENED on resume, so the session's writes persist with it) and ``session.json``
-  (spec, created/updated times, turns, user). Opening an existing NAME resumes it, in any process.
-- ``AgentSession(spec, store=store)`` (no name) is ephemeral: in-memory checkpoints, the given store's
-  tools (the eval harness's fresh store per episode; the session never closes a store it was given).
+  ``SqliteSaver``, thread id = NAME), the toolkits' own files (each toolkit factory's
+  ``open_session(config, directory, data)`` creates them on first use and REOPENS them on resume,
+  so the session's writes persist with it; ``agentspec.hooks``) and ``session.json`` (spec,
+  created/updated times, turns, user). Opening an existing NAME resumes it, in any process.
+- ``AgentSession(spec)`` (no name) is ephemeral: in-memory checkpoints. ``toolkits={name: object}``
+  uses the given toolkit objects instead of opening the spec's (the eval harness's fresh store per
+  episode; the session never closes what it was given). ``data`` is the user's override of where
+  the toolkits' data comes from (``--db``), passed to ``open_session``.
+- ``reader``: the reader of ``spec.understanding`` (default: loaded from ``understanding.reader``,
+  once per process).
 - ``send(text) -> TurnResult`` runs one turn. With ``approve=True`` a turn may stop at an operator
   approval (``TurnResult.approval``); ``resume(answer)`` continues it, also after a restart
   (``pending_approval()`` tells whether one is waiting).
-- The retail db: the toolkit config ``db`` (relative to the spec file), else ``--db``, else
-  ``$AGENTSPEC_RETAIL_DB``, else ``../shared/data/tau2-retail/db.json`` from the current folder; none
-  found is an ``AgentSpecError`` saying where it looked. The data is never copied into the repo.
 
 Nothing here contacts the network (LangSmith tracing stays off unless the user set it).
 """
@@ -21,7 +23,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sqlite3
 import time
 from dataclasses import dataclass, field
@@ -33,11 +34,16 @@ from agentspec.graph.build import build_graph
 from agentspec.graph.deps import AgentDeps
 from agentspec.runtime.base import ChatModel
 from agentspec.spec import AgentSpec, load_model
-from agentspec.toolkit import ToolRegistry, load_toolkit
+from agentspec.toolkit import ToolRegistry, open_session_toolkit
 
-__all__ = ["AgentSession", "TurnResult", "agentspec_home", "list_sessions", "resolve_retail_db", "sessions_dir"]
+__all__ = ["AgentSession", "TurnResult", "agentspec_home", "list_sessions", "sessions_dir"]
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def _valid_name(name: str) -> bool:
+    """Letters, digits, '.', '_' or '-' (ASCII), at most 64, starting with a letter or digit: a folder name."""
+    return (0 < len(name) <= 64 and name.isascii() and name[0].isalnum()
+            and all(c.isalnum() or c in "._-" for c in name))
 
 
 def agentspec_home() -> Path:
@@ -46,28 +52,6 @@ def agentspec_home() -> Path:
 
 def sessions_dir() -> Path:
     return agentspec_home() / "sessions"
-
-
-def resolve_retail_db(spec: AgentSpec, configured: str | None, override: str | os.PathLike[str] | None = None) -> Path:
-    """The db.json a new retail session starts from (see the module docstring for the order)."""
-    candidates: list[tuple[str, Path]] = []
-    if configured:
-        candidates.append(("toolkits[].config.db", spec.resolve_path(configured)))
-    if override:
-        candidates.append(("--db", Path(override).expanduser()))
-    if os.environ.get("AGENTSPEC_RETAIL_DB"):
-        candidates.append(("$AGENTSPEC_RETAIL_DB", Path(os.environ["AGENTSPEC_RETAIL_DB"]).expanduser()))
-    candidates.append(("default", Path.cwd() / ".." / "shared" / "data" / "tau2-retail" / "db.json"))
-    source, path = candidates[0]
-    if path.is_file():
-        return path.resolve()
-    if source != "default":
-        raise AgentSpecError(f"retail db not found: {path} (from {source})",
-                             hint="Point it at a tau2-bench retail db.json.", code="retail_db")
-    raise AgentSpecError(
-        f"No retail db.json: none configured and {path.resolve()} does not exist.",
-        hint="Pass --db PATH/db.json, set AGENTSPEC_RETAIL_DB, set `db:` in the spec's retail toolkit config, "
-        "or run from a folder next to ../shared/data/tau2-retail/.", code="retail_db")
 
 
 @dataclass
@@ -88,9 +72,9 @@ class TurnResult:
 
 class AgentSession:
     def __init__(self, spec: AgentSpec, *, name: str | None = None, model: ChatModel | None = None,
-                 decoder: Any = None, approve: bool = False, db: str | os.PathLike[str] | None = None,
-                 store: Any = None, seed: int | None = None):
-        if name is not None and not _NAME.match(name):
+                 decoder: Any = None, approve: bool = False, data: str | os.PathLike[str] | None = None,
+                 toolkits: dict[str, Any] | None = None, reader: Any = None, seed: int | None = None):
+        if name is not None and not _valid_name(name):
             raise AgentSpecError(f"bad session name {name!r}",
                                  hint="Use letters, digits, '.', '_' or '-' (at most 64 characters).",
                                  code="bad_session_name")
@@ -100,8 +84,12 @@ class AgentSession:
         self._owned: list[Any] = []  # stores this session opened (and closes)
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
-        registry, toolkits = self._toolkits(db, store)
+        registry, by_tool = self._toolkits(data, toolkits or {})
         try:  # a missing model file or a bad spec: the stores opened above are closed, not leaked
+            if reader is None and spec.understanding is not None:
+                from agentspec.routing.reader import load_reader
+
+                reader = load_reader(spec.resolve_path(spec.understanding.reader))
             self.model = model if model is not None else load_model(spec)
             if decoder is None:
                 from agentspec.decoding.engine import StepDecoder
@@ -111,7 +99,7 @@ class AgentSession:
             if seed is not None:
                 settings = settings.with_(seed=seed)
             self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry,
-                                  toolkits=toolkits, settings=settings, approve=approve)
+                                  toolkits=by_tool, settings=settings, approve=approve, reader=reader)
         except BaseException:
             self._conn = None
             self.close()
@@ -133,33 +121,19 @@ class AgentSession:
 
     # -- toolkits ---------------------------------------------------------------------------------
 
-    def _toolkits(self, db: Any, store: Any) -> tuple[ToolRegistry, dict[str, Any]]:
+    def _toolkits(self, data: Any, given: dict[str, Any]) -> tuple[ToolRegistry, dict[str, Any]]:
         registry = ToolRegistry()
         by_tool: dict[str, Any] = {}
         for tk in self.spec.toolkits:
-            if tk.name == "retail":
-                toolkit = store if store is not None else self._retail_store(tk.config, db)
+            if tk.name in given:
+                toolkit = given[tk.name]
             else:
-                toolkit = load_toolkit(tk.name, **tk.config)
+                toolkit = open_session_toolkit(tk.name, self.spec.resolve_config(tk.config), self.dir,
+                                               str(data) if data is not None else None)
                 self._owned.append(toolkit)
             for tool in registry.register(toolkit):
                 by_tool[tool.name] = toolkit
         return registry, by_tool
-
-    def _retail_store(self, config: dict[str, Any], db: Any) -> Any:
-        from agentspec.tools.retail import RetailStore
-
-        extra = set(config) - {"db"}
-        if extra:
-            raise AgentSpecError(f"the retail toolkit does not take {', '.join(sorted(extra))}",
-                                 hint="Its config takes only `db` (a db.json path).", code="bad_option")
-        if self.dir is not None and (self.dir / "retail.sqlite").exists():
-            store = RetailStore.open(self.dir / "retail.sqlite")
-        else:
-            source = resolve_retail_db(self.spec, config.get("db"), db)
-            store = RetailStore.from_json(source, db_path=self.dir / "retail.sqlite" if self.dir else None)
-        self._owned.append(store)
-        return store
 
     # -- turns ------------------------------------------------------------------------------------
 
@@ -167,11 +141,13 @@ class AgentSession:
         """Run one turn for the user's ``text``."""
         if self.pending_approval() is not None:
             raise AgentSpecError("an operator approval is waiting in this session",
-                                 hint="Answer it first (resume(yes/no)).", code="approval_pending")
+                                 hint='Answer it first: resume({"type": "accept"}) approves, anything else rejects.',
+                                 code="approval_pending")
         return self._run({"messages": [{"role": "user", "content": text}]})
 
     def resume(self, answer: Any) -> TurnResult:
-        """Answer the waiting operator approval (yes/no text or a bool) and finish the turn."""
+        """Answer the waiting operator approval and finish the turn: a typed answer (``True``, ``"accept"`` or
+        ``{"type": "accept"}`` approves; anything else, free text included, rejects: ``guard.approved``)."""
         from langgraph.types import Command
 
         if self.pending_approval() is None:

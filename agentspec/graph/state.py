@@ -12,21 +12,25 @@ value written.
 - ``user_id``: the authenticated user (one per session). ``pending``: the write the graph stated and
   asked about, ``{"calls": [...], "statement": str}``. ``confirmed``: calls the user's last message
   said yes to. ``step``: the step being handled. ``verdicts``: the guard's decision per call.
-- ``requests``: what the user has asked for so far (request classes, ``AgentDeps.requests_in``),
-  kept for the whole conversation; it scopes the write tools. ``asked``: the requests this turn's
-  message brought (``policy.act_on_requests``: the turn then starts with a call).
-- ``said_since_write``: the user's messages since the last successful write, kept with
-  ``policy.writes_follow_named``: what they refer to bounds the writes' targets (guard rule 5).
+- ``said``: the user's messages since the last settled request (all of them while a request is open),
+  ``slots`` what the reader found in each of them (tag -> values, aligned with ``said``), ``choices``
+  the labels it chose (choice head -> label, the latest message's winning): what they refer to bounds a write's targets (``policy.targets``) and may
+  determine it (``policy.confirmation.determine``).
+- ``open_requests``: the requests asked for and not settled yet (``understanding.requests`` classes);
+  they scope the tools. A request is settled when a write it needs succeeds, is refused (the user is
+  told why) or is declined; once none is open, the next message starts clean. ``asked``: the requests
+  this turn's message brought (``policy.act_on_requests``: the turn then starts with a call).
+  ``reading``: the reader's reading of this turn's message (for the trace).
 - Per-turn counters, reset when a user message arrives: ``steps`` (model steps), ``repeats`` (refused
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
-  (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported | ask, ``reported``
-  with the graph's report of a write in ``reply``), ``cannot`` (the tool's own error for a write
-  its dry run refused: if the turn then stops, the user is told that reason).
-- ``request_asked``: the graph has asked what the user needs (``policy.request_question``), at most
+  (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported | ask |
+  cannot | declined; ``reported`` with the graph's report of a write in ``reply``), ``cannot`` (the
+  tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason).
+- ``request_asked``: the graph has asked what the user needs (``policy.ask_for_request``), at most
   once per conversation.
 - ``declined``: fingerprints of the stated writes the user answered with anything but yes, since the
-  last successful write: the graph does not state them again by itself (``policy.writes_when_determined``).
+  last settled request: the graph does not state them again by itself.
 """
 from __future__ import annotations
 
@@ -37,7 +41,7 @@ from typing import Annotated, Any, Literal, TypedDict
 
 __all__ = ["AgentState", "CallDict", "StopReason", "Verdict", "call_fingerprint", "merge_grounding"]
 
-StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported"]
+StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported", "ask", "cannot", "declined"]
 
 
 class CallDict(TypedDict):
@@ -78,11 +82,14 @@ class AgentState(TypedDict, total=False):
     reply: str | None
     expert: str | None  # the LoRA expert the router chose for this turn (None: no routing)
     cannot: str | None  # the tool's error for a write its dry run refused in this turn (told if the turn stops)
-    said_since_write: list[str]  # the user's messages since the last successful write, for writes_follow_named
-    requests: list[str]  # what the user asked for so far, in order (empty: nothing recognised, or no scope)
+    said: list[str]  # the user's messages since the last settled request
+    slots: list[dict[str, list[str]]]  # the reader's slots of each message of ``said`` (tag -> values)
+    choices: dict[str, str]  # the reader's choices in ``said``, by head
+    open_requests: list[str]  # requests asked for and not settled, in order
     asked: list[str]  # the requests this turn's user message brought
-    declined: list[str]  # fingerprints of stated writes the user did not confirm, since the last write
-    request_asked: bool  # policy.request_question was said (once per conversation)
+    reading: dict[str, Any] | None  # the reader's reading of this turn's message
+    declined: list[str]  # fingerprints of stated writes the user did not confirm, since the last settle
+    request_asked: bool  # policy.ask_for_request was said (once per conversation)
 
 
 def call_fingerprint(call: CallDict) -> str:

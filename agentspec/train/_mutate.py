@@ -4,8 +4,7 @@ Contract: ``MutatingUser(inner, mutations, rng, change=...)`` wraps the evals ``
 decides WHAT the user says, from the scenario) and rewrites HOW it is said. It keeps every value the
 agent needs verbatim (emails, names, zip codes, ids, item options, amounts): rewrites touch only the
 fixed phrases of the scripted user and a list of common words. Confirmations stay explicit yeses
-(each one passes the graph's ``is_yes``; a test checks all of them), so mutation never turns a
-confirmed write into an unconfirmed one.
+(the user's ``acts`` say so), so mutation never turns a confirmed write into an unconfirmed one.
 
 Mutations (``Scenario.mutations``):
 - ``paraphrase``: the scripted user's stock sentences (identity, yes, "one more thing") drawn from
@@ -67,6 +66,7 @@ class MutatingUser:
         # (statement of the original write, options phrase of the other variant)
         self.change = change if "change_mind" in self.mutations else None
         self._changed = False
+        self.acts: list[str] = []  # what each reply was (the inner user's acts; change_mind where changed)
 
     @property
     def done(self) -> bool:
@@ -74,10 +74,12 @@ class MutatingUser:
 
     def reply(self, agent_text: str | None) -> str:
         text = self.inner.reply(agent_text)
+        self.acts.append(self.inner.acts[-1] if self.inner.acts else "unknown")
         if STOP in text:
             return text
         if self.change and not self._changed and agent_text and self.change[0] in agent_text:
             self._changed = True
+            self.acts[-1] = "change_mind"
             return self.rng.choice(_CHANGE).format(o=self.change[1])
         return self._rewrite(text, opening=agent_text is None)
 

@@ -63,6 +63,27 @@ def data_command(db, out, n, seed, split_file, spec, prompt, noise_rate, verify,
                     f"{result.train_examples} train / {result.valid_examples} valid examples -> {out}/card.md")
 
 
+@train_group.command("reader-data")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="tau2 retail db.json.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--n", "n", required=True, type=click.IntRange(min=1), help="Number of messages to generate.")
+@click.option("--seed", default=0, show_default=True, help="The same seed gives the same messages.")
+@click.option("--family", "families", multiple=True,
+              help="Wording family name or YAML path (repeatable; default: every training family).")
+def reader_data_command(db, out, n, seed, families) -> None:
+    """Generate labelled customer messages for the learned reader from wording families.
+
+    Writes reader.jsonl (text, request classes, yes/no answer, value spans, cancel reason) and
+    reader_meta.json (counts) to OUT. Held-out families are refused.
+    """
+    from agentspec.train.reader_data import write_reader_data
+
+    meta = write_reader_data(db, out, n, seed=seed, families=list(families) or None)
+    Console().print(f"{meta['n']} messages from {', '.join(meta['families'])} in {meta['seconds']} s; "
+                    f"requests {json.dumps(meta['requests'])}; answers {json.dumps(meta['answers'])} "
+                    f"-> {Path(out) / 'reader.jsonl'}")
+
+
 # -- LoRA experts (lora.py, export.py, router.py, svd.py) ------------------------------------------
 
 
@@ -156,20 +177,29 @@ def router_command(data, experts, out, collapse_at) -> None:
         console.print(f"[bold red]Routing collapse:[/] one expert takes more than {collapse_at:.0%} of the turns.")
 
 
-@train_group.command("requests")
-@click.option("--data", "data", required=True, type=click.Path(file_okay=False), help="Folder with train.jsonl and valid.jsonl.")
-@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (requests.json, report, PNG).")
-@click.option("--threshold", default=0.3, show_default=True, type=click.FloatRange(0, 1, min_open=True),
-              help="Probability at which a request counts (the spec's routing.requests.threshold).")
-def requests_command(data, out, threshold) -> None:
-    """Train the request classifier that scopes the write tools to what the user asked for."""
-    from agentspec.train.requests import train_requests
+@train_group.command("reader")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False), help="Folder with reader.jsonl (`train reader-data`).")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (reader.json, reader.npz, report, PNG).")
+@click.option("--eval-data", "eval_data", multiple=True, type=click.Path(file_okay=False),
+              help="Folder of reader.jsonl in wording never trained on (repeatable): reported separately.")
+@click.option("--eval-family", "eval_families", multiple=True,
+              help="Wording family (name or YAML) to evaluate on, held-out ones included; needs --db (repeatable).")
+@click.option("--db", default=None, type=click.Path(dir_okay=False), help="tau2 db.json for --eval-family messages.")
+@click.option("--epochs", default=40, show_default=True, type=click.IntRange(min=1), help="Epochs of the sentence heads.")
+@click.option("--seed", default=0, show_default=True)
+def reader_command(data, out, eval_data, eval_families, db, epochs, seed) -> None:
+    """Fit the learned reader (requests, yes/no answer, slots, choices) on MiniLM features; report on unseen wording."""
+    from agentspec.train.reader import ReaderSettings, train_reader
 
-    report = train_requests(Path(data), Path(out), threshold=threshold)
-    Console().print(f"held-out accuracy {report['accuracy']:.3f} (majority class {report['chance']:.3f}) on "
-                    f"{report['eval_messages']} messages; at threshold {threshold}: request covered "
-                    f"{report['request_covered']:.3f}, {report['request_classes_mean']:.2f} classes per request, "
-                    f"non-request read as a request {report['none_read_as_request']:.3f} -> {Path(out) / 'requests.json'}")
+    report = train_reader(ReaderSettings(data=data, out=out, eval_data=list(eval_data), eval_families=list(eval_families),
+                                         db=db, epochs=epochs, seed=seed))
+    console = Console()
+    for name, ev in report["evaluations"].items():
+        f1 = [t["f1"] for t in ev["tags"].values()]
+        console.print(f"{name}: {ev['examples']} messages; requests exact {ev['requests_exact']:.3f}; answers "
+                      f"{ev['answer_accuracy']:.3f} (false yes {ev['false_yes']}); choices {ev['choice_accuracy']:.3f}; "
+                      f"tags mean F1 {sum(f1) / max(len(f1), 1):.3f}")
+    console.print(f"-> {Path(out) / 'reader.json'}, {Path(out) / 'reader_report.json'}, {Path(out) / 'reader_report.png'}")
 
 
 @train_group.command("svd")

@@ -123,10 +123,11 @@ def load_train_users(db: dict[str, Any], split_file: str | os.PathLike[str] | No
 def _spec(settings: DataSettings) -> AgentSpec:
     spec = settings.spec if isinstance(settings.spec, AgentSpec) else load_spec(settings.spec)
     # The teacher makes every write itself: the model learns to write, rather than to wait for the
-    # graph's safety net (policy.writes_when_determined), and noise in writes stays noise. It also
-    # knows every scenario's request: the graph's question for one (request_question) is not its step.
-    update: dict[str, Any] = {"policy": spec.policy.model_copy(update={"writes_when_determined": False,
-                                                                       "request_question": None})}
+    # graph's safety net (policy.confirmation.determine), and noise in writes stays noise. It also
+    # knows every scenario's request: the graph's question for one (ask_for_request) is not its step.
+    policy = spec.policy
+    update: dict[str, Any] = {"policy": policy.model_copy(update={
+        "confirmation": policy.confirmation.model_copy(update={"determine": False}), "ask_for_request": False})}
     if settings.prompt:
         update["prompts"] = spec.prompts.model_copy(update={"system": settings.prompt})
     updated = spec.model_copy(update=update)
@@ -178,8 +179,10 @@ class _Context:
         self.count = token_counter(self.spec, settings.tokenizer)
 
 
-def _events(messages: list[dict[str, Any]], model_replies: set[str]) -> list[dict[str, Any]]:
+def _events(messages: list[dict[str, Any]], model_replies: set[str], acts: list[str]) -> list[dict[str, Any]]:
+    """The dialogue as events; each user message carries the act the simulated user meant by it."""
     events: list[dict[str, Any]] = []
+    user_acts = iter(acts)
     for m in messages:
         if m["role"] == "assistant":
             data = json.loads(m["content"])
@@ -193,7 +196,7 @@ def _events(messages: list[dict[str, Any]], model_replies: set[str]) -> list[dic
             waiting = next(e for e in events if e["kind"] == "call" and e["observation"] is None)
             waiting["observation"] = m["content"].split(": ", 1)[1]
         else:
-            events.append({"kind": "user", "text": m["content"]})
+            events.append({"kind": "user", "text": m["content"], "act": next(user_acts, None)})
     return events
 
 
@@ -210,11 +213,11 @@ def run_dialogue(ctx: _Context, index: int) -> dict[str, Any]:
     started = time.perf_counter()
     with ctx.base.copy() as sandbox:
         policy = ctx.spec.policy
-        teacher = Teacher(scenario, ctx.db, [], rng, reported=policy.report_writes,
-                          focused="order" in policy.lookups_follow_named)
+        teacher = Teacher(scenario, ctx.db, [], rng, reported=policy.confirmation.report,
+                          focused="order" in policy.targets.lookups)
         model = _TeacherModel(teacher, ctx.count, ctx.spec.model.n_ctx)
         decoder = StepDecoder(model, mode="validate", max_attempts=ctx.spec.decoding.max_attempts)
-        session = AgentSession(ctx.spec, model=model, decoder=decoder, store=sandbox, seed=s.seed)
+        session = AgentSession(ctx.spec, model=model, decoder=decoder, toolkits={"retail": sandbox}, seed=s.seed)
         tools = session.deps.registry.tools
         teacher.order_of = {t.name: list(t.parameters.get("properties", {})) for t in tools}
         user = make_user(scenario, rng, sandbox.describe, s.max_turns)
@@ -223,7 +226,7 @@ def run_dialogue(ctx: _Context, index: int) -> dict[str, Any]:
         for turn in range(1, s.max_turns + 1):
             teacher.turn = turn
             result = session.send(text)
-            if any(c["name"] == ctx.spec.policy.handoff_tool and c["outcome"] == "ok" for c in result.tool_calls):
+            if any(c["name"] == ctx.spec.policy.handoff.tool and c["outcome"] == "ok" for c in result.tool_calls):
                 termination = "transfer"
                 break
             text = user.reply(result.reply or "")
@@ -249,7 +252,7 @@ def run_dialogue(ctx: _Context, index: int) -> dict[str, Any]:
             "id": f"d{index:06d}", "index": index, "category": scenario.category, "user_id": scenario.user_id,
             "identity": scenario.lookup[0], "intents": [p.kind for p in scenario.plan],
             "mutations": scenario.mutations, "noise": scenario.noise, "forbidden": scenario.forbidden,
-            "termination": termination, "last_user": last_user, "events": _events(messages, replies),
+            "termination": termination, "last_user": last_user, "events": _events(messages, replies, user.acts),
             "gold": [list(c) for c in scenario.gold],
             "communicate_info": [c for p in scenario.plan for c in p.communicate],
             "systems": systems, "steps": steps,

@@ -7,10 +7,10 @@ Reproduces the adapter that the packaged ``retail`` spec ships, from a clean che
 2. ``OUT/data``: verified synthetic dialogues of the training users (``train data``);
 3. ``OUT/lora``: one LoRA adapter trained on all of them (``train lora``);
 4. ``OUT/export/retail.gguf``: the adapter as a GGUF LoRA for llama.cpp (``train export``);
-5. ``OUT/requests/requests.json``: the request classifier that scopes the tools (``train requests``),
-   trained on the same dialogues (seconds);
-6. with ``--install``: both copied to ``agentspec/specs/adapters/`` (where ``retail.yaml`` points),
-   with ``retail.json`` beside them recording how they were made and their figures.
+5. ``OUT/reader``: the learned reader (``train reader-data`` then ``train reader``): customers' words
+   from the training wording families, the MiniLM encoder's heads fitted on them (minutes);
+6. with ``--install``: the adapter and the reader copied to ``agentspec/specs/adapters/`` (where
+   ``retail.yaml`` points), with ``retail.json`` beside them recording how they were made and their figures.
 
 Every step resumes: a finished step (marked done in its folder) is skipped, a half-done one continues
 (data and training checkpoint themselves), and once a step runs every later step runs again (a
@@ -41,6 +41,7 @@ class PipelineSettings:
     tasks: int = 120  # suite size; its test split is the held-out measure
     dialogues: int = 500
     seed: int = 0
+    reader_messages: int = 20000  # labelled messages the reader is fitted on (train reader-data --n)
     rank: int = 16
     alpha: float = 32.0
     lr: float = 5e-4
@@ -83,7 +84,8 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
     from agentspec.train.data import DataSettings, generate_data
     from agentspec.train.export import export_adapter
     from agentspec.train.lora import LoraSettings, train_lora
-    from agentspec.train.requests import train_requests
+    from agentspec.train.reader import ReaderSettings, train_reader
+    from agentspec.train.reader_data import write_reader_data
 
     console = console or Console()
     out = Path(s.out)
@@ -130,20 +132,23 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
         steps.mark(export, {"adapter": final.name, "bytes": final.stat().st_size})
     summary["export"] = json.loads((export / ".done").read_text())
 
-    requests = out / "requests"
-    if steps.todo(requests):
-        console.rule("5/5 request classifier")
-        report = train_requests(data, requests)
-        steps.mark(requests, {k: report[k] for k in ("accuracy", "chance", "request_covered", "none_read_as_request",
-                                                     "eval_messages")})
-    summary["requests"] = json.loads((requests / ".done").read_text())
+    reader = out / "reader"
+    if steps.todo(reader):
+        console.rule("5/5 learned reader")
+        write_reader_data(s.db, out / "reader-data", s.reader_messages, seed=s.seed)
+        report = train_reader(ReaderSettings(data=out / "reader-data", out=reader, seed=s.seed))
+        held = report["evaluations"]["training wording, held-out texts"]
+        steps.mark(reader, {k: held[k] for k in ("requests_exact", "answer_accuracy", "false_yes", "choice_accuracy")})
+    summary["reader"] = json.loads((reader / ".done").read_text())
     summary["minutes"] = round((time.time() - started) / 60, 1)
 
     if s.install:
         target = installed_adapter_dir()
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(export / "retail.gguf", target / "retail.gguf")
-        shutil.copyfile(requests / "requests.json", target / "requests.json")
+        (target / "reader").mkdir(exist_ok=True)
+        for name in ("reader.json", "reader.npz", "reader_report.json"):
+            shutil.copyfile(reader / name, target / "reader" / name)
         (target / "retail.json").write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
         summary["installed"] = str(target / "retail.gguf")
         console.print(f"installed -> {target / 'retail.gguf'} (the packaged `retail` spec uses it)")

@@ -20,7 +20,7 @@ Reasons (``REASONS``):
 - ``read_before_auth``: a call needing the user before a successful authentication whose arguments
   the user had actually given (a lookup with values the user never said does not authenticate).
 - ``write_without_confirmation``: a write not preceded by the agent stating exactly that call
-  (the toolkit's ``describe`` sentence) and then an explicit yes from the user (``is_yes``).
+  (the toolkit's ``describe`` sentence) and then a yes from the user (the simulated user's act ``confirm``).
 - ``malformed_step``: a model target that does not parse as a step against the tools offered and
   the identifiers visible IN THAT PROMPT (an invented id, a tool not offered yet, an id that context
   compaction hid: the model could not have produced it).
@@ -45,10 +45,9 @@ from agentspec.decoding.prompt import OBSERVATION_PREFIX
 from agentspec.decoding.steps import parse_step
 from agentspec.errors import MalformedStepError
 from agentspec.evals.reward import communicated
-from agentspec.graph.guard import is_yes
 from agentspec.spec import PolicySpec
 from agentspec.toolkit import Tool
-from agentspec.tools.retail import RetailStore
+from agentspec.tools.retail import RETAIL_SHAPES, RetailStore
 from agentspec.train._teacher import parse_view
 
 __all__ = ["REASONS", "Rejection", "check_execution", "check_outcome", "check_policy", "check_steps",
@@ -102,13 +101,13 @@ def check_policy(dialogue: dict[str, Any], policy: PolicySpec, describe: Describ
     out: list[Rejection] = []
     said = ""
     authenticated = False
-    last_user: str | None = None
+    last_user: dict[str, Any] | None = None
     reply_before_user: str | None = None  # the agent's last reply before the user's last message
     last_reply: str | None = None
     for event in dialogue["events"]:
         if event["kind"] == "user":
             said += " " + event["text"].lower()
-            last_user, reply_before_user = event["text"], last_reply
+            last_user, reply_before_user = event, last_reply
             continue
         if event["kind"] == "reply":
             last_reply = event["text"]
@@ -116,17 +115,17 @@ def check_policy(dialogue: dict[str, Any], policy: PolicySpec, describe: Describ
         name, args, observation = event["name"], event["arguments"], event["observation"]
         if observation.startswith("Error: policy:"):
             continue  # not run
-        if name in policy.auth_tools and not observation.startswith("Error"):
+        if name in policy.authentication.tools and not observation.startswith("Error"):
             given = all(str(v).lower() in said for v in args.values())
             authenticated = authenticated or given
             if not given:
                 out.append(Rejection("read_before_auth", f"{name} used identity values the user never gave"))
-        elif name in policy.requires_user and not authenticated:
+        elif name in policy.authentication.required_by and not authenticated:
             out.append(Rejection("read_before_auth", f"{name} before the user was authenticated"))
-        if name in policy.requires_confirmation:
+        if name in policy.confirmation.tools:
             statement = describe(name, args) or f"{name} with {json.dumps(args, ensure_ascii=False)}"
             stated = reply_before_user is not None and statement in reply_before_user
-            if not (stated and last_user is not None and is_yes(last_user)):
+            if not (stated and last_user is not None and last_user.get("act") == "confirm"):
                 out.append(Rejection("write_without_confirmation",
                                      f"{name} ran without the user confirming exactly that call"))
             last_user = None  # one yes confirms one write
@@ -137,10 +136,10 @@ def check_policy(dialogue: dict[str, Any], policy: PolicySpec, describe: Describ
 def check_steps(dialogue: dict[str, Any], tools: Sequence[Tool], policy: PolicySpec,
                 max_calls: int) -> list[Rejection]:
     """``malformed_step``: every target must parse against what its own prompt shows."""
-    needs_user = set(policy.requires_user)
+    needs_user = set(policy.authentication.required_by)
     for step in dialogue["steps"]:
         messages = step["messages"]
-        grounding = Grounding()
+        grounding = Grounding.from_shapes(RETAIL_SHAPES)
         for m in messages:
             content = m["content"] or ""
             if m["role"] == "user" and not re.match(rf"{OBSERVATION_PREFIX} \w+: Error", content):

@@ -37,7 +37,7 @@ def test_bundled_model_drives_the_graph_with_only_valid_steps(spec_name, llama_m
     real_spec = short_leash(spec_name)
     model = llama_model if spec_name == "retail-base" else None
     db = shared_data / "tau2-retail" / "db.json"
-    with AgentSession(real_spec, model=model, db=db) as session:
+    with AgentSession(real_spec, model=model, data=db) as session:
         for text in TURNS:
             result = session.send(text)
             assert result.approval is None
@@ -54,8 +54,8 @@ def test_bundled_model_drives_the_graph_with_only_valid_steps(spec_name, llama_m
         observations = sum(1 for e in trace[: trace.index(entry)] if e["kind"] == "tool")
         assert (entry["prompt_tokens"] <= session.deps.prompt_budget + 64
                 or entry["compacted"] >= observations - 1), (entry["prompt_tokens"], entry["compacted"], observations)
-    needs_user = set(real_spec.policy.requires_user)
-    writes = set(real_spec.policy.requires_confirmation)
+    needs_user = set(real_spec.policy.authentication.required_by)
+    writes = set(real_spec.policy.confirmation.tools)
     authenticated = False
     for entry in trace:
         if entry["kind"] != "tool":
@@ -63,7 +63,7 @@ def test_bundled_model_drives_the_graph_with_only_valid_steps(spec_name, llama_m
         name = entry["calls"][0]["name"]
         assert name not in writes  # no user message here says yes after a statement
         assert authenticated or name not in needs_user
-        if name in real_spec.policy.auth_tools and entry["outcome"] == "ok":
+        if name in real_spec.policy.authentication.tools and entry["outcome"] == "ok":
             authenticated = True
 
 

@@ -19,6 +19,7 @@ from agentspec.errors import ConstrainedDecodingUnavailableError
 from agentspec.runtime.base import GenerationSettings
 from agentspec.toolkit import Tool
 from agentspec.tools.types import Identifier
+from agentspec.tools.retail import RETAIL_SHAPES
 
 OrderId = Annotated[str, Identifier("order")]
 ItemId = Annotated[str, Identifier("item")]
@@ -85,7 +86,7 @@ def decoder(llama_model):
 
 
 def grounding() -> Grounding:
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text(SEEN)
     return g
 

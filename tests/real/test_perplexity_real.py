@@ -90,7 +90,8 @@ def test_a_spec_is_measured_with_its_adapter(tmp_path, scorer):
     _noise_adapter(tmp_path / "noise.gguf")
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: t\nmodel: {name: smollm2-135m, n_ctx: 512, threads: 1}\ntoolkits: [{name: retail}]\n"
-                    "adapters: [{name: noise, path: noise.gguf}]\n")
+                    "adapters: [{name: noise, path: noise.gguf}]\nprompts: {system: retail_expert.j2}\n"
+                    "messages: {stopped: Say it again please.}\n")
     specialized = load_scorer(spec=str(spec))
     assert specialized.adapter == "noise" and specialized.context_length == 512
     with_adapter = perplexity([TEXT], specialized)

@@ -14,11 +14,15 @@ import os
 from pathlib import Path
 
 from ._ids import CANCEL_REASONS, IDENTIFIER_KINDS, CancelReason, ItemId, OrderId, PaymentMethodId, ProductId, UserId
+from ._shapes import RETAIL_SHAPES
+from ._session import open_session, resolve_retail_db
 from .store import RetailStore
 
 __all__ = [
     "RetailStore",
+    "RETAIL_SHAPES",
     "load_toolkit",
+    "resolve_retail_db",
     "CANCEL_REASONS",
     "CancelReason",
     "UserId",
@@ -41,3 +45,5 @@ def load_toolkit(db: str | os.PathLike[str]) -> RetailStore:
 # Lets `agentspec validate` check tool names and identifier kinds in a spec's policy without building a store.
 load_toolkit.tool_names = RetailStore.TOOL_NAMES  # type: ignore[attr-defined]
 load_toolkit.identifier_kinds = IDENTIFIER_KINDS  # type: ignore[attr-defined]
+# A session's own store, created on first use and reopened on resume (agentspec.hooks).
+load_toolkit.open_session = open_session  # type: ignore[attr-defined]

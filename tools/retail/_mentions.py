@@ -28,10 +28,6 @@ the ids the texts spell out). Customers rarely type ids:
   the Bookshelf for one in brown and the Headphones for one in black") change by the words about
   each (from its name to the next product's), and each is one of the items changed;
 - a **product** by its name ("the Backpack");
-- a **dictated** phrase (an address line) by the part of the last address the texts dictate that
-  the argument names (``_addresses``);
-- a **name** (a word of the user's) by the part of the name the texts dictate with a zip code
-  (``_names``: "My name is Harper Khan and my zip code is 19029" makes last_name "Khan");
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa").
 
@@ -46,8 +42,6 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
-from ._addresses import dictated
-from ._names import named_person
 from ._sqlite import Database
 from ._variants import changed_variants
 
@@ -204,15 +198,35 @@ def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
 _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_method": _payment_methods}
 
 
+# The shop delivers within one country: an address dictated without one is there (tau2's addresses all are).
+SHOP_COUNTRY = "USA"
+
+
+def _address_line(slots: list[dict[str, list[str]]], candidates: list[str], argument: str | None) -> list[str] | None:
+    """The line ``argument`` of the last address the reader found dictated (the last message with a street,
+    ``address1``; every line from that message, so a zip given for identity elsewhere is no address's):
+    the line's own slot; no second line, ""; no country, the shop's. None before any address."""
+    address = next((s for s in reversed(slots) if s.get("address1")), None)
+    if address is None or argument is None:
+        return None
+    if address.get(argument):
+        return [address[argument][-1]]
+    if argument == "address2":
+        return [""]
+    if argument == "country":
+        return [c for c in candidates if c == SHOP_COUNTRY]
+    return []
+
+
 def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
-              seen: dict[str, list[str]] | None = None) -> list[str] | None:
+              seen: dict[str, list[str]] | None = None,
+              slots: list[dict[str, list[str]]] | None = None) -> list[str] | None:
     """The candidates of ``kind`` that ``texts`` refer to, for a write's ``argument`` when given (``seen``:
-    every id the conversation has shown, by kind); None for a kind this toolkit does not resolve."""
+    every id the conversation has shown, by kind; ``slots``: the reader's spans of each text, by tag); None
+    for a kind this toolkit does not resolve (a name: the reader's slots say it)."""
     text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
     if kind == "dictated":
-        return dictated(text, list(candidates), argument)
-    if kind == "name":
-        return named_person(list(texts), list(candidates), argument)
+        return _address_line(slots or [], list(candidates), argument)
     find = _BY_KIND.get(kind)
     if find is None:
         return None

@@ -28,10 +28,13 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
+from agentspec.hooks import IdentifierShapes
+
 from ._addresses import ADDRESS_WRITES, implausible_address
 from ._calling import check_arguments
 from ._mentions import mentioned
 from ._policy import call_owners
+from ._shapes import RETAIL_SHAPES
 from ._statements import describe_call, report_call
 from ._reads import ReadTools
 from ._sqlite import Database
@@ -44,6 +47,8 @@ class RetailStore(ReadTools, WriteTools):
     """The retail database (SQLite, WAL, atomic writes) and the 16 tau2 retail tools as methods."""
 
     name: ClassVar[str] = "retail"
+    # How its identifiers look in free text and JSON: the grammar's grounding collects them (agentspec.hooks).
+    identifier_shapes: ClassVar[IdentifierShapes] = RETAIL_SHAPES
 
     # The two ways to authenticate a user (the policy requires one before anything else).
     AUTH_TOOLS: ClassVar[tuple[str, ...]] = ("find_user_id_by_email", "find_user_id_by_name_zip")
@@ -176,11 +181,12 @@ class RetailStore(ReadTools, WriteTools):
         return report_call(self._db, name, arguments)
 
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
-                 seen: dict[str, list[str]] | None = None) -> list[str] | None:
+                 seen: dict[str, list[str]] | None = None,
+                 slots: list[dict[str, list[str]]] | None = None) -> list[str] | None:
         """The seen ids of ``kind`` that the user's ``texts`` refer to (orders by their products,
         payment methods by kind or last four digits, an exchange's new variant by the options said; see
         ``_mentions``), for a write's ``argument``; None for another kind."""
-        return mentioned(self._db, kind, texts, candidates, argument, seen)
+        return mentioned(self._db, kind, texts, candidates, argument, seen, slots)
 
     def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.

@@ -19,6 +19,7 @@ from agentspec.runtime.openai import OpenAIChatModel
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.toolkit import Tool
 from agentspec.tools.types import Identifier
+from agentspec.tools.retail import RETAIL_SHAPES
 from fake_matcher import FakeMatcher
 
 OrderId = Annotated[str, Identifier("order")]
@@ -40,7 +41,7 @@ MSGS = [{"role": "system", "content": "sys"}, {"role": "user", "content": "where
 
 
 def grounding() -> Grounding:
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text(MSGS[1]["content"])
     return g
 
@@ -108,7 +109,7 @@ def test_schema_cached_by_grounding_and_empty_grammar_raises():
     decoder.decide(MSGS, TOOLS, g)
     assert cache.misses == 2
     with pytest.raises(EmptyGrammarError):
-        decoder.decide(MSGS, TOOLS[1:], Grounding(), require_tool=True)
+        decoder.decide(MSGS, TOOLS[1:], Grounding.from_shapes(RETAIL_SHAPES), require_tool=True)
 
 
 def test_grammar_mode_refused_where_it_cannot_apply():

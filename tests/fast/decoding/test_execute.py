@@ -12,6 +12,7 @@ from agentspec.errors import ToolError
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.toolkit import ToolRegistry
 from agentspec.tools.types import Identifier
+from agentspec.tools.retail import RETAIL_SHAPES
 
 OrderId = Annotated[str, Identifier("order")]
 UserId = Annotated[str, Identifier("user")]
@@ -43,7 +44,7 @@ def call(name: str, **arguments) -> str:
 
 
 def test_observations_ground_new_ids_and_errors_do_not():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text(USER["content"])
     step = parse_step(call("get_user_details", user_id="sara_doe_496"), REGISTRY.tools, g)
     [record] = execute_step(step, REGISTRY, g)
@@ -63,7 +64,7 @@ def test_loop_trace_keeps_malformed_tool_error_and_reply_apart():
         call("get_order_details", order_id="#W1111111"),  # usable now
         '{"reply": "Your order #W1111111 was delivered."}',
     ])
-    result = run_tool_loop(StepDecoder(model), REGISTRY, [USER], Grounding())
+    result = run_tool_loop(StepDecoder(model), REGISTRY, [USER], Grounding.from_shapes(RETAIL_SHAPES))
     assert result.stopped == "reply" and result.reply.startswith("Your order")
     kinds = [(r.kind, r.retried, [c.outcome for c in r.calls]) for r in result.trace]
     assert kinds == [
@@ -90,14 +91,14 @@ def test_bug_raises_and_is_recorded_in_the_trace():
     model = ScriptedChatModel([call("cancel_order", order_id="#W2222222", reason=1)])
     trace: list[StepRecord] = []
     with pytest.raises(ZeroDivisionError):
-        run_tool_loop(StepDecoder(model), REGISTRY, [USER], Grounding(), trace=trace)
+        run_tool_loop(StepDecoder(model), REGISTRY, [USER], Grounding.from_shapes(RETAIL_SHAPES), trace=trace)
     assert trace[-1].kind == "bug" and "ZeroDivisionError" in trace[-1].error
 
 
 def test_loop_stops_on_persistently_malformed_steps_and_on_max_steps():
     result = run_tool_loop(StepDecoder(ScriptedChatModel(default_reply="nope"), max_attempts=2),
-                           REGISTRY, [USER], Grounding())
+                           REGISTRY, [USER], Grounding.from_shapes(RETAIL_SHAPES))
     assert result.stopped == "malformed" and result.trace[0].decided.errors == ["not_json", "not_json"]
     looping = ScriptedChatModel(default_reply=call("get_user_details", user_id="sara_doe_496"))
-    result = run_tool_loop(StepDecoder(looping), REGISTRY, [USER], Grounding(), max_steps=3)
+    result = run_tool_loop(StepDecoder(looping), REGISTRY, [USER], Grounding.from_shapes(RETAIL_SHAPES), max_steps=3)
     assert result.stopped == "max_steps" and len(result.trace) == 3

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 from agentspec.decoding import Grounding
+from agentspec.tools.retail import RETAIL_SHAPES
 
 USER = {
     "user_id": "noah_brown_6181",
@@ -40,7 +41,7 @@ PRODUCT = {
 
 
 def test_user_json_gives_user_payment_methods_and_orders():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text(json.dumps(USER))
     assert g.values("user") == ("noah_brown_6181",)
     assert g.values("payment_method") == ("credit_card_7815826", "paypal_5727330")
@@ -51,7 +52,7 @@ def test_user_json_gives_user_payment_methods_and_orders():
 
 
 def test_order_json_gives_items_products_and_payment_method():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     new = g.observe_text(json.dumps(ORDER, indent=2))
     assert g.values("order") == ("#W2611340",)
     assert g.values("user") == ("james_li_5688",)
@@ -62,7 +63,7 @@ def test_order_json_gives_items_products_and_payment_method():
 
 
 def test_product_json_variant_keys_are_items():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text(json.dumps(PRODUCT))
     assert g.values("product") == ("9523456873",)
     assert g.values("item") == ("8124970213", "9612497925")
@@ -81,14 +82,14 @@ def test_generic_rules_alone_find_entity_ids():
 
 def test_dict_keyed_by_ids_without_inner_id_needs_an_explicit_key_kind():
     data = {"stock": {"SKU-1": {"qty": 3}, "SKU-2": {"qty": 0}}}
-    assert Grounding().observe_json(data) == set()
+    assert Grounding.from_shapes(RETAIL_SHAPES).observe_json(data) == set()
     g = Grounding(key_kinds={"stock": "sku"}, patterns={})
     g.observe_json(data)
     assert g.values("sku") == ("SKU-1", "SKU-2")
 
 
 def test_plain_id_observations_and_json_string():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text("sara_doe_496")
     g.observe_text('"yusuf_rossi_9620"')
     assert g.values("user") == ("sara_doe_496", "yusuf_rossi_9620")
@@ -96,7 +97,7 @@ def test_plain_id_observations_and_json_string():
 
 
 def test_free_user_text_is_matched_by_kind_patterns():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     new = g.observe_text(
         "Hi, I'm mei_kovacs_8020. Order #W1234567 arrived broken; refund it to credit_card_1234567. "
         "The lamp was item 1234567890, not 12345678901 (too long)."
@@ -125,19 +126,19 @@ def test_custom_patterns_snapshot_and_round_trip():
 
 
 def test_a_persons_name_is_grounded_word_by_word_from_free_text_only():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text("It's Mei O'Neil-Patel, and the zip code is 76165. I have a question.")
     assert {"Mei", "O'Neil-Patel", "It's", "zip"} <= set(g.values("name"))
     assert not {"I", "a", "O"} & set(g.values("name"))  # one letter is no name ("I" begins "Isabella")
     assert "76165" not in g.values("name") and g.values("zip") == ("76165",)
     # JSON observations are walked by key: their words (a product's name, the user's stored name) do not count.
-    g2 = Grounding()
+    g2 = Grounding.from_shapes(RETAIL_SHAPES)
     g2.observe_text('{"user_id": "mei_patel_7272", "name": {"first_name": "Mei", "last_name": "Patel"}}')
     assert g2.values("name") == () and g2.values("user") == ("mei_patel_7272",)
 
 
 def test_dictated_text_is_every_short_run_of_words_within_a_clause():
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text("Please ship my order #W7836908 to 812 Chestnut Street, Suite 337, New York, NY 10088, USA instead.")
     values = set(g.values("dictated"))
     assert {"812 Chestnut Street", "Suite 337", "New York", "NY", "10088", "NY 10088", "USA", ""} <= values
@@ -145,6 +146,6 @@ def test_dictated_text_is_every_short_run_of_words_within_a_clause():
     assert not [v for v in values if len(v.split()) > 6]
     g.observe_text("to 771 broadway, charlotte, nc 28216")
     assert {"771 broadway", "771 Broadway", "Charlotte", "NC"} <= set(g.values("dictated"))  # as meant
-    g2 = Grounding()
+    g2 = Grounding.from_shapes(RETAIL_SHAPES)
     g2.observe_text('{"address": {"address1": "593 Cedar Avenue", "city": "Chicago"}}')
     assert g2.values("dictated") == ()  # an address read in an observation was not dictated

@@ -22,6 +22,7 @@ from agentspec.decoding.schema import with_choices, without_values
 from agentspec.errors import EmptyGrammarError, MalformedStepError
 from agentspec.toolkit import Tool
 from agentspec.tools.types import Identifier
+from agentspec.tools.retail import RETAIL_SHAPES
 
 OrderId = Annotated[str, Identifier("order")]
 ItemId = Annotated[str, Identifier("item")]
@@ -51,7 +52,7 @@ TOOLS = [Tool.from_function(f) for f in (find_user_id_by_email, get_order_detail
 
 
 def grounding() -> Grounding:
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text("my order is #W1234567, the lamp is 1234567890")
     return g
 
@@ -96,7 +97,7 @@ def test_key_order_is_stable_name_before_arguments_in_signature_order():
 
 
 def test_tool_omitted_when_required_identifier_unseen_and_optional_one_dropped():
-    schema = step_schema(TOOLS, Grounding())
+    schema = step_schema(TOOLS, Grounding.from_shapes(RETAIL_SHAPES))
     calls_branch = schema["anyOf"][1]["properties"]["calls"]
     names = [c["properties"]["name"]["const"] for c in calls_branch["items"]["anyOf"]]
     assert names == ["find_user_id_by_email", "search_orders"]
@@ -149,11 +150,11 @@ def test_a_list_of_identifiers_excludes_values_item_by_item():
 
 def test_no_callable_tool_omits_calls_branch_or_raises_when_required():
     only_grounded = [TOOLS[1]]
-    schema = step_schema(only_grounded, Grounding())
+    schema = step_schema(only_grounded, Grounding.from_shapes(RETAIL_SHAPES))
     assert "calls" not in json.dumps(schema)
     assert ok(schema, {"reply": "Which order?"})
     with pytest.raises(EmptyGrammarError) as info:
-        step_schema(only_grounded, Grounding(), require_tool=True)
+        step_schema(only_grounded, Grounding.from_shapes(RETAIL_SHAPES), require_tool=True)
     assert "order" in str(info.value) and "Hint:" in str(info.value)
 
 

@@ -123,7 +123,8 @@ def test_load_scorer_refuses_an_adapter_the_spec_does_not_have(tmp_path):
     (tmp_path / "expert.gguf").write_bytes(b"GGUF")
     spec = tmp_path / "spec.yaml"
     spec.write_text("name: t\nmodel: {name: smollm2-135m-q4_1}\ntoolkits: [{name: retail}]\n"
-                    "adapters: [{name: returns, path: expert.gguf}]\n")
+                    "adapters: [{name: returns, path: expert.gguf}]\nprompts: {system: retail_system.j2}\n"
+                    "messages: {stopped: Please say that again.}\n")
     with pytest.raises(AgentSpecError, match="no adapter named 'refunds'") as info:
         load_scorer(spec=str(spec), adapter="refunds")
     assert "returns" in info.value.hint

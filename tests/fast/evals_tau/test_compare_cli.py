@@ -72,7 +72,7 @@ def test_cli_generate_then_tau_oracle_json(tmp_path):
 
 
 def test_spec_agent_missing_is_a_clear_error(tmp_path):
-    # The graph agent exists now (agentspec.graph.eval_agent): a spec that is not there is what fails.
+    # The graph agent exists now (agentspec.evals.spec_agent): a spec that is not there is what fails.
     from agentspec.spec import SpecError
 
     with pytest.raises(SpecError, match="no spec file 'no-such.yaml'"):
@@ -146,6 +146,10 @@ def test_cli_generate_hard_suite_is_solvable(tmp_path, style):
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["pass_hat_k"] == {"1": 1.0} and report["n_tasks"] == 9
-    result = runner.invoke(eval_group, ["generate", "--db", str(REAL_DB), "--out", str(suite), "--n", "9",
-                                        "--style", "easy"])
-    assert result.exit_code != 0 and "'easy' is not one of 'standard', 'hard', 'fresh'" in result.output
+    # --style also takes family:NAME: an unknown style is the generator's clear error, through `agentspec`.
+    from agentspec.cli import cli
+
+    result = runner.invoke(cli, ["eval", "generate", "--db", str(REAL_DB), "--out", str(suite), "--n", "9",
+                                 "--style", "easy"])
+    assert result.exit_code == 2 and "unknown suite style 'easy'" in result.output
+    assert "standard, hard, fresh" in result.output and "family:NAME" in result.output

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from tau_fixture import REAL_DB, scenario
 
-from agentspec.evals._hard import FRESH, HARD, describe_change, describe_item
+from agentspec.evals._describe import describe_item
+from agentspec.evals._hard import FRESH, HARD, describe_change
 from agentspec.evals.generate import CATEGORIES, GenerationError, generate_suite
 from agentspec.evals.tasks import load_tasks
 from agentspec.evals.users import ScriptedUser
@@ -97,7 +98,7 @@ def test_items_are_named_by_what_tells_them_apart():
     assert describe_item({"items": [brown, grey, lamp]}, grey) == "the grey Pet Bed"
     waterproof = {"options": {"size": "M", "waterproof": "no", "color": "red"}}
     target = {"options": {"size": "L", "waterproof": "yes", "color": "red"}}
-    said = {describe_change(waterproof, target, random.Random(seed)) for seed in range(8)}
+    said = {describe_change(waterproof, target, random.Random(seed), HARD) for seed in range(8)}
     # short values are said with their option's name: "in M" or "in yes" would name nothing
     assert said == {"in size L and waterproof yes", "with size L and waterproof yes"}
 

@@ -9,7 +9,6 @@ from agentspec.evals.harness import UserFactory
 from agentspec.evals.reward import GoldReplayError, Rewarder, communicated
 from agentspec.evals.tasks import Action, load_tasks
 from agentspec.evals.users import STOP, LLMUser, ScriptedUser, parse_known_info
-from agentspec.graph.guard import is_yes
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.tools.retail import RetailStore
 
@@ -123,15 +122,16 @@ def test_varied_user_words_each_episode_differently_and_keeps_the_facts():
     two = scenario(known="Your email is ann@example.com.",
                    requests=("I want to cancel my order #W1.", "I want to return the Mug from my order #W9."))
     varied = UserFactory("varied")  # what `eval tau --user varied` builds for each episode
-    walks = {seed: _protocol_walk(varied(two, seed=seed)) for seed in range(12)}
+    users = {seed: varied(two, seed=seed) for seed in range(12)}
+    walks = {seed: _protocol_walk(user) for seed, user in users.items()}
     assert len({tuple(w) for w in walks.values()}) > 3  # seeds draw different wordings
     assert walks[3] == _protocol_walk(ScriptedUser(two, seed=3, varied=True))  # and the same seed the same
     plain = _protocol_walk(ScriptedUser(two, seed=3))
     assert plain[2] == "Yes, please go ahead." and plain[3].startswith("To be clear:")  # not varied: one wording
-    for walk in walks.values():
+    for seed, walk in walks.items():
         assert walk[0] == plain[0]  # the opening is the scenario's own
         assert "ann@example.com" in walk[1]
-        assert is_yes(walk[2])  # the graph takes every confirmation wording as an explicit yes
+        assert users[seed].acts[:3] == ["opening", "email", "confirm"]  # each reply says what it is
         assert walk[3].endswith("I want to cancel my order #W1.")  # restated, in its own words
         assert "Mug" in walk[4] and walk[5].endswith(STOP) and STOP not in walk[4]
 

@@ -41,7 +41,8 @@ def loads(monkeypatch):
 def _spec(tmp_path, threads: str = "null") -> str:
     path = tmp_path / f"spec-{threads}.yaml"
     path.write_text(f"name: t\nmodel: {{name: smollm2-135m-q4_1, n_ctx: 2048, threads: {threads}}}\n"
-                    "toolkits: [{name: retail}]\n")
+                    "toolkits: [{name: retail}]\nprompts: {system: retail_system.j2}\n"
+                    "messages: {stopped: Please say that again.}\n")
     return str(path)
 
 

@@ -32,7 +32,6 @@ def make_adapter(folder: Path, prompt: str | None = None) -> Path:
     data = folder.parent / "data"
     data.mkdir(exist_ok=True)
     (data / "card.json").write_text(json.dumps({"settings": {"prompt": prompt}}))
-    (data / "train.jsonl").write_text(json.dumps({"made_for": "lora"}) + "\n")  # what `train requests` reads
     (folder / "train.json").write_text(json.dumps({"settings": {"data": str(data)}, "base_gguf": "base.gguf"}))
     return folder
 
@@ -70,31 +69,12 @@ def fake_run_suite(calls: list, success: Callable[[Any, int], bool], fail_on: st
     return run_suite
 
 
-def fake_train_requests(calls: list):
-    """train_requests writing the shipped classifier (a real model file the spec loads) and a report."""
-    import shutil
-
-    import agentspec.spec
-
-    shipped = Path(agentspec.spec.__file__).parent / "specs" / "adapters" / "requests.json"
-
-    def train_requests(data, out, *, threshold=0.3):
-        calls.append(("requests", Path(data)))
-        Path(out).mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(shipped, Path(out) / "requests.json")
-        (Path(out) / "requests_report.json").write_text(json.dumps({"accuracy": 1.0}))
-        return {"accuracy": 1.0}
-
-    return train_requests
-
-
 def patch_compression(monkeypatch, calls: list, fail_on: str | None = None) -> None:
     import agentspec.evals.harness as harness
     import agentspec.evals.perplexity as perplexity_module
     import agentspec.experiments._bench as bench
     import agentspec.runtime.quantize as quantize
     import agentspec.train.export as export
-    import agentspec.train.requests as requests
 
     def export_merged(adapter_dir, out, quants=(), *, base=None, progress=None):
         calls.append(("export", Path(adapter_dir).name, tuple(quants)))
@@ -138,7 +118,6 @@ def patch_compression(monkeypatch, calls: list, fail_on: str | None = None) -> N
     monkeypatch.setattr(bench, "benchmark", benchmark)
     monkeypatch.setattr(perplexity_module, "load_scorer", load_scorer)
     monkeypatch.setattr(perplexity_module, "perplexity", perplexity)
-    monkeypatch.setattr(requests, "train_requests", fake_train_requests(calls))
     monkeypatch.setattr(harness, "run_suite", fake_run_suite(calls, success, fail_on))
 
 
@@ -147,7 +126,6 @@ def patch_ablation(monkeypatch, calls: list) -> None:
     import agentspec.train.data as data
     import agentspec.train.export as export
     import agentspec.train.lora as lora
-    import agentspec.train.requests as requests
 
     def generate_data(settings):
         out = Path(settings.out)
@@ -189,5 +167,4 @@ def patch_ablation(monkeypatch, calls: list) -> None:
     monkeypatch.setattr(data, "generate_data", generate_data)
     monkeypatch.setattr(lora, "train_lora", train_lora)
     monkeypatch.setattr(export, "export_adapter", export_adapter)
-    monkeypatch.setattr(requests, "train_requests", fake_train_requests(calls))
     monkeypatch.setattr(harness, "run_suite", fake_run_suite(calls, success))

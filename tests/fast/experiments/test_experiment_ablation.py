@@ -51,18 +51,20 @@ def test_the_arms_differ_only_in_verify_and_are_compared(tmp_path, monkeypatch):
         valid = out / "arms" / arm / "lora_data" / "valid.jsonl"
         assert json.loads(valid.read_text()) == {"arm": "verified"}
     # 3. Order: both datasets first, then each arm trained, exported, evaluated; then the baseline.
-    assert [(c[0], getattr(c[1], "verify", c[1])) for c in calls if c[0] != "requests"] == [
+    assert [(c[0], getattr(c[1], "verify", c[1])) for c in calls] == [
         ("data", True), ("data", False), ("lora", lora[0]), ("export", "verified"), ("tau", "ablation-verified"),
         ("lora", lora[1]), ("export", "unverified"), ("tau", "ablation-unverified"), ("tau", "ablation-base")]
     # 4. The agent: retail plus the arm's exported adapter; the baseline without one. Every arm has the
-    # same request scope: one classifier, fitted on the verified arm's data.
+    # same reader and request scope: the packaged retail spec's (nothing of it is trained per arm).
     spec = load_spec(out / "arms" / "unverified" / "spec.yaml")
     assert [a.path for a in spec.adapters] == [str(out / "arms" / "unverified" / "export" / "adapter.gguf")]
     assert load_spec(out / "arms" / "base" / "spec.yaml").adapters == []
-    classifier = str((out / "arms" / "requests" / "requests.json").resolve())
-    assert {load_spec(out / "arms" / arm / "spec.yaml").routing.requests.classifier
-            for arm in ("verified", "unverified", "base")} == {classifier}
-    assert [c for c in calls if c[0] == "requests"] == [("requests", out / "arms" / "verified" / "data")]
+    retail = load_spec("retail")
+    for arm in ("verified", "unverified", "base"):
+        arm_spec = load_spec(out / "arms" / arm / "spec.yaml")
+        assert arm_spec.understanding.requests == retail.understanding.requests
+        assert arm_spec.resolve_path(arm_spec.understanding.reader) == retail.resolve_path(retail.understanding.reader)
+        assert arm_spec.policy == retail.policy
 
     # 5. The report: pass^1 per arm, paired difference verified - unverified, held-out loss, counts.
     arms = report["arms"]

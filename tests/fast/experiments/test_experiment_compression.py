@@ -40,14 +40,14 @@ def test_every_variant_is_measured_and_reported(inputs, tmp_path, monkeypatch):
     assert [c[1] for c in calls if c[0] == "tau"] == ["retail-merged-f16", "retail-merged-q8_0",
                                                        "retail-merged-q4_k_m", "retail-merged-q3_k_m"]
     # 2. The agent is retail with the merged file as its model, no adapter, the training prompt, and
-    # its request scope fitted once on the adapter's training data.
+    # retail's reader and request scope (the reader is trained on wording families, not per adapter).
     spec = load_spec(out / "variants" / "Q4_K_M" / "spec.yaml")
     assert spec.model.name == str(out / "models" / "merged.Q4_K_M.gguf") and spec.adapters == []
     assert spec.prompts.system == "retail_compact.j2" and spec.model.threads == 1
-    assert spec.policy == load_spec("retail").policy
-    assert [c for c in calls if c[0] == "requests"] == [("requests", inputs["adapter"].parent / "data")]
-    assert spec.routing.requests.classifier == str((out / "requests" / "requests.json").resolve())
-    assert spec.routing.requests.tools == load_spec("retail").routing.requests.tools
+    retail = load_spec("retail")
+    assert spec.policy == retail.policy and spec.understanding.requests == retail.understanding.requests
+    assert spec.resolve_path(spec.understanding.reader) == retail.resolve_path(retail.understanding.reader)
+    assert "request_classifier" not in report
     # 3. The held-out corpus has the test users' text.
     assert (out / "corpus.txt").read_text().count("\n\n") == 2  # 3 documents
 

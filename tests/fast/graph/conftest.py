@@ -1,13 +1,20 @@
-"""Fixtures of the agent-graph tests: a tiny shop with tau2-shaped ids, a scripted model, sessions."""
+"""Fixtures of the agent-graph tests: a tiny shop with tau2-shaped ids, a scripted model, sessions.
+
+Sessions read messages with the keyword reader (``tests/fake_reader.py``); ``read_as`` says exactly how
+a message is read where a test depends on it (a request, an unsure answer), not on keyword luck.
+"""
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agentspec.runtime.scripted import ScriptedChatModel
-from agentspec.spec import load_spec
+from agentspec.spec import AgentSpec, load_spec
+from fake_reader import KeywordReader
 
 SHIRT = "8310926033"
 MUG = "4444444444"
@@ -92,3 +99,23 @@ def reply(text: str) -> str:
 @pytest.fixture
 def scripted():
     return ScriptedChatModel(context_length=8192)
+
+
+def read_as(text: str, **fields: Any) -> KeywordReader:
+    """A keyword reader that reads ``text`` as it would, with ``fields`` of the ``Reading`` replaced
+    (``read_as(text, requests={"transfer": 0.95})``); every other message as usual."""
+    return KeywordReader(readings={text: dataclasses.replace(KeywordReader().read(text), **fields)})
+
+
+def changed(spec: AgentSpec, **sections: Any) -> AgentSpec:
+    """``spec`` with some fields changed and validated again (``model_copy`` takes a misspelt key silently):
+    ``changed(spec, policy={"confirmation": {"determine": False}})``. Mappings merge key by key; an empty
+    one, a list or a scalar replaces (``understanding={"requests": {}}`` removes the request scope)."""
+    def merge(old: Any, new: Any) -> Any:
+        if isinstance(old, dict) and isinstance(new, dict) and new:
+            return {**old, **{k: merge(old.get(k), v) for k, v in new.items()}}
+        return new
+
+    out = AgentSpec.model_validate(merge(spec.model_dump(), sections))
+    out._base_dir, out._source = spec.base_dir, spec._source
+    return out

@@ -6,14 +6,12 @@ import json
 import pytest
 
 from agentspec.graph import AgentSession
-from agentspec.graph.guard import said_choices
-from agentspec.graph.nodes import STOP_REPLIES
 from agentspec.graph.prompts import SystemPrompt
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.spec import load_spec
 from agentspec.tools.retail import RetailStore
 
-from conftest import MUG, SHIRT, call, reply
+from conftest import MUG, SHIRT, call, changed, read_as, reply
 
 EXCHANGE = dict(order_id="#W0000001", item_ids=["1111111111"], new_item_ids=["2222222222"],
                 payment_method_id="credit_card_1000001")
@@ -22,16 +20,14 @@ AUTH = call("find_user_id_by_email", email="alice@example.com")
 
 @pytest.fixture
 def spec():
-    """The shipped retail spec without its request scope: these tests drive the guard with tools any request
-    could need (calculate for arithmetic, a cancel after "what now?"); test_request_scope covers the scope."""
-    shipped = load_spec("retail")
-    spec = shipped.model_copy(update={"routing": shipped.routing.model_copy(update={"requests": None})})
-    spec._base_dir = shipped.base_dir
-    return spec
+    """The shipped retail spec without its request scope (nor the question for a request): these tests drive
+    the guard with tools any request could need (calculate for arithmetic, a cancel after "what now?");
+    test_request_scope covers the scope. The reader still reads every message (yes/no, slots, choices)."""
+    return changed(load_spec("retail"), understanding={"requests": {}}, policy={"ask_for_request": False})
 
 
 def session(spec, model, shop_db, **kw):
-    return AgentSession(spec, model=model, db=shop_db, **kw)
+    return AgentSession(spec, model=model, data=shop_db, **kw)
 
 
 def store_of(s: AgentSession) -> RetailStore:
@@ -94,7 +90,7 @@ def test_a_zip_in_a_new_address_is_no_identity_and_an_email_is_looked_up_before_
     scripted.enqueue(reply("Sure, you can visit the website."), reply("Sure!"), AUTH, reply("Thanks, Alice."))
     with session(spec, scripted, shop_db) as s:
         first = s.send("Can order #W0000002 be delivered to 264 River Road, San Antonio TX 78268?")
-        assert first.reply == spec.policy.identity_request
+        assert first.reply == spec.messages.identity_request
         # An email given: the turn starts with the lookup (the model's "Sure!" is not a call: retried).
         second = s.send("It's alice@example.com")
         decides = [e for e in second.entries if e["kind"] == "decide"]
@@ -144,17 +140,17 @@ def test_repeated_identical_calls_are_refused_then_stop_the_turn(spec, scripted,
     scripted.enqueue(AUTH, same, same, same)
     with session(spec, scripted, shop_db) as s:
         turn = s.send("alice@example.com, what is 2 + 2?")
-        assert turn.reply == STOP_REPLIES["repeat"]
+        assert turn.reply == spec.messages.stopped
         assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email", "calculate"]
         assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == ["refused: repeat"] * 2
         # The next step's prompt does not show the graph's stop sentence (small models copy it).
         scripted.enqueue(reply("It is 4."))
         s.send("so what is it?")
         prompt = scripted.calls[-1]["messages"]
-        assert all(STOP_REPLIES["repeat"] not in (m["content"] or "") for m in prompt)
+        assert all(spec.messages.stopped not in (m["content"] or "") for m in prompt)
         assert prompt[-1] == {"role": "user", "content": "so what is it?"}
         # ... but the session keeps it: the user saw it.
-        assert any(STOP_REPLIES["repeat"] in m["content"] for m in s.history() if m["role"] == "assistant")
+        assert any(spec.messages.stopped in m["content"] for m in s.history() if m["role"] == "assistant")
 
 
 def test_a_lookup_that_ran_this_turn_is_barred_until_a_write_or_the_next_turn(spec, scripted, shop_db):
@@ -180,15 +176,14 @@ def test_a_lookup_that_ran_this_turn_is_barred_until_a_write_or_the_next_turn(sp
 
 
 def test_steps_per_turn_are_bounded(spec, shop_db):
-    limited = spec.model_copy(update={"limits": spec.limits.model_copy(update={"max_steps_per_turn": 3})})
-    limited._base_dir = spec.base_dir
+    limited = changed(spec, limits={"max_steps_per_turn": 3})
     counter = iter(range(100))
     model = ScriptedChatModel([AUTH, reply("Hello Alice.")],
                               default_reply=lambda m: call("calculate", expression=f"{next(counter)} + 1"))
     with session(limited, model, shop_db) as s:
         s.send("I am alice@example.com")
         turn = s.send("add things forever")
-        assert turn.reply == STOP_REPLIES["limit"]
+        assert turn.reply == spec.messages.stopped
         assert len([e for e in turn.entries if e["kind"] == "decide"]) == 3
         assert len(turn.tool_calls) == 3
 
@@ -196,7 +191,7 @@ def test_steps_per_turn_are_bounded(spec, shop_db):
 def test_handoff_sends_the_policy_message(spec, scripted, shop_db):
     scripted.enqueue(AUTH, call("transfer_to_human_agents", summary="wants a human"))
     with session(spec, scripted, shop_db) as s:
-        assert s.send("alice@example.com, I want a human please").reply == spec.policy.handoff_message
+        assert s.send("alice@example.com, I want a human please").reply == spec.messages.handoff
 
 
 def test_one_user_per_session_keeps_the_first_user(spec, scripted, shop_db):
@@ -211,17 +206,17 @@ def test_before_any_identity_the_graph_asks_for_it_instead_of_the_models_reply(s
     scripted.enqueue(reply("Sure, go to the order pages."), AUTH, reply("Hello Alice."), reply("Anything else?"))
     with session(spec, scripted, shop_db) as s:
         first = s.send("Hi, I want to cancel an order.")
-        assert first.reply == spec.policy.identity_request
+        assert first.reply == spec.messages.identity_request
         assert [e["outcome"] for e in first.entries if e["kind"] == "graph"] == ["identity"]
         # Given an email, the model can authenticate: its reply stands from then on.
         assert s.send("alice@example.com").reply == "Hello Alice."
         assert s.send("thanks").reply == "Anything else?"
-    assert load_spec("retail-base").policy.identity_request == spec.policy.identity_request  # same graph
+    assert load_spec("retail-base").messages.identity_request == spec.messages.identity_request  # same graph
 
 
 def test_the_name_lookup_takes_each_name_from_its_place_in_what_the_user_said(spec, scripted, shop_db):
-    # Every word the user typed is a name the grammar could offer; the name dictated with the zip code
-    # decides which is first and which is last (lookups_follow_named: name).
+    # Every word the user typed is a name the grammar could offer; the reader's slots (first_name,
+    # last_name) decide which is first and which is last (policy.targets.lookups: name).
     wrong = call("find_user_id_by_name_zip", first_name="Alice", last_name="Alice", zip="10001")
     right = call("find_user_id_by_name_zip", first_name="Alice", last_name="Smith", zip="10001")
     scripted.enqueue(wrong, right, reply("Thanks, Alice."))
@@ -242,16 +237,16 @@ def test_a_write_targets_the_order_the_user_named(spec, scripted, shop_db):
     with session(spec, scripted, shop_db) as s:
         turn = s.send("alice@example.com: ship order #W0000002 to 2 Oak St, Springfield, IL 10001, USA instead")
         decides = [e for e in turn.entries if e["kind"] == "decide"]
-        # Neither a read of the other order (lookups_follow_named) nor a write on it is in the grammar.
+        # Neither a read of the other order (policy.targets.lookups) nor a write on it is in the grammar.
         assert decides[-1]["errors"] == ["excluded_identifier", "excluded_identifier"]
         assert [c["arguments"]["order_id"] for c in turn.tool_calls if c["name"] == "get_order_details"] == [
             "#W0000002"]
         assert s.state["pending"]["calls"][0]["arguments"]["order_id"] == "#W0000002"
-        assert s.state["said_since_write"] == [
+        assert s.state["said"] == [
             "alice@example.com: ship order #W0000002 to 2 Oak St, Springfield, IL 10001, USA instead"]
         scripted.enqueue(reply("Done."))
         s.send("yes")
-        assert s.state["said_since_write"] == []  # served: the next request names its own order (or none)
+        assert s.state["said"] == []  # served: the next request names its own order (or none)
 
 
 def test_a_write_targets_the_order_and_payment_method_the_user_described(spec, scripted, shop_db):
@@ -273,38 +268,24 @@ def test_a_write_targets_the_order_and_payment_method_the_user_described(spec, s
                               "in 1111 (credit_card_1000001). Shall I proceed? (yes/no)")
 
 
-@pytest.mark.parametrize("texts, said", [
-    (["Please cancel my order #W1; I ordered it by mistake."], ["ordered by mistake"]),
-    (["I'd like it cancelled, I no longer need it."], ["no longer needed"]),
-    (["cancel #W1", "it is not needed any longer"], ["no longer needed"]),  # every message since the write
-    (["cancel my order please"], []),  # "order" alone is not "ordered by mistake"
-    (["ordered by mistake, and no longer needed anyway"], ["no longer needed", "ordered by mistake"]),
+@pytest.mark.parametrize("chosen, errors, stated", [
+    ({"ordered by mistake": 0.8, "no longer needed": 0.1, "none": 0.1}, ["invalid_arguments"], "ordered by mistake"),
+    # Below understanding.choice_threshold: no choice, the enum stays open and the model's reason stands.
+    ({"ordered by mistake": 0.5, "no longer needed": 0.1, "none": 0.4}, [], "no longer needed"),
 ])
-def test_an_enumerated_choice_is_what_the_user_said(texts, said):
-    assert said_choices(["no longer needed", "ordered by mistake"], texts) == said
-
-
-@pytest.mark.parametrize("texts, said", [
-    (["Cancel #W1, I bought it by accident."], ["ordered by mistake"]),
-    (["I changed my mind about #W1, please cancel it"], ["no longer needed"]),
-    (["cancel it, I don't need it"], ["no longer needed"]),
-    (["I need to cancel my order"], []),  # "need" alone says neither
-])
-def test_an_enumerated_choice_is_also_said_in_the_specs_other_words(spec, texts, said):
-    values = ["no longer needed", "ordered by mistake"]
-    assert said_choices(values, texts, spec.policy.choice_phrases) == said
-    assert said_choices(values, texts) == []  # without the phrases, none of these says a reason
-
-
-def test_a_cancel_takes_the_reason_the_user_gave(spec, scripted, shop_db):
+def test_a_cancel_takes_the_reason_the_reader_chose(spec, scripted, shop_db, chosen, errors, stated):
+    # The reason is the reader's choice head (understanding.choices), not a word list: no keyword rule
+    # knows this phrasing, the reading says the reason, and the grammar offers only that one.
+    text = "alice@example.com here. Please cancel #W0000002, I clicked the wrong button."
     wrong = call("cancel_pending_order", order_id="#W0000002", reason="no longer needed")
     right = call("cancel_pending_order", order_id="#W0000002", reason="ordered by mistake")
     scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"), wrong, right)
-    with session(spec, scripted, shop_db) as s:
-        turn = s.send("alice@example.com here. Please cancel #W0000002, I ordered it by mistake.")
+    with session(spec, scripted, shop_db, reader=read_as(text, choices={"reason": chosen})) as s:
+        turn = s.send(text)
         decides = [e for e in turn.entries if e["kind"] == "decide"]
-        assert decides[-1]["errors"] == ["invalid_arguments"]  # the other reason is not in the grammar
-        assert turn.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake)")
+        assert decides[-1]["errors"] == errors  # the other reason is not in the grammar
+        assert turn.reply.startswith(f"I'm about to cancel order #W0000002 (reason: {stated})")
+        assert s.state["choices"] == ({"reason": stated} if errors else {})
 
 
 def test_a_write_the_tool_would_refuse_is_not_stated_and_the_model_reads_why(spec, scripted, shop_db):
@@ -384,38 +365,6 @@ def test_a_call_on_another_users_order_tried_again_ends_the_turn_with_the_reason
         turn = s.send("I'm alice@example.com. Please cancel order #W0000003, it is my friend's order.")
         assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == [
             "refused: other_user", "refused: repeat", "refused: repeat"]
-        assert turn.reply == ("I can't do that: this data belongs to another user; this conversation can only help "
-                              "the authenticated user alice_smith_1001. Is there anything else I can help you with?")
+        # The guard's reason is for the model; the customer hears the spec's sentence for it.
+        assert turn.reply == spec.messages.not_yours.format(user="alice_smith_1001")
         assert len(scripted.calls) == 4  # the repeats ended the turn (limits.max_repeated_calls), not 8 steps
-
-
-def test_a_reply_claiming_a_change_nothing_made_is_decoded_again_as_a_call(spec, scripted, shop_db):
-    cancel = call("cancel_pending_order", order_id="#W0000002", reason="no longer needed")
-    scripted.enqueue(AUTH, reply("Your order #W0000002 has been cancelled."), cancel)
-    with session(spec, scripted, shop_db) as s:
-        turn = s.send("alice@example.com here: please cancel order #W0000002")
-        claimed = [e for e in turn.entries if e["kind"] == "decide" and e.get("unbacked_claim")]
-        assert [e["unbacked_claim"] for e in claimed] == ["has been cancelled"]
-        assert turn.reply.startswith("I'm about to cancel order #W0000002") and "has been" not in turn.reply
-        assert "has been cancelled" in s.send("yes").reply  # the graph's report of the write
-        # The write succeeded, so a later "has been cancelled" may be about it: said as it is.
-        scripted.enqueue(reply("Your order #W0000002 has been cancelled."))
-        assert s.send("so it is done?").reply == "Your order #W0000002 has been cancelled."
-
-
-def test_a_status_is_no_claim(spec, scripted, shop_db):
-    scripted.enqueue(AUTH, reply("Order #W0000001 has already been delivered, so it was not cancelled."))
-    with session(spec, scripted, shop_db) as s:
-        turn = s.send("alice@example.com: what about #W0000001?")
-        assert turn.reply.startswith("Order #W0000001 has already been delivered")
-        assert not any(e.get("unbacked_claim") for e in turn.entries)
-
-
-def test_choice_phrases_for_a_value_no_write_offers_is_a_spec_error(spec, scripted, shop_db):
-    from agentspec.spec import SpecError
-
-    policy = spec.policy.model_copy(update={"choice_phrases": {"no longer need": ["changed my mind"]}})
-    typo = spec.model_copy(update={"policy": policy})
-    with pytest.raises(SpecError) as err:
-        session(typo, scripted, shop_db)
-    assert "policy.choice_phrases.no longer need" in str(err.value) and "'no longer needed'" in str(err.value)

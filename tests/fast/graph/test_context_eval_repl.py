@@ -15,7 +15,7 @@ from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.tools.retail import RetailStore
 
-from conftest import call, reply
+from conftest import call, changed, reply
 
 
 def words(n: int) -> str:
@@ -52,17 +52,15 @@ def test_agent_keeps_the_prompt_within_budget(spec, shop_db):
         system = SystemPrompt(spec).render(ToolRegistry([store]).tools, "alice_smith_1001")
     # Room for the system prompt and about 250 words of conversation: five observations need more.
     budget = count(system) + 250
-    small = spec.model_copy(update={"limits": spec.limits.model_copy(update={"context_budget": budget,
-                                                                             "max_steps_per_turn": 12}),
-                                     "policy": spec.policy.model_copy(update={"request_question": None})})
-    small._base_dir = spec.base_dir
+    small = changed(spec, limits={"context_budget": budget, "max_steps_per_turn": 12},
+                    policy={"ask_for_request": False})
     steps = [call("find_user_id_by_email", email="alice@example.com")]
     steps += [call("get_user_details", user_id="alice_smith_1001")]
     steps += [call("get_order_details", order_id=o) for o in ("#W0000001", "#W0000002")]
     steps += [call("get_product_details", product_id=p) for p in ("8310926033", "4444444444")]
     steps += [reply("done")]
     model = ScriptedChatModel(steps, context_length=4096)
-    with AgentSession(small, model=model, db=shop_db) as s:
+    with AgentSession(small, model=model, data=shop_db) as s:
         assert s.send("alice@example.com").reply == "done"
         decides = [e for e in s.trace() if e["kind"] == "decide"]
         assert max(e["prompt_tokens"] for e in decides) <= s.deps.prompt_budget
@@ -71,7 +69,7 @@ def test_agent_keeps_the_prompt_within_budget(spec, shop_db):
 
 
 def test_eval_adapter_runs_on_the_harness_store(spec, shop_db):
-    from agentspec.graph.eval_agent import make_eval_agent
+    from agentspec.evals.spec_agent import make_eval_agent
 
     model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"),
                                call("get_order_details", order_id="#W0000009"),  # invented: retried
@@ -93,7 +91,7 @@ def test_eval_adapter_runs_on_the_harness_store(spec, shop_db):
 
 
 def test_eval_adapter_lists_policy_refusals_but_not_repeats(spec, shop_db):
-    from agentspec.graph.eval_agent import make_eval_agent
+    from agentspec.evals.spec_agent import make_eval_agent
 
     model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"),
                                call("get_order_details", order_id="#W0000003"),  # bob's order
@@ -109,7 +107,7 @@ def test_eval_adapter_lists_policy_refusals_but_not_repeats(spec, shop_db):
 
 
 def test_eval_agent_temperature_overrides_the_specs_and_reaches_the_model(shop_db):
-    from agentspec.graph.eval_agent import make_eval_agent
+    from agentspec.evals.spec_agent import make_eval_agent
 
     model = ScriptedChatModel([reply("Hello.")])
     agent = make_eval_agent("retail", model=model, temperature=0.8)
@@ -129,11 +127,11 @@ def test_agent_repl_commands_and_turns(spec, shop_db):
     def read(prompt):
         return next(feed)
 
-    with AgentSession(spec, name="repl", model=model, db=shop_db) as s:
+    with AgentSession(spec, name="repl", model=model, data=shop_db) as s:
         AgentRepl(s, console=Console(file=out, width=140), read_line=read).run()
     text = out.getvalue()
-    # Verified with no request yet: the graph asks what they need (policy.request_question).
-    assert f"agent> {spec.policy.request_question}" in text and "find_user_id_by_email" in text
+    # Verified with no request yet: the graph asks what they need (messages.request_question).
+    assert f"agent> {spec.messages.request_question}" in text and "find_user_id_by_email" in text
     assert "alice_smith_1001" in text and "repl *" in text and "model steps" in text
     assert "unknown command /bogus" in text
 

@@ -1,11 +1,15 @@
-"""policy.writes_when_determined: a write the customer's words fully give is stated by the graph itself."""
+"""policy.confirmation.determine: a write the customer's words fully give is stated by the graph itself.
+
+What the words give is the reader's (the keyword reader here; ``read_as`` where a test needs a reading)
+and the retail toolkit's verifier against its store."""
 from __future__ import annotations
 
 import json
 
 from agentspec.graph import AgentSession
+from agentspec.graph.state import call_fingerprint
 
-from conftest import call, reply
+from conftest import call, changed, read_as, reply
 
 AUTH = call("find_user_id_by_email", email="alice@example.com")
 PROFILE = call("get_user_details", user_id="alice_smith_1001")
@@ -26,7 +30,7 @@ def _steps(session) -> list[tuple[str, str]]:
 def test_an_exchange_the_words_determine_is_stated_without_waiting_for_the_model(spec, scripted, shop_db):
     # The expert read every variant of the product instead of writing "the grey one" (REPL demo-1129i).
     scripted.enqueue(AUTH, PROFILE, READ_SHIRT, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send(EXCHANGE)
         assert _steps(s) == [("decide", "calls"), ("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
         assert turn.reply.startswith("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; "
@@ -40,20 +44,59 @@ def test_an_exchange_the_words_determine_is_stated_without_waiting_for_the_model
         assert status(s, "#W0000001") == "exchange requested"
 
 
-def test_a_declined_statement_is_not_stated_again_by_the_graph(spec, scripted, shop_db):
-    scripted.enqueue(AUTH, PROFILE, reply("Of course. What would you like instead?"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+def test_a_plain_no_settles_the_request_and_the_graph_says_so(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, PROFILE)
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send(EXCHANGE)
-        turn = s.send("No, wait, let me think about it.")
-        assert turn.reply == "Of course. What would you like instead?"  # the model hears the user
-        assert _steps(s)[-1] == ("decide", "reply") and not turn.tool_calls
+        asked = len(scripted.calls)
+        turn = s.send("No.")
+        assert turn.reply == spec.messages.declined and not turn.tool_calls
+        assert len(scripted.calls) == asked  # the graph's answer: the model is not asked
+        assert [e["outcome"] for e in turn.entries if e["kind"] == "graph"] == ["declined"]
+        # Settled: nothing stays open, and the next request names its own targets.
+        assert s.state["open_requests"] == [] and s.state["said"] == [] and s.state["pending"] is None
         assert status(s, "#W0000001") == "delivered"
+
+
+def test_a_declined_statement_is_not_stated_again_by_the_graph(spec, scripted, shop_db):
+    # An answer that is no yes and no plain no keeps the request open; the same words still determine
+    # the same exchange, but the graph does not state it again: the model hears the user.
+    scripted.enqueue(AUTH, PROFILE, reply("Of course. What would you like instead?"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send(EXCHANGE)
+        (stated,) = s.state["pending"]["calls"]
+        turn = s.send("Hmm, let me think about it.")
+        assert turn.reply == "Of course. What would you like instead?"
+        assert _steps(s)[-1] == ("decide", "reply") and not turn.tool_calls
+        assert s.state["open_requests"] == ["exchange"] and s.state["pending"] is None
+        assert s.state["declined"] == [call_fingerprint(stated)]
+        assert status(s, "#W0000001") == "delivered"
+
+
+def test_an_unsure_yes_does_not_run_the_write_and_is_read_as_a_message(spec, scripted, shop_db):
+    # A yes that asks for more is below understanding.yes_threshold: the stated exchange does not run;
+    # the message is read like any other (its words join the request's), and the model's call with the
+    # card asked for is stated in turn (the guard asks again: nothing runs without a clear yes).
+    hedged = "Yes, but use my credit card instead."
+    by_card = {"name": "exchange_delivered_order_items", "arguments": {
+        "order_id": "#W0000001", "item_ids": ["1111111111"], "new_item_ids": ["2222222222"],
+        "payment_method_id": "credit_card_1000001"}}
+    scripted.enqueue(AUTH, PROFILE, call(by_card["name"], **by_card["arguments"]))
+    reader = read_as(hedged, answer={"yes": 0.55, "no": 0.02, "other": 0.43})
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        s.send(EXCHANGE)
+        turn = s.send(hedged)
+        assert not turn.tool_calls and status(s, "#W0000001") == "delivered"
+        assert [e["output"] for e in turn.entries if e["kind"] == "answer"] == ["unsure"]
+        assert s.state["said"][-1] == hedged and s.state["open_requests"] == ["exchange"]
+        assert s.state["pending"]["calls"] == [by_card]
+        assert "Visa card ending in 1111" in turn.reply and turn.reply.endswith("Shall I proceed? (yes/no)")
 
 
 def test_words_that_leave_an_argument_open_leave_the_write_to_the_model(spec, scripted, shop_db):
     # No payment method named: the gift card and the Visa are both possible, so the model asks.
     scripted.enqueue(AUTH, PROFILE, reply("Which payment method should pay the difference?"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("Hi, I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the red "
                       "one. My email is alice@example.com")
         assert turn.reply == "Which payment method should pay the difference?"
@@ -64,10 +107,10 @@ def test_a_write_whose_dry_run_fails_is_left_to_the_model(spec, scripted, shop_d
     # The green T-Shirt is out of stock: neither the exchange nor a modification would pass, so the
     # graph states nothing and the model explains.
     scripted.enqueue(AUTH, PROFILE, reply("That T-Shirt is not available in green."))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the green one, "
                       "size L, paying with my gift card. My email is alice@example.com")
-        assert s.state["requests"] == ["exchange"]
+        assert s.state["open_requests"] == ["exchange"]
         assert ("graph", "determined") not in _steps(s)
         assert turn.reply == "That T-Shirt is not available in green."
 
@@ -75,17 +118,17 @@ def test_a_write_whose_dry_run_fails_is_left_to_the_model(spec, scripted, shop_d
 def test_an_exchange_asked_of_a_pending_order_is_stated_as_the_modification_it_can_be(spec, scripted, shop_db):
     # The customer's word is "exchange"; the order's status makes it a modification (the dry run says so).
     scripted.enqueue(AUTH, PROFILE, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("I want to exchange the Mug (color white) in my order #W0000002 for the black one, paying "
                       "with my gift card. My email is alice@example.com")
-        assert s.state["requests"] == ["exchange"]
+        assert s.state["open_requests"] == ["exchange"]
         assert turn.reply.startswith("I'm about to modify order #W0000002")
         assert s.send("yes").tool_calls[0]["name"] == "modify_pending_order_items"
 
 
 def test_a_named_cancel_with_its_reason_is_stated_right_after_authentication(spec, scripted, shop_db):
     scripted.enqueue(AUTH, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("Please cancel my order #W0000002, I ordered it by mistake. My email is alice@example.com")
         assert _steps(s) == [("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
         assert turn.reply.startswith("I'm about to cancel order #W0000002") and "ordered by mistake" in turn.reply
@@ -95,7 +138,7 @@ def test_a_named_cancel_with_its_reason_is_stated_right_after_authentication(spe
 
 def test_another_users_order_is_never_stated(spec, scripted, shop_db):
     scripted.enqueue(AUTH, reply("I can only help with the orders on your own account."))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("Please cancel order #W0000003, I ordered it by mistake. My email is alice@example.com")
         assert ("graph", "determined") not in _steps(s)
         assert turn.reply == "I can only help with the orders on your own account."
@@ -103,46 +146,49 @@ def test_another_users_order_is_never_stated(spec, scripted, shop_db):
 
 
 def test_without_the_policy_the_model_decides(spec, scripted, shop_db):
-    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update={"writes_when_determined": False})})
+    spec = changed(spec, policy={"confirmation": {"determine": False}})
     scripted.enqueue(AUTH, PROFILE, reply("Let me look at the T-Shirt's variants."))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         assert s.send(EXCHANGE).reply == "Let me look at the T-Shirt's variants."
         assert ("graph", "determined") not in _steps(s)
 
 
 def test_a_change_read_as_exchange_and_modification_is_the_one_the_order_allows(spec, scripted, shop_db):
     # "swap" reads as both; #W0000001 is delivered, so only the exchange passes its dry run.
+    swap = ("I want to swap the T-Shirt (color blue, size M) in my order #W0000001 for the one with color red, "
+            "size M. Use my gift card for any price difference. My email is alice@example.com")
     scripted.enqueue(AUTH, PROFILE, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
-        turn = s.send("I want to swap the T-Shirt (color blue, size M) in my order #W0000001 for the one with "
-                      "color red, size M. Use my gift card for any price difference. My email is alice@example.com")
-        assert {"exchange", "modify_items"} <= set(s.state["requests"])
+    reader = read_as(swap, requests={"exchange": 0.8, "modify_items": 0.7})
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        turn = s.send(swap)
+        assert {"exchange", "modify_items"} <= set(s.state["open_requests"])
         assert ("graph", "determined") in _steps(s)
         assert turn.reply.startswith("I'm about to request an exchange in order #W0000001")
 
 
 def test_a_customer_who_only_asks_for_a_person_is_handed_over_with_their_words(spec, scripted, shop_db):
     # The expert read orders for eleven turns before it handed such a customer over.
+    ask = "I want to file a complaint about the delivery driver and talk to a human manager."
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000001"), reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
-        ask = "I want to file a complaint about the delivery driver and talk to a human manager."
+    reader = read_as(f"{ask} My email is alice@example.com", requests={"transfer": 0.95, "modify_address": 0.05})
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
         turn = s.send(f"{ask} My email is alice@example.com")
-        assert s.state["requests"] == ["transfer"]
+        assert s.state["asked"] == ["transfer"]
         assert _steps(s) == [("decide", "calls"), ("graph", "determined"), ("graph", "handoff")]
         handoff = turn.tool_calls[-1]
         assert (handoff["name"], handoff["arguments"]) == ("transfer_to_human_agents", {
             "summary": f"User alice_smith_1001 asks: {ask} My email is alice@example.com"})
-        assert turn.reply == spec.policy.handoff_message
+        assert turn.reply == spec.messages.handoff
 
 
 def test_a_person_asked_for_next_to_a_request_the_agent_serves_is_the_models_call(spec, scripted, shop_db):
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000002"), reply("Which reason?"),
                      call("get_user_details", user_id="alice_smith_1001"),
                      reply("I can cancel it for you right here. Which reason: no longer needed or ordered by mistake?"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("Hi, alice@example.com here. Please cancel my order #W0000002.")
         turn = s.send("Can't you just let me talk to a human agent?")
-        assert s.state["requests"] == ["cancel", "transfer"]
+        assert s.state["open_requests"] == ["cancel", "transfer"]
         assert ("graph", "determined") not in _steps(s)  # the model's steps: a read, then its answer
         assert [c["name"] for c in turn.tool_calls] == ["get_user_details"] and turn.reply.startswith("I can cancel")
 
@@ -154,10 +200,11 @@ def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_p
     shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")
     db = tmp_path / "shop.json"
     db.write_text(json.dumps(shop))
+    change = ("Before order #W0000004 ships, change the Mug for a black one and the T-Shirt for the red one. "
+              "Use my gift card for any difference. My email is alice@example.com")
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000004"), reply("not reached"))
-    with AgentSession(spec, model=scripted, db=db) as s:
-        turn = s.send("Before order #W0000004 ships, change the Mug for a black one and the T-Shirt for the red "
-                      "one. Use my gift card for any difference. My email is alice@example.com")
+    with AgentSession(spec, model=scripted, data=db, reader=read_as(change, requests={"modify_items": 0.9})) as s:
+        turn = s.send(change)
         assert ("graph", "determined") in _steps(s) and turn.reply.endswith("Shall I proceed? (yes/no)")
         done = s.send("yes")
         assert done.tool_calls[0]["name"] == "modify_pending_order_items"
@@ -169,30 +216,52 @@ def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_p
 
 def test_an_address_for_an_order_named_by_its_items_is_the_orders_once_it_is_seen(spec, scripted, shop_db):
     # Before the orders are read only the profile's address is callable: the graph waits for the read
-    # rather than state that one, then states the order's, each line as the customer typed it.
+    # rather than state that one, then states the order's, each line as the reader read it.
     scripted.enqueue(AUTH, PROFILE, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
-        # "Can" holds "Ca", a casing of the state the grammar offers: typed means typed as a word.
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("I'm alice@example.com. I moved. Can the order I placed with the Mug be delivered to "
-                      "12 Oak Street Suite 5, San Jose CA 95120, USA?")
+               "12 Oak Street Suite 5, San Jose CA 95120, USA?")
         assert _steps(s) == [("decide", "calls"), ("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
         assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_address", "arguments": {
             "order_id": "#W0000002", "address1": "12 Oak Street", "address2": "Suite 5", "city": "San Jose",
             "state": "CA", "country": "USA", "zip": "95120"}}]
 
 
+def test_the_readers_slots_are_the_lines_of_an_address_write(spec, scripted, shop_db):
+    # No comma to go by and no rule of the toolkit's: which words are the street, the city and the zip
+    # is the reader's (its slots). Without them the same words leave the write to the model.
+    moved = ("I'm alice@example.com and I moved, please send the order with the Mug to 12 Oak Street Suite 5 "
+             "San Jose CA 95120 USA")
+    lines = {"address1": "12 Oak Street", "address2": "Suite 5", "city": "San Jose", "state": "CA", "zip": "95120",
+             "country": "USA"}
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"), AUTH, PROFILE, reply("Which address?"))
+    slots = {tag: [value] for tag, value in lines.items()}
+    reader = read_as(moved, requests={"modify_address": 0.9}, slots=slots)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        s.send(moved)
+        assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_address",
+                                                "arguments": {"order_id": "#W0000002", **lines}}]
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(moved, requests={"modify_address": 0.9})) as s:
+        assert s.send(moved).reply == "Which address?" and s.state["slots"] == [{}]
+        assert ("graph", "determined") not in _steps(s)
+
+
 def test_the_profile_address_alone_is_stated_once_no_order_is_named(spec, scripted, shop_db):
+    # Every line from the reader's slots; a line it did not find is the toolkit's to fill (retail: no
+    # second line is "", no country is the shop's, read from the profile).
     scripted.enqueue(AUTH, PROFILE, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
-        s.send("I'm alice@example.com. Please change my default address to 12 Oak Street, Fort Worth, TX 76184, USA.")
-        assert s.state["pending"]["calls"][0]["name"] == "modify_user_address"
-        assert s.state["pending"]["calls"][0]["arguments"]["city"] == "Fort Worth"
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("I'm alice@example.com. Please change my default address to 12 Oak Street, Fort Worth, TX 76184.")
+        assert s.state["slots"][0]["city"] == ["Fort Worth"] and "address2" not in s.state["slots"][0]
+        assert s.state["pending"]["calls"] == [{"name": "modify_user_address", "arguments": {
+            "user_id": "alice_smith_1001", "address1": "12 Oak Street", "address2": "", "city": "Fort Worth",
+            "state": "TX", "country": "USA", "zip": "76184"}}]
 
 
 def test_a_determined_write_the_store_refuses_is_answered_with_why(spec, scripted, shop_db):
     # Every argument given ("by accident" is the reason "ordered by mistake"), and the order is delivered.
     scripted.enqueue(AUTH, PROFILE, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("alice@example.com here. Could you cancel order #W0000001? I bought it by accident.")
         assert turn.reply == ("I can't do that: Non-pending order cannot be cancelled (order #W0000001 is delivered). "
                               "Is there anything else I can help you with?")
@@ -201,9 +270,10 @@ def test_a_determined_write_the_store_refuses_is_answered_with_why(spec, scripte
 
 
 def test_a_refused_order_address_is_not_swapped_for_the_profiles(spec, scripted, shop_db):
+    ship = "alice@example.com here. Please ship order #W0000001 to 12 Oak Street Suite 5, San Jose, CA 95120, USA."
     scripted.enqueue(AUTH, PROFILE, reply("not reached"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
-        turn = s.send("alice@example.com here. Please ship order #W0000001 to 12 Oak Street, San Jose, CA 95120, USA.")
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(ship, requests={"modify_address": 0.9})) as s:
+        turn = s.send(ship)
         assert s.state["pending"] is None  # the default address is not what was asked
         assert turn.reply.startswith("I can't do that: Non-pending order cannot be modified (order #W0000001 is "
                                      "delivered)")

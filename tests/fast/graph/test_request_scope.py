@@ -1,4 +1,8 @@
-"""The request scope: the write tools follow what the user asked for (shipped classifier, scripted model)."""
+"""The request scope: the write tools follow what the user asked for and has not settled yet.
+
+The reader (the keyword reader here, ``read_as`` where a test needs a reading) says which requests a
+message makes; ``understanding.requests`` says which tools each needs; a request closes when its write
+succeeds, is refused or is declined (scripted model)."""
 from __future__ import annotations
 
 import yaml
@@ -6,7 +10,7 @@ import yaml
 from agentspec.graph import AgentSession
 from agentspec.spec import check_spec, find_spec, load_spec
 
-from conftest import call, reply
+from conftest import call, changed, reply
 
 AUTH = call("find_user_id_by_email", email="alice@example.com")
 WRITES = {"cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items",
@@ -21,12 +25,12 @@ def offered_writes(entry) -> set[str]:
 def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
     # The expert's mistake this prevents: answering a cancel request with an item modification.
     # (The model's own steps: the graph would state this fully named cancel itself, see test_determined.)
-    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update={"writes_when_determined": False})})
+    spec = changed(spec, policy={"confirmation": {"determine": False}})
     modify = call("modify_pending_order_items", order_id="#W0000002", item_ids=["5555555555"],
                   new_item_ids=["6666666666"], payment_method_id="gift_card_1000002")
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000002"), modify,
                      call("cancel_pending_order", order_id="#W0000002", reason="no longer needed"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("Hi, please cancel my order #W0000002, I no longer need it. My email is alice@example.com")
         decides = [e for e in s.trace() if e["kind"] == "decide"]
         assert offered_writes(decides[1]) == {"cancel_pending_order"}
@@ -37,26 +41,27 @@ def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
         assert decides[2]["errors"] == ["unknown_tool"]  # the modification is not in the grammar: retried
         assert turn.reply.startswith("I'm about to cancel order #W0000002")
         requests = [e for e in s.trace() if e["kind"] == "request"]
-        assert requests[0]["output"] == ["cancel"] and requests[0]["scores"]["cancel"] > 0.5
-        assert s.state["requests"] == ["cancel"]
+        assert requests[0]["output"] == ["cancel"] and requests[0]["scores"]["cancel"] >= 0.5
+        assert s.state["open_requests"] == ["cancel"]
 
 
 def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(spec, scripted, shop_db):
-    policy = {"act_on_requests": False, "writes_when_determined": False, "request_question": None}  # the model's steps
-    spec = spec.model_copy(update={"policy": spec.policy.model_copy(update=policy)})
+    # The model's steps only: no act_on_requests, no determined writes, no question for a request.
+    spec = changed(spec, policy={"act_on_requests": False, "ask_for_request": False,
+                                 "confirmation": {"determine": False}})
     scripted.enqueue(AUTH, reply("How can I help?"), reply("Sure."), reply("Which item?"), reply("Okay."))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("hello, alice@example.com here")
         first = [e for e in s.trace() if e["kind"] == "decide"][-1]
         assert offered_writes(first) == WRITES  # nothing asked yet: the scope does not strand the user
         s.send("Please cancel my order #W0000002; I no longer need it.")
         s.send("Also, I want to return the T-Shirt from order #W0000001.")
-        assert s.state["requests"] == ["cancel", "return"]
+        assert s.state["open_requests"] == ["cancel", "return"]
         last = [e for e in s.trace() if e["kind"] == "decide"][-1]
         assert offered_writes(last) == {"cancel_pending_order", "return_delivered_order_items"}
         assert "calculate" in last["tools_offered"] and "get_product_details" not in last["tools_offered"]
-        s.send("yes")  # a confirmation asks for nothing new: the requests stay
-        assert s.state["requests"] == ["cancel", "return"]
+        s.send("yes")  # with nothing stated, a yes asks for nothing new: the requests stay
+        assert s.state["open_requests"] == ["cancel", "return"]
 
 
 def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
@@ -64,7 +69,7 @@ def test_a_new_request_is_acted_on_before_any_reply(spec, scripted, shop_db):
     scripted.enqueue(AUTH,
                      reply("The return has been requested."), call("get_order_details", order_id="#W0000001"),
                      reply("Which item of order #W0000001 would you like to return?"), reply("Glad to help."))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("hello, alice@example.com here")
         turn = s.send("Also, I want to return the T-Shirt from order #W0000001.")
         decides = [e for e in turn.entries if e["kind"] == "decide"]
@@ -78,103 +83,154 @@ def test_the_hand_off_waits_for_a_customer_who_asks_for_a_person(spec, scripted,
     # The expert transferred a customer whose order was already cancelled instead of saying so.
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000003"), reply("That order was already cancelled."),
                      call("transfer_to_human_agents", summary="The customer asks for a manager."))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("hello, alice@example.com here")
         s.send("What is the status of my order #W0000003? I want to cancel it.")
         offered = [e for e in s.trace() if e["kind"] == "decide"][-1]["tools_offered"]
-        assert s.state["asked"] == ["forbidden"] and "transfer_to_human_agents" not in offered
+        assert set(s.state["asked"]) == {"status", "cancel"} and "transfer_to_human_agents" not in offered
         turn = s.send("I want to file a complaint and talk to a human manager.")
         assert s.state["asked"] == ["transfer"]
         assert [c["name"] for c in turn.tool_calls] == ["transfer_to_human_agents"]
-        assert turn.reply == spec.policy.handoff_message
+        assert turn.reply == spec.messages.handoff
 
 
-def test_a_forbidden_request_is_answered_in_words_after_a_read(spec, scripted, shop_db):
-    # "Cancel my friend's order": the cancel is offered (a forbidden request sounds like the write it
-    # asks for), the turn starts with a call, and the guard refuses the other user's order.
+def test_a_request_on_another_users_order_is_answered_in_words_after_a_read(spec, scripted, shop_db):
+    # "Cancel my friend's order": the cancel is offered (the request sounds like the write it asks for),
+    # the turn starts with a call, and the guard refuses the other user's order.
     scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
                      call("cancel_pending_order", order_id="#W0000003", reason="no longer needed"),
                      reply("I can only help with orders on your own account."))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("hello, alice@example.com here")
         turn = s.send("Please cancel order #W0000003; it is my friend's order and she asked me to do it.")
-        assert s.state["asked"] == ["forbidden"] and s.state["pending"] is None
+        assert s.state["asked"] == ["cancel"] and s.state["pending"] is None
         assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == ["refused: other_user"]
         assert turn.reply == "I can only help with orders on your own account."
 
 
+def test_a_request_that_is_done_closes_and_the_next_one_is_scoped_afresh(spec, scripted, shop_db):
+    # The REPL failure: after the cancel was done the scope still held the cancel, and the customer's
+    # next request (an exchange) got the cancel stated again.
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000001"),
+                     reply("Which payment method should pay the difference?"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("Please cancel my order #W0000002, I ordered it by mistake. My email is alice@example.com")
+        assert s.state["pending"]["calls"][0]["name"] == "cancel_pending_order"
+        assert [c["name"] for c in s.send("yes").tool_calls] == ["cancel_pending_order"]
+        assert s.state["open_requests"] == [] and s.state["said"] == [] and s.state["choices"] == {}
+        exchange = "Now I want to exchange the T-Shirt in order #W0000001 for the red one."
+        turn = s.send(exchange)
+        assert s.state["open_requests"] == ["exchange"] and s.state["said"] == [exchange]
+        assert s.state["pending"] is None and turn.reply == "Which payment method should pay the difference?"
+        assert [c["name"] for c in turn.tool_calls] == ["get_order_details"]
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert all(offered_writes(e) == {"exchange_delivered_order_items", "modify_pending_order_items"}
+                   for e in decides)
+        assert not [e for e in turn.entries if e["kind"] == "graph"]  # nothing stated, nothing refused
+
+
+def test_a_request_made_before_authentication_is_acted_on_after_it(spec, scripted, shop_db):
+    # The cancel asked before anyone was verified stays open: once verified, the customer is not asked
+    # what they need, and the words they said then determine the write.
+    scripted.enqueue(reply("Sure, go to the order pages."), AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        first = s.send("Hi, I want to cancel my order #W0000002, I ordered it by mistake.")
+        assert first.reply == spec.messages.identity_request and s.state["open_requests"] == ["cancel"]
+        turn = s.send("My email is alice@example.com")
+        assert turn.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake)")
+        assert [e["outcome"] for e in s.trace() if e["kind"] == "graph"] == ["identity", "determined", "confirm"]
+        assert not s.state.get("request_asked")
+
+
 def test_the_baselines_have_no_scope(scripted, shop_db):
     base = load_spec("retail-base")
-    assert base.routing.requests is None and load_spec("retail-gemma").routing.requests is None
+    assert base.understanding.requests == {} and load_spec("retail-gemma").understanding.requests == {}
     scripted.enqueue(AUTH, reply("Sure."))
-    with AgentSession(base, model=scripted, db=shop_db) as s:
+    with AgentSession(base, model=scripted, data=shop_db) as s:
         s.send("Please cancel my order #W0000002, alice@example.com")
+        assert s.state["open_requests"] == ["cancel"]  # read, yet it scopes nothing
         assert offered_writes([e for e in s.trace() if e["kind"] == "decide"][-1]) == WRITES
-        assert not [e for e in s.trace() if e["kind"] == "request"]
 
 
-def scoped_spec(tmp_path, **requests):
+def test_without_a_scope_a_write_done_still_closes_what_was_asked(scripted, shop_db):
+    # retail-base reads requests but scopes no tool, so no request "needs" the cancel; once it is done,
+    # the words and the reason said for it must not bound the next request's write.
+    scripted.enqueue(AUTH, call("cancel_pending_order", order_id="#W0000002", reason="ordered by mistake"))
+    with AgentSession(load_spec("retail-base"), model=scripted, data=shop_db) as s:
+        s.send("Please cancel #W0000002, I ordered it by mistake. alice@example.com")
+        assert s.state["open_requests"] == ["cancel"] and s.state["choices"] == {"reason": "ordered by mistake"}
+        assert [c["name"] for c in s.send("yes").tool_calls] == ["cancel_pending_order"]
+        assert s.state["open_requests"] == [] and s.state["said"] == [] and s.state["choices"] == {}
+
+
+def scoped_spec(tmp_path, **understanding):
     data = yaml.safe_load(find_spec("retail").read_text())
-    classifier = find_spec("retail").parent / "adapters" / "requests.json"
+    reader = find_spec("retail").parent / data["understanding"]["reader"]
     data["adapters"] = []
     data["prompts"] = {"system": "retail_system.j2"}
-    data["routing"] = {"requests": {"classifier": str(classifier), "tools": {"cancel": ["cancel_pending_order"]},
-                                    **requests}}
+    data["understanding"] = {"reader": str(reader), "requests": {"cancel": ["cancel_pending_order"]}, **understanding}
     path = tmp_path / "scoped.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
 
-def test_spec_checks_the_scope_against_the_classifier_and_the_tools(tmp_path):
+def test_spec_checks_the_scope_against_the_reader_and_the_tools(tmp_path):
     assert check_spec(str(scoped_spec(tmp_path)))[1] == []
-    _, problems = check_spec(str(scoped_spec(tmp_path, tools={"cancl": ["cancel_pending_order"],
-                                                               "return": ["return_items"]})))
-    assert [p.path for p in problems] == ["routing.requests.tools.cancl", "routing.requests.tools.return[0]"]
-    assert "knows no request 'cancl'" in problems[0].message and "cancel" in problems[0].message
-    assert "unknown tool 'return_items'" in problems[1].message
-    _, problems = check_spec(str(scoped_spec(tmp_path, classifier=str(tmp_path / "none.json"))))
-    assert [p.path for p in problems] == ["routing.requests.classifier"] and "No request classifier" in problems[0].message
-    _, problems = check_spec(str(scoped_spec(tmp_path, threshold=1.5)))
-    assert [p.path for p in problems] == ["routing.requests.threshold"]
+    _, problems = check_spec(str(scoped_spec(tmp_path, requests={"cancl": ["cancel_pending_order"],
+                                                                 "return": ["return_items"]})))
+    by_path = {p.path: p.message for p in problems}
+    assert set(by_path) == {"understanding.requests.cancl", "understanding.requests.return[0]"}
+    assert "knows no request 'cancl'" in by_path["understanding.requests.cancl"]
+    assert "cancel" in by_path["understanding.requests.cancl"]  # what it does know
+    assert "unknown tool 'return_items'" in by_path["understanding.requests.return[0]"]
+    _, problems = check_spec(str(scoped_spec(tmp_path, reader=str(tmp_path / "none"))))
+    assert [p.path for p in problems] == ["understanding.reader"] and "not a trained reader" in problems[0].message
+    _, problems = check_spec(str(scoped_spec(tmp_path, choices={"reason": "reasons"}, slots={"zip": "postcode"})))
+    assert [p.path for p in problems] == ["understanding.choices.reason", "understanding.slots.zip"]
+    _, problems = check_spec(str(scoped_spec(tmp_path, request_threshold=1.5)))
+    assert [p.path for p in problems] == ["understanding.request_threshold"]
 
 
-def test_a_spec_extending_retail_elsewhere_keeps_the_classifier(tmp_path):
+def test_a_spec_extending_retail_elsewhere_keeps_the_reader(tmp_path):
     (tmp_path / "mine.yaml").write_text("extends: retail\nname: mine\n")
     spec = load_spec(str(tmp_path / "mine.yaml"))
-    assert spec.resolve_path(spec.routing.requests.classifier) == find_spec("retail").parent / "adapters" / "requests.json"
+    packaged = find_spec("retail").parent / "adapters" / "reader"
+    assert spec.resolve_path(spec.understanding.reader).resolve() == packaged.resolve()
 
 
 def test_a_verified_customer_who_asked_for_nothing_is_asked_once(spec, scripted, shop_db):
     # A model trained on customers who open with their request guessed one here and acted on it.
-    assert spec.policy.request_question == "Thank you, you are verified. How can I help you today?"
+    assert spec.messages.request_question == "Thank you, you are verified. How can I help you today?"
     scripted.enqueue(reply("Hello! What can I do?"), AUTH, reply("Sure, what can I do?"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         opening = s.send("Hello, I have a question about my orders.")
-        assert opening.reply == spec.policy.identity_request and not opening.tool_calls
+        assert opening.reply == spec.messages.identity_request and not opening.tool_calls
         turn = s.send("My email is alice@example.com")
         assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email"]
-        assert turn.reply == spec.policy.request_question
+        assert turn.reply == spec.messages.request_question
         graph = [e["outcome"] for e in s.trace() if e["kind"] == "graph"]
         assert graph == ["identity", "ask"] and s.state["request_asked"]
-        # Once only: a message the classifier reads as no request is the model's to answer.
+        # Once only: a message the reader reads as no request is the model's to answer.
         assert s.send("Well, it's complicated.").reply == "Sure, what can I do?"
 
 
 def test_the_answer_to_the_request_question_is_read_as_a_request(spec, scripted, shop_db):
-    scripted.enqueue(reply("Hello!"), AUTH, call("get_user_details", user_id="alice_smith_1001"), reply("Which reason?"))
-    with AgentSession(spec, model=scripted, db=shop_db) as s:
+    scripted.enqueue(reply("Hello!"), AUTH, call("get_user_details", user_id="alice_smith_1001"),
+                     reply("Which reason?"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("Hi, I need some help with an order.")
-        assert s.send("My email is alice@example.com").reply == spec.policy.request_question
-        answer = "Here it is: The order I placed with the Mug has to be cancelled, it's not needed now."
-        assert s.deps.requests_in(answer)[0] == []  # alone, the classifier reads no request in it
-        s.send(answer)
-        assert s.state["requests"] == ["cancel"]
+        assert s.send("My email is alice@example.com").reply == spec.messages.request_question
+        turn = s.send("Here it is: The order I placed with the Mug has to be cancelled.")
+        assert s.state["open_requests"] == ["cancel"]
+        decides = [e for e in turn.entries if e["kind"] == "decide"]
+        assert decides[0]["outcome"] == "calls" and turn.reply == "Which reason?"  # acted on, not asked again
+        assert [e["outcome"] for e in s.trace() if e["kind"] == "graph"] == ["identity", "ask"]
 
 
 def test_a_customer_who_opened_with_a_request_is_not_asked(spec, scripted, shop_db):
-    off = spec.model_copy(update={"policy": spec.policy.model_copy(update={"writes_when_determined": False})})
+    off = changed(spec, policy={"confirmation": {"determine": False}})
     scripted.enqueue(AUTH, reply("Which order should I cancel?"))
-    with AgentSession(off, model=scripted, db=shop_db) as s:
+    with AgentSession(off, model=scripted, data=shop_db) as s:
         turn = s.send("Hi, I want to cancel an order, I no longer need it. My email is alice@example.com")
         assert turn.reply == "Which order should I cancel?"
         assert "ask" not in [e["outcome"] for e in s.trace() if e["kind"] == "graph"]

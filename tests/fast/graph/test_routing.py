@@ -9,7 +9,8 @@ from agentspec.errors import AgentSpecError
 from agentspec.graph import AgentSession
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.spec import check_spec, find_spec, load_spec
-from agentspec.train.router import Router, routing_text
+from agentspec.routing.router import routing_text
+from agentspec.train.router import fit_router
 
 from conftest import reply
 
@@ -31,12 +32,14 @@ class SwitchingModel(ScriptedChatModel):
 def routed_spec(tmp_path, experts=("returns", "orders")):
     texts = ["i want to return my headphones refund", "return the lamp please",
              "cancel my pending order", "change the address of my order"]
-    router = Router.fit([routing_text([{"role": "user", "content": t}]) for t in texts], [0, 0, 1, 1],
+    router = fit_router([routing_text([{"role": "user", "content": t}]) for t in texts], [0, 0, 1, 1],
                         ["returns", "orders"], epochs=200)
     router.save(tmp_path / "router.json")
     for name in experts:
         (tmp_path / f"{name}.gguf").write_bytes(b"GGUF")
-    data = yaml.safe_load(find_spec("retail").read_text())
+    shipped = find_spec("retail")
+    data = yaml.safe_load(shipped.read_text())
+    data["understanding"]["reader"] = str(shipped.parent / data["understanding"]["reader"])  # the packaged one
     data["adapters"] = [{"name": n, "path": f"{n}.gguf"} for n in experts]
     data["routing"] = {"router": "router.json"}
     path = tmp_path / "routed.yaml"
@@ -47,7 +50,7 @@ def routed_spec(tmp_path, experts=("returns", "orders")):
 def test_each_turn_runs_on_the_expert_the_router_picks(tmp_path, shop_db):
     spec = load_spec(str(routed_spec(tmp_path)))
     model = SwitchingModel([reply("Sure, which order?"), reply("Which item?"), reply("Which order?")])
-    with AgentSession(spec, model=model, db=shop_db) as s:
+    with AgentSession(spec, model=model, data=shop_db) as s:
         s.send("I want to cancel my pending order")
         s.send("Actually I want to return the headphones for a refund")
         s.send("and cancel the other order please")
@@ -55,7 +58,8 @@ def test_each_turn_runs_on_the_expert_the_router_picks(tmp_path, shop_db):
         assert [r["output"] for r in routes] == ["orders", "returns", "orders"]
         assert model.switches == ["orders", "returns", "orders"]
         assert [e["expert"] for e in s.trace() if e["kind"] == "decide"] == ["orders", "returns", "orders"]
-        assert set(routes[0]["scores"]) == {"returns", "orders"} and np.isclose(sum(routes[0]["scores"].values()), 1, atol=0.01)
+        assert set(routes[0]["scores"]) == {"returns", "orders"}
+        assert np.isclose(sum(routes[0]["scores"].values()), 1, atol=0.01)
 
 
 def test_router_and_adapters_must_agree(tmp_path):
@@ -71,4 +75,4 @@ def test_router_and_adapters_must_agree(tmp_path):
 def test_a_model_that_cannot_switch_adapters_is_refused(tmp_path, shop_db):
     spec = load_spec(str(routed_spec(tmp_path)))
     with pytest.raises(AgentSpecError, match="cannot switch adapters"):
-        AgentSession(spec, model=ScriptedChatModel([]), db=shop_db)
+        AgentSession(spec, model=ScriptedChatModel([]), data=shop_db)

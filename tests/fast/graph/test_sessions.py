@@ -6,8 +6,12 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
+
+import pytest
 
 from agentspec.graph import AgentSession
+from agentspec.graph.guard import approved
 from agentspec.graph.session import list_sessions, read_session_trace, sessions_dir
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.tools.retail import RetailStore
@@ -16,15 +20,21 @@ from conftest import call, reply
 
 CANCEL = {"order_id": "#W0000002", "reason": "ordered by mistake"}
 
-# One process = one turn: a scripted model answers with the steps given on the command line.
+TESTS = Path(__file__).resolve().parents[2]  # tests/: fake_reader.py
+
+# One process = one turn: a scripted model answers with the steps given on the command line; the keyword
+# reader reads the messages (the fast tier never loads the trained one, in this process or another).
 SCRIPT = textwrap.dedent("""
     import json, sys
+    sys.path.insert(0, sys.argv[5])
+    from fake_reader import KeywordReader
     from agentspec.graph import AgentSession
     from agentspec.runtime.scripted import ScriptedChatModel
     from agentspec.spec import load_spec
 
     name, db, text, steps = sys.argv[1], sys.argv[2], sys.argv[3], json.loads(sys.argv[4])
-    with AgentSession(load_spec("retail"), name=name, model=ScriptedChatModel(steps), db=db) as s:
+    with AgentSession(load_spec("retail"), name=name, model=ScriptedChatModel(steps), data=db,
+                      reader=KeywordReader()) as s:
         seen = len(s.history())
         result = s.send(text)
         print(json.dumps({"seen": seen, "reply": result.reply, "user": s.state.get("user_id"),
@@ -35,7 +45,7 @@ SCRIPT = textwrap.dedent("""
 def run_turn(tmp_path, name, db, text, steps):
     script = tmp_path / "turn.py"
     script.write_text(SCRIPT)
-    out = subprocess.run([sys.executable, str(script), name, str(db), text, json.dumps(steps)],
+    out = subprocess.run([sys.executable, str(script), name, str(db), text, json.dumps(steps), str(TESTS)],
                          capture_output=True, text=True, env=dict(os.environ), timeout=120)
     assert out.returncode == 0, out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -44,7 +54,7 @@ def run_turn(tmp_path, name, db, text, steps):
 def test_session_resumes_in_a_new_process(tmp_path, spec, shop_db):
     steps = [call("find_user_id_by_email", email="alice@example.com"),
              call("get_order_details", order_id="#W0000002"), call("cancel_pending_order", **CANCEL)]
-    with AgentSession(spec, name="persist", model=ScriptedChatModel(steps), db=shop_db) as s:
+    with AgentSession(spec, name="persist", model=ScriptedChatModel(steps), data=shop_db) as s:
         first = s.send("cancel #W0000002, I'm alice@example.com")
         assert first.reply.startswith("I'm about to cancel order #W0000002")
     # A new process: no model step is needed, the pending action and the user come from the checkpoint.
@@ -63,7 +73,7 @@ def test_session_resumes_in_a_new_process(tmp_path, spec, shop_db):
 
 def test_interrupted_approval_resumes_after_restart(spec, shop_db):
     steps = [call("find_user_id_by_email", email="alice@example.com"), call("cancel_pending_order", **CANCEL)]
-    with AgentSession(spec, name="appr", model=ScriptedChatModel(steps), db=shop_db, approve=True) as s:
+    with AgentSession(spec, name="appr", model=ScriptedChatModel(steps), data=shop_db, approve=True) as s:
         s.send("cancel #W0000002, alice@example.com")
         paused = s.send("yes")  # the user confirmed; now the operator must approve
         assert paused.reply is None and paused.approval["call"] == {"name": "cancel_pending_order",
@@ -74,22 +84,34 @@ def test_interrupted_approval_resumes_after_restart(spec, shop_db):
         assert status == "pending"
     # Restart: the approval is still waiting; answering it finishes the turn.
     model = ScriptedChatModel([])  # the approved write is reported by the graph: no model step
-    with AgentSession(spec, name="appr", model=model, db=shop_db, approve=True) as s:
+    with AgentSession(spec, name="appr", model=model, data=shop_db, approve=True) as s:
         assert s.pending_approval()["call"]["name"] == "cancel_pending_order"
-        done = s.resume("yes")
+        done = s.resume({"type": "accept"})
         assert done.reply.startswith("Order #W0000002 has been cancelled") and [
             c["name"] for c in done.tool_calls] == ["cancel_pending_order"]
         assert s.pending_approval() is None
 
 
-def test_operator_refusal_is_an_observation(spec, shop_db):
+@pytest.mark.parametrize("answer", ["no", "yes", {"type": "ignore"}])
+def test_operator_refusal_is_an_observation(spec, shop_db, answer):
+    # Anything but a typed accept rejects: an operator's free-text "yes" is no approval either.
     steps = [call("find_user_id_by_email", email="alice@example.com"), call("cancel_pending_order", **CANCEL),
              reply("The cancellation was not approved.")]
-    with AgentSession(spec, model=ScriptedChatModel(steps), db=shop_db, approve=True) as s:
+    with AgentSession(spec, model=ScriptedChatModel(steps), data=shop_db, approve=True) as s:
         s.send("cancel #W0000002, alice@example.com")
         before = s.deps.toolkits["get_order_details"].state_hash()
         assert s.send("yes").approval is not None
-        done = s.resume("no")
+        done = s.resume(answer)
         assert done.reply == "The cancellation was not approved."
         assert s.deps.toolkits["get_order_details"].state_hash() == before
         assert "operator did not approve" in s.history()[-2]["content"]
+
+
+@pytest.mark.parametrize("answer, accepted", [
+    (True, True), ("accept", True), ({"type": "accept"}, True),
+    (False, False), (None, False), ("yes", False), ("y", False), ("Accept", False), ("no", False),
+    ({"type": "ignore"}, False), ({"type": "response", "args": "accept"}, False), ({"accept": True}, False),
+])
+def test_operator_approval_is_a_typed_answer(answer, accepted):
+    # LangGraph's HumanResponse types: only an accept approves; free text is never read for a yes.
+    assert approved(answer) is accepted

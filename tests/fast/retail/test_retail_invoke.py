@@ -9,7 +9,7 @@ from typing import Literal, get_args, get_origin
 
 import pytest
 
-from agentspec.tools.retail import RetailStore
+from agentspec.tools.retail import RETAIL_SHAPES, RetailStore
 from agentspec.tools.types import Identifier
 from retail_fixture import tiny_db
 
@@ -176,7 +176,7 @@ def test_the_name_the_model_copies_must_be_one_the_user_typed(store):
     from agentspec.toolkit import Tool
 
     tool = Tool.from_function(store.find_user_id_by_name_zip)
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text("It's Mei Patel, and the zip code is 76165.")
     good = {"calls": [{"name": tool.name, "arguments": {"first_name": "Mei", "last_name": "Patel", "zip": "76165"}}]}
     assert parse_step(json.dumps(good), [tool], g).calls
@@ -192,7 +192,7 @@ def test_a_new_address_must_be_copied_from_what_the_user_typed(store):
     from agentspec.toolkit import Tool
 
     tool = Tool.from_function(store.modify_pending_order_address)
-    g = Grounding()
+    g = Grounding.from_shapes(RETAIL_SHAPES)
     g.observe_text("Ship order #W0000002 to 812 Chestnut Street, New York, NY 10088, USA.")
     address = {"address1": "812 Chestnut Street", "address2": "", "city": "New York", "state": "NY", "country": "USA",
                "zip": "10088"}

@@ -12,13 +12,12 @@ from agentspec.spec import SpecError, check_spec, find_spec, load_spec, packaged
 
 
 def packaged() -> dict:
-    """The packaged retail spec's data, its adapter and classifier paths made absolute (copies live elsewhere)."""
+    """The packaged retail spec's data, its adapter and reader paths made absolute (copies live elsewhere)."""
     path = find_spec("retail")
     data = yaml.safe_load(path.read_text())
     for adapter in data.get("adapters", []):
         adapter["path"] = str(path.parent / adapter["path"])
-    requests = data["routing"]["requests"]
-    requests["classifier"] = str(path.parent / requests["classifier"])
+    data["understanding"]["reader"] = str(path.parent / data["understanding"]["reader"])
     return data
 
 
@@ -32,8 +31,8 @@ def test_default_spec_is_packaged_and_found_by_name():
     assert "retail" in packaged_specs()
     spec = load_spec()  # no name: the default
     assert spec.name == "retail" and spec.source.endswith("specs/retail.yaml")
-    assert "cancel_pending_order" in spec.policy.requires_confirmation
-    assert set(spec.policy.auth_tools) == {"find_user_id_by_email", "find_user_id_by_name_zip"}
+    assert "cancel_pending_order" in spec.policy.confirmation.tools
+    assert set(spec.policy.authentication.tools) == {"find_user_id_by_email", "find_user_id_by_name_zip"}
 
 
 def test_spec_found_by_path_resolves_relative_files(tmp_path):
@@ -42,7 +41,7 @@ def test_spec_found_by_path_resolves_relative_files(tmp_path):
     data = packaged()
     data["prompts"] = {"system": "prompts/mine.j2"}
     spec = load_spec(str(write(tmp_path, data)))
-    from agentspec.graph.prompts import find_template
+    from agentspec.spec import find_template
 
     assert find_template(spec) == "Be brief. {{ tools }}"
 
@@ -51,22 +50,22 @@ def test_every_problem_is_reported_with_its_field_path(tmp_path):
     data = packaged()
     data["model"]["n_ctx"] = "big"
     data["model"]["temprature"] = 0.3
-    data["policy"]["requires_user"].append("refund_everything")
+    data["policy"]["authentication"]["required_by"].append("refund_everything")
     data["limits"]["max_steps_per_turn"] = 0
     problems = check_spec(str(write(tmp_path, data)))[1]
     paths = {p.path for p in problems}
     assert {"model.n_ctx", "model.temprature", "limits.max_steps_per_turn"} <= paths
     # Semantic problems need a structurally valid spec: fix the structure, keep the semantic errors.
     data = packaged()
-    data["policy"]["requires_user"].append("refund_everything")
-    data["policy"]["handoff_tool"] = "call_manager"
+    data["policy"]["authentication"]["required_by"].append("refund_everything")
+    data["policy"]["handoff"]["tool"] = "call_manager"
     data["adapters"] = [{"name": "retail-lora", "path": "adapters/retail.gguf", "scale": 0.5}]
     data["toolkits"][0]["config"] = {"db": "missing/db.json", "colour": "red"}
     data["prompts"] = {"system": "nope.j2"}
     spec, problems = check_spec(str(write(tmp_path, data, "semantic.yaml")))
     by_path = {p.path: p.message for p in problems}
-    assert by_path["policy.requires_user[12]"] == "unknown tool 'refund_everything'"
-    assert "policy.handoff_tool" in by_path
+    assert by_path["policy.authentication.required_by[12]"] == "unknown tool 'refund_everything'"
+    assert "policy.handoff.tool" in by_path
     assert by_path["adapters[0].path"].startswith("adapter file not found")
     assert "toolkits[0].config.db" in by_path and "toolkits[0].config.colour" in by_path
     assert "prompts.system" in by_path
@@ -104,10 +103,19 @@ def test_bad_yaml_names_the_line(tmp_path):
     assert "line" in problems[0].message
 
 
-def test_retail_base_extends_retail_without_adapters():
+def test_retail_base_extends_retail_without_adapters_or_the_graphs_learned_steps():
     base, retail = load_spec("retail-base"), load_spec("retail")
     assert base.name == "retail-base" and base.adapters == []
-    assert base.policy == retail.policy and base.limits == retail.limits and base.model == retail.model
+    assert base.limits == retail.limits and base.model == retail.model and base.messages == retail.messages
+    # The guard is the same (who may call what, what needs a yes, which targets the user named) ...
+    assert base.policy.authentication == retail.policy.authentication and base.policy.targets == retail.policy.targets
+    assert base.policy.confirmation.tools == retail.policy.confirmation.tools
+    # ... but the graph takes no step of its own, and an empty mapping clears the request scope.
+    assert not (base.policy.confirmation.determine or base.policy.handoff.determine
+                or base.policy.act_on_requests or base.policy.ask_for_request)
+    assert retail.understanding.requests and base.understanding.requests == {}
+    # The reader still reads yes/no: the parent's relative reader folder is kept.
+    assert base.resolve_path(base.understanding.reader) == retail.resolve_path(retail.understanding.reader)
 
 
 def test_extends_merges_mappings_replaces_lists_and_keeps_the_parents_relative_paths(tmp_path):
@@ -118,11 +126,12 @@ def test_extends_merges_mappings_replaces_lists_and_keeps_the_parents_relative_p
     data["adapters"] = [{"name": "expert", "path": "expert.gguf"}]
     write(parent_dir, data, "base.yaml")
     child = write(tmp_path, {"extends": "parent/base.yaml", "name": "child", "limits": {"max_steps_per_turn": 3},
-                             "policy": {"requires_confirmation": ["cancel_pending_order"]}})
+                             "policy": {"confirmation": {"tools": ["cancel_pending_order"]}}})
     spec = load_spec(str(child))
     assert spec.name == "child" and spec.limits.max_steps_per_turn == 3
     assert spec.limits.keep_observations == packaged()["limits"]["keep_observations"]  # merged, not replaced
-    assert spec.policy.requires_confirmation == ["cancel_pending_order"]  # a list replaces the parent's
+    assert spec.policy.confirmation.tools == ["cancel_pending_order"]  # a list replaces the parent's
+    assert spec.policy.confirmation.report is True  # ... inside a block that merges key by key
     assert spec.resolve_path(spec.adapters[0].path) == (parent_dir / "expert.gguf").resolve()
 
 
@@ -135,11 +144,47 @@ def test_extends_errors_name_the_field(tmp_path):
     assert [p.path for p in problems] == ["extends"] and "nowhere" in problems[0].message
 
 
-def test_follow_named_kinds_must_be_the_toolkits_identifier_kinds(tmp_path):
-    policy = {"writes_follow_named": ["order", "orders"], "lookups_follow_named": ["product", "sku"]}
+def test_target_kinds_must_be_the_toolkits_identifier_kinds(tmp_path):
+    policy = {"targets": {"writes": ["order", "orders"], "lookups": ["product", "sku"]}}
     _, problems = check_spec(str(write(tmp_path, {"extends": "retail", "name": "k", "policy": policy}, "k.yaml")))
-    assert [p.path for p in problems] == ["policy.writes_follow_named[1]", "policy.lookups_follow_named[1]"]
+    assert [p.path for p in problems] == ["policy.targets.writes[1]", "policy.targets.lookups[1]"]
     assert "unknown identifier kind 'orders'" in problems[0].message and "payment_method" in problems[0].message
+
+
+def test_every_sentence_the_policy_makes_the_graph_say_is_required(tmp_path):
+    data = packaged()
+    data["messages"] = {"confirm": "{statement} OK? {amount}"}
+    by_path = {p.path: p.message for p in check_spec(str(write(tmp_path, data)))[1]}
+    # stopped always; the rest because the policy confirms, reports, hands off and asks for requests.
+    assert {"messages.stopped", "messages.statement", "messages.cannot", "messages.declined", "messages.reported",
+            "messages.handoff", "messages.handoff_summary", "messages.request_question"} <= set(by_path)
+    assert "identity_request" not in " ".join(by_path)  # optional: the model's reply stands without it
+    assert "amount" in by_path["messages.confirm"] and "{statement}" in by_path["messages.confirm"]
+    bare = {"name": "bare", "toolkits": [{"name": "retail"}], "prompts": {"system": "retail_system.j2"}, "messages": {}}
+    assert [p.path for p in check_spec(str(write(tmp_path, bare, "bare.yaml")))[1]] == ["messages.stopped"]
+    bare["messages"] = {"stopped": "Say again?"}
+    assert check_spec(str(write(tmp_path, bare, "bare.yaml")))[1] == []
+
+
+def test_understanding_must_name_what_the_trained_reader_knows(tmp_path):
+    data = packaged()
+    data["understanding"]["requests"]["teleport"] = ["cancel_pending_order"]
+    data["understanding"]["requests"]["cancel"] = ["cancel_everything"]
+    data["understanding"]["choices"] = {"reason": "mood"}
+    data["understanding"]["slots"] = {"address1": "street"}
+    by_path = {p.path: p.message for p in check_spec(str(write(tmp_path, data)))[1]}
+    assert set(by_path) == {"understanding.requests.teleport", "understanding.requests.cancel[0]",
+                            "understanding.choices.reason", "understanding.slots.address1"}
+    assert "cancel" in by_path["understanding.requests.teleport"]  # the message lists what the reader knows
+    assert "reason" in by_path["understanding.choices.reason"] and "zip" in by_path["understanding.slots.address1"]
+    data = packaged()
+    data["understanding"]["reader"] = str(tmp_path / "no-reader")
+    by_path = {p.path: p.message for p in check_spec(str(write(tmp_path, data)))[1]}
+    assert list(by_path) == ["understanding.reader"] and "not a trained reader" in by_path["understanding.reader"]
+    # Policies that read requests need a reader at all.
+    data = packaged()
+    del data["understanding"]
+    assert [p.path for p in check_spec(str(write(tmp_path, data)))[1]] == ["understanding"]
 
 
 def test_adapters_reach_the_backend_or_fail_loudly(tmp_path, monkeypatch):

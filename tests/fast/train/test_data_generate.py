@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 
 import pytest
@@ -10,13 +11,12 @@ from click.testing import CliRunner
 from agentspec.decoding.grounding import Grounding
 from agentspec.decoding.steps import parse_step
 from agentspec.evals.generate import user_split
-from agentspec.graph.guard import is_yes
 from agentspec.graph.session import AgentSession
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.spec import load_spec
-from agentspec.tools.retail import RetailStore
+from agentspec.tools.retail import RETAIL_SHAPES, RetailStore
 from agentspec.train import data as data_module
-from agentspec.train._mutate import CONFIRMATIONS
+from agentspec.train._mutate import CONFIRMATIONS, MutatingUser
 from agentspec.train.cli import train_group
 from agentspec.train.data import DataError, DataSettings, generate_data, load_train_users
 
@@ -44,7 +44,7 @@ def test_system_message_is_the_graphs_rendered_prompt(run):
     first = _rows(out / "train.jsonl")[0] if result.train_examples else _rows(out / "valid.jsonl")[0]
     spec = load_spec("retail")
     with RetailStore.from_json(DB) as store:
-        session = AgentSession(spec, model=ScriptedChatModel(), store=store)
+        session = AgentSession(spec, model=ScriptedChatModel(), toolkits={"retail": store})
         deps = session.deps
         rendered = deps.prompt.render(deps.offered_tools(None), None, parallel=False)
     assert first["messages"][0] == {"role": "system", "content": rendered}
@@ -59,13 +59,13 @@ def test_targets_parse_against_the_offered_tools_and_visible_ids(run):
         from agentspec.toolkit import ToolRegistry
 
         tools = {t.name: t for t in ToolRegistry([store]).tools}
-    auth = load_spec("retail").policy.auth_tools
+    auth = load_spec("retail").policy.authentication.tools
     for row in rows:
         # The graph offers the lookup tools until one found the user, then every tool.
         found = any(m["role"] == "user" and m["content"].startswith("Tool result of find_user_id")
                     and ": Error" not in m["content"] for m in row["messages"][1:])
         offered = list(tools.values()) if found else [tools[name] for name in auth]
-        grounding = Grounding()
+        grounding = Grounding.from_shapes(RETAIL_SHAPES)
         for m in row["messages"][1:]:
             if m["role"] == "user":
                 grounding.observe_text(m["content"])
@@ -78,15 +78,19 @@ def test_history_holds_the_targets_verbatim(run):
     by_dialogue: dict[str, list[dict]] = {}
     for row in _rows(out / "train.jsonl") + _rows(out / "valid.jsonl"):
         by_dialogue.setdefault(row["dialogue_id"], []).append(row)
+    checked = 0
     for rows in by_dialogue.values():
         rows.sort(key=lambda r: r["step"])
         last = rows[-1]["messages"]
         shown = [m["content"] for m in last if m["role"] == "assistant"]
         # Writes become the graph's confirmation question (and run later, or never after a change of
-        # mind); every other call the model wrote is in the history exactly as it wrote it.
+        # mind); every other call the model wrote is in the history exactly as it wrote it. (A dialogue
+        # the graph hands over right after the lookup has no earlier call of the model's.)
         calls = [r["target"] for r in rows[:-1] if r["target"].startswith('{"calls"')
                  and json.loads(r["target"])["calls"][0]["name"] not in RetailStore.WRITE_TOOLS]
-        assert calls and all(c in shown for c in calls)
+        assert all(c in shown for c in calls)
+        checked += len(calls)
+    assert checked > len(by_dialogue)
 
 
 def test_only_training_users_and_a_card(run):
@@ -156,8 +160,51 @@ def test_compact_prompt_from_the_spec_choice(tmp_path):
     assert "- find_user_id_by_email(email: str)" in system
 
 
-def test_every_paraphrased_confirmation_is_an_explicit_yes():
-    assert all(is_yes(text) for text in CONFIRMATIONS)
+class _Inner:
+    """A ScriptedUser's surface: each reply with the act it is."""
+
+    done = False
+
+    def __init__(self, replies: list[tuple[str, str]]):
+        self.replies, self.acts = list(replies), []
+
+    def reply(self, agent_text):
+        act, text = self.replies.pop(0)
+        self.acts.append(act)
+        return text
+
+
+def test_a_paraphrased_confirmation_keeps_its_act():
+    inner = _Inner([("email", "My email is a@b.com."), *[("confirm", "Yes, please go ahead.")] * 20])
+    user = MutatingUser(inner, ["paraphrase"], random.Random(0))
+    assert "a@b.com" in user.reply("What is your email?")
+    said = [user.reply("I'm about to cancel #W1. Shall I proceed? (yes/no)") for _ in range(20)]
+    assert set(said) <= set(CONFIRMATIONS) and len(set(said)) > 1  # reworded, ...
+    assert user.acts == ["email"] + ["confirm"] * 20  # ... still a yes: verification reads the act, not the words
+
+
+def test_a_change_of_mind_at_the_statement_is_recorded_as_one():
+    inner = _Inner([("confirm", "Yes, please go ahead.")] * 2)
+    user = MutatingUser(inner, ["change_mind"], random.Random(0), change=("cancel #W1", "color red"))
+    changed = user.reply("I'm about to cancel #W1. Shall I proceed?")
+    assert "color red" in changed and user.reply("I'm about to cancel #W1. Shall I proceed?") == "Yes, please go ahead."
+    assert user.acts == ["change_mind", "confirm"]
+
+
+def test_user_events_carry_the_act_and_every_write_follows_a_confirm(run):
+    _, out = run
+    writes = 0
+    for dialogue in _rows(out / "dialogues.jsonl"):
+        last_user = None
+        for event in dialogue["events"]:
+            if event["kind"] == "user":
+                assert event["act"] in {"opening", "confirm", "email", "name", "next", "state", "restate", "done",
+                                        "wait", "stop", "unknown", "change_mind", "decline"}
+                last_user = event
+            elif event["kind"] == "call" and event["name"] in RetailStore.WRITE_TOOLS:
+                writes += 1
+                assert last_user is not None and last_user["act"] == "confirm"
+    assert writes
 
 
 def test_cli_data_command(tmp_path):
@@ -169,7 +216,7 @@ def test_cli_data_command(tmp_path):
 
 
 def test_the_graph_reports_writes_so_no_target_is_a_closing_reply_after_one(run):
-    # retail's policy.report_writes: after a write the graph says it is done; the teacher moves on to
+    # retail's policy.confirmation.report: after a write the graph says it is done; the teacher moves on to
     # the next request instead of writing its own closing reply (which would come a turn late).
     _, out = run
     dialogues = _rows(out / "dialogues.jsonl")

@@ -53,12 +53,12 @@ def good(base):
         return {"kind": "call", "name": c[0], "arguments": c[1], "observation": observed[i]}
 
     events = [
-        {"kind": "user", "text": f"Please cancel my order {order}, I no longer need it."},
+        {"kind": "user", "text": f"Please cancel my order {order}, I no longer need it.", "act": "opening"},
         {"kind": "reply", "by": "model", "text": "Please provide your email address."},
-        {"kind": "user", "text": f"My email is {user['email']}."},
+        {"kind": "user", "text": f"My email is {user['email']}.", "act": "email"},
         call(0, calls[0]), call(1, calls[1]), call(2, calls[2]),
         {"kind": "reply", "by": "graph", "text": f"{base.describe(*cancel)} Shall I proceed? (yes/no)"},
-        {"kind": "user", "text": "Yes, please go ahead."},
+        {"kind": "user", "text": "Yes, please go ahead.", "act": "confirm"},
         call(3, cancel),
         {"kind": "reply", "by": "model", "text": f"Your order {order} has been cancelled."},
     ]
@@ -113,16 +113,25 @@ def test_lookup_with_identity_the_user_never_gave_does_not_authenticate(good, sp
     assert "read_before_auth" in [r.reason for r in check_policy(bad, spec.policy, base.describe)]
 
 
-@pytest.mark.parametrize("tamper", ["no_yes", "other_statement", "no_statement"])
+@pytest.mark.parametrize("tamper", ["no_yes", "yes_worded_other_act", "other_statement", "no_statement"])
 def test_write_without_confirmation_is_rejected(good, spec, base, tamper):
     bad = copy.deepcopy(good)
     if tamper == "no_yes":
-        bad["events"][7]["text"] = "Hmm, let me think."
+        bad["events"][7].update(text="Hmm, let me think.", act="unknown")
+    elif tamper == "yes_worded_other_act":
+        # What the user meant decides, not how it sounds: "yes, but ..." changing their mind is no yes.
+        bad["events"][7].update(text="Yes, but make it the red one instead.", act="change_mind")
     elif tamper == "other_statement":
         bad["events"][6]["text"] = "I'm about to cancel order #W0000001 (reason: no longer needed). Shall I proceed?"
     else:
         del bad["events"][6:8]
     assert [r.reason for r in check_policy(bad, spec.policy, base.describe)] == ["write_without_confirmation"]
+
+
+def test_a_confirm_act_confirms_in_any_wording(good, spec, base):
+    worded = copy.deepcopy(good)
+    worded["events"][7]["text"] = "Go for it."  # a wording family's yes: the act says what it is
+    assert check_policy(worded, spec.policy, base.describe) == []
 
 
 def test_target_with_an_id_the_prompt_does_not_show_is_malformed(good, spec, tools):

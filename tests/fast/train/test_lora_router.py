@@ -6,7 +6,8 @@ import json
 import pytest
 
 from agentspec.errors import AgentSpecError
-from agentspec.train.router import Router, train_router
+from agentspec.routing.router import Router
+from agentspec.train.router import fit_router, train_router
 from tiny_lora_fixtures import write_dialogues
 
 EXPERTS = ["returns=return*", "orders=cancel*"]
@@ -57,14 +58,14 @@ def test_router_command(tmp_path):
 
 def test_the_vocabulary_does_not_depend_on_the_hash_seed(tmp_path):
     # Features tied in frequency once kept set() order, which PYTHONHASHSEED changes between processes:
-    # the same data gave a different shipped classifier on each run.
+    # the same data gave a different router on each run.
     import os
     import subprocess
     import sys
 
     texts = [f"please {w} my order {i}" for i, w in enumerate(["cancel", "return", "swap", "ship"] * 3)]
-    code = ("import json, sys; from agentspec.train.router import Router; "
-            f"r = Router.fit({texts!r}, [0, 1] * 6, ['a', 'b'], max_features=6, epochs=1); print(json.dumps(r.vocab))")
+    code = ("import json, sys; from agentspec.train.router import fit_router; "
+            f"r = fit_router({texts!r}, [0, 1] * 6, ['a', 'b'], max_features=6, epochs=1); print(json.dumps(r.vocab))")
     vocabs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2", "3")}
     assert len(vocabs) == 1 and len(json.loads(vocabs.pop())) == 6

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import agentspec.evals.generate as generate_module
@@ -9,7 +10,8 @@ import agentspec.train.data as data_module
 import agentspec.train.export as export_module
 import agentspec.train.lora as lora_module
 import agentspec.train.pipeline as pipeline
-import agentspec.train.requests as requests_module
+import agentspec.train.reader as reader_module
+import agentspec.train.reader_data as reader_data_module
 from agentspec.train.pipeline import PipelineSettings, run_pipeline
 
 
@@ -36,14 +38,24 @@ def fake_steps(monkeypatch, calls):
     monkeypatch.setattr(generate_module, "generate_suite", suite)
     monkeypatch.setattr(data_module, "generate_data", data)
     monkeypatch.setattr(lora_module, "train_lora", lora)
-    def requests(data, out):
-        calls.append(("requests", data.name))
+    def reader_data(db, out, n, seed=0):
+        calls.append(("reader-data", Path(out).name, n))
+        Path(out).mkdir(parents=True, exist_ok=True)
+        (Path(out) / "reader.jsonl").write_text("")
+        return {"n": n}
+
+    def reader(settings):
+        calls.append(("reader", Path(settings.data).name))
+        out = Path(settings.out)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "requests.json").write_text('{"experts": ["none"]}')
-        return {"accuracy": 0.9, "chance": 0.6, "request_covered": 1.0, "none_read_as_request": 0.0, "eval_messages": 5}
+        for name in ("reader.json", "reader.npz", "reader_report.json"):
+            (out / name).write_text(name)
+        return {"evaluations": {"training wording, held-out texts": {
+            "requests_exact": 0.9, "answer_accuracy": 0.99, "false_yes": 0, "choice_accuracy": 0.95}}}
 
     monkeypatch.setattr(export_module, "export_adapter", export)
-    monkeypatch.setattr(requests_module, "train_requests", requests)
+    monkeypatch.setattr(reader_data_module, "write_reader_data", reader_data)
+    monkeypatch.setattr(reader_module, "train_reader", reader)
 
 
 def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch):
@@ -51,18 +63,21 @@ def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch
     fake_steps(monkeypatch, calls)
     installed = tmp_path / "installed"
     monkeypatch.setattr(pipeline, "installed_adapter_dir", lambda: installed)
-    settings = PipelineSettings(db="db.json", out=str(tmp_path / "run"), tasks=12, dialogues=7, install=True)
+    settings = PipelineSettings(db="db.json", out=str(tmp_path / "run"), tasks=12, dialogues=7, reader_messages=3,
+                                install=True)
     summary = run_pipeline(settings)
-    assert [c[0] for c in calls] == ["suite", "data", "lora", "export", "requests"]
-    assert calls[-1] == ("requests", "data")  # trained on the same dialogues
+    assert [c[0] for c in calls] == ["suite", "data", "lora", "export", "reader-data", "reader"]
+    assert calls[-2:] == [("reader-data", "reader-data", 3), ("reader", "reader-data")]  # fitted on its own data
     assert calls[1] == ("data", str(tmp_path / "run" / "suite" / "user_split.json"), 7)  # held-out users stay out
     assert (installed / "retail.gguf").read_bytes() == b"GGUF-adapter"
     assert json.loads((installed / "retail.json").read_text())["lora"]["valid_loss"] == 0.6
-    assert (installed / "requests.json").read_text() == '{"experts": ["none"]}'
+    assert {p.name: p.read_text() for p in (installed / "reader").iterdir()} == {
+        name: name for name in ("reader.json", "reader.npz", "reader_report.json")}
     assert summary["data"]["kept"] == 9 and summary["export"]["adapter"] == "retail.gguf"
-    assert summary["requests"]["accuracy"] == 0.9
+    assert summary["reader"] == {"requests_exact": 0.9, "answer_accuracy": 0.99, "false_yes": 0,
+                                 "choice_accuracy": 0.95}
 
     calls.clear()
     (tmp_path / "run" / "lora" / ".done").unlink()  # as if killed during training
     run_pipeline(settings)
-    assert [c[0] for c in calls] == ["lora", "export", "requests"]  # a retrained adapter is exported again
+    assert [c[0] for c in calls] == ["lora", "export", "reader-data", "reader"]  # a retrained adapter is exported again

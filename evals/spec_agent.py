@@ -61,7 +61,7 @@ class GraphEvalSession:
         blocked = [f"blocked: {e['calls'][0]['name']}: {e['outcome'].removeprefix('refused: ')}"
                    for e in result.entries if e.get("kind") == "guard" and e.get("outcome") != "refused: repeat"]
         policy = self.session.spec.policy
-        transferred = any(c.name == policy.handoff_tool and c.outcome == "ok" for c in calls)
+        transferred = any(c.name == policy.handoff.tool and c.outcome == "ok" for c in calls)
         return AgentTurn(
             reply=result.reply or "", tool_calls=calls, transferred=transferred, steps=attempts,
             valid_steps=valid, invalid_steps=attempts - valid, hallucinated_ids=invented,
@@ -85,7 +85,8 @@ class GraphEvalAgent:
         self.decoder = _DECODERS[model]
 
     def start(self, store: Any, task_id: str, seed: int = 0) -> GraphEvalSession:
-        session = AgentSession(self.spec, model=self.model, decoder=self.decoder, store=store, seed=seed)
+        session = AgentSession(self.spec, model=self.model, decoder=self.decoder,
+                               toolkits={self.spec.toolkits[0].name: store}, seed=seed)
         return GraphEvalSession(session)
 
 

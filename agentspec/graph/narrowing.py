@@ -1,0 +1,144 @@
+"""What one step may do: the tools offered and the identifier values each argument may take.
+
+Contract: ``narrowed(state, deps) -> Narrowed(tools, grounding)`` is what the grammar allows at this
+step, for the model (``nodes.decide``) and for the graph's own steps (``planning``) alike:
+
+1. ``offered_tools``: before authentication only the auth tools; after it the request scope
+   (``AgentDeps.offered_tools``).
+2. A one-identifier lookup already run this turn is barred from that value (``bar_repeated_lookups``):
+   a small model that saw a refusal tends to repeat it, where the grammar's next-best value is the
+   next record to look at.
+3. ``policy.targets``: an identifier argument of a followed kind may only take a value the user's
+   words since the last settled request refer to, when they refer to any (``keep_named_targets``;
+   ``AgentDeps.mentioned``: the toolkit's verifier against its store, or the reader's slots). A value
+   they name that the conversation has not shown (a variant the customer described) is grounded by
+   those words: it is added to this step's grounding.
+4. ``understanding.choices``: an enumerated argument takes only the value the reader's choice head
+   found in those words, when it found one (``keep_read_choices``).
+
+Nothing here reads words itself: the reader and the toolkit's hooks do.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from agentspec.decoding.grounding import Grounding
+from agentspec.decoding.schema import grounded_parameters, identifier_kind, with_choices, without_values
+from agentspec.graph.deps import AgentDeps
+from agentspec.graph.state import AgentState, CallDict
+from agentspec.toolkit import Tool
+from agentspec.tools.types import GROUNDED_KEY
+
+__all__ = ["Narrowed", "any_callable", "bar_repeated_lookups", "keep_named_targets", "keep_read_choices", "looked_up_value",
+           "narrowed"]
+
+
+@dataclass
+class Narrowed:
+    tools: list[Tool]
+    grounding: Grounding
+    offered: list[Tool]  # before steps 2-4: what the system prompt lists
+
+
+def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
+    """The tools and grounding of this step (module docstring, steps 1-4)."""
+    policy = deps.spec.policy
+    offered = deps.offered_tools(state.get("user_id"), state.get("open_requests"))
+    tools = bar_repeated_lookups(offered, state.get("looked_up"))
+    said, seen, slots = state.get("said"), state.get("grounding") or {}, state.get("slots") or []
+    writes = set(policy.confirmation.tools)
+    grounding = deps.grounding(seen)
+    tools, described = keep_named_targets(tools, writes, policy.targets.writes, said, seen, slots, deps.mentioned)
+    lookups = {t.name for t in tools} - writes
+    tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, said, seen, slots, deps.mentioned)
+    for kind, ids in (*described.items(), *described_too.items()):
+        for value in ids:  # described by the user, found by the toolkit: grounded for this step's grammar
+            grounding.add(kind, value)
+    understanding = deps.spec.understanding
+    if understanding is not None and understanding.choices:
+        tools = keep_read_choices(tools, writes, understanding.choices, state.get("choices") or {})
+    return Narrowed(tools, grounding, offered)
+
+
+def looked_up_value(tool: Tool, call: CallDict) -> str | None:
+    """The identifier of a one-identifier lookup call (what ``bar_repeated_lookups`` bars); else None."""
+    properties = tool.parameters.get("properties", {})
+    if len(properties) != 1:
+        return None
+    ((name, schema),) = properties.items()
+    value = call["arguments"].get(name)
+    return value if isinstance(schema.get(GROUNDED_KEY), str) and isinstance(value, str) else None
+
+
+def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | None) -> list[Tool]:
+    """The tools with each one-identifier lookup barred from the values it already ran with."""
+    if not looked_up:
+        return tools
+    barred = []
+    for tool in tools:
+        values = looked_up.get(tool.name)
+        if values:
+            (argument,) = tool.parameters["properties"]  # only one-identifier lookups are recorded
+            tool = without_values(tool, argument, values)
+        barred.append(tool)
+    return barred
+
+
+def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str], texts: list[str] | None,
+                       seen: dict[str, list[str]], slots: list[dict[str, list[str]]],
+                       mentioned: Callable[..., list[str]]) -> tuple[list[Tool], dict[str, set[str]]]:
+    """The ``bound`` tools with each identifier argument of a followed kind limited to what ``texts`` name,
+    and the ids they name that the conversation has not shown yet, by kind.
+
+    ``mentioned(tool, kind, texts, candidates, argument, seen, slots)`` picks the ids (``AgentDeps.mentioned``);
+    the other seen ids of that kind are excluded from the argument. An unseen id another argument named
+    is excluded too (the grammar's grounding is per kind: an exchange's new item must not become its old one).
+    """
+    described: dict[str, set[str]] = {}
+    if not kinds or not texts:
+        return tools, described
+    named: dict[tuple[str, str], list[str]] = {}  # (tool, argument) -> the ids its texts name
+    for tool in tools:
+        for argument, kind in _followed_arguments(tool, bound, kinds):
+            candidates = sorted(seen.get(kind, ()))  # none yet: the texts may still describe one
+            named[tool.name, argument] = mentioned(tool.name, kind, texts, candidates, argument, seen, slots)
+            described.setdefault(kind, set()).update(set(named[tool.name, argument]) - set(candidates))
+    kept = []
+    for tool in tools:
+        for argument, kind in _followed_arguments(tool, bound, kinds):
+            ids = set(named[tool.name, argument])
+            excluded = (set(seen.get(kind, ())) - ids if ids else set()) | (described.get(kind, set()) - ids)
+            if excluded:
+                tool = without_values(tool, argument, sorted(excluded))
+        kept.append(tool)
+    return kept, {kind: ids for kind, ids in described.items() if ids}
+
+
+def _followed_arguments(tool: Tool, bound: set[str], kinds: list[str]) -> list[tuple[str, str]]:
+    """(argument, kind) of each identifier argument of ``tool`` (when bound) whose kind is followed."""
+    if tool.name not in bound:
+        return []
+    pairs = [(argument, identifier_kind(schema)) for argument, schema in tool.parameters.get("properties", {}).items()]
+    return [(argument, kind) for argument, kind in pairs if kind in kinds]
+
+
+def keep_read_choices(tools: list[Tool], writes: set[str], heads: dict[str, str], chosen: dict[str, str]) -> list[Tool]:
+    """The write tools with each enumerated argument that has a choice head (``heads``: argument -> head)
+    limited to the label the reader chose (``chosen``: head -> label), when it is one of the values."""
+    kept = []
+    for tool in tools:
+        if tool.name in writes:
+            for argument, schema in tool.parameters.get("properties", {}).items():
+                values = schema.get("enum") if isinstance(schema, dict) else None
+                label = chosen.get(heads.get(argument, ""))
+                if isinstance(values, list) and label in values and len(values) > 1:
+                    tool = with_choices(tool, argument, [label])
+        kept.append(tool)
+    return kept
+
+
+def any_callable(tools: list[Tool], grounding: Grounding) -> bool:
+    """Whether some tool can be called with what was seen (every identifier argument has a value)."""
+    return any(grounded_parameters(t, grounding) is not None for t in tools)
+

@@ -1,0 +1,116 @@
+"""The graph's own steps, taken before the model is asked: what the state alone decides.
+
+Contract: ``plan(state, deps)`` runs before every model step of a turn and returns one of:
+
+1. ``stop: ask``: a verified user with no open request and no target named in anything they said
+   (``policy.ask_for_request``) is asked what they need (``messages.request_question``), once per
+   conversation, rather than left to a model that would guess a request and act on it;
+2. a hand-off step: a person is all the open requests ask for (``policy.handoff.determine``;
+   ``determined.determined_handoff``);
+3. a write step: the user's words since the last settled request determine exactly one write an
+   open request needs, and the guard would state it (``policy.confirmation.determine``;
+   ``determined.determined_write``); or ``stop: cannot`` with the store's reason, when the one write
+   so determined fails its dry run (the request is then settled: the user hears why);
+4. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
+
+A step made here goes through the guard like the model's: nothing runs without the user's yes.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from agentspec.graph.deps import AgentDeps
+from agentspec.graph.determined import determined_handoff, determined_write
+from agentspec.graph.guard import ruling
+from agentspec.graph.narrowing import Narrowed, narrowed
+from agentspec.graph.reading import settle
+from agentspec.graph.state import AgentState, CallDict, call_fingerprint
+
+__all__ = ["plan", "route_plan"]
+
+
+def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """The graph's own step, if the state decides one (module docstring)."""
+    policy, user = deps.spec.policy, state.get("user_id")
+    turn, steps = state.get("turn", 0), state.get("steps", 0)
+    if policy.ask_for_request and user and not state.get("request_asked") and _asked_for_nothing(state, deps):
+        return {"step": None, "stop": "ask", "request_asked": True}
+    if not user or deps.spec.understanding is None:
+        return {"step": None}
+    allowed = narrowed(state, deps)
+    handoff = _handoff(state, deps, allowed) if policy.handoff.determine else None
+    if handoff is not None:
+        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [handoff], "outcome": "determined"}
+        return {"steps": steps + 1, "trace": [entry], "step": {"calls": [handoff]}}
+    if not policy.confirmation.determine:
+        return {"step": None}
+    call, cannot = _write(state, deps, allowed)
+    if cannot is not None:
+        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "output": cannot["error"], "outcome": "refused"}
+        return {"steps": steps + 1, "trace": [entry], "step": None, "stop": "cannot", "cannot": cannot,
+                **settle(state, deps, [cannot["tool"]])}
+    if call is not None:
+        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [call], "outcome": "determined"}
+        return {"steps": steps + 1, "trace": [entry], "step": {"calls": [call]}}
+    return {"step": None}
+
+
+def route_plan(state: AgentState) -> Literal["guard", "respond", "decide"]:
+    if (state.get("step") or {}).get("calls"):
+        return "guard"
+    if state.get("stop"):
+        return "respond"
+    return "decide"
+
+
+def _asked_for_nothing(state: AgentState, deps: AgentDeps) -> bool:
+    """No open request, and no target of a followed kind named in the user's messages (an id in "cancel
+    #W1, I'm alice@example.com": the reader may not know a terse phrasing, the ids say it is a request)."""
+    if deps.spec.understanding is None or state.get("open_requests"):
+        return False
+    targets = set(deps.spec.policy.targets.writes) - set(deps.shapes.phrases)  # any word run is "dictated"
+    named = deps.grounding()
+    for message in state.get("messages", []):
+        if message.get("role") == "user" and "meta" not in message:
+            named.observe_text(str(message.get("content") or ""))
+    return not any(named.as_dict().get(kind) for kind in targets)
+
+
+def _handoff(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict | None:
+    understanding = deps.spec.understanding
+    assert understanding is not None
+    tool = next((t for t in allowed.tools if t.name == deps.spec.policy.handoff.tool), None)
+    call = determined_handoff(tool, state.get("open_requests") or [], understanding.requests, state.get("said"),
+                              str(state.get("user_id")),
+                              lambda text: deps.read(text).asked(understanding.request_threshold),
+                              str(deps.spec.messages.handoff_summary or "{request}"))
+    if call is None:
+        return None
+    verdict = ruling(deps, state, call)
+    return call if not isinstance(verdict, str) and verdict["action"] == "run" else None
+
+
+def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, dict[str, str] | None]:
+    """The write the words determine, or (when exactly one is so determined and its dry run fails) the
+    refusal the user is told. Two candidates that both fail say different things: the model explains."""
+    understanding = deps.spec.understanding
+    assert understanding is not None
+    policy = deps.spec.policy
+    declined = set(state.get("declined") or [])
+    judged: list[CallDict] = []
+    refused: list[str] = []
+
+    def stateable(call: CallDict) -> bool:
+        verdict = ruling(deps, state, call)
+        judged.append(call)
+        if not isinstance(verdict, str) and verdict["reason"] == "precheck":
+            refused.append(str(verdict["observation"]))
+        return verdict == "confirm" and call_fingerprint(call) not in declined
+
+    asked_for = {tool for request in state.get("open_requests") or [] for tool in understanding.requests.get(request, [])}
+    call = determined_write(allowed.tools, asked_for & set(policy.confirmation.tools), policy.targets.writes,
+                            state.get("said"), state.get("grounding") or {}, allowed.grounding,
+                            lambda *a: deps.mentioned(*a, slots=state.get("slots") or []), stateable)
+    if call is None and len(judged) == 1 and refused and not state.get("cannot"):
+        return None, {"tool": judged[0]["name"], "error": refused[0]}
+    return call, None

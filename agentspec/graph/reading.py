@@ -1,0 +1,115 @@
+"""A user message arrives: the reader reads it, a stated write is settled, the open requests updated.
+
+Contract: ``begin(state, deps)`` is the first node of every turn (the caller appended the message).
+It resets the turn's counters and reads the message once (``AgentDeps.read``):
+
+- While a write is stated and awaits an answer (``pending``), the reading's answer decides: a clear
+  yes (``understanding.yes_threshold``) confirms exactly the stated calls, which run without asking
+  the model; anything else is no confirmation and the stated calls are not stated again by the graph
+  itself (``declined``). A plain no that asks for nothing else settles the request (the graph says
+  ``messages.declined``); a no or an unsure answer that says more ("no, the blue one", "how much is
+  it?") is read like any message: what it asks and gives may determine another write, or the same
+  one stated again.
+- Otherwise the requests it asks for (``understanding.request_threshold``) join the open ones, its
+  slots and choices join those of the messages since the last settled request.
+
+``settle(state, tool)`` is what a node returns when the request a write serves is over (it succeeded,
+it was refused and the user told why, or the user declined it): those requests close; once none is
+open, the messages, slots, choices and declined calls start afresh, so the next request names its own
+targets. Nothing here reads words: the reader does.
+"""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from agentspec.graph.deps import AgentDeps
+from agentspec.graph.state import AgentState, call_fingerprint
+from agentspec.routing.reader import Reading
+
+__all__ = ["begin", "route_begin", "settle"]
+
+
+def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: bool = False) -> dict[str, Any]:
+    """The state update that closes the open requests ``tools`` serve (all of them with ``everything``, or
+    when the spec has no request scope: nothing then says which request a write served)."""
+    served = set().union(*(deps.requests_needing(t) for t in tools)) if tools else set()
+    unscoped = deps.spec.understanding is None or not deps.spec.understanding.requests
+    still = [] if everything or unscoped else [r for r in state.get("open_requests") or [] if r not in served]
+    update: dict[str, Any] = {"open_requests": still}
+    if not still:
+        update.update(said=[], slots=[], choices={}, declined=[])
+    return update
+
+
+def _chosen(old: dict[str, str] | None, reading: Reading, deps: AgentDeps) -> dict[str, str]:
+    out = dict(old or {})
+    understanding = deps.spec.understanding
+    if understanding is None:
+        return out
+    for head in set(understanding.choices.values()):
+        label = reading.chosen(head, understanding.choice_threshold)
+        if label is not None:
+            out[head] = label  # the latest message that says one wins: "no, I ordered it by mistake"
+    return out
+
+
+def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """Reset the turn, read the message, settle a pending write (module docstring)."""
+    text = str(state["messages"][-1]["content"])
+    turn = state.get("turn", 0) + 1
+    reading = deps.read(text)
+    seen = deps.grounding()
+    seen.observe_text(text)
+    update: dict[str, Any] = {
+        "turn": turn, "steps": 0, "repeats": 0, "recent_calls": [], "looked_up": {}, "stop": None, "reply": None,
+        "step": None, "verdicts": [], "confirmed": [], "pending": None, "cannot": None, "asked": [],
+        "grounding": seen.as_dict(), "reading": reading.as_dict(),
+    }
+    trace: list[dict[str, Any]] = []
+    expert, scores = deps.route(state["messages"])
+    if expert is not None:
+        update["expert"] = expert
+        trace.append({"turn": turn, "kind": "route", "output": expert, "scores": {k: round(v, 3) for k, v in scores.items()}})
+    understanding = deps.spec.understanding
+    pending = state.get("pending")
+    answer = None
+    if pending and understanding is not None:
+        answer = reading.answered(understanding.yes_threshold, understanding.no_threshold)
+        trace.append({"turn": turn, "kind": "answer", "output": answer,
+                      "scores": {k: round(v, 3) for k, v in reading.answer.items()}})
+    if answer == "yes":
+        # Exactly what the graph stated runs, not whatever the model would say next.
+        update["confirmed"] = pending["calls"]
+        update["step"] = {"calls": pending["calls"]}
+        update["trace"] = trace
+        return update
+    working: dict[str, Any] = dict(state)
+    if pending:
+        working["declined"] = [*(state.get("declined") or []), *(call_fingerprint(c) for c in pending["calls"])]
+        update["declined"] = working["declined"]
+    asked = reading.asked(understanding.request_threshold) if understanding is not None else []
+    if pending and answer == "no" and not asked:
+        update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
+        update.update(stop="declined", trace=trace)
+        return update
+    known = list(state.get("open_requests") or [])
+    update["open_requests"] = known + [r for r in asked if r not in known]
+    update["asked"] = asked
+    update["said"] = [*(state.get("said") or []), text]
+    update["slots"] = [*(state.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
+    update["choices"] = _chosen(state.get("choices"), reading, deps)
+    if understanding is not None:
+        top = sorted(reading.requests.items(), key=lambda kv: -kv[1])[:3]
+        trace.append({"turn": turn, "kind": "request", "output": asked, "requests": update["open_requests"],
+                      "scores": {k: round(v, 3) for k, v in top},
+                      **({"slots": reading.slots} if reading.slots else {})})
+    update["trace"] = trace
+    return update
+
+
+def route_begin(state: AgentState) -> Literal["guard", "respond", "plan"]:
+    if state.get("confirmed"):
+        return "guard"
+    if state.get("stop"):
+        return "respond"
+    return "plan"

@@ -1,0 +1,89 @@
+"""The typed hooks through which a domain reaches the core: nothing else of a toolkit is known to it.
+
+The core (runtime, decoding, graph, spec) names no domain, no identifier shape and no language. A
+toolkit object (what its entry point's factory returns; ``agentspec.toolkit``) offers its tools and,
+optionally, these hooks, found by name on the object. Every hook is optional; without it the graph
+falls back to something generic and says so in its docstring.
+
+- ``owners(name, arguments) -> set[str]``: the user ids whose data a call touches (the policy's one
+  user per conversation). Without it: nobody's, nothing is refused for ownership.
+- ``check(name, arguments) -> str | None``: the error a write would answer now (a dry run on a
+  sandbox), asked before the write is stated; None when it would succeed.
+- ``describe(name, arguments) -> str | None``: the sentence stating a write before the confirmation
+  question. Without it: the spec's ``messages.statement`` with the call's name and JSON arguments.
+- ``report(name, arguments) -> str | None``: the sentence saying a write is done, from the store.
+- ``mentions(kind, texts, candidates, argument=None, seen=None, slots=None) -> list[str] | None``:
+  which seen identifiers of ``kind`` the user's ``texts`` refer to (a verifier against the store: "my
+  order with the lamp" is the order whose items include a Lamp); ``slots`` are the reader's spans
+  of each of those texts by tag (aligned with ``texts``). None: the generic rule (an id written out in the texts, or a slot of the
+  argument's name).
+- ``identifier_shapes: IdentifierShapes``: how identifiers of each kind look in free text and under
+  which JSON keys they appear; the grounding of the grammar collects them (``agentspec.decoding.grounding``).
+
+The factory (the entry point's object) may also carry, as attributes:
+
+- ``tool_names``, ``identifier_kinds``: lets ``agentspec validate`` check a spec without building it;
+- ``open_session(config, directory, data) -> toolkit``: the toolkit for one saved session whose files
+  live in ``directory`` (None: an ephemeral session), created on first use and REOPENED on resume;
+  ``data`` is the user's ``--data`` override of where the toolkit's data comes from. Without it the
+  session calls the factory with the spec's ``config``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+__all__ = ["HOOK_NAMES", "DomainHooks", "IdentifierShapes", "SessionOpener", "merged_shapes"]
+
+HOOK_NAMES = ("owners", "check", "describe", "report", "mentions")
+
+
+@dataclass(frozen=True)
+class IdentifierShapes:
+    """How a toolkit's identifiers look. ``patterns``: kind -> Python regex over free text (user messages,
+    plain observations); ``keys``: JSON key -> kind, where the generic ``<kind>_id`` rule does not say it;
+    ``phrases``: kind -> most words of a run the user dictates (every run of up to N words of a clause is
+    a value: an address line the model must copy from the user's words)."""
+
+    patterns: Mapping[str, str] = field(default_factory=dict)
+    keys: Mapping[str, str] = field(default_factory=dict)
+    phrases: Mapping[str, int] = field(default_factory=dict)
+
+
+def merged_shapes(toolkits: list[Any]) -> IdentifierShapes:
+    """The union of the toolkits' shapes (the first toolkit wins a kind two of them define)."""
+    patterns: dict[str, str] = {}
+    keys: dict[str, str] = {}
+    phrases: dict[str, int] = {}
+    for toolkit in toolkits:
+        shapes = getattr(toolkit, "identifier_shapes", None)
+        if isinstance(shapes, IdentifierShapes):
+            for mine, theirs in ((patterns, shapes.patterns), (keys, shapes.keys), (phrases, shapes.phrases)):
+                for key, value in theirs.items():
+                    mine.setdefault(key, value)  # type: ignore[arg-type]
+    return IdentifierShapes(patterns, keys, phrases)
+
+
+@runtime_checkable
+class DomainHooks(Protocol):
+    """The hooks a toolkit may implement (each one optional; see the module docstring)."""
+
+    def owners(self, name: str, arguments: Mapping[str, Any]) -> set[str]: ...
+
+    def check(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
+
+    def describe(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
+
+    def report(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
+
+    def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
+                 seen: dict[str, list[str]] | None = None,
+                 slots: list[dict[str, list[str]]] | None = None) -> list[str] | None: ...
+
+
+class SessionOpener(Protocol):
+    """``factory.open_session``: the toolkit of one session (see the module docstring)."""
+
+    def __call__(self, config: dict[str, Any], directory: Path | None, data: str | None) -> Any: ...

@@ -1,0 +1,239 @@
+"""The learned reader: what a user message asks for, answers and gives, read by a trained model.
+
+Contract: ``LearnedReader.load(path)`` reads a folder written by ``agentspec train reader``
+(``reader.json``: the heads' labels and shapes; ``reader.npz``: their weights) and the sentence
+encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Reading``:
+
+- ``requests``: request class -> probability, each independent (a message may ask for several, or
+  for nothing: every probability low);
+- ``answer``: ``yes`` / ``no`` / ``other`` -> probability, for a message that answers a question
+  whether to go ahead; ``other`` is a question, a condition, a change, anything but a clean yes or no;
+- ``slots``: tag -> the text spans the message gives of it, in order (``first_name``, ``city``, ...);
+- ``choices``: choice head -> label -> probability (e.g. which cancel reason the message says; the
+  label ``none`` when it says none).
+
+Which classes, tags and choice heads exist is the trained artifact's, not this module's: nothing here
+knows a domain or a language. The heads read MiniLM features: the sentence embedding and the max over
+token states for the sentence heads; each token's state with its neighbours' for the tagger (BIO
+tags, then whole words: a span ends where its last word piece's word ends).
+
+Not here: training (``agentspec.train.reader``); what the graph does with a reading (``agentspec.graph``).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from agentspec.errors import AgentSpecError
+
+__all__ = ["ANSWERS", "Head", "LearnedReader", "Reader", "Reading", "decode_spans", "load_reader", "sentence_features",
+           "token_features"]
+
+ANSWERS = ("yes", "no", "other")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One message as the reader read it (see the module docstring)."""
+
+    requests: dict[str, float] = field(default_factory=dict)
+    answer: dict[str, float] = field(default_factory=dict)
+    slots: dict[str, list[str]] = field(default_factory=dict)
+    choices: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def asked(self, threshold: float) -> list[str]:
+        """The request classes at or above ``threshold``, most probable first."""
+        return sorted((c for c, p in self.requests.items() if p >= threshold), key=lambda c: -self.requests[c])
+
+    def answered(self, yes: float, no: float) -> str:
+        """``yes`` only when its probability reaches ``yes`` (a false yes runs a write nobody approved),
+        ``no`` when that reaches ``no``, else ``unsure``."""
+        if self.answer.get("yes", 0.0) >= yes:
+            return "yes"
+        if self.answer.get("no", 0.0) >= no:
+            return "no"
+        return "unsure"
+
+    def chosen(self, head: str, threshold: float) -> str | None:
+        """The label of choice ``head`` at or above ``threshold`` (never ``none``); None otherwise."""
+        probs = self.choices.get(head, {})
+        best = max(probs, key=probs.get, default=None)  # type: ignore[arg-type]
+        return best if best is not None and best != "none" and probs[best] >= threshold else None
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON (rounded), for the graph state and the trace."""
+        return {"requests": {k: round(v, 3) for k, v in self.requests.items() if v >= 0.01},
+                "answer": {k: round(v, 3) for k, v in self.answer.items()},
+                "slots": {k: list(v) for k, v in self.slots.items() if v},
+                "choices": {h: {k: round(v, 3) for k, v in p.items() if v >= 0.01} for h, p in self.choices.items()}}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "Reading":
+        return cls(dict(data.get("requests", {})), dict(data.get("answer", {})),
+                   {k: list(v) for k, v in data.get("slots", {}).items()},
+                   {h: dict(p) for h, p in data.get("choices", {}).items()})
+
+
+@runtime_checkable
+class Reader(Protocol):
+    """What the graph needs of a reader: ``read(text)`` and the labels it can produce."""
+
+    request_classes: tuple[str, ...]
+    tags: tuple[str, ...]
+    choice_heads: dict[str, tuple[str, ...]]
+
+    def read(self, text: str) -> Reading: ...
+
+
+# ---- heads ----------------------------------------------------------------------------------------
+
+@dataclass
+class Head:
+    """A one-hidden-layer MLP (``hidden`` 0: linear) over standardised features; ``kind`` is ``softmax``
+    (one label) or ``sigmoid`` (independent labels)."""
+
+    labels: tuple[str, ...]
+    kind: str
+    mean: np.ndarray
+    scale: np.ndarray
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray | None = None
+    b2: np.ndarray | None = None
+
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        h = (x - self.mean) / self.scale @ self.w1 + self.b1
+        if self.w2 is None:
+            return h
+        return np.maximum(h, 0.0) @ self.w2 + self.b2
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        z = self.logits(x)
+        if self.kind == "sigmoid":
+            return 1.0 / (1.0 + np.exp(-np.clip(z, -30, 30)))
+        z = z - z.max(axis=-1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=-1, keepdims=True)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        out = {f"{prefix}.mean": self.mean, f"{prefix}.scale": self.scale, f"{prefix}.w1": self.w1,
+               f"{prefix}.b1": self.b1}
+        if self.w2 is not None and self.b2 is not None:
+            out.update({f"{prefix}.w2": self.w2, f"{prefix}.b2": self.b2})
+        return out
+
+    @classmethod
+    def from_arrays(cls, labels: list[str], kind: str, arrays: Any, prefix: str) -> "Head":
+        def get(name: str) -> np.ndarray | None:
+            key = f"{prefix}.{name}"
+            return np.asarray(arrays[key], dtype=np.float32) if key in arrays else None
+
+        return cls(tuple(labels), kind, get("mean"), get("scale"), get("w1"), get("b1"), get("w2"),  # type: ignore[arg-type]
+                   get("b2"))
+
+
+def sentence_features(states: np.ndarray) -> np.ndarray:
+    """[768]: the mean of the token states, L2-normalised (the sentence embedding), and their max."""
+    mean = states.mean(axis=0)
+    return np.concatenate([mean / max(float(np.linalg.norm(mean)), 1e-9), states.max(axis=0)]).astype(np.float32)
+
+
+def token_features(states: np.ndarray) -> np.ndarray:
+    """[T, 3 x 384]: each token's state with the previous and the next one's (zeros past the ends)."""
+    pad = np.zeros((1, states.shape[1]), dtype=states.dtype)
+    padded = np.concatenate([pad, states, pad])
+    return np.concatenate([padded[:-2], padded[1:-1], padded[2:]], axis=1)
+
+
+def decode_spans(text: str, tags: list[str], offsets: tuple[tuple[int, int], ...],
+                 tokens: tuple[str, ...]) -> list[tuple[int, int, str]]:
+    """BIO labels per token -> (start, end, tag) character spans, extended to whole words. An ``I-x``
+    after another tag starts a new span; special tokens ((0, 0) offsets) end any span."""
+    spans: list[list[Any]] = []
+    for label, (start, end), token in zip(tags, offsets, tokens):
+        if start == end:
+            continue
+        continues = token.startswith("##") and spans and spans[-1][1] == start
+        if continues:  # a word piece belongs to its word's span, whatever its own label
+            spans[-1][1] = end
+            continue
+        if label == "O":
+            spans.append([start, end, None])
+            continue
+        kind, tag = label.split("-", 1)
+        if kind == "I" and spans and spans[-1][2] == tag:
+            spans[-1][1] = end
+        else:
+            spans.append([start, end, tag])
+    return [(s, e, t) for s, e, t in spans if t is not None]
+
+
+# ---- the reader -------------------------------------------------------------------------------------
+
+class LearnedReader:
+    """MiniLM features + trained heads (see the module docstring)."""
+
+    def __init__(self, meta: dict[str, Any], heads: dict[str, Head], encoder: Any):
+        self.meta = meta
+        self.heads = heads
+        self.encoder = encoder
+        self.request_classes = tuple(heads["requests"].labels)
+        self.tags = tuple(sorted({label.split("-", 1)[1] for label in heads["tags"].labels if label != "O"}))
+        self.choice_heads = {name.split(".", 1)[1]: heads[name].labels for name in heads if name.startswith("choice.")}
+
+    @classmethod
+    def load(cls, path: str | Path, encoder: Any = None) -> "LearnedReader":
+        folder = Path(path)
+        meta_path, weights_path = folder / "reader.json", folder / "reader.npz"
+        if not meta_path.is_file() or not weights_path.is_file():
+            raise AgentSpecError(f"no reader at {folder} (it needs reader.json and reader.npz)",
+                                 hint="Train one with `agentspec train reader --data DIR --out DIR`, or point "
+                                 "understanding.reader at its folder.", code="reader_missing")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            with np.load(weights_path) as arrays:
+                heads = {name: Head.from_arrays(h["labels"], h["kind"], arrays, name)
+                         for name, h in meta["heads"].items()}
+        except (ValueError, KeyError, TypeError, OSError) as exc:
+            raise AgentSpecError(f"{folder} is not a readable reader ({exc!r})", code="reader_corrupt",
+                                 hint="Retrain it with `agentspec train reader`.") from exc
+        for required in ("requests", "answer", "tags"):
+            if required not in heads or heads[required].w1 is None:
+                raise AgentSpecError(f"{folder}: the reader has no {required!r} head", code="reader_corrupt",
+                                     hint="Retrain it with `agentspec train reader`.")
+        if encoder is None:
+            from agentspec.routing.encoder import SentenceEncoder
+
+            encoder = SentenceEncoder.load()
+        return cls(meta, heads, encoder)
+
+    def read(self, text: str) -> Reading:
+        (states,) = self.encoder.encode([text])
+        body = states.states[1:-1] if len(states) > 2 else states.states  # without [CLS]/[SEP]
+        x = sentence_features(body)[None, :]
+        requests = self.heads["requests"].probabilities(x)[0]
+        answer = self.heads["answer"].probabilities(x)[0]
+        tag_head = self.heads["tags"]
+        labels = [tag_head.labels[i] for i in tag_head.probabilities(token_features(states.states)).argmax(axis=1)]
+        slots: dict[str, list[str]] = {}
+        for start, end, tag in decode_spans(text, labels, states.offsets, states.tokens):
+            slots.setdefault(tag, []).append(text[start:end])
+        choices = {name: dict(zip(head.labels, map(float, head.probabilities(x)[0])))
+                   for name, head in ((n.split(".", 1)[1], h) for n, h in self.heads.items() if n.startswith("choice."))}
+        return Reading(dict(zip(self.request_classes, map(float, requests))),
+                       dict(zip(self.heads["answer"].labels, map(float, answer))), slots, choices)
+
+
+_LOADED: dict[str, LearnedReader] = {}
+
+
+def load_reader(path: str | Path) -> LearnedReader:
+    """The reader at ``path``, loaded once per process (the encoder is shared by every session)."""
+    key = str(Path(path).resolve())
+    if key not in _LOADED:
+        _LOADED[key] = LearnedReader.load(path)
+    return _LOADED[key]

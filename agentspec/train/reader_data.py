@@ -1,0 +1,368 @@
+"""Labelled customer messages for the learned reader, generated from wording families.
+
+``generate_reader_examples(db, families, n, seed)`` returns ``n`` examples; ``write_reader_data``
+writes them to ``OUT/reader.jsonl`` with counts in ``OUT/reader_meta.json``. Every message is
+a family's templates filled with real values of a *training* user (``user_split(db, 0, 0.3)[0]``), so
+its labels are known by construction, never guessed from its words:
+
+- ``requests``: the classes of the request templates used (``REQUEST_CLASS``), sorted; [] for none;
+- ``answer``: "yes" / "no" only for the ``yes`` / ``no`` field said alone, else "other";
+- ``spans``: ``[start, end, tag]`` over the final text (after noise) for every inserted name, zip and
+  address part (``TAGS``), exactly as rendered (an abbreviated "12 Oak St", a lowercased name: see
+  ``_values``); emails and order ids are inserted but not tagged;
+- ``choices.reason``: the cancel reason said ("no longer needed", "ordered by mistake") or "none";
+- ``acts``: the family fields used, outermost first (labels are a function of them); ``noise``: kinds.
+
+A request is said one of three ways: in full (its details: order, items, address, method), bare (no
+details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
+then the wish: ``loose_*``, exchange, return and modify_items only). Example kinds and weights
+(``KINDS``, out of 118): a single request in full 24 (class uniform, then its field: forbidden variants
+about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
+inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
+classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 4,
+a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
+request) 4, an identity answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8,
+no 7, unsure 5, unrelated 2, change_mind 2, vague opening (after a greeting or not) 3, done 2, wait 1,
+greeting + request 4, an address alone 3. Families take turns (example ``i`` uses family ``i % k``).
+
+Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
+``.,!?;`` outside inserted values (15%), one or two swapped inner letters of a word of five letters or
+more outside inserted values (25%), a doubled space or a leading/trailing space (10%). Text is built as
+segments (literal text, tagged value) and noised per segment, so spans stay exact.
+
+Held-out families are refused (``ReaderDataError``), except for an evaluation set (``evaluation=True``:
+held-out users' values too). Not here: training the reader, evaluating it.
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Callable
+
+from agentspec.errors import AgentSpecError
+from agentspec.evals._describe import _join, describe_item
+from agentspec.evals.generate import user_split
+from agentspec.evals.wording import Family, load_family, training_families
+from agentspec.train._spans import Text, decap, fill, flatten, join_texts, roughen, tagged, trim_end
+from agentspec.train._values import TAGS, Store, act, change, methods, names, order, redirect_values, swaps, where
+
+__all__ = ["KINDS", "REASONS", "REQUEST_CLASS", "ReaderDataError", "TAGS", "generate_reader_examples",
+           "write_reader_data"]
+
+
+class ReaderDataError(AgentSpecError):
+    code = "reader_data"
+
+
+# Per class, its fields said in full and their weights: the plain request most of the time.
+_CLASS_FIELDS = {
+    "cancel": {"cancel": 6, "forbidden_cancel": 1, "forbidden_foreign": 1},
+    "modify_address": {"address": 5, "user_address": 2, "forbidden_address": 1},
+    "modify_payment": {"payment": 1}, "modify_items": {"modify": 1}, "exchange": {"exchange": 1},
+    "return": {"returns": 3, "forbidden_return": 1}, "status": {"status": 1}, "transfer": {"transfers": 1},
+}
+_BARE = {"cancel": "bare_cancel", "modify_address": "bare_address", "modify_payment": "bare_payment",
+         "modify_items": "bare_modify", "exchange": "bare_exchange", "return": "bare_return",
+         "status": "bare_status", "transfer": "bare_human"}
+_LOOSE = {"exchange": "loose_exchange", "return": "loose_return", "modify_items": "loose_modify"}
+_STYLES = {"full": 6, "bare": 3, "loose": 1}  # how a request inside a larger message is said
+REQUEST_CLASS = {field: cls for cls, fields in _CLASS_FIELDS.items() for field in fields} | \
+    {field: cls for table in (_BARE, _LOOSE) for cls, field in table.items()}
+REASONS = {"reason_not_needed": "no longer needed", "reason_by_mistake": "ordered by mistake"}
+_NEGATES = {"not_cancel": "cancel", "not_return": "return", "not_exchange": "exchange",
+            "not_modify": "modify_items", "not_address": "modify_address"}
+_FORGOTTEN = ("my email address", "my order id", "the order number", "the email on my account", "my zip code",
+              "my order number", "which email I used")
+
+
+# ---- requests: one builder per field; None when this user has nothing that fits ------------------------
+
+Builder = Callable[[Family, random.Random, Store, dict[str, Any]], "Text | None"]
+
+
+def _with_order(statuses: tuple[str, ...], make: Callable[..., Text | None]) -> Builder:
+    def build(family, rng, store, user):
+        orders = store.orders(user, *statuses)
+        return make(family, rng, store, user, rng.choice(orders)) if orders else None
+    return build
+
+
+def _oid(said: dict[str, Any]) -> Text:
+    return tagged(said["order_id"], "_id")
+
+
+def _payment(family, rng, store, user, said):
+    paid = said["payment_history"][0]["payment_method_id"] if said.get("payment_history") else None
+    found = methods(user, exclude=paid)
+    return act(family, "payment", rng, o=order(family, rng, store, user, said),
+               method=rng.choice(found)) if found else None
+
+
+def _swap(field: str):
+    def make(family, rng, store, user, said):
+        found, pays = swaps(store, rng, said), methods(user)
+        if not found or not pays:
+            return None
+        parts = [act(family, "swap", rng, item=describe_item(said, item), change=change(family, rng, item, variant))
+                 for item, variant in found]
+        return act(family, field, rng, o=order(family, rng, store, user, said), parts=join_texts(parts),
+                   pay="my " + rng.choice(pays))
+    return make
+
+
+def _returns(family, rng, store, user, said):
+    pays = methods(user)
+    if not pays:
+        return None
+    by_id = {item["item_id"]: item for item in said["items"]}
+    chosen = sorted(rng.sample(sorted(by_id), k=min(len(by_id), rng.choice((1, 2, 3)))))
+    things = _join([describe_item(said, by_id[i]) for i in chosen])
+    return act(family, "returns", rng, o=order(family, rng, store, user, said), things=things,
+               pay=rng.choice(pays))
+
+
+def _foreign(family, rng, store, user):
+    others = [u for u in rng.sample(store.users, k=min(8, len(store.users))) if u is not user and u["orders"]]
+    orders = store.orders(others[0]) if others else []
+    return act(family, "forbidden_foreign", rng, id=_oid(rng.choice(orders))) if orders else None
+
+
+def _cancel(family, rng, store, user, said):
+    why = act(family, rng.choice(tuple(REASONS)), rng)
+    return act(family, "cancel", rng, o=order(family, rng, store, user, said), why=why)
+
+
+def _field(name: str) -> Builder:
+    """A field said as it is (no placeholders)."""
+    return lambda f, r, s, u: act(f, name, r)
+
+
+def _loose(field: str) -> Callable[..., Text]:
+    """One item of the order (``describe_item``: "the Pet Bed", "the blue Jacket"), said loosely."""
+    return lambda f, r, s, u, o: act(f, field, r, item=describe_item(o, r.choice(o["items"])))
+
+
+_BUILDERS: dict[str, Builder] = {
+    "cancel": _with_order(("pending",), _cancel),
+    "forbidden_cancel": _with_order(("processed", "delivered"),
+                                    lambda f, r, s, u, o: act(f, "forbidden_cancel", r, id=_oid(o))),
+    "forbidden_foreign": _foreign,
+    "address": _with_order(("pending",), lambda f, r, s, u, o: act(f, "address", r, o=order(f, r, s, u, o),
+                                                                    where=where(f, r, s))),
+    "user_address": lambda f, r, s, u: act(f, "user_address", r, where=where(f, r, s)),
+    "forbidden_address": _with_order(("processed", "delivered"), lambda f, r, s, u, o: act(
+        f, "forbidden_address", r, id=_oid(o), **redirect_values(r, s))),
+    "payment": _with_order(("pending",), _payment),
+    "modify": _with_order(("pending",), _swap("modify")),
+    "exchange": _with_order(("delivered",), _swap("exchange")),
+    "returns": _with_order(("delivered",), _returns),
+    "forbidden_return": _with_order(("pending", "processed"),
+                                    lambda f, r, s, u, o: act(f, "forbidden_return", r, id=_oid(o))),
+    "status": _with_order(("pending", "processed", "delivered"),
+                          lambda f, r, s, u, o: act(f, "status", r, o=order(f, r, s, u, o))),
+    "transfers": _field("transfers"),
+    "loose_exchange": _with_order(("delivered",), _loose("loose_exchange")),
+    "loose_return": _with_order(("delivered",), _loose("loose_return")),
+    "loose_modify": _with_order(("pending",), _loose("loose_modify")),
+} | {field: _field(field) for field in _BARE.values()}
+
+
+def _request(family: Family, rng: random.Random, store: Store, user: dict[str, Any],
+             exclude: tuple[str, ...] = (), style: str | None = None) -> Text:
+    """One request of a class not in ``exclude``, said ``style`` ("full", "bare", "loose"; None: drawn
+    from ``_STYLES``): this user's values, or another training user's."""
+    style = style or rng.choices(list(_STYLES), list(_STYLES.values()))[0]
+    table = {"full": _CLASS_FIELDS, "bare": _BARE, "loose": _LOOSE}[style]
+    if not (classes := [c for c in table if c not in exclude]):  # every loose class already asked
+        table, classes = _BARE, [c for c in _BARE if c not in exclude]
+    cls = rng.choice(classes)
+    fields = table[cls] if isinstance(table[cls], dict) else {table[cls]: 1}
+    field = rng.choices(list(fields), list(fields.values()))[0]
+    for candidate in [user] + [rng.choice(store.users) for _ in range(50)]:
+        if (said := _BUILDERS[field](family, rng, store, candidate)) is not None:
+            return said
+    raise ReaderDataError(f"no training user has what a {field!r} request needs",
+                          hint="the db needs users with pending, processed and delivered orders")
+
+
+def _classes(text: Text) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(REQUEST_CLASS[a] for a in text.acts if a in REQUEST_CLASS))
+
+
+def _joined(family: Family, rng: random.Random, first: Text, second: Text) -> Text:
+    how = rng.randrange(5)
+    if how == 0:
+        return fill("{a} {b}", a=first, b=second)
+    if how in (1, 2):
+        return fill("{a}" + (" also " if how == 1 else " and then ") + "{b}", a=trim_end(first), b=decap(second))
+    if how == 3:
+        sep = " Also, " if _ends_sentence(first) else ". Also, "
+        return fill("{a}" + sep + "{b}", a=first, b=decap(second))
+    return fill("{a} {b}", a=first, b=act(family, "next", rng, r=second))
+
+
+def _ends_sentence(text: Text) -> bool:
+    return text.plain.rstrip()[-1:] in (".", "?", "!")
+
+
+def _then(rng: random.Random, first: Text, second: Text) -> Text:
+    """Two sentences in one message: a space after a full stop, else one of " ", ". ", ", ", "! "."""
+    sep = " " if _ends_sentence(first) else rng.choice((" ", ". ", ", ", "! "))
+    return fill("{a}{sep}{b}", a=first, sep=sep, b=second)
+
+
+# ---- example kinds ---------------------------------------------------------------------------------
+
+def _multi(f, r, s, u):
+    said = _request(f, r, s, u)
+    for _ in range(1 if r.random() < 0.75 else 2):
+        said = _joined(f, r, said, _request(f, r, s, u, exclude=_classes(said)))
+    return said
+
+
+def _negated(f, r, s, u):
+    field = r.choice(tuple(_NEGATES))
+    return _then(r, act(f, field, r), _request(f, r, s, u, exclude=(_NEGATES[field],)))
+
+
+def _greeted(f, r, said: Text) -> Text:
+    greeting = act(f, "greetings", r)
+    return fill("{a} {b}", a=greeting, b=decap(said) if greeting.plain.endswith(",") else said)
+
+
+def _negation_polite(f, r, s, u):
+    """A negation that is the whole point of the message: greeted, or thanks/small talk/closing after."""
+    negation = act(f, r.choice(tuple(_NEGATES)), r)
+    after = r.choice(("greetings", "greetings", "unrelated", "unrelated", "done"))
+    return _greeted(f, r, negation) if after == "greetings" else _then(r, negation, act(f, after, r))
+
+
+def _identity(f, r, s, u, forgot: bool = True):
+    pick = r.choice(("email", "name_zip", "forgot") if forgot else ("email", "name_zip"))
+    if pick == "email":
+        return act(f, "email", r, email=tagged(u["email"], "_email"))
+    if pick == "name_zip":
+        return act(f, "name_zip", r, **names(r, u), zip=tagged(u["address"]["zip"], "zip"))
+    return act(f, "forgot", r, thing=r.choice(_FORGOTTEN))
+
+
+def _identity_request(f, r, s, u):
+    who, what = _identity(f, r, s, u, forgot=False), _request(f, r, s, u)
+    a, b = (who, what) if r.random() < 0.7 else (what, who)
+    return fill("{a}{sep}{b}", a=a, sep=" " if _ends_sentence(a) else r.choice((" ", ". ", ", ", " - ")), b=b)
+
+
+def _opening(f, r, s, u):
+    vague = act(f, "vague", r)
+    return vague if r.random() < 0.5 else fill("{a} {b}", a=act(f, "greetings", r), b=vague)
+
+
+def _change_mind(f, r, s, u):
+    for candidate in [u] + [r.choice(s.users) for _ in range(50)]:
+        for said in r.sample(s.orders(candidate), k=len(s.orders(candidate))):
+            if found := swaps(s, r, said):
+                return act(f, "change_mind", r, change=change(f, r, *found[0]))
+    raise ReaderDataError("no training user has an item with another variant", hint="check the db's products")
+
+
+KINDS: dict[str, tuple[int, Builder]] = {
+    "request": (24, lambda f, r, s, u: _request(f, r, s, u, style="full")),
+    "bare": (8, lambda f, r, s, u: _request(f, r, s, u, style="bare")),
+    "loose": (4, lambda f, r, s, u: _request(f, r, s, u, style="loose")), "multi": (12, _multi),
+    "wrapped": (9, lambda f, r, s, u: act(f, r.choice(("next", "state", "restate")), r, r=_request(f, r, s, u))),
+    "negated": (4, _negated), "negation": (3, lambda f, r, s, u: act(f, r.choice(tuple(_NEGATES)), r)),
+    "negation_polite": (4, _negation_polite), "identity": (8, _identity), "identity_request": (5, _identity_request),
+    "yes": (8, _field("yes")), "no": (7, _field("no")), "unsure": (5, _field("unsure")),
+    "unrelated": (2, _field("unrelated")), "change_mind": (2, _change_mind), "opening": (3, _opening),
+    "done": (2, _field("done")), "wait": (1, _field("wait")),
+    "greeting_request": (4, lambda f, r, s, u: _greeted(f, r, _request(f, r, s, u))),
+    "where": (3, lambda f, r, s, u: where(f, r, s)),
+}
+
+# ---- examples --------------------------------------------------------------------------------------
+
+def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[str, Any]:
+    rng = random.Random(f"reader:{seed}:{i}")
+    family = families[i % len(families)]
+    kind = rng.choices(list(KINDS), [w for w, _ in KINDS.values()])[0]
+    said = KINDS[kind][1](family, rng, store, rng.choice(store.users))
+    segs, noise = roughen(said.segments, rng)
+    text, spans = flatten(segs)
+    acts = list(said.acts)
+    answer = "yes" if acts == ["yes"] else "no" if acts == ["no"] else "other"
+    return {"text": text, "requests": sorted(set(_classes(said))), "answer": answer, "spans": spans,
+            "choices": {"reason": next((REASONS[a] for a in acts if a in REASONS), "none")},
+            "family": family.name, "acts": acts, "noise": noise}
+
+
+def _store(db: dict[str, Any], evaluation: bool = False) -> Store:
+    train, held = user_split(db, seed=0, eval_fraction=0.3)
+    return Store(db, [db["users"][u] for u in (held if evaluation else train)])
+
+
+def _refuse_heldout(families: list[Family]) -> None:
+    if not families:
+        raise ReaderDataError("no wording family given", hint=f"use some of {', '.join(training_families())}")
+    for family in families:
+        if family.heldout:
+            raise ReaderDataError(f"wording family {family.name!r} is held out (heldout: true): it must never be "
+                                  "used for training", hint=f"use training families only: {', '.join(training_families())}")
+
+
+def _iter_examples(db: dict[str, Any], families: list[Family], n: int, seed: int,
+                   evaluation: bool = False) -> Iterator[dict[str, Any]]:
+    if not evaluation:
+        _refuse_heldout(families)
+    store = _store(db, evaluation)
+    return (_example(store, families, seed, i) for i in range(n))
+
+
+def generate_reader_examples(db: dict, families: list[Family], n: int, seed: int = 0) -> list[dict]:
+    """``n`` labelled messages (see the module docstring), the same for the same db, families and seed."""
+    return list(_iter_examples(db, families, n, seed))
+
+
+def write_reader_data(db_path: str | Path, out_dir: str | Path, n: int, seed: int = 0,
+                      families: list[str] | None = None, progress: bool = True,
+                      evaluation: bool = False) -> dict[str, Any]:
+    """Write ``OUT/reader.jsonl`` and ``OUT/reader_meta.json`` (counts, families); return the meta.
+
+    ``families``: names or YAML paths (default: every packaged training family). ``evaluation``: a test
+    set, never training data: held-out families are allowed and the values come from the held-out users.
+    """
+    from rich.progress import track
+
+    path = Path(db_path)
+    if not path.is_file():
+        raise ReaderDataError(f"no db at {path}", hint="pass the tau2 retail db.json (../shared/data/tau2-retail/db.json)")
+    db = json.loads(path.read_text(encoding="utf-8"))
+    loaded = [load_family(name) for name in (families or training_families())]
+    if not evaluation:
+        _refuse_heldout(loaded)  # before anything is written
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    counts: dict[str, Counter] = {k: Counter() for k in ("requests", "answers", "tags", "per_family", "reasons",
+                                                           "noise", "requests_per_message", "request_styles")}
+    start = time.perf_counter()
+    with (out / "reader.jsonl").open("w", encoding="utf-8") as fh:
+        examples = _iter_examples(db, loaded, n, seed, evaluation)
+        for ex in track(examples, total=n, description="reader examples", disable=not progress or n < 2000):
+            fh.write(json.dumps(ex, ensure_ascii=False) + "\n")
+            counts["requests"].update(ex["requests"] or ["none"])
+            counts["requests_per_message"][str(len(ex["requests"]))] += 1
+            counts["answers"][ex["answer"]] += 1
+            counts["tags"].update(tag for _, _, tag in ex["spans"])
+            counts["per_family"][ex["family"]] += 1
+            counts["reasons"][ex["choices"]["reason"]] += 1
+            counts["noise"].update(ex["noise"] or ["none"])
+            counts["request_styles"].update(a.split("_")[0] if a.startswith(("bare_", "loose_")) else "full"
+                                            for a in ex["acts"] if a in REQUEST_CLASS)
+    meta = {"n": n, "seed": seed, "families": [f.name for f in loaded], "db": str(path), "evaluation": evaluation,
+            "seconds": round(time.perf_counter() - start, 2),
+            **{k: dict(sorted(c.items())) for k, c in counts.items()}}
+    (out / "reader_meta.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+    return meta

@@ -1,0 +1,146 @@
+"""The NumPy sentence encoder against transformers' BertModel (torch, CPU) on the same folder."""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from agentspec.errors import AgentSpecError
+from agentspec.routing.encoder import INSTALL_HINT, SentenceEncoder, default_encoder_path
+
+pytestmark = pytest.mark.real
+
+SENTENCES = [
+    "hi",
+    "I want to return the blue water bottle I ordered last week, it arrived cracked.",
+    "Wait... what?! No -- that's NOT what I asked for (at all); cancel it.",
+    "Ça coûte combien ? Größe 42, naïve café, 東京 and emoji 🙂 too.",
+    "My email is harper.khan_42@example.co.uk, please update it.",
+    "Order #W1234567 hasn't shipped yet.",
+    "",
+    " ".join(f"word{i} and some more filler text" for i in range(80)),  # > 256 tokens: truncated
+]
+
+
+@pytest.fixture(scope="module")
+def folder() -> Path:
+    return default_encoder_path()
+
+
+@pytest.fixture(scope="module")
+def encoder(folder) -> SentenceEncoder:
+    return SentenceEncoder.load(folder)
+
+
+@pytest.fixture(scope="module")
+def reference(folder):
+    """(tokenizer, model) from transformers, the reference implementation."""
+    torch = pytest.importorskip("torch")
+    transformers = pytest.importorskip("transformers")
+    torch.manual_seed(0)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(str(folder))
+    model = transformers.BertModel.from_pretrained(str(folder), attn_implementation="eager").eval()
+    return tokenizer, model
+
+
+def _reference_states(reference, texts: list[str]):
+    """last_hidden_state [N, T, 384] and attention mask [N, T] of a padded batch, as numpy."""
+    import torch
+
+    tokenizer, model = reference
+    batch = tokenizer(texts, padding=True, truncation=True, max_length=256, return_tensors="pt")
+    with torch.no_grad():
+        states = model(**batch).last_hidden_state
+    return states.numpy(), batch["attention_mask"].numpy(), batch["input_ids"].numpy()
+
+
+def test_embed_matches_transformers_mean_pooling(encoder, reference):
+    states, mask, _ = _reference_states(reference, SENTENCES)
+    pooled = (states * mask[..., None]).sum(1) / mask.sum(1, keepdims=True)
+    expected = pooled / np.linalg.norm(pooled, axis=1, keepdims=True)
+
+    got = encoder.embed(SENTENCES)
+
+    assert got.shape == (len(SENTENCES), 384) and got.dtype == np.float32
+    cosine = np.sum(got * expected, axis=1)
+    assert cosine.min() > 0.9999, cosine
+    assert np.abs(got - expected).max() < 1e-4
+    np.testing.assert_allclose(np.linalg.norm(got, axis=1), 1.0, atol=1e-5)
+
+
+def test_token_states_match_last_hidden_state(encoder, reference):
+    states, mask, ids = _reference_states(reference, SENTENCES)
+    for i, item in enumerate(encoder.encode(SENTENCES)):
+        n = int(mask[i].sum())
+        assert list(item.ids) == ids[i, :n].tolist()  # same tokenization, truncation included
+        assert item.states.shape == (n, 384) and item.states.dtype == np.float32
+        assert np.abs(item.states - states[i, :n]).max() < 1e-3, SENTENCES[i][:40]
+    assert len(encoder.encode(SENTENCES[-1:])[0]) == 256
+
+
+def test_batch_equals_one_by_one(folder):
+    batched = SentenceEncoder.load(folder, cache_size=0)
+    together = batched.encode(SENTENCES * 5)  # 40 texts: two batches of different lengths
+    for text, item in zip(SENTENCES * 5, together):
+        alone = batched.encode([text])[0]
+        assert alone.tokens == item.tokens and alone.offsets == item.offsets
+        np.testing.assert_allclose(alone.states, item.states, atol=1e-5)
+    np.testing.assert_allclose(batched.embed(SENTENCES), np.stack([batched.embed([t])[0] for t in SENTENCES]),
+                               atol=1e-6)
+
+
+def test_cache_returns_the_same_result(encoder):
+    first = encoder.encode(["Order #W1234567 hasn't shipped yet.", "hi"])
+    again = encoder.encode(["hi", "Order #W1234567 hasn't shipped yet."])
+    assert again[1] is first[0] and again[0] is first[1]
+    assert not first[0].states.flags.writeable
+
+
+def test_offsets_map_tokens_to_substrings(encoder):
+    text = "Harper Khan here, zip 19029"
+    item = encoder.encode([text])[0]
+    assert item.tokens[0] == "[CLS]" and item.tokens[-1] == "[SEP]"
+    assert item.offsets[0] == (0, 0) and item.offsets[-1] == (0, 0)
+    start = text.index("Khan")
+    khan = [(s, e) for s, e in item.offsets[1:-1] if s < start + 4 and e > start]
+    assert khan and khan[0][0] == start and khan[-1][1] == start + 4
+    # Every word piece covers its own text (uncased model: compare lowercased, "##" stripped).
+    for token, (s, e) in zip(item.tokens[1:-1], item.offsets[1:-1]):
+        assert text[s:e].lower() == token.removeprefix("##")
+    assert "".join(text[s:e] for s, e in item.offsets[1:-1] if e > s) == text.replace(" ", "")
+
+
+def _partial_copy(folder: Path, target: Path) -> Path:
+    target.mkdir()
+    for name in ("config.json", "tokenizer.json"):
+        shutil.copy(folder / name, target / name)
+    return target
+
+
+def test_missing_weights_raise_with_hint(folder, tmp_path):
+    target = _partial_copy(folder, tmp_path / "enc")
+    with pytest.raises(AgentSpecError) as info:
+        SentenceEncoder.load(target)
+    assert info.value.code == "encoder_missing"
+    assert "model.safetensors" in info.value.message and str(target) in info.value.message
+    assert INSTALL_HINT in info.value.hint
+
+
+def test_truncated_weights_raise_with_hint(folder, tmp_path):
+    target = _partial_copy(folder, tmp_path / "enc")
+    data = (folder / "model.safetensors").read_bytes()
+    (target / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(AgentSpecError) as info:
+        SentenceEncoder.load(target)
+    assert info.value.code == "encoder_corrupt"
+    assert "model.safetensors" in info.value.message
+    assert INSTALL_HINT in info.value.hint
+
+
+def test_missing_folder_and_env_override(tmp_path, monkeypatch):
+    monkeypatch.setenv("AGENTSPEC_ENCODER", str(tmp_path / "nowhere"))
+    with pytest.raises(AgentSpecError) as info:
+        SentenceEncoder.load()
+    assert info.value.code == "encoder_missing" and "nowhere" in info.value.message

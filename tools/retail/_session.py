@@ -1,0 +1,55 @@
+"""The retail store of one agent session: the toolkit factory's ``open_session`` hook (``agentspec.hooks``).
+
+Contract: ``open_session(config, directory, data)`` returns the session's ``RetailStore``. In a saved
+session (``directory`` given) the store is ``directory/retail.sqlite``: created from a db.json on
+first use, REOPENED on resume, so the session's writes persist with it. An ephemeral session gets a
+private temporary store. The db.json a new store starts from: the config's ``db`` (already resolved
+against the spec's folder), else ``data`` (``--db``), else ``$AGENTSPEC_RETAIL_DB``, else
+``../shared/data/tau2-retail/db.json`` from the current folder; none found is an ``AgentSpecError``
+saying where it looked. The data is never copied into the repository.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from agentspec.errors import AgentSpecError
+
+from .store import RetailStore
+
+__all__ = ["open_session", "resolve_retail_db"]
+
+
+def resolve_retail_db(configured: str | None, override: str | os.PathLike[str] | None = None) -> Path:
+    """The db.json a new retail store starts from (see the module docstring for the order)."""
+    candidates: list[tuple[str, Path]] = []
+    if configured:
+        candidates.append(("toolkits[].config.db", Path(configured).expanduser()))
+    if override:
+        candidates.append(("--db", Path(override).expanduser()))
+    if os.environ.get("AGENTSPEC_RETAIL_DB"):
+        candidates.append(("$AGENTSPEC_RETAIL_DB", Path(os.environ["AGENTSPEC_RETAIL_DB"]).expanduser()))
+    candidates.append(("default", Path.cwd() / ".." / "shared" / "data" / "tau2-retail" / "db.json"))
+    source, path = candidates[0]
+    if path.is_file():
+        return path.resolve()
+    if source != "default":
+        raise AgentSpecError(f"retail db not found: {path} (from {source})",
+                             hint="Point it at a tau2-bench retail db.json.", code="retail_db")
+    raise AgentSpecError(
+        f"No retail db.json: none configured and {path.resolve()} does not exist.",
+        hint="Pass --db PATH/db.json, set AGENTSPEC_RETAIL_DB, set `db:` in the spec's retail toolkit config, "
+        "or run from a folder next to ../shared/data/tau2-retail/.", code="retail_db")
+
+
+def open_session(config: dict[str, Any], directory: Path | None, data: str | None) -> RetailStore:
+    """The retail store of one session (module docstring)."""
+    extra = set(config) - {"db"}
+    if extra:
+        raise AgentSpecError(f"the retail toolkit does not take {', '.join(sorted(extra))}",
+                             hint="Its config takes only `db` (a db.json path).", code="bad_option")
+    if directory is not None and (Path(directory) / "retail.sqlite").exists():
+        return RetailStore.open(Path(directory) / "retail.sqlite")
+    source = resolve_retail_db(config.get("db"), data)
+    return RetailStore.from_json(source, db_path=Path(directory) / "retail.sqlite" if directory else None)

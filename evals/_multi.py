@@ -67,7 +67,9 @@ def _changed(db: dict[str, Any], intent: Intent, rng: random.Random, wording: Wo
     if not others:
         return None
     instead = rng.choice(others)
-    change = describe_change(item, instead, rng, wording)
+    # Said against the variant first asked for ("the one in grey" when grey is what changes from it): a
+    # customer who changes their mind names what differs from what they just asked.
+    change = describe_change(variants[args["new_item_ids"][0]], instead, rng, wording)
     calls = [*intent.calls[:-1], (name, {**args, "new_item_ids": [instead["item_id"]]})]
     return Intent(intent.request, calls, intent.order_ids, intent.communicate_info, intent.order_known,
                   intent.order_ref, at_confirmation=CHANGE.format(change=change))

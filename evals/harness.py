@@ -355,6 +355,19 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
     return RunResult(out, task_ids, trials, episodes)
 
 
+_BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _pool(workers: int, args: tuple[Any, ...]) -> ProcessPoolExecutor:
+    """The worker pool. Each worker's numpy (the reader's encoder) gets its share of the cores too, unless
+    the user set the BLAS threads: workers inherit this process's environment when they start (this
+    process's own BLAS was sized when numpy loaded; the setting only reaches the workers)."""
+    for name in _BLAS_THREADS:
+        os.environ.setdefault(name, str(worker_threads(workers)))
+    return ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                               initargs=args)
+
+
 def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, agent_factory: Any,
              user_factory: Any, max_turns: int, seed: int, workers: int) -> Iterable[dict[str, Any]]:
     """Finished episode records, as they finish (in ``todo`` order when ``workers == 1``)."""
@@ -373,8 +386,7 @@ def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, a
         finally:
             runner.close()
         return
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                               initializer=_init_worker, initargs=args)
+    pool = _pool(workers, args)
     try:
         pending = {pool.submit(_run_in_worker, tid, trial) for tid, trial in todo}
         while pending:

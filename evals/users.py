@@ -42,6 +42,12 @@ with a phrasing drawn by the episode's seed from lists of its own (not those the
 the way tau2's sampled users make them differ, while the facts given and the decisions taken stay
 the same. The opening is still ``reason_for_call`` verbatim. A task whose persona is "wording: NAME"
 (``eval generate --style family:NAME``) is answered in that wording family's sentences.
+``ScriptedUser(..., family=[f1, f2, ...])`` (the training data's users) words each reply in a family
+drawn for that reply by the seed, so one conversation mixes independent wording sources; ``sources``
+names the family that worded each reply (None where no family did). ``next_after_decline=True``:
+after declining a request while others remain, the next reply that would restate brings up the next
+request as one more thing ("next"), the way a person goes on after "I won't make that change.
+Anything else?". Both default to the behaviour above.
 
 ``LLMUser`` plays the customer with any ``ChatModel``: a compact system prompt adapted from tau2's
 user-simulator guidelines plus the scenario; the conversation is shown with roles swapped (the
@@ -154,17 +160,25 @@ class ScriptedUser:
 
     With a wording ``family`` (``evals.wording.Family``; by default the one the task's persona names)
     every reply is worded by that family, drawn by the episode's seed; ``acts`` records what each reply
-    was (confirm, email, name, next, state, restate, done, wait, stop, unknown, opening)."""
+    was (confirm, email, name, next, state, restate, done, wait, stop, unknown, opening). ``family`` may
+    also be a list of families: one is drawn per reply (``sources`` records which)."""
 
     def __init__(self, scenario: UserScenario, *, max_turns: int = 20, seed: int = 0, varied: bool = False,
-                 family: Any = None) -> None:
+                 family: Any = None, next_after_decline: bool = False) -> None:
         inst = _instructions(scenario, "ScriptedUser")
         if family is None and (name := scenario_family(scenario)) is not None:
             from .wording import load_family
 
             family = load_family(name)
         self.family = family
+        families = list(family) if isinstance(family, (list, tuple)) else [] if family is None else [family]
+        if isinstance(family, (list, tuple)) and not families:
+            raise ValueError("ScriptedUser: an empty list of wording families; pass None for the plain phrasing")
         self.acts: list[str] = []
+        self.sources: list[str | None] = []  # the family that worded each reply (None: no family's words)
+        self._source: str | None = None
+        self.next_after_decline = next_after_decline
+        self._after_decline = False
         self._opening = inst.reason_for_call
         lines = [line[2:].strip() for line in inst.task_instructions.splitlines() if line.startswith("- ")]
         # "<request> When the agent asks you to confirm this, ..." (evals._multi): the twist at its confirmation.
@@ -186,14 +200,21 @@ class ScriptedUser:
         self.turns = 0
         self.current = 0  # index of the request being worked on
         self.identity_given = False
-        vague = (*VAGUE_OPENINGS, *(family["vague"] if family is not None else ()))
+        vague = (*VAGUE_OPENINGS, *(v for f in families for v in f["vague"]))
         self.stated = self._opening not in vague  # False: the request comes when the agent asks
         self.done = False
 
     # -- the protocol ----------------------------------------------------------------------------
 
     def reply(self, agent_text: str | None) -> str:
+        self._source = None
+        text = self._respond(agent_text)
+        self.sources.append(self._source)
+        return text
+
+    def _respond(self, agent_text: str | None) -> str:
         self.turns += 1
+        after_decline, self._after_decline = self._after_decline, False
         if agent_text is None:
             self.acts.append("opening")
             return self._opening
@@ -221,12 +242,15 @@ class ScriptedUser:
                     return self._say("change_mind", change=twist[1])
                 self.current += 1  # declined: that request is over
                 said = self._say("decline")
+                self._after_decline = self.next_after_decline and self.current < len(self._requests)
                 return said if self.current < len(self._requests) else self._stop(said)
             return self._say("confirm")
         if _REFUSAL.search(t):
             return self._settle()
         if question and (answer := self._unknown_answer(t)):
             return answer
+        if after_decline:  # "I won't make that change. Anything else?": the next request, as one more thing
+            return self._say("next", r=self._requests[self.current])
         return self._say("restate", r=self._requests[self.current])
 
     # -- helpers -----------------------------------------------------------------------------------
@@ -235,9 +259,19 @@ class ScriptedUser:
         self.acts.append(what)
         return self._word(what, **values)
 
+    def _one_family(self) -> Any:
+        """The family wording this reply: the one given, or one of the list drawn now (None: plain)."""
+        family = self.family
+        if isinstance(family, (list, tuple)):
+            family = self._rng.choice(family)  # type: ignore[union-attr]
+        if family is not None:
+            self._source = family.name
+        return family
+
     def _word(self, what: str, **values: str) -> str:
-        if self.family is not None:
-            options = self.family[_FAMILY_FIELDS[what]]
+        family = self._one_family()
+        if family is not None:
+            options = family[_FAMILY_FIELDS[what]]
             fields = {"name": {"first": values.get("f", ""), "last": values.get("l", ""), "zip": values.get("z", "")},
                       "email": {"email": values.get("e", "")}}.get(what, values)
             return self._rng.choice(options).format(**fields)  # type: ignore[union-attr]
@@ -259,14 +293,17 @@ class ScriptedUser:
         f = self._facts
         name = (self._word("name", f=str(f["first_name"]), l=str(f["last_name"]), z=str(f["zip"]))
                 if "first_name" in f and "zip" in f else None)
+        name_by = self._source
         email = self._word("email", e=str(f["email"])) if "email" in f else None
         if email and ("email" in t or not name):
             self.acts.append("email")
             return email
+        self._source = name_by
         self.acts.append("name" if name else "unknown")
         if name and email is None and "email" in t and not re.search(r"\bzip\b|\bname\b", t):
             if self.family is not None:
-                return f"{self._rng.choice(self.family['forgot']).format(thing='my email address')} {name}"  # type: ignore[union-attr]
+                family = self._one_family()
+                return f"{self._rng.choice(family['forgot']).format(thing='my email address')} {name}"  # type: ignore[union-attr]
             lowered = name[0].lower() + name[1:] if name.startswith("My ") else name  # "{f} {l}, ..." keeps its capital
             return f"I don't remember my email address, but {lowered}"
         if name:
@@ -283,9 +320,10 @@ class ScriptedUser:
                 mine = re.sub(r"\byour\b", "my", thing)
                 self.acts.append("unknown")
                 if self.family is not None:
-                    return self._rng.choice(self.family["forgot"]).format(thing=mine) + extra  # type: ignore[union-attr]
+                    return self._rng.choice(self._one_family()["forgot"]).format(thing=mine) + extra  # type: ignore[union-attr]
                 return f"I'm sorry, I don't remember {mine}.{extra}"
         if ("order id" in t or "order number" in t) and self._facts["order_ids"]:
+            self.acts.append("unknown")  # one act per reply: an answer about what it knows of its orders
             return f"It's {' and '.join(self._facts['order_ids'])}."
         return None
 

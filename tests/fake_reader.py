@@ -55,7 +55,7 @@ class KeywordReader:
         requests = {c: (0.9 if any(w in low for w in words) else 0.01) for c, words in REQUEST_WORDS.items()}
         yes = bool(_YES.match(text))
         no = not yes and bool(_NO.match(text))
-        answer = {"yes": 0.97 if yes else 0.01, "no": 0.9 if no else 0.01}
+        answer = {"yes": 0.99 if yes else 0.005, "no": 0.9 if no else 0.005}
         answer["other"] = 1.0 - answer["yes"] - answer["no"]
         if yes or no:
             requests = {c: 0.01 for c in requests}

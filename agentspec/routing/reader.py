@@ -6,8 +6,11 @@ encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Readi
 
 - ``requests``: request class -> probability, each independent (a message may ask for several, or
   for nothing: every probability low);
-- ``answer``: ``yes`` / ``no`` / ``other`` -> probability, for a message that answers a question
-  whether to go ahead; ``other`` is a question, a condition, a change, anything but a clean yes or no;
+- ``answer``: ``yes`` / ``no`` / ``neutral`` / ``other`` -> probability, for a message that answers a
+  question whether to go ahead; ``neutral`` says nothing either way (thanks, small talk), ``other`` is
+  a question, a condition, a change, anything else. A yes must hold in every part of the message: a
+  part read alone that reads as a no or as something else (not neutral) vetoes it ("Yes, go ahead.
+  Wait, use my PayPal instead"), a thank-you does not ("That's right, thank you. Please proceed.");
 - ``slots``: tag -> the text spans the message gives of it, in order (``first_name``, ``city``, ...);
 - ``choices``: choice head -> label -> probability (e.g. which cancel reason the message says; the
   label ``none`` when it says none).
@@ -33,7 +36,8 @@ from agentspec.errors import AgentSpecError
 __all__ = ["ANSWERS", "Head", "LearnedReader", "Reader", "Reading", "decode_spans", "load_reader", "sentence_features",
            "token_features"]
 
-ANSWERS = ("yes", "no", "other")
+ANSWERS = ("yes", "no", "neutral", "other")
+_WINDOW, _VETO = 8, 0.5  # tokens of a part of a message read alone, and the yes it must keep (``_answer``)
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,26 @@ class Reader(Protocol):
     request_classes: tuple[str, ...]
     tags: tuple[str, ...]
     choice_heads: dict[str, tuple[str, ...]]
+
+    def _answer(self, x: np.ndarray, body: np.ndarray) -> np.ndarray:
+        """The answer head on the whole message, its yes vetoed by any part that says something else: no
+        window of ``_WINDOW`` tokens (stride half that), read alone, may read as no or other at ``_VETO``
+        or more ("Please go ahead... actually, no, let me think": the whole reads yes, its second half
+        does not); a neutral part (a thank-you) vetoes nothing."""
+        head = self.heads["answer"]
+        probs = head.probabilities(x)[0].copy()
+        if "yes" not in head.labels or len(body) <= _WINDOW:
+            return probs
+        yes = head.labels.index("yes")
+        against = [head.labels.index(label) for label in ("no", "other") if label in head.labels]
+        starts = range(0, len(body) - _WINDOW + 1, _WINDOW // 2)
+        windows = head.probabilities(np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]))
+        worst = float(windows[:, against].sum(axis=1).max()) if against else 0.0
+        if worst >= _VETO and probs[yes] > 1.0 - worst:
+            moved = probs[yes] - (1.0 - worst)
+            probs[yes] -= moved
+            probs[against[-1]] += moved
+        return probs
 
     def read(self, text: str) -> Reading: ...
 
@@ -211,12 +235,32 @@ class LearnedReader:
             encoder = SentenceEncoder.load()
         return cls(meta, heads, encoder)
 
+    def _answer(self, x: np.ndarray, body: np.ndarray) -> np.ndarray:
+        """The answer head on the whole message, its yes vetoed by any part that says something else: no
+        window of ``_WINDOW`` tokens (stride half that), read alone, may read as no or other at ``_VETO``
+        or more ("Please go ahead... actually, no, let me think": the whole reads yes, its second half
+        does not); a neutral part (a thank-you) vetoes nothing."""
+        head = self.heads["answer"]
+        probs = head.probabilities(x)[0].copy()
+        if "yes" not in head.labels or len(body) <= _WINDOW:
+            return probs
+        yes = head.labels.index("yes")
+        against = [head.labels.index(label) for label in ("no", "other") if label in head.labels]
+        starts = range(0, len(body) - _WINDOW + 1, _WINDOW // 2)
+        windows = head.probabilities(np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]))
+        worst = float(windows[:, against].sum(axis=1).max()) if against else 0.0
+        if worst >= _VETO and probs[yes] > 1.0 - worst:
+            moved = probs[yes] - (1.0 - worst)
+            probs[yes] -= moved
+            probs[against[-1]] += moved
+        return probs
+
     def read(self, text: str) -> Reading:
         (states,) = self.encoder.encode([text])
         body = states.states[1:-1] if len(states) > 2 else states.states  # without [CLS]/[SEP]
         x = sentence_features(body)[None, :]
         requests = self.heads["requests"].probabilities(x)[0]
-        answer = self.heads["answer"].probabilities(x)[0]
+        answer = self._answer(x, body)
         tag_head = self.heads["tags"]
         labels = [tag_head.labels[i] for i in tag_head.probabilities(token_features(states.states)).argmax(axis=1)]
         slots: dict[str, list[str]] = {}

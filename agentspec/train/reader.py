@@ -57,7 +57,7 @@ class ReaderSettings:
     max_tag_examples: int = 9000
     seed: int = 0
     request_threshold: float = 0.5
-    yes_threshold: float = 0.9
+    yes_threshold: float = 0.98
     no_threshold: float = 0.6
 
 
@@ -203,15 +203,13 @@ def _label_sets(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[
     return classes, tag_labels, {name: sorted(values) for name, values in sorted(choices.items())}
 
 
-def _fingerprint(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-
-
 def _cached_features(settings: ReaderSettings, rows: list[dict[str, Any]], encoder: Any, tag_labels: list[str],
                      tag_rows: set[int]) -> dict[str, np.ndarray]:
     out = Path(settings.out)
     cache = out / "features.npz"
-    key = f"{_fingerprint(Path(settings.data) / 'reader.jsonl')}:{settings.max_tag_examples}:{settings.seed}"
+    # The texts and their spans decide the features (labels of other heads may change without re-encoding).
+    texts = json.dumps([[r["text"], r.get("spans", [])] for r in rows], ensure_ascii=False).encode()
+    key = f"{hashlib.sha256(texts).hexdigest()[:16]}:{settings.max_tag_examples}:{settings.seed}"
     if cache.is_file():
         with np.load(cache) as stored:
             if str(stored["key"]) == key:
@@ -279,7 +277,7 @@ def evaluate_reader(reader: Any, rows: list[dict[str, Any]], settings: ReaderSet
             if key:
                 per_class[c][key] += 1
         said = reading.answered(settings.yes_threshold, settings.no_threshold)
-        want = {"yes": "yes", "no": "no"}.get(row.get("answer", "other"), "unsure")
+        want = {"yes": "yes", "no": "no"}.get(row.get("answer", "other"), "unsure")  # neutral: no confirmation
         answers["n"] += 1
         answers["correct"] += said == want
         answers["false_yes"] += said == "yes" and want != "yes"

@@ -16,18 +16,18 @@ its labels are known by construction, never guessed from its words:
 A request is said one of three ways: in full (its details: order, items, address, method), bare (no
 details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
 then the wish: ``loose_*``, exchange, return and modify_items only). Example kinds and weights
-(``KINDS``, out of 118): a single request in full 24 (class uniform, then its field: forbidden variants
+(``KINDS``, out of 129): a single request in full 24 (class uniform, then its field: forbidden variants
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
 classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 4,
 a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
 request) 4, an identity answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8,
-no 7, unsure 5, unrelated 2, change_mind 2, vague opening (after a greeting or not) 3, done 2, wait 1,
+no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
 greeting + request 4, an address alone 3. Families take turns (example ``i`` uses family ``i % k``).
 
 Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
 ``.,!?;`` outside inserted values (15%), one or two swapped inner letters of a word of five letters or
-more outside inserted values (25%), a doubled space or a leading/trailing space (10%). Text is built as
+more outside inserted values (35%), a doubled space or a leading/trailing space (10%). Text is built as
 segments (literal text, tagged value) and noised per segment, so spans stay exact.
 
 Held-out families are refused (``ReaderDataError``), except for an evaluation set (``evaluation=True``:
@@ -269,6 +269,11 @@ def _change_mind(f, r, s, u):
     raise ReaderDataError("no training user has an item with another variant", hint="check the db's products")
 
 
+# Messages that neither approve, refuse nor ask anything (thanks, small talk, a closing, a greeting):
+# their answer is "neutral", so the reader tells a thank-you after a yes from a second thought after it.
+_NEUTRAL = {"unrelated", "done", "wait", "greetings"}
+
+
 KINDS: dict[str, tuple[int, Builder]] = {
     "request": (24, lambda f, r, s, u: _request(f, r, s, u, style="full")),
     "bare": (8, lambda f, r, s, u: _request(f, r, s, u, style="bare")),
@@ -277,8 +282,8 @@ KINDS: dict[str, tuple[int, Builder]] = {
     "negated": (4, _negated), "negation": (3, lambda f, r, s, u: act(f, r.choice(tuple(_NEGATES)), r)),
     "negation_polite": (4, _negation_polite), "identity": (8, _identity), "identity_request": (5, _identity_request),
     "yes": (8, _field("yes")), "no": (7, _field("no")), "unsure": (5, _field("unsure")),
-    "unrelated": (2, _field("unrelated")), "change_mind": (2, _change_mind), "opening": (3, _opening),
-    "done": (2, _field("done")), "wait": (1, _field("wait")),
+    "unrelated": (6, _field("unrelated")), "change_mind": (2, _change_mind), "opening": (5, _opening),
+    "done": (4, _field("done")), "wait": (2, _field("wait")),
     "greeting_request": (4, lambda f, r, s, u: _greeted(f, r, _request(f, r, s, u))),
     "where": (3, lambda f, r, s, u: where(f, r, s)),
 }
@@ -293,7 +298,8 @@ def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[st
     segs, noise = roughen(said.segments, rng)
     text, spans = flatten(segs)
     acts = list(said.acts)
-    answer = "yes" if acts == ["yes"] else "no" if acts == ["no"] else "other"
+    answer = ("yes" if acts == ["yes"] else "no" if acts == ["no"]
+              else "neutral" if set(acts) <= _NEUTRAL else "other")
     return {"text": text, "requests": sorted(set(_classes(said))), "answer": answer, "spans": spans,
             "choices": {"reason": next((REASONS[a] for a in acts if a in REASONS), "none")},
             "family": family.name, "acts": acts, "noise": noise}

@@ -20,7 +20,10 @@ Reasons (``REASONS``):
 - ``read_before_auth``: a call needing the user before a successful authentication whose arguments
   the user had actually given (a lookup with values the user never said does not authenticate).
 - ``write_without_confirmation``: a write not preceded by the agent stating exactly that call
-  (the toolkit's ``describe`` sentence) and then a yes from the user (the simulated user's act ``confirm``).
+  (the toolkit's ``describe`` sentence) and then a yes from the user (the simulated user's act
+  ``confirm``); or a write the user turned down earlier: its statement was answered with a no
+  (``decline``) or a change of mind (``change_mind``: only the changed call, stated and confirmed
+  in turn, may run).
 - ``malformed_step``: a model target that does not parse as a step against the tools offered and
   the identifiers visible IN THAT PROMPT (an invented id, a tool not offered yet, an id that context
   compaction hid: the model could not have produced it).
@@ -104,10 +107,13 @@ def check_policy(dialogue: dict[str, Any], policy: PolicySpec, describe: Describ
     last_user: dict[str, Any] | None = None
     reply_before_user: str | None = None  # the agent's last reply before the user's last message
     last_reply: str | None = None
+    turned_down: list[str] = []  # replies (statements) the user answered with a no or a change of mind
     for event in dialogue["events"]:
         if event["kind"] == "user":
             said += " " + event["text"].lower()
             last_user, reply_before_user = event, last_reply
+            if event.get("act") in ("decline", "change_mind") and last_reply is not None:
+                turned_down.append(last_reply)
             continue
         if event["kind"] == "reply":
             last_reply = event["text"]
@@ -128,6 +134,9 @@ def check_policy(dialogue: dict[str, Any], policy: PolicySpec, describe: Describ
             if not (stated and last_user is not None and last_user.get("act") == "confirm"):
                 out.append(Rejection("write_without_confirmation",
                                      f"{name} ran without the user confirming exactly that call"))
+            elif any(statement in r for r in turned_down):
+                out.append(Rejection("write_without_confirmation",
+                                     f"{name} ran although the user had turned exactly that call down"))
             last_user = None  # one yes confirms one write
     seen: set[str] = set()
     return [r for r in out if not (r.reason in seen or seen.add(r.reason))]  # first of each reason

@@ -159,3 +159,22 @@ def test_near_duplicate_is_flagged_and_the_first_kept(good):
     other["category"] = "return"  # compared only within a category
     found = near_duplicates([good, twin, other])
     assert set(found) == {"d000001"} and found["d000001"][0] == "d000000"
+
+
+@pytest.mark.parametrize("act", ["decline", "change_mind"])
+def test_a_write_the_user_turned_down_must_not_run(good, spec, base, act):
+    # The user said no (or asked for another variant) to exactly this call; stated again and "confirmed"
+    # later, it still runs against what the user decided: only the changed call may run.
+    bad = copy.deepcopy(good)
+    statement = dict(bad["events"][6])
+    bad["events"][7:7] = [{"kind": "user", "text": "no, leave it", "act": act}, statement]
+    assert [r.reason for r in check_policy(bad, spec.policy, base.describe)] == ["write_without_confirmation"]
+    assert "turned exactly that call down" in check_policy(bad, spec.policy, base.describe)[0].detail
+
+
+def test_a_declined_write_that_never_ran_passes(good, base, spec, tools):
+    declined = copy.deepcopy(good)
+    del declined["events"][8:]  # stated, then declined: nothing ran
+    declined["events"][7].update(text="nah leave it", act="decline")
+    declined["gold"] = declined["gold"][:-1]  # the goal: the order as it was
+    assert _reasons(declined, base, spec, tools) == []

@@ -152,7 +152,7 @@ def test_train_reader_writes_the_reader_and_its_report(trained):
     assert (out / "reader_report.png").stat().st_size > 1000
     meta = json.loads((out / "reader.json").read_text())
     assert meta["heads"]["requests"] == {"labels": ["cancel", "return"], "kind": "sigmoid"}
-    assert meta["heads"]["answer"]["labels"] == ["yes", "no", "other"]
+    assert meta["heads"]["answer"]["labels"] == ["yes", "no", "neutral", "other"]
     assert meta["heads"]["choice.reason"]["labels"] == ["no longer needed", "none", "ordered by mistake"]
     assert meta["heads"]["tags"]["labels"] == ["O", "B-first_name", "I-first_name", "B-last_name", "I-last_name",
                                                "B-zip", "I-zip"]

@@ -230,7 +230,7 @@ class AgentSpec(_Strict):
 
 @dataclass(frozen=True)
 class SpecProblem:
-    """One problem: ``path`` is the dotted field path (``policy.requires_user[2]``), '' for the file."""
+    """One problem: ``path`` is the dotted field path (``policy.authentication.required_by[2]``), '' for the file."""
 
     path: str
     message: str

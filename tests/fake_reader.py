@@ -30,7 +30,8 @@ _NAME = re.compile(r"(?:name is|i'm|i am|it's|this is)\s+([A-Z][a-z]+)\s+([A-Z][
 _BARE_NAME = re.compile(r"^([A-Z][a-z]+)\s+([A-Z][a-z]+)[ ,]+(?:zip(?: code)?[ :]*)?\d{5}")
 _ZIP = re.compile(r"\b\d{5}\b")
 _ADDRESS = re.compile(r"(?P<address1>\d+ [A-Za-z ]+?(?:St|Street|Ave|Avenue|Rd|Road|Lane|Ln|Dr|Drive|Way|Blvd))"
-                      r"(?:,? (?P<address2>(?:Suite|Apt|Unit) \w+))?, (?P<city>[A-Za-z ]+?),? (?P<state>[A-Z]{2}) "
+                      r"(?:,? (?P<address2>(?:Suite|Apt|Unit) \w+))?, (?:[a-z ]+ )?(?P<city>[A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)*),? "
+                      r"(?P<state>[A-Z]{2}) "
                       r"(?P<zip>\d{5})(?:, (?P<country>USA))?")
 _REASONS = {"no longer needed": ("no longer need", "don't need", "not needed"),
             "ordered by mistake": ("mistake", "by accident")}

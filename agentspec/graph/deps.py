@@ -8,7 +8,8 @@ in the state (nothing here is serialisable); ``build_graph`` binds it to the nod
   message is read once however many steps look at it). Without understanding, an empty reading.
 - ``grounding(values)``: a ``Grounding`` that extracts the toolkits' identifier shapes.
 - ``hook(name, tool)``: the toolkit hook ``name`` of the toolkit that provides ``tool``, or None.
-- ``offered_tools(user, open_requests)``: before authentication only the auth tools; after it, a tool
+- ``offered_tools(user, open_requests)``: before authentication only the auth tools; after it every
+  tool but those (one user a conversation: looking anyone up again serves nothing), where a tool
   the understanding's request scope lists waits for an open request that needs it (all of them while
   no request is open: the scope narrows, it never strands the user).
 - ``mentioned(tool, kind, texts, candidates, argument, seen, slots)``: the ids of ``kind`` the user's
@@ -118,15 +119,16 @@ class AgentDeps:
         else is useful, and a small model offered them tends to call them instead of the lookup.
         After it, a scoped tool waits for an open request that needs it (see the module doc).
         """
+        auth = set(self.spec.policy.authentication.tools)
         if user_id is None:
-            auth = set(self.spec.policy.authentication.tools)
             return [t for t in self.registry.tools if t.name in auth]
+        tools = [t for t in self.registry.tools if t.name not in auth]  # one user a conversation: found already
         understanding = self.spec.understanding
         if understanding is None or not understanding.requests or not requests:
-            return self.registry.tools
+            return tools
         scoped = {tool for tools in understanding.requests.values() for tool in tools}
         needed = {tool for request in requests for tool in understanding.requests.get(request, [])}
-        return [t for t in self.registry.tools if t.name not in scoped or t.name in needed]
+        return [t for t in tools if t.name not in scoped or t.name in needed]
 
     def requests_needing(self, tool: str) -> set[str]:
         """The request classes whose scope lists ``tool``."""

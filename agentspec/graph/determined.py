@@ -17,8 +17,9 @@ What keeps this from writing what the user did not ask for:
   of them pass).
 - A list argument is determined only by what the words name: one id, or several when it is the only
   list of the tool (a return of two described items). An exchange of several items pairs old and new
-  ids by position: of the pairings of the ids named, the one whose dry run passes (the store checks
-  that each new item is a variant of the old one in its place), when exactly one does.
+  ids by position: of the pairings of the ids named (as many old items as new ones, in every order),
+  the one whose dry run passes (the store checks that each new item is a variant of the old one in
+  its place), when exactly one does.
 - Free text, an argument the words leave open (several values), or an argument nothing resolves:
   not determined.
 - Two writes that both pass (the order's address and the profile's, for "can the order with the
@@ -52,19 +53,18 @@ __all__ = ["determined_handoff", "determined_write"]
 _MAX_PAIRED = 3  # items of one swap the graph pairs itself (3! dry runs at most)
 
 
-def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: list[str] | None,
+def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: Callable[[str], list[str]],
                      seen: Mapping[str, list[str]], grounding: Grounding, mentioned: Callable[..., list[str]],
                      allowed: Callable[[CallDict], bool]) -> CallDict | None:
-    """The one write among ``tools`` (already narrowed by the guard's rules) in ``asked_for`` that ``texts``
-    determine and ``allowed`` lets the graph state; else None.
+    """The one write among ``tools`` (already narrowed by the guard's rules) in ``asked_for`` that the user's
+    words determine and ``allowed`` lets the graph state; else None. ``texts(tool)``: the messages that
+    speak to that tool's request (from the one that asked for it on).
 
     ``mentioned(tool, kind, texts, candidates, argument, seen)`` is ``AgentDeps.mentioned``; ``allowed(call)``
     says whether the guard would state it (the user's own data, not a repeat, its dry run passes) and the
     user did not decline it; ``grounding`` is what this step's grammar offers (every determined value
     must be one of it).
     """
-    if not texts:
-        return None
     calls, unseen = [], []
     for tool in tools:
         if tool.name not in asked_for:
@@ -72,7 +72,10 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         if grounded_parameters(tool, grounding) is None:
             unseen.append(tool)  # not callable yet (no order seen): judged once it is
             continue
-        arguments = _determined_arguments(tool, kinds, texts, seen, grounding, mentioned)
+        said = texts(tool.name)
+        if not said:
+            continue
+        arguments = _determined_arguments(tool, kinds, said, seen, grounding, mentioned)
         if arguments is not None:
             calls += [{"name": tool.name, "arguments": paired} for paired in _pairings(arguments)]
     # "Can the order with the Tablet be delivered to 187 Broadway ...": the order's address and the
@@ -91,7 +94,7 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
 
 
 def _named_count(tool: Tool, kinds: list[str]) -> int:
-    """How many arguments of ``tool`` are of a kind the user's words name (``writes_follow_named``)."""
+    """How many arguments of ``tool`` are of a kind the user's words name (``policy.targets.writes``)."""
     return sum(identifier_kind(schema) in kinds for schema in tool.parameters.get("properties", {}).values())
 
 
@@ -130,15 +133,20 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
 
 
 def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:
-    """``arguments`` as is, or, with two lists of several ids (old items, new items), one candidate per
-    order of the second list; lists of different lengths pair nothing (the model's call)."""
+    """``arguments`` as is, or, with two lists of ids (old items, new items), one candidate per choice of
+    as many of the first as the second has (the words may name an item only to say which order: "the
+    order with the Backpack and the Vacuum Cleaner ... trade the Vacuum Cleaner") and per order of the
+    second; the dry run keeps the pairing that can be done. A second list longer than the first pairs
+    nothing (the model's call)."""
     lists = [name for name, value in arguments.items() if isinstance(value, list)]
     if len(lists) < 2:
         return [arguments]
     first, second = (arguments[name] for name in lists)
-    if len(first) != len(second):
+    if len(first) < len(second):
         return []
-    return [{**arguments, lists[1]: list(ranked)} for ranked in dict.fromkeys(itertools.permutations(second))]
+    return [{**arguments, lists[0]: list(chosen), lists[1]: list(ranked)}
+            for chosen in itertools.combinations(first, len(second))
+            for ranked in dict.fromkeys(itertools.permutations(second))]
 
 
 def _choices(schema: Any) -> list[Any]:

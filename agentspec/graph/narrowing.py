@@ -9,7 +9,9 @@ step, for the model (``nodes.decide``) and for the graph's own steps (``planning
    a small model that saw a refusal tends to repeat it, where the grammar's next-best value is the
    next record to look at.
 3. ``policy.targets``: an identifier argument of a followed kind may only take a value the user's
-   words since the last settled request refer to, when they refer to any (``keep_named_targets``;
+   words refer to, when they refer to any (``keep_named_targets``; the words are ``words_for`` the
+   tool: a write's from the message that asked for its request on, a lookup's from the latest
+   message that asked for anything on, so an earlier request's order lends the next one nothing;
    ``AgentDeps.mentioned``: the toolkit's verifier against its store, or the reader's slots). A value
    they name that the conversation has not shown (a variant the customer described) is grounded by
    those words: it is added to this step's grounding.
@@ -31,7 +33,7 @@ from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["Narrowed", "any_callable", "bar_repeated_lookups", "keep_named_targets", "keep_read_choices", "looked_up_value",
-           "narrowed"]
+           "narrowed", "words_for"]
 
 
 @dataclass
@@ -46,12 +48,16 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
     policy = deps.spec.policy
     offered = deps.offered_tools(state.get("user_id"), state.get("open_requests"))
     tools = bar_repeated_lookups(offered, state.get("looked_up"))
-    said, seen, slots = state.get("said"), state.get("grounding") or {}, state.get("slots") or []
+    seen = state.get("grounding") or {}
     writes = set(policy.confirmation.tools)
     grounding = deps.grounding(seen)
-    tools, described = keep_named_targets(tools, writes, policy.targets.writes, said, seen, slots, deps.mentioned)
+
+    def words(tool: str) -> tuple[list[str], list[dict[str, list[str]]]]:
+        return words_for(state, deps, tool, tool in writes)
+
+    tools, described = keep_named_targets(tools, writes, policy.targets.writes, words, seen, deps.mentioned)
     lookups = {t.name for t in tools} - writes
-    tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, said, seen, slots, deps.mentioned)
+    tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, words, seen, deps.mentioned)
     for kind, ids in (*described.items(), *described_too.items()):
         for value in ids:  # described by the user, found by the toolkit: grounded for this step's grammar
             grounding.add(kind, value)
@@ -59,6 +65,20 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
     if understanding is not None and understanding.choices:
         tools = keep_read_choices(tools, writes, understanding.choices, state.get("choices") or {})
     return Narrowed(tools, grounding, offered)
+
+
+def words_for(state: AgentState, deps: AgentDeps, tool: str,
+              write: bool) -> tuple[list[str], list[dict[str, list[str]]]]:
+    """The user's messages (and the reader's slots of each) that speak to ``tool``: for a write, from the
+    first message that asked for a request it serves; for anything else, from the latest message that
+    asked for anything; all messages since the last settled request when none asked (module doc, 3)."""
+    said, slots, asks = state.get("said") or [], state.get("slots") or [], state.get("asks") or []
+    if write:
+        serving = deps.requests_needing(tool)
+        start = next((i for i, asked in enumerate(asks) if set(asked) & serving), 0)
+    else:
+        start = max((i for i, asked in enumerate(asks) if asked), default=0)
+    return said[start:], slots[start:]
 
 
 def looked_up_value(tool: Tool, call: CallDict) -> str | None:
@@ -85,24 +105,29 @@ def bar_repeated_lookups(tools: list[Tool], looked_up: dict[str, list[str]] | No
     return barred
 
 
-def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str], texts: list[str] | None,
-                       seen: dict[str, list[str]], slots: list[dict[str, list[str]]],
+def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str],
+                       words: Callable[[str], tuple[list[str], list[dict[str, list[str]]]]],
+                       seen: dict[str, list[str]],
                        mentioned: Callable[..., list[str]]) -> tuple[list[Tool], dict[str, set[str]]]:
-    """The ``bound`` tools with each identifier argument of a followed kind limited to what ``texts`` name,
-    and the ids they name that the conversation has not shown yet, by kind.
+    """The ``bound`` tools with each identifier argument of a followed kind limited to what the user's words
+    for it name (``words(tool) -> (texts, slots)``), and the ids they name that the conversation has not
+    shown yet, by kind.
 
     ``mentioned(tool, kind, texts, candidates, argument, seen, slots)`` picks the ids (``AgentDeps.mentioned``);
     the other seen ids of that kind are excluded from the argument. An unseen id another argument named
     is excluded too (the grammar's grounding is per kind: an exchange's new item must not become its old one).
     """
     described: dict[str, set[str]] = {}
-    if not kinds or not texts:
+    if not kinds:
         return tools, described
     named: dict[tuple[str, str], list[str]] = {}  # (tool, argument) -> the ids its texts name
     for tool in tools:
-        for argument, kind in _followed_arguments(tool, bound, kinds):
+        followed = _followed_arguments(tool, bound, kinds)
+        texts, slots = words(tool.name) if followed else ([], [])
+        for argument, kind in followed:
             candidates = sorted(seen.get(kind, ()))  # none yet: the texts may still describe one
-            named[tool.name, argument] = mentioned(tool.name, kind, texts, candidates, argument, seen, slots)
+            named[tool.name, argument] = (mentioned(tool.name, kind, texts, candidates, argument, seen, slots)
+                                          if texts else [])
             described.setdefault(kind, set()).update(set(named[tool.name, argument]) - set(candidates))
     kept = []
     for tool in tools:

@@ -13,6 +13,7 @@ decoder; only our own bugs raise.
 """
 from __future__ import annotations
 
+import json
 import time
 from typing import Any, Literal
 
@@ -51,6 +52,13 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     decided = deps.decoder.decide(messages, allowed.tools, allowed.grounding, allow_reply=not must_act,
                                   parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
     step = decided.step
+    repeated = step is not None and step.reply is not None and step.reply.text == _last_reply(state)
+    if repeated and any_callable(allowed.tools, allowed.grounding):
+        # The same words again answer nothing the customer said since: a model stuck on one sentence
+        # (the customer would leave). The same step again, as a call.
+        decided = deps.decoder.decide(messages, allowed.tools, allowed.grounding, allow_reply=False,
+                                      parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
+        step = decided.step
     usage = decided.completion.usage
     entry = {
         "turn": state.get("turn", 0), "kind": "decide", "step": state.get("steps", 0) + 1,
@@ -62,6 +70,7 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "outcome": "malformed" if step is None else ("reply" if step.reply is not None else "calls"),
         "expert": state.get("expert"),
         "latency_ms": round((time.perf_counter() - started) * 1e3, 1),
+        **({"repeated_reply": True} if repeated else {}),
     }
     update: dict[str, Any] = {"steps": state.get("steps", 0) + 1, "trace": [entry]}
     if step is None:
@@ -71,6 +80,24 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     else:
         update["step"] = {"calls": [{"name": c.name, "arguments": dict(c.arguments)} for c in step.calls]}
     return update
+
+
+def _last_reply(state: AgentState) -> str | None:
+    """The text of the last reply the user read from this agent (None before any)."""
+    for message in reversed(state.get("messages", [])):
+        if message.get("role") == "assistant":
+            step = _reply_text(message)
+            if step is not None:
+                return step
+    return None
+
+
+def _reply_text(message: dict[str, Any]) -> str | None:
+    try:
+        data = json.loads(str(message.get("content") or ""))
+    except ValueError:
+        return None
+    return data.get("reply") if isinstance(data, dict) and isinstance(data.get("reply"), str) else None
 
 
 def route_decide(state: AgentState) -> Literal["guard", "respond"]:

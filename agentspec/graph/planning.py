@@ -22,7 +22,7 @@ from typing import Any, Literal
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.determined import determined_handoff, determined_write
 from agentspec.graph.guard import ruling
-from agentspec.graph.narrowing import Narrowed, narrowed
+from agentspec.graph.narrowing import Narrowed, narrowed, words_for
 from agentspec.graph.reading import settle
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
@@ -109,8 +109,10 @@ def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallD
 
     asked_for = {tool for request in state.get("open_requests") or [] for tool in understanding.requests.get(request, [])}
     call = determined_write(allowed.tools, asked_for & set(policy.confirmation.tools), policy.targets.writes,
-                            state.get("said"), state.get("grounding") or {}, allowed.grounding,
-                            lambda *a: deps.mentioned(*a, slots=state.get("slots") or []), stateable)
+                            lambda tool: words_for(state, deps, tool, True)[0], state.get("grounding") or {},
+                            allowed.grounding,
+                            lambda tool, *a: deps.mentioned(tool, *a, slots=words_for(state, deps, tool, True)[1]),
+                            stateable)
     if call is None and len(judged) == 1 and refused and not state.get("cannot"):
         return None, {"tool": judged[0]["name"], "error": refused[0]}
     return call, None

@@ -37,7 +37,7 @@ def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: boo
     still = [] if everything or unscoped else [r for r in state.get("open_requests") or [] if r not in served]
     update: dict[str, Any] = {"open_requests": still}
     if not still:
-        update.update(said=[], slots=[], choices={}, declined=[])
+        update.update(said=[], slots=[], asks=[], choices={}, declined=[])
     return update
 
 
@@ -97,6 +97,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     update["asked"] = asked
     update["said"] = [*(state.get("said") or []), text]
     update["slots"] = [*(state.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
+    update["asks"] = [*(state.get("asks") or []), list(asked)]
     update["choices"] = _chosen(state.get("choices"), reading, deps)
     if understanding is not None:
         top = sorted(reading.requests.items(), key=lambda kv: -kv[1])[:3]

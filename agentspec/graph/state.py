@@ -14,7 +14,8 @@ value written.
   said yes to. ``step``: the step being handled. ``verdicts``: the guard's decision per call.
 - ``said``: the user's messages since the last settled request (all of them while a request is open),
   ``slots`` what the reader found in each of them (tag -> values, aligned with ``said``), ``choices``
-  the labels it chose (choice head -> label, the latest message's winning): what they refer to bounds a write's targets (``policy.targets``) and may
+  the labels it chose (choice head -> label, the latest message's winning), ``asks`` the requests each
+  asked for (a write the graph determines reads the messages from the one that asked for its request): what they refer to bounds a write's targets (``policy.targets``) and may
   determine it (``policy.confirmation.determine``).
 - ``open_requests``: the requests asked for and not settled yet (``understanding.requests`` classes);
   they scope the tools. A request is settled when a write it needs succeeds, is refused (the user is
@@ -84,6 +85,7 @@ class AgentState(TypedDict, total=False):
     cannot: str | None  # the tool's error for a write its dry run refused in this turn (told if the turn stops)
     said: list[str]  # the user's messages since the last settled request
     slots: list[dict[str, list[str]]]  # the reader's slots of each message of ``said`` (tag -> values)
+    asks: list[list[str]]  # the requests each message of ``said`` asked for
     choices: dict[str, str]  # the reader's choices in ``said``, by head
     open_requests: list[str]  # requests asked for and not settled, in order
     asked: list[str]  # the requests this turn's user message brought

@@ -11,10 +11,10 @@ How it decides (a function of the plan and the conversation it is shown; ``_View
    reply is already in the conversation:
    order lookup (by id when the user knows it, else ``get_order_details`` over the user's orders in
    listed order until the one holding the items; straight to that one when the graph offers only
-   the orders the user described, ``focused``: the spec's ``policy.lookups_follow_named``), product details, ``calculate`` for a refund over
+   the orders the user described, ``focused``: the spec's ``policy.targets.lookups``), product details, ``calculate`` for a refund over
    several items, the write (the graph turns it into its confirmation question; after the user's
    yes the graph runs it), then the closing reply with the facts to tell, unless the graph reports
-   its writes itself (``reported``, the spec's ``policy.report_writes``): then a write that ran is
+   its writes itself (``reported``, the spec's ``policy.confirmation.report``): then a write that ran is
    the intent's end. A forbidden request gets a refusal after the reads that show why; a transfer
    the hand-off call. An opening that asked for nothing (``Scenario.vague``) is answered, once the
    user is verified, with the spec's question for a request (``request_question``) before any intent;

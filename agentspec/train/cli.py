@@ -202,6 +202,34 @@ def reader_command(data, out, eval_data, eval_families, db, epochs, seed) -> Non
     console.print(f"-> {Path(out) / 'reader.json'}, {Path(out) / 'reader_report.json'}, {Path(out) / 'reader_report.png'}")
 
 
+@train_group.command("reader-eval")
+@click.option("--reader", "reader_dir", default=None, type=click.Path(file_okay=False),
+              help="Reader folder (default: the packaged retail spec's).")
+@click.option("--family", required=True, help="Wording family (name or YAML) the reader was never trained on.")
+@click.option("--db", required=True, type=click.Path(dir_okay=False), help="tau2 retail db.json.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder.")
+@click.option("--n", "n", default=4000, show_default=True, type=click.IntRange(min=10), help="Messages to make.")
+def reader_eval_command(reader_dir, family, db, out, n) -> None:
+    """Measure a trained reader on a wording family (held-out ones included): requests, yes/no, slots, choices."""
+    from agentspec.spec import load_spec
+    from agentspec.train.reader import ReaderSettings, evaluate_on_family
+
+    spec = load_spec("retail")
+    understanding = spec.understanding
+    folder = Path(reader_dir) if reader_dir else spec.resolve_path(understanding.reader)
+    settings = ReaderSettings(data=out, out=out, request_threshold=understanding.request_threshold,
+                              yes_threshold=understanding.yes_threshold, no_threshold=understanding.no_threshold)
+    report = evaluate_on_family(folder, family, db, out, n=n, settings=settings)
+    console = Console()
+    for name, ev in report["evaluations"].items():
+        f1 = [t["f1"] for t in ev["tags"].values()]
+        console.print(f"{family}, {name}: {ev['examples']} messages; requests exact {ev['requests_exact']:.3f}; "
+                      f"answers {ev['answer_accuracy']:.3f} (false yes {ev['false_yes']}, yes missed "
+                      f"{ev['yes_missed']}); choices {ev['choice_accuracy']:.3f}; tags mean F1 "
+                      f"{sum(f1) / max(len(f1), 1):.3f}")
+    console.print(f"-> {Path(out) / 'reader_eval.json'}, {Path(out) / 'reader_eval.png'}")
+
+
 @train_group.command("svd")
 @click.argument("target", type=click.Path(exists=True))
 @click.option("--out", "out", default=None, type=click.Path(file_okay=False), help="Output folder (default: TARGET's folder / svd).")

@@ -39,7 +39,8 @@ from agentspec.errors import AgentSpecError
 from agentspec.routing.reader import ANSWERS, Head, LearnedReader, Reading, sentence_features, token_features
 from agentspec.train._report import write_json
 
-__all__ = ["ReaderError", "ReaderSettings", "evaluate_reader", "fit_head", "read_rows", "train_reader"]
+__all__ = ["ReaderError", "ReaderSettings", "evaluate_on_family", "evaluate_reader", "fit_head", "read_rows",
+           "train_reader"]
 
 
 @dataclass
@@ -314,7 +315,33 @@ def evaluate_reader(reader: Any, rows: list[dict[str, Any]], settings: ReaderSet
             "choice_accuracy": round(choice_hits / max(choice_n, 1), 4), "choice_examples": choice_n}
 
 
-def _plot(out: Path, report: dict[str, Any]) -> None:
+_REPLIES = {"yes", "no", "unsure", "unrelated", "change_mind", "done", "wait"}
+
+
+def evaluate_on_family(reader_dir: str | Path, family: str, db: str | Path, out: str | Path, *, n: int = 4000,
+                       seed: int = 1, settings: ReaderSettings | None = None, encoder: Any = None) -> dict[str, Any]:
+    """A trained reader measured on one wording family it was never trained on (held-out users' values):
+    every message, and apart the replies to a stated write (yes, no, unsure, unrelated, a change of
+    mind, a closing): the confirmation reading, where a false yes is the error that matters. Writes
+    ``out/reader_eval.json`` and ``out/reader_eval.png``; the messages in ``out/reader.jsonl``."""
+    from agentspec.train.reader_data import write_reader_data
+
+    out = Path(out)
+    write_reader_data(db, out, n, seed=seed, families=[family], progress=False, evaluation=True)
+    rows = read_rows(out / "reader.jsonl")
+    reader = LearnedReader.load(reader_dir, encoder=encoder)
+    settings = settings or ReaderSettings(data=out, out=out)
+    replies = [r for r in rows if set(r.get("acts", [])) <= _REPLIES]
+    report = {"reader": str(reader_dir), "family": family, "messages": len(rows),
+              "evaluations": {"every message": evaluate_reader(reader, rows, settings),
+                              "replies to a stated write": evaluate_reader(reader, replies, settings)}}
+    write_json(out / "reader_eval.json", report)
+    _plot(out, report, "reader_eval.png", f"Reader on the {family} wording (never trained on)")
+    return report
+
+
+def _plot(out: Path, report: dict[str, Any], name: str = "reader_report.png",
+          title: str = "Reader on wording it was not trained on") -> None:
     from agentspec.train._report import _pyplot
 
     plt = _pyplot()
@@ -322,18 +349,18 @@ def _plot(out: Path, report: dict[str, Any]) -> None:
     measures = ["requests_exact", "answer_accuracy", "choice_accuracy"]
     fig, ax = plt.subplots(figsize=(8, 4))
     width = 0.8 / max(len(sets), 1)
-    for j, name in enumerate(sets):
-        values = [report["evaluations"][name][m] for m in measures]
-        tag_f1 = [v["f1"] for v in report["evaluations"][name]["tags"].values()]
+    for j, label in enumerate(sets):
+        values = [report["evaluations"][label][m] for m in measures]
+        tag_f1 = [v["f1"] for v in report["evaluations"][label]["tags"].values()]
         values.append(float(np.mean(tag_f1)) if tag_f1 else 0.0)
-        ax.bar([i + j * width for i in range(len(values))], values, width, label=name)
+        ax.bar([i + j * width for i in range(len(values))], values, width, label=label)
     ax.set_xticks([i + width * (len(sets) - 1) / 2 for i in range(len(measures) + 1)],
                   ["requests (exact set)", "yes/no/other", "choices", "tags (mean F1)"])
     ax.set_ylim(0, 1.05)
-    ax.set_title("Reader on wording it was not trained on")
+    ax.set_title(title)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    fig.savefig(out / "reader_report.png", dpi=120)
+    fig.savefig(out / name, dpi=120)
     plt.close(fig)
 
 

@@ -7,7 +7,8 @@ the ids the texts spell out). Customers rarely type ids:
 
 - an **order** is named by its id ("#W1234567", with or without the "#"), else by the products in it
   ("my order with the Smartphone and Tea Kettle"): the orders with the most of their product names
-  in the texts;
+  in the texts; a product is named by its whole name or by its last word ("the keyboard and the
+  garden hose": a Mechanical Keyboard and a Garden Hose);
 - an **item** by its product's name ("return the Dumbbell Set"): every candidate item of a named
   product, so the new variant of an exchange stays open. When the texts also give options ("the
   Tablet (8-inch, 128GB, gold) from my order with the Backpack and Tablet"), the named products
@@ -56,6 +57,13 @@ def _says(text: str, phrase: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(phrase)}s?(?![\w-])", text) is not None
 
 
+def _product_said(text: str, name: str) -> bool:
+    """A product named in ``text`` (both lower-case): its whole name, or its last word alone when that
+    is four letters or more ("the keyboard" for the Mechanical Keyboard, "the earbuds"; not "set")."""
+    head = name.rsplit(" ", 1)[-1]
+    return bool(name) and (_says(text, name) or (len(head) >= 4 and _says(text, head)))
+
+
 def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
     spelled = [c for c in candidates if _says(text, c.lower()) or _says(text, c.lower().lstrip("#"))]
     if spelled:
@@ -64,7 +72,7 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
     for order_id in candidates:
         order = db.get("orders", order_id) or {}
         names = {str(item.get("name", "")).lower() for item in order.get("items", [])}
-        scores[order_id] = sum(_says(text, name) for name in names if name)
+        scores[order_id] = sum(_product_said(text, name) for name in names if name)
     best = max(scores.values(), default=0)
     return [c for c in candidates if best and scores[c] == best]
 
@@ -106,8 +114,8 @@ def _items(db: Database, text: str, candidates: list[str], best_items: bool = Fa
     products = _products(db, candidates)
     # Named outside an order's product list, when any is; else named anywhere ("my order with the Lamp").
     outside = _outside_order_names(text, {name for name, _ in products.values() if name})
-    named = [c for c in candidates if c in products and _says(outside, products[c][0])] or \
-        [c for c in candidates if c in products and _says(text, products[c][0])]
+    named = [c for c in candidates if c in products and _product_said(outside, products[c][0])] or \
+        [c for c in candidates if c in products and _product_said(text, products[c][0])]
     # How well the texts describe each named product: the most option values of one of its items
     # (``_says_option``). A product named only in passing ("my order with the Bicycle, Grill and
     # Headphones") or matching one stray colour scores below half of the best-described one and is
@@ -161,7 +169,7 @@ def _each_changed(db: Database, text: str, named: list[dict[str, Any]]) -> list[
 
 
 def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]) -> list[str]:
-    named = [i for i in _order_items(db, text, orders) if _says(text, str(i.get("name", "")).lower())]
+    named = [i for i in _order_items(db, text, orders) if _product_said(text, str(i.get("name", "")).lower())]
     new = _each_changed(db, text, named) or changed_variants(db, text, named)
     if new:
         return list(dict.fromkeys(new))
@@ -192,7 +200,7 @@ def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str
 
 def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
     names = {c: str((db.get("products", c) or {}).get("name", "")).lower() for c in candidates}
-    return [c for c in candidates if names[c] and _says(text, names[c])]
+    return [c for c in candidates if names[c] and _product_said(text, names[c])]
 
 
 _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_method": _payment_methods}
@@ -235,7 +243,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind == "item" and argument == "item_ids" and orders:
         order_items = _order_items(db, text, orders)
         in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in order_items))
-        named = [i for i in order_items if _says(text, str(i.get("name", "")).lower())]
+        named = [i for i in order_items if _product_said(text, str(i.get("name", "")).lower())]
         each = bool(_each_changed(db, text, named))
         return _items(db, text, in_orders, best_items=True, each_product=each) or _items(db, text, list(candidates))
     return find(db, text, list(candidates))

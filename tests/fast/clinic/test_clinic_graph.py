@@ -87,8 +87,8 @@ def test_the_phone_in_the_patients_words_is_looked_up_first_and_identifies_her(d
         assert grounding["phone"] == [PHONE] and grounding["patient"] == ["P-00042"]
         assert grounding["appointment"] == ["APT-0901", "APT-1234", "APT-1300"]
         assert grounding["slot"] == ["SLOT-0830-DRNGUYEN", "SLOT-0915-DRLEE", "SLOT-1400-DRMARTIN"]
-        # Once she is known, every tool is offered (no request is open yet).
-        assert decides[-1]["tools_offered"] == list(desk.TOOL_NAMES)
+        # Once she is known, every tool but the lookup is offered (no request is open yet).
+        assert decides[-1]["tools_offered"] == [t for t in desk.TOOL_NAMES if t != "find_patient_by_phone"]
 
 
 def test_a_phone_nobody_has_is_the_desks_error_and_nobody_is_authenticated(desk, model):

@@ -195,11 +195,16 @@ def test_handoff_sends_the_policy_message(spec, scripted, shop_db):
 
 
 def test_one_user_per_session_keeps_the_first_user(spec, scripted, shop_db):
-    scripted.enqueue(AUTH, call("find_user_id_by_email", email="bob@example.com"), reply("Sorry."))
+    # Once a user is known the lookup tools leave the grammar: a second lookup is not even a step.
+    second = call("find_user_id_by_email", email="bob@example.com")
+    scripted.enqueue(AUTH, second, second, second, reply("Sorry."))
     with session(spec, scripted, shop_db) as s:
         s.send("alice@example.com and also bob@example.com")
         assert s.state["user_id"] == "alice_smith_1001"
-        assert "already authenticated as alice_smith_1001" in s.history()[-2]["content"]
+        after = [e for e in s.trace() if e["kind"] == "decide"][1]
+        assert "find_user_id_by_email" not in after["tools_offered"] and after["errors"][0] == "unknown_tool"
+        assert not [e for e in s.trace() if e["kind"] == "tool" and e["calls"][0]["arguments"].get("email") ==
+                    "bob@example.com"]
 
 
 def test_before_any_identity_the_graph_asks_for_it_instead_of_the_models_reply(spec, scripted, shop_db):
@@ -368,3 +373,15 @@ def test_a_call_on_another_users_order_tried_again_ends_the_turn_with_the_reason
         # The guard's reason is for the model; the customer hears the spec's sentence for it.
         assert turn.reply == spec.messages.not_yours.format(user="alice_smith_1001")
         assert len(scripted.calls) == 4  # the repeats ended the turn (limits.max_repeated_calls), not 8 steps
+
+
+def test_the_same_reply_twice_in_a_row_is_decoded_again_as_a_call(spec, scripted, shop_db):
+    # A model stuck on one sentence answers nothing the customer said since: the step is taken again as a call.
+    stuck = reply("I can help you with that.")
+    scripted.enqueue(AUTH, stuck, stuck, call("get_order_details", order_id="#W0000002"), reply("It is pending."))
+    with session(spec, scripted, shop_db) as s:
+        assert s.send("alice@example.com, I have a question about #W0000002").reply == "I can help you with that."
+        second = s.send("what is the status of #W0000002?")
+        assert [c["name"] for c in second.tool_calls] == ["get_order_details"]
+        assert second.reply == "It is pending."
+        assert [e.get("repeated_reply") for e in second.entries if e["kind"] == "decide"][0] is True

@@ -238,3 +238,19 @@ def test_a_missing_or_corrupt_reader_folder_is_a_clear_error(trained, tmp_path):
     with pytest.raises(AgentSpecError, match="no 'answer' head") as headless:
         LearnedReader.load(broken, encoder=encoder)
     assert headless.value.code == "reader_corrupt"
+
+
+def test_a_reader_is_measured_on_a_held_out_family_with_its_replies_apart(trained, tmp_path, shared_data):
+    # The toy reader reads nothing of retail well; what is checked is the measurement: a held-out family is
+    # allowed here (evaluation, the held-out users' values), and the replies to a stated write are apart.
+    from agentspec.evals.wording import family_names, load_family
+    from agentspec.train.reader import evaluate_on_family
+
+    heldout = next(name for name in family_names() if load_family(name).heldout)
+    _, folder, encoder = trained
+    report = evaluate_on_family(folder, heldout, shared_data / "tau2-retail" / "db.json", tmp_path / "eval", n=120,
+                                encoder=encoder)
+    every, replies = report["evaluations"]["every message"], report["evaluations"]["replies to a stated write"]
+    assert report["family"] == heldout and every["examples"] == 120 and 0 < replies["examples"] < 120
+    assert {"false_yes", "answer_accuracy", "requests_exact"} <= set(replies)
+    assert (tmp_path / "eval" / "reader_eval.json").is_file() and (tmp_path / "eval" / "reader_eval.png").is_file()

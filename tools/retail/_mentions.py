@@ -24,7 +24,9 @@ the ids the texts spell out). Customers rarely type ids:
   with the options the texts change (``_variants``: "the Backpack (grey, large, nylon) ... for the
   one with grey, large, polyester" -> the polyester one). That variant is the answer even when the
   conversation has not shown it yet (the graph then offers it, grounded by the customer's words):
-  the only item of that product seen so far is usually the old one. Texts that change no option
+  the only item of that product seen so far is usually the old one. Only products named outside an
+  order's product list change ("the order that has the Headphones and Smartphone, swap the Smartphone
+  for a black one": not the Headphones). Texts that change no option
   leave every named variant but the old items. Several products each with its own change ("swap
   the Bookshelf for one in brown and the Headphones for one in black") change by the words about
   each (from its name to the next product's), and each is one of the items changed;
@@ -169,7 +171,11 @@ def _each_changed(db: Database, text: str, named: list[dict[str, Any]]) -> list[
 
 
 def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]) -> list[str]:
-    named = [i for i in _order_items(db, text, orders) if _product_said(text, str(i.get("name", "")).lower())]
+    in_orders = _order_items(db, text, orders)
+    names = {str(i.get("name", "")).lower() for i in in_orders} - {""}
+    outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
+    named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower())] or \
+        [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower())]
     new = _each_changed(db, text, named) or changed_variants(db, text, named)
     if new:
         return list(dict.fromkeys(new))

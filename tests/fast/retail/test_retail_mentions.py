@@ -74,6 +74,8 @@ SHIRTS = ["1001", "1002", "1004", "1005", "1006"]  # every T-Shirt variant, read
     ("swap the T-Shirt in #W1 for a black one, size L", ["1004"]),
     # "I'm" does not say size "M"; the white Mug of the order is not what changes.
     ("I'm changing the T-Shirt in my order with the T-Shirt and white Mug to the white one, size S", ["1005"]),
+    # The order's product list says which order: "black" changes the T-Shirt only, not the listed Mug.
+    ("the order that has the Mug and T-Shirt, need to swap the T-Shirt for a black one, size L", ["1004"]),
 ])
 def test_the_new_item_is_the_old_one_with_the_options_the_user_changes(store, text, expected):
     assert store.mentions("item", [text], SHIRTS + ["2001"], argument="new_item_ids",

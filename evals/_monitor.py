@@ -10,8 +10,9 @@
   the catalogue without reading it aloud first, and the customer confirmed that id. Recorded as
   "kind:value".
 - policy violations (retail policy): a write before a successful identity lookup; a write whose user
-  message is not an explicit yes to a question in the agent's previous reply, or a second write on the
-  same yes; a write on an order of another user than the authenticated one.
+  message is not a yes to a question in the agent's previous reply (what the simulator meant, when
+  it records its acts; else an explicit yes word), or a second write on the same yes; a write on an
+  order of another user than the authenticated one.
 
 It reads the store only through read tools (no state change). It does not judge replies.
 """
@@ -48,11 +49,14 @@ class EpisodeMonitor:
         self.user_text = ""
         self.confirmation_open = False
 
-    def observe_user(self, text: str) -> None:
+    def observe_user(self, text: str, confirms: bool | None = None) -> None:
+        """One user message. ``confirms``: whether the simulator meant it as a yes (a scripted user's
+        act "confirm"); None when it cannot say (an LLM user): then an explicit yes word decides."""
         self.grounding.observe_text(text)
         self.user_text = text
         # A yes answers the question of the previous reply; it licenses one write.
-        self.confirmation_open = "?" in self.last_reply and bool(_YES.search(text))
+        meant = bool(_YES.search(text)) if confirms is None else confirms
+        self.confirmation_open = "?" in self.last_reply and meant
 
     def check_turn(self, turn: AgentTurn) -> tuple[list[str], list[str]]:
         """(hallucinated ids, policy violations) of one agent turn; updates what has been seen."""

@@ -143,7 +143,7 @@ class Episode:
             while STOP not in user_text:
                 if len(turns) >= self.max_turns:
                     break
-                monitor.observe_user(user_text)
+                monitor.observe_user(user_text, _meant_yes(user))
                 try:
                     turn = session.respond(user_text)
                 except AgentSpecError as exc:
@@ -176,6 +176,12 @@ class Episode:
 
     def close(self) -> None:
         self.base.close()
+
+
+def _meant_yes(user: UserSimulator) -> bool | None:
+    """Whether the simulator's last message was meant as a yes (its recorded act); None if it records none."""
+    acts = getattr(user, "acts", None)
+    return acts[-1] == "confirm" if acts else None
 
 
 def _record(task: Task, trial: int, seed: int, turns: list[AgentTurn], reward: dict[str, Any],

@@ -201,3 +201,26 @@ def test_every_confirmation_the_users_give_licenses_one_write_in_the_monitor():
     for hedge in ("Hmm, what would that cost?", "No, keep it.", "Which order was that?"):
         monitor.observe_user(hedge)
         assert not monitor.confirmation_open, hedge
+
+
+def test_the_monitor_takes_a_scripted_users_meaning_over_its_yes_words():
+    # A family's yes need not hold a yes word ("sounds good, let's do it"); a scripted user records
+    # what it meant (its act), and the harness gives that to the monitor. Without it, the words decide.
+    from agentspec.evals._monitor import EpisodeMonitor
+    from agentspec.evals.harness import _meant_yes
+
+    monitor = EpisodeMonitor(store=None)
+    monitor.last_reply = "I'm about to cancel order #W0000002. Shall I proceed? (yes/no)"
+    monitor.observe_user("sounds good, let's do it", confirms=True)
+    assert monitor.confirmation_open
+    monitor.observe_user("yes, but which order was that?", confirms=False)
+    assert not monitor.confirmation_open
+    monitor.observe_user("Yes, please go ahead.")
+    assert monitor.confirmation_open
+
+    class Acting:
+        acts = ["opening", "email", "confirm"]
+
+    assert _meant_yes(Acting()) is True and _meant_yes(object()) is None
+    Acting.acts = ["opening", "restate"]
+    assert _meant_yes(Acting()) is False

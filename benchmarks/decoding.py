@@ -22,7 +22,10 @@ as its LAST line one JSON object:
                              30 to fit ~10 minutes; 0 = all 258) ÷ that of a plain outlines JSON-schema
                              call (outlines.Generator + JsonSchema, default backend) with a minimal prompt
 
-Usage: python benchmarks/decoding.py [--threads 1] [--steps 100] [--bfcl-limit 30]
+Usage: python benchmarks/decoding.py [--threads 1] [--steps 100] [--bfcl-limit 30] [--smoke]
+
+--smoke: every measurement on a few cases (4 steps, 3 compiles and updates, 2 BFCL cases; seconds,
+not figures): what CI runs so the benchmark cannot rot.
 
 --threads defaults to 1: on a shared 2-core machine llama.cpp's multi-thread barriers collapse when
 another process competes for the cores (measured 0.7 vs 39 tokens/s); ratios are what matter here.
@@ -134,7 +137,7 @@ def run_steps(model, registry, convos, *, settings) -> dict[str, dict[str, Any]]
             for call in step.calls:
                 st["calls"] += 1
                 tool = registry.get(call.name)
-                if any((kind, value) not in seen for _, kind, value in _identifiers(tool.parameters, call.arguments, "")):
+                if any((kind, value) not in seen for _, kind, value, _ in _identifiers(tool.parameters, call.arguments, "")):
                     st["hallucinated"] += 1
     return {arm: {"valid": st["valid"] / len(convos), "hallucinated": st["hallucinated"], "calls": st["calls"],
                   "tps": st["tokens"] / st["decode_s"] if st["decode_s"] else 0.0} for arm, st in stats.items()}
@@ -222,7 +225,11 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--bfcl-limit", type=int, default=30)
     ap.add_argument("--outlines-timeout", type=float, default=120.0)
+    ap.add_argument("--smoke", action="store_true", help="a few cases of everything (CI)")
     args = ap.parse_args()
+    repeats = 3 if args.smoke else None
+    if args.smoke:
+        args.steps, args.bfcl_limit, args.outlines_timeout = 4, 2, min(args.outlines_timeout, 60.0)
 
     store = RetailStore.from_json(DATA / "tau2-retail" / "db.json")
     full = ToolRegistry([store])
@@ -233,9 +240,9 @@ def main() -> None:
     constraint = StepConstraint.for_model(model)
     print(f"tokenizer + self-check: {(time.perf_counter() - t0) * 1e3:.0f} ms (once per model)", flush=True)
 
-    compiles = compile_costs(constraint, full, db)
+    compiles = compile_costs(constraint, full, db, *([repeats] if repeats else []))
     print(f"llguidance compile for a new tool set: p50 {pct(compiles, .5):.1f} ms, p95 {pct(compiles, .95):.1f} ms", flush=True)
-    updates = grounding_updates(model, full, db)
+    updates = grounding_updates(model, full, db, *([repeats] if repeats else []))
     print(f"grounding update (observe + rebuild, 16 tools): p50 {pct(updates, .5):.1f} ms", flush=True)
     full_schema = step_schema(full.tools, Grounding.from_shapes(RETAIL_SHAPES, {"order": sorted(db["orders"])[:3]}))
     oc = outlines_core_ms(full_schema, args.outlines_timeout)
@@ -278,6 +285,7 @@ def main() -> None:
         "bfcl_bare_accuracy": round(bare["accuracy"], 3),
         "bfcl_n": len(cases),
         "threads": args.threads,
+        "smoke": args.smoke,
     }
     print(json.dumps(result))
 

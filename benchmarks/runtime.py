@@ -11,7 +11,10 @@ lines, then as its LAST line one JSON object:
 - cache_mismatch_q4 / cache_mismatch_q8: of N two-turn greedy conversations, how many give a different
   turn-2 reply when served from the KV cache than when computed fresh (0 expected for both)
 
-Usage: python benchmarks/runtime.py [--threads N] [--repeats R] [--tokens T]
+Usage: python benchmarks/runtime.py [--threads N] [--repeats R] [--tokens T] [--smoke]
+
+--smoke: one repeat of 16 tokens and two cache-check conversations (seconds, not figures): what CI
+runs so the benchmark cannot rot.
 """
 from __future__ import annotations
 
@@ -81,11 +84,11 @@ CONVERSATIONS = [
 ]
 
 
-def cache_mismatches(model: LlamaCppChatModel) -> int:
+def cache_mismatches(model: LlamaCppChatModel, conversations: list[str]) -> int:
     """Two-turn greedy conversations whose cached turn 2 differs from a fresh computation."""
     s = GenerationSettings(max_tokens=40, temperature=0.0)
     bad = 0
-    for question in CONVERSATIONS:
+    for question in conversations:
         msgs = [{"role": "system", "content": "You are a helpful assistant."}, {"role": "user", "content": question}]
         model.llm.reset()
         first = model.complete(msgs, s)
@@ -111,7 +114,10 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--tokens", type=int, default=128)
+    ap.add_argument("--smoke", action="store_true", help="one short repeat of everything (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        args.repeats, args.tokens = 1, 16
 
     # First, while this process is small: a child's ru_maxrss counts the parent's pages at fork.
     rss = ask_peak_rss_mb()
@@ -126,21 +132,23 @@ def main() -> None:
     print(f"decode tokens/s: agentspec {statistics.median(ours):.1f}, raw llama-cpp-python "
           f"{statistics.median(raw):.1f} (median of {args.repeats}, {args.threads} threads, {model.name})")
 
-    ttfts = [warm_ttft(model) for _ in range(3)]
+    rounds = 1 if args.smoke else 3
+    conversations = CONVERSATIONS[:2] if args.smoke else CONVERSATIONS
+    ttfts = [warm_ttft(model) for _ in range(rounds)]
     cold = statistics.median(t[0] for t in ttfts)
     warm = statistics.median(t[1] for t in ttfts)
     print(f"time to first token: cold {cold * 1000:.0f} ms, warm turn 2 {warm * 1000:.0f} ms "
           f"(system prompt {ttfts[0][2]} tokens)")
 
     q4 = LlamaCppChatModel("smollm2-135m-q4_1", n_ctx=4096, n_threads=args.threads, seed=0)
-    q8_pd = [prefill_decode(model) for _ in range(3)]
-    q4_pd = [prefill_decode(q4) for _ in range(3)]
+    q8_pd = [prefill_decode(model) for _ in range(rounds)]
+    q4_pd = [prefill_decode(q4) for _ in range(rounds)]
     q8_prefill, q8_decode = (statistics.median(x[i] for x in q8_pd) for i in (0, 1))
     q4_prefill, q4_decode = (statistics.median(x[i] for x in q4_pd) for i in (0, 1))
     print(f"Q8_0: prefill {q8_prefill:.0f} tok/s, decode {q8_decode:.1f} tok/s; "
           f"Q4_1: prefill {q4_prefill:.0f} tok/s, decode {q4_decode:.1f} tok/s")
-    mismatch_q4, mismatch_q8 = cache_mismatches(q4), cache_mismatches(model)
-    print(f"cached turn != fresh turn (greedy, {len(CONVERSATIONS)} conversations): "
+    mismatch_q4, mismatch_q8 = cache_mismatches(q4, conversations), cache_mismatches(model, conversations)
+    print(f"cached turn != fresh turn (greedy, {len(conversations)} conversations): "
           f"Q4_1 {mismatch_q4}, Q8_0 {mismatch_q8}")
     del q4, model
 
@@ -157,8 +165,9 @@ def main() -> None:
         "q8_vs_q4_decode": round(q8_decode / q4_decode, 2) if q4_decode else None,
         "cache_mismatch_q4": mismatch_q4,
         "cache_mismatch_q8": mismatch_q8,
-        "conversations": len(CONVERSATIONS),
+        "conversations": len(conversations),
         "threads": args.threads,
+        "smoke": args.smoke,
     }))
 
 

@@ -22,6 +22,7 @@ logits); ours bounds a forward pass by --micro-tokens.
 
 Usage: python benchmarks/training.py [--data DIR] [--rows 16] [--batch 2] [--threads N] [--autocast-check]
 Without --data it builds synthetic multi-turn dialogues with a ~1,500-token system prompt.
+--smoke: 2 rows, batch 1, no autocast check (seconds, not figures): what CI runs so it cannot rot.
 """
 from __future__ import annotations
 
@@ -91,7 +92,10 @@ def main() -> None:
     ap.add_argument("--max-len", type=int, default=8192)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--autocast-check", action="store_true")
+    ap.add_argument("--smoke", action="store_true", help="2 rows, batch 1 (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        args.rows, args.batch, args.autocast_check = 2, 1, False
     import torch
 
     if args.threads:
@@ -138,6 +142,7 @@ def main() -> None:
         bf16 = ours("bf16")
         result["bf16_vs_fp32"] = round(bf16["target_tokens_per_s"] / mine["target_tokens_per_s"], 3)
         print(f"bf16 autocast: {bf16['seconds']:.1f} s ({result['bf16_vs_fp32']}x fp32)")
+    result["smoke"] = args.smoke
     print(json.dumps(result))
 
 

@@ -14,7 +14,8 @@ step, for the model (``nodes.decide``) and for the graph's own steps (``planning
    message that asked for anything on, so an earlier request's order lends the next one nothing;
    ``AgentDeps.mentioned``: the toolkit's verifier against its store, or the reader's slots). A value
    they name that the conversation has not shown (a variant the customer described) is grounded by
-   those words: it is added to this step's grounding.
+   those words: it is added to this step's grounding. A write whose record of a kind lookups read
+   (an order) can only be such an unseen one waits for its lookup (``read_before_writing``).
 4. ``understanding.choices``: an enumerated argument takes only the value the reader's choice head
    found in those words, when it found one (``keep_read_choices``).
 
@@ -23,17 +24,17 @@ Nothing here reads words itself: the reader and the toolkit's hooks do.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from agentspec.decoding.grounding import Grounding
-from agentspec.decoding.schema import grounded_parameters, identifier_kind, with_choices, without_values
+from agentspec.decoding.schema import EXCLUDED_KEY, grounded_parameters, identifier_kind, with_choices, without_values
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.state import AgentState, CallDict
 from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["Narrowed", "any_callable", "bar_repeated_lookups", "keep_named_targets", "keep_read_choices", "looked_up_value",
-           "narrowed", "words_for"]
+           "narrowed", "read_before_writing", "words_for"]
 
 
 @dataclass
@@ -41,6 +42,7 @@ class Narrowed:
     tools: list[Tool]
     grounding: Grounding
     offered: list[Tool]  # before steps 2-4: what the system prompt lists
+    waiting: list[str] = field(default_factory=list)  # writes held back until their record is read
 
 
 def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
@@ -56,6 +58,7 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
         return words_for(state, deps, tool, tool in writes)
 
     tools, described = keep_named_targets(tools, writes, policy.targets.writes, words, seen, deps.mentioned)
+    tools, waiting = read_before_writing(tools, writes, policy.targets.lookups, described, seen)
     lookups = {t.name for t in tools} - writes
     tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, words, seen, deps.mentioned)
     for kind, ids in (*described.items(), *described_too.items()):
@@ -64,7 +67,7 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
     understanding = deps.spec.understanding
     if understanding is not None and understanding.choices:
         tools = keep_read_choices(tools, writes, understanding.choices, state.get("choices") or {})
-    return Narrowed(tools, grounding, offered)
+    return Narrowed(tools, grounding, offered, waiting)
 
 
 def words_for(state: AgentState, deps: AgentDeps, tool: str,
@@ -138,6 +141,30 @@ def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str],
                 tool = without_values(tool, argument, sorted(excluded))
         kept.append(tool)
     return kept, {kind: ids for kind, ids in described.items() if ids}
+
+
+def read_before_writing(tools: list[Tool], writes: set[str], looked_up: list[str],
+                        described: dict[str, set[str]], seen: dict[str, list[str]]) -> tuple[list[Tool], list[str]]:
+    """``tools`` without the writes whose argument of a kind lookups read (``looked_up``) can only be a
+    record the user's words described and the conversation has not shown, and those writes' names:
+    that record is read first (the lookup is offered, grounded by the words), so the write's other
+    arguments come from it."""
+    unread = {kind for kind, ids in described.items() if kind in looked_up and ids}
+    if not unread:
+        return tools, []
+    kept, waiting = [], []
+    for tool in tools:
+        blocked = False
+        if tool.name in writes:
+            for schema in tool.parameters.get("properties", {}).values():
+                kind = identifier_kind(schema)
+                if kind in unread and not set(seen.get(kind, ())) - set(schema.get(EXCLUDED_KEY, [])):
+                    blocked = True
+        if blocked:
+            waiting.append(tool.name)
+        else:
+            kept.append(tool)
+    return kept, waiting
 
 
 def _followed_arguments(tool: Tool, bound: set[str], kinds: list[str]) -> list[tuple[str, str]]:

@@ -108,6 +108,8 @@ def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallD
         return verdict == "confirm" and call_fingerprint(call) not in declined
 
     asked_for = {tool for request in state.get("open_requests") or [] for tool in understanding.requests.get(request, [])}
+    if asked_for & set(allowed.waiting):
+        return None, None  # the record the words describe is read first (narrowing.read_before_writing)
     call = determined_write(allowed.tools, asked_for & set(policy.confirmation.tools), policy.targets.writes,
                             lambda tool: words_for(state, deps, tool, True)[0], state.get("grounding") or {},
                             allowed.grounding,

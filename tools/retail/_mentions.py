@@ -7,7 +7,8 @@ the ids the texts spell out). Customers rarely type ids:
 
 - an **order** is named by its id ("#W1234567", with or without the "#"), else by the products in it
   ("my order with the Smartphone and Tea Kettle"): the orders with the most of their product names
-  in the texts; a product is named by its whole name or by its last word ("the keyboard and the
+  in the texts, of the seen orders and the other orders of the users seen (so an order described
+  before any lookup listed it is that order, not the one seen last); a product is named by its whole name or by its last word ("the keyboard and the
   garden hose": a Mechanical Keyboard and a Garden Hose);
 - an **item** by its product's name ("return the Dumbbell Set"): every candidate item of a named
   product, so the new variant of an exchange stays open. When the texts also give options ("the
@@ -77,6 +78,13 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
         scores[order_id] = sum(_product_said(text, name) for name in names if name)
     best = max(scores.values(), default=0)
     return [c for c in candidates if best and scores[c] == best]
+
+
+def _with_users_orders(db: Database, candidates: list[str], seen: dict[str, list[str]]) -> list[str]:
+    """``candidates`` and the other orders of the users the conversation has shown: "my order with the
+    Laptop and Sunglasses" names that order before anything listed it (the verified user's own)."""
+    owned = [str(o) for user_id in seen.get("user", ()) for o in (db.get("users", user_id) or {}).get("orders", [])]
+    return list(dict.fromkeys([*candidates, *owned]))
 
 
 def _products(db: Database, item_ids: Iterable[str]) -> dict[str, tuple[str, dict[str, str]]]:
@@ -244,6 +252,8 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     find = _BY_KIND.get(kind)
     if find is None:
         return None
+    if kind == "order":
+        return _orders(db, text, _with_users_orders(db, list(candidates), seen or {}))
     if kind == "item" and argument == "new_item_ids" and orders:
         return _new_items(db, text, list(candidates), orders)
     if kind == "item" and argument == "item_ids" and orders:

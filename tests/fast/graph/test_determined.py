@@ -277,3 +277,24 @@ def test_a_refused_order_address_is_not_swapped_for_the_profiles(spec, scripted,
         assert s.state["pending"] is None  # the default address is not what was asked
         assert turn.reply.startswith("I can't do that: Non-pending order cannot be modified (order #W0000001 is "
                                      "delivered)")
+
+
+def test_a_write_on_an_order_described_but_not_yet_read_waits_for_its_lookup(spec, scripted, shop_db):
+    # The second request names another order by what is in it; only the first order was read. The write
+    # is not offered on the order seen last: the described order's lookup comes first, grounded by the
+    # words, and the write is offered once that order is read.
+    scripted.enqueue(AUTH, reply("not reached"),
+                     call("get_order_details", order_id="#W0000001"), reply("Which payment method?"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("I'm alice@example.com. Please cancel order #W0000002, I ordered it by mistake.")
+        assert s.state["pending"]["calls"][0]["name"] == "cancel_pending_order"
+        s.send("yes")
+        turn = s.state["turn"]
+        assert s.send("thanks! I also want to return the T-Shirt from my order with the T-Shirt").reply == \
+            "Which payment method?"
+        decides = [e for e in s.trace() if e["kind"] == "decide" and e["turn"] == turn + 1]
+        assert "return_delivered_order_items" not in decides[0]["tools_offered"]
+        assert "get_order_details" in decides[0]["tools_offered"]
+        assert "return_delivered_order_items" in decides[1]["tools_offered"]
+        assert ("graph", "determined") not in [(e["kind"], e.get("outcome")) for e in s.trace()
+                                               if e["turn"] == turn + 1]

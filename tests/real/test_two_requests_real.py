@@ -33,7 +33,7 @@ MAX_TURNS = 12
 def _customer_reply(result, session, request: str) -> str:
     """What this customer says next: yes to a stated write, who they are, the reason, else the request."""
     reply = (result.reply or "").lower()
-    if session.state().get("pending"):
+    if session.state.get("pending"):
         return YES
     if "zip" in reply or "email" in reply:
         return IDENTITY

@@ -25,7 +25,7 @@ from typing import Any
 from ._builders import Draft, Intent
 from ._hard import HARD, Wording, describe_change
 
-__all__ = ["AT_CONFIRMATION", "CHANGE", "DECLINE", "MULTI_CATEGORIES", "build_multi"]
+__all__ = ["AT_CONFIRMATION", "CHANGE", "DECLINE", "MULTI_CATEGORIES", "build_multi", "other_intents"]
 
 MULTI_CATEGORIES = ("multi_two", "multi_three", "multi_change", "multi_decline")
 AT_CONFIRMATION = "When the agent asks you to confirm this, "
@@ -37,7 +37,7 @@ _DECLINABLE = ("cancel", "modify_address", "modify_payment")
 Builder = Callable[[Any, Any, random.Random], Intent | None]
 
 
-def _others(builders: dict[str, Builder], db: dict[str, Any], user: dict[str, Any], rng: random.Random,
+def other_intents(builders: dict[str, Builder], db: dict[str, Any], user: dict[str, Any], rng: random.Random,
             count: int, taken: set[str], avoid: tuple[str, ...] = ()) -> list[Intent] | None:
     """``count`` intents of different categories about orders not in ``taken``."""
     out: list[Intent] = []
@@ -87,7 +87,7 @@ def build_multi(category: str, db: dict[str, Any], user: dict[str, Any], rng: ra
     orders cannot give it."""
     wording = wording or HARD
     if category in ("multi_two", "multi_three"):
-        intents = _others(builders, db, user, rng, 2 if category == "multi_two" else 3, set())
+        intents = other_intents(builders, db, user, rng, 2 if category == "multi_two" else 3, set())
         return Draft(intents, f"{len(intents)} requests, one after the other.") if intents else None
     if category == "multi_change":
         for swap in rng.sample(("modify_items", "exchange"), 2):
@@ -95,7 +95,7 @@ def build_multi(category: str, db: dict[str, Any], user: dict[str, Any], rng: ra
             changed = _changed(db, first, rng, wording) if first is not None else None
             if changed is None:
                 continue
-            rest = _others(builders, db, user, rng, 1, set(changed.order_ids), avoid=("modify_items", "exchange"))
+            rest = other_intents(builders, db, user, rng, 1, set(changed.order_ids), avoid=("modify_items", "exchange"))
             if rest:
                 return Draft([changed, *rest], "An item swap changed to another variant at the confirmation, "
                                                "then another request.")
@@ -105,7 +105,7 @@ def build_multi(category: str, db: dict[str, Any], user: dict[str, Any], rng: ra
         first = builders[kind](db, user, rng) if kind in builders else None
         if first is None:
             return None
-        rest = _others(builders, db, user, rng, 1, set(first.order_ids), avoid=(kind,))
+        rest = other_intents(builders, db, user, rng, 1, set(first.order_ids), avoid=(kind,))
         if not rest:
             return None
         return Draft([_declined(first), *rest], f"A {kind.replace('_', ' ')} declined at the confirmation (not "

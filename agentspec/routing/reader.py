@@ -90,26 +90,6 @@ class Reader(Protocol):
     tags: tuple[str, ...]
     choice_heads: dict[str, tuple[str, ...]]
 
-    def _answer(self, x: np.ndarray, body: np.ndarray) -> np.ndarray:
-        """The answer head on the whole message, its yes vetoed by any part that says something else: no
-        window of ``_WINDOW`` tokens (stride half that), read alone, may read as no or other at ``_VETO``
-        or more ("Please go ahead... actually, no, let me think": the whole reads yes, its second half
-        does not); a neutral part (a thank-you) vetoes nothing."""
-        head = self.heads["answer"]
-        probs = head.probabilities(x)[0].copy()
-        if "yes" not in head.labels or len(body) <= _WINDOW:
-            return probs
-        yes = head.labels.index("yes")
-        against = [head.labels.index(label) for label in ("no", "other") if label in head.labels]
-        starts = range(0, len(body) - _WINDOW + 1, _WINDOW // 2)
-        windows = head.probabilities(np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]))
-        worst = float(windows[:, against].sum(axis=1).max()) if against else 0.0
-        if worst >= _VETO and probs[yes] > 1.0 - worst:
-            moved = probs[yes] - (1.0 - worst)
-            probs[yes] -= moved
-            probs[against[-1]] += moved
-        return probs
-
     def read(self, text: str) -> Reading: ...
 
 

@@ -44,7 +44,7 @@ from functools import lru_cache
 from typing import Any
 
 from agentspec.evals._builders import INTENT_BUILDERS, Draft, Intent, build_forbidden, build_transfer
-from agentspec.evals._multi import CHANGE, DECLINE
+from agentspec.evals._multi import CHANGE, DECLINE, other_intents
 from agentspec.evals._worded import (Wording, describe_change, family_wording, intent_builders, vague_opening,
                                      worded_forbidden, worded_transfer)
 from agentspec.evals.generate import _task  # the suite's own scenario writer: ScriptedUser parses it
@@ -178,17 +178,7 @@ def _affordable(db: dict[str, Any], write: Call | None) -> bool:
 def _several(builders: dict[str, Builder], db: dict[str, Any], user: dict[str, Any], rng: random.Random,
              count: int) -> list[Intent] | None:
     """``count`` intents of different categories, one per order (a second write on one order may be refused)."""
-    out: list[Intent] = []
-    taken: set[str] = set()
-    for category in rng.sample(sorted(builders), len(builders)):
-        if len(out) == count:
-            break
-        intent = builders[category](db, user, rng)
-        if intent is None or set(intent.order_ids) & taken:
-            continue
-        taken |= set(intent.order_ids)
-        out.append(intent)
-    return out if len(out) == count else None
+    return other_intents(builders, db, user, rng, count, set())
 
 
 def _forbidden(db: dict[str, Any], user: dict[str, Any], rng: random.Random, peers: list[dict[str, Any]],

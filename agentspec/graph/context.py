@@ -14,6 +14,11 @@ chat template's framing):
 2. old observations, oldest first, except the last ``keep``, are replaced by a one-line placeholder
    ``Tool result of get_order_details: [result for #W0000001 omitted to fit the context: 1,234 chars]``;
 3. then the kept ones too, except the most recent.
+Compaction goes in chunks of about ``budget // 3`` tokens saved: the compacted observations end only
+where the savings of compacting oldest-first cross a multiple of the chunk. Those ends depend on the
+old observations alone, so the compacted prefix stays the same for several steps while the
+conversation grows, and the backend's prompt-prefix cache stays valid (compacting one more
+observation per step would change an early message every step and re-read the whole prompt).
 If it still does not fit, the messages go out as they are and the backend's ``fit_messages`` drops
 the oldest turns (reported in ``Completion.dropped_messages``).
 """
@@ -74,16 +79,33 @@ def build_prompt(
         return sum(count(m["content"] or "") + FRAMING_TOKENS for m in head + body)
 
     observed = [i for i, m in enumerate(body) if "meta" in m]
+    chunk = max(1, budget // 3)
     compacted = 0
     # Steps 2 and 3: first everything but the last `keep`, then everything but the last one.
     for protect in (keep, 1):
-        candidates = observed[: max(0, len(observed) - protect)]
-        for i in candidates:
-            if total() <= budget:
-                break
-            if body[i].get("compacted"):
-                continue
-            body[i] = {**placeholder(body[i]["meta"]), "meta": body[i]["meta"], "compacted": True}
+        excess = total() - budget
+        if excess <= 0:
+            break
+        candidates = [i for i in observed[: max(0, len(observed) - protect)] if not body[i].get("compacted")]
+        stand_ins = {i: {**placeholder(body[i]["meta"]), "meta": body[i]["meta"], "compacted": True}
+                     for i in candidates}
+        savings = [count(body[i]["content"] or "") - count(stand_ins[i]["content"]) for i in candidates]
+        for i in candidates[: _chunked_count(savings, excess, chunk)]:
+            body[i] = stand_ins[i]
             compacted += 1
     clean = [{"role": m["role"], "content": m["content"]} for m in head + body]
     return clean, compacted
+
+
+def _chunked_count(savings: Sequence[int], excess: int, chunk: int) -> int:
+    """How many leading observations to compact: enough to save ``excess`` tokens, rounded up to the
+    next place where the running savings cross a multiple of ``chunk`` (or all of them)."""
+    saved = 0
+    enough = False
+    for n, gain in enumerate(savings, start=1):
+        crossed = (saved + gain) // chunk > saved // chunk
+        saved += gain
+        enough = enough or saved >= excess
+        if enough and crossed:
+            return n
+    return len(savings)

@@ -44,6 +44,21 @@ def test_build_prompt_compacts_old_observations_first():
     assert f"[cut: {len(words(200)) - 100} more chars]" in cut[0]["content"]
 
 
+def test_compaction_keeps_the_prompt_prefix_for_several_steps():
+    """Compacting in chunks: as observations arrive one per step, the prompt of a step mostly begins
+    with the previous step's prompt (a prefix cache stays valid); every prompt fits the budget."""
+    messages: list = [{"role": "user", "content": "hi"}]
+    prompts = []
+    for i in range(24):
+        c = {"name": "get_order_details", "arguments": {"order_id": f"#W{i:07d}"}}
+        messages += [{"role": "assistant", "content": "{}"}, observation_with_meta(c, words(150))]
+        prompt, _ = build_prompt("system", messages, count, budget=1200, keep=2, max_chars=5000)
+        assert sum(count(m["content"]) + 4 for m in prompt) <= 1200
+        prompts.append(prompt)
+    extended = sum(later[: len(earlier)] == earlier for earlier, later in zip(prompts, prompts[1:]))
+    assert extended >= 0.6 * (len(prompts) - 1)
+
+
 def test_agent_keeps_the_prompt_within_budget(spec, shop_db):
     from agentspec.graph.prompts import SystemPrompt
     from agentspec.toolkit import ToolRegistry

@@ -12,10 +12,10 @@ falls back to something generic and says so in its docstring.
 - ``describe(name, arguments) -> str | None``: the sentence stating a write before the confirmation
   question. Without it: the spec's ``messages.statement`` with the call's name and JSON arguments.
 - ``report(name, arguments) -> str | None``: the sentence saying a write is done, from the store.
-- ``mentions(kind, texts, candidates, argument=None, seen=None, slots=None) -> list[str] | None``:
+- ``mentions(kind, texts, candidates, argument=None, seen=None, slots=None, tool=None) -> list[str] | None``:
   which seen identifiers of ``kind`` the user's ``texts`` refer to (a verifier against the store: "my
   order with the lamp" is the order whose items include a Lamp); ``slots`` are the reader's spans
-  of each of those texts by tag (aligned with ``texts``). None: the generic rule (an id written out in the texts, or a slot of the
+  of each of those texts by tag (aligned with ``texts``); ``tool`` the tool whose ``argument`` it is. None: the generic rule (an id written out in the texts, or a slot of the
   argument's name).
 - ``identifier_shapes: IdentifierShapes``: how identifiers of each kind look in free text and under
   which JSON keys they appear; the grounding of the grammar collects them (``agentspec.decoding.grounding``).
@@ -80,7 +80,7 @@ class DomainHooks(Protocol):
 
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                  seen: dict[str, list[str]] | None = None,
-                 slots: list[dict[str, list[str]]] | None = None) -> list[str] | None: ...
+                 slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None: ...
 
 
 class SessionOpener(Protocol):

@@ -162,7 +162,7 @@ class AgentDeps:
         if key in self._mentions:
             return list(self._mentions[key])
         hook = self.hook("mentions", tool)
-        found = hook(kind, texts, candidates, argument=argument, seen=seen, slots=slots) if hook else None
+        found = hook(kind, texts, candidates, argument=argument, seen=seen, slots=slots, tool=tool) if hook else None
         if found is None:
             tag = self.slot_tag(argument, kind)
             if tag is not None:  # the reader reads this argument: what it did not find, the words do not name

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import time
+from difflib import SequenceMatcher
 from typing import Any, Literal
 
 from agentspec.decoding.prompt import step_message
@@ -52,10 +53,11 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     decided = deps.decoder.decide(messages, allowed.tools, allowed.grounding, allow_reply=not must_act,
                                   parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
     step = decided.step
-    repeated = step is not None and step.reply is not None and step.reply.text == _last_reply(state)
+    repeated = step is not None and step.reply is not None and _repeats_a_reply(state, step.reply.text)
     if repeated and any_callable(allowed.tools, allowed.grounding):
         # The same words again answer nothing the customer said since: a model stuck on one sentence
-        # (the customer would leave). The same step again, as a call.
+        # (the customer would leave), or one copying an earlier report with another id (a claim of a
+        # write that never ran). The same step again, as a call.
         decided = deps.decoder.decide(messages, allowed.tools, allowed.grounding, allow_reply=False,
                                       parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
         step = decided.step
@@ -80,6 +82,18 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     else:
         update["step"] = {"calls": [{"name": c.name, "arguments": dict(c.arguments)} for c in step.calls]}
     return update
+
+
+NEAR_COPY = 0.8  # character similarity above which a reply is an earlier one again (ids aside)
+
+
+def _repeats_a_reply(state: AgentState, text: str) -> bool:
+    """``text`` is the last reply again, or a near copy (``NEAR_COPY``) of any earlier reply of 40
+    characters or more: "The return of X from order #W1 has been requested" said again for order #W2."""
+    if text == _last_reply(state):
+        return True
+    earlier = (_reply_text(m) for m in state.get("messages", []) if m.get("role") == "assistant")
+    return any(len(e) >= 40 and SequenceMatcher(None, e, text).ratio() >= NEAR_COPY for e in earlier if e)
 
 
 def _last_reply(state: AgentState) -> str | None:

@@ -105,8 +105,8 @@ def _says_option(text: str, key: str, value: str) -> bool:
 
 
 # How an order is named by what is in it: "order with", "order containing", "the order I placed with",
-# "the order that had", "the order I got with".
-_ORDER_WITH = (r"\border\s+(?:(?:that|which|i|we)\s+)?"
+# "the order that had", "the order I got with", "the one with".
+_ORDER_WITH = (r"\b(?:order|the\s+one)\s+(?:(?:that|which|i|we)\s+)?"
                r"(?:(?:placed|got|made|bought|received|had|has|contains|contained|containing|with)\s+){1,2}")
 
 
@@ -240,10 +240,25 @@ def _address_line(slots: list[dict[str, list[str]]], candidates: list[str], argu
     return []
 
 
+# The writes that turn items into other variants: their new options describe ``new_item_ids``, not ``item_ids``.
+CHANGING_TOOLS = ("exchange_delivered_order_items", "modify_pending_order_items")
+
+
+def _not_the_new_ones(db: Database, text: str, items: list[str], orders: list[str]) -> list[str]:
+    """``items`` without those that already are the variant the texts ask for, when another item of
+    the same product stays: "swap the medium Backpack for the large one" in an order with both backpacks
+    changes the medium one, although "large" describes the other one better."""
+    asked = set(_new_items(db, text, items, orders))
+    products = _products(db, items)
+    kept = [i for i in items if i not in asked]
+    stays = {products[i][0] for i in kept if i in products}
+    return [i for i in items if i not in asked or (i in products and products[i][0] not in stays)]
+
+
 def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
               seen: dict[str, list[str]] | None = None,
-              slots: list[dict[str, list[str]]] | None = None) -> list[str] | None:
-    """The candidates of ``kind`` that ``texts`` refer to, for a write's ``argument`` when given (``seen``:
+              slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None:
+    """The candidates of ``kind`` that ``texts`` refer to, for ``tool``'s ``argument`` when given (``seen``:
     every id the conversation has shown, by kind; ``slots``: the reader's spans of each text, by tag); None
     for a kind this toolkit does not resolve (a name: the reader's slots say it)."""
     text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
@@ -261,5 +276,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in order_items))
         named = [i for i in order_items if _product_said(text, str(i.get("name", "")).lower())]
         each = bool(_each_changed(db, text, named))
+        if tool in CHANGING_TOOLS:
+            in_orders = _not_the_new_ones(db, text, in_orders, orders)
         return _items(db, text, in_orders, best_items=True, each_product=each) or _items(db, text, list(candidates))
     return find(db, text, list(candidates))

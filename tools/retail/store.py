@@ -182,11 +182,11 @@ class RetailStore(ReadTools, WriteTools):
 
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                  seen: dict[str, list[str]] | None = None,
-                 slots: list[dict[str, list[str]]] | None = None) -> list[str] | None:
+                 slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None:
         """The seen ids of ``kind`` that the user's ``texts`` refer to (orders by their products,
         payment methods by kind or last four digits, an exchange's new variant by the options said; see
-        ``_mentions``), for a write's ``argument``; None for another kind."""
-        return mentioned(self._db, kind, texts, candidates, argument, seen, slots)
+        ``_mentions``), for ``tool``'s ``argument``; None for another kind."""
+        return mentioned(self._db, kind, texts, candidates, argument, seen, slots, tool)
 
     def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.

@@ -241,7 +241,7 @@ class ClinicDesk:
 
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                  seen: dict[str, list[str]] | None = None,
-                 slots: list[dict[str, list[str]]] | None = None) -> list[str] | None:
+                 slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None:
         """The seen appointments the user's words refer to: written out, or by their doctor's name (the
         reader's ``medecin`` spans when it found any, else the words themselves); None for other kinds."""
         if kind != "appointment":

@@ -385,3 +385,17 @@ def test_the_same_reply_twice_in_a_row_is_decoded_again_as_a_call(spec, scripted
         assert [c["name"] for c in second.tool_calls] == ["get_order_details"]
         assert second.reply == "It is pending."
         assert [e.get("repeated_reply") for e in second.entries if e["kind"] == "decide"][0] is True
+
+
+def test_a_near_copy_of_an_earlier_reply_is_decoded_again_as_a_call(spec, scripted, shop_db):
+    # A small model copies an earlier sentence with another id ("... of order #W0000001 has been
+    # requested" said again for #W0000002): a claim nothing ran. The step is taken again as a call.
+    said = "The return of the Mug from order #W0000001 has been requested; you will receive an email."
+    claim = said.replace("#W0000001", "#W0000002")
+    scripted.enqueue(AUTH, reply(said), call("get_order_details", order_id="#W0000002"), reply(claim),
+                     call("get_order_details", order_id="#W0000001"), reply("Anything else?"))
+    with session(spec, scripted, shop_db) as s:
+        assert s.send("alice@example.com, I have a question about #W0000001").reply == said
+        second = s.send("and what about #W0000002?")
+        assert second.reply == "Anything else?"
+        assert [e.get("repeated_reply") for e in second.entries if e["kind"] == "decide"] == [None, True, None]

@@ -173,6 +173,13 @@ def test_the_items_a_write_changes_are_the_described_ones_not_the_orders_product
         # Other ways to name an order by its items.
         assert changed("I'm sending back the Mug from the order that had the T-Shirts and Mug in it") == ["2001"]
         assert changed("return the Mug of the order I placed with the T-Shirt and Mug") == ["2001"]
+        assert changed("send the Mug from the one with the T-Shirts and Mug back") == ["2001"]
+        # An exchange's new options describe the new item: of the order's two T-Shirts, the one that
+        # already is the asked variant (the red one) is not the one changed. A return has no new options.
+        exchange = "exchange_delivered_order_items"
+        assert sorted(store.mentions("item", ["swap the T-Shirt in #W8 for the one in red"], [],
+                                     argument="item_ids", seen=seen, tool=exchange)) == ["1001"]
+        assert changed("return the red T-Shirt from #W8") == ["1002"]
         # A size of one letter counts said with its option's name ("the size L T-Shirt").
     black = shirts["1004"]
     db["orders"]["#W8"]["items"][1] = {"name": "T-Shirt", "product_id": "P1", "item_id": "1004",

@@ -111,12 +111,15 @@ _ORDER_WITH = (r"\b(?:order|the\s+one)\s+(?:(?:that|which|i|we)\s+)?"
 
 
 def _outside_order_names(text: str, names: set[str]) -> str:
-    """``text`` without the product lists that name an order ("my order with the Laptop and T-Shirt"):
+    """``text`` without the product lists that name an order ("my order with the Laptop and T-Shirt",
+    "the Laptop and T-Shirt order"):
     those say which order, not which item ("return the Laptop from my order with the Laptop and T-Shirt")."""
     if not names:
         return text
     name = "(?:the |a |an )?(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")s?"
-    return re.sub(rf"{_ORDER_WITH}{name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*", " ", text)
+    listed = rf"{name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*"
+    text = re.sub(rf"{_ORDER_WITH}{listed}", " ", text)
+    return re.sub(rf"(?<![\w-]){listed}\s+order\b", " order", text)  # "the Lamp and Mug order"
 
 
 def _items(db: Database, text: str, candidates: list[str], best_items: bool = False,

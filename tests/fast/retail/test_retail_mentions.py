@@ -174,6 +174,7 @@ def test_the_items_a_write_changes_are_the_described_ones_not_the_orders_product
         assert changed("I'm sending back the Mug from the order that had the T-Shirts and Mug in it") == ["2001"]
         assert changed("return the Mug of the order I placed with the T-Shirt and Mug") == ["2001"]
         assert changed("send the Mug from the one with the T-Shirts and Mug back") == ["2001"]
+        assert changed("just got the T-Shirt and Mug order, return the Mug") == ["2001"]
         # An exchange's new options describe the new item: of the order's two T-Shirts, the one that
         # already is the asked variant (the red one) is not the one changed. A return has no new options.
         exchange = "exchange_delivered_order_items"

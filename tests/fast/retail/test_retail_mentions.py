@@ -188,6 +188,9 @@ def test_the_items_a_write_changes_are_the_described_ones_not_the_orders_product
     with RetailStore.from_json(db) as store:
         assert changed("return the size L T-Shirt from #W8") == ["1004"]
         assert changed("return the size M T-Shirt from #W8") == ["1001"]
+        # The black L T-Shirt has no red variant: "the red one" can only change the blue M one.
+        assert store.mentions("item", ["swap the T-Shirt in #W8 for the one in red"], [], argument="item_ids",
+                              seen=seen, tool="modify_pending_order_items") == ["1001"]
 
 
 def test_two_products_each_change_by_their_own_words(store):

@@ -9,9 +9,11 @@ Contract: ``identity_given(state, deps)`` is true when some auth tool (``policy.
 value for every identifier argument from what the user said: for a kind the spec follows
 (``policy.targets.lookups``, e.g. ``name``) the words must name it (the reader's slots, or the
 toolkit's ``mentions`` hook), for any other kind (an email, a zip) a seen value is
-enough. The graph uses it twice (``nodes``): given, the turn's first step is a call (the lookup,
+enough. The graph uses it three times: given, the turn's first step is a call (the lookup,
 ``policy.authentication.act_on_identity``); not given, the model's reply is replaced by
-``messages.identity_request``.
+``messages.identity_request`` (``nodes``); when there are any, ``identity_tools`` are the only auth
+tools a step before authentication may call (``narrowing``): an email given is looked up by email,
+not as a name read out of the email with a zip from an address.
 """
 from __future__ import annotations
 
@@ -19,15 +21,21 @@ from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.state import AgentState
 
-__all__ = ["identity_given"]
+__all__ = ["identity_given", "identity_tools"]
 
 
 def identity_given(state: AgentState, deps: AgentDeps) -> bool:
     """Whether an auth tool could be called with values the user's words give (see the module doc)."""
+    return bool(identity_tools(state, deps))
+
+
+def identity_tools(state: AgentState, deps: AgentDeps) -> list[str]:
+    """The auth tools that could be called with values the user's words give (see the module doc)."""
     seen = state.get("grounding") or {}
     said = list(state.get("said") or [])  # every message before authentication: nothing is settled yet
     followed = set(deps.spec.policy.targets.lookups)
     slots = state.get("slots") or []
+    given = []
     for tool in deps.offered_tools(None):  # before authentication: exactly the auth tools
         properties = tool.parameters.get("properties", {})
         kinds = {argument: identifier_kind(schema) for argument, schema in properties.items()}
@@ -35,5 +43,5 @@ def identity_given(state: AgentState, deps: AgentDeps) -> bool:
             continue  # an argument that is no identifier: nothing tells whether the user gave it
         if all(deps.mentioned(tool.name, kind, said, sorted(seen.get(kind, ())), argument, dict(seen), slots)
                if kind in followed else seen.get(kind) for argument, kind in kinds.items()):
-            return True
-    return False
+            given.append(tool.name)
+    return given

@@ -3,7 +3,8 @@
 Contract: ``narrowed(state, deps) -> Narrowed(tools, grounding)`` is what the grammar allows at this
 step, for the model (``nodes.decide``) and for the graph's own steps (``planning``) alike:
 
-1. ``offered_tools``: before authentication only the auth tools; after it the request scope
+1. ``offered_tools``: before authentication only the auth tools, and of them only those the user's
+   words give every value of when there are any (``identity.identity_tools``); after it the request scope
    (``AgentDeps.offered_tools``).
 2. A one-identifier lookup already run this turn is barred from that value (``bar_repeated_lookups``):
    a small model that saw a refusal tends to repeat it, where the grammar's next-best value is the
@@ -29,6 +30,7 @@ from dataclasses import dataclass, field
 from agentspec.decoding.grounding import Grounding
 from agentspec.decoding.schema import EXCLUDED_KEY, grounded_parameters, identifier_kind, with_choices, without_values
 from agentspec.graph.deps import AgentDeps
+from agentspec.graph.identity import identity_tools
 from agentspec.graph.state import AgentState, CallDict
 from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
@@ -50,6 +52,9 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
     policy = deps.spec.policy
     offered = deps.offered_tools(state.get("user_id"), state.get("open_requests"))
     tools = bar_repeated_lookups(offered, state.get("looked_up"))
+    given = identity_tools(state, deps) if state.get("user_id") is None else []
+    if given:  # none given: every auth tool stays (a name the reader missed may still be looked up)
+        tools = [t for t in tools if t.name in given or t.name not in policy.authentication.tools]
     seen = state.get("grounding") or {}
     writes = set(policy.confirmation.tools)
     grounding = deps.grounding(seen)

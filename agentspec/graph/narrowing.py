@@ -52,9 +52,10 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
     policy = deps.spec.policy
     offered = deps.offered_tools(state.get("user_id"), state.get("open_requests"))
     tools = bar_repeated_lookups(offered, state.get("looked_up"))
-    given = identity_tools(state, deps) if state.get("user_id") is None else []
+    auth = policy.authentication.tools
+    given = identity_tools(state, deps) if auth and state.get("user_id") is None else []
     if given:  # none given: every auth tool stays (a name the reader missed may still be looked up)
-        tools = [t for t in tools if t.name in given or t.name not in policy.authentication.tools]
+        tools = [t for t in tools if t.name in given or t.name not in auth]
     seen = state.get("grounding") or {}
     writes = set(policy.confirmation.tools)
     grounding = deps.grounding(seen)

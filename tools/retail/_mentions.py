@@ -247,16 +247,16 @@ def _address_line(slots: list[dict[str, list[str]]], candidates: list[str], argu
 CHANGING_TOOLS = ("exchange_delivered_order_items", "modify_pending_order_items")
 
 
-def _the_changed_ones(db: Database, text: str, items: list[str], orders: list[str]) -> list[str]:
-    """Of several ``items`` of one product, those the words change into a variant that exists and is not
-    already theirs: "swap the medium Backpack for a black, large one" in an order with a medium and a
+def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]], orders: list[str]) -> list[str]:
+    """The ids of ``order_items`` (the named orders' items), of several of one product only those the
+    words change into a variant that exists and is not already theirs: "swap the medium Backpack for a black, large one" in an order with a medium and a
     large backpack changes the medium one (black-large-medium's other options exist, the large one's do
     not); "swap the T-Shirt for the red one" where one of two T-Shirts is red changes the other."""
-    by_id = {str(i.get("item_id")): i for i in _order_items(db, text, orders)}
+    by_id = {str(i.get("item_id")): i for i in order_items}
+    items = list(by_id)
     asked = set(_new_items(db, text, items, orders))
     products = _products(db, items)
-    changes = {i: i in by_id and i not in asked and bool(set(changed_variants(db, text, [by_id[i]])) - {i})
-               for i in items}
+    changes = {i: i not in asked and bool(set(changed_variants(db, text, [by_id[i]])) - {i}) for i in items}
     changed = {products[i][0] for i in items if changes[i] and i in products}
     return [i for i in items if changes[i] or i not in products or products[i][0] not in changed]
 
@@ -283,6 +283,6 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         named = [i for i in order_items if _product_said(text, str(i.get("name", "")).lower())]
         each = bool(_each_changed(db, text, named))
         if tool in CHANGING_TOOLS:
-            in_orders = _the_changed_ones(db, text, in_orders, orders)
+            in_orders = _the_changed_ones(db, text, order_items, orders)
         return _items(db, text, in_orders, best_items=True, each_product=each) or _items(db, text, list(candidates))
     return find(db, text, list(candidates))

@@ -161,6 +161,9 @@ class MessagesSpec(_Strict):
     identity_request: str | None = Field(None, description="Said instead of the model's reply while nobody is "
                                          "authenticated and the user gave nothing an auth tool could use. Unset: "
                                          "the model's reply stands.")
+    identity_not_found: str | None = Field(None, description="Said instead of the model's reply while nobody is "
+                                           "authenticated and an auth tool failed in this turn. Unset: the "
+                                           "model's reply stands.")
     request_question: str | None = Field(None, description="Asked once of a verified user who has asked for "
                                          "nothing yet (policy.ask_for_request).")
 

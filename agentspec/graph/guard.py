@@ -2,8 +2,9 @@
 
 Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trusted with it):
 
-1. A call repeated identically since the last successful write in this turn is refused with an
-   observation saying so; more than ``limits.max_repeated_calls`` such refusals end the turn.
+1. A call repeated identically since the last successful write in this turn, or one that failed
+   since that write in any turn (``failed_calls``), is refused with an observation saying so; more
+   than ``limits.max_repeated_calls`` such refusals end the turn.
 2. A tool in ``policy.authentication.required_by`` is refused until an authentication tool succeeded
    in this session (the grammar does not even offer it before: ``AgentDeps.offered_tools``).
 3. With ``one_user_per_session``, a call whose data belongs to another user (the toolkit's ``owners``
@@ -50,6 +51,9 @@ def ruling(deps: AgentDeps, state: AgentState, call: CallDict) -> Verdict | Lite
     policy = deps.spec.policy
     user = state.get("user_id")
     auth = policy.authentication
+    if call_fingerprint(call) in (state.get("failed_calls") or []):
+        return _refuse(call, "repeat", f"{call['name']} already failed with these arguments, and nothing has changed "
+                       "since. Do not call it with them again: ask the user, or reply.")
     if call_fingerprint(call) in state.get("recent_calls", []):
         return _refuse(call, "repeat", f"{call['name']} was already called with these arguments in this turn; "
                        "its result is above. Use it, or reply to the user.")

@@ -14,6 +14,10 @@ enough. The graph uses it three times: given, the turn's first step is a call (t
 ``messages.identity_request`` (``nodes``); when there are any, ``identity_tools`` are the only auth
 tools a step before authentication may call (``narrowing``): an email given is looked up by email,
 not as a name read out of the email with a zip from an address.
+
+``identity_failed(state, deps)`` is true while nobody is authenticated and an auth tool failed in
+this turn (run and answered an error, or refused as a call that already failed): the user then hears
+``messages.identity_not_found`` rather than whatever the model would say (``nodes.respond``).
 """
 from __future__ import annotations
 
@@ -21,7 +25,7 @@ from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.state import AgentState
 
-__all__ = ["identity_given", "identity_tools"]
+__all__ = ["identity_failed", "identity_given", "identity_tools"]
 
 
 def identity_given(state: AgentState, deps: AgentDeps) -> bool:
@@ -45,3 +49,17 @@ def identity_tools(state: AgentState, deps: AgentDeps) -> list[str]:
                if kind in followed else seen.get(kind) for argument, kind in kinds.items()):
             given.append(tool.name)
     return given
+
+
+def identity_failed(state: AgentState, deps: AgentDeps) -> bool:
+    """Whether nobody is authenticated and an auth tool failed in this turn (see the module doc)."""
+    if state.get("user_id") is not None:
+        return False
+    auth, turn = set(deps.spec.policy.authentication.tools), state.get("turn", 0)
+    for entry in reversed(state.get("trace") or []):
+        if entry.get("turn") != turn:
+            return False
+        calls = entry.get("calls") or []
+        if entry.get("kind") in ("tool", "guard") and entry.get("outcome") != "ok" and any(c["name"] in auth for c in calls):
+            return True
+    return False

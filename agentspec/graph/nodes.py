@@ -22,7 +22,7 @@ from agentspec.decoding.prompt import step_message
 from agentspec.decoding.steps import Reply, Step, ToolCall
 from agentspec.graph.context import build_prompt, observation_with_meta
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.identity import identity_given
+from agentspec.graph.identity import identity_failed, identity_given
 from agentspec.graph.narrowing import any_callable, looked_up_value, narrowed
 from agentspec.graph.reading import settle
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
@@ -124,6 +124,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     policy = deps.spec.policy
     user = state.get("user_id")
     recent = list(state.get("recent_calls", []))
+    failed = list(state.get("failed_calls") or [])
     looked_up = {name: list(values) for name, values in (state.get("looked_up") or {}).items()}
     reports: list[str] = []  # the graph's own words for the writes done (policy.confirmation.report)
     calls: list[CallDict] = []
@@ -158,7 +159,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
             if outcome == "ok":
                 grounding.observe_text(observation)
                 if call["name"] in policy.confirmation.tools:
-                    recent, looked_up = [], {}  # the state changed: the same lookup may now answer differently
+                    recent, looked_up, failed = [], {}, []  # the state changed: the same lookup may now answer differently
                     settled = settle({**state, **settled}, deps, [call["name"]])  # that request is served
                     if policy.confirmation.report:
                         reports.append(deps.report(call))
@@ -166,6 +167,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                     stop = "handoff"
                     settled = settle(state, deps, [], everything=True)
             recent.append(call_fingerprint(call))
+            if outcome != "ok":
+                failed.append(call_fingerprint(call))
             if (value := looked_up_value(deps.registry.get(call["name"]), call)) is not None:
                 looked_up.setdefault(call["name"], []).append(value)
             trace.append({"turn": state.get("turn", 0), "kind": "tool", "calls": [call], "output": observation,
@@ -178,7 +181,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         stop = "reported"
     return {
         "messages": [step_message(step), *observations], "grounding": grounding.as_dict(), "trace": trace,
-        "user_id": user, "recent_calls": recent, "looked_up": looked_up, "verdicts": [], "confirmed": [],
+        "user_id": user, "recent_calls": recent, "failed_calls": failed, "looked_up": looked_up, "verdicts": [], "confirmed": [],
         "step": None, "stop": stop, "cannot": cannot, **settled,
         **({"reply": " ".join(reports)} if stop == "reported" else {}),
     }
@@ -212,11 +215,14 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
 
     Before anyone is authenticated, while the user has given nothing to authenticate with, the spec's
     ``messages.identity_request`` replaces the model's reply: the policy's first step is not optional,
-    and a small model's reply there drifts and loses the customer.
+    and a small model's reply there drifts and loses the customer. When an auth tool failed in this
+    turn, ``messages.identity_not_found`` replaces the reply, or the graph's sentence for a stopped turn.
     """
     step = state.get("step") or {}
     stop = state.get("stop")
     messages = deps.spec.messages
+    if messages.identity_not_found and stop in (None, "limit", "repeat", "malformed") and identity_failed(state, deps):
+        return _reply_update(state, messages.identity_not_found, "graph", "identity_not_found")
     if step.get("reply") is not None and not stop:
         ask = messages.identity_request
         if ask and state.get("user_id") is None and not identity_given(state, deps):

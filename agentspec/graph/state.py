@@ -30,6 +30,8 @@ value written.
   tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason).
 - ``request_asked``: the graph has asked what the user needs (``policy.ask_for_request``), at most
   once per conversation.
+- ``failed_calls``: fingerprints of the calls whose observation was an error, since the last successful
+  write, across turns: the store has not changed, so the same call would fail the same way again.
 - ``declined``: fingerprints of the stated writes the user answered with anything but yes, since the
   last settled request: the graph does not state them again by itself.
 """
@@ -90,6 +92,7 @@ class AgentState(TypedDict, total=False):
     open_requests: list[str]  # requests asked for and not settled, in order
     asked: list[str]  # the requests this turn's user message brought
     reading: dict[str, Any] | None  # the reader's reading of this turn's message
+    failed_calls: list[str]  # fingerprints of calls that failed since the last successful write
     declined: list[str]  # fingerprints of stated writes the user did not confirm, since the last settle
     request_asked: bool  # policy.ask_for_request was said (once per conversation)
 

@@ -32,6 +32,7 @@ the ids the texts spell out). Customers rarely type ids:
   the Bookshelf for one in brown and the Headphones for one in black") change by the words about
   each (from its name to the next product's), and each is one of the items changed;
 - a **product** by its name ("the Backpack");
+- a **name**, and its **zip**, by a customer of the store whose name and zip code the texts give (``_names``);
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa").
 
@@ -46,6 +47,7 @@ import re
 from collections.abc import Iterable
 from typing import Any
 
+from ._names import named_customer
 from ._sqlite import Database
 from ._variants import changed_variants
 
@@ -266,10 +268,16 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
               slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None:
     """The candidates of ``kind`` that ``texts`` refer to, for ``tool``'s ``argument`` when given (``seen``:
     every id the conversation has shown, by kind; ``slots``: the reader's spans of each text, by tag); None
-    for a kind this toolkit does not resolve (a name: the reader's slots say it)."""
+    for a kind this toolkit does not resolve (a name no customer of the store matches: the reader's slots
+    say it)."""
     text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
     if kind == "dictated":
         return _address_line(slots or [], list(candidates), argument)
+    if kind in ("name", "zip"):
+        named = named_customer(db, texts, argument)
+        if named is not None or kind == "name":
+            return named
+        return [c for c in candidates if c in text]  # no customer's name goes with it: any zip the words give
     find = _BY_KIND.get(kind)
     if find is None:
         return None

@@ -232,6 +232,35 @@ def test_the_name_lookup_takes_each_name_from_its_place_in_what_the_user_said(sp
         assert decides[0]["errors"] == ["excluded_identifier"] and s.state["user_id"] == "alice_smith_1001"
 
 
+def test_a_name_no_customer_has_is_not_looked_up_again_and_the_user_is_asked_to_check_it(spec, scripted, shop_db):
+    # No customer is Alice Jones: the reader's slots give the name, the lookup fails once. The same lookup
+    # in a later turn is refused (the store has not changed), and the user hears the spec's sentence.
+    wrong = call("find_user_id_by_name_zip", first_name="Alice", last_name="Jones", zip="10001")
+    scripted.enqueue(wrong, reply("Let me check."), wrong, wrong, AUTH, reply("Thanks, Alice."))
+    with session(spec, scripted, shop_db) as s:
+        first = s.send("My name is Alice Jones and my zip code is 10001.")
+        assert [c["outcome"] for c in first.tool_calls] == ["error"]
+        assert first.reply == spec.messages.identity_not_found
+        second = s.send("My name is Alice Jones, zip code 10001, I told you.")
+        assert second.tool_calls == []  # refused twice, never run: the turn stops, the user hears why
+        assert [e["outcome"] for e in second.entries if e["kind"] == "guard"] == ["refused: repeat"] * 2
+        assert second.reply == spec.messages.identity_not_found
+        assert s.send("oh, it's alice@example.com").reply == "Thanks, Alice."
+
+
+def test_a_name_is_the_store_customers_whose_name_and_zip_the_words_give(spec, scripted, shop_db):
+    # The reader misses the name; the toolkit finds Alice Smith of 10001 in the store, and the zip of
+    # an address dictated in the same words is not hers.
+    wrong = call("find_user_id_by_name_zip", first_name="smith", last_name="alice", zip="10001")
+    other_zip = call("find_user_id_by_name_zip", first_name="alice", last_name="smith", zip="78268")
+    right = call("find_user_id_by_name_zip", first_name="alice", last_name="smith", zip="10001")
+    scripted.enqueue(wrong, other_zip, right, reply("Thanks, Alice."))
+    with session(spec, scripted, shop_db) as s:  # the keyword reader reads no lowercase name
+        s.send("ship #W0000002 to 264 River Road, San Antonio TX 78268. its alice smith, 10001")
+        decides = [e for e in s.trace() if e["kind"] == "decide"]
+        assert decides[0]["errors"] == ["excluded_identifier"] * 2 and s.state["user_id"] == "alice_smith_1001"
+
+
 def test_a_write_targets_the_order_the_user_named(spec, scripted, shop_db):
     wrong = call("modify_pending_order_address", order_id="#W0000001", address1="2 Oak St", address2="",
                  city="Springfield", state="IL", country="USA", zip="10001")

@@ -200,3 +200,29 @@ def test_two_products_each_change_by_their_own_words(store):
                           seen={"order": ["#W1"]}) == ["1005", "2002"]
     assert store.mentions("item", [text], SHIRTS + ["2001", "2002"], argument="item_ids",
                           seen={"order": ["#W1"]}) == ["1001", "2001"]
+
+
+@pytest.mark.parametrize("texts, first, last", [
+    (["Harper here... no wait, I'm Alice Vazquez, zip 10001"], ["Alice"], ["Vazquez"]),  # accents folded
+    (["zip is 10001", "its vázquez, alice"], ["alice"], ["vázquez"]),  # any order, across messages
+    (["stone bob 20002 thx"], ["bob"], ["stone"]),
+])
+def test_a_name_is_a_customer_of_the_store_whose_zip_the_words_give(store, texts, first, last):
+    assert store.mentions("name", texts, [], argument="first_name") == first
+    assert store.mentions("name", texts, [], argument="last_name") == last
+
+
+@pytest.mark.parametrize("texts", [
+    ["I'm Alice Vazquez"],  # no zip: the reader's slots decide
+    ["Alice Vazquez, zip 20002"],  # Bob's zip: no customer is both
+    ["my email is alice.vazquez@example.com, zip 10001"],  # an email is no name said
+])
+def test_no_customer_named_leaves_the_name_to_the_reader(store, texts):
+    assert store.mentions("name", texts, [], argument="first_name") is None
+
+
+def test_the_zip_is_the_named_customers_not_a_dictated_addresss(store):
+    texts = ["can #W1 go to 5 Elm St, Austin TX 78701?", "I'm Alice Vazquez, zipcode 10001"]
+    assert store.mentions("zip", texts, ["78701", "10001"], argument="zip") == ["10001"]
+    # No customer named: every zip the words give stays open.
+    assert store.mentions("zip", texts[:1] + ["zip 10001"], ["78701", "10001"], argument="zip") == ["78701", "10001"]

@@ -112,14 +112,39 @@ _ORDER_WITH = (r"\b(?:order|the\s+one)\s+(?:(?:that|which|i|we)\s+)?"
                r"(?:(?:placed|got|made|bought|received|had|has|contains|contained|containing|with)\s+){1,2}")
 
 
+def _listed(names: set[str]) -> str:
+    """A pattern for a list of ``names`` ("the Laptop, Mug and T-Shirts")."""
+    name = "(?:the |a |an )?(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")s?"
+    return rf"{name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*"
+
+
+def _order_lists_named(db: Database, text: str, orders: list[str]) -> str:
+    """``text`` with each list of two or more product names that is exactly the products of one of
+    ``orders`` read as naming that order, whatever words lead to it ("the one w the Grill, Electric
+    Kettle and Smartphone in it"): it is written the way ``_outside_order_names`` reads such a list."""
+    lists = set()
+    for order_id in orders:
+        names = frozenset(str(i.get("name", "")).lower() for i in (db.get("orders", order_id) or {}).get("items", []))
+        if len(names - {""}) >= 2:
+            lists.add(names - {""})
+    if not lists:
+        return text
+    names = set().union(*lists)
+
+    def named(match: re.Match[str]) -> str:
+        said = frozenset(n for n in names if _says(match.group(0), n))
+        return f"order with {match.group(0)}" if said in lists else match.group(0)
+
+    return re.sub(rf"(?<![\w-]){_listed(names)}", named, text)
+
+
 def _outside_order_names(text: str, names: set[str]) -> str:
     """``text`` without the product lists that name an order ("my order with the Laptop and T-Shirt",
     "the Laptop and T-Shirt order"):
     those say which order, not which item ("return the Laptop from my order with the Laptop and T-Shirt")."""
     if not names:
         return text
-    name = "(?:the |a |an )?(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")s?"
-    listed = rf"{name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*"
+    listed = _listed(names)
     text = re.sub(rf"{_ORDER_WITH}{listed}", " ", text)
     return re.sub(rf"(?<![\w-]){listed}\s+order\b", " order", text)  # "the Lamp and Mug order"
 
@@ -250,17 +275,17 @@ CHANGING_TOOLS = ("exchange_delivered_order_items", "modify_pending_order_items"
 
 
 def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]], orders: list[str]) -> list[str]:
-    """The ids of ``order_items`` (the named orders' items), of several of one product only those the
-    words change into a variant that exists and is not already theirs: "swap the medium Backpack for a black, large one" in an order with a medium and a
-    large backpack changes the medium one (black-large-medium's other options exist, the large one's do
-    not); "swap the T-Shirt for the red one" where one of two T-Shirts is red changes the other."""
+    """The ids of ``order_items`` (the named orders' items) the words change into a variant that exists
+    and is not already theirs, when any: "swap the medium Backpack for a black, large one" in an order
+    with a medium and a large backpack changes the medium one (black-large-medium's other options exist,
+    the large one's do not); "swap the T-Shirt for the red one" where one of two T-Shirts is red changes
+    the other; "the one with the Laptop and Portable Charger, trade the Portable Charger for one in
+    20000mAh" changes no laptop. None changed: all of them (the words describe no new variant yet)."""
     by_id = {str(i.get("item_id")): i for i in order_items}
     items = list(by_id)
     asked = set(_new_items(db, text, items, orders))
-    products = _products(db, items)
     changes = {i: i not in asked and bool(set(changed_variants(db, text, [by_id[i]])) - {i}) for i in items}
-    changed = {products[i][0] for i in items if changes[i] and i in products}
-    return [i for i in items if changes[i] or i not in products or products[i][0] not in changed]
+    return [i for i in items if changes[i]] or items
 
 
 def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
@@ -271,6 +296,8 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     for a kind this toolkit does not resolve (a name no customer of the store matches: the reader's slots
     say it)."""
     text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
+    if kind in ("item", "order"):
+        text = _order_lists_named(db, text, _with_users_orders(db, orders, seen or {}))
     if kind == "dictated":
         return _address_line(slots or [], list(candidates), argument)
     if kind in ("name", "zip"):

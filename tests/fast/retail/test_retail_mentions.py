@@ -202,6 +202,25 @@ def test_two_products_each_change_by_their_own_words(store):
                           seen={"order": ["#W1"]}) == ["1001", "2001"]
 
 
+@pytest.mark.parametrize("text", [
+    "return the Mug from the one w the T-Shirt and Mug in it",
+    "the T-Shirt and Mug thing came, the mug is chipped, send it back",
+])
+def test_a_list_of_exactly_an_orders_products_names_the_order_whatever_leads_to_it(store, text):
+    assert store.mentions("item", [text], [], argument="item_ids", seen={"order": ["#W1"]},
+                          tool="return_delivered_order_items") == ["2001"]
+
+
+def test_a_change_changes_only_the_items_it_describes_a_new_variant_for(store):
+    # The order is named by its whole product list (with an abbreviated "w"); the Mug is the one changed.
+    text = "the one w the T-Shirt and Mug, want to trade the Mug -> one in black thx"
+    for tool in ("exchange_delivered_order_items", "modify_pending_order_items"):
+        assert store.mentions("item", [text], [], argument="item_ids", seen={"order": ["#W1"]}, tool=tool) == ["2001"]
+    # Nothing described yet: every item of the order stays open.
+    assert store.mentions("item", ["the one w the T-Shirt and Mug, want to trade something"], [], argument="item_ids",
+                          seen={"order": ["#W1"]}, tool="exchange_delivered_order_items") == ["1001", "2001"]
+
+
 @pytest.mark.parametrize("texts, first, last", [
     (["Harper here... no wait, I'm Alice Vazquez, zip 10001"], ["Alice"], ["Vazquez"]),  # accents folded
     (["zip is 10001", "its vázquez, alice"], ["alice"], ["vázquez"]),  # any order, across messages

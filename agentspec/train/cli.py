@@ -202,6 +202,23 @@ def reader_command(data, out, eval_data, eval_families, db, epochs, seed) -> Non
     console.print(f"-> {Path(out) / 'reader.json'}, {Path(out) / 'reader_report.json'}, {Path(out) / 'reader_report.png'}")
 
 
+@train_group.command("reader-merge")
+@click.option("--base", "base", required=True, type=click.Path(file_okay=False), help="Reader whose heads are kept.")
+@click.option("--take-from", "donor", required=True, type=click.Path(file_okay=False),
+              help="Reader (same encoder) to take --head from.")
+@click.option("--head", "heads", multiple=True, required=True, help="Head to take (repeatable): answer, requests, tags, choice.NAME.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output reader folder.")
+def reader_merge_command(base, donor, heads, out) -> None:
+    """Combine two readers' heads: BASE with each --head taken from --take-from (the heads share the encoder)."""
+    from agentspec.train.reader_merge import merge_readers
+
+    meta = merge_readers(base, donor, list(heads), out)
+    for name, head in meta["heads"].items():
+        families = ", ".join((head.get("trained_on") or {}).get("families", [])) or "?"
+        Console().print(f"{name}: trained on {families}")
+    Console().print(f"-> {Path(out) / 'reader.json'}")
+
+
 @train_group.command("reader-eval")
 @click.option("--reader", "reader_dir", default=None, type=click.Path(file_okay=False),
               help="Reader folder (default: the packaged retail spec's).")

@@ -254,3 +254,34 @@ def test_a_reader_is_measured_on_a_held_out_family_with_its_replies_apart(traine
     assert report["family"] == heldout and every["examples"] == 120 and 0 < replies["examples"] < 120
     assert {"false_yes", "answer_accuracy", "requests_exact"} <= set(replies)
     assert (tmp_path / "eval" / "reader_eval.json").is_file() and (tmp_path / "eval" / "reader_eval.png").is_file()
+
+
+def test_two_readers_heads_merge_each_head_with_its_own_training_record(trained, tmp_path):
+    from agentspec.train.reader_merge import merge_readers
+
+    _, out, encoder = trained
+    donor = tmp_path / "donor"
+    shutil.copytree(out, donor)
+    meta = json.loads((donor / "reader.json").read_text())
+    meta["trained_on"] = {"families": ["safe"]}
+    (donor / "reader.json").write_text(json.dumps(meta))
+    with np.load(donor / "reader.npz") as arrays:
+        weights = {k: np.asarray(arrays[k]) for k in arrays.files}
+    bias = "answer.b2" if "answer.b2" in weights else "answer.b1"  # the output layer's
+    weights[bias] = weights[bias] + 100.0 * (np.arange(weights[bias].shape[-1]) == 1)  # always "no"
+    np.savez(donor / "reader.npz", **weights)
+
+    merged = merge_readers(out, donor, ["answer"], tmp_path / "merged")
+    assert merged["heads"]["answer"]["trained_on"] == {"families": ["safe"]}
+    assert merged["heads"]["tags"]["trained_on"] == merged["trained_on"] != {"families": ["safe"]}
+    reader = LearnedReader.load(tmp_path / "merged", encoder=encoder)
+    assert reader.read("Yes, please go ahead.").answered(0.9, 0.6) == "no"  # the donor's answer head
+    assert reader.read("My name is Dana Okafor and my zip is 12345.").slots["zip"] == ["12345"]  # the base's tags
+
+    with pytest.raises(ReaderError, match="not in both readers"):
+        merge_readers(out, donor, ["nonsense"], tmp_path / "bad")
+    meta["encoder"] = "another-encoder"
+    (donor / "reader.json").write_text(json.dumps(meta))
+    with pytest.raises(ReaderError, match="different features"):
+        merge_readers(out, donor, ["answer"], tmp_path / "bad")
+    assert not (tmp_path / "bad").exists()

@@ -6,9 +6,10 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
 - While a write is stated and awaits an answer (``pending``), the reading's answer decides: a clear
   yes (``understanding.yes_threshold``) confirms exactly the stated calls, which run without asking
   the model; anything else is no confirmation and the stated calls are not stated again by the graph
-  itself (``declined``). A plain no that asks for nothing else settles the request (the graph says
-  ``messages.declined``); a no or an unsure answer that says more ("no, the blue one", "how much is
-  it?") is read like any message: what it asks and gives may determine another write, or the same
+  itself (``declined``). A plain no that asks for nothing else and gives no value (no slot, no
+  choice: "no, the reason is that I ordered it by mistake" gives one) settles the request (the graph
+  says ``messages.declined``); a no or an unsure answer that says more ("no, the blue one", "how much
+  is it?") is read like any message: what it asks and gives may determine another write, or the same
   one stated again.
 - Otherwise the requests it asks for (``understanding.request_threshold``) join the open ones, its
   slots and choices join those of the messages since the last settled request.
@@ -88,7 +89,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         working["declined"] = [*(state.get("declined") or []), *(call_fingerprint(c) for c in pending["calls"])]
         update["declined"] = working["declined"]
     asked = reading.asked(understanding.request_threshold) if understanding is not None else []
-    if pending and answer == "no" and not asked:
+    gives = bool(reading.slots) or bool(_chosen(None, reading, deps))
+    if pending and answer == "no" and not asked and not gives:
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
         update.update(stop="declined", trace=trace)
         return update

@@ -58,6 +58,21 @@ def test_a_plain_no_settles_the_request_and_the_graph_says_so(spec, scripted, sh
         assert status(s, "#W0000001") == "delivered"
 
 
+def test_a_no_that_gives_another_value_is_a_correction_and_the_write_is_stated_again(spec, scripted, shop_db):
+    # "No" with a choice the reader read in it: not a decline; the same cancel with that reason is stated.
+    opening = "alice@example.com: please cancel #W0000002, I don't need it any more."
+    correction = "No, the reason is that I ordered it by mistake."
+    mistake = {"ordered by mistake": 0.9, "no longer needed": 0.05, "none": 0.05}
+    reader = read_as(correction, answer={"yes": 0.0, "no": 0.95, "other": 0.05}, choices={"reason": mistake})
+    scripted.enqueue(AUTH, PROFILE)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        first = s.send(opening)
+        assert first.reply.startswith("I'm about to cancel order #W0000002 (reason: no longer needed)")
+        turn = s.send(correction)
+        assert turn.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake)")
+        assert s.state["open_requests"] == ["cancel"]
+
+
 def test_a_declined_statement_is_not_stated_again_by_the_graph(spec, scripted, shop_db):
     # An answer that is no yes and no plain no keeps the request open; the same words still determine
     # the same exchange, but the graph does not state it again: the model hears the user.

@@ -5,8 +5,9 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
 
 - While a write is stated and awaits an answer (``pending``), the reading's answer decides: a clear
   yes (``understanding.yes_threshold``) confirms exactly the stated calls, which run without asking
-  the model; anything else is no confirmation and the stated calls are not stated again by the graph
-  itself (``declined``). A plain no that asks for nothing else and gives no value (no slot, no
+  the model; anything else is no confirmation. After a no the stated calls are not stated again by
+  the graph itself (``declined``); after an unsure answer they may be: when the reading is unsure,
+  the graph asks again (the words, with this message, may also determine another write). A plain no that asks for nothing else and gives no value (no slot, no
   choice: "no, the reason is that I ordered it by mistake" gives one) settles the request (the graph
   says ``messages.declined``); a no or an unsure answer that says more ("no, the blue one", "how much
   is it?") is read like any message: what it asks and gives may determine another write, or the same
@@ -85,7 +86,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         update["trace"] = trace
         return update
     working: dict[str, Any] = dict(state)
-    if pending:
+    if pending and answer == "no":
         working["declined"] = [*(state.get("declined") or []), *(call_fingerprint(c) for c in pending["calls"])]
         update["declined"] = working["declined"]
     asked = reading.asked(understanding.request_threshold) if understanding is not None else []

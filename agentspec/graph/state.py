@@ -32,7 +32,7 @@ value written.
   once per conversation.
 - ``failed_calls``: fingerprints of the calls whose observation was an error, since the last successful
   write, across turns: the store has not changed, so the same call would fail the same way again.
-- ``declined``: fingerprints of the stated writes the user answered with anything but yes, since the
+- ``declined``: fingerprints of the stated writes the user answered no to, since the
   last settled request: the graph does not state them again by itself.
 """
 from __future__ import annotations
@@ -93,7 +93,7 @@ class AgentState(TypedDict, total=False):
     asked: list[str]  # the requests this turn's user message brought
     reading: dict[str, Any] | None  # the reader's reading of this turn's message
     failed_calls: list[str]  # fingerprints of calls that failed since the last successful write
-    declined: list[str]  # fingerprints of stated writes the user did not confirm, since the last settle
+    declined: list[str]  # fingerprints of stated writes the user said no to, since the last settle
     request_asked: bool  # policy.ask_for_request was said (once per conversation)
 
 

@@ -34,7 +34,8 @@ the ids the texts spell out). Customers rarely type ids:
 - a **product** by its name ("the Backpack");
 - a **name**, and its **zip**, by a customer of the store whose name and zip code the texts give (``_names``);
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
-  "credit card" or the card's brand ("my Visa").
+  "credit card" or the card's brand ("my Visa"), of the seen ones and those of the users seen (so a
+  method named before the profile was read is that user's).
 
 An empty list means the texts name nothing of that kind: the graph then leaves the choice open, so a
 phrasing this module does not know never strands the user. Matching is on whole words, case-folded.
@@ -86,6 +87,13 @@ def _with_users_orders(db: Database, candidates: list[str], seen: dict[str, list
     """``candidates`` and the other orders of the users the conversation has shown: "my order with the
     Laptop and Sunglasses" names that order before anything listed it (the verified user's own)."""
     owned = [str(o) for user_id in seen.get("user", ()) for o in (db.get("users", user_id) or {}).get("orders", [])]
+    return list(dict.fromkeys([*candidates, *owned]))
+
+
+def _with_users_methods(db: Database, candidates: list[str], seen: dict[str, list[str]]) -> list[str]:
+    """``candidates`` and the payment methods of the users the conversation has shown: "refund it to my
+    PayPal" names that user's PayPal before their profile was read."""
+    owned = [str(m) for user_id in seen.get("user", ()) for m in (db.get("users", user_id) or {}).get("payment_methods", {})]
     return list(dict.fromkeys([*candidates, *owned]))
 
 
@@ -310,6 +318,8 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         return None
     if kind == "order":
         return _orders(db, text, _with_users_orders(db, list(candidates), seen or {}))
+    if kind == "payment_method":
+        return _payment_methods(db, text, _with_users_methods(db, list(candidates), seen or {}))
     if kind == "item" and argument == "new_item_ids" and orders:
         return _new_items(db, text, list(candidates), orders)
     if kind == "item" and argument == "item_ids" and orders:

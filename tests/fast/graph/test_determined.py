@@ -29,10 +29,12 @@ def _steps(session) -> list[tuple[str, str]]:
 
 def test_an_exchange_the_words_determine_is_stated_without_waiting_for_the_model(spec, scripted, shop_db):
     # The expert read every variant of the product instead of writing "the grey one" (REPL demo-1129i).
-    scripted.enqueue(AUTH, PROFILE, READ_SHIRT, reply("not reached"))
+    # The order, its item, the variant and the verified user's gift card are all the store's: stated
+    # right after authentication.
+    scripted.enqueue(AUTH, reply("not reached"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send(EXCHANGE)
-        assert _steps(s) == [("decide", "calls"), ("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
+        assert _steps(s) == [("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
         assert turn.reply.startswith("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; "
                                      "item 1111111111) for T-Shirt (red, M; item 2222222222)")
         assert "gift card gift_card_1000002" in turn.reply and turn.reply.endswith("Shall I proceed? (yes/no)")
@@ -73,14 +75,20 @@ def test_a_no_that_gives_another_value_is_a_correction_and_the_write_is_stated_a
         assert s.state["open_requests"] == ["cancel"]
 
 
-def test_a_declined_statement_is_not_stated_again_by_the_graph(spec, scripted, shop_db):
-    # An answer that is no yes and no plain no keeps the request open; the same words still determine
-    # the same exchange, but the graph does not state it again: the model hears the user.
-    scripted.enqueue(AUTH, PROFILE, reply("Of course. What would you like instead?"))
-    with AgentSession(spec, model=scripted, data=shop_db) as s:
-        s.send(EXCHANGE)
+def test_an_unsure_answer_is_asked_again_and_a_declined_statement_is_not_stated_again(spec, scripted, shop_db):
+    # Unsure ("hmm"): no confirmation, and the graph asks again, the same statement.
+    scripted.enqueue(AUTH, reply("Of course. What would you like instead?"))
+    no_but = "No, not that, I'm in Springfield."
+    reader = read_as(no_but, answer={"yes": 0.0, "no": 0.9, "other": 0.1}, slots={"city": ["Springfield"]})
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        first = s.send(EXCHANGE)
         (stated,) = s.state["pending"]["calls"]
-        turn = s.send("Hmm, let me think about it.")
+        again = s.send("Hmm, let me think about it.")
+        assert again.reply == first.reply and s.state["pending"]["calls"] == [stated]
+        assert s.state.get("declined", []) == [] and status(s, "#W0000001") == "delivered"
+        # A no that says more keeps the request open; the same words still determine the same
+        # exchange, but the graph does not state it again: the model hears the user.
+        turn = s.send(no_but)
         assert turn.reply == "Of course. What would you like instead?"
         assert _steps(s)[-1] == ("decide", "reply") and not turn.tool_calls
         assert s.state["open_requests"] == ["exchange"] and s.state["pending"] is None
@@ -96,7 +104,7 @@ def test_an_unsure_yes_does_not_run_the_write_and_is_read_as_a_message(spec, scr
     by_card = {"name": "exchange_delivered_order_items", "arguments": {
         "order_id": "#W0000001", "item_ids": ["1111111111"], "new_item_ids": ["2222222222"],
         "payment_method_id": "credit_card_1000001"}}
-    scripted.enqueue(AUTH, PROFILE, call(by_card["name"], **by_card["arguments"]))
+    scripted.enqueue(AUTH, call(by_card["name"], **by_card["arguments"]))
     reader = read_as(hedged, answer={"yes": 0.55, "no": 0.02, "other": 0.43})
     with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
         s.send(EXCHANGE)

@@ -245,3 +245,10 @@ def test_the_zip_is_the_named_customers_not_a_dictated_addresss(store):
     assert store.mentions("zip", texts, ["78701", "10001"], argument="zip") == ["10001"]
     # No customer named: every zip the words give stays open.
     assert store.mentions("zip", texts[:1] + ["zip 10001"], ["78701", "10001"], argument="zip") == ["78701", "10001"]
+
+
+def test_a_payment_method_named_before_the_profile_was_read_is_the_seen_users(store):
+    assert store.mentions("payment_method", ["refund it to my PayPal"], [], argument="payment_method_id",
+                          seen={"user": ["alice_1"]}) == ["paypal_1"]
+    assert store.mentions("payment_method", ["refund it to my PayPal"], [], argument="payment_method_id",
+                          seen={}) == []  # nobody seen: nothing to name

@@ -16,14 +16,16 @@ its labels are known by construction, never guessed from its words:
 A request is said one of three ways: in full (its details: order, items, address, method), bare (no
 details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
 then the wish: ``loose_*``, exchange, return and modify_items only). Example kinds and weights
-(``KINDS``, out of 129): a single request in full 24 (class uniform, then its field: forbidden variants
+(``KINDS``, out of 144): a single request in full 24 (class uniform, then its field: forbidden variants
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
 classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 4,
 a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
 request) 4, an identity answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8,
 no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
-greeting + request 4, an address alone 3. Families take turns (example ``i`` uses family ``i % k``).
+greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting or
+before another request) 12, a reason alone 3 (the cancel reason head sees few reasons otherwise: one
+in 26 messages). Families take turns (example ``i`` uses family ``i % k``).
 
 Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
 ``.,!?;`` outside inserted values (15%), one or two swapped inner letters of a word of five letters or
@@ -181,7 +183,11 @@ def _request(family: Family, rng: random.Random, store: Store, user: dict[str, A
         table, classes = _BARE, [c for c in _BARE if c not in exclude]
     cls = rng.choice(classes)
     fields = table[cls] if isinstance(table[cls], dict) else {table[cls]: 1}
-    field = rng.choices(list(fields), list(fields.values()))[0]
+    return _request_field(family, rng, store, user, rng.choices(list(fields), list(fields.values()))[0])
+
+
+def _request_field(family: Family, rng: random.Random, store: Store, user: dict[str, Any], field: str) -> Text:
+    """The request ``field`` (a key of ``_BUILDERS``) said with this user's values, or another training user's."""
     for candidate in [user] + [rng.choice(store.users) for _ in range(50)]:
         if (said := _BUILDERS[field](family, rng, store, candidate)) is not None:
             return said
@@ -269,6 +275,16 @@ def _change_mind(f, r, s, u):
     raise ReaderDataError("no training user has an item with another variant", hint="check the db's products")
 
 
+def _cancel_reason(f, r, s, u):
+    cancel = _request_field(f, r, s, u, "cancel")
+    how = r.randrange(4)
+    if how == 0:
+        return _greeted(f, r, cancel)
+    if how == 1:
+        return _joined(f, r, cancel, _request(f, r, s, u, exclude=("cancel",)))
+    return cancel
+
+
 # Messages that neither approve, refuse nor ask anything (thanks, small talk, a closing, a greeting):
 # their answer is "neutral", so the reader tells a thank-you after a yes from a second thought after it.
 _NEUTRAL = {"unrelated", "done", "wait", "greetings"}
@@ -286,6 +302,7 @@ KINDS: dict[str, tuple[int, Builder]] = {
     "done": (4, _field("done")), "wait": (2, _field("wait")),
     "greeting_request": (4, lambda f, r, s, u: _greeted(f, r, _request(f, r, s, u))),
     "where": (3, lambda f, r, s, u: where(f, r, s)),
+    "cancel_reason": (12, _cancel_reason), "reason": (3, lambda f, r, s, u: act(f, r.choice(tuple(REASONS)), r)),
 }
 
 # ---- examples --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ BARE = {"bare_cancel": "cancel", "bare_return": "return", "bare_exchange": "exch
         "bare_address": "modify_address", "bare_payment": "modify_payment", "bare_status": "status",
         "bare_human": "transfer"}
 LOOSE = {"loose_exchange": "exchange", "loose_return": "return", "loose_modify": "modify_items"}
-N = 600
+N = 720
 _LONG = {short.lower(): long.lower() for long, short in SUFFIXES.items()}
 
 
@@ -175,8 +175,10 @@ def test_labels_follow_the_fields_used(examples):
         assert (ex["answer"] == "no") == (ex["acts"] == ["no"]), ex
         said_reason = {"reason_not_needed", "reason_by_mistake"} & set(ex["acts"])
         assert (ex["choices"]["reason"] != "none") == bool(said_reason), ex
-        if said_reason:
-            assert "cancel" in ex["acts"]
+        if said_reason:  # with its cancel, or alone (the answer to "why?")
+            assert "cancel" in ex["acts"] or ex["acts"] == sorted(said_reason)
+    alone = [ex for ex in examples if ex["acts"] in (["reason_not_needed"], ["reason_by_mistake"])]
+    assert alone and all(ex["answer"] == "other" and ex["requests"] == [] for ex in alone)
     multi = [ex for ex in examples if len(ex["requests"]) >= 2]
     assert multi and any(len(ex["requests"]) == 3 for ex in multi)
     negated = [ex for ex in examples if ex["acts"][0].startswith("not_")]

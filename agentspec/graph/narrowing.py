@@ -16,7 +16,9 @@ step, for the model (``nodes.decide``) and for the graph's own steps (``planning
    ``AgentDeps.mentioned``: the toolkit's verifier against its store, or the reader's slots). A value
    they name that the conversation has not shown (a variant the customer described) is grounded by
    those words: it is added to this step's grounding. A write whose record of a kind lookups read
-   (an order) can only be such an unseen one waits for its lookup (``read_before_writing``).
+   (an order) can only be such an unseen one waits for its lookup (``read_before_writing``), and so
+   do the other writes of its requests: "deliver my order with the Lamp to ..." is not answered with
+   the profile's address while that order is unread.
 4. ``understanding.choices``: an enumerated argument takes only the value the reader's choice head
    found in those words, when it found one (``keep_read_choices``).
 
@@ -65,6 +67,10 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
 
     tools, described = keep_named_targets(tools, writes, policy.targets.writes, words, seen, deps.mentioned)
     tools, waiting = read_before_writing(tools, writes, policy.targets.lookups, described, seen)
+    if waiting:
+        held = set().union(*(deps.requests_needing(name) for name in waiting))
+        also = [t.name for t in tools if t.name in writes and deps.requests_needing(t.name) & held]
+        tools, waiting = [t for t in tools if t.name not in also], waiting + also
     lookups = {t.name for t in tools} - writes
     tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, words, seen, deps.mentioned)
     for kind, ids in (*described.items(), *described_too.items()):

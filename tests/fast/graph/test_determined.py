@@ -250,6 +250,20 @@ def test_an_address_for_an_order_named_by_its_items_is_the_orders_once_it_is_see
             "state": "CA", "country": "USA", "zip": "95120"}}]
 
 
+def test_while_the_described_order_is_unread_no_write_of_its_request_is_offered(spec, scripted, shop_db):
+    # The profile's address would pass its dry run; the order's waits for the order to be read, and so
+    # does every write of the same request: the model cannot answer the order's address with the profile's.
+    profile_address = call("modify_user_address", user_id="alice_smith_1001", address1="12 Oak Street",
+                           address2="Suite 5", city="San Jose", state="CA", country="USA", zip="95120")
+    scripted.enqueue(AUTH, profile_address, call("get_order_details", order_id="#W0000002"), reply("not reached"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("I'm alice@example.com. I moved. Can the order I placed with the Mug be delivered to "
+               "12 Oak Street Suite 5, San Jose CA 95120, USA?")
+        decides = [e for e in s.trace() if e["kind"] == "decide"]
+        assert "modify_user_address" not in decides[1]["tools_offered"] and decides[1]["errors"] == ["unknown_tool"]
+        assert s.state["pending"]["calls"][0]["name"] == "modify_pending_order_address"
+
+
 def test_the_readers_slots_are_the_lines_of_an_address_write(spec, scripted, shop_db):
     # No comma to go by and no rule of the toolkit's: which words are the street, the city and the zip
     # is the reader's (its slots). Without them the same words leave the write to the model.

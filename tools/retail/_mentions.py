@@ -189,15 +189,18 @@ def _order_items(db: Database, text: str, orders: list[str]) -> list[dict[str, A
 
 
 def _segments(text: str, names: set[str]) -> dict[str, str]:
-    """Each product name -> what the text says about it: from each of its mentions to the next mention
-    of another of ``names``, order lists blanked ("the order with the Lamp and Mug" says which order)."""
+    """Each product name -> what the text says about it: from each of its mentions (with the two words
+    before it in its clause: "the maple Skateboard") to the next mention of another of ``names``, order
+    lists blanked ("the order with the Lamp and Mug" says which order)."""
     outside = _outside_order_names(text, names)
     spots = sorted((m.start(), name) for name in names
                    for m in re.finditer(rf"(?<![\w-]){re.escape(name)}s?(?![\w-])", outside))
     pieces: dict[str, list[str]] = {name: [] for name in names}
     for i, (start, name) in enumerate(spots):
         end = next((s for s, other in spots[i + 1:] if other != name), len(outside))
-        pieces[name].append(outside[start:end])
+        before = outside[spots[i - 1][0] if i else 0:start]
+        lead = re.search(r"(?:[^\W\d_][\w-]*\s+){1,2}$", before)  # words only: no clause mark crossed
+        pieces[name].append(outside[start - (len(lead.group()) if lead else 0):end])
     return {name: " ".join(found) for name, found in pieces.items() if found}
 
 

@@ -8,7 +8,8 @@ How the words are read:
 
 - a value said with its option's name ("connectivity wired") beats one said bare ("my Wireless
   Earbuds, for the one with connectivity wired"), unless the bare one comes after it ("color blue ...
-  the red one");
+  the red one"); a value said with another option's name is that option's ("frame color silver, lens
+  color black" leaves the frame silver);
 - option names are not values ("bagged/bagless bagged" says "bagged" only); a value inside a longer
   value said there does not count ("matte black" is not "black"); a value of one or two letters (a
   size "M") only with its option's name or set off by brackets and commas ("I'm" does not say "M");
@@ -61,13 +62,17 @@ def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, st
     """``old`` options with each option set to the value of it said last (the old one keeps it)."""
     target, unkeyed = dict(old), _unkeyed(text, old)
     lowered = [_lower(v) for v in variants]
+    said = {key: {v: _said_spans(text, unkeyed, v, key.lower()) for v in {o.get(key, "") for o in lowered} - {""}}
+            for key in old}
     for key in old:
-        values = {v.get(key, "") for v in lowered} - {""}
-        found = {v: _said_spans(text, unkeyed, v, key.lower()) for v in values}
+        values, found = set(said[key]), said[key]
+        # A value said with another option's name ("frame color silver, lens color black") is that one's.
+        theirs = {span for other in said if other != key for keyed, _ in said[other].values() for span in keyed}
         # A bare word before the option is last named ("my Wireless Earbuds, for the one with
         # connectivity wired") is not this option; one after it ("color blue ... the red one") is.
         named_at = max((a for keyed, _ in found.values() for a, _ in keyed), default=-1)
-        spans = {v: keyed + [span for span in bare if span[0] > named_at] for v, (keyed, bare) in found.items()}
+        spans = {v: keyed + [span for span in bare if span[0] > named_at and span not in theirs]
+                 for v, (keyed, bare) in found.items()}
         # "matte black" also says "black": a span inside a longer said value's span does not count.
         ends = {v: max((e for a, e in spans[v] if not any(o != v and c <= a and e <= d and (c, d) != (a, e)
                                                         for o in values for c, d in spans[o])), default=-1)

@@ -252,3 +252,19 @@ def test_a_payment_method_named_before_the_profile_was_read_is_the_seen_users(st
                           seen={"user": ["alice_1"]}) == ["paypal_1"]
     assert store.mentions("payment_method", ["refund it to my PayPal"], [], argument="payment_method_id",
                           seen={}) == []  # nobody seen: nothing to name
+
+
+def test_a_value_said_with_another_options_name_is_that_options():
+    from retail_fixture import _item, _variant
+    glasses = {"name": "Sunglasses", "product_id": "P9", "variants": {
+        "9001": _variant("9001", 50.0, **{"frame color": "black", "lens color": "green"}),
+        "9002": _variant("9002", 60.0, **{"frame color": "silver", "lens color": "black"}),
+        "9003": _variant("9003", 60.0, **{"frame color": "black", "lens color": "black"}),
+    }}
+    db = tiny_db()
+    db["products"]["P9"] = glasses
+    db["orders"]["#W1"]["items"].append(_item(glasses, "9001"))
+    with RetailStore.from_json(db) as store:
+        text = "change the Sunglasses for ones with frame color silver, lens color black please"
+        assert store.mentions("item", [text], [], argument="new_item_ids", seen={"order": ["#W1"]},
+                              tool="modify_pending_order_items") == ["9002"]

@@ -13,7 +13,9 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
   is it?") is read like any message: what it asks and gives may determine another write, or the same
   one stated again.
 - Otherwise the requests it asks for (``understanding.request_threshold``) join the open ones, its
-  slots and choices join those of the messages since the last settled request.
+  slots and choices join those of the messages since the last settled request. A request no tool
+  serves (a question about an order) was answered in the turn that asked it: it closes when the next
+  message arrives, and when nothing else is open that message starts clean.
 
 ``settle(state, tool)`` is what a node returns when the request a write serves is over (it succeeded,
 it was refused and the user told why, or the user declined it): those requests close; once none is
@@ -96,12 +98,19 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         update.update(stop="declined", trace=trace)
         return update
     known = list(state.get("open_requests") or [])
+    if understanding is not None and known:
+        lasting = [r for r in known if understanding.requests.get(r)]
+        if not lasting:  # only requests no tool serves ("where is my order?"): answered in their turn
+            answered = settle(working, deps, [], everything=True)
+            update.update(answered)
+            working.update(answered)
+        known = lasting
     update["open_requests"] = known + [r for r in asked if r not in known]
     update["asked"] = asked
-    update["said"] = [*(state.get("said") or []), text]
-    update["slots"] = [*(state.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
-    update["asks"] = [*(state.get("asks") or []), list(asked)]
-    update["choices"] = _chosen(state.get("choices"), reading, deps)
+    update["said"] = [*(working.get("said") or []), text]
+    update["slots"] = [*(working.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
+    update["asks"] = [*(working.get("asks") or []), list(asked)]
+    update["choices"] = _chosen(working.get("choices"), reading, deps)
     if understanding is not None:
         top = sorted(reading.requests.items(), key=lambda kv: -kv[1])[:3]
         trace.append({"turn": turn, "kind": "request", "output": asked, "requests": update["open_requests"],

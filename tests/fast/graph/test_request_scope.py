@@ -234,3 +234,17 @@ def test_a_customer_who_opened_with_a_request_is_not_asked(spec, scripted, shop_
         turn = s.send("Hi, I want to cancel an order, I no longer need it. My email is alice@example.com")
         assert turn.reply == "Which order should I cancel?"
         assert "ask" not in [e["outcome"] for e in s.trace() if e["kind"] == "graph"]
+
+
+def test_a_question_no_tool_serves_closes_with_its_turn_and_the_next_request_starts_clean(spec, scripted, shop_db):
+    from conftest import read_as
+
+    question = "alice@example.com here. Where is my order #W0000001?"
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000001"), reply("It was delivered."),
+                     call("get_order_details", order_id="#W0000002"), reply("not reached"))
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(question, requests={"status": 0.9})) as s:
+        assert s.send(question).reply == "It was delivered."
+        assert s.state["open_requests"] == ["status"]
+        s.send("Thanks. Now please cancel my order with the Mug, I no longer need it.")
+        assert s.state["open_requests"] == ["cancel"]
+        assert s.state["said"] == ["Thanks. Now please cancel my order with the Mug, I no longer need it."]

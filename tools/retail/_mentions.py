@@ -291,12 +291,15 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     with a medium and a large backpack changes the medium one (black-large-medium's other options exist,
     the large one's do not); "swap the T-Shirt for the red one" where one of two T-Shirts is red changes
     the other; "the one with the Laptop and Portable Charger, trade the Portable Charger for one in
-    20000mAh" changes no laptop. None changed: all of them (the words describe no new variant yet)."""
+    20000mAh" changes no laptop. Of those, the ones that become a variant the words ask for, when any
+    ("the maple Skateboard ... in plastic and custom": not the plastic one, which would become another).
+    None changed: all of them (the words describe no new variant yet)."""
     by_id = {str(i.get("item_id")): i for i in order_items}
     items = list(by_id)
     asked = set(_new_items(db, text, items, orders))
-    changes = {i: i not in asked and bool(set(changed_variants(db, text, [by_id[i]])) - {i}) for i in items}
-    return [i for i in items if changes[i]] or items
+    becomes = {i: set(changed_variants(db, text, [by_id[i]])) - {i} for i in items}
+    changed = [i for i in items if i not in asked and becomes[i]]
+    return [i for i in changed if becomes[i] & asked] or changed or items
 
 
 def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,

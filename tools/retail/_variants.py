@@ -13,9 +13,11 @@ How the words are read:
 - option names are not values ("bagged/bagless bagged" says "bagged" only); a value inside a longer
   value said there does not count ("matte black" is not "black"); a value of one or two letters (a
   size "M") only with its option's name or set off by brackets and commas ("I'm" does not say "M");
-- of several items the text would change, the best-described ones win (the share of their options
-  said, so a laptop's five and a shirt's four both count in full): a product named only to say
-  which order, one of whose options the new item shares by chance, stays as it is.
+- of several items the text would change, the best-described ones win: first by how many of the
+  values the change replaces are said ("the maple Skateboard ... in plastic": maple can only be the
+  old one's), then by the share of their options said (so a laptop's five and a shirt's four both
+  count in full): a product named only to say which order, one of whose options the new item
+  shares by chance, stays as it is.
 
 An empty answer means the text changes nothing (or asks for a combination the catalogue lacks).
 """
@@ -86,12 +88,17 @@ def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, st
 def changed_variants(db: Database, text: str, items: list[dict[str, Any]]) -> list[str]:
     """The variants (item ids) that ``text`` (lower-case) asks ``items`` (order items) to become."""
     changes: dict[int, list[str]] = {}  # id(old item) -> the variants it becomes
+    replaced: dict[int, dict[str, str]] = {}  # id(old item) -> its options the change replaces
     for old in items:
         variants = (db.get("products", str(old.get("product_id"))) or {}).get("variants", {})
         old_options = _lower(old.get("options"))
         target = _changed_options(text, old_options, [v.get("options") or {} for v in variants.values()])
         if target != old_options:
             changes[id(old)] = [item_id for item_id, v in variants.items() if _lower(v.get("options")) == target]
-    share = {key: _described(text, _lower(i.get("options"))) for i in items if (key := id(i)) in changes}
+            replaced[id(old)] = {k: v for k, v in old_options.items() if target[k] != v}
+    # A value said that the change replaces ("the maple Skateboard ... in plastic") can only describe the
+    # old item: it counts first; then the share of the item's options said.
+    share = {key: (_described(text, replaced[key]) * len(replaced[key]), _described(text, _lower(i.get("options"))))
+             for i in items if (key := id(i)) in changes}
     new = [v for key in changes if share[key] == max(share.values()) for v in changes[key]]
     return list(dict.fromkeys(new))

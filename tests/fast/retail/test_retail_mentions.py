@@ -268,3 +268,17 @@ def test_a_value_said_with_another_options_name_is_that_options():
         text = "change the Sunglasses for ones with frame color silver, lens color black please"
         assert store.mentions("item", [text], [], argument="new_item_ids", seen={"order": ["#W1"]},
                               tool="modify_pending_order_items") == ["9002"]
+
+
+def test_of_two_items_of_one_product_the_one_whose_replaced_value_is_said_changes(shared_data):
+    # Order #W9869592 (tau2 db) holds a maple and a plastic Skateboard, and Sunglasses; "maple" can only
+    # describe the old one, so the plastic Skateboard (which would become another variant) stays.
+    text = ("Concerning my order #W9869592: change the maple Skateboard for one which comes in plastic and custom "
+            "and the Sunglasses for the same product with the frame color silver, lens color black and frame "
+            "material metal.")
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
+        tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
+        assert store.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool) == [
+            "3232433601", "4548300368"]
+        assert store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == [
+            "2177997696", "2198125883"]

@@ -56,7 +56,8 @@ def merge_readers(base: str | Path, donor: str | Path, heads: list[str], out: st
             raise ReaderError(f"head {name!r} has other labels in {donor_dir}", hint="merge readers of one label set")
         arrays = {k: v for k, v in arrays.items() if not k.startswith(f"{name}.")}
         arrays.update({k: v for k, v in donor_arrays.items() if k.startswith(f"{name}.")})
-        meta["heads"][name] = {**donor_meta["heads"][name], "trained_on": donor_meta.get("trained_on")}
+        record = donor_meta["heads"][name].get("trained_on", donor_meta.get("trained_on"))  # a merged donor's own
+        meta["heads"][name] = {**donor_meta["heads"][name], "trained_on": record}
     meta["merged"] = {"base": str(base_dir), "donor": str(donor_dir), "heads_from_donor": list(heads)}
     partial = out_dir.with_name(out_dir.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)

@@ -10,7 +10,7 @@ import yaml
 from agentspec.graph import AgentSession
 from agentspec.spec import check_spec, find_spec, load_spec
 
-from conftest import call, changed, reply
+from conftest import call, changed, read_as, reply
 
 AUTH = call("find_user_id_by_email", email="alice@example.com")
 WRITES = {"cancel_pending_order", "modify_pending_order_address", "modify_pending_order_items",
@@ -237,8 +237,6 @@ def test_a_customer_who_opened_with_a_request_is_not_asked(spec, scripted, shop_
 
 
 def test_a_question_no_tool_serves_closes_with_its_turn_and_the_next_request_starts_clean(spec, scripted, shop_db):
-    from conftest import read_as
-
     question = "alice@example.com here. Where is my order #W0000001?"
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000001"), reply("It was delivered."),
                      call("get_order_details", order_id="#W0000002"), reply("not reached"))

@@ -23,8 +23,8 @@ classes joined 12, a request wrapped in next/state/restate 9, a negation + a req
 a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
 request) 4, an identity answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8,
 no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
-greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting or
-before another request) 12, a reason alone 3 (the cancel reason head sees few reasons otherwise: one
+greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting,
+before another request, or as the next request of a conversation) 12, a reason alone 3 (the cancel reason head sees few reasons otherwise: one
 in 26 messages). Families take turns (example ``i`` uses family ``i % k``).
 
 Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
@@ -282,6 +282,8 @@ def _cancel_reason(f, r, s, u):
         return _greeted(f, r, cancel)
     if how == 1:
         return _joined(f, r, cancel, _request(f, r, s, u, exclude=("cancel",)))
+    if how == 2:  # the next request of a conversation: "Thank you. I have one more request: ..."
+        return act(f, r.choice(("next", "state", "restate")), r, r=cancel)
     return cancel
 
 

@@ -57,6 +57,27 @@ def _chosen(old: dict[str, str] | None, reading: Reading, deps: AgentDeps) -> di
     return out
 
 
+def _asked(reading: Reading, deps: AgentDeps) -> list[str]:
+    """The requests the message makes (``understanding.request_threshold``). Requests that scope the same
+    tools are one to the graph: when none reaches the threshold alone, the likeliest of such a group
+    whose probabilities together reach it is asked ("trade them for the blue ones": exchange 0.39,
+    modify_items 0.45)."""
+    understanding = deps.spec.understanding
+    if understanding is None:
+        return []
+    threshold = understanding.request_threshold
+    asked = reading.asked(threshold)
+    if asked:
+        return asked
+    groups: dict[frozenset[str], list[str]] = {}
+    for request, tools in understanding.requests.items():
+        if tools and request in reading.requests:
+            groups.setdefault(frozenset(tools), []).append(request)
+    together = [max(group, key=lambda r: reading.requests[r]) for group in groups.values()
+                if len(group) > 1 and sum(reading.requests[r] for r in group) >= threshold]
+    return sorted(together, key=lambda r: -reading.requests[r])
+
+
 def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """Reset the turn, read the message, settle a pending write (module docstring)."""
     text = str(state["messages"][-1]["content"])
@@ -91,7 +112,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if pending and answer == "no":
         working["declined"] = [*(state.get("declined") or []), *(call_fingerprint(c) for c in pending["calls"])]
         update["declined"] = working["declined"]
-    asked = reading.asked(understanding.request_threshold) if understanding is not None else []
+    asked = _asked(reading, deps)
     gives = bool(reading.slots) or bool(_chosen(None, reading, deps))
     if pending and answer == "no" and not asked and not gives:
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))

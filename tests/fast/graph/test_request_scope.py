@@ -246,3 +246,18 @@ def test_a_question_no_tool_serves_closes_with_its_turn_and_the_next_request_sta
         s.send("Thanks. Now please cancel my order with the Mug, I no longer need it.")
         assert s.state["open_requests"] == ["cancel"]
         assert s.state["said"] == ["Thanks. Now please cancel my order with the Mug, I no longer need it."]
+
+
+def test_requests_that_scope_the_same_tools_are_read_together(spec, scripted, shop_db):
+    # exchange and modify_items scope the same tools: a reading split between them is still a request.
+    split = "alice@example.com: could I trade the shirt for the red one?"
+    unsure = "alice@example.com: hmm, the shirt."
+    reader = read_as(split, requests={"exchange": 0.39, "modify_items": 0.45})
+    scripted.enqueue(AUTH, reply("Which one?"), AUTH, reply("Which one?"))
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        s.send(split)
+        assert s.state["open_requests"] == ["modify_items"]
+    reader = read_as(unsure, requests={"exchange": 0.2, "modify_items": 0.1})
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        s.send(unsure)
+        assert s.state["open_requests"] == []

@@ -113,7 +113,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         working["declined"] = [*(state.get("declined") or []), *(call_fingerprint(c) for c in pending["calls"])]
         update["declined"] = working["declined"]
     asked = _asked(reading, deps)
-    gives = bool(reading.slots) or bool(_chosen(None, reading, deps))
+    said_choices = _chosen(None, reading, deps)
+    gives = bool(reading.slots) or bool(said_choices)
     if pending and answer == "no" and not asked and not gives:
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
         update.update(stop="declined", trace=trace)
@@ -131,7 +132,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     update["said"] = [*(working.get("said") or []), text]
     update["slots"] = [*(working.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
     update["asks"] = [*(working.get("asks") or []), list(asked)]
-    update["choices"] = _chosen(working.get("choices"), reading, deps)
+    update["choices"] = {**(working.get("choices") or {}), **said_choices}
     if understanding is not None:
         top = sorted(reading.requests.items(), key=lambda kv: -kv[1])[:3]
         trace.append({"turn": turn, "kind": "request", "output": asked, "requests": update["open_requests"],

@@ -83,17 +83,11 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
     return [c for c in candidates if best and scores[c] == best]
 
 
-def _with_users_orders(db: Database, candidates: list[str], seen: dict[str, list[str]]) -> list[str]:
-    """``candidates`` and the other orders of the users the conversation has shown: "my order with the
-    Laptop and Sunglasses" names that order before anything listed it (the verified user's own)."""
-    owned = [str(o) for user_id in seen.get("user", ()) for o in (db.get("users", user_id) or {}).get("orders", [])]
-    return list(dict.fromkeys([*candidates, *owned]))
-
-
-def _with_users_methods(db: Database, candidates: list[str], seen: dict[str, list[str]]) -> list[str]:
-    """``candidates`` and the payment methods of the users the conversation has shown: "refund it to my
-    PayPal" names that user's PayPal before their profile was read."""
-    owned = [str(m) for user_id in seen.get("user", ()) for m in (db.get("users", user_id) or {}).get("payment_methods", {})]
+def _with_users(db: Database, candidates: list[str], seen: dict[str, list[str]], field: str) -> list[str]:
+    """``candidates`` and the ``field`` ("orders", "payment_methods") of the users the conversation has
+    shown: "my order with the Laptop and Sunglasses" or "refund it to my PayPal" names that user's own
+    before anything listed it."""
+    owned = [str(x) for user_id in seen.get("user", ()) for x in (db.get("users", user_id) or {}).get(field, [])]
     return list(dict.fromkeys([*candidates, *owned]))
 
 
@@ -311,7 +305,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     say it)."""
     text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
     if kind in ("item", "order"):
-        text = _order_lists_named(db, text, _with_users_orders(db, orders, seen or {}))
+        text = _order_lists_named(db, text, _with_users(db, orders, seen or {}, "orders"))
     if kind == "dictated":
         return _address_line(slots or [], list(candidates), argument)
     if kind in ("name", "zip"):
@@ -323,9 +317,9 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if find is None:
         return None
     if kind == "order":
-        return _orders(db, text, _with_users_orders(db, list(candidates), seen or {}))
+        return _orders(db, text, _with_users(db, list(candidates), seen or {}, "orders"))
     if kind == "payment_method":
-        return _payment_methods(db, text, _with_users_methods(db, list(candidates), seen or {}))
+        return _payment_methods(db, text, _with_users(db, list(candidates), seen or {}, "payment_methods"))
     if kind == "item" and argument == "new_item_ids" and orders:
         return _new_items(db, text, list(candidates), orders)
     if kind == "item" and argument == "item_ids" and orders:

@@ -15,8 +15,8 @@ lookup itself would not: the same words looked up authenticate the same customer
 from __future__ import annotations
 
 import re
-import unicodedata
 
+from ._reads import _fold
 from ._sqlite import Database
 
 __all__ = ["named_customer"]
@@ -25,11 +25,6 @@ _EMAIL = re.compile(r"\S+@\S+")
 _WORD = re.compile(r"[^\W\d_]+(?:['-][^\W\d_]+)*")
 _ZIP = re.compile(r"(?<!\d)\d{5}(?!\d)")
 _PARTS = ("first_name", "last_name", "zip")
-
-
-def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
 
 
 def named_customer(db: Database, texts: list[str], argument: str | None) -> list[str] | None:

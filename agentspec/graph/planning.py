@@ -7,11 +7,14 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
    conversation, rather than left to a model that would guess a request and act on it;
 2. a hand-off step: a person is all the open requests ask for (``policy.handoff.determine``;
    ``determined.determined_handoff``);
-3. a write step: the user's words since the last settled request determine exactly one write an
+3. a read step: an open request's writes wait for a record the user's words describe and the
+   conversation has not shown (``narrowing.read_before_writing``), and exactly one offered lookup of
+   one identifier of that kind reads it: that lookup, with the one id the words describe;
+4. a write step: the user's words since the last settled request determine exactly one write an
    open request needs, and the guard would state it (``policy.confirmation.determine``;
    ``determined.determined_write``); or ``stop: cannot`` with the store's reason, when the one write
    so determined fails its dry run (the request is then settled: the user hears why);
-4. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
+5. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
 
 A step made here goes through the guard like the model's: nothing runs without the user's yes.
 """
@@ -19,6 +22,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.determined import determined_handoff, determined_write
 from agentspec.graph.guard import ruling
@@ -44,6 +48,10 @@ def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return {"steps": steps + 1, "trace": [entry], "step": {"calls": [handoff]}}
     if not policy.confirmation.determine:
         return {"step": None}
+    read = _read_first(state, deps, allowed)
+    if read is not None:
+        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [read], "outcome": "determined"}
+        return {"steps": steps + 1, "trace": [entry], "step": {"calls": [read]}}
     call, cannot = _write(state, deps, allowed)
     if cannot is not None:
         entry = {"turn": turn, "kind": "graph", "step": steps + 1, "output": cannot["error"], "outcome": "refused"}
@@ -90,11 +98,36 @@ def _handoff(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict 
     return call if not isinstance(verdict, str) and verdict["action"] == "run" else None
 
 
+def _asked_for(state: AgentState, deps: AgentDeps) -> set[str]:
+    understanding = deps.spec.understanding
+    assert understanding is not None
+    return {tool for request in state.get("open_requests") or [] for tool in understanding.requests.get(request, [])}
+
+
+def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict | None:
+    """The lookup that reads the record an open request's waiting writes need (module docstring, 3), when
+    exactly one offered one-identifier lookup and one described id make it, and the guard would run it."""
+    if not _asked_for(state, deps) & set(allowed.waiting):
+        return None
+    writes = set(deps.spec.policy.confirmation.tools)
+    calls: list[CallDict] = []
+    for kind, ids in allowed.unread.items():
+        for tool in allowed.tools:
+            properties = tool.parameters.get("properties", {})
+            if tool.name in writes or len(properties) != 1:
+                continue
+            ((argument, schema),) = properties.items()
+            if identifier_kind(schema) == kind:
+                calls += [{"name": tool.name, "arguments": {argument: value}} for value in sorted(ids)]
+    if len(calls) != 1:
+        return None
+    verdict = ruling(deps, state, calls[0])
+    return calls[0] if not isinstance(verdict, str) and verdict["action"] == "run" else None
+
+
 def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, dict[str, str] | None]:
     """The write the words determine, or (when exactly one is so determined and its dry run fails) the
     refusal the user is told. Two candidates that both fail say different things: the model explains."""
-    understanding = deps.spec.understanding
-    assert understanding is not None
     policy = deps.spec.policy
     declined = set(state.get("declined") or [])
     judged: list[CallDict] = []
@@ -107,7 +140,7 @@ def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallD
             refused.append(str(verdict["observation"]))
         return verdict == "confirm" and call_fingerprint(call) not in declined
 
-    asked_for = {tool for request in state.get("open_requests") or [] for tool in understanding.requests.get(request, [])}
+    asked_for = _asked_for(state, deps)
     if asked_for & set(allowed.waiting):
         return None, None  # the record the words describe is read first (narrowing.read_before_writing)
     call = determined_write(allowed.tools, asked_for & set(policy.confirmation.tools), policy.targets.writes,

@@ -7,8 +7,10 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
   yes (``understanding.yes_threshold``) confirms exactly the stated calls, which run without asking
   the model; anything else is no confirmation. After a no the stated calls are not stated again by
   the graph itself (``declined``); after an unsure answer they may be: when the reading is unsure,
-  the graph asks again (the words, with this message, may also determine another write). A plain no that asks for nothing else and gives no value (no slot, no
-  choice: "no, the reason is that I ordered it by mistake" gives one) settles the request (the graph
+  the graph asks again (the words, with this message, may also determine another write). A plain no
+  that asks for nothing else and gives no value (no slot, no choice: "no, the reason is that I ordered
+  it by mistake" gives one; nothing that changes what the words name for the stated calls: "no, but
+  in bagged" names another variant) settles the request (the graph
   says ``messages.declined``); a no or an unsure answer that says more ("no, the blue one", "how much
   is it?") is read like any message: what it asks and gives may determine another write, or the same
   one stated again.
@@ -26,8 +28,10 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.state import AgentState, call_fingerprint
+from agentspec.graph.narrowing import words_for
+from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 from agentspec.routing.reader import Reading
 
 __all__ = ["begin", "route_begin", "settle"]
@@ -78,6 +82,29 @@ def _asked(reading: Reading, deps: AgentDeps) -> list[str]:
     return sorted(together, key=lambda r: -reading.requests[r])
 
 
+def _corrects(state: AgentState, deps: AgentDeps, calls: list[CallDict], text: str, reading: Reading) -> bool:
+    """Whether ``text``, added to the words the stated ``calls`` came from, changes what those words name
+    for an identifier argument of theirs (``AgentDeps.mentioned``): "no, but in bagged and pet hair
+    removal" names another variant. Such a no corrects the statement; it does not decline it."""
+    kinds = set(deps.spec.policy.targets.writes)
+    seen = state.get("grounding") or {}
+    tools = {tool.name: tool for tool in deps.registry.tools}
+    for call in calls:
+        tool = tools.get(call["name"])
+        texts, slots = words_for(state, deps, call["name"], True)
+        for argument, schema in (tool.parameters.get("properties", {}) if tool else {}).items():
+            kind = identifier_kind(schema)
+            if kind not in kinds:
+                continue
+            candidates = sorted(seen.get(kind, ()))
+            before = deps.mentioned(call["name"], kind, texts, candidates, argument, seen, slots)
+            after = deps.mentioned(call["name"], kind, [*texts, text], candidates, argument, seen,
+                                   [*slots, {tag: list(values) for tag, values in reading.slots.items()}])
+            if set(after) != set(before):
+                return True
+    return False
+
+
 def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """Reset the turn, read the message, settle a pending write (module docstring)."""
     text = str(state["messages"][-1]["content"])
@@ -115,7 +142,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     asked = _asked(reading, deps)
     said_choices = _chosen(None, reading, deps)
     gives = bool(reading.slots) or bool(said_choices)
-    if pending and answer == "no" and not asked and not gives:
+    if pending and answer == "no" and not asked and not gives and not _corrects(state, deps, pending["calls"], text, reading):
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
         update.update(stop="declined", trace=trace)
         return update

@@ -13,11 +13,13 @@ encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Readi
   Wait, use my PayPal instead"), a thank-you does not ("That's right, thank you. Please proceed.");
 - ``slots``: tag -> the text spans the message gives of it, in order (``first_name``, ``city``, ...);
 - ``choices``: choice head -> label -> probability (e.g. which cancel reason the message says; the
-  label ``none`` when it says none).
+  label ``none`` when it says none). A part of the message that alone says one label for sure outweighs
+  the whole, where a long preamble dilutes it.
 
 Which classes, tags and choice heads exist is the trained artifact's, not this module's: nothing here
 knows a domain or a language. The heads read MiniLM features: the sentence embedding and the max over
-token states for the sentence heads; each token's state with its neighbours' for the tagger (BIO
+token states for the sentence heads (and, for a head trained so, the text's hashed character
+n-grams: ``char_features``); each token's state with its neighbours' for the tagger (BIO
 tags, then whole words: a span ends where its last word piece's word ends).
 
 Not here: training (``agentspec.train.reader``); what the graph does with a reading (``agentspec.graph``).
@@ -25,6 +27,7 @@ Not here: training (``agentspec.train.reader``); what the graph does with a read
 from __future__ import annotations
 
 import json
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -33,11 +36,12 @@ import numpy as np
 
 from agentspec.errors import AgentSpecError
 
-__all__ = ["ANSWERS", "Head", "LearnedReader", "Reader", "Reading", "decode_spans", "load_reader", "sentence_features",
-           "token_features"]
+__all__ = ["ANSWERS", "Head", "LearnedReader", "Reader", "Reading", "char_features", "decode_spans", "load_reader",
+           "sentence_features", "token_features", "with_chars"]
 
 ANSWERS = ("yes", "no", "neutral", "other")
 _WINDOW, _VETO = 8, 0.5  # tokens of a part of a message read alone, and the yes it must keep (``_answer``)
+_PART_CHOICE = 0.95  # a choice one part of a message says at least this sure outweighs the whole (``_choice``)
 
 
 @dataclass(frozen=True)
@@ -108,6 +112,7 @@ class Head:
     b1: np.ndarray
     w2: np.ndarray | None = None
     b2: np.ndarray | None = None
+    chars: int = 0  # a sentence head that also reads ``char_features(text, chars)`` after the sentence's
 
     def logits(self, x: np.ndarray) -> np.ndarray:
         h = (x - self.mean) / self.scale @ self.w1 + self.b1
@@ -131,19 +136,39 @@ class Head:
         return out
 
     @classmethod
-    def from_arrays(cls, labels: list[str], kind: str, arrays: Any, prefix: str) -> "Head":
+    def from_arrays(cls, labels: list[str], kind: str, arrays: Any, prefix: str, chars: int = 0) -> "Head":
         def get(name: str) -> np.ndarray | None:
             key = f"{prefix}.{name}"
             return np.asarray(arrays[key], dtype=np.float32) if key in arrays else None
 
         return cls(tuple(labels), kind, get("mean"), get("scale"), get("w1"), get("b1"), get("w2"),  # type: ignore[arg-type]
-                   get("b2"))
+                   get("b2"), chars)
 
 
 def sentence_features(states: np.ndarray) -> np.ndarray:
     """[768]: the mean of the token states, L2-normalised (the sentence embedding), and their max."""
     mean = states.mean(axis=0)
     return np.concatenate([mean / max(float(np.linalg.norm(mean)), 1e-9), states.max(axis=0)]).astype(np.float32)
+
+
+def char_features(text: str, dims: int) -> np.ndarray:
+    """[dims]: the text's character 2- to 4-grams (lower-cased, runs of space as one, a space at each
+    end) counted into ``dims`` buckets by a fixed hash, L2-normalised. Word pieces split a typo into
+    pieces the encoder never saw together ("prcoeed"); most of its character n-grams stay."""
+    padded = " " + " ".join(text.lower().split()) + " "
+    counts = np.zeros(dims, np.float32)
+    for n in (2, 3, 4):
+        for i in range(len(padded) - n + 1):
+            counts[zlib.crc32(padded[i:i + n].encode("utf-8")) % dims] += 1.0
+    return counts / max(float(np.linalg.norm(counts)), 1e-9)
+
+
+def with_chars(head: Head, features: np.ndarray, texts: list[str]) -> np.ndarray:
+    """``features`` (one row per text) as ``head`` reads them: with the texts' character features appended
+    when the head was trained on them (``Head.chars``)."""
+    if not head.chars:
+        return features
+    return np.concatenate([features, np.stack([char_features(t, head.chars) for t in texts])], axis=1)
 
 
 def token_features(states: np.ndarray) -> np.ndarray:
@@ -200,7 +225,7 @@ class LearnedReader:
         try:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
             with np.load(weights_path) as arrays:
-                heads = {name: Head.from_arrays(h["labels"], h["kind"], arrays, name)
+                heads = {name: Head.from_arrays(h["labels"], h["kind"], arrays, name, int(h.get("chars", 0)))
                          for name, h in meta["heads"].items()}
         except (ValueError, KeyError, TypeError, OSError) as exc:
             raise AgentSpecError(f"{folder} is not a readable reader ({exc!r})", code="reader_corrupt",
@@ -215,19 +240,29 @@ class LearnedReader:
             encoder = SentenceEncoder.load()
         return cls(meta, heads, encoder)
 
-    def _answer(self, x: np.ndarray, body: np.ndarray) -> np.ndarray:
-        """The answer head on the whole message, its yes vetoed by any part that says something else: no
-        window of ``_WINDOW`` tokens (stride half that), read alone, may read as no or other at ``_VETO``
-        or more ("Please go ahead... actually, no, let me think": the whole reads yes, its second half
-        does not); a neutral part (a thank-you) vetoes nothing."""
+    @staticmethod
+    def _parts(text: str, states: Any) -> tuple[np.ndarray, list[str]] | None:
+        """The features and texts of each window of ``_WINDOW`` tokens (stride half that) of a message
+        (``states`` with [CLS] and [SEP]); None for a short message."""
+        body, offsets = states.states[1:-1], states.offsets[1:-1]
+        if len(body) <= _WINDOW:
+            return None
+        starts = range(0, len(body) - _WINDOW + 1, _WINDOW // 2)
+        return (np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]),
+                [text[offsets[i][0]:offsets[i + _WINDOW - 1][1]] for i in starts])
+
+    def _answer(self, x: np.ndarray, parts: np.ndarray | None) -> np.ndarray:
+        """The answer head on the whole message (``x``), its yes vetoed by any part that says something
+        else: no window (``parts``), read alone, may read as no or other at ``_VETO`` or more ("Please go
+        ahead... actually, no, let me think": the whole reads yes, its second half does not); a neutral
+        part (a thank-you) vetoes nothing."""
         head = self.heads["answer"]
         probs = head.probabilities(x)[0].copy()
-        if "yes" not in head.labels or len(body) <= _WINDOW:
+        if "yes" not in head.labels or parts is None:
             return probs
         yes = head.labels.index("yes")
         against = [head.labels.index(label) for label in ("no", "other") if label in head.labels]
-        starts = range(0, len(body) - _WINDOW + 1, _WINDOW // 2)
-        windows = head.probabilities(np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]))
+        windows = head.probabilities(parts)
         worst = float(windows[:, against].sum(axis=1).max()) if against else 0.0
         if worst >= _VETO and probs[yes] > 1.0 - worst:
             moved = probs[yes] - (1.0 - worst)
@@ -235,19 +270,38 @@ class LearnedReader:
             probs[against[-1]] += moved
         return probs
 
+    @staticmethod
+    def _choice(head: Head, x: np.ndarray, parts: np.ndarray | None) -> np.ndarray:
+        """A choice head on the whole message, unless its windows read alone say exactly one label other
+        than ``none`` at ``_PART_CHOICE`` or more: then that window's reading. A reason said after a long
+        preamble is diluted in the whole ("... one more matter I'd like to raise. Would it be possible
+        to cancel ...? I'm afraid I ordered it by mistake.") and plain in its own words."""
+        probs = head.probabilities(x)[0]
+        if parts is None or "none" not in head.labels:
+            return probs
+        windows = head.probabilities(parts)
+        none = head.labels.index("none")
+        said = [k for k in range(len(head.labels)) if k != none and float(windows[:, k].max()) >= _PART_CHOICE]
+        return windows[int(windows[:, said[0]].argmax())] if len(said) == 1 else probs
+
     def read(self, text: str) -> Reading:
         (states,) = self.encoder.encode([text])
         body = states.states[1:-1] if len(states) > 2 else states.states  # without [CLS]/[SEP]
-        x = sentence_features(body)[None, :]
-        requests = self.heads["requests"].probabilities(x)[0]
-        answer = self._answer(x, body)
+        whole, parts = sentence_features(body)[None, :], self._parts(text, states)
+
+        def inputs(head: Head) -> tuple[np.ndarray, np.ndarray | None]:
+            return (with_chars(head, whole, [text]),
+                    None if parts is None else with_chars(head, parts[0], parts[1]))
+
+        requests = self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
+        answer = self._answer(*inputs(self.heads["answer"]))
         tag_head = self.heads["tags"]
         labels = [tag_head.labels[i] for i in tag_head.probabilities(token_features(states.states)).argmax(axis=1)]
         slots: dict[str, list[str]] = {}
         for start, end, tag in decode_spans(text, labels, states.offsets, states.tokens):
             slots.setdefault(tag, []).append(text[start:end])
-        choices = {name: dict(zip(head.labels, map(float, head.probabilities(x)[0])))
-                   for name, head in ((n.split(".", 1)[1], h) for n, h in self.heads.items() if n.startswith("choice."))}
+        choices = {name.split(".", 1)[1]: dict(zip(head.labels, map(float, self._choice(head, *inputs(head)))))
+                   for name, head in self.heads.items() if name.startswith("choice.")}
         return Reading(dict(zip(self.request_classes, map(float, requests))),
                        dict(zip(self.heads["answer"].labels, map(float, answer))), slots, choices)
 

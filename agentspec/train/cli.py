@@ -186,13 +186,15 @@ def router_command(data, experts, out, collapse_at) -> None:
               help="Wording family (name or YAML) to evaluate on, held-out ones included; needs --db (repeatable).")
 @click.option("--db", default=None, type=click.Path(dir_okay=False), help="tau2 db.json for --eval-family messages.")
 @click.option("--epochs", default=40, show_default=True, type=click.IntRange(min=1), help="Epochs of the sentence heads.")
+@click.option("--chars", default=1024, show_default=True, type=click.IntRange(min=0),
+              help="Hashed character n-gram features the sentence heads also read (0: MiniLM features only).")
 @click.option("--seed", default=0, show_default=True)
-def reader_command(data, out, eval_data, eval_families, db, epochs, seed) -> None:
+def reader_command(data, out, eval_data, eval_families, db, epochs, chars, seed) -> None:
     """Fit the learned reader (requests, yes/no answer, slots, choices) on MiniLM features; report on unseen wording."""
     from agentspec.train.reader import ReaderSettings, train_reader
 
     report = train_reader(ReaderSettings(data=data, out=out, eval_data=list(eval_data), eval_families=list(eval_families),
-                                         db=db, epochs=epochs, seed=seed))
+                                         db=db, epochs=epochs, chars=chars, seed=seed))
     console = Console()
     for name, ev in report["evaluations"].items():
         f1 = [t["f1"] for t in ev["tags"].values()]

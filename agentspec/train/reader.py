@@ -11,7 +11,8 @@ The encoder (MiniLM, ``agentspec.routing.encoder``) stays frozen; what is fitted
 - ``choice.<name>``: softmax over the labels of each choice the data carries (``reason``);
 - ``tags``: per token softmax over BIO labels, on the token's state and its neighbours'.
 
-Sentence heads read ``sentence_features`` (mean embedding + max over tokens, 768), the tagger
+Sentence heads read ``sentence_features`` (mean embedding + max over tokens, 768) and, with
+``chars`` (default 1024), ``char_features`` (hashed character n-grams, robust to typos), the tagger
 ``token_features`` (3 x 384): the very functions the reader serves with, so training and serving
 cannot drift. Each head is a one-hidden-layer MLP trained with Adam on class-balanced losses.
 
@@ -26,6 +27,7 @@ safety-critical error), tags (span precision / recall / F1 per tag, exact text),
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -36,7 +38,8 @@ from typing import Any
 import numpy as np
 
 from agentspec.errors import AgentSpecError
-from agentspec.routing.reader import ANSWERS, Head, LearnedReader, Reading, sentence_features, token_features
+from agentspec.routing.reader import (ANSWERS, Head, LearnedReader, Reading, char_features, sentence_features,
+                                      token_features)
 from agentspec.train._report import write_json
 
 __all__ = ["ReaderError", "ReaderSettings", "evaluate_on_family", "evaluate_reader", "fit_head", "read_rows",
@@ -60,6 +63,7 @@ class ReaderSettings:
     request_threshold: float = 0.5
     yes_threshold: float = 0.98
     no_threshold: float = 0.6
+    chars: int = 1024  # the sentence heads also read the text's hashed character n-grams (0: not)
 
 
 class ReaderError(AgentSpecError):
@@ -226,7 +230,7 @@ def _cached_features(settings: ReaderSettings, rows: list[dict[str, Any]], encod
 def _fit_all(rows: list[dict[str, Any]], feats: dict[str, np.ndarray], labels: tuple[Any, ...],
              settings: ReaderSettings) -> dict[str, Head]:
     classes, tag_labels, choices = labels
-    x = feats["sentence"]
+    x = feats["sentence"] if "chars" not in feats else np.concatenate([feats["sentence"], feats["chars"]], axis=1)
     heads: dict[str, Head] = {}
     y_requests = np.asarray([[c in r.get("requests", []) for c in classes] for r in rows], np.float32)
     heads["requests"] = fit_head(x, y_requests, classes, "sigmoid", hidden=settings.hidden, epochs=settings.epochs,
@@ -238,6 +242,8 @@ def _fit_all(rows: list[dict[str, Any]], feats: dict[str, np.ndarray], labels: t
         y = np.asarray([values.index((r.get("choices") or {}).get(name, "none")) for r in rows], np.int64)
         heads[f"choice.{name}"] = fit_head(x, y, values, "softmax", hidden=settings.hidden, epochs=settings.epochs,
                                            seed=settings.seed + 2, weights=_balanced(y, len(values)))
+    chars = feats["chars"].shape[1] if "chars" in feats else 0
+    heads = {name: dataclasses.replace(head, chars=chars) for name, head in heads.items()}
     yt = feats["token_labels"]
     heads["tags"] = fit_head(feats["tokens"], yt, tag_labels, "softmax", hidden=settings.tag_hidden,
                              epochs=settings.tag_epochs, seed=settings.seed + 3,
@@ -250,7 +256,8 @@ def _save(out: Path, heads: dict[str, Head], settings: ReaderSettings, counts: d
     for name, head in heads.items():
         arrays.update(head.arrays(name))
     meta = {"format": 1, "encoder": "all-MiniLM-L6-v2", "features": {"sentence": 768, "tokens": 1152},
-            "heads": {name: {"labels": list(head.labels), "kind": head.kind} for name, head in heads.items()},
+            "heads": {name: {"labels": list(head.labels), "kind": head.kind, **({"chars": head.chars} if head.chars else {})}
+                      for name, head in heads.items()},
             "thresholds": {"request": settings.request_threshold, "yes": settings.yes_threshold,
                            "no": settings.no_threshold},
             "trained_on": counts}
@@ -392,6 +399,8 @@ def train_reader(settings: ReaderSettings, encoder: Any = None) -> dict[str, Any
     keep_tokens = np.isin(feats["token_owner"], train_idx)
     train_feats = {"sentence": feats["sentence"][train_idx], "tokens": feats["tokens"][keep_tokens],
                    "token_labels": feats["token_labels"][keep_tokens]}
+    if settings.chars:
+        train_feats["chars"] = np.stack([char_features(rows[i]["text"], settings.chars) for i in train_idx])
     heads = _fit_all(train_rows, train_feats, labels, settings)
     counts = {"examples": len(train_rows), "tag_tokens": int(keep_tokens.sum()),
               "families": sorted({r.get("family", "?") for r in rows})}

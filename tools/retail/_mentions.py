@@ -287,11 +287,19 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     the other; "the one with the Laptop and Portable Charger, trade the Portable Charger for one in
     20000mAh" changes no laptop. Of those, the ones that become a variant the words ask for, when any
     ("the maple Skateboard ... in plastic and custom": not the plastic one, which would become another).
+    Several products each with its own words ("the Air Purifier for one in large, ionic and the Pet Bed
+    for one in medium") change by those words (``_segments``), not by every option the text says.
     None changed: all of them (the words describe no new variant yet)."""
     by_id = {str(i.get("item_id")): i for i in order_items}
     items = list(by_id)
     asked = set(_new_items(db, text, items, orders))
-    becomes = {i: set(changed_variants(db, text, [by_id[i]])) - {i} for i in items}
+    segments = _segments(text, {str(i.get("name", "")).lower() for i in order_items} - {""})
+    own = segments if len(segments) >= 2 else {}  # each product its own change: read by its own words
+
+    def words(item: str) -> str:
+        return own.get(str(by_id[item].get("name", "")).lower(), text)
+
+    becomes = {i: set(changed_variants(db, words(i), [by_id[i]])) - {i} for i in items}
     changed = [i for i in items if i not in asked and becomes[i]]
     return [i for i in changed if becomes[i] & asked] or changed or items
 

@@ -9,7 +9,7 @@ import json
 from agentspec.graph import AgentSession
 from agentspec.graph.state import call_fingerprint
 
-from conftest import call, changed, read_as, reply
+from conftest import SHIRT, _variant, call, changed, read_as, reply, tiny_shop
 
 AUTH = call("find_user_id_by_email", email="alice@example.com")
 PROFILE = call("get_user_details", user_id="alice_smith_1001")
@@ -73,6 +73,25 @@ def test_a_no_that_gives_another_value_is_a_correction_and_the_write_is_stated_a
         turn = s.send(correction)
         assert turn.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake)")
         assert s.state["open_requests"] == ["cancel"]
+
+
+def test_a_no_that_names_another_variant_corrects_the_statement(spec, scripted, tmp_path):
+    # "No, but in size L": no slot, no choice, read as a plain no; with the words before it, it names
+    # another variant (red, L): the exchange is stated again with it, not declined.
+    shop = tiny_shop()
+    shop["products"][SHIRT]["variants"]["4444444444"] = _variant("4444444444", 24.0, color="red", size="L")
+    db = tmp_path / "shop.json"
+    db.write_text(json.dumps(shop))
+    correction = "no, but in size L please"
+    reader = read_as(correction, answer={"yes": 0.0, "no": 0.95, "other": 0.05})
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=db, reader=reader) as s:
+        assert "for T-Shirt (red, M; item 2222222222)" in s.send(EXCHANGE).reply
+        turn = s.send(correction)
+        assert "for T-Shirt (red, L; item 4444444444)" in turn.reply
+        assert s.state["open_requests"] == ["exchange"]
+        assert s.send("no").reply == spec.messages.declined  # a plain no still declines
+        assert s.state["open_requests"] == []
 
 
 def test_an_unsure_answer_is_asked_again_and_a_declined_statement_is_not_stated_again(spec, scripted, shop_db):
@@ -238,29 +257,33 @@ def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_p
 
 
 def test_an_address_for_an_order_named_by_its_items_is_the_orders_once_it_is_seen(spec, scripted, shop_db):
-    # Before the orders are read only the profile's address is callable: the graph waits for the read
-    # rather than state that one, then states the order's, each line as the reader read it.
-    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    # Before the order is read only the profile's address is callable: the graph reads the order the
+    # words describe itself rather than state that one, then states the order's, each line as the
+    # reader read it.
+    scripted.enqueue(AUTH, reply("not reached"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("I'm alice@example.com. I moved. Can the order I placed with the Mug be delivered to "
                "12 Oak Street Suite 5, San Jose CA 95120, USA?")
-        assert _steps(s) == [("decide", "calls"), ("decide", "calls"), ("graph", "determined"), ("graph", "confirm")]
+        assert _steps(s) == [("decide", "calls"), ("graph", "determined"), ("graph", "determined"), ("graph", "confirm")]
+        assert [e["calls"][0]["name"] for e in s.trace() if e.get("outcome") == "determined"] == [
+            "get_order_details", "modify_pending_order_address"]
         assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_address", "arguments": {
             "order_id": "#W0000002", "address1": "12 Oak Street", "address2": "Suite 5", "city": "San Jose",
             "state": "CA", "country": "USA", "zip": "95120"}}]
 
 
-def test_while_the_described_order_is_unread_no_write_of_its_request_is_offered(spec, scripted, shop_db):
+def test_while_the_described_order_is_unread_the_graph_reads_it_before_any_write(spec, scripted, shop_db):
     # The profile's address would pass its dry run; the order's waits for the order to be read, and so
-    # does every write of the same request: the model cannot answer the order's address with the profile's.
-    profile_address = call("modify_user_address", user_id="alice_smith_1001", address1="12 Oak Street",
-                           address2="Suite 5", city="San Jose", state="CA", country="USA", zip="95120")
-    scripted.enqueue(AUTH, profile_address, call("get_order_details", order_id="#W0000002"), reply("not reached"))
+    # does every write of the same request: the graph reads the described order itself, and the model
+    # is never offered the profile's address for it.
+    scripted.enqueue(AUTH, reply("not reached"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("I'm alice@example.com. I moved. Can the order I placed with the Mug be delivered to "
                "12 Oak Street Suite 5, San Jose CA 95120, USA?")
         decides = [e for e in s.trace() if e["kind"] == "decide"]
-        assert "modify_user_address" not in decides[1]["tools_offered"] and decides[1]["errors"] == ["unknown_tool"]
+        assert len(decides) == 1 and "modify_user_address" not in decides[0]["tools_offered"]
+        read = next(e for e in s.trace() if e.get("outcome") == "determined")
+        assert read["calls"] == [{"name": "get_order_details", "arguments": {"order_id": "#W0000002"}}]
         assert s.state["pending"]["calls"][0]["name"] == "modify_pending_order_address"
 
 
@@ -271,7 +294,7 @@ def test_the_readers_slots_are_the_lines_of_an_address_write(spec, scripted, sho
              "San Jose CA 95120 USA")
     lines = {"address1": "12 Oak Street", "address2": "Suite 5", "city": "San Jose", "state": "CA", "zip": "95120",
              "country": "USA"}
-    scripted.enqueue(AUTH, PROFILE, reply("not reached"), AUTH, PROFILE, reply("Which address?"))
+    scripted.enqueue(AUTH, reply("not reached"), AUTH, PROFILE, reply("Which address?"))
     slots = {tag: [value] for tag, value in lines.items()}
     reader = read_as(moved, requests={"modify_address": 0.9}, slots=slots)
     with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
@@ -280,7 +303,8 @@ def test_the_readers_slots_are_the_lines_of_an_address_write(spec, scripted, sho
                                                 "arguments": {"order_id": "#W0000002", **lines}}]
     with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(moved, requests={"modify_address": 0.9})) as s:
         assert s.send(moved).reply == "Which address?" and s.state["slots"] == [{}]
-        assert ("graph", "determined") not in _steps(s)
+        determined = [e["calls"][0]["name"] for e in s.trace() if e.get("outcome") == "determined"]
+        assert determined == ["get_order_details"]  # the described order is read; no write is stated
 
 
 def test_the_profile_address_alone_is_stated_once_no_order_is_named(spec, scripted, shop_db):
@@ -318,10 +342,9 @@ def test_a_refused_order_address_is_not_swapped_for_the_profiles(spec, scripted,
 
 def test_a_write_on_an_order_described_but_not_yet_read_waits_for_its_lookup(spec, scripted, shop_db):
     # The second request names another order by what is in it; only the first order was read. The write
-    # is not offered on the order seen last: the described order's lookup comes first, grounded by the
-    # words, and the write is offered once that order is read.
-    scripted.enqueue(AUTH, reply("not reached"),
-                     call("get_order_details", order_id="#W0000001"), reply("Which payment method?"))
+    # is not offered on the order seen last: the graph reads the described order first (its lookup,
+    # grounded by the words), and the write is offered once that order is read.
+    scripted.enqueue(AUTH, reply("Which payment method?"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("I'm alice@example.com. Please cancel order #W0000002, I ordered it by mistake.")
         assert s.state["pending"]["calls"][0]["name"] == "cancel_pending_order"
@@ -329,9 +352,6 @@ def test_a_write_on_an_order_described_but_not_yet_read_waits_for_its_lookup(spe
         turn = s.state["turn"]
         assert s.send("thanks! I also want to return the T-Shirt from my order with the T-Shirt").reply == \
             "Which payment method?"
-        decides = [e for e in s.trace() if e["kind"] == "decide" and e["turn"] == turn + 1]
-        assert "return_delivered_order_items" not in decides[0]["tools_offered"]
-        assert "get_order_details" in decides[0]["tools_offered"]
-        assert "return_delivered_order_items" in decides[1]["tools_offered"]
-        assert ("graph", "determined") not in [(e["kind"], e.get("outcome")) for e in s.trace()
-                                               if e["turn"] == turn + 1]
+        entries = [e for e in s.trace() if e["turn"] == turn + 1 and e["kind"] in ("graph", "decide")]
+        assert entries[0]["calls"] == [{"name": "get_order_details", "arguments": {"order_id": "#W0000001"}}]
+        assert "return_delivered_order_items" in entries[1]["tools_offered"]

@@ -282,3 +282,18 @@ def test_of_two_items_of_one_product_the_one_whose_replaced_value_is_said_change
             "3232433601", "4548300368"]
         assert store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == [
             "2177997696", "2198125883"]
+
+
+def test_two_products_each_with_its_own_words_change_by_those_words(shared_data):
+    # Order #W2989580 (tau2 db) holds an Air Purifier (small, HEPA, quiet operation) and a Pet Bed (small,
+    # fleece, grey). "medium" is the Pet Bed's, though an Air Purifier also comes in medium: read whole,
+    # the text changed no Air Purifier, and the modification left it out.
+    text = ("I wonder if it would be possible to change the Air Purifier for one preferably in large, ionic and "
+            "smart sensors and the Pet Bed for the one preferably in medium, polyester and beige in order no. "
+            "#W2989580, as it hasn't been sent yet.")
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
+        tool, seen = "modify_pending_order_items", {"order": ["#W2989580"]}
+        assert sorted(store.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool)) == [
+            "3676786561", "5109407456"]
+        assert sorted(store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool)) == [
+            "6499892866", "9534205511"]

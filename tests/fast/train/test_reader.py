@@ -151,7 +151,8 @@ def test_train_reader_writes_the_reader_and_its_report(trained):
                                                "reader_report.png", "features.npz"}
     assert (out / "reader_report.png").stat().st_size > 1000
     meta = json.loads((out / "reader.json").read_text())
-    assert meta["heads"]["requests"] == {"labels": ["cancel", "return"], "kind": "sigmoid"}
+    assert meta["heads"]["requests"] == {"labels": ["cancel", "return"], "kind": "sigmoid", "chars": 1024}
+    assert "chars" not in meta["heads"]["tags"]  # the tagger reads token states only
     assert meta["heads"]["answer"]["labels"] == ["yes", "no", "neutral", "other"]
     assert meta["heads"]["choice.reason"]["labels"] == ["no longer needed", "none", "ordered by mistake"]
     assert meta["heads"]["tags"]["labels"] == ["O", "B-first_name", "I-first_name", "B-last_name", "I-last_name",
@@ -285,3 +286,44 @@ def test_two_readers_heads_merge_each_head_with_its_own_training_record(trained,
     with pytest.raises(ReaderError, match="different features"):
         merge_readers(out, donor, ["answer"], tmp_path / "bad")
     assert not (tmp_path / "bad").exists()
+
+
+class _TableHead:
+    """A head whose probabilities are rows of a table, picked by each feature row's first value."""
+
+    labels = ("no longer needed", "none", "ordered by mistake")
+
+    def __init__(self, table: list[list[float]]) -> None:
+        self.table = np.asarray(table)
+
+    def probabilities(self, x: np.ndarray) -> np.ndarray:
+        return self.table[x[:, 0].astype(int)]
+
+
+def test_a_choice_one_part_says_for_sure_outweighs_the_diluted_whole():
+    whole, plain, reason, other_reason = [0.97, 0.0, 0.03], [0.01, 0.99, 0.0], [0.0, 0.01, 0.99], [0.99, 0.01, 0.0]
+    head = _TableHead([whole, plain, reason, other_reason])
+    x, parts = np.array([[0.0]]), np.array([[1.0], [1.0], [2.0]])
+    assert list(LearnedReader._choice(head, x, parts)) == reason  # the preamble's parts say nothing
+    assert list(LearnedReader._choice(head, x, np.array([[1.0], [2.0], [3.0]]))) == whole  # parts disagree
+    assert list(LearnedReader._choice(head, x, np.array([[1.0], [1.0]]))) == whole  # no part is sure
+    assert list(LearnedReader._choice(head, x, None)) == whole  # a short message is read whole
+
+
+def test_character_features_read_typos_the_word_pieces_never_saw(tmp_path):
+    # The stand-in encoder gives a misspelt word a vector unrelated to the word's (as word pieces do to
+    # a typo): only the text's character n-grams, which mostly survive it, still say yes or no.
+    rng = random.Random(0)
+    yes, no = ["absolutely", "certainly", "definitely"], ["negative", "refused", "cancelled"]
+    lead = ["", "well ", "ok so ", "hmm ", "right, "]
+    rows = [_row([(f"{rng.choice(lead)}{rng.choice(words)}", None)], "toy", answer=answer)
+            for _ in range(150) for words, answer in ((yes, "yes"), (no, "no"))]
+    write_rows(tmp_path / "data", rows)
+    typos = ["well absolutley", "certainyl", "ok so definitly"]
+    probs = {}
+    for chars in (0, 1024):
+        train_reader(settings(tmp_path, out=tmp_path / f"r{chars}", chars=chars), encoder=HashedWords())
+        reader = LearnedReader.load(tmp_path / f"r{chars}", encoder=HashedWords())
+        assert reader.heads["answer"].chars == chars
+        probs[chars] = [reader.read(t).answer["yes"] for t in typos]
+    assert sum(probs[1024]) > sum(probs[0]) + 0.5 and sum(p >= 0.9 for p in probs[1024]) >= 2, probs

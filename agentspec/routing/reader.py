@@ -8,7 +8,8 @@ encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Readi
   for nothing: every probability low);
 - ``answer``: ``yes`` / ``no`` / ``neutral`` / ``other`` -> probability, for a message that answers a
   question whether to go ahead; ``neutral`` says nothing either way (thanks, small talk), ``other`` is
-  a question, a condition, a change, anything else. A yes must hold in every part of the message: a
+  a question, a condition, a change, anything else. A yes must hold in both readings of the answer
+  (with and without the characters, when the reader has both) and in every part of the message: a
   part read alone that reads as a no or as something else (not neutral) vetoes it ("Yes, go ahead.
   Wait, use my PayPal instead"), a thank-you does not ("That's right, thank you. Please proceed.");
 - ``slots``: tag -> the text spans the message gives of it, in order (``first_name``, ``city``, ...);
@@ -30,6 +31,7 @@ import json
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -251,23 +253,31 @@ class LearnedReader:
         return (np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]),
                 [text[offsets[i][0]:offsets[i + _WINDOW - 1][1]] for i in starts])
 
-    def _answer(self, x: np.ndarray, parts: np.ndarray | None) -> np.ndarray:
-        """The answer head on the whole message (``x``), its yes vetoed by any part that says something
-        else: no window (``parts``), read alone, may read as no or other at ``_VETO`` or more ("Please go
-        ahead... actually, no, let me think": the whole reads yes, its second half does not); a neutral
-        part (a thank-you) vetoes nothing."""
+    def _answer(self, inputs: Callable[[Head], tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+        """The answer head on the whole message, its yes held to what the ``answer_check`` head (when the
+        reader has one: the same answer read from other features) gives it, and vetoed by any part that
+        says something else: no window, read alone, may read as no or other at ``_VETO`` or more
+        ("Please go ahead... actually, no, let me think": the whole reads yes, its second half does
+        not); a neutral part (a thank-you) vetoes nothing. ``inputs(head)``: the whole's and the
+        windows' features as that head reads them."""
         head = self.heads["answer"]
+        x, parts = inputs(head)
         probs = head.probabilities(x)[0].copy()
-        if "yes" not in head.labels or parts is None:
+        if "yes" not in head.labels:
             return probs
         yes = head.labels.index("yes")
         against = [head.labels.index(label) for label in ("no", "other") if label in head.labels]
-        windows = head.probabilities(parts)
-        worst = float(windows[:, against].sum(axis=1).max()) if against else 0.0
-        if worst >= _VETO and probs[yes] > 1.0 - worst:
-            moved = probs[yes] - (1.0 - worst)
+        ceiling = 1.0
+        check = self.heads.get("answer_check")
+        if check is not None and "yes" in check.labels:
+            ceiling = float(check.probabilities(inputs(check)[0])[0][check.labels.index("yes")])
+        worst = float(head.probabilities(parts)[:, against].sum(axis=1).max()) if parts is not None and against else 0.0
+        if worst >= _VETO:
+            ceiling = min(ceiling, 1.0 - worst)
+        if probs[yes] > ceiling:
+            moved = probs[yes] - ceiling
             probs[yes] -= moved
-            probs[against[-1]] += moved
+            probs[against[-1] if against else yes] += moved
         return probs
 
     @staticmethod
@@ -294,7 +304,7 @@ class LearnedReader:
                     None if parts is None else with_chars(head, parts[0], parts[1]))
 
         requests = self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
-        answer = self._answer(*inputs(self.heads["answer"]))
+        answer = self._answer(inputs)
         tag_head = self.heads["tags"]
         labels = [tag_head.labels[i] for i in tag_head.probabilities(token_features(states.states)).argmax(axis=1)]
         slots: dict[str, list[str]] = {}

@@ -7,7 +7,8 @@ their requests, answer, tagged spans and choices, known by construction from the
 The encoder (MiniLM, ``agentspec.routing.encoder``) stays frozen; what is fitted, in numpy:
 
 - ``requests``: independent sigmoids, one per request class (a message asks for none, one or several);
-- ``answer``: softmax over yes / no / other;
+- ``answer``: softmax over yes / no / other; with ``chars``, also ``answer_check`` on the MiniLM
+  features alone (a yes is read only as sure as both read it);
 - ``choice.<name>``: softmax over the labels of each choice the data carries (``reason``);
 - ``tags``: per token softmax over BIO labels, on the token's state and its neighbours'.
 
@@ -244,6 +245,10 @@ def _fit_all(rows: list[dict[str, Any]], feats: dict[str, np.ndarray], labels: t
                                            seed=settings.seed + 2, weights=_balanced(y, len(values)))
     chars = feats["chars"].shape[1] if "chars" in feats else 0
     heads = {name: dataclasses.replace(head, chars=chars) for name, head in heads.items()}
+    if chars:  # a yes must also be read without the characters (``LearnedReader._answer``)
+        heads["answer_check"] = fit_head(feats["sentence"], y_answer, list(ANSWERS), "softmax", hidden=settings.hidden,
+                                         epochs=settings.epochs, seed=settings.seed + 1,
+                                         weights=_balanced(y_answer, len(ANSWERS)))
     yt = feats["token_labels"]
     heads["tags"] = fit_head(feats["tokens"], yt, tag_labels, "softmax", hidden=settings.tag_hidden,
                              epochs=settings.tag_epochs, seed=settings.seed + 3,

@@ -259,13 +259,27 @@ _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_
 SHOP_COUNTRY = "USA"
 
 
-def _address_line(slots: list[dict[str, list[str]]], candidates: list[str], argument: str | None) -> list[str] | None:
+def _known_states(db: Database) -> set[str]:
+    """The states of every address the store holds (customers' and orders')."""
+    found = {str((user.get("address") or {}).get("state", "")) for _, user in db.items("users")}
+    found |= {str((order.get("address") or {}).get("state", "")) for _, order in db.items("orders")}
+    return found - {""}
+
+
+def _address_line(db: Database, slots: list[dict[str, list[str]]], candidates: list[str],
+                  argument: str | None) -> list[str] | None:
     """The line ``argument`` of the last address the reader found dictated (the last message with a street,
     ``address1``; every line from that message, so a zip given for identity elsewhere is no address's):
-    the line's own slot; no second line, ""; no country, the shop's. None before any address."""
+    the line's own slot; no second line, ""; no country, the shop's. None before any address. A city
+    span that is a state of the store's addresses ("Houston, TX" read as two cities) is the state."""
     address = next((s for s in reversed(slots) if s.get("address1")), None)
     if address is None or argument is None:
         return None
+    if argument in ("city", "state") and not address.get("state") and len(address.get("city", [])) > 1:
+        states = _known_states(db)
+        cities = [c for c in address["city"] if c not in states]
+        address = {**address, "city": cities or address["city"],
+                   "state": [c for c in address["city"] if c in states][-1:]}
     if address.get(argument):
         return [address[argument][-1]]
     if argument == "address2":
@@ -286,7 +300,8 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     the large one's do not); "swap the T-Shirt for the red one" where one of two T-Shirts is red changes
     the other; "the one with the Laptop and Portable Charger, trade the Portable Charger for one in
     20000mAh" changes no laptop. Of those, the ones that become a variant the words ask for, when any
-    ("the maple Skateboard ... in plastic and custom": not the plastic one, which would become another).
+    ("the maple Skateboard ... in plastic and custom": not the plastic one, which would become another);
+    of several that would, the ones a value the asked variant lacks describes (``_told_apart``).
     Several products each with its own words ("the Air Purifier for one in large, ionic and the Pet Bed
     for one in medium") change by those words (``_segments``), not by every option the text says.
     None changed: all of them (the words describe no new variant yet)."""
@@ -301,7 +316,30 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
 
     becomes = {i: set(changed_variants(db, words(i), [by_id[i]])) - {i} for i in items}
     changed = [i for i in items if i not in asked and becomes[i]]
-    return [i for i in changed if becomes[i] & asked] or changed or items
+    becoming = [i for i in changed if becomes[i] & asked]
+    return _told_apart(db, becoming, by_id, becomes, asked, words) or changed or items
+
+
+def _told_apart(db: Database, items: list[str], by_id: dict[str, dict[str, Any]], becomes: dict[str, set[str]],
+                asked: set[str], words: Any) -> list[str]:
+    """Of several ``items`` of one product that would all become the asked variant, those the words
+    describe by a value the asked variant does not have ("the maple Skateboard ... in bamboo, 34 inch":
+    maple is the old one's; 34 inch, said of the new one, tells no old one apart); all of them when the
+    words tell none apart."""
+    by_name: dict[str, list[str]] = {}
+    for item in items:
+        by_name.setdefault(str(by_id[item].get("name", "")).lower(), []).append(item)
+    kept: list[str] = []
+    for group in by_name.values():
+        scores = {}
+        for item in group:
+            new_options = _products(db, sorted(becomes[item] & asked)[:1]).values()
+            new = next(iter(new_options), ("", {}))[1]
+            old = {str(k).lower(): str(v).lower() for k, v in (by_id[item].get("options") or {}).items()}
+            scores[item] = sum(_says_option(words(item), k, v) for k, v in old.items() if new.get(k) != v)
+        best = max(scores.values())
+        kept += [i for i in group if scores[i] == best or not best]
+    return [i for i in items if i in kept]
 
 
 def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
@@ -315,7 +353,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind in ("item", "order"):
         text = _order_lists_named(db, text, _with_users(db, orders, seen or {}, "orders"))
     if kind == "dictated":
-        return _address_line(slots or [], list(candidates), argument)
+        return _address_line(db, slots or [], list(candidates), argument)
     if kind in ("name", "zip"):
         named = named_customer(db, texts, argument)
         if named is not None or kind == "name":

@@ -297,3 +297,23 @@ def test_two_products_each_with_its_own_words_change_by_those_words(shared_data)
             "3676786561", "5109407456"]
         assert sorted(store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool)) == [
             "6499892866", "9534205511"]
+
+
+def test_a_value_the_asked_variant_lacks_tells_two_items_of_one_product_apart(shared_data):
+    # Order #W9869592 (tau2 db) holds a maple (28 inch) and a plastic (34 inch) Skateboard; both would become
+    # the bamboo, 34 inch, graphic one. "maple" is the old one's; "34 inch" is said of the new one.
+    text = ("the Skateboard, Sunglasses and Water Bottle order hasn't shipped yet, so I'd like to change the maple "
+            "Skateboard for a version that comes in bamboo, 34 inch and graphic and the Water Bottle for a version "
+            "that comes in capacity 1000ml.")
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
+        tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
+        assert store.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool) == [
+            "3232433601", "9127591879"]
+
+
+def test_a_city_span_that_is_a_state_of_the_stores_addresses_is_the_state(shared_data):
+    # The reader read "Houston, TX" as two cities and no state; the store's addresses say TX is a state.
+    slots = [{"address1": ["101 Broadway"], "address2": ["Suite 408"], "city": ["Houston", "TX"], "zip": ["77209"]}]
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
+        line = {a: store.mentions("dictated", ["..."], [], argument=a, slots=slots) for a in ("city", "state", "zip")}
+    assert line == {"city": ["Houston"], "state": ["TX"], "zip": ["77209"]}

@@ -18,7 +18,7 @@ import pytest
 import agentspec.train.reader as reader_module
 from agentspec.errors import AgentSpecError
 from agentspec.routing.encoder import TokenStates
-from agentspec.routing.reader import LearnedReader
+from agentspec.routing.reader import LearnedReader, char_features
 from agentspec.train.reader import ReaderError, ReaderSettings, fit_head, train_reader
 
 HIDDEN = 384  # MiniLM's state size: the features' widths (768, 3 x 384) are fixed by it
@@ -310,20 +310,26 @@ def test_a_choice_one_part_says_for_sure_outweighs_the_diluted_whole():
     assert list(LearnedReader._choice(head, x, None)) == whole  # a short message is read whole
 
 
-def test_character_features_read_typos_the_word_pieces_never_saw(tmp_path):
-    # The stand-in encoder gives a misspelt word a vector unrelated to the word's (as word pieces do to
-    # a typo): only the text's character n-grams, which mostly survive it, still say yes or no.
-    rng = random.Random(0)
-    yes, no = ["absolutely", "certainly", "definitely"], ["negative", "refused", "cancelled"]
-    lead = ["", "well ", "ok so ", "hmm ", "right, "]
-    rows = [_row([(f"{rng.choice(lead)}{rng.choice(words)}", None)], "toy", answer=answer)
-            for _ in range(150) for words, answer in ((yes, "yes"), (no, "no"))]
-    write_rows(tmp_path / "data", rows)
-    typos = ["well absolutley", "certainyl", "ok so definitly"]
-    probs = {}
-    for chars in (0, 1024):
-        train_reader(settings(tmp_path, out=tmp_path / f"r{chars}", chars=chars), encoder=HashedWords())
+def test_character_features_of_a_typo_stay_close_to_the_words():
+    # Word pieces split "plaese procede" into pieces unrelated to "please proceed"; most of its
+    # character n-grams stay, and another request's are far.
+    def cosine(a: str, b: str) -> float:
+        return float(char_features(a, 1024) @ char_features(b, 1024))
+
+    assert cosine("Please proceed.", "plaese  procede") > 0.5
+    assert cosine("Please proceed.", "cancel my order") < 0.2
+    assert abs(float(np.linalg.norm(char_features("anything", 256))) - 1.0) < 1e-5
+    assert char_features("Yes", 64).tolist() == char_features("  yes ", 64).tolist()  # case and spacing
+
+
+def test_sentence_heads_read_characters_and_a_yes_needs_both_readings(tmp_path):
+    write_rows(tmp_path / "data", synthetic_rows(300, seed=0))
+    for chars in (0, 512):
+        report = train_reader(settings(tmp_path, out=tmp_path / f"r{chars}", chars=chars), encoder=HashedWords())
+        held = report["evaluations"]["training wording, held-out texts"]
+        assert held["requests_exact"] >= 0.9 and held["false_yes"] == 0
         reader = LearnedReader.load(tmp_path / f"r{chars}", encoder=HashedWords())
-        assert reader.heads["answer"].chars == chars
-        probs[chars] = [reader.read(t).answer["yes"] for t in typos]
-    assert sum(probs[1024]) > sum(probs[0]) + 0.5 and sum(p >= 0.9 for p in probs[1024]) >= 2, probs
+        assert reader.heads["requests"].chars == chars and reader.heads["tags"].chars == 0
+        assert ("answer_check" in reader.heads) == bool(chars)
+        assert reader.read("Yes, please go ahead.").answered(0.98, 0.6) == "yes"
+        assert reader.read("No, please don't.").answered(0.98, 0.6) == "no"

@@ -47,7 +47,7 @@ class Narrowed:
     grounding: Grounding
     offered: list[Tool]  # before steps 2-4: what the system prompt lists
     waiting: list[str] = field(default_factory=list)  # writes held back until their record is read
-    unread: dict[str, set[str]] = field(default_factory=dict)  # what they wait for: kind -> described ids
+    unread: dict[str, set[str]] = field(default_factory=dict)  # records writes' words describe, unseen: kind -> ids
 
 
 def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
@@ -68,7 +68,7 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
 
     tools, described = keep_named_targets(tools, writes, policy.targets.writes, words, seen, deps.mentioned)
     tools, waiting = read_before_writing(tools, writes, policy.targets.lookups, described, seen)
-    unread = {kind: ids for kind, ids in described.items() if kind in policy.targets.lookups} if waiting else {}
+    unread = {kind: ids for kind, ids in described.items() if kind in policy.targets.lookups}
     if waiting:
         held = set().union(*(deps.requests_needing(name) for name in waiting))
         also = [t.name for t in tools if t.name in writes and deps.requests_needing(t.name) & held]

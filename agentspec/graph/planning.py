@@ -7,9 +7,10 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
    conversation, rather than left to a model that would guess a request and act on it;
 2. a hand-off step: a person is all the open requests ask for (``policy.handoff.determine``;
    ``determined.determined_handoff``);
-3. a read step: an open request's writes wait for a record the user's words describe and the
-   conversation has not shown (``narrowing.read_before_writing``), and exactly one offered lookup of
-   one identifier of that kind reads it: that lookup, with the one id the words describe;
+3. a read step: the words of an open request's writes describe a record the conversation has not
+   shown (an order by its products; its writes wait for it when it is the only one they could take,
+   ``narrowing.read_before_writing``), and exactly one offered lookup of one identifier of that kind
+   reads it: that lookup, with an id the words describe (a few such records are read one per step);
 4. a write step: the user's words since the last settled request determine exactly one write an
    open request needs, and the guard would state it (``policy.confirmation.determine``;
    ``determined.determined_write``); or ``stop: cannot`` with the store's reason, when the one write
@@ -31,6 +32,8 @@ from agentspec.graph.reading import settle
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
 __all__ = ["plan", "route_plan"]
+
+_MAX_READS = 3  # described records the graph reads itself before any write of their request
 
 
 def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
@@ -106,8 +109,10 @@ def _asked_for(state: AgentState, deps: AgentDeps) -> set[str]:
 
 def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict | None:
     """The lookup that reads the record an open request's waiting writes need (module docstring, 3), when
-    exactly one offered one-identifier lookup and one described id make it, and the guard would run it."""
-    if not _asked_for(state, deps) & set(allowed.waiting):
+    exactly one offered one-identifier lookup reads that kind and the words describe at most
+    ``_MAX_READS`` such records ("my order with the Electric Kettle" where two orders hold one: each is
+    read in turn, then the dry run tells which one a cancel can be), and the guard would run it."""
+    if not _asked_for(state, deps) & set(deps.spec.policy.confirmation.tools) or not allowed.unread:
         return None
     writes = set(deps.spec.policy.confirmation.tools)
     calls: list[CallDict] = []
@@ -119,15 +124,35 @@ def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDi
             ((argument, schema),) = properties.items()
             if identifier_kind(schema) == kind:
                 calls += [{"name": tool.name, "arguments": {argument: value}} for value in sorted(ids)]
-    if len(calls) != 1:
-        return None
+    if not calls or len(calls) > _MAX_READS or len({call["name"] for call in calls}) > 1:
+        return None  # many records, or several ways to read them: the model chooses
     verdict = ruling(deps, state, calls[0])
     return calls[0] if not isinstance(verdict, str) and verdict["action"] == "run" else None
 
 
 def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, dict[str, str] | None]:
     """The write the words determine, or (when exactly one is so determined and its dry run fails) the
-    refusal the user is told. Two candidates that both fail say different things: the model explains."""
+    refusal the user is told. Two candidates that both fail say different things: the model explains.
+    The requests of the latest message that asked for any are tried first: an older request still open
+    (one read by mistake, or waiting for more words) does not make the newest one ambiguous."""
+    asked_for = _asked_for(state, deps)
+    if asked_for & set(allowed.waiting):
+        return None, None  # the record the words describe is read first (narrowing.read_before_writing)
+    understanding = deps.spec.understanding
+    assert understanding is not None
+    latest = next((set(asked) for asked in reversed(state.get("asks") or []) if asked), set())
+    newest = {tool for request in latest & set(state.get("open_requests") or [])
+              for tool in understanding.requests.get(request, [])}
+    if newest and newest < asked_for:
+        call, cannot = _write_among(state, deps, allowed, newest)
+        if call is not None or cannot is not None:
+            return call, cannot
+    return _write_among(state, deps, allowed, asked_for)
+
+
+def _write_among(state: AgentState, deps: AgentDeps, allowed: Narrowed,
+                 tools: set[str]) -> tuple[CallDict | None, dict[str, str] | None]:
+    """``_write`` over the writes among ``tools``."""
     policy = deps.spec.policy
     declined = set(state.get("declined") or [])
     judged: list[CallDict] = []
@@ -140,10 +165,7 @@ def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallD
             refused.append(str(verdict["observation"]))
         return verdict == "confirm" and call_fingerprint(call) not in declined
 
-    asked_for = _asked_for(state, deps)
-    if asked_for & set(allowed.waiting):
-        return None, None  # the record the words describe is read first (narrowing.read_before_writing)
-    call = determined_write(allowed.tools, asked_for & set(policy.confirmation.tools), policy.targets.writes,
+    call = determined_write(allowed.tools, tools & set(policy.confirmation.tools), policy.targets.writes,
                             lambda tool: words_for(state, deps, tool, True)[0], state.get("grounding") or {},
                             allowed.grounding,
                             lambda tool, *a: deps.mentioned(tool, *a, slots=words_for(state, deps, tool, True)[1]),

@@ -78,7 +78,8 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
     for order_id in candidates:
         order = db.get("orders", order_id) or {}
         names = {str(item.get("name", "")).lower() for item in order.get("items", [])}
-        scores[order_id] = sum(_product_said(text, name) for name in names if name)
+        # A product's whole name outweighs its last word: "the Electric Kettle" is not the Tea Kettle's order.
+        scores[order_id] = sum(2 * _says(text, name) or _product_said(text, name) for name in names if name)
     best = max(scores.values(), default=0)
     return [c for c in candidates if best and scores[c] == best]
 
@@ -257,6 +258,7 @@ _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_
 
 # The shop delivers within one country: an address dictated without one is there (tau2's addresses all are).
 SHOP_COUNTRY = "USA"
+_ZIP = re.compile(r"\d{5}")  # the country's zip codes: a span of another shape the reader tagged is none
 
 
 def _known_states(db: Database) -> set[str]:
@@ -271,10 +273,13 @@ def _address_line(db: Database, slots: list[dict[str, list[str]]], candidates: l
     """The line ``argument`` of the last address the reader found dictated (the last message with a street,
     ``address1``; every line from that message, so a zip given for identity elsewhere is no address's):
     the line's own slot; no second line, ""; no country, the shop's. None before any address. A city
-    span that is a state of the store's addresses ("Houston, TX" read as two cities) is the state."""
+    span that is a state of the store's addresses ("Houston, TX" read as two cities) is the state; of
+    the zip spans, those of a zip code's shape."""
     address = next((s for s in reversed(slots) if s.get("address1")), None)
     if address is None or argument is None:
         return None
+    if argument == "zip" and any(_ZIP.fullmatch(z) for z in address.get("zip", [])):
+        address = {**address, "zip": [z for z in address["zip"] if _ZIP.fullmatch(z)]}  # "... after that": no zip
     if argument in ("city", "state") and not address.get("state") and len(address.get("city", [])) > 1:
         states = _known_states(db)
         cities = [c for c in address["city"] if c not in states]

@@ -355,3 +355,29 @@ def test_a_write_on_an_order_described_but_not_yet_read_waits_for_its_lookup(spe
         entries = [e for e in s.trace() if e["turn"] == turn + 1 and e["kind"] in ("graph", "decide")]
         assert entries[0]["calls"] == [{"name": "get_order_details", "arguments": {"order_id": "#W0000001"}}]
         assert "return_delivered_order_items" in entries[1]["tools_offered"]
+
+
+def test_a_few_orders_the_words_describe_are_each_read_before_the_model_is_asked(spec, scripted, shared_data):
+    # mason_lopez_8519 (tau2 db) has a Tea Kettle in one pending order and an Electric Kettle in the other:
+    # "the Kettle" describes both, and the graph reads both itself before any write of the cancel.
+    text = "My email is mason.lopez8921@example.com. Please cancel my order with the Kettle, I ordered it by mistake."
+    scripted.enqueue(call("find_user_id_by_email", email="mason.lopez8921@example.com"), reply("Which of the two?"))
+    with AgentSession(spec, model=scripted, data=shared_data / "tau2-retail" / "db.json") as s:
+        assert s.send(text).reply == "Which of the two?"
+        reads = [e["calls"][0] for e in s.trace() if e.get("outcome") == "determined"]
+        assert reads == [{"name": "get_order_details", "arguments": {"order_id": "#W7752859"}},
+                         {"name": "get_order_details", "arguments": {"order_id": "#W9892169"}}]
+
+
+def test_the_latest_request_is_stated_though_an_older_one_is_still_open(spec, scripted, shop_db):
+    # The opening was read as an item modification (a misreading nobody settles); with the return asked
+    # next, the modification's words would leave two writes to choose from. The newest request's write
+    # is the one stated, without the model.
+    opening = "alice@example.com here, I have a question about an order"
+    reader = read_as(opening, requests={"modify_items": 0.9})
+    scripted.enqueue(AUTH, reply("What is the question?"))
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        assert s.send(opening).reply == "What is the question?"
+        turn = s.send("I'd like to return the T-Shirt from my order #W0000001, refund to my gift card please.")
+        assert s.state["open_requests"] == ["modify_items", "return"]
+        assert turn.reply.startswith("I'm about to request a return of T-Shirt (blue, M; item 1111111111)")

@@ -317,3 +317,16 @@ def test_a_city_span_that_is_a_state_of_the_stores_addresses_is_the_state(shared
     with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
         line = {a: store.mentions("dictated", ["..."], [], argument=a, slots=slots) for a in ("city", "state", "zip")}
     assert line == {"city": ["Houston"], "state": ["TX"], "zip": ["77209"]}
+
+
+def test_a_products_whole_name_outweighs_its_last_word_and_a_zip_has_a_zips_shape(shared_data):
+    # mason_lopez_8519 (tau2 db): an Electric Kettle in #W7752859, a Tea Kettle in #W9892169.
+    seen = {"user": ["mason_lopez_8519"]}
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
+        assert store.mentions("order", ["cancel my order with the Electric Kettle"], [], argument="order_id",
+                              seen=seen) == ["#W7752859"]
+        assert store.mentions("order", ["cancel my order with the kettle"], [], argument="order_id",
+                              seen=seen) == ["#W7752859", "#W9892169"]
+        # "... another request after that": the reader tagged "after" as a zip too.
+        slots = [{"address1": ["579 Highland Drive"], "city": ["San Diego"], "state": ["CA"], "zip": ["92199", "after"]}]
+        assert store.mentions("dictated", ["..."], [], argument="zip", slots=slots) == ["92199"]

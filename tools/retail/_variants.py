@@ -10,7 +10,8 @@ How the words are read:
   Earbuds, for the one with connectivity wired"), unless the bare one comes after it ("color blue ...
   the red one"); a value said with another option's name is that option's ("frame color silver, lens
   color black" leaves the frame silver);
-- option names are not values ("bagged/bagless bagged" says "bagged" only); a value inside a longer
+- option names are not values ("bagged/bagless bagged" says "bagged" only), unless a value holds its
+  option's name ("Brand B"); a value inside a longer
   value said there does not count ("matte black" is not "black"); a value of one or two letters (a
   size "M") only with its option's name or set off by brackets and commas ("I'm" does not say "M");
 - of several items the text would change, the best-described ones win: first by how many of the
@@ -39,7 +40,9 @@ def _said_spans(text: str, unkeyed: str, value: str, key: str) -> tuple[list[tup
     keyed = [m.span(1) for m in re.finditer(rf"(?<![\w-]){re.escape(key)} ({re.escape(value)})(?![\w-])", text)]
     bare = (rf"(?<![\w-]){re.escape(value)}(?![\w-])" if len(value) > 2
             else rf"(?<=[(,])\s?{re.escape(value)}(?=[\s,).;]|$)")
-    return keyed, [m.span() for m in re.finditer(bare, unkeyed)]
+    # A value that holds its option's name ("Brand B" of "brand") is looked for where the name was not blanked.
+    holds_key = re.search(rf"(?<![\w-]){re.escape(key)}(?![\w-])", value) is not None
+    return keyed, [m.span() for m in re.finditer(bare, text if holds_key else unkeyed)]
 
 
 def _lower(options: Any) -> dict[str, str]:

@@ -330,3 +330,14 @@ def test_a_products_whole_name_outweighs_its_last_word_and_a_zip_has_a_zips_shap
         # "... another request after that": the reader tagged "after" as a zip too.
         slots = [{"address1": ["579 Highland Drive"], "city": ["San Diego"], "state": ["CA"], "zip": ["92199", "after"]}]
         assert store.mentions("dictated", ["..."], [], argument="zip", slots=slots) == ["92199"]
+
+
+def test_a_value_that_holds_its_options_name_is_read_bare(shared_data):
+    # Makeup Kit brands are "Brand A", "Brand B", ...: the option's name "brand" inside the value. The
+    # correction "basic and Brand B" after "skin tone dark, kit size professional and brand Brand A".
+    text = ("Since my order with the Makeup Kit hasn't gone out yet, might I change the Makeup Kit for the same item "
+            "this time with skin tone dark, kit size professional and brand Brand A?\n"
+            "Actually, I'd much prefer one preferably in basic and Brand B, please.")
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
+        tool, seen = "modify_pending_order_items", {"order": ["#W2047423"]}
+        assert store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == ["6254646215"]

@@ -21,6 +21,7 @@ A step made here goes through the guard like the model's: nothing runs without t
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any, Literal
 
 from agentspec.decoding.schema import identifier_kind
@@ -101,10 +102,15 @@ def _handoff(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict 
     return call if not isinstance(verdict, str) and verdict["action"] == "run" else None
 
 
-def _asked_for(state: AgentState, deps: AgentDeps) -> set[str]:
+def _tools_of(deps: AgentDeps, requests: Iterable[str]) -> set[str]:
+    """The tools the request scope gives ``requests``."""
     understanding = deps.spec.understanding
     assert understanding is not None
-    return {tool for request in state.get("open_requests") or [] for tool in understanding.requests.get(request, [])}
+    return {tool for request in requests for tool in understanding.requests.get(request, [])}
+
+
+def _asked_for(state: AgentState, deps: AgentDeps) -> set[str]:
+    return _tools_of(deps, state.get("open_requests") or [])
 
 
 def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict | None:
@@ -112,9 +118,9 @@ def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDi
     exactly one offered one-identifier lookup reads that kind and the words describe at most
     ``_MAX_READS`` such records ("my order with the Electric Kettle" where two orders hold one: each is
     read in turn, then the dry run tells which one a cancel can be), and the guard would run it."""
-    if not _asked_for(state, deps) & set(deps.spec.policy.confirmation.tools) or not allowed.unread:
-        return None
     writes = set(deps.spec.policy.confirmation.tools)
+    if not _asked_for(state, deps) & writes or not allowed.unread:
+        return None
     calls: list[CallDict] = []
     for kind, ids in allowed.unread.items():
         for tool in allowed.tools:
@@ -138,11 +144,8 @@ def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallD
     asked_for = _asked_for(state, deps)
     if asked_for & set(allowed.waiting):
         return None, None  # the record the words describe is read first (narrowing.read_before_writing)
-    understanding = deps.spec.understanding
-    assert understanding is not None
     latest = next((set(asked) for asked in reversed(state.get("asks") or []) if asked), set())
-    newest = {tool for request in latest & set(state.get("open_requests") or [])
-              for tool in understanding.requests.get(request, [])}
+    newest = _tools_of(deps, latest & set(state.get("open_requests") or []))
     if newest and newest < asked_for:
         call, cannot = _write_among(state, deps, allowed, newest)
         if call is not None or cannot is not None:

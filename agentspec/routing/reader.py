@@ -298,10 +298,13 @@ class LearnedReader:
         (states,) = self.encoder.encode([text])
         body = states.states[1:-1] if len(states) > 2 else states.states  # without [CLS]/[SEP]
         whole, parts = sentence_features(body)[None, :], self._parts(text, states)
+        read_as: dict[int, tuple[np.ndarray, np.ndarray | None]] = {}  # by Head.chars: heads share features
 
         def inputs(head: Head) -> tuple[np.ndarray, np.ndarray | None]:
-            return (with_chars(head, whole, [text]),
-                    None if parts is None else with_chars(head, parts[0], parts[1]))
+            if head.chars not in read_as:
+                read_as[head.chars] = (with_chars(head, whole, [text]),
+                                       None if parts is None else with_chars(head, parts[0], parts[1]))
+            return read_as[head.chars]
 
         requests = self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
         answer = self._answer(inputs)

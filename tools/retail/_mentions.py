@@ -45,7 +45,7 @@ Not here: how the graph uses the answer (``agentspec.graph.guard.keep_named_targ
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ._names import named_customer
@@ -326,7 +326,7 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
 
 
 def _told_apart(db: Database, items: list[str], by_id: dict[str, dict[str, Any]], becomes: dict[str, set[str]],
-                asked: set[str], words: Any) -> list[str]:
+                asked: set[str], words: Callable[[str], str]) -> list[str]:
     """Of several ``items`` of one product that would all become the asked variant, those the words
     describe by a value the asked variant does not have ("the maple Skateboard ... in bamboo, 34 inch":
     maple is the old one's; 34 inch, said of the new one, tells no old one apart); all of them when the
@@ -336,6 +336,9 @@ def _told_apart(db: Database, items: list[str], by_id: dict[str, dict[str, Any]]
         by_name.setdefault(str(by_id[item].get("name", "")).lower(), []).append(item)
     kept: list[str] = []
     for group in by_name.values():
+        if len(group) == 1:
+            kept += group
+            continue
         scores = {}
         for item in group:
             new_options = _products(db, sorted(becomes[item] & asked)[:1]).values()

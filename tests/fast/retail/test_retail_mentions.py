@@ -1,6 +1,8 @@
 """The retail toolkit's ``mentions`` hook: which seen ids a customer's words refer to."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from agentspec.tools.retail import RetailStore
@@ -14,6 +16,18 @@ METHODS = ["credit_card_1", "gift_card_1", "paypal_1"]  # alice: Visa ending in 
 @pytest.fixture
 def store():
     with RetailStore.from_json(tiny_db()) as s:
+        yield s
+
+
+SHARED_DATA = Path(__file__).resolve().parents[3].parent / "shared" / "data"
+
+
+@pytest.fixture(scope="module")
+def tau2():
+    """The tau2 retail store (read only: these tests only ask what words refer to)."""
+    if not SHARED_DATA.exists():
+        pytest.fail(f"shared data not found at {SHARED_DATA}; tests read it from ../shared/data")
+    with RetailStore.from_json(SHARED_DATA / "tau2-retail" / "db.json") as s:
         yield s
 
 
@@ -270,74 +284,68 @@ def test_a_value_said_with_another_options_name_is_that_options():
                               tool="modify_pending_order_items") == ["9002"]
 
 
-def test_of_two_items_of_one_product_the_one_whose_replaced_value_is_said_changes(shared_data):
+def test_of_two_items_of_one_product_the_one_whose_replaced_value_is_said_changes(tau2):
     # Order #W9869592 (tau2 db) holds a maple and a plastic Skateboard, and Sunglasses; "maple" can only
     # describe the old one, so the plastic Skateboard (which would become another variant) stays.
     text = ("Concerning my order #W9869592: change the maple Skateboard for one which comes in plastic and custom "
             "and the Sunglasses for the same product with the frame color silver, lens color black and frame "
             "material metal.")
-    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
-        tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
-        assert store.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool) == [
-            "3232433601", "4548300368"]
-        assert store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == [
-            "2177997696", "2198125883"]
+    tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
+    assert tau2.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool) == [
+        "3232433601", "4548300368"]
+    assert tau2.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == [
+        "2177997696", "2198125883"]
 
 
-def test_two_products_each_with_its_own_words_change_by_those_words(shared_data):
+def test_two_products_each_with_its_own_words_change_by_those_words(tau2):
     # Order #W2989580 (tau2 db) holds an Air Purifier (small, HEPA, quiet operation) and a Pet Bed (small,
     # fleece, grey). "medium" is the Pet Bed's, though an Air Purifier also comes in medium: read whole,
     # the text changed no Air Purifier, and the modification left it out.
     text = ("I wonder if it would be possible to change the Air Purifier for one preferably in large, ionic and "
             "smart sensors and the Pet Bed for the one preferably in medium, polyester and beige in order no. "
             "#W2989580, as it hasn't been sent yet.")
-    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
-        tool, seen = "modify_pending_order_items", {"order": ["#W2989580"]}
-        assert sorted(store.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool)) == [
-            "3676786561", "5109407456"]
-        assert sorted(store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool)) == [
-            "6499892866", "9534205511"]
+    tool, seen = "modify_pending_order_items", {"order": ["#W2989580"]}
+    assert sorted(tau2.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool)) == [
+        "3676786561", "5109407456"]
+    assert sorted(tau2.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool)) == [
+        "6499892866", "9534205511"]
 
 
-def test_a_value_the_asked_variant_lacks_tells_two_items_of_one_product_apart(shared_data):
+def test_a_value_the_asked_variant_lacks_tells_two_items_of_one_product_apart(tau2):
     # Order #W9869592 (tau2 db) holds a maple (28 inch) and a plastic (34 inch) Skateboard; both would become
     # the bamboo, 34 inch, graphic one. "maple" is the old one's; "34 inch" is said of the new one.
     text = ("the Skateboard, Sunglasses and Water Bottle order hasn't shipped yet, so I'd like to change the maple "
             "Skateboard for a version that comes in bamboo, 34 inch and graphic and the Water Bottle for a version "
             "that comes in capacity 1000ml.")
-    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
-        tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
-        assert store.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool) == [
-            "3232433601", "9127591879"]
+    tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
+    assert tau2.mentions("item", [text], [], argument="item_ids", seen=seen, tool=tool) == [
+        "3232433601", "9127591879"]
 
 
-def test_a_city_span_that_is_a_state_of_the_stores_addresses_is_the_state(shared_data):
+def test_a_city_span_that_is_a_state_of_the_stores_addresses_is_the_state(tau2):
     # The reader read "Houston, TX" as two cities and no state; the store's addresses say TX is a state.
     slots = [{"address1": ["101 Broadway"], "address2": ["Suite 408"], "city": ["Houston", "TX"], "zip": ["77209"]}]
-    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
-        line = {a: store.mentions("dictated", ["..."], [], argument=a, slots=slots) for a in ("city", "state", "zip")}
+    line = {a: tau2.mentions("dictated", ["..."], [], argument=a, slots=slots) for a in ("city", "state", "zip")}
     assert line == {"city": ["Houston"], "state": ["TX"], "zip": ["77209"]}
 
 
-def test_a_products_whole_name_outweighs_its_last_word_and_a_zip_has_a_zips_shape(shared_data):
+def test_a_products_whole_name_outweighs_its_last_word_and_a_zip_has_a_zips_shape(tau2):
     # mason_lopez_8519 (tau2 db): an Electric Kettle in #W7752859, a Tea Kettle in #W9892169.
     seen = {"user": ["mason_lopez_8519"]}
-    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
-        assert store.mentions("order", ["cancel my order with the Electric Kettle"], [], argument="order_id",
-                              seen=seen) == ["#W7752859"]
-        assert store.mentions("order", ["cancel my order with the kettle"], [], argument="order_id",
-                              seen=seen) == ["#W7752859", "#W9892169"]
-        # "... another request after that": the reader tagged "after" as a zip too.
-        slots = [{"address1": ["579 Highland Drive"], "city": ["San Diego"], "state": ["CA"], "zip": ["92199", "after"]}]
-        assert store.mentions("dictated", ["..."], [], argument="zip", slots=slots) == ["92199"]
+    assert tau2.mentions("order", ["cancel my order with the Electric Kettle"], [], argument="order_id",
+                         seen=seen) == ["#W7752859"]
+    assert tau2.mentions("order", ["cancel my order with the kettle"], [], argument="order_id",
+                         seen=seen) == ["#W7752859", "#W9892169"]
+    # "... another request after that": the reader tagged "after" as a zip too.
+    slots = [{"address1": ["579 Highland Drive"], "city": ["San Diego"], "state": ["CA"], "zip": ["92199", "after"]}]
+    assert tau2.mentions("dictated", ["..."], [], argument="zip", slots=slots) == ["92199"]
 
 
-def test_a_value_that_holds_its_options_name_is_read_bare(shared_data):
+def test_a_value_that_holds_its_options_name_is_read_bare(tau2):
     # Makeup Kit brands are "Brand A", "Brand B", ...: the option's name "brand" inside the value. The
     # correction "basic and Brand B" after "skin tone dark, kit size professional and brand Brand A".
     text = ("Since my order with the Makeup Kit hasn't gone out yet, might I change the Makeup Kit for the same item "
             "this time with skin tone dark, kit size professional and brand Brand A?\n"
             "Actually, I'd much prefer one preferably in basic and Brand B, please.")
-    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as store:
-        tool, seen = "modify_pending_order_items", {"order": ["#W2047423"]}
-        assert store.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == ["6254646215"]
+    tool, seen = "modify_pending_order_items", {"order": ["#W2047423"]}
+    assert tau2.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == ["6254646215"]

@@ -8,8 +8,9 @@ Contract:
   no ``title`` keys, and ``x-grounded: <kind>`` on every string that carries ``Identifier(kind)``,
   including inside list items, optionals and nested pydantic models.
 - ``normalize_schema(schema)`` turns the dialects found in the wild (BFCL's ``"type": "dict"``,
-  ``"float"``, ``"tuple"``, ``"any"``) into standard JSON schema; on a standard schema it is the
-  identity, so ``from_openai(to_openai(t)) == t``.
+  ``"float"``, ``"tuple"``, ``"any"``, a per-property boolean ``required``) into standard JSON schema;
+  on a standard schema it is the identity, so ``from_openai(to_openai(t)) == t``. A ``required`` that
+  is not a list of names raises ``ToolDefinitionError``.
 
 It does not validate arguments or call anything; ``agentspec.toolkit`` does.
 """
@@ -230,7 +231,8 @@ _SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
 
 
 def normalize_schema(node: Any) -> Any:
-    """Return a standard JSON schema for ``node`` (a copy); unknown type names raise."""
+    """Return a standard JSON schema for ``node`` (a copy); unknown type names and a ``required`` that
+    is not a list of names raise ``ToolDefinitionError``."""
     if not isinstance(node, dict):
         return node
     out: dict[str, Any] = {}
@@ -245,6 +247,15 @@ def normalize_schema(node: Any) -> Any:
             out[key] = normalize_schema(value)
         elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
             out[key] = [normalize_schema(sub) for sub in value]
+        elif key == "required":
+            if isinstance(value, bool):
+                continue  # a per-property boolean "required" (BFCL, draft 3): the parent's list rules
+            if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+                raise ToolDefinitionError(
+                    f"'required' must be a list of property names, got {value!r:.200}.",
+                    hint='List the names of the required properties, e.g. "required": ["city"].',
+                )
+            out[key] = list(value)
         else:
             out[key] = copy.deepcopy(value)
     return out

@@ -56,6 +56,13 @@ class AgentRepl(ChatRepl):
             last = [m for m in state.get("messages", []) if "meta" not in m][-2:]
             for m in last:
                 self.console.print(f"[dim]{'you' if m['role'] == 'user' else 'agent'}> {_text(m)}[/]", highlight=False)
+        if s.interrupted():
+            self.console.print("[dim]the last turn was cut off (the process stopped); finishing it:[/]")
+            result = s.recover()
+            while result is not None and result.approval is not None:
+                result = self._ask_operator(result.approval, shown=result)
+            if result is not None:
+                self._finish(result)
         waiting = s.pending_approval()
         if waiting is not None:
             result = self._ask_operator(waiting)
@@ -91,6 +98,12 @@ class AgentRepl(ChatRepl):
         except AgentSpecError as exc:
             self.console.print(f"[red]Error:[/] {exc}", highlight=False)
             return None
+        except KeyboardInterrupt:  # Ctrl-C stops the turn, not the chat (a write it ran is still reported)
+            finished = self.session.abandon()
+            self.console.print("[dim](stopped)[/]")
+            if finished is not None and finished.approval is None:
+                self._finish(finished)
+            return finished
         self._finish(result)
         return result
 

@@ -158,6 +158,9 @@ def trace(session_name: str, as_json: bool, turn: int | None) -> None:
 @settings_options
 def ask(text: str, as_json: bool, **options: Any) -> None:
     """Ask one question and print the reply (for scripts)."""
+    from agentspec.repl import checked_text
+
+    text = checked_text(text)
     settings = RuntimeSettings(**options)
     model = settings.load()
     messages = ([{"role": "system", "content": settings.system}] if settings.system else []) + [

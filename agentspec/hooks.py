@@ -12,6 +12,11 @@ falls back to something generic and says so in its docstring.
 - ``describe(name, arguments) -> str | None``: the sentence stating a write before the confirmation
   question. Without it: the spec's ``messages.statement`` with the call's name and JSON arguments.
 - ``report(name, arguments) -> str | None``: the sentence saying a write is done, from the store.
+- ``once(key, run) -> (observation, ran)``: runs the write ``run()`` at most once per ``key``, recording
+  the key and the observation in the write's own transaction; a recorded key answers its observation
+  and ``ran=False``. The graph keys each write by session, turn, step and call, so a turn resumed
+  after a crash reports a write that ran instead of running it again. Without it: the write runs
+  plainly, and a crash between the write and the turn's checkpoint may repeat it on resume.
 - ``mentions(kind, texts, candidates, argument=None, seen=None, slots=None, tool=None) -> list[str] | None``:
   which seen identifiers of ``kind`` the user's ``texts`` refer to (a verifier against the store: "my
   order with the lamp" is the order whose items include a Lamp); ``slots`` are the reader's spans
@@ -30,14 +35,14 @@ The factory (the entry point's object) may also carry, as attributes:
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["HOOK_NAMES", "DomainHooks", "IdentifierShapes", "SessionOpener", "merged_shapes"]
 
-HOOK_NAMES = ("owners", "check", "describe", "report", "mentions")
+HOOK_NAMES = ("owners", "check", "describe", "report", "mentions", "once")
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class DomainHooks(Protocol):
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                  seen: dict[str, list[str]] | None = None,
                  slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None: ...
+
+    def once(self, key: str, run: Callable[[], str]) -> tuple[str, bool]: ...
 
 
 class SessionOpener(Protocol):

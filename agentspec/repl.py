@@ -3,7 +3,8 @@
 Commands: /help, /reset, /model [NAME], /stats, /exit. Ctrl-C during a reply stops the generation and
 keeps the conversation (the partial reply stays in the history); Ctrl-C at the prompt clears the
 line; Ctrl-D exits. Without a terminal (a pipe), lines are read from stdin and replies printed plainly,
-so the REPL can be scripted and tested.
+so the REPL can be scripted and tested. A line that is not valid UTF-8 is refused with an error naming
+the bad byte; the loop goes on.
 
 This module knows nothing about tools or agents: it drives a ``ChatModel``. The agent REPL
 (``agentspec.agent_repl``) subclasses it, overriding ``banner``, ``command`` and ``respond``.
@@ -23,7 +24,7 @@ from rich.table import Table
 from agentspec.errors import AgentSpecError
 from agentspec.runtime.base import ChatModel, Completion, GenerationSettings, Message
 
-__all__ = ["ChatRepl", "HELP"]
+__all__ = ["ChatRepl", "HELP", "checked_text"]
 
 HELP = """\
 /help           this help
@@ -74,12 +75,19 @@ class ChatRepl:
             except EOFError:
                 self.console.print()
                 return
-            if not self.handle(line):
-                return
+            try:
+                if not self.handle(line):
+                    return
+            except KeyboardInterrupt:  # Ctrl-C outside a streamed reply (an agent turn): back to the prompt
+                self.console.print("[dim](stopped)[/]")
 
     def handle(self, line: str) -> bool:
         """Process one input line; False means exit."""
-        line = line.strip()
+        try:
+            line = checked_text(line).strip()
+        except AgentSpecError as exc:
+            self.console.print(f"[red]Error:[/] {exc}", highlight=False)
+            return True
         if not line:
             return True
         if line.startswith("/"):
@@ -185,11 +193,32 @@ class ChatRepl:
         self.console.print(table)
 
 
+def checked_text(text: str) -> str:
+    """``text`` if it is valid Unicode; else an ``AgentSpecError`` naming the first bad byte.
+
+    Undecodable input bytes reach Python as lone surrogates (U+DC80..U+DCFF: the ``surrogateescape``
+    of stdin, argv and terminals in a non-UTF-8 locale); no model, tokenizer or store can take them.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        char = text[exc.start]
+        byte = f"byte 0x{ord(char) - 0xDC00:02x}" if 0xDC80 <= ord(char) <= 0xDCFF else f"U+{ord(char):04X}"
+        raise AgentSpecError(f"the input is not valid UTF-8 ({byte} at character {exc.start + 1})",
+                             hint="Type or pipe UTF-8 text (check the terminal's or the file's encoding).",
+                             code="bad_input") from None
+    return text
+
+
 def _line_reader() -> Callable[[str], str]:
     """prompt_toolkit with persistent history on a terminal; plain stdin otherwise."""
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         def read_plain(prompt: str) -> str:
-            line = sys.stdin.readline()
+            # Bytes, decoded here: a line that is not UTF-8 becomes lone surrogates that ``handle``
+            # refuses, instead of a UnicodeDecodeError that would end the loop.
+            buffer = getattr(sys.stdin, "buffer", None)
+            line = (buffer.readline().decode("utf-8", "surrogateescape") if buffer is not None
+                    else sys.stdin.readline())
             if not line:
                 raise EOFError
             return line.rstrip("\n")

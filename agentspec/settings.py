@@ -2,7 +2,9 @@
 
 Every field is documented once, here. ``agentspec chat/ask`` get one ``--flag`` per field, each also
 read from ``AGENTSPEC_<FIELD>`` (e.g. ``AGENTSPEC_MODEL``, ``AGENTSPEC_BACKEND``). Unset fields (None)
-leave the backend's own defaults in place.
+leave the backend's own defaults in place. A field's bounds (``ge``/``gt``/``le``/``lt``, the same as
+the spec's ``model`` and ``generation`` blocks) become the flag's range: ``--top-p 2`` is refused
+with the flag's name and its valid range, as an invalid spec is.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ from typing import Any, Callable, Literal
 
 import click
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.fields import FieldInfo
 
 from agentspec.errors import AgentSpecError
 from agentspec.runtime.base import ChatModel, GenerationSettings
@@ -27,13 +30,14 @@ class RuntimeSettings(BaseModel):
     base_url: str | None = Field(None, description="openai backend: endpoint URL, e.g. http://127.0.0.1:8000/v1.")
     api_key: str | None = Field(None, description="openai backend: API key (default $OPENAI_API_KEY).")
     device: str | None = Field(None, description="transformers backend: cpu or cuda (default: cuda if present).")
-    n_ctx: int | None = Field(None, description="Context length in tokens (default 4096; agent specs set their own).")
-    threads: int | None = Field(None, description="llamacpp backend: CPU threads (default: all cores).")
+    n_ctx: int | None = Field(None, ge=256, description="Context length in tokens (default 4096; agent specs set "
+                              "their own).")
+    threads: int | None = Field(None, ge=1, description="llamacpp backend: CPU threads (default: all cores).")
     seed: int = Field(0, description="Sampling seed.")
-    temperature: float = Field(0.2, description="Sampling temperature; 0 is greedy.")
-    top_p: float = Field(0.95, description="Nucleus sampling threshold.")
-    top_k: int = Field(40, description="Top-k cut (0: off).")
-    max_tokens: int = Field(512, description="Most tokens in one reply.")
+    temperature: float = Field(0.2, ge=0.0, description="Sampling temperature; 0 is greedy.")
+    top_p: float = Field(0.95, gt=0.0, le=1.0, description="Nucleus sampling threshold.")
+    top_k: int = Field(40, ge=0, description="Top-k cut (0: off).")
+    max_tokens: int = Field(512, ge=1, description="Most tokens in one reply.")
     system: str | None = Field(None, description="System prompt.")
 
     def generation(self) -> GenerationSettings:
@@ -62,7 +66,17 @@ class RuntimeSettings(BaseModel):
         return load_model(self.backend, self.model, **options)
 
 
-_CLICK_TYPES: dict[Any, Any] = {int: int, float: float, str: str}
+def _click_type(base: type, field: FieldInfo) -> Any:
+    """The click type of a field: its base type, as a range when the field has bounds."""
+    bounds: dict[str, Any] = {}
+    for rule in field.metadata:
+        for attr, key, is_open in (("ge", "min", False), ("gt", "min", True), ("le", "max", False), ("lt", "max", True)):
+            if getattr(rule, attr, None) is not None:
+                bounds[key] = getattr(rule, attr)
+                bounds[f"{key}_open"] = is_open
+    if not bounds or base is str:
+        return base
+    return click.IntRange(**bounds) if base is int else click.FloatRange(**bounds)
 
 
 def settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -72,7 +86,7 @@ def settings_options(func: Callable[..., Any]) -> Callable[..., Any]:
         base = next((t for t in (int, float, str) if annotation in (t, t | None)), str)
         func = click.option(
             f"--{name.replace('_', '-')}", name,
-            type=_CLICK_TYPES[base], default=field.default, show_default=field.default is not None,
+            type=_click_type(base, field), default=field.default, show_default=field.default is not None,
             envvar=f"AGENTSPEC_{name.upper()}", help=field.description,
         )(func)
     return func

@@ -7,9 +7,10 @@ Contract:
   packaged ``agentspec/specs/retail.yaml``, the default of ``agentspec chat``.
 - ``check_spec(name_or_path) -> (spec | None, problems)`` reports EVERY problem at once, each with its
   field path: YAML syntax, pydantic validation, then semantic checks (unknown toolkits, tool names in
-  the policy that no toolkit provides, missing adapter and prompt files, limits that cannot fit the
-  model's context). ``load_spec`` raises ``SpecError`` listing them all. Relative paths in a spec are
-  relative to the spec file's folder.
+  the policy that no toolkit provides, missing adapter and prompt files, a system or chat template that
+  does not compile, a model file that is missing or not GGUF, limits that cannot fit the model's
+  context); a spec file that is not UTF-8 is a problem too, not a traceback. ``load_spec`` raises
+  ``SpecError`` listing them all. Relative paths in a spec are relative to the spec file's folder.
 - Adapters are declared and validated here (name unique, file exists, scale finite); ``load_model``
   hands them to the backend (llamacpp applies GGUF LoRA adapters on the quantized base; the first is
   active). A backend that cannot apply them is an error, never a silent run of the bare base model.
@@ -31,6 +32,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
+from agentspec._specfiles import chat_template_problem, chat_template_text, model_problem, read_text, template_problem
 from agentspec.errors import AgentSpecError
 from agentspec.runtime.base import ChatModel, GenerationSettings
 
@@ -151,6 +153,9 @@ class MessagesSpec(_Strict):
     reported: str | None = Field(None, description="Says a write is done (no report hook); {tool}.")
     cannot: str | None = Field(None, description="Tells why a write cannot be done; {reason} is the tool's error.")
     declined: str | None = Field(None, description="Acknowledges a stated write the user declined.")
+    operator_refused: str | None = Field(None, description="Tells the user that the operator (--approve) did not "
+                                         "approve a write, so it was not done; {statement} is the write's statement. "
+                                         "Unset: messages.cannot, with the policy's reason.")
     not_yours: str | None = Field(None, description="Said when the model kept at another user's data (policy."
                                   "authentication.one_user_per_session); {user} is the authenticated user.")
     stopped: str | None = Field(None, description="Asks the user to say again what they want, when the graph stops "
@@ -259,10 +264,10 @@ def find_template(spec: AgentSpec) -> str:
     name = spec.prompts.system
     path = spec.resolve_path(name)
     if path.is_file():
-        return path.read_text(encoding="utf-8")
+        return read_text(path, "system prompt template")
     packaged = files("agentspec.prompts") / name
     if "/" not in name and packaged.is_file():
-        return packaged.read_text(encoding="utf-8")
+        return read_text(packaged, "system prompt template")
     raise AgentSpecError(
         f"system prompt template {name!r} not found (looked at {path} and in agentspec/prompts)",
         hint="Give a path to a .j2 file (relative to the spec) or the name of a packaged template, "
@@ -409,6 +414,7 @@ def message_problems(spec: AgentSpec) -> list[SpecProblem]:
     problems = [SpecProblem(f"messages.{name}", "required by the spec's policy: what the graph says there")
                 for name, wanted in needed.items() if wanted and not getattr(m, name)]
     for name, fields in (("confirm", {"statement"}), ("statement", {"tool", "arguments"}), ("reported", {"tool"}),
+                         ("operator_refused", {"statement"}),
                          ("cannot", {"reason"}), ("handoff_summary", {"user", "request"}),
                          ("not_yours", {"user"})):
         text = getattr(m, name)
@@ -470,19 +476,45 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
             problems.append(SpecProblem(f"policy.authentication.tools[{j}]",
                                         f"{tool!r} also requires a user: nobody could ever authenticate"))
     problems += message_problems(spec)
-    try:
-        find_template(spec)
-    except AgentSpecError as exc:
-        problems.append(SpecProblem("prompts.system", exc.message))
+    problems += _file_problems(spec)
     if spec.generation.max_tokens >= spec.model.n_ctx:
         problems.append(SpecProblem("generation.max_tokens", f"{spec.generation.max_tokens} leaves no room for "
                                     f"the prompt in a context of {spec.model.n_ctx} tokens (model.n_ctx)"))
     return problems
 
 
+def _file_problems(spec: AgentSpec) -> list[SpecProblem]:
+    """The files the spec names: the system template compiles and renders, the chat template compiles,
+    the model file exists and is a GGUF (``agentspec._specfiles``)."""
+    problems: list[SpecProblem] = []
+    try:
+        source = find_template(spec)
+    except AgentSpecError as exc:
+        problems.append(SpecProblem("prompts.system", exc.message))
+    else:
+        # Rendered as SystemPrompt renders it, before and after authentication.
+        variables = [{"tools": "(the tools)", "user_id": user, "spec": spec} for user in (None, "user_1")]
+        problem = template_problem(source, variables)
+        if problem:
+            problems.append(SpecProblem("prompts.system", f"{problem} ({spec.prompts.system})"))
+    if spec.model.chat_template:
+        try:
+            problem = chat_template_problem(chat_template_text(spec.model.chat_template, spec.resolve_path))
+        except AgentSpecError as exc:
+            problem = exc.message
+        if problem:
+            problems.append(SpecProblem("model.chat_template", problem))
+    problem = model_problem(spec.model.backend, spec.model.name)
+    if problem:
+        problems.append(SpecProblem("model.name", problem))
+    return problems
+
+
 def _read_mapping(path: Path) -> tuple[dict[str, Any] | None, list[SpecProblem]]:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path, "spec file"))
+    except AgentSpecError as exc:
+        return None, [SpecProblem("", exc.message)]
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -592,8 +624,9 @@ def load_model(spec: AgentSpec) -> ChatModel:
     m = spec.model
     cls = backend_class(m.backend)
     accepted = set(inspect.signature(cls.__init__).parameters)
+    chat_template = chat_template_text(m.chat_template, spec.resolve_path) if m.chat_template else None
     wanted = {"n_ctx": m.n_ctx, "n_threads": m.threads, "base_url": m.base_url, "device": m.device,
-              "seed": m.seed, "chat_template": m.chat_template, "context_length": m.n_ctx,
+              "seed": m.seed, "chat_template": chat_template, "context_length": m.n_ctx,
               "default_settings": spec.generation.settings()}
     options = {k: v for k, v in wanted.items() if k in accepted and v is not None}
     if spec.adapters:

@@ -149,12 +149,16 @@ class Tool:
     def validate(self, arguments: dict[str, Any]) -> dict[str, Any]:
         """Return arguments ready to pass to the function; raise ``ToolArgumentError`` listing each bad field.
 
-        With a Python function, values are converted by pydantic (nested models become instances,
-        defaults are filled in). Without one, the arguments are checked against the JSON schema
+        A string that is not valid Unicode text (an unpaired surrogate) is refused. With a Python
+        function, values are converted by pydantic (nested models become instances, defaults are
+        filled in). Without one, the arguments are checked against the JSON schema
         and returned as given.
         """
         if not isinstance(arguments, dict):
             raise ToolArgumentError(self.name, [("", f"expected an object, got {type(arguments).__name__}")])
+        bad_text = _unpaired_surrogate(arguments)
+        if bad_text is not None:
+            raise ToolArgumentError(self.name, [(bad_text, "not valid Unicode text (an unpaired surrogate \\udXXX)")])
         if self.arguments_model is None:
             import jsonschema  # only imported tools need it; keeps the chat path's imports light
 
@@ -294,6 +298,32 @@ class ToolRegistry:
             return ToolOutcome("tool_error", name, arguments, f"Error: {_message(exc)}", exc)
         observation = result if isinstance(result, str) else json.dumps(to_jsonable_python(result))
         return ToolOutcome("ok", name, arguments, observation)
+
+
+def _unpaired_surrogate(value: Any, path: str = "") -> str | None:
+    """The path of the first string (key or value) in ``value`` holding an unpaired surrogate, or None.
+
+    JSON can spell one (``"\\ud800"``), but it is not text: no database, file or tokenizer can encode it.
+    """
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return path
+        return None
+    if isinstance(value, dict):
+        items: Iterable[tuple[Any, Any]] = value.items()
+    elif isinstance(value, (list, tuple)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        where = f"{path}.{key}" if path else str(key)
+        found = _unpaired_surrogate(key, where) if isinstance(key, str) else None
+        found = found if found is not None else _unpaired_surrogate(item, where)
+        if found is not None:
+            return found
+    return None
 
 
 def _message(exc: Exception) -> str:

@@ -29,6 +29,7 @@ Not here: the episode loop, the user, scoring.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import os
@@ -241,6 +242,16 @@ class AgentFactory:
     def for_workers(self, workers: int) -> AgentFactory:
         """This recipe for a pool of ``workers`` processes: models default to cores // workers threads."""
         return replace(self, default_threads=worker_threads(workers))
+
+    def content_digest(self) -> str | None:
+        """A digest of the spec the agent runs (its file's bytes, or a loaded spec's fields); None for the oracle."""
+        if self.kind != "spec":
+            return None
+        from agentspec.spec import AgentSpec, find_spec
+
+        spec = dict(self.options).get("spec")
+        data = spec.model_dump_json().encode() if isinstance(spec, AgentSpec) else find_spec(spec).read_bytes()
+        return hashlib.sha256(data).hexdigest()[:16]
 
     def __call__(self, gold: Mapping[str, EvaluationCriteria]) -> EvalAgent:
         if self.kind == "oracle":

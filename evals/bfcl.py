@@ -2,7 +2,8 @@
 
 - ``load_bfcl`` reads BFCL v4's JSON-lines questions (and optionally ``possible_answer``) file,
   joined by id, in question-file order. A malformed line, a duplicate id, or an id present in one
-  file only raises ``BfclFormatError`` naming the file, the line and the fix.
+  file only raises ``BfclFormatError`` naming the file, the line and the fix; given a ``skipped``
+  list, it records each such case there (``{"id", "line", "reason"}``) and goes on without it.
 - ``bfcl_functions_to_json_schema`` turns a BFCL function (its dialect: ``dict``, ``float``,
   ``tuple``, ``any``) into one whose ``parameters`` is standard JSON schema, for a decoder.
 - ``check_simple`` / ``check_multiple`` / ``check_parallel`` / ``check_irrelevance`` mirror the
@@ -10,6 +11,9 @@
   "variable" relaxation, string normalisation, list / dict / list-of-dict comparison, greedy
   any-order matching), so our accuracy is comparable with the leaderboard's. ``check_case``
   picks the checker from the case id; ``score`` aggregates accuracy, valid rate and error counts.
+  A case that cannot be run or checked (skipped at load, or a ``BfclFormatError`` while decoding or
+  checking it) counts as a failure of type ``malformed_case``, listed with its id and reason in
+  ``malformed_cases``: one bad case never aborts a run.
 
 Not done here: running a model, decoding its text into calls (predictions arrive parsed), Java /
 JavaScript type conversion, multi-turn and executable categories. A call is a plain dict
@@ -45,6 +49,7 @@ ERROR_TYPES: tuple[str, ...] = (
     "cannot_find_match",  # parallel: some expected call matched no remaining model call
     "irrelevance_call",  # irrelevance case: a call was made
     "relevance_no_call",  # relevance case: no call was made
+    "malformed_case",  # the case itself cannot be run or checked (see ``malformed_cases``)
 )
 
 # BFCL's PYTHON_TYPE_MAPPING ("any" is checked as str there, and so here). "number"/"object" are
@@ -115,6 +120,39 @@ def _question_problem(obj: dict[str, Any]) -> str | None:
             isinstance(f, dict) and isinstance(f.get("name"), str)
             and isinstance(f.get("parameters"), dict) for f in funcs):
         return "'function' must be a list of functions with a 'name' and a 'parameters' object"
+    for f in funcs:
+        problem = _definition_problem(f["parameters"], f"function {f['name']!r}: parameters")
+        if problem:
+            return problem
+    return None
+
+
+def _definition_problem(schema: dict[str, Any], path: str) -> str | None:
+    """Where a function's schema breaks the shape BFCL's own files have: ``type`` a string,
+    ``properties`` an object of schemas, ``required`` a list of names, ``items`` a schema (or a list)."""
+    if "type" in schema and not isinstance(schema["type"], str):
+        return f"{path}: 'type' must be a string"
+    props = schema.get("properties", {})
+    if not isinstance(props, dict) or not all(isinstance(sub, dict) for sub in props.values()):
+        return f"{path}: 'properties' must map each parameter name to a schema object"
+    required = schema.get("required", [])
+    if not isinstance(required, (list, bool)) or (
+            isinstance(required, list) and not all(isinstance(name, str) for name in required)):
+        return f"{path}: 'required' must be a list of parameter names"
+    items = schema.get("items")
+    subs = [(f"{path}.properties.{name}", sub) for name, sub in props.items()]
+    if items is None:
+        pass
+    elif isinstance(items, dict):
+        subs.append((f"{path}.items", items))
+    elif isinstance(items, list) and all(isinstance(sub, dict) for sub in items):
+        subs += [(f"{path}.items[{i}]", sub) for i, sub in enumerate(items)]
+    else:
+        return f"{path}: 'items' must be a schema object (or a list of them)"
+    for sub_path, sub in subs:
+        problem = _definition_problem(sub, sub_path)
+        if problem:
+            return problem
     return None
 
 
@@ -132,49 +170,78 @@ def _answer_problem(obj: dict[str, Any]) -> str | None:
 _Rows = dict[str, tuple[int, dict[str, Any]]]  # id -> (line number, object)
 
 
-def _read_jsonl(path: Path, what: str, problem_of: Callable[[dict[str, Any]], str | None]) -> _Rows:
-    """id -> (line number, object) for one BFCL JSON-lines file, every line checked."""
+def _problem(skipped: list[dict[str, Any]] | None, case_id: str | None, where: str, reason: str,
+             hint: str) -> None:
+    """A malformed line: raised, or recorded in ``skipped`` (the caller then skips the line)."""
+    if skipped is None:
+        raise BfclFormatError(f"{where}: {reason}", hint=hint)
+    skipped.append({"id": case_id, "line": where, "reason": reason})
+
+
+def _line_object(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
+    """(the object of one JSON line, None) or (None, what is wrong with it)."""
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+        json.dumps(obj, ensure_ascii=False).encode("utf-8")  # an escaped lone surrogate is JSON, not text
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte {exc.start + 1} of the line)"
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON ({exc.msg})"
+    except UnicodeEncodeError:
+        return None, "a string holds an unpaired surrogate escape (\\udXXX)"
+    if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+        return None, "expected an object with a string 'id'"
+    return obj, None
+
+
+def _read_jsonl(path: Path, what: str, problem_of: Callable[[dict[str, Any]], str | None],
+                skipped: list[dict[str, Any]] | None = None) -> _Rows:
+    """id -> (line number, object) for one BFCL JSON-lines file, every line checked (``_problem``)."""
     rows: _Rows = {}
     hint = f"compare the line with BFCL v4's {what} format (one JSON object per line)"
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise BfclFormatError(f"{path}:{lineno}: not valid JSON ({exc.msg})",
-                                      hint=hint) from exc
-            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
-                raise BfclFormatError(f"{path}:{lineno}: expected an object with a string 'id'",
-                                      hint=hint)
-            problem = problem_of(obj)
-            if problem:
-                raise BfclFormatError(f"{path}:{lineno}: case {obj['id']!r}: {problem}", hint=hint)
-            if obj["id"] in rows:
-                raise BfclFormatError(f"{path}:{lineno}: duplicate id {obj['id']!r} (first at line "
-                                      f"{rows[obj['id']][0]})", hint="remove the duplicate line")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise BfclFormatError(f"{path}: cannot read the {what} file ({exc.strerror or exc})",
+                              hint="check the path") from None
+    for lineno, raw in enumerate(data.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        obj, problem = _line_object(raw)
+        if obj is None:
+            _problem(skipped, None, f"{path}:{lineno}", str(problem), hint)
+            continue
+        problem = problem_of(obj)
+        if problem:
+            _problem(skipped, obj["id"], f"{path}:{lineno}", f"case {obj['id']!r}: {problem}", hint)
+        elif obj["id"] in rows:
+            _problem(skipped, obj["id"], f"{path}:{lineno}", f"duplicate id {obj['id']!r} (first at line "
+                     f"{rows[obj['id']][0]})", "remove the duplicate line")
+        else:
             rows[obj["id"]] = (lineno, obj)
     return rows
 
 
-def load_bfcl(questions_path: str | Path, answers_path: str | Path | None = None) -> list[BfclCase]:
-    """Load BFCL v4 questions (and answers, joined by id) in question-file order."""
+def load_bfcl(questions_path: str | Path, answers_path: str | Path | None = None, *,
+              skipped: list[dict[str, Any]] | None = None) -> list[BfclCase]:
+    """Load BFCL v4 questions (and answers, joined by id) in question-file order; malformed cases raise,
+    or are appended to ``skipped`` and left out (module docstring)."""
     qpath = Path(questions_path)
-    questions = _read_jsonl(qpath, "question", _question_problem)
+    questions = _read_jsonl(qpath, "question", _question_problem, skipped)
     answers = None
     if answers_path is not None:
         apath = Path(answers_path)
-        answers = _read_jsonl(apath, "possible_answer", _answer_problem)
+        answers = _read_jsonl(apath, "possible_answer", _answer_problem, skipped)
         fix = "pass the answers file that belongs to this questions file"
         for aid, (lineno, _) in answers.items():
-            if aid not in questions:
-                raise BfclFormatError(f"{apath}:{lineno}: id {aid!r} has no question in {qpath}",
-                                      hint=fix)
-        for qid, (lineno, _) in questions.items():
+            if aid not in questions and skipped is None:  # skipping: an answer alone is no case to count
+                raise BfclFormatError(f"{apath}:{lineno}: id {aid!r} has no question in {qpath}", hint=fix)
+        for qid, (lineno, _) in list(questions.items()):
             if qid not in answers:
-                raise BfclFormatError(f"{qpath}:{lineno}: id {qid!r} has no answer in {apath}",
-                                      hint=fix + " (or none, for an irrelevance category)")
+                if not any(s["id"] == qid for s in skipped or ()):
+                    _problem(skipped, qid, f"{qpath}:{lineno}", f"id {qid!r} has no answer in {apath}",
+                             fix + " (or none, for an irrelevance category)")
+                del questions[qid]
     return [BfclCase(id=qid, messages=list(obj["question"][0]), functions=obj["function"],
                      ground_truth=None if answers is None else answers[qid][1]["ground_truth"])
             for qid, (_, obj) in questions.items()]
@@ -559,21 +626,24 @@ def validate_call(functions: Sequence[dict[str, Any]], call: Any, *,
 # ---- Aggregate -----------------------------------------------------------------------------------
 
 def score(cases: Sequence[BfclCase], predictions: Sequence[dict[str, Any]], *,
-          underscore_to_dot: bool = False) -> dict[str, Any]:
+          underscore_to_dot: bool = False, skipped: Sequence[dict[str, Any]] = ()) -> dict[str, Any]:
     """Score one prediction per case (same order) -> accuracy, valid rate, error counts.
 
     A prediction is ``{"calls": [{"name", "arguments"}] | None, "parse_error": str | None}``,
-    optionally with an ``"id"`` that must equal its case's id. ``valid_rate`` is the share of
-    predictions that parsed (``calls`` is a list, no parse error) and whose every call passes
-    ``validate_call``; an empty list of calls counts as a valid (no-call) answer.
+    optionally with an ``"id"`` that must equal its case's id, and ``"malformed": reason`` for a case
+    that could not be run. ``valid_rate`` is the share of predictions that parsed (``calls`` is a
+    list, no parse error) and whose every call passes ``validate_call``; an empty list of calls counts
+    as a valid (no-call) answer. The cases ``load_bfcl`` skipped (``skipped``) count as failures too:
+    each malformed case is a ``malformed_case`` error, listed in ``malformed_cases`` with its reason.
     """
     if len(cases) != len(predictions):
         raise BfclFormatError(f"{len(cases)} cases but {len(predictions)} predictions",
                               hint="give exactly one prediction per case, in case order")
-    if not cases:
+    if not cases and not skipped:
         raise BfclFormatError("no cases to score", hint="load a non-empty BFCL file")
     errors = dict.fromkeys(ERROR_TYPES, 0)
     per_case = []
+    malformed: list[dict[str, Any]] = []
     n_correct = n_valid = 0
     for i, (case, pred) in enumerate(zip(cases, predictions)):
         if not isinstance(pred, dict) or "calls" not in pred:
@@ -586,15 +656,25 @@ def score(cases: Sequence[BfclCase], predictions: Sequence[dict[str, Any]], *,
         if calls is not None and not isinstance(calls, list):
             raise BfclFormatError(f"prediction {i} (case {case.id!r}): 'calls' is not a list",
                                   hint="give a list of calls, or null when nothing parsed")
-        result = check_case(case, calls, underscore_to_dot=underscore_to_dot)
+        try:
+            if pred.get("malformed"):
+                raise BfclFormatError(str(pred["malformed"]))
+            result = check_case(case, calls, underscore_to_dot=underscore_to_dot)
+            valid = calls is not None and all(validate_call(
+                case.functions, c, underscore_to_dot=underscore_to_dot).valid for c in calls)
+        except BfclFormatError as exc:
+            result, valid = _fail("malformed_case", exc.message), False
+            malformed.append({"id": case.id, "reason": exc.message})
         if result.valid:
             n_correct += 1
         else:
             errors[result.error_type] += 1
-        valid = calls is not None and all(validate_call(
-            case.functions, c, underscore_to_dot=underscore_to_dot).valid for c in calls)
         n_valid += valid
         per_case.append({"id": case.id, **asdict(result), "schema_valid": valid})
-    n = len(cases)
+    for entry in skipped:
+        errors["malformed_case"] += 1
+        malformed.append({"id": entry["id"], "reason": f"{entry['line']}: {entry['reason']}"})
+        per_case.append({"id": entry["id"], **asdict(_fail("malformed_case", entry["reason"])), "schema_valid": False})
+    n = len(cases) + len(skipped)
     return {"n": n, "accuracy": n_correct / n, "valid_rate": n_valid / n,
-            "errors": errors, "per_case": per_case}
+            "errors": errors, "per_case": per_case, "malformed_cases": malformed}

@@ -10,8 +10,11 @@ category, as BFCL expects the answer:
 - ``irrelevance`` / ``relevance``: a reply is allowed (declining is the right answer in the first).
 
 A reply step is the prediction "no call" (``calls=[]``); a step that stayed malformed after every
-attempt is a parse error. Predictions are appended to ``--out`` as JSON lines while running, so an
-interrupted run resumes where it stopped (cases already in the file are not decoded again).
+attempt is a parse error. A case that cannot be decoded at all (its functions do not become tools, its
+grammar does not compile) is recorded with ``malformed`` (the reason) and the run goes on: it counts
+as a ``malformed_case`` error, as do the cases the loader skipped (``skipped``). Predictions are
+appended to ``--out`` as JSON lines while running, so an interrupted run resumes where it stopped
+(cases already in the file are not decoded again).
 No identifier grounding: BFCL functions carry no identifier annotations.
 """
 from __future__ import annotations
@@ -22,10 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from agentspec.decoding import StepDecoder, tools_prompt
+from agentspec.errors import EmptyGrammarError, GrammarCompileError, ToolDefinitionError
 from agentspec.runtime.base import ChatModel, GenerationSettings, Message
 from agentspec.toolkit import Tool
 
-from .bfcl import BfclCase, bfcl_functions_to_json_schema, score
+from .bfcl import BfclCase, BfclFormatError, bfcl_functions_to_json_schema, score
+
+# What a malformed case raises while it is decoded: it is recorded, the run goes on.
+_CASE_ERRORS = (BfclFormatError, ToolDefinitionError, GrammarCompileError, EmptyGrammarError)
 
 __all__ = ["DEFAULT_SETTINGS", "case_flags", "case_messages", "case_tools", "predict", "run_bfcl"]
 
@@ -79,12 +86,14 @@ def run_bfcl(
     settings: GenerationSettings = DEFAULT_SETTINGS,
     out: Path | None = None,
     on_case: Callable[[dict[str, Any]], None] | None = None,
+    skipped: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Predict every case (resuming from ``out``), score, and return the report.
 
     The report is ``evals.bfcl.score``'s (``n``, ``accuracy``, ``valid_rate``, ``errors``,
-    ``per_case``) plus ``mode``, ``constrained``, ``retried`` (cases that needed more than one
-    attempt) and ``malformed_attempts`` (reason -> count over all attempts).
+    ``per_case``, ``malformed_cases``) plus ``mode``, ``constrained``, ``retried`` (cases that needed
+    more than one attempt) and ``malformed_attempts`` (reason -> count over all attempts). ``skipped``:
+    the cases ``load_bfcl`` left out, scored as malformed.
     """
     decoder = StepDecoder(model, mode=mode, max_attempts=max_attempts)  # type: ignore[arg-type]
     done: dict[str, dict[str, Any]] = {}
@@ -99,7 +108,11 @@ def run_bfcl(
         for case in cases:
             row = done.get(case.id)
             if row is None:
-                row = predict(decoder, case, settings)
+                try:
+                    row = predict(decoder, case, settings)
+                except _CASE_ERRORS as exc:
+                    row = {"id": case.id, "calls": None, "parse_error": None, "malformed": exc.message,
+                           "attempts": 0, "errors": [], "constrained": None, "text": ""}
                 if handle is not None:
                     handle.write(json.dumps(row) + "\n")
                     handle.flush()
@@ -109,7 +122,8 @@ def run_bfcl(
     finally:
         if handle is not None:
             handle.close()
-    report = score(cases, [{"id": p["id"], "calls": p["calls"], "parse_error": p["parse_error"]} for p in predictions])
+    report = score(cases, [{"id": p["id"], "calls": p["calls"], "parse_error": p["parse_error"],
+                            "malformed": p.get("malformed")} for p in predictions], skipped=skipped)
     reasons: dict[str, int] = {}
     for p in predictions:
         for reason in p["errors"]:

@@ -16,7 +16,10 @@ Seeds: episode (task, trial) gets ``int(sha256("{seed}:{task id}:{trial}")[:8], 
 any worker, any order, any resume.
 
 Recording and resuming: ``out_dir/run.json`` holds the run's identity (task ids, trials, max_turns,
-seed, agent, user); a rerun into the same directory must match it (``RunDirMismatchError`` otherwise).
+seed, agent, user, and the content: a digest of each task, of the db file and of the agent's spec when
+the agent factory has a ``content_digest()``); a rerun into the same directory must match it
+(``RunDirMismatchError`` naming what differs otherwise). A run file written before the digests existed
+is resumed without comparing them.
 Each finished episode is appended to ``out_dir/episodes.jsonl`` and flushed + fsynced, by the parent
 process only. On start, episodes already in the file are skipped; an unreadable line (a write cut by
 a kill) is dropped and the file rewritten without it. The result (sorted by task order, then trial)
@@ -49,7 +52,7 @@ from typing import Any
 
 from agentspec.errors import AgentSpecError
 from agentspec.runtime.base import ChatModel
-from agentspec.tools.retail import RetailStore
+from agentspec.tools.retail import RetailStore, read_db_json
 
 from ._monitor import EpisodeMonitor
 from .agents import AgentTurn, EvalAgent, worker_threads
@@ -58,7 +61,7 @@ from .tasks import Task, UserScenario
 from .users import STOP, LLMUser, ScriptedUser, UserSimulator
 
 __all__ = ["RunDirMismatchError", "UserFactory", "Episode", "RunResult", "run_suite", "episode_seed",
-           "read_episodes", "EPISODES_FILE", "RUN_FILE"]
+           "read_episodes", "content_identity", "EPISODES_FILE", "RUN_FILE"]
 
 EPISODES_FILE = "episodes.jsonl"
 RUN_FILE = "run.json"
@@ -217,20 +220,25 @@ def _record(task: Task, trial: int, seed: int, turns: list[AgentTurn], reward: d
 # ---- the run directory ------------------------------------------------------------------------------
 
 def read_episodes(path: str | os.PathLike[str], *, repair: bool = False) -> list[dict[str, Any]]:
-    """Episodes of an ``episodes.jsonl``; unreadable lines are dropped (and removed if ``repair``)."""
+    """Episodes of an ``episodes.jsonl``; unreadable lines are dropped (and removed if ``repair``).
+
+    A line is unreadable when it is not UTF-8, not JSON (a torn last line), or not an object with a
+    string ``task_id`` and an integer ``trial``.
+    """
     path = Path(path)
     if not path.exists():
         return []
     good, bad = [], 0
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for raw in path.read_bytes().splitlines():
         try:
-            record = json.loads(line)
-            if isinstance(record, dict) and "task_id" in record and "trial" in record:
-                good.append(record)
-                continue
-        except json.JSONDecodeError:
-            pass
-        bad += line.strip() != ""
+            record = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):  # not UTF-8, not JSON (both ValueErrors), nested too deep
+            record = None
+        if isinstance(record, dict) and isinstance(record.get("task_id"), str) \
+                and isinstance(record.get("trial"), int) and not isinstance(record.get("trial"), bool):
+            good.append(record)
+            continue
+        bad += raw.strip() != b""
     if bad and repair:
         tmp = path.with_suffix(".jsonl.tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in good), encoding="utf-8")
@@ -245,15 +253,46 @@ def _describe(factory: Any) -> str:
     return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(factory))
 
 
+# Identity keys holding content digests; a run file without them (older) is resumed without comparing them.
+_DIGESTS = ("task_digests", "db_digest", "agent_digest")
+
+
+def _digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+def content_identity(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_factory: Any) -> dict[str, Any]:
+    """The digests of what a run runs: each task's content, the db file, the agent's spec (or None)."""
+    digest = getattr(agent_factory, "content_digest", None)
+    return {"task_digests": {t.id: _digest(t.model_dump_json().encode()) for t in tasks},
+            "db_digest": _digest(Path(db_path).read_bytes()),
+            "agent_digest": digest() if callable(digest) else None}
+
+
+def _difference(key: str, old: Any, new: Any) -> str:
+    """What differs between a run file's ``old`` value of ``key`` and this run's ``new``, in words."""
+    if key == "task_digests" and isinstance(old, dict):
+        changed = [tid for tid, d in new.items() if tid in old and old[tid] != d]
+        shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
+        return f"the content of task(s) {shown} (another tasks file with the same ids?)"
+    if key == "db_digest":
+        return "the db file's content"
+    if key == "agent_digest":
+        return "the agent spec's content (the spec file changed since the run started)"
+    return key
+
+
 def _check_run_file(out: Path, identity: dict[str, Any]) -> None:
     run_file = out / RUN_FILE
     if run_file.exists():
         old = json.loads(run_file.read_text(encoding="utf-8"))
-        changed = [k for k in identity if old.get(k) != identity[k]]
+        changed = [k for k in identity if (k in old or k not in _DIGESTS) and old.get(k) != identity[k]]
         if changed:
             raise RunDirMismatchError(
-                f"{out} holds a run with different {', '.join(changed)}",
-                hint="resume with exactly the same options, or choose a new --out directory")
+                f"{out} holds a different run: this one differs in "
+                + "; ".join(_difference(k, old.get(k), identity[k]) for k in changed),
+                hint="resume with exactly the tasks file, db, spec and options the run started with "
+                     "(see its run.json), or choose a new --out directory")
     else:
         run_file.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
 
@@ -330,12 +369,14 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
     if trials < 1 or workers < 1 or max_turns < 1:
         raise AgentSpecError(f"trials={trials}, workers={workers}, max_turns={max_turns}",
                              hint="all three must be at least 1", code="bad_option")
+    read_db_json(db_path)  # a missing, truncated or misshapen db.json: a clear error before anything runs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task_ids = [t.id for t in tasks]
     _check_run_file(out, {"task_ids": task_ids, "trials": trials, "max_turns": max_turns, "seed": seed,
                           "agent": _describe(agent_factory), "user": _describe(user_factory),
-                          "categories": [t.category for t in tasks]})
+                          "categories": [t.category for t in tasks],
+                          **content_identity(tasks, db_path, agent_factory)})
     path = out / EPISODES_FILE
     wanted = {(tid, trial) for tid in task_ids for trial in range(trials)}
     done: dict[tuple[str, int], dict[str, Any]] = {}

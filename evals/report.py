@@ -50,10 +50,19 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict
     if not (run_dir / RUN_FILE).is_file():
         raise ReportError(f"{run_dir} is not a run directory (no {RUN_FILE})",
                           hint="pass the --out directory of `agentspec eval tau`")
-    run = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
+    run = _read_run(run_dir / RUN_FILE)
     order = {tid: i for i, tid in enumerate(run["task_ids"])}
     episodes: dict[tuple[str, int], dict[str, Any]] = {}
-    for ep in read_episodes(run_dir / EPISODES_FILE):
+    try:
+        records = read_episodes(run_dir / EPISODES_FILE)
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{run_dir / EPISODES_FILE} is not UTF-8 text ({exc.reason} at byte {exc.start})",
+                          hint="restore the file, or delete the damaged line and resume the run") from None
+    for ep in records:
+        problem = _episode_problem(ep)
+        if problem:
+            raise ReportError(f"{run_dir / EPISODES_FILE}: episode {ep.get('task_id')!r} trial {ep.get('trial')!r}: "
+                              f"{problem}", hint="delete that line and resume the run to record the episode again")
         if ep["task_id"] in order and ep["trial"] < run["trials"]:
             episodes.setdefault((ep["task_id"], ep["trial"]), ep)
     missing = len(order) * run["trials"] - len(episodes)
@@ -61,6 +70,66 @@ def load_run(run_dir: str | os.PathLike[str]) -> tuple[dict[str, Any], list[dict
         raise ReportError(f"{run_dir}: {missing} of {len(order) * run['trials']} episodes are not finished",
                           hint="rerun the same `agentspec eval tau` command with this --out to resume")
     return run, sorted(episodes.values(), key=lambda e: (order[e["task_id"]], e["trial"]))
+
+
+def _read_run(path: Path) -> dict[str, Any]:
+    """``run.json``: an object with ``task_ids`` (a list of strings) and ``trials`` (a positive integer)."""
+    hint = "restore run.json, or rerun the suite into a new --out directory"
+    try:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ReportError(f"{path} cannot be read as JSON: {exc}", hint=hint) from None
+    if not isinstance(run, dict):
+        raise ReportError(f"{path}: expected a JSON object, got {type(run).__name__}", hint=hint)
+    ids = run.get("task_ids")
+    if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+        raise ReportError(f"{path}: 'task_ids' must be a list of task id strings", hint=hint)
+    if not _is_int(run.get("trials")) or run["trials"] < 1:
+        raise ReportError(f"{path}: 'trials' must be a positive integer, got {run.get('trials')!r}", hint=hint)
+    return run
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+# The fields of an episode record (``harness._record``) the report reads, and what each must be.
+_EPISODE_FIELDS: dict[str, tuple[str, Any]] = {
+    "task_id": ("a string", lambda v: isinstance(v, str)),
+    "trial": ("an integer", _is_int),
+    "category": ("a string", lambda v: isinstance(v, str)),
+    "termination": ("a string", lambda v: isinstance(v, str)),
+    "reward": ("a number", _is_number),
+    **{name: ("a number", _is_number) for name in ("steps", "valid_steps", "invalid_steps", "agent_turns",
+                                                  "prompt_tokens", "completion_tokens", "seconds")},
+    "agent_seconds_per_turn": ("a number or null", lambda v: v is None or _is_number(v)),
+    "turn_seconds": ("a list of numbers or null",
+                     lambda v: v is None or isinstance(v, list) and all(_is_number(x) for x in v)),
+    "hallucinated_ids": ("a list", lambda v: isinstance(v, list)),
+    "policy_violations": ("a list", lambda v: isinstance(v, list)),
+    "db_match": ("a boolean", lambda v: isinstance(v, bool)),
+    "communicate_ok": ("a boolean", lambda v: isinstance(v, bool)),
+    "tool_calls": ("an object of {\"calls\": int, \"errors\": int} per tool",
+                   lambda v: isinstance(v, dict) and all(isinstance(c, dict) and _is_int(c.get("calls"))
+                                                         and _is_int(c.get("errors")) for c in v.values())),
+}
+_OPTIONAL_FIELDS = {"turn_seconds"}
+
+
+def _episode_problem(ep: dict[str, Any]) -> str | None:
+    """What is wrong with an episode record for the report (a missing or mistyped field), or None."""
+    for name, (kind, ok) in _EPISODE_FIELDS.items():
+        if name not in ep:
+            if name in _OPTIONAL_FIELDS:
+                continue
+            return f"no {name!r} field"
+        if not ok(ep[name]):
+            return f"{name!r} must be {kind}, got {ep[name]!r:.60}"
+    return None
 
 
 def _rewards(episodes: list[dict[str, Any]]) -> dict[str, list[float]]:

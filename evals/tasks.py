@@ -131,10 +131,17 @@ def _read_json(path: Path, what: str) -> Any:
         raise TaskFileError(f"{what} {path} does not exist",
                             hint="check the path; `agentspec eval generate` writes a suite")
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        raw = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise TaskFileError(f"{what} {path} is not valid JSON: {exc}",
                             hint="fix the file or regenerate it") from None
+    try:
+        json.dumps(raw, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise TaskFileError(f"{what} {path} holds a string with an unpaired surrogate escape (\\udXXX)",
+                            hint="a JSON text escape must encode a real character; fix or regenerate the file"
+                            ) from None
+    return raw
 
 
 def _field_errors(exc: ValidationError) -> str:
@@ -211,7 +218,8 @@ def save_tasks(tasks: Iterable[Task], path: str | os.PathLike[str],
     """Write ``tasks`` as a tau2 ``tasks.json`` (and ``splits`` as ``split_tasks.json`` beside it)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    data = [t.model_dump(mode="json", exclude_none=True) for t in tasks]
+    # Unset fields are left out; tau2's own extra fields are written back as they were read (null too).
+    data = [{**t.model_dump(mode="json", exclude_none=True), **(t.model_extra or {})} for t in tasks]
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if splits is not None:
         split_path = path.with_name("split_tasks.json")

@@ -62,13 +62,21 @@ import random
 import re
 from typing import Any, Protocol, runtime_checkable
 
+from agentspec.errors import AgentSpecError
 from agentspec.runtime.base import ChatModel, GenerationSettings, Message
 
 from ._hard import VAGUE_OPENINGS
 from ._multi import AT_CONFIRMATION
 from .tasks import UserInstructions, UserScenario
 
-__all__ = ["STOP", "UserSimulator", "ScriptedUser", "LLMUser", "USER_GUIDELINES", "parse_known_info", "scenario_family"]
+__all__ = ["STOP", "UserSimulator", "ScriptedUser", "LLMUser", "USER_GUIDELINES", "ScenarioError", "parse_known_info",
+           "scenario_family"]
+
+
+class ScenarioError(AgentSpecError, TypeError):
+    """A task's user scenario this simulator cannot play (free-text instructions for the scripted user)."""
+
+    code = "user_scenario"
 
 STOP = "###STOP###"
 _OTHER_STOPS = ("###TRANSFER###", "###OUT-OF-SCOPE###")
@@ -92,8 +100,9 @@ def _instructions(scenario: object, who: str) -> UserInstructions:
     _check_scenario(scenario, who)
     assert isinstance(scenario, UserScenario)
     if not isinstance(scenario.instructions, UserInstructions):
-        raise TypeError(f"{who} needs structured instructions (reason_for_call, known_info, ...), "
-                        "not free text; use LLMUser for free-text scenarios")
+        raise ScenarioError(f"{who} needs structured instructions (reason_for_call, known_info, ...), "
+                            "not free text", hint="use the LLM user (--user llm) for free-text scenarios, or give "
+                            "the task structured instructions")
     return scenario.instructions
 
 

@@ -199,8 +199,9 @@ class StepConstraint:
         matcher = LLMatcher(self.tokenizer, grammar, log_level=0)
         if matcher.is_error():
             raise GrammarCompileError(
-                f"llguidance cannot compile the step schema: {matcher.get_error()}",
-                hint="Simplify the offending tool's parameter schema (see the error for the keyword).",
+                f"llguidance cannot compile the step schema ({len(str(schema))} characters): {matcher.get_error()}",
+                hint="Simplify the offending tool's parameter schema (see the error for the keyword); a "
+                "schema too large comes from its enums (agentspec.decoding.grounding bounds grounded values).",
             )
         return CompiledGrammar(matcher, (time.perf_counter() - started) * 1e3)
 

@@ -27,8 +27,13 @@ Extraction is domain-agnostic; what is domain-specific is configurable:
   that must copy the address cannot write the one it read in the user's profile instead.
 
 The shapes (``patterns``, ``key_kinds``, ``phrases``) are a toolkit's (``agentspec.hooks.IdentifierShapes``;
-``Grounding.from_shapes``): nothing here knows a domain's ids. Grounding never removes a value: once
-seen, an identifier stays usable for the rest of the conversation.
+``Grounding.from_shapes``): nothing here knows a domain's ids.
+
+Bounds: the values become enum alternatives of the step grammar, so whatever a customer types the
+grounding stays bounded. A value longer than ``MAX_VALUE_CHARS`` is not recorded; each kind keeps its
+``MAX_VALUES_PER_KIND`` newest values (in the order the text or JSON shows them; a value seen again
+counts as new), the oldest are dropped and counted in ``dropped`` (the graph reports them in the
+trace). Below the bounds a value, once seen, stays usable for the rest of the conversation.
 """
 from __future__ import annotations
 
@@ -37,7 +42,15 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["Grounding", "GroundingSnapshot"]
+__all__ = ["MAX_VALUES_PER_KIND", "MAX_VALUE_CHARS", "Grounding", "GroundingSnapshot", "bounded_union"]
+
+# Per kind, the newest values kept. A 700-word clause yields ~12,000 phrase runs; as enums of the step
+# schema (repeated in every argument of the kind) they made llguidance refuse it ("schema too large").
+# 1024 values in each grounded argument of the retail tools: a ~0.5 MB schema, compiled in ~40 ms
+# with SmolLM2's tokenizer (512: ~20 ms; 2048: ~100 ms).
+MAX_VALUES_PER_KIND = 1024
+# Longest value recorded (characters): an identifier or a dictated phrase, not a paragraph.
+MAX_VALUE_CHARS = 128
 
 _CLAUSE_END = re.compile(r"[,;!?\n]|\.(?=\s|$)")
 
@@ -62,7 +75,9 @@ class Grounding:
         self.key_kinds = dict(key_kinds or {})
         # Word boundaries so "12345678901" does not yield a 10-digit id.
         self._regexes = {kind: re.compile(rf"(?<!\w)(?:{p})(?!\w)") for kind, p in self.patterns.items()}
-        self._values: dict[str, set[str]] = {}
+        # kind -> values, oldest first (dict as an ordered set): the bound drops from the front.
+        self._values: dict[str, dict[str, None]] = {}
+        self.dropped: dict[str, int] = {}  # kind -> values dropped by the bounds since construction
         for kind, vals in (values or {}).items():
             for value in vals:
                 self.add(kind, value)
@@ -87,8 +102,9 @@ class Grounding:
         return tuple((kind, self.values(kind)) for kind in wanted)
 
     def as_dict(self) -> dict[str, list[str]]:
-        """Plain JSON-able form (for graph state); ``Grounding(g.as_dict())`` restores the values."""
-        return {kind: list(self.values(kind)) for kind in self.kinds()}
+        """Plain JSON-able form (for graph state), oldest value first; ``Grounding(g.as_dict())``
+        restores the values and their order."""
+        return {kind: list(self._values[kind]) for kind in self.kinds()}
 
     def __contains__(self, item: object) -> bool:
         """``("order", "#W0000001") in grounding``."""
@@ -103,16 +119,28 @@ class Grounding:
     # -- writing -----------------------------------------------------------------------------------
 
     def add(self, kind: str, value: str) -> bool:
-        """Record one value; return True if it is new."""
-        bucket = self._values.setdefault(kind, set())
+        """Record one value as the newest of its kind; return True if it is new.
+
+        A value longer than ``MAX_VALUE_CHARS`` is not recorded; past ``MAX_VALUES_PER_KIND`` the
+        oldest value of the kind is dropped. Both count in ``dropped``.
+        """
+        bucket = self._values.setdefault(kind, {})
         if value in bucket:
+            del bucket[value]  # seen again: move it to the newest end
+            bucket[value] = None
             return False
-        bucket.add(value)
+        if len(value) > MAX_VALUE_CHARS:
+            self.dropped[kind] = self.dropped.get(kind, 0) + 1
+            return False
+        bucket[value] = None
+        if len(bucket) > MAX_VALUES_PER_KIND:
+            del bucket[next(iter(bucket))]
+            self.dropped[kind] = self.dropped.get(kind, 0) + 1
         return True
 
     def observe_text(self, text: str) -> set[tuple[str, str]]:
         """Extract identifiers from a user message or a tool observation; return the new (kind, value) pairs."""
-        found: set[tuple[str, str]] = set()
+        found: list[tuple[str, str]] = []
         stripped = text.strip()
         if stripped[:1] in "{[\"":
             try:
@@ -129,7 +157,7 @@ class Grounding:
 
     def observe_json(self, data: Any) -> set[tuple[str, str]]:
         """Like ``observe_text`` for an already parsed JSON value."""
-        found: set[tuple[str, str]] = set()
+        found: list[tuple[str, str]] = []
         if isinstance(data, str):
             return self._add_all(self._match(data))
         self._walk(data, None, found)
@@ -138,22 +166,25 @@ class Grounding:
     # -- internals ---------------------------------------------------------------------------------
 
     def _add_all(self, pairs: Iterable[tuple[str, str]]) -> set[tuple[str, str]]:
-        return {(kind, value) for kind, value in pairs if self.add(kind, value)}
+        """Add ``pairs`` in order (the last is the newest); return the new ones the bounds kept."""
+        new = [(kind, value) for kind, value in pairs if self.add(kind, value)]
+        return {(kind, value) for kind, value in new if value in self._values[kind]}
 
-    def _match(self, text: str) -> set[tuple[str, str]]:
-        found = {(kind, m.group(0)) for kind, rx in self._regexes.items() for m in rx.finditer(text)}
+    def _match(self, text: str) -> list[tuple[str, str]]:
+        """The (kind, value) pairs of free text, per kind in the order of the text."""
+        found = [(kind, m.group(0)) for kind, rx in self._regexes.items() for m in rx.finditer(text)]
         if self.phrases:
             clauses = [[w for w in (w.strip("\"'()[]{}:") for w in clause.split()) if w]
                        for clause in _CLAUSE_END.split(text)]
             for kind, longest in self.phrases.items():
-                found.add((kind, ""))
                 for words in clauses:
-                    for i in range(len(words)):
-                        for j in range(i + 1, min(i + longest, len(words)) + 1):
+                    for j in range(1, len(words) + 1):  # runs ordered by where they end
+                        for i in range(max(0, j - longest), j):
                             run = " ".join(words[i:j])
                             # As typed, and capitalised the way an address is written: a user who
                             # types "771 broadway, charlotte, nc" means "771 Broadway", "NC".
-                            found.update(((kind, run), (kind, run.title()), (kind, run.upper())))
+                            found.extend(((kind, run), (kind, run.title()), (kind, run.upper())))
+                found.append((kind, ""))  # last, so the bound never drops it (an empty address line)
         return found
 
     def _key_kind(self, key: str) -> str | None:
@@ -169,12 +200,12 @@ class Grounding:
             return self.key_kinds[key]
         return key[:-1] if key.endswith("s") and len(key) > 1 else key
 
-    def _walk(self, node: Any, context: str | None, found: set[tuple[str, str]]) -> None:
+    def _walk(self, node: Any, context: str | None, found: list[tuple[str, str]]) -> None:
         """Collect ids from ``node``; ``context`` is the kind of entity ``node`` is (or holds)."""
         if isinstance(node, list):
             for item in node:
                 if isinstance(item, str) and context is not None:
-                    found.add((context, item))  # "orders": ["#W1", "#W2"]
+                    found.append((context, item))  # "orders": ["#W1", "#W2"]
                 else:
                     self._walk(item, context, found)
             return
@@ -186,18 +217,18 @@ class Grounding:
         for key, value in node.items():
             if key == "id":
                 if context is not None and isinstance(value, str):
-                    found.add((context, value))
+                    found.append((context, value))
                 continue
             kind = self._key_kind(key)
             if isinstance(value, str):
                 if kind is not None:
-                    found.add((kind, value))
+                    found.append((kind, value))
             elif isinstance(value, list):
                 # "item_ids": [...] by name; "orders": ["#W1"] by the singular of the container.
                 self._walk(value, kind or self._container_kind(key), found)
             elif isinstance(value, dict):
                 if key in self.key_kinds:  # explicitly a dict keyed by ids of this kind
-                    found.update((self.key_kinds[key], k) for k in value)
+                    found.extend((self.key_kinds[key], k) for k in value)
                 # Inside a dict of entities keyed by id, an entity keeps the container's kind.
                 inner = context if entity_map else self._container_kind(key)
                 self._walk(value, inner, found)
@@ -210,3 +241,17 @@ def _is_entity_map(node: dict[str, Any]) -> bool:
         and any(v == key and (k == "id" or _ID_KEY.match(k)) for k, v in entity.items())
         for key, entity in node.items()
     )
+
+
+def bounded_union(old: Mapping[str, Iterable[str]] | None,
+                  new: Mapping[str, Iterable[str]] | None) -> dict[str, list[str]]:
+    """Union per kind of two ``as_dict()`` forms, kinds sorted, values oldest first: ``new``'s come
+    after ``old``'s (a value in both moves to ``new``'s place) and each kind keeps its
+    ``MAX_VALUES_PER_KIND`` newest, the bound ``Grounding`` keeps."""
+    out: dict[str, dict[str, None]] = {kind: dict.fromkeys(values) for kind, values in (old or {}).items()}
+    for kind, values in (new or {}).items():
+        bucket = out.setdefault(kind, {})
+        for value in values:
+            bucket.pop(value, None)
+            bucket[value] = None
+    return {kind: list(out[kind])[-MAX_VALUES_PER_KIND:] for kind in sorted(out)}

@@ -96,7 +96,8 @@ def type_expression(schema: Any) -> str:
 
 
 def _arguments(schema: dict[str, Any]) -> str:
-    required = set(schema.get("required", []))
+    required = schema.get("required", [])
+    required = {r for r in required if isinstance(r, str)} if isinstance(required, list) else set()
     parts = []
     for name, sub in schema.get("properties", {}).items():
         mark = "" if name in required else "?"

@@ -217,7 +217,8 @@ def _ground(schema: Any, grounding: Grounding | None) -> Any:
         if key in (GROUNDED_KEY, EXCLUDED_KEY):
             continue  # grounding=None: a plain string
         if key == "properties":
-            required = set(schema.get("required", ()))
+            required = schema.get("required", ())
+            required = {r for r in required if isinstance(r, str)} if isinstance(required, list) else set()
             props = {}
             for name, sub in value.items():
                 grounded = _ground(sub, grounding)

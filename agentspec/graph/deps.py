@@ -52,6 +52,7 @@ class AgentDeps:
     settings: GenerationSettings
     approve: bool = False  # operator approval (LangGraph interrupt) before each consequential call
     reader: Reader | None = None  # required when the spec has an understanding block
+    session: str = "ephemeral"  # the conversation's id: the prefix of its writes' idempotency keys
     prompt: SystemPrompt = field(init=False)
     shapes: IdentifierShapes = field(init=False)
     _token_counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
@@ -151,6 +152,17 @@ class AgentDeps:
         hook = self.hook("report", call["name"])
         sentence = hook(call["name"], call["arguments"]) if hook else None
         return sentence or str(self.spec.messages.reported or "{tool}").format(tool=call["name"])
+
+    def run(self, call: Mapping[str, Any], key: str | None = None) -> tuple[str, bool]:
+        """Run ``call``: ``(observation, ran)``. With a ``key``, a toolkit with the ``once`` hook runs it at
+        most once per key (a replay answers the recorded observation and ``ran=False``)."""
+        def observe() -> str:
+            return self.registry.call(call["name"], dict(call["arguments"])).observation
+
+        once = self.hook("once", call["name"]) if key is not None else None
+        if once is None:
+            return observe(), True
+        return once(f"{self.session}/{key}", observe)
 
     def mentioned(self, tool: str, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                   seen: Mapping[str, list[str]] | None = None,

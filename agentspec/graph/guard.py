@@ -18,7 +18,10 @@ Contract (the spec's ``policy`` and ``limits`` drive it; the model is never trus
 5. With operator approval (``--approve``), ``approve`` pauses the graph with a LangGraph
    ``interrupt`` before each confirmed consequential call; the operator's typed answer (``True`` or
    ``{"type": "accept"}`` approves; anything else rejects) resumes it. The node has no side effect
-   before its interrupts (LangGraph re-runs it from the top on resume).
+   before its interrupts (LangGraph re-runs it from the top on resume). A rejection ends the turn
+   after ``act`` records it: no model step follows (``steps`` is set to ``limits.max_steps_per_turn``),
+   and ``cannot`` (``why: operator``, with the call) has ``respond`` tell the customer the write was
+   refused rather than the model state it again.
 
 A refused call is not run; the model sees ``Error: policy: ...`` as its observation and carries on.
 """
@@ -108,15 +111,20 @@ def route_guard(state: AgentState, deps: AgentDeps) -> Literal["confirm", "respo
 
 
 def approve(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
-    """Operator approval: one interrupt per consequential call; a refusal becomes the observation."""
+    """Operator approval: one interrupt per consequential call; a refusal becomes the observation and
+    ends the turn with the customer told (module docstring, rule 5)."""
     needs = set(deps.spec.policy.confirmation.tools)
     out: list[Verdict] = []
+    refused: dict[str, Any] | None = None
     for verdict in state.get("verdicts", []):
         call = verdict["call"]
         if verdict["action"] == "run" and call["name"] in needs:
             answer = interrupt({"kind": "approval", "call": call, "statement": deps.describe(call)})
             if not approved(answer):
-                verdict = _refuse(call, "operator", "the operator did not approve this action, so it was not "
-                                  "done; tell the user.")
+                verdict = _refuse(call, "operator", "the operator did not approve this action, so it was not done.")
+                refused = refused or {"tool": call["name"], "error": verdict["observation"], "why": "operator",
+                                      "call": call}
         out.append(verdict)
-    return {"verdicts": out}
+    if refused is None:
+        return {"verdicts": out}
+    return {"verdicts": out, "cannot": refused, "steps": deps.spec.limits.max_steps_per_turn}

@@ -134,7 +134,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     stop = None
     cannot = state.get("cannot")
     settled: dict[str, Any] = {}
-    for verdict in state.get("verdicts", []):
+    for index, verdict in enumerate(state.get("verdicts", [])):
         call = verdict["call"]
         calls.append(call)
         if verdict["action"] == "refuse":
@@ -146,9 +146,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                 cannot = {"tool": call["name"], "error": observation, "why": verdict["reason"]}
         else:
             started = time.perf_counter()
-            result = deps.registry.call(call["name"], call["arguments"])
-            observation = result.observation
-            outcome = "error" if result.kind != "ok" or observation.startswith("Error:") else "ok"
+            observation, ran = deps.run(call, _write_key(state, index, call) if call["name"] in policy.confirmation.tools else None)
+            outcome = "error" if observation.startswith("Error:") else "ok"
             if outcome == "ok" and call["name"] in policy.authentication.tools:
                 found = observation.strip().strip('"')
                 if user is None:
@@ -172,7 +171,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
             if (value := looked_up_value(deps.registry.get(call["name"]), call)) is not None:
                 looked_up.setdefault(call["name"], []).append(value)
             trace.append({"turn": state.get("turn", 0), "kind": "tool", "calls": [call], "output": observation,
-                          "outcome": outcome, "latency_ms": round((time.perf_counter() - started) * 1e3, 1)})
+                          "outcome": outcome, "latency_ms": round((time.perf_counter() - started) * 1e3, 1),
+                          **({} if ran else {"replayed": True})})
         observations.append(observation_with_meta(call, observation))
     step = Step(calls=tuple(ToolCall(name=c["name"], arguments=c["arguments"]) for c in calls))
     if reports and stop is None:
@@ -185,6 +185,13 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "step": None, "stop": stop, "cannot": cannot, **settled,
         **({"reply": " ".join(reports)} if stop == "reported" else {}),
     }
+
+
+def _write_key(state: AgentState, index: int, call: CallDict) -> str:
+    """The idempotency key of a write: its place in the conversation (turn, messages so far, place in the
+    step) and the call itself. A turn resumed from its last checkpoint reaches the same write with the
+    same key; no other write has it."""
+    return f"{state.get('turn', 0)}/{len(state.get('messages', []))}/{index}/{call_fingerprint(call)}"
 
 
 def route_act(state: AgentState, deps: AgentDeps) -> Literal["plan", "respond"]:
@@ -240,7 +247,9 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if cannot and stop in ("cannot", "limit", "repeat", "malformed", None):
         # The model kept at a write the tool refuses: the customer hears the tool's reason, not a
         # request to rephrase; the request it served is settled.
-        if cannot.get("why") == "other_user":  # the guard's reason is for the model: the user hears the spec's
+        if cannot.get("why") == "operator" and messages.operator_refused and cannot.get("call"):
+            text = str(messages.operator_refused).format(statement=deps.describe(cannot["call"]))
+        elif cannot.get("why") == "other_user":  # the guard's reason is for the model: the user hears the spec's
             text = str(messages.not_yours).format(user=state.get("user_id"))
         else:
             reason = cannot["error"].removeprefix("Error:").strip().removeprefix("policy:").strip().rstrip(".")

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from agentspec.decoding.grounding import MAX_VALUE_CHARS, MAX_VALUES_PER_KIND
 from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.narrowing import words_for
@@ -110,7 +111,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     text = str(state["messages"][-1]["content"])
     turn = state.get("turn", 0) + 1
     reading = deps.read(text)
-    seen = deps.grounding()
+    seen = deps.grounding(state.get("grounding"))
     seen.observe_text(text)
     update: dict[str, Any] = {
         "turn": turn, "steps": 0, "repeats": 0, "recent_calls": [], "looked_up": {}, "stop": None, "reply": None,
@@ -118,6 +119,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "grounding": seen.as_dict(), "reading": reading.as_dict(),
     }
     trace: list[dict[str, Any]] = []
+    if seen.dropped:
+        trace.append(_bounded_entry(turn, seen.dropped))
     expert, scores = deps.route(state["messages"])
     if expert is not None:
         update["expert"] = expert
@@ -167,6 +170,14 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                       **({"slots": reading.slots} if reading.slots else {})})
     update["trace"] = trace
     return update
+
+
+def _bounded_entry(turn: int, dropped: dict[str, int]) -> dict[str, Any]:
+    """The trace row saying the grounding's bounds dropped values (``agentspec.decoding.grounding``)."""
+    counts = ", ".join(f"{kind} {n}" for kind, n in sorted(dropped.items()))
+    return {"turn": turn, "kind": "grounding", "outcome": "bounded", "dropped": dict(dropped),
+            "output": f"kept the newest {MAX_VALUES_PER_KIND} values per kind, none over {MAX_VALUE_CHARS} "
+                      f"characters; dropped: {counts}"}
 
 
 def route_begin(state: AgentState) -> Literal["guard", "respond", "plan"]:

@@ -16,6 +16,11 @@ Contract:
 - ``send(text) -> TurnResult`` runs one turn. With ``approve=True`` a turn may stop at an operator
   approval (``TurnResult.approval``); ``resume(answer)`` continues it, also after a restart
   (``pending_approval()`` tells whether one is waiting).
+- Crashes: every step of a turn is checkpointed before the next one starts (durability "sync"), and
+  each write runs under an idempotency key (the ``once`` hook). A turn a crash cut off is finished by
+  ``recover()`` (``send`` calls it first): from its last checkpoint, reporting a write that ran instead
+  of running it again. A turn the user stopped (Ctrl-C) is ended where it stands by ``abandon()``. ``session.json`` is replaced atomically; a saved session is open in one process
+  at a time (``SessionLock``); unreadable checkpoints are an ``AgentSpecError`` naming the file.
 
 Nothing here contacts the network (LangSmith tracing stays off unless the user set it).
 """
@@ -25,6 +30,7 @@ import json
 import os
 import sqlite3
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +38,7 @@ from typing import Any
 from agentspec.errors import AgentSpecError
 from agentspec.graph.build import build_graph
 from agentspec.graph.deps import AgentDeps
+from agentspec.graph.session_lock import SessionLock
 from agentspec.runtime.base import ChatModel
 from agentspec.spec import AgentSpec, load_model
 from agentspec.toolkit import ToolRegistry, open_session_toolkit
@@ -82,10 +89,13 @@ class AgentSession:
         self.name = name
         self.dir = sessions_dir() / name if name else None
         self._owned: list[Any] = []  # stores this session opened (and closes)
+        self._conn: sqlite3.Connection | None = None
+        self._lock: SessionLock | None = None
         if self.dir is not None:
             self.dir.mkdir(parents=True, exist_ok=True)
-        registry, by_tool = self._toolkits(data, toolkits or {})
-        try:  # a missing model file or a bad spec: the stores opened above are closed, not leaked
+            self._lock = SessionLock(self.dir, name)  # type: ignore[arg-type]
+        try:  # a missing model file or a bad spec: what was opened here is closed, not leaked
+            registry, by_tool = self._toolkits(data, toolkits or {})
             if reader is None and spec.understanding is not None:
                 from agentspec.routing.reader import load_reader
 
@@ -99,25 +109,37 @@ class AgentSession:
             if seed is not None:
                 settings = settings.with_(seed=seed)
             self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry,
-                                  toolkits=by_tool, settings=settings, approve=approve, reader=reader)
+                                  toolkits=by_tool, settings=settings, approve=approve, reader=reader,
+                                  session=name or f"ephemeral-{uuid.uuid4().hex}")
+            self.graph = build_graph(self.deps, self._checkpointer())
+            self.config = {"configurable": {"thread_id": name or "ephemeral"},
+                           "recursion_limit": 6 * spec.limits.max_steps_per_turn + 20}
+            self._check_checkpoints()
+            self._write_meta()
         except BaseException:
-            self._conn = None
             self.close()
             raise
-        if self.dir is not None:
-            self._conn = sqlite3.connect(self.dir / "checkpoints.sqlite", check_same_thread=False)
-            from langgraph.checkpoint.sqlite import SqliteSaver
 
-            checkpointer: Any = SqliteSaver(self._conn)
-        else:
-            self._conn = None
+    def _checkpointer(self) -> Any:
+        if self.dir is None:
             from langgraph.checkpoint.memory import InMemorySaver
 
-            checkpointer = InMemorySaver()
-        self.graph = build_graph(self.deps, checkpointer)
-        self.config = {"configurable": {"thread_id": name or "ephemeral"},
-                       "recursion_limit": 6 * spec.limits.max_steps_per_turn + 20}
-        self._write_meta()
+            return InMemorySaver()
+        from langgraph.checkpoint.sqlite import SqliteSaver
+
+        self._conn = sqlite3.connect(self.dir / "checkpoints.sqlite", check_same_thread=False)
+        return SqliteSaver(self._conn)
+
+    def _check_checkpoints(self) -> None:
+        """Read the last checkpoint once: an unreadable file is a clear error, not a traceback mid-turn."""
+        try:
+            self.graph.get_state(self.config)
+        except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+            path = self.dir / "checkpoints.sqlite" if self.dir else "memory"
+            raise AgentSpecError(f"the checkpoints of session {self.name!r} ({path}) cannot be read: {exc}",
+                                 hint="Restore the file from a backup, or move it away to start the conversation "
+                                 "over (the session's store keeps the writes already made).",
+                                 code="corrupt_checkpoints") from None
 
     # -- toolkits ---------------------------------------------------------------------------------
 
@@ -138,12 +160,26 @@ class AgentSession:
     # -- turns ------------------------------------------------------------------------------------
 
     def send(self, text: str) -> TurnResult:
-        """Run one turn for the user's ``text``."""
+        """Run one turn for the user's ``text`` (after finishing a turn a crash cut off: ``recover``)."""
         if self.pending_approval() is not None:
             raise AgentSpecError("an operator approval is waiting in this session",
                                  hint='Answer it first: resume({"type": "accept"}) approves, anything else rejects.',
                                  code="approval_pending")
+        self.recover()
         return self._run({"messages": [{"role": "user", "content": text}]})
+
+    def interrupted(self) -> bool:
+        """A crash cut off the last turn: its last checkpoint has steps to run or to apply (a step that
+        finished without its checkpoint) and no operator approval waits."""
+        snapshot = self.graph.get_state(self.config)
+        return bool(snapshot.tasks) and not any(task.interrupts for task in snapshot.tasks)
+
+    def recover(self) -> TurnResult | None:
+        """Finish the turn a crash cut off, from its last checkpoint: a write that ran is reported from
+        its idempotency record, not run again. None when no turn was cut off."""
+        if not self.interrupted():
+            return None
+        return self._run(None)
 
     def resume(self, answer: Any) -> TurnResult:
         """Answer the waiting operator approval and finish the turn: a typed answer (``True``, ``"accept"`` or
@@ -154,9 +190,23 @@ class AgentSession:
             raise AgentSpecError("no operator approval is waiting in this session", code="no_approval")
         return self._run(Command(resume=answer))
 
+    def abandon(self) -> TurnResult | None:
+        """End the turn the user stopped (Ctrl-C) where it stands: no further step runs, and no reply is
+        added. A turn stopped at its ``act`` step (a confirmed write may have run) is finished instead
+        (``recover``), so that the store and the session agree; that turn's result is returned."""
+        if not self.interrupted():
+            return None
+        if any(task.name == "act" for task in self.graph.get_state(self.config).tasks):
+            return self.recover()
+        self.graph.update_state(self.config, {"stop": "stopped", "reply": None}, as_node="respond")
+        self._write_meta()
+        return None
+
     def _run(self, payload: Any) -> TurnResult:
         started = time.perf_counter()
-        result = self.graph.invoke(payload, self.config)
+        # "sync": each step's checkpoint is on disk before the next step runs, so a crash loses at most
+        # the step it cut off, which recover() runs again.
+        result = self.graph.invoke(payload, self.config, durability="sync")
         state = self.state
         # Entries carry their turn number, so a turn resumed after an interrupt gets all of its own.
         entries = [e for e in state.get("trace", []) if e.get("turn") == state.get("turn", 0)]
@@ -190,11 +240,13 @@ class AgentSession:
         if self.dir is None:
             return
         path = self.dir / "session.json"
-        meta = json.loads(path.read_text()) if path.exists() else {"name": self.name, "created": time.time()}
+        meta = _read_meta(path) or {"name": self.name, "created": time.time()}
         state = self.state
         meta.update(spec=self.spec.source or self.spec.name, updated=time.time(), turns=state.get("turn", 0),
                     user_id=state.get("user_id"))
-        path.write_text(json.dumps(meta, indent=1))
+        partial = path.with_name(".session.json.partial")
+        partial.write_text(json.dumps(meta, indent=1))
+        os.replace(partial, path)  # a reader sees the old file or the new one, never half of one
 
     def close(self) -> None:
         for owned in self._owned:
@@ -205,6 +257,9 @@ class AgentSession:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def __enter__(self) -> AgentSession:
         return self
@@ -213,21 +268,37 @@ class AgentSession:
         self.close()
 
 
+def _read_meta(path: Path) -> dict[str, Any] | None:
+    """``session.json``'s content; None when it is missing or unreadable (it is rebuilt from the checkpoint)."""
+    try:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return meta if isinstance(meta, dict) else None
+
+
 def list_sessions() -> list[dict[str, Any]]:
-    """Saved sessions, most recently used first: ``{"name", "spec", "created", "updated", "turns", "user_id"}``."""
+    """Saved sessions, most recently used first: ``{"name", "spec", "created", "updated", "turns", "user_id"}``.
+    The name is the folder's; an unreadable or odd ``session.json`` lists with what it holds of use."""
     out = []
     for meta_path in sessions_dir().glob("*/session.json"):
-        try:
-            out.append(json.loads(meta_path.read_text()))
-        except (OSError, ValueError):
-            out.append({"name": meta_path.parent.name, "spec": "?", "updated": 0, "turns": "?", "user_id": None})
-    return sorted(out, key=lambda m: m.get("updated", 0), reverse=True)
+        meta = {"spec": "?", "turns": "?", "user_id": None, **(_read_meta(meta_path) or {})}
+        meta["name"] = meta_path.parent.name
+        meta["updated"] = _timestamp(meta.get("updated"))
+        out.append(meta)
+    return sorted(out, key=lambda m: m["updated"], reverse=True)
+
+
+def _timestamp(value: Any) -> float:
+    """``value`` as a plausible Unix time (0 when it is none)."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < 1e11
+    return float(value) if ok else 0.0
 
 
 def read_session_trace(name: str) -> list[dict[str, Any]]:
     """The trace of a saved session, read from its checkpoints without loading a model."""
     path = sessions_dir() / name / "checkpoints.sqlite"
-    if not path.exists():
+    if not _valid_name(name) or not path.exists():
         known = ", ".join(m["name"] for m in list_sessions()) or "none"
         raise AgentSpecError(f"no session named {name!r} (saved sessions: {known})",
                              hint="`agentspec chat --session NAME` creates one.", code="unknown_session")
@@ -236,6 +307,10 @@ def read_session_trace(name: str) -> list[dict[str, Any]]:
     conn = sqlite3.connect(path, check_same_thread=False)
     try:
         tup = SqliteSaver(conn).get_tuple({"configurable": {"thread_id": name}})
+    except (sqlite3.DatabaseError, ValueError, TypeError) as exc:
+        raise AgentSpecError(f"the checkpoints of session {name!r} ({path}) cannot be read: {exc}",
+                             hint="Restore the file from a backup; the session's trace lives only there.",
+                             code="corrupt_checkpoints") from None
     finally:
         conn.close()
     if tup is None:

@@ -7,7 +7,8 @@ value written.
 - ``messages`` (append): the conversation as the model sees it, OpenAI-style dicts. Tool
   observations carry ``meta = {"tool", "arguments", "chars"}`` so old ones can be compacted; ``meta``
   is stripped before a message reaches a model.
-- ``grounding`` (union per kind): identifier values seen so far, ``Grounding.as_dict()`` form.
+- ``grounding`` (union per kind, the newest ``MAX_VALUES_PER_KIND`` kept): identifier values seen so far,
+  ``Grounding.as_dict()`` form (oldest first).
 - ``trace`` (append): one entry per model step, tool call, guard refusal or graph-made reply.
 - ``user_id``: the authenticated user (one per session). ``pending``: the write the graph stated and
   asked about, ``{"calls": [...], "statement": str}``. ``confirmed``: calls the user's last message
@@ -42,6 +43,8 @@ import json
 import operator
 from typing import Annotated, Any, Literal, TypedDict
 
+from agentspec.decoding.grounding import bounded_union
+
 __all__ = ["AgentState", "CallDict", "StopReason", "Verdict", "call_fingerprint", "merge_grounding"]
 
 StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported", "ask", "cannot", "declined"]
@@ -60,11 +63,8 @@ class Verdict(TypedDict):
 
 
 def merge_grounding(old: dict[str, list[str]] | None, new: dict[str, list[str]] | None) -> dict[str, list[str]]:
-    """Union per kind, sorted: grounding never forgets an identifier."""
-    out = {k: set(v) for k, v in (old or {}).items()}
-    for kind, values in (new or {}).items():
-        out.setdefault(kind, set()).update(values)
-    return {k: sorted(v) for k, v in sorted(out.items())}
+    """Union per kind, oldest value first, each kind bounded as ``Grounding`` bounds it (``bounded_union``)."""
+    return bounded_union(old, new)
 
 
 class AgentState(TypedDict, total=False):

@@ -1,8 +1,9 @@
 """Showing a session's trace: one row per model step, tool call, guard refusal or graph-made reply.
 
 Contract: the entries are written by the nodes into ``state["trace"]`` (see ``nodes``/``guard``);
-each has ``turn``, ``kind`` (decide | tool | guard | graph | route | request), ``outcome`` and
-``output``; route (the expert) and request (what the user asked for) rows add ``scores``; model steps
+each has ``turn``, ``kind`` (decide | tool | guard | graph | route | request | grounding), ``outcome``
+and ``output``; route (the expert) and request (what the user asked for) rows add ``scores``; grounding
+rows (the bounds of the grounding dropped values of a message) add ``dropped`` (kind -> count); model steps
 add ``prompt_tokens``, ``completion_tokens``, ``attempts``, ``errors``, ``constrained``,
 ``compacted``, ``tools_offered``; model steps and tool calls add ``latency_ms``; tool and guard rows
 add ``calls``. ``trace_table`` renders them with rich; ``summarize`` totals them. Read-only.

@@ -10,6 +10,9 @@
   fresh computations.
 - Sampling is explicit and seeded (min_p and repeat penalty off) so that the same settings give the
   same tokens here, on a llama.cpp server, and across runs.
+- Control tokens: the prompt is tokenized with ``special=True`` (the template's markers are control
+  tokens), so the template neutralizes control-token text inside messages (``control_token_texts``;
+  ``agentspec.runtime.template``): no token of a message's content is a control token.
 - LoRA adapters (GGUF, from ``agentspec train export``): ``adapters=[{"name", "path", "scale"}]`` loads
   each once with llama.cpp's low-level API; ``set_adapter(name | None)`` switches the active one
   without reloading the model and empties the KV cache, whose keys/values were computed under the
@@ -289,7 +292,21 @@ def _template_for(llm: Any, entry: BundledModel | None, override: str | None, pa
         )
     bos = _token_text(llm, llm.token_bos())
     eos = _token_text(llm, llm.token_eos())
-    return ChatTemplate(source, bos_token=bos, eos_token=eos)
+    return ChatTemplate(source, bos_token=bos, eos_token=eos, control_tokens=control_token_texts(llm))
+
+
+def control_token_texts(llm: Any) -> list[str]:
+    """The texts that ``tokenize(..., special=True)`` turns into control (or unknown) tokens.
+
+    llama.cpp matches user-defined tokens with or without ``special``; parsing special tokens adds
+    exactly the CONTROL and UNKNOWN ones. One pass over the vocabulary (~20 ms for 49k tokens).
+    """
+    import llama_cpp
+
+    vocab = llama_cpp.llama_model_get_vocab(llm.model)
+    special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_UNKNOWN
+    return [_token_text(llm, token) for token in range(llama_cpp.llama_vocab_n_tokens(vocab))
+            if llama_cpp.llama_vocab_get_attr(vocab, token) & special]
 
 
 def _token_text(llm: Any, token: int) -> str:

@@ -121,7 +121,10 @@ class TransformersChatModel:
                 code="no_chat_template",
             )
         tok = self.tokenizer
-        return ChatTemplate(source, bos_token=tok.bos_token or "", eos_token=tok.eos_token or "")
+        # The tokenizer matches its special added tokens in any text: neutralized in message content.
+        control = [t.content for t in getattr(tok, "added_tokens_decoder", {}).values() if t.special]
+        return ChatTemplate(source, bos_token=tok.bos_token or "", eos_token=tok.eos_token or "",
+                            control_tokens=[*control, *tok.all_special_tokens])
 
     def _stop_ids(self) -> set[int]:
         ids = set()

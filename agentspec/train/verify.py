@@ -151,8 +151,16 @@ def check_steps(dialogue: dict[str, Any], tools: Sequence[Tool], policy: PolicyS
         grounding = Grounding.from_shapes(RETAIL_SHAPES)
         for m in messages:
             content = m["content"] or ""
-            if m["role"] == "user" and not re.match(rf"{OBSERVATION_PREFIX} \w+: Error", content):
+            if m["role"] != "user":
+                continue
+            # As the graph grounds: a user's words as text, a tool's result as the tool gave it (its JSON
+            # walked by key, so a profile's address is no dictated text), an error not at all.
+            shown = re.match(rf"{OBSERVATION_PREFIX} \w+: ", content)
+            observation = content[shown.end():] if shown else None
+            if observation is None:
                 grounding.observe_text(content)
+            elif not observation.startswith("Error"):
+                grounding.observe_text(observation)
         offered = list(tools) if parse_view(messages).authenticated else [t for t in tools if t.name not in needs_user]
         try:
             parse_step(step["target"], offered, grounding, allow_reply=True, max_calls=max_calls)

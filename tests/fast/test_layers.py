@@ -1,6 +1,6 @@
 """The import contract and the domain-free core, checked on the source (every import, lazy ones too).
 
-Layers, top to bottom: the commands (cli, repl), experiments, training, evaluation, the agent graph,
+Layers, top to bottom: the commands (cli, repl, fuzz), experiments, training, evaluation, the agent graph,
 decoding and routing, the runtime. A module may import its own layer and those below, never above.
 The core (runtime, decoding, graph, spec, routing, hooks, toolkit, errors) imports no toolkit's
 domain, no training and no evaluation; a toolkit reaches the core only through its public pieces,
@@ -21,13 +21,13 @@ REPO = Path(__file__).resolve().parents[2]
 # The package-dir mapping of pyproject.toml: folder -> package.
 ROOTS = {"agentspec": "agentspec", "tools": "agentspec.tools", "memory": "agentspec.memory",
          "evals": "agentspec.evals", "prompts": "agentspec.prompts"}
-LAYERS = [("agentspec.cli", "agentspec.repl", "agentspec.agent_repl"), ("agentspec.experiments",),
+LAYERS = [("agentspec.cli", "agentspec.repl", "agentspec.agent_repl", "agentspec.fuzz"), ("agentspec.experiments",),
           ("agentspec.train",), ("agentspec.evals",), ("agentspec.graph",), ("agentspec.decoding", "agentspec.routing"),
           ("agentspec.runtime",)]
 CORE = ("agentspec.runtime", "agentspec.decoding", "agentspec.graph", "agentspec.spec", "agentspec.routing",
         "agentspec.hooks", "agentspec.toolkit", "agentspec.errors")
 NOT_FOR_CORE = ("agentspec.tools.retail", "agentspec.train", "agentspec.evals", "agentspec.experiments",
-                "agentspec.cli", "agentspec.repl", "agentspec.agent_repl")
+                "agentspec.cli", "agentspec.repl", "agentspec.agent_repl", "agentspec.fuzz")
 NOT_FOR_TOOLKITS = ("agentspec.graph", "agentspec.train", "agentspec.evals", "agentspec.experiments", "agentspec.cli")
 # Words of the retail domain, as whole words of a name or a string ("items" is dict.items, not a retail word).
 RETAIL_WORDS = {"order", "orders", "cancel", "cancelled", "refund", "exchange", "retail", "item", "product", "products",

@@ -19,6 +19,8 @@ PROMISED = {
     "decoding.py": {"constrained_ratio", "valid_constrained", "compile_p50_ms", "hallucinated_ids_grounded",
                     "bfcl_vs_bare"},
     "training.py": {"tokens_per_s_ratio", "ours_s", "plain_s"},
+    "reliability.py": {"attack_conversations", "violations", "false_yes", "kills", "lost_turns", "duplicate_writes",
+                       "fuzz_cases", "crashes"},
 }
 
 

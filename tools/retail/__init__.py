@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ._dbfile import read_db_json
 from ._ids import CANCEL_REASONS, IDENTIFIER_KINDS, CancelReason, ItemId, OrderId, PaymentMethodId, ProductId, UserId
 from ._shapes import RETAIL_SHAPES
 from ._session import open_session, resolve_retail_db
@@ -22,6 +23,7 @@ __all__ = [
     "RetailStore",
     "RETAIL_SHAPES",
     "load_toolkit",
+    "read_db_json",
     "resolve_retail_db",
     "CANCEL_REASONS",
     "CancelReason",
@@ -34,11 +36,12 @@ __all__ = [
 
 
 def load_toolkit(db: str | os.PathLike[str]) -> RetailStore:
-    """The retail store for ``db``: a ``.json`` file is loaded into a new private store, anything else
-    is opened as an existing SQLite store (writes then go to that file)."""
+    """The retail store for ``db``: a ``.json`` file is loaded into a new private store (a broken one is
+    an ``AgentSpecError``: ``read_db_json``), anything else is opened as an existing SQLite store (writes
+    then go to that file)."""
     path = Path(db)
     if path.suffix.lower() == ".json":
-        return RetailStore.from_json(path)
+        return RetailStore.from_json(read_db_json(path))
     return RetailStore.open(path)
 
 

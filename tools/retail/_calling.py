@@ -8,7 +8,8 @@ Three outcomes are kept apart (DESIGN.md §5.7):
   the tool runs, and also becomes an ``Error:`` observation naming the problem;
 - anything else raised by a tool is a bug of ours and propagates unchanged.
 
-Argument checking is strict and supports exactly the annotation shapes the retail tools use: ``str``,
+Argument checking is strict and supports exactly the annotation shapes the retail tools use: ``str``
+(valid Unicode text: an unpaired surrogate escape such as ``"\\ud800"`` is refused),
 ``Literal[...]`` of strings and ``list[str]``, each possibly wrapped in ``Annotated`` (for the
 ``Identifier`` marker). A tool with any other annotation is a programming error (TypeError at check
 time). No coercion: a zip code sent as the number 12345 is refused, not turned into "12345".
@@ -67,7 +68,9 @@ def _check_value(annotation: Any, value: Any) -> str | None:
     if origin is typing.Annotated:
         return _check_value(get_args(annotation)[0], value)
     if annotation is str:
-        return None if isinstance(value, str) else f"must be a string, got {_describe(value)}"
+        if not isinstance(value, str):
+            return f"must be a string, got {_describe(value)}"
+        return None if _is_text(value) else "must be valid Unicode text (it holds an unpaired surrogate \\udXXX)"
     if origin is Literal:
         allowed = get_args(annotation)
         if isinstance(value, str) and value in allowed:
@@ -83,6 +86,15 @@ def _check_value(annotation: Any, value: Any) -> str | None:
                 return f"element {index} {problem}"
         return None
     raise TypeError(f"retail tools do not support the annotation {annotation!r}")
+
+
+def _is_text(value: str) -> bool:
+    """False for a string with an unpaired surrogate (JSON's "\\ud800"), which no database or file can hold."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _describe(value: Any) -> str:

@@ -11,11 +11,13 @@ saying where it looked. The data is never copied into the repository.
 from __future__ import annotations
 
 import os
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 from agentspec.errors import AgentSpecError
 
+from ._dbfile import read_db_json
 from .store import RetailStore
 
 __all__ = ["open_session", "resolve_retail_db"]
@@ -50,6 +52,22 @@ def open_session(config: dict[str, Any], directory: Path | None, data: str | Non
         raise AgentSpecError(f"the retail toolkit does not take {', '.join(sorted(extra))}",
                              hint="Its config takes only `db` (a db.json path).", code="bad_option")
     if directory is not None and (Path(directory) / "retail.sqlite").exists():
-        return RetailStore.open(Path(directory) / "retail.sqlite")
-    source = resolve_retail_db(config.get("db"), data)
+        return _reopened(Path(directory) / "retail.sqlite")
+    source = read_db_json(resolve_retail_db(config.get("db"), data))  # a broken file: a clear error
     return RetailStore.from_json(source, db_path=Path(directory) / "retail.sqlite" if directory else None)
+
+
+def _reopened(path: Path) -> RetailStore:
+    """The session's store, or a clear error when the file is not one (corrupt, or left empty)."""
+    fix = (f"The session's writes live in {path}; restore it from a backup, or start a new session "
+           "(another --session name) to begin from the db.json again.")
+    try:
+        store = RetailStore.open(path)
+    except (sqlite3.DatabaseError, ValueError) as exc:
+        raise AgentSpecError(f"the session store {path} cannot be read: {exc}", hint=fix,
+                             code="corrupt_store") from None
+    if store.count("users") == 0:
+        store.close()
+        raise AgentSpecError(f"the session store {path} holds no users (an interrupted first start "
+                             "of an older version)", hint=fix, code="corrupt_store")
+    return store

@@ -8,7 +8,12 @@ Contract:
 - ``state_hash()`` is the sha256 of canonical JSON (sorted keys, no whitespace, UTF-8): it does not
   depend on row order, on key order inside documents, or on the file the store lives in.
 - Every write happens inside ``transaction()``: one SQLite transaction, committed on a normal exit and
-  rolled back on *any* exception, so a write is all-or-nothing.
+  rolled back on *any* exception, so a write is all-or-nothing. A transaction opened inside another
+  is a savepoint of it: its changes roll back alone on an exception and commit with the outer one.
+- ``applied`` (a fourth table, outside the state) records writes run under an idempotency key
+  (``applied_observation``/``record_applied``), in the transaction of the write itself.
+- A file the caller names appears complete or not at all: it is filled under a temporary name in
+  the same folder and renamed into place, so an interrupted creation leaves no half-filled store.
 - WAL journal mode needs a real file; ``Database.create(None)`` puts the file in a private temporary
   directory that ``close()`` deletes (and that skips fsync: it cannot outlive the process anyway).
   A caller-supplied path is kept, with WAL's usual ``synchronous=NORMAL``.
@@ -76,13 +81,26 @@ class Database:
     @classmethod
     def create(cls, data: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Database:
         """A new database file at ``path`` (or in a private temp dir) filled with ``data``."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a retail db must be a JSON object with the keys {list(SECTIONS)}; got {type(data).__name__}")
         missing = [s for s in SECTIONS if not isinstance(data.get(s), dict)]
         if missing or set(data) - set(SECTIONS):
             raise ValueError(
                 f"a retail db must be an object with exactly the keys {list(SECTIONS)} mapping ids to "
                 f"entities; got keys {sorted(data)}"
             )
-        db = cls._new_file(path)
+        if path is None:
+            return cls._filled(cls._new_file(None), data)
+        path = Path(path)
+        _refuse_existing(path)
+        partial = _partial_name(path)
+        _remove_database_files(partial)  # what an interrupted creation left
+        cls._filled(cls._new_file(partial), data).close_as_complete()
+        os.replace(partial, path)
+        return cls.open(path)
+
+    @classmethod
+    def _filled(cls, db: Database, data: dict[str, Any]) -> Database:
         with db.transaction():
             for section in SECTIONS:
                 db._conn.executemany(
@@ -98,10 +116,14 @@ class Database:
         if not path.is_file():
             raise FileNotFoundError(f"no retail SQLite store at {path}")
         conn = _connect(path, durable=True)
-        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-        if not set(SECTIONS) <= tables:
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not set(SECTIONS) <= tables:
+                raise ValueError(f"{path} is not a retail store: tables {sorted(tables)}, need {list(SECTIONS)}")
+            conn.execute(_APPLIED_TABLE)
+        except BaseException:
             conn.close()
-            raise ValueError(f"{path} is not a retail store: tables {sorted(tables)}, need {list(SECTIONS)}")
+            raise
         return cls(conn, path, None)
 
     @classmethod
@@ -112,23 +134,43 @@ class Database:
             path = Path(tmpdir) / "retail.sqlite"
         else:
             path = Path(path)
-            if path.exists():
-                # Refuse rather than silently mixing a new state into an old file.
-                raise FileExistsError(f"{path} already exists; remove it or pass another db_path")
+            _refuse_existing(path)
         conn = _connect(path, durable=tmpdir is None)
         for section in SECTIONS:
             conn.execute(f"CREATE TABLE {section} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
+        conn.execute(_APPLIED_TABLE)
         return cls(conn, path, tmpdir)
 
     def backup_to(self, path: str | os.PathLike[str] | None = None) -> Database:
-        """An independent database with the same content (SQLite online backup, consistent snapshot)."""
+        """An independent database with the same content (SQLite online backup, consistent snapshot);
+        a named ``path`` appears complete or not at all, like ``create``'s."""
         with self._lock:
             if self._in_tx:
                 raise RuntimeError("cannot copy a store in the middle of a write")
-            copy = Database._new_file(path)
-            # The backup replaces the whole target database, the empty tables just created included.
-            self._conn.backup(copy._conn)
-            return copy
+            if path is None:
+                return self._backup_into(Database._new_file(None))
+            path = Path(path)
+            _refuse_existing(path)
+            partial = _partial_name(path)
+            _remove_database_files(partial)
+            self._backup_into(Database._new_file(partial)).close_as_complete()
+            os.replace(partial, path)
+            return Database.open(path)
+
+    def _backup_into(self, copy: Database) -> Database:
+        # The backup replaces the whole target database, the empty tables just created included.
+        self._conn.backup(copy._conn)
+        return copy
+
+    def close_as_complete(self) -> None:
+        """Close a freshly filled file so that it alone holds everything (no WAL beside it), synced."""
+        with self._lock:
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._conn.execute("PRAGMA journal_mode=DELETE")
+            self._conn.execute("PRAGMA synchronous=FULL")
+        self.close()
+        with open(self.path, "rb") as f:
+            os.fsync(f.fileno())
 
     def close(self) -> None:
         """Close the connection and delete the private temp file, if any. Idempotent."""
@@ -153,6 +195,11 @@ class Database:
         for key, doc in rows:
             yield key, json.loads(doc)
 
+    def count(self, section: str) -> int:
+        """How many documents ``section`` holds."""
+        with self._lock:
+            return int(self._conn.execute(f"SELECT COUNT(*) FROM {_table(section)}").fetchone()[0])
+
     def dump(self) -> dict[str, dict[str, Any]]:
         """The whole state as the db.json structure."""
         return {section: dict(self.items(section)) for section in SECTIONS}
@@ -165,10 +212,13 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Database]:
-        """One atomic write: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if the block raises anything."""
+        """One atomic write: BEGIN IMMEDIATE ... COMMIT, or ROLLBACK if the block raises anything.
+        Inside another transaction: a savepoint, rolled back alone if the block raises."""
         with self._lock:
             if self._in_tx:
-                raise RuntimeError("nested retail transactions are not supported")
+                with self._savepoint():
+                    yield self
+                return
             self._conn.execute("BEGIN IMMEDIATE")
             self._in_tx = True
             try:
@@ -181,6 +231,29 @@ class Database:
             finally:
                 self._in_tx = False
 
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        self._conn.execute("SAVEPOINT inner_write")
+        try:
+            yield
+        except BaseException:
+            self._conn.execute("ROLLBACK TO inner_write")
+            raise
+        finally:
+            self._conn.execute("RELEASE inner_write")
+
+    def applied_observation(self, key: str) -> str | None:
+        """The observation recorded for the write run under ``key``; None if none ran."""
+        with self._lock:
+            row = self._conn.execute("SELECT observation FROM applied WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def record_applied(self, key: str, observation: str) -> None:
+        """Record that the write of ``key`` ran and answered ``observation``; only inside ``transaction()``."""
+        if not self._in_tx:
+            raise RuntimeError("Database.record_applied outside a transaction")
+        self._conn.execute("INSERT INTO applied (key, observation) VALUES (?, ?)", (key, observation))
+
     def put(self, section: str, key: str, doc: dict[str, Any]) -> None:
         """Replace the existing document ``key`` of ``section``; only inside ``transaction()``."""
         if not self._in_tx:
@@ -190,6 +263,24 @@ class Database:
         )
         if cur.rowcount != 1:
             raise KeyError(f"{section}/{key} does not exist")
+
+
+_APPLIED_TABLE = "CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, observation TEXT NOT NULL)"
+
+
+def _refuse_existing(path: Path) -> None:
+    if path.exists():
+        # Refuse rather than silently mixing a new state into an old file.
+        raise FileExistsError(f"{path} already exists; remove it or pass another db_path")
+
+
+def _partial_name(path: Path) -> Path:
+    return path.with_name(f".{path.name}.partial")
+
+
+def _remove_database_files(path: Path) -> None:
+    for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        leftover.unlink(missing_ok=True)
 
 
 def _table(section: str) -> str:

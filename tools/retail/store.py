@@ -119,6 +119,10 @@ class RetailStore(ReadTools, WriteTools):
         """The whole state in the db.json structure: ``{"products": ..., "users": ..., "orders": ...}``."""
         return self._db.dump()
 
+    def count(self, section: str) -> int:
+        """How many products, users or orders (``section``) the store holds."""
+        return self._db.count(section)
+
     def state_hash(self) -> str:
         """sha256 hex digest of the canonical JSON of the state (sorted keys; order-independent)."""
         return self._db.state_hash()
@@ -175,6 +179,18 @@ class RetailStore(ReadTools, WriteTools):
             # "Non-pending order cannot be cancelled" says what it is not; the customer asked what it is.
             observation = f"{observation} (order {order['order_id']} is {order['status']})"
         return observation
+
+    def once(self, key: str, run: Callable[[], str]) -> tuple[str, bool]:
+        """Run the write ``run`` at most once per ``key`` (the ``once`` hook): in one transaction with the
+        record of ``key`` and its observation, so the write and its record commit together. A key
+        already recorded answers ``(its observation, False)`` without running; else ``(observation, True)``."""
+        with self._db.transaction() as db:
+            done = db.applied_observation(key)
+            if done is not None:
+                return done, False
+            observation = run()
+            db.record_applied(key, observation)
+        return observation, True
 
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""

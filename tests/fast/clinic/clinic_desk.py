@@ -104,6 +104,7 @@ class ClinicDesk:
         self.data: dict[str, Any] = copy.deepcopy(dict(data if data is not None else sample_data()))
         self.today = today
         self.path = path  # where a saved session's state lives (written after each write); None: memory only
+        self.applied: dict[str, str] = {}  # idempotency key -> observation of the write run under it
 
     def functions(self) -> list[Callable[..., Any]]:
         return [getattr(self, name) for name in self.TOOL_NAMES]
@@ -239,6 +240,16 @@ class ClinicDesk:
             return f"Votre rendez-vous {arguments['appointment_id']} est maintenant le {_when(slot)} avec {slot['doctor']}."
         return None
 
+    def once(self, key: str, run: Callable[[], str]) -> tuple[str, bool]:
+        """The write ``run`` at most once per ``key``; the key is saved with the state the write made (one
+        file write after it: a crash between the tool's own save and this one runs it again on resume)."""
+        if key in self.applied:
+            return self.applied[key], False
+        observation = run()
+        self.applied[key] = observation
+        self._save()
+        return observation, True
+
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                  seen: dict[str, list[str]] | None = None,
                  slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None:
@@ -287,7 +298,8 @@ class ClinicDesk:
 
     def _save(self) -> None:
         if self.path is not None:
-            self.path.write_text(json.dumps({"today": self.today, "data": self.data}, ensure_ascii=False))
+            self.path.write_text(json.dumps({"today": self.today, "data": self.data, "applied": self.applied},
+                                            ensure_ascii=False))
 
 
 def load_clinic(today: str = TODAY, data: Mapping[str, Any] | None = None) -> ClinicDesk:
@@ -300,7 +312,9 @@ def _open_session(config: dict[str, Any], directory: Path | None, data: str | No
     path = Path(directory) / "clinic.json" if directory is not None else None
     if path is not None and path.exists():
         saved = json.loads(path.read_text())
-        return ClinicDesk(saved["data"], saved["today"], path)
+        desk = ClinicDesk(saved["data"], saved["today"], path)
+        desk.applied = dict(saved.get("applied", {}))
+        return desk
     start = json.loads(Path(data).read_text()) if data is not None else None
     desk = ClinicDesk(start, str(config.get("today", TODAY)), path)
     desk._save()

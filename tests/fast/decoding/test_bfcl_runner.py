@@ -65,3 +65,27 @@ def test_cli_json_is_the_last_line(tmp_path, monkeypatch):
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["n"] == 1 and summary["accuracy"] == 1.0 and summary["valid_rate"] == 1.0
     assert set(summary["errors"]) >= {"parse_error", "value_error"}
+
+
+def test_a_case_that_cannot_be_decoded_is_skipped_and_reported(tmp_path):
+    broken = BfclCase("live_simple_2-2-0", [{"role": "user", "content": "?"}],
+                      [{"name": "f", "parameters": {"type": "dict", "properties": {"x": {"type": "quaternion"}}}}],
+                      [{"f": {"x": [1]}}])
+    report = run_bfcl([broken, SIMPLE], ScriptedChatModel([call("Paris")]), out=tmp_path / "p.jsonl")
+    assert report["n"] == 2 and report["accuracy"] == 0.5 and report["errors"]["malformed_case"] == 1
+    assert report["malformed_cases"][0]["id"] == broken.id and "quaternion" in report["malformed_cases"][0]["reason"]
+
+
+def test_cli_goes_on_past_a_malformed_line(tmp_path, monkeypatch):
+    q, a = tmp_path / "q.json", tmp_path / "a.json"
+    q.write_text("{broken\n" + json.dumps({"id": SIMPLE.id, "question": [SIMPLE.messages], "function": [FN]}) + "\n")
+    a.write_text(json.dumps({"id": SIMPLE.id, "ground_truth": SIMPLE.ground_truth}) + "\n")
+    import agentspec.runtime.registry as registry
+
+    monkeypatch.setattr(registry, "load_model", lambda *args, **kw: ScriptedChatModel([call("Paris")]))
+    result = CliRunner().invoke(eval_cli.eval_group, ["bfcl", str(q), "--answers", str(a), "--json", "--model", "x",
+                                                      "--backend", "scripted"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["n"] == 2 and summary["accuracy"] == 0.5 and summary["errors"]["malformed_case"] == 1
+    assert summary["malformed_cases"][0]["reason"].startswith(f"{q}:1: not valid JSON")

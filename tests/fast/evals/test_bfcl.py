@@ -421,6 +421,29 @@ def test_load_errors_name_file_line_and_fix(tmp_path, questions, answers, match)
     assert info.value.hint  # every load error says what to do
 
 
+def test_load_can_skip_malformed_cases_and_name_them(tmp_path):
+    q = _write(tmp_path / "q.json", [Q1, "{not json", dict(Q2, function=[{"name": "f"}]), dict(Q1, id="simple_3")])
+    a = _write(tmp_path / "a.json", [A1, A2, dict(A1, id="simple_3", ground_truth="nope")])
+    skipped = []
+    cases = load_bfcl(q, a, skipped=skipped)
+    assert [c.id for c in cases] == ["simple_1"]
+    assert [(s["id"], s["line"].rsplit(":", 1)[-1]) for s in skipped] == [(None, "2"), ("simple_2", "3"),
+                                                                          ("simple_3", "3")]
+    assert "not valid JSON" in skipped[0]["reason"] and "'parameters'" in skipped[1]["reason"]
+    report = score(cases, [{"calls": [{"name": "get_weather", "arguments": {"location": "B"}}]}], skipped=skipped)
+    assert report["n"] == 4 and report["accuracy"] == 0.25 and report["errors"]["malformed_case"] == 3
+    assert [m["id"] for m in report["malformed_cases"]] == [None, "simple_2", "simple_3"]
+
+
+def test_a_case_the_checker_cannot_use_is_a_malformed_case_not_an_abort():
+    bad = BfclCase("java_0", [{"role": "user", "content": "hi"}], [WEATHER], None)  # an unsupported category
+    good = BfclCase("simple_1", [{"role": "user", "content": "hi"}], [WEATHER], [gt(location=["B"])])
+    call = {"name": "get_weather", "arguments": {"location": "B"}}
+    report = score([bad, good], [{"calls": [call]}, {"calls": [call]}])
+    assert report["accuracy"] == 0.5 and report["errors"]["malformed_case"] == 1
+    assert report["malformed_cases"][0]["id"] == "java_0" and "not supported" in report["malformed_cases"][0]["reason"]
+
+
 # ---- schema conversion -----------------------------------------------------------------------
 
 def test_schema_conversion_maps_the_dialect():

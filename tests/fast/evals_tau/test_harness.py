@@ -121,6 +121,39 @@ def test_a_different_run_in_the_same_directory_is_refused(reference, tasks):
                   progress=False)
 
 
+def test_a_resume_with_another_tasks_file_of_the_same_ids_is_refused_naming_the_tasks(reference, tasks, tmp_path):
+    run = _killed_copy(reference, tmp_path / "run", 4)
+    other = [t.model_copy(update={"description": "another suite"}) if i in (1, 3) else t for i, t in enumerate(tasks)]
+    assert [t.id for t in other] == [t.id for t in tasks]
+    with pytest.raises(RunDirMismatchError, match="content of task") as refused:
+        run_suite(other, REAL_DB, AgentFactory("oracle"), UserFactory(), TRIALS, run, progress=False)
+    assert f"{tasks[1].id}, {tasks[3].id}" in str(refused.value) and tasks[0].id + "," not in str(refused.value)
+    assert "new --out directory" in str(refused.value)  # the fix, in the hint
+    assert len(read_episodes(run / "episodes.jsonl")) == 4  # nothing ran, nothing was lost
+
+
+def test_a_resume_with_another_db_or_spec_content_is_refused(reference, tasks, tmp_path):
+    run = _killed_copy(reference, tmp_path / "run", 4)
+    db = tmp_path / "db.json"
+    db.write_text(REAL_DB.read_text() + "\n")  # the same data, another file content
+    with pytest.raises(RunDirMismatchError, match="db file"):
+        run_suite(tasks, db, AgentFactory("oracle"), UserFactory(), TRIALS, run, progress=False)
+    spec = tmp_path / "agent.yaml"
+    spec.write_text("name: first\n")
+    first = AgentFactory.of("spec", spec=str(spec)).content_digest()
+    spec.write_text("name: second\n")
+    assert AgentFactory.of("spec", spec=str(spec)).content_digest() != first
+    assert AgentFactory("oracle").content_digest() is None
+
+
+def test_a_run_file_without_digests_resumes(reference, tasks, tmp_path):
+    run = _killed_copy(reference, tmp_path / "run", 16)
+    old = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({k: v for k, v in old.items() if not k.endswith(("_digest", "_digests"))}))
+    resumed = run_suite(tasks, REAL_DB, AgentFactory("oracle"), UserFactory(), TRIALS, run, progress=False)
+    assert _outcomes(resumed.episodes) == _outcomes(reference.episodes)
+
+
 def test_report_files_and_fields(reference, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(reference.out_dir, run)

@@ -153,8 +153,7 @@ def test_agent_repl_commands_and_turns(spec, shop_db):
 
 def test_chat_without_arguments_runs_the_default_retail_agent(monkeypatch, shop_db):
     model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"),
-                               call("cancel_pending_order", order_id="#W0000002", reason="ordered by mistake"),
-                               reply("As you wish, nothing was changed.")])
+                               call("cancel_pending_order", order_id="#W0000002", reason="ordered by mistake")])
     monkeypatch.setattr("agentspec.spec.load_model", lambda spec: model)
     monkeypatch.setenv("AGENTSPEC_RETAIL_DB", str(shop_db))
     result = CliRunner().invoke(cli, ["chat", "--session", "cli", "--approve"],
@@ -162,7 +161,10 @@ def test_chat_without_arguments_runs_the_default_retail_agent(monkeypatch, shop_
     assert result.exit_code == 0, result.output
     assert "spec retail" in result.output and "agent> Thank you, you are verified. How can I help" in result.output
     assert "agent> I'm about to cancel order #W0000002 (reason: ordered by mistake)" in result.output
-    assert "approval needed:" in result.output and "agent> As you wish, nothing was changed." in result.output
+    # The operator's no: the graph tells the customer (messages.operator_refused), without another model step.
+    said = " ".join(result.output.split())
+    assert "approval needed:" in said and "that change was not approved, so I have not made it" in said
+    assert len(model.calls) == 2
     assert result.output.count("agentspec chat") == 1
     # Resuming in a new invocation shows where it stopped.
     again = CliRunner().invoke(cli, ["chat", "--session", "cli"], input="/exit\n")

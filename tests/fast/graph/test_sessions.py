@@ -93,16 +93,21 @@ def test_interrupted_approval_resumes_after_restart(spec, shop_db):
 
 
 @pytest.mark.parametrize("answer", ["no", "yes", {"type": "ignore"}])
-def test_operator_refusal_is_an_observation(spec, shop_db, answer):
+def test_operator_refusal_ends_the_turn_and_the_customer_hears_it(spec, shop_db, answer):
     # Anything but a typed accept rejects: an operator's free-text "yes" is no approval either.
     steps = [call("find_user_id_by_email", email="alice@example.com"), call("cancel_pending_order", **CANCEL),
-             reply("The cancellation was not approved.")]
-    with AgentSession(spec, model=ScriptedChatModel(steps), data=shop_db, approve=True) as s:
+             call("cancel_pending_order", **CANCEL)]  # the model would state the same write again
+    model = ScriptedChatModel(steps)
+    with AgentSession(spec, model=model, data=shop_db, approve=True) as s:
         s.send("cancel #W0000002, alice@example.com")
         before = s.deps.toolkits["get_order_details"].state_hash()
         assert s.send("yes").approval is not None
         done = s.resume(answer)
-        assert done.reply == "The cancellation was not approved."
+        # The graph says it (messages.operator_refused), the model is not asked again, and nothing is
+        # pending: the customer is not asked to confirm it again.
+        assert done.reply == spec.messages.operator_refused
+        assert len(model.calls) == 2 and s.state["pending"] is None
+        assert [e["outcome"] for e in done.entries if e["kind"] == "graph"] == ["cannot"]
         assert s.deps.toolkits["get_order_details"].state_hash() == before
         assert "operator did not approve" in s.history()[-2]["content"]
 

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from agentspec.errors import AgentSpecError
+from agentspec.train._feature_cache import cached_features
 from agentspec.routing.reader import (ANSWERS, Head, LearnedReader, Reading, char_features, sentence_features,
                                       token_features)
 from agentspec.train._report import write_json
@@ -211,21 +212,14 @@ def _label_sets(rows: list[dict[str, Any]]) -> tuple[list[str], list[str], dict[
 
 def _cached_features(settings: ReaderSettings, rows: list[dict[str, Any]], encoder: Any, tag_labels: list[str],
                      tag_rows: set[int]) -> dict[str, np.ndarray]:
-    out = Path(settings.out)
-    cache = out / "features.npz"
-    # The texts and their spans decide the features (labels of other heads may change without re-encoding).
-    texts = json.dumps([[r["text"], r.get("spans", [])] for r in rows], ensure_ascii=False).encode()
-    key = f"{hashlib.sha256(texts).hexdigest()[:16]}:{settings.max_tag_examples}:{settings.seed}"
-    if cache.is_file():
-        with np.load(cache) as stored:
-            if str(stored["key"]) == key:
-                return {name: stored[name] for name in stored.files if name != "key"}
-    features = _features(rows, encoder, tag_labels, progress=True, tag_rows=tag_rows)
-    out.mkdir(parents=True, exist_ok=True)
-    partial = out / "features.partial.npz"
-    np.savez(partial, key=np.asarray(key), **features)
-    partial.replace(cache)
-    return features
+    """Every row's features, encoding only messages a previous run did not (``_feature_cache``)."""
+    def compute(indices: list[int], tagged: set[int]) -> dict[str, np.ndarray]:
+        subset = [rows[i] for i in indices]
+        local = {i: j for j, i in enumerate(indices)}
+        return _features(subset, encoder, tag_labels, progress=True, tag_rows={local[i] for i in tagged})
+
+    meta = f"{settings.max_tag_examples}:{settings.seed}:{'|'.join(tag_labels)}"
+    return cached_features(Path(settings.out) / "features.npz", rows, tag_rows, meta, compute)
 
 
 def _fit_all(rows: list[dict[str, Any]], feats: dict[str, np.ndarray], labels: tuple[Any, ...],

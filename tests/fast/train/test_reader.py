@@ -181,7 +181,7 @@ def test_the_saved_reader_reads_requests_answers_slots_and_choices(trained):
     assert name.asked(0.5) == [] and name.slots == {"first_name": ["Dana"], "last_name": ["Okafor"], "zip": ["12345"]}
 
 
-def test_a_rerun_reuses_the_encoded_features_and_new_data_is_encoded_again(trained, tmp_path, monkeypatch):
+def test_a_rerun_reuses_the_encoded_features_and_encodes_only_new_messages(trained, tmp_path, monkeypatch):
     report, out, _ = trained
     shutil.copytree(out.parent, tmp_path, dirs_exist_ok=True)
     real_features = reader_module._features
@@ -195,9 +195,18 @@ def test_a_rerun_reuses_the_encoded_features_and_new_data_is_encoded_again(train
     encoded = []
     monkeypatch.setattr(reader_module, "_features", lambda rows, *a, **k: encoded.append(len(rows))
                         or real_features(rows, *a, **k))
-    write_rows(tmp_path / "data", synthetic_rows(320, seed=0))
+    rows = synthetic_rows(320, seed=0)
+    rows[5] = {**rows[5], "text": rows[5]["text"] + " (changed)"}
+    write_rows(tmp_path / "data", rows)
     train_reader(settings(tmp_path), encoder=HashedWords())
-    assert encoded == [320]
+    assert 1 <= encoded[0] < 320  # the changed and the new messages (and rows newly tagged), not all
+    # What was reused equals what a run from nothing computes.
+    fresh = tmp_path / "fresh"
+    write_rows(fresh / "data", rows)
+    train_reader(settings(fresh), encoder=HashedWords())
+    with np.load(tmp_path / "reader" / "features.npz") as reused, np.load(fresh / "reader" / "features.npz") as full:
+        for name in ("sentence", "tokens", "token_labels", "token_owner"):
+            assert np.array_equal(reused[name], full[name]), name
 
 
 def test_reader_data_problems_are_clear_errors(tmp_path):

@@ -10,6 +10,8 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
 - kills: ``agentspec.evals.kills.run_kills`` on the real ``retail`` agent: conversations of customers
   of the db (identify, ask for a write, say yes), each killed with SIGKILL at events spread over all
   the steps of its turns and resumed; counts lost turns and writes run twice.
+- answers: the default spec's reader on ``evals/answers_holdout.yaml``, replies to a stated write written
+  blind (never trained or tuned on): not-yes replies read as a clear yes, clear yeses missed.
 - fuzz: ``agentspec.fuzz.run_fuzz``: hypothesis-generated spec YAML, tool arguments, task files,
   session files and REPL commands; counts unhandled exceptions.
 
@@ -29,6 +31,7 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
+HOLDOUT_ANSWERS = HERE.parent / "evals" / "answers_holdout.yaml"
 
 
 # -- kills --------------------------------------------------------------------------------------
@@ -99,6 +102,29 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
             "attack_examples": [e for r in per_spec.values() for e in r["examples"]][:3]}
 
 
+def measure_answers(path: Path) -> dict[str, Any]:
+    """The default spec's reader on held-out replies to a stated write (``evals/answers_holdout.yaml``,
+    written blind): how many not-yes replies it reads as a clear yes, how many clear yeses it misses."""
+    import yaml
+
+    from agentspec.routing.reader import load_reader
+    from agentspec.spec import load_spec
+
+    spec = load_spec("retail")
+    understanding = spec.understanding
+    reader = load_reader(spec.resolve_path(understanding.reader))
+    replies = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    def yes(text: str) -> bool:
+        return reader.read(text).answered(understanding.yes_threshold, understanding.no_threshold) == "yes"
+
+    false_yes = [t for t in replies["not_yes"] if yes(t)]
+    missed = [t for t in replies["clear_yes"] if not yes(t)]
+    return {"holdout_not_yes": len(replies["not_yes"]), "holdout_false_yes": len(false_yes),
+            "holdout_clear_yes": len(replies["clear_yes"]), "holdout_yes_missed": len(missed),
+            "holdout_false_yes_examples": false_yes[:5]}
+
+
 def measure_fuzz(cases: int, seed: int) -> dict[str, Any]:
     from agentspec.fuzz import run_fuzz
 
@@ -127,11 +153,12 @@ def main() -> None:
     if args.smoke:
         args.attacks, args.base_attacks, args.kill_conversations, args.kills, args.fuzz, args.workers = 2, 1, 1, 2, 200, 1
     started = time.perf_counter()
+    answers = measure_answers(HOLDOUT_ANSWERS)
     fuzz = measure_fuzz(args.fuzz, args.seed)
     kills = measure_kills(args.db, args.kill_conversations, args.kills, args.workers, args.threads)
     attacks = measure_attacks(args.db, {"retail": args.attacks, "retail-base": args.base_attacks}, args.seed,
                               args.workers, args.threads, args.out)
-    result = {"smoke": args.smoke, **attacks, **{k: v for k, v in kills.items() if k != "examples"},
+    result = {"smoke": args.smoke, **attacks, **answers, **{k: v for k, v in kills.items() if k != "examples"},
               "kill_examples": kills["examples"][:3], **fuzz, "seconds": round(time.perf_counter() - started, 1)}
     print(json.dumps(result))
 

@@ -152,6 +152,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.attacks, args.base_attacks, args.kill_conversations, args.kills, args.fuzz, args.workers = 2, 1, 1, 2, 200, 1
+    os.environ["AGENTSPEC_RETAIL_DB"] = str(args.db)  # every part's stores start from it, whatever the folder
     started = time.perf_counter()
     answers = measure_answers(HOLDOUT_ANSWERS)
     fuzz = measure_fuzz(args.fuzz, args.seed)

@@ -220,6 +220,10 @@ def _attach_subgroups() -> None:
     from agentspec.experiments.cli import experiment_group
 
     cli.add_command(experiment_group, "experiment")
+    from agentspec.server.cli import keys_group, serve
+
+    cli.add_command(serve, "serve")
+    cli.add_command(keys_group, "keys")
 
 
 _attach_subgroups()

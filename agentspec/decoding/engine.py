@@ -26,6 +26,11 @@ Retries (bounded by ``max_attempts``): a malformed step is shown back to the mod
 one short corrective user message; only the latest failed attempt is shown, so the prompt does not
 grow with the number of attempts. Later attempts use ``seed + attempt - 1`` so sampled decodes differ.
 
+Streaming: ``on_delta`` (an attribute, None by default) is called with each text delta of every
+attempt as the model decodes it, and ``on_attempt`` at the start of each attempt; the parsed step,
+not the deltas, is what counts (an attempt may be retried). A callback that raises stops the decode
+there (the server cancels a turn whose client left this way).
+
 Grammars (and, unconstrained, schemas) are cached in a ``GrammarCache`` keyed by ``step_key`` (tool
 set, grounding snapshot of the kinds those tools use, flags), so a step whose grounding did not
 change pays nothing. Not here: running tools (``execute``), prompts (``prompt``), the agent loop.
@@ -35,7 +40,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 from agentspec.decoding.cache import GrammarCache, step_key
 from agentspec.decoding.constraint import CONSTRAINED_BACKENDS, CompiledGrammar, StepConstraint
@@ -95,6 +100,8 @@ class StepDecoder:
         self.mode = mode
         self.max_attempts = max_attempts
         self.cache: GrammarCache[_Entry] = cache if cache is not None else GrammarCache()
+        self.on_delta: Callable[[str], None] | None = None
+        self.on_attempt: Callable[[int], None] | None = None
         backend = getattr(model, "backend", None)
         self.constraint: StepConstraint | None = None
         if mode == "validate":
@@ -146,6 +153,8 @@ class StepDecoder:
         text, completion = "", None
         for attempt in range(1, self.max_attempts + 1):
             attempt_settings = settings if attempt == 1 else settings.with_(seed=settings.seed + attempt - 1)
+            if self.on_attempt is not None:
+                self.on_attempt(attempt)
             completion = self._complete(prompt, attempt_settings, entry)
             text = completion.text
             try:
@@ -184,12 +193,26 @@ class StepDecoder:
         if self.strategy == "grammar":
             assert self.constraint is not None and entry.compiled is not None
             processor = self.constraint.processor(entry.compiled)
-            completion = self.model.complete(prompt, settings, **self.constraint.hooks(processor))
+            completion = self._generate(prompt, settings, **self.constraint.hooks(processor))
             processor.verify(completion.usage.completion_tokens)
             return completion
         if self.strategy == "server":
-            return self.model.complete(prompt, settings, extra_body={"response_format": response_format(entry.schema)})
-        return self.model.complete(prompt, settings)
+            return self._generate(prompt, settings, extra_body={"response_format": response_format(entry.schema)})
+        return self._generate(prompt, settings)
+
+    def _generate(self, prompt: list[Message], settings: GenerationSettings, **hooks: Any) -> Completion:
+        """The model's completion, its deltas passed to ``on_delta`` as they come when one is set."""
+        if self.on_delta is None:
+            return self.model.complete(prompt, settings, **hooks)
+        stream = self.model.stream(prompt, settings, **hooks)
+        try:
+            for delta in stream:
+                if delta:
+                    self.on_delta(delta)
+        finally:
+            stream.close()
+        assert stream.completion is not None
+        return stream.completion
 
 
 def response_format(schema: dict[str, Any]) -> dict[str, Any]:

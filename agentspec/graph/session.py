@@ -11,9 +11,12 @@ Contract:
   uses the given toolkit objects instead of opening the spec's (the eval harness's fresh store per
   episode; the session never closes what it was given). ``data`` is the user's override of where
   the toolkits' data comes from (``--db``), passed to ``open_session``.
+- ``checkpointer``: a LangGraph saver shared by many sessions (the server's PostgreSQL one); the
+  session uses it with thread id = NAME and does not close it. Default: the session's own SQLite file.
 - ``reader``: the reader of ``spec.understanding`` (default: loaded from ``understanding.reader``,
   once per process).
-- ``send(text) -> TurnResult`` runs one turn. With ``approve=True`` a turn may stop at an operator
+- ``send(text, observe=fn) -> TurnResult`` runs one turn; ``observe(node, update)`` (optional) is
+  called after each step of the graph with that step's state update, as it happens (the server's events). With ``approve=True`` a turn may stop at an operator
   approval (``TurnResult.approval``); ``resume(answer)`` continues it, also after a restart
   (``pending_approval()`` tells whether one is waiting).
 - Crashes: every step of a turn is checkpointed before the next one starts (durability "sync"), and
@@ -33,7 +36,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from agentspec.errors import AgentSpecError
 from agentspec.graph.build import build_graph
@@ -43,8 +46,9 @@ from agentspec.runtime.base import ChatModel
 from agentspec.spec import AgentSpec, load_model
 from agentspec.toolkit import ToolRegistry, open_session_toolkit
 
-__all__ = ["AgentSession", "TurnResult", "agentspec_home", "list_sessions", "sessions_dir"]
+__all__ = ["AgentSession", "Observer", "TurnResult", "agentspec_home", "list_sessions", "sessions_dir"]
 
+Observer = Callable[[str, dict[str, Any]], None]  # (graph node, its state update)
 
 
 def _valid_name(name: str) -> bool:
@@ -80,7 +84,8 @@ class TurnResult:
 class AgentSession:
     def __init__(self, spec: AgentSpec, *, name: str | None = None, model: ChatModel | None = None,
                  decoder: Any = None, approve: bool = False, data: str | os.PathLike[str] | None = None,
-                 toolkits: dict[str, Any] | None = None, reader: Any = None, seed: int | None = None):
+                 toolkits: dict[str, Any] | None = None, reader: Any = None, seed: int | None = None,
+                 checkpointer: Any = None):
         if name is not None and not _valid_name(name):
             raise AgentSpecError(f"bad session name {name!r}",
                                  hint="Use letters, digits, '.', '_' or '-' (at most 64 characters).",
@@ -111,7 +116,7 @@ class AgentSession:
             self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry,
                                   toolkits=by_tool, settings=settings, approve=approve, reader=reader,
                                   session=name or f"ephemeral-{uuid.uuid4().hex}")
-            self.graph = build_graph(self.deps, self._checkpointer())
+            self.graph = build_graph(self.deps, checkpointer if checkpointer is not None else self._checkpointer())
             self.config = {"configurable": {"thread_id": name or "ephemeral"},
                            "recursion_limit": 6 * spec.limits.max_steps_per_turn + 20}
             self._check_checkpoints()
@@ -159,14 +164,14 @@ class AgentSession:
 
     # -- turns ------------------------------------------------------------------------------------
 
-    def send(self, text: str) -> TurnResult:
+    def send(self, text: str, observe: Observer | None = None) -> TurnResult:
         """Run one turn for the user's ``text`` (after finishing a turn a crash cut off: ``recover``)."""
         if self.pending_approval() is not None:
             raise AgentSpecError("an operator approval is waiting in this session",
                                  hint='Answer it first: resume({"type": "accept"}) approves, anything else rejects.',
                                  code="approval_pending")
-        self.recover()
-        return self._run({"messages": [{"role": "user", "content": text}]})
+        self.recover(observe)
+        return self._run({"messages": [{"role": "user", "content": text}]}, observe)
 
     def interrupted(self) -> bool:
         """A crash cut off the last turn: its last checkpoint has steps to run or to apply (a step that
@@ -174,21 +179,21 @@ class AgentSession:
         snapshot = self.graph.get_state(self.config)
         return bool(snapshot.tasks) and not any(task.interrupts for task in snapshot.tasks)
 
-    def recover(self) -> TurnResult | None:
+    def recover(self, observe: Observer | None = None) -> TurnResult | None:
         """Finish the turn a crash cut off, from its last checkpoint: a write that ran is reported from
         its idempotency record, not run again. None when no turn was cut off."""
         if not self.interrupted():
             return None
-        return self._run(None)
+        return self._run(None, observe)
 
-    def resume(self, answer: Any) -> TurnResult:
+    def resume(self, answer: Any, observe: Observer | None = None) -> TurnResult:
         """Answer the waiting operator approval and finish the turn: a typed answer (``True``, ``"accept"`` or
         ``{"type": "accept"}`` approves; anything else, free text included, rejects: ``guard.approved``)."""
         from langgraph.types import Command
 
         if self.pending_approval() is None:
             raise AgentSpecError("no operator approval is waiting in this session", code="no_approval")
-        return self._run(Command(resume=answer))
+        return self._run(Command(resume=answer), observe)
 
     def abandon(self) -> TurnResult | None:
         """End the turn the user stopped (Ctrl-C) where it stands: no further step runs, and no reply is
@@ -202,18 +207,23 @@ class AgentSession:
         self._write_meta()
         return None
 
-    def _run(self, payload: Any) -> TurnResult:
+    def _run(self, payload: Any, observe: Observer | None = None) -> TurnResult:
         started = time.perf_counter()
         # "sync": each step's checkpoint is on disk before the next step runs, so a crash loses at most
         # the step it cut off, which recover() runs again.
-        result = self.graph.invoke(payload, self.config, durability="sync")
+        interrupts: Any = None
+        for chunk in self.graph.stream(payload, self.config, stream_mode="updates", durability="sync"):
+            for node, update in chunk.items():
+                if node == "__interrupt__":
+                    interrupts = update
+                elif observe is not None:
+                    observe(node, update if isinstance(update, dict) else {})
         state = self.state
         # Entries carry their turn number, so a turn resumed after an interrupt gets all of its own.
         entries = [e for e in state.get("trace", []) if e.get("turn") == state.get("turn", 0)]
-        interrupts = result.get("__interrupt__") if isinstance(result, dict) else None
         approval = dict(interrupts[0].value) if interrupts else None
         self._write_meta()
-        return TurnResult(reply=None if approval else result.get("reply"), approval=approval, entries=entries,
+        return TurnResult(reply=None if approval else state.get("reply"), approval=approval, entries=entries,
                           seconds=time.perf_counter() - started)
 
     def pending_approval(self) -> dict[str, Any] | None:

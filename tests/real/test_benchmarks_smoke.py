@@ -21,7 +21,11 @@ PROMISED = {
     "training.py": {"tokens_per_s_ratio", "ours_s", "plain_s"},
     "reliability.py": {"attack_conversations", "violations", "false_yes", "kills", "lost_turns", "duplicate_writes",
                        "fuzz_cases", "crashes"},
+    "server.py": {"conversations", "turns", "errors", "lost_messages", "p50_ms", "p95_ms", "turns_per_s",
+                  "overhead_ratio", "rejected_429", "hung", "retry_after_ok"},
 }
+# Counts of harm that must be 0 even in a smoke run (they are checks, not figures).
+MUST_BE_ZERO = {"server.py": ("errors", "lost_messages", "hung")}
 
 
 def test_every_benchmark_script_is_covered():
@@ -35,3 +39,5 @@ def test_benchmark_smoke_mode_ends_with_its_json(script, real_home, tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert PROMISED[script] <= set(result) and result["smoke"] is True, result
+    harms = {k: result[k] for k in MUST_BE_ZERO.get(script, ())}
+    assert not any(harms.values()), (harms, result)

@@ -29,9 +29,11 @@ under load: queueing included), ``turns_per_s``, ``service_p50_ms`` (the turn's 
 server reports it), ``inprocess_p50_ms``, ``http_p50_ms`` (idle server, same turns),
 ``overhead_ratio`` (http_p50_ms / inprocess_p50_ms: what HTTP, the pool and the per-turn session
 opening add to a turn), ``overhead_ms_p50`` (median of the paired per-turn differences),
-``baseline_same_replies`` (turns whose reply over HTTP equals the in-process one),
-``throughput_ratio`` (turns/s under load / in-process turns/s), ``rejected_429``, ``hung`` (0
-expected), ``retry_after_ok``. ``--out DIR`` also writes ``DIR/server.json`` and ``DIR/latency.png``.
+``http_service_p50_ms`` (of those HTTP turns, the time the server reports inside the turn),
+``baseline_same_replies`` (turns whose reply over HTTP equals the in-process one; differing ones in
+``baseline_reply_diffs``), ``throughput_ratio`` (turns/s of the server's W workers under load / turns/s
+of one in-process session, one turn at a time), ``rejected_429``, ``hung`` (0 expected),
+``retry_after_ok``. ``--out DIR`` also writes ``DIR/server.json`` and ``DIR/latency.png``.
 
 Server processes are stopped on exit, on Ctrl-C and on SIGTERM. ``--smoke``: C=4, N=2, one baseline
 conversation, a burst of 6 (CI).
@@ -457,6 +459,8 @@ def bench(args: argparse.Namespace, home: Path) -> dict[str, Any]:
     http_ok = [t for t in http_turns if t["ok"]]
     paired = [(h["ms"], p["ms"]) for h, p in zip(http_turns, inproc_turns) if h["ok"]]
     same = sum(h["reply"] == p["reply"] for h, p in zip(http_turns, inproc_turns))
+    diffs = [{"message": h["text"], "http": h["reply"], "inprocess": p["reply"]}
+             for h, p in zip(http_turns, inproc_turns) if h["ok"] and h["reply"] != p["reply"]]
     inproc_ms = [t["ms"] for t in inproc_turns]
 
     # 2. Load.
@@ -488,7 +492,8 @@ def bench(args: argparse.Namespace, home: Path) -> dict[str, Any]:
         "inprocess_p50_ms": round(inproc_p50, 1), "http_p50_ms": round(http_p50, 1) if http_p50 else None,
         "overhead_ratio": round(http_p50 / inproc_p50, 3) if http_p50 else None,
         "overhead_ms_p50": round(statistics.median(h - p for h, p in paired), 1) if paired else None,
-        "baseline_turns": len(inproc_turns), "baseline_same_replies": same,
+        "http_service_p50_ms": pct([t["service_ms"] for t in http_ok], 0.5),
+        "baseline_turns": len(inproc_turns), "baseline_same_replies": same, "baseline_reply_diffs": diffs[:2],
         "throughput_ratio": round((len(ok) / wall) / inproc_tps, 3),
         **burst, "workers": args.workers, "threads": args.threads, "error_examples": errors[:3],
         "seconds": round(time.perf_counter() - started, 1),

@@ -5,7 +5,7 @@ shown dimmed above its reply. With ``--approve`` a consequential call stops for 
 yes/no (``approve? [y/N]``) before it runs; an approval left waiting when the process ended is asked
 again when the session is resumed. Line editing, history, pipes and Ctrl-D are ``ChatRepl``'s.
 
-Commands: /help, /sessions, /new [NAME], /trace, /stats, /user, /exit.
+Commands: /help, /sessions, /new [NAME], /trace, /stats, /user, /memory, /exit.
 """
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ AGENT_HELP = """\
 /trace          the steps of this session: tokens, outputs, tool calls, latency
 /stats          totals of the last turn
 /user           the authenticated user of this session
+/memory         what the last turn recalled (memories checked against the store, passages) and why
+                anything was dropped; `agentspec memory list --user U` shows everything kept
 /exit           quit (Ctrl-D also quits); the session is saved after every turn"""
 
 
@@ -86,6 +88,8 @@ class AgentRepl(ChatRepl):
             self.show_stats()
         elif name == "/user":
             self.console.print(self.session.state.get("user_id") or "no user authenticated yet", markup=False)
+        elif name == "/memory":
+            self.show_memory()
         else:
             self.console.print(f"[red]unknown command {name}[/] (try /help)")
         return True
@@ -130,6 +134,28 @@ class AgentRepl(ChatRepl):
         self._show_calls(result)
         self.console.print(f"agent> {result.reply}", highlight=False, markup=False)
         self.last_turn = result
+
+    def show_memory(self) -> None:
+        """The last recall step's memories, drops and passages (``graph.recall``'s trace entry)."""
+        spec = self.session.spec
+        if spec.memory is None and spec.retrieval is None:
+            self.console.print("this spec has no memory: or retrieval: block", markup=False)
+            return
+        entries = [e for e in self.session.trace() if e.get("kind") == "recall"]
+        if not entries:
+            self.console.print("nothing recalled yet", markup=False)
+            return
+        last = entries[-1]
+        if last.get("user") is None:
+            self.console.print("no user authenticated yet: nothing is recalled before that", markup=False)
+        table = Table("recalled", "source / why", title=f"turn {last.get('turn')} · {last.get('latency_ms')} ms")
+        for m in last.get("memories", []):
+            table.add_row(m["text"], m["source"])
+        for d in last.get("dropped", []):
+            table.add_row(f"[s]{d['text']}[/s]", f"dropped: {d['why']}" + (f" (live: {d['live']})" if d.get("live") else ""))
+        for p in last.get("passages", []):
+            table.add_row(f"passage [{p['source']}]", f"score {p['score']:.2f}")
+        self.console.print(table)
 
     def show_sessions(self) -> None:
         table = Table("name", "turns", "user", "last used", "spec")

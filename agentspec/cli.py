@@ -220,10 +220,16 @@ def _attach_subgroups() -> None:
     from agentspec.experiments.cli import experiment_group
 
     cli.add_command(experiment_group, "experiment")
+    from agentspec.retrieval_cli import retrieval_group
+
+    cli.add_command(retrieval_group, "retrieval")
     from agentspec.server.cli import keys_group, serve
 
     cli.add_command(serve, "serve")
     cli.add_command(keys_group, "keys")
+    from agentspec.memory_cli import memory_group
+
+    cli.add_command(memory_group, "memory")
 
 
 _attach_subgroups()

@@ -22,6 +22,14 @@ falls back to something generic and says so in its docstring.
   order with the lamp" is the order whose items include a Lamp); ``slots`` are the reader's spans
   of each of those texts by tag (aligned with ``texts``); ``tool`` the tool whose ``argument`` it is. None: the generic rule (an id written out in the texts, or a slot of the
   argument's name).
+- ``memories(name, arguments, observation) -> list[dict]``: what a successful confirmed write leaves
+  worth remembering for the authenticated user: facts ``{text, key, value, kind}`` (``agentspec.memory.
+  store.Fact``; a newer fact of the same key supersedes an older one). Without it nothing is remembered.
+- ``verify_memory(user_id, memory) -> dict``: the consistency check of a recalled memory against live
+  data: ``{"status": "fresh"}``, ``{"status": "stale", "live": value, "text": fact or None}`` (the memory is
+  superseded and not shown) or ``{"status": "unknown"}`` (kept). Without it every memory is unknown.
+- ``documents() -> list[Document]``: documents retrieval indexes (``agentspec.memory.documents``), each
+  with its ``source``; used when the spec's ``retrieval.toolkit_documents`` is on.
 - ``identifier_shapes: IdentifierShapes``: how identifiers of each kind look in free text and under
   which JSON keys they appear; the grounding of the grammar collects them (``agentspec.decoding.grounding``).
 
@@ -40,9 +48,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["HOOK_NAMES", "DomainHooks", "IdentifierShapes", "SessionOpener", "merged_shapes"]
+__all__ = ["HOOK_NAMES", "DomainHooks", "IdentifierShapes", "KnowledgeHooks", "SessionOpener", "merged_shapes"]
 
-HOOK_NAMES = ("owners", "check", "describe", "report", "mentions", "once")
+HOOK_NAMES = ("owners", "check", "describe", "report", "mentions", "once", "memories", "verify_memory", "documents")
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,17 @@ class DomainHooks(Protocol):
                  slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None: ...
 
     def once(self, key: str, run: Callable[[], str]) -> tuple[str, bool]: ...
+
+
+@runtime_checkable
+class KnowledgeHooks(Protocol):
+    """The hooks of a toolkit that feeds long-term memory and retrieval (each optional; module docstring)."""
+
+    def memories(self, name: str, arguments: Mapping[str, Any], observation: str) -> list[dict[str, str]]: ...
+
+    def verify_memory(self, user_id: str, memory: Mapping[str, Any]) -> dict[str, Any]: ...
+
+    def documents(self) -> list[Any]: ...
 
 
 class SessionOpener(Protocol):

@@ -38,8 +38,8 @@ from agentspec.runtime.base import ChatModel, GenerationSettings
 
 __all__ = [
     "AdapterSpec", "AgentSpec", "AuthenticationSpec", "ConfirmationSpec", "DecodingSpec", "GenerationSpec",
-    "HandoffSpec", "LimitsSpec", "MessagesSpec", "ModelSpec", "PolicySpec", "PromptsSpec", "SpecError", "SpecProblem",
-    "TargetsSpec", "ToolkitSpec", "UnderstandingSpec", "DEFAULT_SPEC", "check_spec", "find_spec",
+    "HandoffSpec", "LimitsSpec", "MemorySpec", "MessagesSpec", "ModelSpec", "PolicySpec", "PromptsSpec", "SpecError", "SpecProblem",
+    "RetrievalSpec", "TargetsSpec", "ToolkitSpec", "UnderstandingSpec", "DEFAULT_SPEC", "check_spec", "find_spec",
     "find_template", "load_spec", "message_problems", "load_model", "packaged_specs", "spec_toolkit_names",
 ]
 
@@ -199,6 +199,26 @@ class DecodingSpec(_Strict):
     max_attempts: int = Field(3, ge=1)
 
 
+class MemorySpec(_Strict):
+    path: str | None = Field(None, description="Folder of the long-term memories (default $AGENTSPEC_HOME/memory).")
+    recall: int = Field(3, ge=1, le=20, description="Memories of the authenticated user recalled per turn.")
+    min_score: float = Field(0.2, ge=-1.0, le=1.0, description="Cosine similarity below which a memory is not recalled.")
+    remember_writes: bool = Field(True, description="Remember what the toolkit's `memories` hook draws from each "
+                                  "successful confirmed write.")
+    header: str = Field(min_length=1, description="Heads the recalled memories in the prompt (the spec's language).")
+
+
+class RetrievalSpec(_Strict):
+    path: str | None = Field(None, description="Folder of the document index (default $AGENTSPEC_HOME/retrieval).")
+    documents: list[str] = Field(default_factory=list, description="Markdown or text files to index besides the "
+                                 "toolkit's own documents (paths relative to the spec).")
+    toolkit_documents: bool = Field(True, description="Index the documents the toolkit's factory offers "
+                                    "(`documents(data)`: policy, catalogue, FAQ).")
+    top_k: int = Field(3, ge=1, le=20, description="Passages that enter the prompt per turn.")
+    min_score: float = Field(0.3, ge=-1.0, le=1.0, description="Cosine similarity below which a passage is left out.")
+    header: str = Field(min_length=1, description="Heads the retrieved passages in the prompt (the spec's language).")
+
+
 class AgentSpec(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -213,6 +233,8 @@ class AgentSpec(_Strict):
     limits: LimitsSpec = Field(default_factory=LimitsSpec)
     generation: GenerationSpec = Field(default_factory=GenerationSpec)
     decoding: DecodingSpec = Field(default_factory=DecodingSpec)
+    memory: MemorySpec | None = None
+    retrieval: RetrievalSpec | None = None
     # Where the spec was read from: relative paths inside it are resolved against this folder.
     _base_dir: Path | None = PrivateAttr(None)
     _source: str | None = PrivateAttr(None)

@@ -8,7 +8,9 @@ last, one JSON object with ``n``, ``accuracy``, ``valid_rate``, ``errors`` (coun
 ``mode``, ``constrained``, ``retried``, ``malformed_attempts`` and ``model``. ``perplexity --json`` prints,
 last, one JSON object with ``perplexity``, ``mean_nll`` (nats/token), ``tokens``, ``documents``, ``seconds``,
 ``window``, ``stride``, ``model``, ``adapter`` and ``corpus``. ``attack --json`` prints, last, the summary
-of ``attack.run_attacks`` without its examples, plus ``out``.
+of ``attack.run_attacks`` without its examples, plus ``out``. ``docqa --json`` prints, last, one JSON object with
+``recall`` (``n``, ``hits``, ``value``, ``ci``, ``at_1``, ``by_kind``), ``arms`` (accuracy per arm, or null),
+``difference`` (retrieval - no retrieval) and ``out``.
 """
 from __future__ import annotations
 
@@ -30,6 +32,15 @@ __all__ = ["eval_group"]
 @click.group("eval")
 def eval_group() -> None:
     """Evaluate agents on tau-style task suites (pass^k) and compare runs."""
+
+
+def _attach_memory() -> None:
+    from .memory_cli import memory_eval_group
+
+    eval_group.add_command(memory_eval_group, "memory")
+
+
+_attach_memory()
 
 
 @eval_group.command()
@@ -350,3 +361,45 @@ def perplexity(corpus_path: Path, spec: str | None, model_name: str | None, back
                f"{result.tokens} tokens in {result.documents} documents, {result.seconds:.1f} s")
     click.echo(f"  model {result.model}, adapter {result.adapter or 'none'}, window {result.window}, "
                f"stride {result.stride}")
+
+
+@eval_group.command()
+@click.option("--data", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The tau2 retail data folder (policy.md, db.json): the documents and the questions' facts.")
+@click.option("--split", type=click.Choice(["dev", "test", "all"]), default="test", show_default=True,
+              help="dev: tune and look here; test: documents and wording held out (report it).")
+@click.option("--spec", help="Agent spec whose model (and LoRA adapters) answers the questions; without it only "
+                             "retrieval recall is measured.")
+@click.option("--retrieval/--no-retrieval", "retrieval", default=None,
+              help="Answer only with (or only without) retrieved passages [default: both].")
+@click.option("--limit", type=click.IntRange(min=1), help="Answer only the first N questions (interleaved by kind).")
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="recall@k.")
+@click.option("--k-answer", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Passages put in the prompt with retrieval.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads of the model [default: the spec's].")
+@click.option("--seed", default=0, show_default=True, help="Seed of the question set and its split.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Output folder (resumable: answers are kept). Default: a new temp dir.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print recall and accuracies as one JSON object, last.")
+def docqa(data: Path, split: str, spec: str | None, retrieval: bool | None, limit: int | None, k: int, k_answer: int,
+          threads: int | None, seed: int, out: Path | None, progress: bool, as_json: bool) -> None:
+    """Questions about the policy, the catalogue and the FAQ: retrieval recall@k and answer accuracy.
+
+    The questions (prices, availability, policy and FAQ facts) are generated from the documents and split
+    by document and by wording. Prints recall@k with a Wilson 95% interval and, with --spec, the model's
+    accuracy with and without the retrieved passages. Writes docqa.json, docqa.md and answers.jsonl.
+    """
+    from ._docqa_run import DocqaSettings, run_docqa
+
+    out = out or Path(tempfile.mkdtemp(prefix="agentspec-docqa-"))
+    report = run_docqa(DocqaSettings(data=str(data), out=str(out), split=split, spec=spec, retrieval=retrieval,
+                                     limit=limit, k=k, k_answer=k_answer, threads=threads, seed=seed,
+                                     progress=progress and not as_json))
+    if as_json:
+        recall = {key: v for key, v in report["recall"].items() if key != "rows"}
+        click.echo(json.dumps({"recall": recall, "arms": report.get("arms"), "difference": report.get("difference"),
+                               "out": str(out)}))
+        return
+    click.echo((out / "docqa.md").read_text(encoding="utf-8"))
+    click.echo(f"Report written to {out / 'docqa.md'}")

@@ -60,7 +60,7 @@ from .reward import Rewarder
 from .tasks import Task, UserScenario
 from .users import STOP, LLMUser, ScriptedUser, UserSimulator
 
-__all__ = ["RunDirMismatchError", "UserFactory", "Episode", "RunResult", "run_suite", "episode_seed",
+__all__ = ["RunDirMismatchError", "UserFactory", "Episode", "Conversation", "converse", "RunResult", "run_suite", "episode_seed",
            "read_episodes", "content_identity", "EPISODES_FILE", "RUN_FILE"]
 
 EPISODES_FILE = "episodes.jsonl"
@@ -135,39 +135,11 @@ class Episode:
         seed = episode_seed(self.seed, task_id, trial)
         started = time.perf_counter()
         with self.base.copy() as store:
-            monitor = EpisodeMonitor(store)
             session = self.agent.start(store, task.id, seed=seed)
             user = self.user_factory(task.user_scenario, seed=seed, max_turns=self.max_turns)
-            user_text = user.reply(None)
-            messages: list[dict[str, Any]] = [{"role": "user", "content": user_text}]
-            turns: list[AgentTurn] = []
-            extra_ids, extra_violations = [], []
-            termination, error = "max_turns", None
-            while STOP not in user_text:
-                if len(turns) >= self.max_turns:
-                    break
-                monitor.observe_user(user_text, _meant_yes(user))
-                try:
-                    turn = session.respond(user_text)
-                except AgentSpecError as exc:
-                    termination, error = "agent_error", str(exc)
-                    break
-                turns.append(turn)
-                ids, violations = monitor.check_turn(turn)
-                extra_ids += ids
-                extra_violations += violations
-                messages.append({"role": "assistant", "content": turn.reply,
-                                 "tool_calls": [vars(c) for c in turn.tool_calls]})
-                if turn.transferred or any(c.name == "transfer_to_human_agents" and c.outcome == "ok"
-                                           for c in turn.tool_calls):
-                    termination = "transfer"
-                    break
-                user_text = user.reply(turn.reply)
-                messages.append({"role": "user", "content": user_text})
-            else:
-                termination = "user_stop"
-            if hasattr(session, "close"):
-                session.close()
+            talk = converse(session, user, store, self.max_turns)
+            turns, messages, termination, error = talk.turns, talk.messages, talk.termination, talk.error
+            extra_ids, extra_violations = talk.ids, talk.violations
             result = self.rewarder.score(task, store, [t.reply for t in turns])
         record = _record(task, trial, seed, turns, result.to_dict(), termination, error,
                          extra_ids, extra_violations, messages, time.perf_counter() - started)
@@ -179,6 +151,54 @@ class Episode:
 
     def close(self) -> None:
         self.base.close()
+
+
+@dataclass
+class Conversation:
+    """What one agent session and one simulated user said to each other (``converse``)."""
+
+    turns: list[AgentTurn]
+    messages: list[dict[str, Any]]
+    termination: str  # user_stop | transfer | max_turns | agent_error
+    error: str | None
+    ids: list[str]  # identifiers the monitor found invented
+    violations: list[str]  # policy violations the monitor found
+
+
+def converse(session: Any, user: UserSimulator, store: RetailStore, max_turns: int) -> Conversation:
+    """The user opens; agent and user alternate until the user stops, the agent transfers, the agent has
+    had ``max_turns`` turns or raised an ``AgentSpecError`` (step 2 of the module docstring). The
+    session is closed at the end; the store is left as the conversation left it."""
+    monitor = EpisodeMonitor(store)
+    user_text = user.reply(None)
+    messages: list[dict[str, Any]] = [{"role": "user", "content": user_text}]
+    turns: list[AgentTurn] = []
+    ids, violations = [], []
+    termination, error = "max_turns", None
+    while STOP not in user_text:
+        if len(turns) >= max_turns:
+            break
+        monitor.observe_user(user_text, _meant_yes(user))
+        try:
+            turn = session.respond(user_text)
+        except AgentSpecError as exc:
+            termination, error = "agent_error", str(exc)
+            break
+        turns.append(turn)
+        found_ids, found_violations = monitor.check_turn(turn)
+        ids += found_ids
+        violations += found_violations
+        messages.append({"role": "assistant", "content": turn.reply, "tool_calls": [vars(c) for c in turn.tool_calls]})
+        if turn.transferred or any(c.name == "transfer_to_human_agents" and c.outcome == "ok" for c in turn.tool_calls):
+            termination = "transfer"
+            break
+        user_text = user.reply(turn.reply)
+        messages.append({"role": "user", "content": user_text})
+    else:
+        termination = "user_stop"
+    if hasattr(session, "close"):
+        session.close()
+    return Conversation(turns, messages, termination, error, ids, violations)
 
 
 def _meant_yes(user: UserSimulator) -> bool | None:

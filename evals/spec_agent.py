@@ -13,7 +13,10 @@ rejected (``hallucinated_ids``), tokens and seconds. An operator approval cannot
 (``approve`` is always off). ``task_id`` is never looked at.
 
 Options: ``model`` (a ChatModel to use instead of the spec's: tests, a shared server),
-``decoding_mode`` (overrides ``decoding.mode``), ``temperature`` (overrides ``generation.temperature``).
+``decoding_mode`` (overrides ``decoding.mode``), ``temperature`` (overrides ``generation.temperature``),
+``memory`` / ``documents`` (a long-term memory store / document index every episode shares: the
+multi-session suites). Without them the spec's ``memory:`` and ``retrieval:`` blocks are left out: an
+episode starts with no past, or one trial of a user would remember the answers of the one before.
 """
 from __future__ import annotations
 
@@ -73,9 +76,13 @@ class GraphEvalSession:
 
 
 class GraphEvalAgent:
-    def __init__(self, spec: AgentSpec, model: ChatModel, decoding_mode: str | None = None):
-        self.spec = spec
+    def __init__(self, spec: AgentSpec, model: ChatModel, decoding_mode: str | None = None,
+                 memory: Any = None, documents: Any = None):
+        self.spec = spec.model_copy(update={"memory": spec.memory if memory is not None else None,
+                                            "retrieval": spec.retrieval if documents is not None else None})
         self.model = model
+        self.memory = memory
+        self.documents = documents
         from agentspec.decoding.engine import StepDecoder
 
         # One decoder per model: its grammar cache is shared by every episode.
@@ -86,15 +93,17 @@ class GraphEvalAgent:
 
     def start(self, store: Any, task_id: str, seed: int = 0) -> GraphEvalSession:
         session = AgentSession(self.spec, model=self.model, decoder=self.decoder,
-                               toolkits={self.spec.toolkits[0].name: store}, seed=seed)
+                               toolkits={self.spec.toolkits[0].name: store}, seed=seed, memory=self.memory,
+                               documents=self.documents)
         return GraphEvalSession(session)
 
 
 def make_eval_agent(spec: str | AgentSpec | None = None, *, model: ChatModel | None = None,
-                    decoding_mode: str | None = None, temperature: float | None = None) -> GraphEvalAgent:
+                    decoding_mode: str | None = None, temperature: float | None = None,
+                    memory: Any = None, documents: Any = None) -> GraphEvalAgent:
     loaded = spec if isinstance(spec, AgentSpec) else load_spec(spec)
     if temperature is not None:
         # Sampling makes trials differ (each episode has its own seed), as tau-bench's do; the
         # packaged specs decode greedily, which makes every trial of a task the same.
         loaded = loaded.model_copy(update={"generation": loaded.generation.model_copy(update={"temperature": temperature})})
-    return GraphEvalAgent(loaded, model if model is not None else _shared_model(loaded), decoding_mode)
+    return GraphEvalAgent(loaded, model if model is not None else _shared_model(loaded), decoding_mode, memory, documents)

@@ -37,14 +37,38 @@ _REASONS = {"no longer needed": ("no longer need", "don't need", "not needed"),
             "ordered by mistake": ("mistake", "by accident")}
 
 
+class HashingEncoder:
+    """A sentence encoder double for the fast tier: L2-normalised hashed bags of lowercase words (384 wide).
+    Texts sharing words are near; it knows no synonyms (the real-tier tests use MiniLM)."""
+
+    dims = 384
+
+    def embed(self, texts: list[str]):
+        import hashlib
+
+        import numpy as np
+
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in re.findall(r"[a-z0-9]+", text.lower()):
+                out[row, int(hashlib.md5(word.encode()).hexdigest()[:8], 16) % self.dims] += 1.0
+            norm = float(np.linalg.norm(out[row]))
+            out[row] = out[row] / norm if norm else out[row]
+            if not norm:
+                out[row, 0] = 1.0
+        return out
+
+
 class KeywordReader:
-    """Keyword rules with the retail reader's labels (module docstring)."""
+    """Keyword rules with the retail reader's labels (module docstring); ``encoder`` embeds sentences for
+    long-term memory and retrieval without the real MiniLM."""
 
     request_classes = tuple(REQUEST_WORDS)
     tags = ("address1", "address2", "city", "country", "first_name", "last_name", "state", "zip")
     choice_heads = {"reason": ("no longer needed", "ordered by mistake", "none")}
 
     def __init__(self, readings: dict[str, Reading] | None = None):
+        self.encoder = HashingEncoder()
         self.readings = dict(readings or {})
         self.read_texts: list[str] = []
 

@@ -1,7 +1,7 @@
 """``agentspec experiment ...``: the survey's experiments as commands. Each docstring is the command's help.
 
-Both commands are resumable (rerun the same command with the same --out) and end by printing where
-their reports are. Heavy libraries are imported when a command runs.
+Every command is resumable (rerun the same command with the same --out) and ends by printing where
+its reports are. Heavy libraries are imported when a command runs.
 """
 from __future__ import annotations
 
@@ -102,3 +102,31 @@ def ablation_command(db, suite, out, dialogues, noise, steps, base, prompt, task
         out=out, db=db, suite=suite, dialogues=dialogues, noise=noise, steps=steps, base=base, prompt=prompt,
         tasks=tasks, trials=trials, max_turns=max_turns, user=user, threads=threads, data_workers=data_workers,
         baseline=baseline, seed=seed, progress=progress))
+
+
+@experiment_group.command("rag-vs-finetune")
+@click.option("--data", required=True, type=click.Path(file_okay=False),
+              help="The tau2 retail data folder (policy.md, db.json): documents and questions.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Experiment folder (resumable).")
+@click.option("--limit", type=click.IntRange(min=1), default=None,
+              help="Answer the first N held-out questions (interleaved by kind) [default: all].")
+@_THREADS
+@click.option("-k", "k", default=5, show_default=True, type=click.IntRange(min=1), help="recall@k of the index.")
+@click.option("--k-answer", default=3, show_default=True, type=click.IntRange(min=1),
+              help="Retrieved passages put in the prompt.")
+@click.option("--base-spec", default="retail-base", show_default=True, help="Spec of the base model (no adapter).")
+@click.option("--expert-spec", default="retail", show_default=True, help="Spec of the expert (its LoRA adapters).")
+@click.option("--seed", default=0, show_default=True, help="Seed of the question set and its split.")
+@click.option("--progress/--no-progress", default=True, help="Show progress bars.")
+def rag_command(data, out, limit, threads, k, k_answer, base_spec, expert_spec, seed, progress) -> None:
+    """Retrieval vs fine-tuning: the same held-out policy, catalogue and FAQ questions answered by the
+    base model without and with retrieval, and by the LoRA expert without and with it.
+
+    Accuracy with Wilson 95% intervals (overall and per kind), recall@k of the index, seconds per
+    question, paired differences. Writes OUT/rag.json, .md and .png. Interrupt at any time: rerun the
+    same command to resume (answers are kept per arm and question; a larger --limit adds questions).
+    """
+    from agentspec.experiments.rag import RagSettings, run_rag
+
+    run_rag(RagSettings(data=data, out=out, limit=limit, threads=threads, k=k, k_answer=k_answer, seed=seed,
+                        base_spec=base_spec, expert_spec=expert_spec, progress=progress))

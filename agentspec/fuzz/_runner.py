@@ -78,11 +78,12 @@ class FuzzContext:
 
     @cached_property
     def agent_spec(self) -> Any:
-        """The retail spec without the learned reader (no encoder to load), for sessions and the REPL."""
+        """The retail spec without the learned reader, memory or retrieval (no encoder to load), for sessions
+        and the REPL."""
         from agentspec.spec import load_spec
 
         path = self.root / "fuzz-agent.yaml"
-        path.write_text("extends: retail-base\nname: fuzz\nunderstanding: null\n"
+        path.write_text("extends: retail-base\nname: fuzz\nunderstanding: null\nmemory: null\nretrieval: null\n"
                         "policy: {act_on_requests: false, ask_for_request: false}\n", encoding="utf-8")
         return load_spec(path)
 

@@ -53,6 +53,8 @@ class AgentDeps:
     approve: bool = False  # operator approval (LangGraph interrupt) before each consequential call
     reader: Reader | None = None  # required when the spec has an understanding block
     session: str = "ephemeral"  # the conversation's id: the prefix of its writes' idempotency keys
+    memory: Any = None  # agentspec.memory.store.MemoryStore, with spec.memory
+    documents: Any = None  # agentspec.memory.documents.DocumentIndex, with spec.retrieval
     prompt: SystemPrompt = field(init=False)
     shapes: IdentifierShapes = field(init=False)
     _token_counts: dict[str, int] = field(default_factory=dict, init=False, repr=False)
@@ -80,6 +82,38 @@ class AgentDeps:
                                      f"{type(self.model).__name__} model cannot switch adapters",
                                      hint="Use backend: llamacpp, or remove `routing:` from the spec.",
                                      code="adapters_unsupported")
+
+    # -- memory and retrieval ------------------------------------------------------------------
+
+    @property
+    def memory_enabled(self) -> bool:
+        return self.spec.memory is not None and self.memory is not None
+
+    @property
+    def retrieval_enabled(self) -> bool:
+        return self.spec.retrieval is not None and self.documents is not None
+
+    def verify_memory(self, user_id: str, memory: Mapping[str, Any]) -> dict[str, Any]:
+        """The first toolkit ``verify_memory`` verdict that is not ``unknown`` (``{"status": "unknown"}``
+        when no toolkit knows the memory's kind)."""
+        for toolkit in dict.fromkeys(self.toolkits.values()):
+            hook = getattr(toolkit, "verify_memory", None)
+            verdict = hook(user_id, dict(memory)) if hook else None
+            if verdict and verdict.get("status") in ("fresh", "stale"):
+                return dict(verdict)
+        return {"status": "unknown"}
+
+    def remember_write(self, user_id: str | None, call: Mapping[str, Any], observation: str, turn: int) -> int:
+        """Store what the ``memories`` hook of the write's toolkit draws from a successful write; returns
+        how many memories were added (0 without memory, a user or the hook)."""
+        spec = self.spec.memory
+        hook = self.hook("memories", call["name"])
+        if not (self.memory_enabled and spec and spec.remember_writes and user_id and hook):
+            return 0
+        from agentspec.memory.store import Fact
+
+        facts = [Fact(**fact) for fact in hook(call["name"], dict(call["arguments"]), observation) or []]
+        return len(self.memory.remember(user_id, facts, session=self.session, turn=turn)) if facts else 0
 
     # -- experts ----------------------------------------------------------------------------------
 

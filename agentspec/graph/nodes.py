@@ -25,6 +25,7 @@ from agentspec.graph.deps import AgentDeps
 from agentspec.graph.identity import identity_failed, identity_given
 from agentspec.graph.narrowing import any_callable, looked_up_value, narrowed
 from agentspec.graph.reading import settle
+from agentspec.graph.recall import with_context
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
 __all__ = ["act", "confirm", "decide", "respond", "route_act", "route_decide"]
@@ -37,7 +38,7 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     allowed = narrowed(state, deps)
     parallel = limits.max_calls_per_step > 1
     system = deps.prompt.render(allowed.offered, user, parallel=parallel)  # the barred values are the grammar's only
-    messages, compacted = build_prompt(system, state.get("messages", []), deps.count_tokens, deps.prompt_budget,
+    messages, compacted = build_prompt(system, with_context(state.get("messages", []), state), deps.count_tokens, deps.prompt_budget,
                                        keep=limits.keep_observations, max_chars=limits.max_observation_chars)
     started = time.perf_counter()
     deps.use_expert(state.get("expert"))  # here, not in begin: a resumed session re-activates it
@@ -158,6 +159,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
             if outcome == "ok":
                 grounding.observe_text(observation)
                 if call["name"] in policy.confirmation.tools:
+                    deps.remember_write(user, call, observation, int(state.get("turn", 0)))
                     recent, looked_up, failed = [], {}, []  # the state changed: the same lookup may now answer differently
                     settled = settle({**state, **settled}, deps, [call["name"]])  # that request is served
                     if policy.confirmation.report:

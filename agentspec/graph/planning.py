@@ -14,7 +14,9 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
 4. a write step: the user's words since the last settled request determine exactly one write an
    open request needs, and the guard would state it (``policy.confirmation.determine``;
    ``determined.determined_write``); or ``stop: cannot`` with the store's reason, when the one write
-   so determined fails its dry run (the request is then settled: the user hears why);
+   so determined fails its dry run (the request is then settled: the user hears why). When the words
+   alone determine none, the turn's recalled memories (checked against the store, ``graph.recall``)
+   are read after them as if said last: "the same address as last time" takes the remembered one;
 5. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
 
 A step made here goes through the guard like the model's: nothing runs without the user's yes.
@@ -150,7 +152,17 @@ def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallD
         call, cannot = _write_among(state, deps, allowed, newest)
         if call is not None or cannot is not None:
             return call, cannot
-    return _write_among(state, deps, allowed, asked_for)
+    call, cannot = _write_among(state, deps, allowed, asked_for)
+    remembered = [m["text"] for m in (state.get("recalled") or {}).get("memories") or []]
+    if call is None and cannot is None and remembered and state.get("said"):
+        # What the words leave open, the customer's checked memories may give ("the same address as last
+        # time"): read after the words, so a value the customer says always wins; the guard still states it.
+        with_memories = {**state, "said": [*state["said"], *remembered],
+                         "slots": [*(state.get("slots") or []), *({t: list(v) for t, v in deps.read(text).slots.items()}
+                                                                  for text in remembered)],
+                         "asks": [*(state.get("asks") or []), *([] for _ in remembered)]}
+        call, _ = _write_among(with_memories, deps, narrowed(with_memories, deps), asked_for)  # type: ignore[arg-type]
+    return call, cannot
 
 
 def _write_among(state: AgentState, deps: AgentDeps, allowed: Narrowed,

@@ -15,6 +15,9 @@ Contract:
   session uses it with thread id = NAME and does not close it. Default: the session's own SQLite file.
 - ``reader``: the reader of ``spec.understanding`` (default: loaded from ``understanding.reader``,
   once per process).
+- ``memory`` / ``documents``: the long-term memory store and document index the graph's ``recall`` step
+  reads (``agentspec.graph.knowledge``); default: those the spec's ``memory:`` / ``retrieval:`` blocks
+  name, opened here and closed with the session. A server passes one of each to all its sessions.
 - ``send(text, observe=fn) -> TurnResult`` runs one turn; ``observe(node, update)`` (optional) is
   called after each step of the graph with that step's state update, as it happens (the server's events). With ``approve=True`` a turn may stop at an operator
   approval (``TurnResult.approval``); ``resume(answer)`` continues it, also after a restart
@@ -41,6 +44,7 @@ from typing import Any, Callable
 from agentspec.errors import AgentSpecError
 from agentspec.graph.build import build_graph
 from agentspec.graph.deps import AgentDeps
+from agentspec.graph.knowledge import agentspec_home, open_documents, open_memory
 from agentspec.graph.session_lock import SessionLock
 from agentspec.runtime.base import ChatModel
 from agentspec.spec import AgentSpec, load_model
@@ -55,10 +59,6 @@ def _valid_name(name: str) -> bool:
     """Letters, digits, '.', '_' or '-' (ASCII), at most 64, starting with a letter or digit: a folder name."""
     return (0 < len(name) <= 64 and name.isascii() and name[0].isalnum()
             and all(c.isalnum() or c in "._-" for c in name))
-
-
-def agentspec_home() -> Path:
-    return Path(os.environ.get("AGENTSPEC_HOME") or Path.home() / ".cache" / "agentspec")
 
 
 def sessions_dir() -> Path:
@@ -85,7 +85,7 @@ class AgentSession:
     def __init__(self, spec: AgentSpec, *, name: str | None = None, model: ChatModel | None = None,
                  decoder: Any = None, approve: bool = False, data: str | os.PathLike[str] | None = None,
                  toolkits: dict[str, Any] | None = None, reader: Any = None, seed: int | None = None,
-                 checkpointer: Any = None):
+                 checkpointer: Any = None, memory: Any = None, documents: Any = None):
         if name is not None and not _valid_name(name):
             raise AgentSpecError(f"bad session name {name!r}",
                                  hint="Use letters, digits, '.', '_' or '-' (at most 64 characters).",
@@ -113,9 +113,14 @@ class AgentSession:
             settings = spec.generation.settings()
             if seed is not None:
                 settings = settings.with_(seed=seed)
+            encoder = getattr(reader, "encoder", None)
+            if memory is None and spec.memory is not None:
+                memory = self._own(open_memory(spec, encoder))
+            if documents is None and spec.retrieval is not None:
+                documents = self._own(open_documents(spec, list(dict.fromkeys(by_tool.values())), data, encoder))
             self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry,
                                   toolkits=by_tool, settings=settings, approve=approve, reader=reader,
-                                  session=name or f"ephemeral-{uuid.uuid4().hex}")
+                                  session=name or f"ephemeral-{uuid.uuid4().hex}", memory=memory, documents=documents)
             self.graph = build_graph(self.deps, checkpointer if checkpointer is not None else self._checkpointer())
             self.config = {"configurable": {"thread_id": name or "ephemeral"},
                            "recursion_limit": 6 * spec.limits.max_steps_per_turn + 20}
@@ -124,6 +129,10 @@ class AgentSession:
         except BaseException:
             self.close()
             raise
+
+    def _own(self, opened: Any) -> Any:
+        self._owned.append(opened)
+        return opened
 
     def _checkpointer(self) -> Any:
         if self.dir is None:

@@ -95,6 +95,7 @@ class AgentState(TypedDict, total=False):
     failed_calls: list[str]  # fingerprints of calls that failed since the last successful write
     declined: list[str]  # fingerprints of stated writes the user said no to, since the last settle
     request_asked: bool  # policy.ask_for_request was said (once per conversation)
+    recalled: dict[str, Any] | None  # the turn's recalled memories and passages (graph.recall), keyed by (user, turn)
 
 
 def call_fingerprint(call: CallDict) -> str:

@@ -138,6 +138,7 @@ class TurnPool:
         self._conversation_locks: dict[str, threading.Lock] = {}
         self._loaded_count = 0
         self.accepting = True
+        self._knowledge: dict[str, tuple[Any, Any]] = {}  # spec -> (memory, documents), shared by its sessions
 
     # -- life cycle ---------------------------------------------------------------------------------
 
@@ -177,6 +178,23 @@ class TurnPool:
                     jobs.put(None)
         for worker in self._workers:
             worker.join(timeout=max(0.1, deadline - time.monotonic()))
+        if not self.busy():
+            self.close_knowledge()
+
+    def knowledge(self, spec_name: str) -> tuple[Any, Any]:
+        """The spec's long-term memory and document index, opened once and shared by its sessions."""
+        with self._load_lock:
+            if spec_name not in self._knowledge:
+                from agentspec.graph.knowledge import open_knowledge
+
+                self._knowledge[spec_name] = open_knowledge(self.specs[spec_name], self.data)
+            return self._knowledge[spec_name]
+
+    def close_knowledge(self) -> None:
+        for opened in self._knowledge.values():
+            for item in opened:
+                getattr(item, "close", lambda: None)()
+        self._knowledge.clear()
 
     # -- jobs ---------------------------------------------------------------------------------------
 

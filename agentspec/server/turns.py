@@ -77,9 +77,10 @@ def _open(worker: Any, job: Any) -> Any:
     deadline = time.monotonic() + _OPEN_RETRY_S
     while True:
         try:
+            memory, documents = pool.knowledge(job.spec)
             return AgentSession(pool.specs[job.spec], name=job.conversation, model=worker.model,
                                 decoder=worker.decoder, approve=pool.approve, data=pool.data,
-                                checkpointer=pool.backing.checkpointer)
+                                checkpointer=pool.backing.checkpointer, memory=memory, documents=documents)
         except AgentSpecError as exc:
             if exc.code != "session_busy" or time.monotonic() > deadline:
                 raise

@@ -138,7 +138,8 @@ def _spec(settings: DataSettings) -> AgentSpec:
     # knows every scenario's request: the graph's question for one (ask_for_request) is not its step.
     policy = spec.policy
     update: dict[str, Any] = {"policy": policy.model_copy(update={
-        "confirmation": policy.confirmation.model_copy(update={"determine": False}), "ask_for_request": False})}
+        "confirmation": policy.confirmation.model_copy(update={"determine": False}), "ask_for_request": False}),
+        "memory": None, "retrieval": None}  # a training dialogue has no past and writes no customer's memories
     if settings.prompt:
         update["prompts"] = spec.prompts.model_copy(update={"system": settings.prompt})
     updated = spec.model_copy(update=update)

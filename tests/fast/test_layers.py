@@ -21,13 +21,14 @@ REPO = Path(__file__).resolve().parents[2]
 # The package-dir mapping of pyproject.toml: folder -> package.
 ROOTS = {"agentspec": "agentspec", "tools": "agentspec.tools", "memory": "agentspec.memory",
          "evals": "agentspec.evals", "prompts": "agentspec.prompts"}
-LAYERS = [("agentspec.cli", "agentspec.repl", "agentspec.agent_repl", "agentspec.fuzz", "agentspec.server"), ("agentspec.experiments",),
-          ("agentspec.train",), ("agentspec.evals",), ("agentspec.graph",), ("agentspec.decoding", "agentspec.routing"),
+LAYERS = [("agentspec.cli", "agentspec.repl", "agentspec.agent_repl", "agentspec.fuzz", "agentspec.server", "agentspec.memory_cli", "agentspec.retrieval_cli"), ("agentspec.experiments",),
+          ("agentspec.train",), ("agentspec.evals",), ("agentspec.graph",), ("agentspec.decoding", "agentspec.routing", "agentspec.memory"),
           ("agentspec.runtime",)]
-CORE = ("agentspec.runtime", "agentspec.decoding", "agentspec.graph", "agentspec.spec", "agentspec.routing",
+CORE = ("agentspec.runtime", "agentspec.decoding", "agentspec.graph", "agentspec.spec", "agentspec.routing", "agentspec.memory",
         "agentspec.hooks", "agentspec.toolkit", "agentspec.errors")
 NOT_FOR_CORE = ("agentspec.tools.retail", "agentspec.train", "agentspec.evals", "agentspec.experiments",
-                "agentspec.cli", "agentspec.repl", "agentspec.agent_repl", "agentspec.fuzz", "agentspec.server")
+                "agentspec.cli", "agentspec.repl", "agentspec.agent_repl", "agentspec.fuzz", "agentspec.server",
+                "agentspec.memory_cli", "agentspec.retrieval_cli")
 NOT_FOR_TOOLKITS = ("agentspec.server", "agentspec.graph", "agentspec.train", "agentspec.evals", "agentspec.experiments", "agentspec.cli")
 # Words of the retail domain, as whole words of a name or a string ("items" is dict.items, not a retail word).
 RETAIL_WORDS = {"order", "orders", "cancel", "cancelled", "refund", "exchange", "retail", "item", "product", "products",

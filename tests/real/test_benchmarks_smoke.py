@@ -23,9 +23,12 @@ PROMISED = {
                        "fuzz_cases", "crashes"},
     "server.py": {"conversations", "turns", "errors", "lost_messages", "p50_ms", "p95_ms", "turns_per_s",
                   "overhead_ratio", "rejected_429", "hung", "retry_after_ok"},
+    "memory.py": {"search_p50_ms_10k", "search_p99_ms_10k", "search_p50_ms_100k", "mem0_default_search_p50_ms_10k",
+                  "search_speedup_vs_mem0_default", "add_p50_ms", "turn_overhead_p50_ms", "recall_agreement_at_5",
+                  "leaks", "peak_rss_mb"},
 }
 # Counts of harm that must be 0 even in a smoke run (they are checks, not figures).
-MUST_BE_ZERO = {"server.py": ("errors", "lost_messages", "hung")}
+MUST_BE_ZERO = {"server.py": ("errors", "lost_messages", "hung"), "memory.py": ("leaks",)}
 
 
 def test_every_benchmark_script_is_covered():

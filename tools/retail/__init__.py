@@ -14,6 +14,7 @@ import os
 from pathlib import Path
 
 from ._dbfile import read_db_json
+from ._documents import retail_documents
 from ._ids import CANCEL_REASONS, IDENTIFIER_KINDS, CancelReason, ItemId, OrderId, PaymentMethodId, ProductId, UserId
 from ._shapes import RETAIL_SHAPES
 from ._session import open_session, resolve_retail_db
@@ -24,6 +25,7 @@ __all__ = [
     "RETAIL_SHAPES",
     "load_toolkit",
     "read_db_json",
+    "retail_documents",
     "resolve_retail_db",
     "CANCEL_REASONS",
     "CancelReason",
@@ -50,3 +52,5 @@ load_toolkit.tool_names = RetailStore.TOOL_NAMES  # type: ignore[attr-defined]
 load_toolkit.identifier_kinds = IDENTIFIER_KINDS  # type: ignore[attr-defined]
 # A session's own store, created on first use and reopened on resume (agentspec.hooks).
 load_toolkit.open_session = open_session  # type: ignore[attr-defined]
+# The documents retrieval indexes (policy, catalogue, FAQ) of a data folder: `agentspec retrieval index`.
+load_toolkit.documents = retail_documents  # type: ignore[attr-defined]

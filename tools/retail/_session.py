@@ -51,10 +51,21 @@ def open_session(config: dict[str, Any], directory: Path | None, data: str | Non
     if extra:
         raise AgentSpecError(f"the retail toolkit does not take {', '.join(sorted(extra))}",
                              hint="Its config takes only `db` (a db.json path).", code="bad_option")
+    source_path = _source_path(config.get("db"), data)
     if directory is not None and (Path(directory) / "retail.sqlite").exists():
-        return _reopened(Path(directory) / "retail.sqlite")
-    source = read_db_json(resolve_retail_db(config.get("db"), data))  # a broken file: a clear error
-    return RetailStore.from_json(source, db_path=Path(directory) / "retail.sqlite" if directory else None)
+        store = _reopened(Path(directory) / "retail.sqlite")
+    else:
+        source = read_db_json(resolve_retail_db(config.get("db"), data))  # a broken file: a clear error
+        store = RetailStore.from_json(source, db_path=Path(directory) / "retail.sqlite" if directory else None)
+    store.source_dir = source_path.parent if source_path else None
+    return store
+
+
+def _source_path(configured: str | None, data: str | None) -> Path | None:
+    try:
+        return resolve_retail_db(configured, data)
+    except AgentSpecError:
+        return None
 
 
 def _reopened(path: Path) -> RetailStore:

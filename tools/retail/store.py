@@ -32,6 +32,7 @@ from agentspec.hooks import IdentifierShapes
 
 from ._addresses import ADDRESS_WRITES, implausible_address
 from ._calling import check_arguments
+from ._memory import verify_memory, write_memories
 from ._mentions import mentioned
 from ._policy import call_owners
 from ._shapes import RETAIL_SHAPES
@@ -77,6 +78,7 @@ class RetailStore(ReadTools, WriteTools):
     def __init__(self, database: Database) -> None:
         """Wrap an open ``Database``; use ``from_json`` or ``open`` to build one."""
         self._db = database
+        self.source_dir: Path | None = None  # the folder of the db.json it started from (documents)
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -203,6 +205,28 @@ class RetailStore(ReadTools, WriteTools):
         payment methods by kind or last four digits, an exchange's new variant by the options said; see
         ``_mentions``), for ``tool``'s ``argument``; None for another kind."""
         return mentioned(self._db, kind, texts, candidates, argument, seen, slots, tool)
+
+    def memories(self, name: str, arguments: Mapping[str, Any], observation: str) -> list[dict[str, str]]:
+        """What the successful write ``name(**arguments)`` leaves worth remembering (``_memory``)."""
+        return write_memories(self._db, name, arguments, observation)
+
+    def verify_memory(self, user_id: str, memory: Mapping[str, Any]) -> dict[str, Any]:
+        """Whether a recalled memory still holds for ``user_id`` in this store (``_memory``)."""
+        return verify_memory(self._db, user_id, memory)
+
+    def documents(self) -> list[Any]:
+        """The documents retrieval indexes (``_documents``): the catalogue of this store's products, the
+        packaged FAQ and, when the folder of the db.json it started from has one, the policy."""
+        from agentspec.memory.documents import Document
+
+        from ._documents import catalog_markdown, faq_markdown
+
+        products = dict(self._db.items("products"))
+        found = [Document("catalog.md", catalog_markdown(products)), Document("faq.md", faq_markdown())]
+        policy = self.source_dir / "policy.md" if self.source_dir is not None else None
+        if policy is not None and policy.is_file():
+            found.insert(0, Document("policy.md", policy.read_text(encoding="utf-8", errors="replace")))
+        return found
 
     def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.

@@ -507,7 +507,7 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
 
 def _file_problems(spec: AgentSpec) -> list[SpecProblem]:
     """The files the spec names: the system template compiles and renders, the chat template compiles,
-    the model file exists and is a GGUF (``agentspec._specfiles``)."""
+    the model file exists and is a GGUF (``agentspec._specfiles``), the retrieval documents exist."""
     problems: list[SpecProblem] = []
     try:
         source = find_template(spec)
@@ -529,6 +529,9 @@ def _file_problems(spec: AgentSpec) -> list[SpecProblem]:
     problem = model_problem(spec.model.backend, spec.model.name)
     if problem:
         problems.append(SpecProblem("model.name", problem))
+    for index, name in enumerate(spec.retrieval.documents if spec.retrieval else []):
+        if not spec.resolve_path(name).is_file():
+            problems.append(SpecProblem(f"retrieval.documents.{index}", f"no such file: {spec.resolve_path(name)}"))
     return problems
 
 

@@ -224,7 +224,9 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
 
     Before anyone is authenticated, while the user has given nothing to authenticate with, the spec's
     ``messages.identity_request`` replaces the model's reply: the policy's first step is not optional,
-    and a small model's reply there drifts and loses the customer. When an auth tool failed in this
+    and a small model's reply there drifts and loses the customer. A reply to a question the turn's
+    retrieved passages speak to (``graph.recall``'s ``question``: no task asked) stands: the shop's
+    documents are nobody's data. When an auth tool failed in this
     turn, ``messages.identity_not_found`` replaces the reply, or the graph's sentence for a stopped turn.
     """
     step = state.get("step") or {}
@@ -234,7 +236,8 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, messages.identity_not_found, "graph", "identity_not_found")
     if step.get("reply") is not None and not stop:
         ask = messages.identity_request
-        if ask and state.get("user_id") is None and not identity_given(state, deps):
+        question = (state.get("recalled") or {}).get("question")
+        if ask and state.get("user_id") is None and not identity_given(state, deps) and not question:
             return _reply_update(state, ask, "graph", "identity")
         return _reply_update(state, step["reply"], "decide", "reply")
     if stop == "handoff":

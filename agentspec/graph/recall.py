@@ -14,9 +14,10 @@ turn): later steps of the turn reuse it. It needs ``spec.memory`` (and ``deps.me
    ``unknown``: kept. Of two kept memories of one key, the newer supersedes the older. The trace entry
    (``kind: recall``) lists what was kept, what was dropped and why.
 3. Passages: the document index's nearest passages to the same query, each with its source, at
-   least ``retrieval.min_score`` similar, at most ``retrieval.top_k``: only while no open request is
-   one a tool serves (a question, not a task: a turn that acts on the customer's data reads it from
-   the tools, and a small model's prompt stays short).
+   least ``retrieval.min_score`` similar, at most ``retrieval.top_k``: not while an open request is
+   one a tool serves (a task, not a question: a turn that acts on the customer's data reads it from
+   the tools, and a small model's prompt stays short). ``question`` records a turn the request scope
+   says asks a question and passages speak to (before authentication its reply then stands).
 4. The prompt: ``context`` (passages under ``retrieval.header``, then memories under ``memory.header``,
    each line with its source) goes in as a system message just before the latest user message
    (``decide``); the identifiers and values of the kept memories join the grounding (the passages'
@@ -43,7 +44,8 @@ def recall(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     started = time.perf_counter()
     query = _query(state)
     kept, dropped = _memories(deps, user, query, state) if deps.memory_enabled and user else ([], [])
-    passages = _passages(deps, query) if deps.retrieval_enabled and query and not _acting(state, deps) else []
+    question = _asks_question(state, deps)
+    passages = _passages(deps, query) if deps.retrieval_enabled and query and question is not False else []
     context = _context(deps, kept, passages)
     grounding = deps.grounding()
     for memory in kept:  # checked against the store: their values may be used; passages' may not
@@ -52,7 +54,8 @@ def recall(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
              "memories": [{"id": m["id"], "text": m["text"], "source": _source(m)} for m in kept],
              "dropped": dropped, "passages": [{"source": p["source"], "score": p["score"]} for p in passages],
              "latency_ms": round((time.perf_counter() - started) * 1e3, 1)}
-    return {"recalled": {"key": key, "context": context, "memories": kept, "passages": passages},
+    return {"recalled": {"key": key, "context": context, "memories": kept, "passages": passages,
+                         "question": bool(question and passages)},
             "grounding": grounding.as_dict(), "trace": [entry]}
 
 
@@ -110,12 +113,13 @@ def _supersede_stale(deps: AgentDeps, user: str, memory: Any, verdict: dict[str,
     return added[0] if added else None
 
 
-def _acting(state: AgentState, deps: AgentDeps) -> bool:
-    """An open request a tool serves: the turn acts on the customer's data, documents answer nothing in it."""
+def _asks_question(state: AgentState, deps: AgentDeps) -> bool | None:
+    """False when an open request is one a tool serves (the turn acts on the customer's data: documents
+    answer nothing in it), True when none is, None when the spec has no request scope to tell."""
     understanding = deps.spec.understanding
-    if understanding is None:
-        return False
-    return any(understanding.requests.get(request) for request in state.get("open_requests") or [])
+    if understanding is None or not understanding.requests:
+        return None
+    return not any(understanding.requests.get(request) for request in state.get("open_requests") or [])
 
 
 def _passages(deps: AgentDeps, query: str) -> list[dict[str, Any]]:

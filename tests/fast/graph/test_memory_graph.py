@@ -148,11 +148,17 @@ def test_a_question_gets_passages_with_their_source_and_a_task_does_not(scripted
         asked = s.send("can I change an order after it ships?")
         (entry,) = [e for e in asked.entries if e["kind"] == "recall"]
         assert entry["user"] is None and entry["memories"] == [] and len(entry["passages"]) == 2
+        # A question the documents answer needs nobody's data: the reply stands before authentication.
+        assert asked.reply == "Not once it is processed [faq.md]."
         assert all(p["source"].split("#")[0] in ("faq.md", "catalog.md") for p in entry["passages"])
         prompt = scripted.calls[-1]["messages"]
         assert prompt[-2]["role"] == "system" and prompt[-2]["content"].startswith(header)
         assert "[faq.md#" in prompt[-2]["content"] or "[catalog.md#" in prompt[-2]["content"]
         task = s.send("alice@example.com: cancel order #W0000002, I ordered it by mistake")
         assert all(not e["passages"] for e in task.entries if e["kind"] == "recall")
+    scripted.enqueue(reply("Sure, visit the website."))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:  # a task before authentication: identity first
+        assert s.send("I want to cancel an order").reply == spec.messages.identity_request
         # The catalogue passages are this store's products.
         assert {p.source for p in s.deps.documents.passages()} >= {"catalog.md#T-Shirt", "catalog.md#Mug"}
+

@@ -203,3 +203,17 @@ def test_adapters_reach_the_backend_or_fail_loudly(tmp_path, monkeypatch):
     openai = spec.model_copy(update={"model": spec.model.model_copy(update={"backend": "openai"})})
     with pytest.raises(AgentSpecError, match="cannot apply"):
         load_model(openai)
+
+
+def test_memory_and_retrieval_blocks_are_validated(tmp_path):
+    data = packaged()
+    data["memory"] = {"recall": 0, "header": ""}
+    data["retrieval"] = {"top_k": 3, "header": "Docs:", "documents": ["faq-missing.md"], "colour": "red"}
+    by_path = {p.path: p.message for p in check_spec(str(write(tmp_path, data, "knowledge.yaml")))[1]}
+    assert {"memory.recall", "memory.header", "retrieval.colour"} <= set(by_path)
+    data["memory"] = {"header": "Remembered:"}
+    data["retrieval"] = {"header": "Docs:", "documents": ["faq-missing.md"]}
+    by_path = {p.path: p.message for p in check_spec(str(write(tmp_path, data, "knowledge.yaml")))[1]}
+    assert by_path["retrieval.documents.0"].startswith("no such file") and "faq-missing.md" in by_path["retrieval.documents.0"]
+    (tmp_path / "faq-missing.md").write_text("# FAQ\n")
+    assert check_spec(str(tmp_path / "knowledge.yaml"))[1] == []

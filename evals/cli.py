@@ -56,8 +56,11 @@ _attach_memory()
 @click.option("--user", "user_kind", type=click.Choice(["scripted", "varied", "llm"]), default="scripted",
               show_default=True, help="The user simulator: scripted (one wording), varied (the same "
               "protocol, wording drawn per episode: trials differ), llm.")
-@click.option("--user-model", help="Model name or GGUF path for --user llm (default: the bundled one).")
-@click.option("--user-backend", default="llamacpp", show_default=True, help="Backend of --user-model.")
+@click.option("--user-model", help="Model name or GGUF path for --user llm (default: the bundled one); with "
+              "--user-backend openai, the served model's name.")
+@click.option("--user-backend", default="llamacpp", show_default=True,
+              help="Backend of --user-model: llamacpp, transformers or openai (any OpenAI-compatible server).")
+@click.option("--user-base-url", help="--user-backend openai: the server's URL, e.g. http://127.0.0.1:8000/v1.")
 @click.option("--trials", default=1, show_default=True, type=click.IntRange(min=1), help="Trials per task.")
 @click.option("--limit", type=click.IntRange(min=1), help="Run only the first N tasks.")
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(min=1),
@@ -75,12 +78,15 @@ _attach_memory()
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
 def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent_kind: str, spec: str | None,
-        user_kind: str, user_model: str | None, user_backend: str, trials: int, limit: int | None,
+        user_kind: str, user_model: str | None, user_backend: str, user_base_url: str | None, trials: int,
+        limit: int | None,
         workers: int, threads: int | None, max_turns: int, seed: int, temperature: float | None, out: Path | None,
         progress: bool, as_json: bool) -> None:
     """Run the tasks in TASKS (a tau2 tasks.json) and write a report with pass^k into --out."""
     if split_file is not None and split is None:
         raise click.UsageError("--split-file needs --split NAME (e.g. --split test)")
+    if user_base_url and (user_kind != "llm" or user_backend != "openai"):
+        raise click.UsageError("--user-base-url is for --user llm --user-backend openai")
     suite = load_tasks(tasks, split_file=split_file, split=split)
     if limit:
         suite = suite[:limit]
@@ -92,7 +98,7 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
     agent_factory = AgentFactory.of(agent_kind, threads=threads, **options)
     check_agent(agent_kind, **options)  # fail now, not inside a worker
     out = out or Path(tempfile.mkdtemp(prefix="agentspec-tau-"))
-    user_factory = UserFactory(user_kind, user_model, user_backend, threads=threads)
+    user_factory = UserFactory(user_kind, user_model, user_backend, threads=threads, base_url=user_base_url)
     run_suite(suite, db, agent_factory, user_factory, trials, out, workers=workers, max_turns=max_turns,
               progress=progress and not as_json, seed=seed)
     report = write_report(out)
@@ -207,8 +213,9 @@ def compare(run_a: Path, run_b: Path, markdown: bool, as_json: bool) -> None:
 
 @eval_group.command()
 @click.argument("questions", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--answers", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="BFCL possible_answer JSON-lines file for QUESTIONS.")
+@click.option("--answers", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="BFCL possible_answer JSON-lines file for QUESTIONS (none for the irrelevance and "
+                   "relevance categories, which are scored by whether a call was made).")
 @click.option("--model", "model_name", help="Model name or GGUF path (default: the bundled one).")
 @click.option("--backend", default="llamacpp", show_default=True, help="Backend of --model.")
 @click.option("--spec", help="Agent spec (YAML path or name): its model, generation and decoding settings.")
@@ -223,7 +230,7 @@ def compare(run_a: Path, run_b: Path, markdown: bool, as_json: bool) -> None:
               help="Predictions JSON-lines file (resumable: rerun with the same --out to finish).")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
-def bfcl(questions: Path, answers: Path, model_name: str | None, backend: str, spec: str | None,
+def bfcl(questions: Path, answers: Path | None, model_name: str | None, backend: str, spec: str | None,
          threads: int | None, limit: int | None, unconstrained: bool, max_attempts: int | None, max_tokens: int,
          out: Path | None, progress: bool, as_json: bool) -> None:
     """Run a model on BFCL QUESTIONS (v4 JSON lines) and score it with BFCL's AST checker.
@@ -238,6 +245,11 @@ def bfcl(questions: Path, answers: Path, model_name: str | None, backend: str, s
         raise click.UsageError("give --model or --spec, not both")
     skipped: list[dict] = []  # malformed cases: reported as errors, the others still run
     cases = load_bfcl(questions, answers, skipped=skipped)
+    if answers is None:
+        needing = sorted({c.category for c in cases if "relevance" not in c.category})
+        if needing:
+            raise click.UsageError(f"{questions.name}: the {', '.join(needing)} cases are scored against their "
+                                   "possible answers: pass --answers POSSIBLE_ANSWER.json")
     if limit:
         cases = cases[:limit]
     settings = DEFAULT_SETTINGS.with_(max_tokens=max_tokens)

@@ -80,7 +80,8 @@ _USER_MODELS: dict[tuple[str, str | None], ChatModel] = {}  # one model per proc
 
 @dataclass(frozen=True)
 class UserFactory:
-    """Picklable recipe for user simulators: ``"scripted"`` or ``"llm"`` (``model``/``backend``).
+    """Picklable recipe for user simulators: ``"scripted"`` or ``"llm"`` (``model``/``backend``, and
+    ``base_url`` for an OpenAI-compatible server).
 
     ``threads`` (explicit) or else ``default_threads`` (set by ``for_workers``) are the llamacpp user
     model's CPU threads; neither is part of the run's identity.
@@ -90,6 +91,7 @@ class UserFactory:
     model: str | None = None
     backend: str = "llamacpp"
     threads: int | None = field(default=None, repr=False, compare=False)
+    base_url: str | None = None  # backend openai: the server (vLLM, llama-server, ...)
     default_threads: int | None = field(default=None, repr=False, compare=False)
 
     def for_workers(self, workers: int) -> UserFactory:
@@ -99,12 +101,13 @@ class UserFactory:
         if self.kind in ("scripted", "varied"):
             return ScriptedUser(scenario, max_turns=max_turns, seed=seed, varied=self.kind == "varied")
         if self.kind == "llm":
-            key = (self.backend, self.model)
+            key = (self.backend, self.model, self.base_url)
             if key not in _USER_MODELS:
                 from agentspec.settings import RuntimeSettings
 
                 threads = (self.threads or self.default_threads) if self.backend == "llamacpp" else None
-                _USER_MODELS[key] = RuntimeSettings(backend=self.backend, model=self.model, threads=threads).load()
+                _USER_MODELS[key] = RuntimeSettings(backend=self.backend, model=self.model, threads=threads,
+                                                    base_url=self.base_url).load()
             return LLMUser(scenario, _USER_MODELS[key], max_turns=max_turns, seed=seed)
         raise AgentSpecError(f"unknown user kind {self.kind!r}", hint="use --user scripted, varied or llm",
                              code="unknown_user")

@@ -100,3 +100,29 @@ def test_transformers_seeded_sampling_repeatable(hf_model):
     a = hf_model.complete(MSGS, SAMPLED).text
     b = hf_model.complete(MSGS, SAMPLED).text
     assert a == b and a.strip()
+
+
+def test_an_llm_user_on_an_openai_compatible_server_plays_a_tau_suite(server, shared_data, tmp_path):
+    """`eval tau --user llm --user-backend openai --user-base-url URL`: the simulated customer is a model
+    behind any OpenAI-compatible server (here llama-cpp-python's); the oracle agent keeps it cheap."""
+    import json
+
+    from click.testing import CliRunner
+
+    from agentspec.cli import cli
+
+    db = shared_data / "tau2-retail" / "db.json"
+    runner = CliRunner()
+    made = runner.invoke(cli, ["eval", "generate", "--db", str(db), "--out", str(tmp_path / "suite"), "--n", "4"])
+    assert made.exit_code == 0, made.output
+    run = runner.invoke(cli, ["eval", "tau", str(tmp_path / "suite" / "tasks.json"), "--db", str(db), "--agent",
+                              "oracle", "--user", "llm", "--user-backend", "openai", "--user-base-url", server,
+                              "--user-model", "smollm2", "--limit", "1", "--max-turns", "3", "--out",
+                              str(tmp_path / "run"), "--no-progress", "--json"])
+    assert run.exit_code == 0, run.output
+    (episode,) = [json.loads(line) for line in (tmp_path / "run" / "episodes.jsonl").read_text().splitlines()]
+    users = [m["content"] for m in episode["messages"] if m["role"] == "user"]
+    assert len(users) >= 2 and all(isinstance(u, str) for u in users)  # the model answered the agent
+    wrong = runner.invoke(cli, ["eval", "tau", str(tmp_path / "suite" / "tasks.json"), "--db", str(db),
+                                "--user-base-url", server, "--out", str(tmp_path / "run2")])
+    assert wrong.exit_code == 2 and "--user-base-url is for --user llm --user-backend openai" in wrong.output

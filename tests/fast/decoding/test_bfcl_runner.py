@@ -89,3 +89,21 @@ def test_cli_goes_on_past_a_malformed_line(tmp_path, monkeypatch):
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["n"] == 2 and summary["accuracy"] == 0.5 and summary["errors"]["malformed_case"] == 1
     assert summary["malformed_cases"][0]["reason"].startswith(f"{q}:1: not valid JSON")
+
+
+def test_an_irrelevance_file_runs_without_answers_and_other_categories_ask_for_them(tmp_path, monkeypatch):
+    import agentspec.runtime.registry as registry
+
+    q = tmp_path / "irrelevance.json"
+    q.write_text("".join(json.dumps({"id": f"irrelevance_{i}", "question": [[{"role": "user", "content": text}]],
+                                     "function": [FN]}) + "\n" for i, text in enumerate(["Tell me a joke", "Hi"])))
+    monkeypatch.setattr(registry, "load_model", lambda *args, **kw: ScriptedChatModel(
+        ['{"reply": "No tool fits."}', call("Paris")]))
+    result = CliRunner().invoke(eval_cli.eval_group, ["bfcl", str(q), "--json", "--model", "x", "--backend", "scripted"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["n"] == 2 and summary["accuracy"] == 0.5 and summary["errors"]["irrelevance_call"] == 1
+    simple = tmp_path / "simple.json"
+    simple.write_text(json.dumps({"id": SIMPLE.id, "question": [SIMPLE.messages], "function": [FN]}) + "\n")
+    refused = CliRunner().invoke(eval_cli.eval_group, ["bfcl", str(simple), "--model", "x", "--backend", "scripted"])
+    assert refused.exit_code == 2 and "pass --answers" in refused.output and "live_simple" in refused.output

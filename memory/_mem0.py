@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 os.environ["MEM0_TELEMETRY"] = "False"
-os.environ.setdefault("MEM0_DIR", str(Path(os.environ.get("AGENTSPEC_HOME") or Path.home() / ".agentspec") / "mem0"))
+os.environ.setdefault("MEM0_DIR", str(Path(os.environ.get("AGENTSPEC_HOME") or Path.home() / ".cache" / "agentspec")
+                                      / "mem0"))
 for _name in ("mem0", "mem0.memory.main", "mem0.utils.spacy_models", "mem0.vector_stores"):
     logging.getLogger(_name).setLevel(logging.ERROR)
 

@@ -35,6 +35,8 @@ value written.
   write, across turns: the store has not changed, so the same call would fail the same way again.
 - ``declined``: fingerprints of the stated writes the user answered no to, since the
   last settled request: the graph does not state them again by itself.
+- ``recalled``: what ``graph.recall`` found for this (user, turn): the kept memories, the passages, the
+  prompt context and whether the turn asks a question the passages speak to.
 """
 from __future__ import annotations
 

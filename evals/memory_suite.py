@@ -15,7 +15,9 @@ A stale task's ``forbidden`` lists argument sets (the stale address) no write of
 - ``run_memory_suite(tasks, db_path, spec, arms, trials, out_dir, ...)``: every (arm, task, trial) as one
   episode; arm ``memory`` gives the agent a long-term memory store of its own per episode (both sessions
   share it), arm ``none`` none. Episodes are appended to ``out_dir/episodes.jsonl`` and skipped on a rerun
-  (resumable); ``summarize_memory_runs`` gives pass^1 with bootstrap CIs per arm and per kind.
+  (resumable; ``run.json`` records the tasks' content, the db, the spec and the options, and a resume
+  that differs in any of them is refused); ``summarize_memory_runs`` gives pass^1 with bootstrap CIs
+  per arm and per kind.
 """
 from __future__ import annotations
 
@@ -178,6 +180,7 @@ def run_memory_suite(tasks: list[MemoryTask], db_path: str | Path, spec: Any, *,
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    _check_identity(out, tasks, db_path, spec, max_turns=max_turns, varied=varied, seed=seed)
     path = out / "episodes.jsonl"
     done = [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
     seen = {(r["arm"], r["task_id"], r["trial"]) for r in done}
@@ -195,6 +198,30 @@ def run_memory_suite(tasks: list[MemoryTask], db_path: str | Path, spec: Any, *,
                     if on_episode is not None:
                         on_episode(record)
     return done
+
+
+def _check_identity(out: Path, tasks: list[MemoryTask], db_path: str | Path, spec: Any, **options: Any) -> None:
+    """Record what the run folder runs (``run.json``); a resume must run the same tasks (by content, for
+    the ids both have: more tasks, arms or trials may join), db, spec and options, or it is refused."""
+    from .harness import RUN_FILE, RunDirMismatchError, _digest
+
+    identity = {"suite": "memory", "db_digest": _digest(Path(db_path).read_bytes()),
+                "spec_digest": _digest(spec.model_dump_json().encode()), **options,
+                "task_digests": {t.id: _digest(t.model_dump_json().encode()) for t in tasks}}
+    run_file = out / RUN_FILE
+    if not run_file.exists():
+        run_file.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
+        return
+    old = json.loads(run_file.read_text(encoding="utf-8"))
+    changed = [k for k in identity if k != "task_digests" and old.get(k) != identity[k]]
+    changed += [f"task {tid}" for tid, d in identity["task_digests"].items()
+                if tid in old.get("task_digests", {}) and old["task_digests"][tid] != d]
+    if changed:
+        raise RunDirMismatchError(f"{out} holds a different memory run: it differs in {', '.join(changed)}",
+                                  hint="resume with the suite, db, spec and options the run started with "
+                                       "(see its run.json), or choose a new --out folder")
+    old["task_digests"].update(identity["task_digests"])
+    run_file.write_text(json.dumps(old, indent=1) + "\n", encoding="utf-8")
 
 
 def summarize_memory_runs(records: list[dict[str, Any]]) -> dict[str, Any]:

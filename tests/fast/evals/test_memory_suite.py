@@ -68,3 +68,23 @@ def test_summary_gives_pass1_per_arm_and_kind():
     summary = summarize_memory_runs(records)
     assert summary["memory"]["pass_hat_1"]["value"] == 1.0 and summary["none"]["pass_hat_1"]["value"] == 0.0
     assert set(summary["memory"]["kinds"]) == {"address", "refund"} and summary["memory"]["stale_uses"] == 0
+
+
+def test_a_run_folder_refuses_another_suite_db_or_spec_but_takes_more_tasks(suite, tmp_path):
+    from agentspec.evals.harness import RunDirMismatchError
+    from agentspec.evals.memory_suite import _check_identity
+    from agentspec.spec import load_spec
+
+    db, tasks = suite
+    spec = load_spec("retail")
+    options = {"max_turns": 16, "varied": True, "seed": 0}
+    _check_identity(tmp_path, tasks[:4], db, spec, **options)
+    _check_identity(tmp_path, tasks[:8], db, spec, **options)  # more tasks join the same run
+    edited = [tasks[0].model_copy(update={"kind": "refund"}), *tasks[1:4]]
+    with pytest.raises(RunDirMismatchError) as err:
+        _check_identity(tmp_path, edited, db, spec, **options)
+    assert "task m0" in err.value.message and "run.json" in err.value.hint
+    with pytest.raises(RunDirMismatchError):
+        _check_identity(tmp_path, tasks[:4], db, load_spec("retail-base"), **options)
+    with pytest.raises(RunDirMismatchError):
+        _check_identity(tmp_path, tasks[:4], db, spec, **{**options, "varied": False})

@@ -27,11 +27,12 @@ Everything runs in one process, offline, in a private folder (a temporary one, o
    ``Memory.search(q, filters={"user_id": user}, top_k=5)``, alternated query by query. Both timings
    include embedding the query: the encoder's text cache is off (``cache_size=0``), so no query is
    ever free (in an agent the reader may already have embedded the message, making it cheaper).
-3. Turn overhead at 10k: what the graph's recall step (``agentspec.graph.recall``) adds to a turn of a
-   verified customer: ``recall`` with the retail spec's ``memory.recall`` / ``min_score``, then the
-   retail toolkit's ``verify_memory`` on each recalled memory against a real ``RetailStore``, the
-   same-key check and the prompt lines. The writes the step makes for a stale memory (supersede it,
-   remember the live value) are not timed here (they happen once per stale memory; see ``add_*``).
+3. Turn overhead at 10k: the graph's own recall step (``agentspec.graph.recall.recall``, its
+   ``AgentDeps`` built for the packaged retail spec without reader and retrieval) on a verified
+   customer's message: recall with the spec's ``memory.recall`` / ``min_score``, the retail toolkit's
+   ``verify_memory`` on each memory against a real ``RetailStore``, the same-key check, the prompt
+   context and its grounding, and the step's writes for a stale memory (superseded, the live value
+   remembered). ``turn_verdicts`` counts kept, stale and superseded memories.
    Goal: ``turn_overhead_p50_ms`` <= 50.
 4. Adds: ``MemoryStore.remember`` of one fact (embedding, the duplicate / supersede check, mem0's add
    with its history write, SQLite commit with ``synchronous=FULL``): a new key (``add_p50_ms``) and a
@@ -78,9 +79,11 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # agentspec.memory imports numpy: lazily, after --threads is applied
+    from agentspec.memory.store import Fact
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
@@ -148,26 +151,6 @@ OPENINGS = ["", "Hi, ", "Hello again. ", "Hey, quick question: ", "Thanks for la
 CLOSINGS = ["", ".", "?", ", thanks.", " please.", ", if that's possible.", " — thanks!"]
 
 
-@dataclass(frozen=True)
-class Seed:
-    """One memory to load: its user and fact."""
-
-    text: str
-    key: str
-    value: str
-    kind: str
-
-
-def _norm(address: str) -> str:
-    return " ".join(address.lower().replace(",", " ").split())
-
-
-def _address(a: dict[str, Any]) -> str:
-    parts = [a.get("address1"), a.get("address2"), a.get("city"), f"{a.get('state', '')} {a.get('zip', '')}".strip(),
-             a.get("country")]
-    return ", ".join(str(p) for p in parts if p)
-
-
 def _fake_address(rng: random.Random) -> dict[str, str]:
     city, state, zip3 = rng.choice(CITIES)
     return {"address1": f"{rng.randrange(100, 999)} {rng.choice(STREETS)}",
@@ -175,14 +158,22 @@ def _fake_address(rng: random.Random) -> dict[str, str]:
             "city": city, "state": state, "zip": f"{zip3}{rng.randrange(10, 99)}", "country": "USA"}
 
 
-def user_facts(store: Any, data: dict[str, Any], user: dict[str, Any], n: int, rng: random.Random) -> list[Seed]:
+def moved_fact(store: Any, rng: random.Random) -> dict[str, str]:
+    """The memory the retail toolkit writes when a customer moves to a made-up address (nowhere in the store)."""
+    (fact,) = store.memories("modify_user_address", _fake_address(rng), "done")
+    return fact
+
+
+def user_facts(store: Any, data: dict[str, Any], user: dict[str, Any], n: int, rng: random.Random) -> list[Fact]:
     """``n`` distinct facts of ``user``: what the toolkit's ``memories`` hook writes after the writes such a
     customer makes (fresh against the store), then stale addresses and preferences to fill up."""
-    facts: dict[str, Seed] = {}
+    from agentspec.memory.store import Fact
+
+    facts: dict[str, Fact] = {}
 
     def hook(name: str, arguments: dict[str, Any]) -> None:
         for f in store.memories(name, arguments, "done"):
-            facts.setdefault(f["text"], Seed(f["text"], f["key"], f["value"], f["kind"]))
+            facts.setdefault(f["text"], Fact(**f))
 
     hook("modify_user_address", dict(user["address"]))
     orders = [data["orders"][o] for o in user["orders"] if o in data["orders"]]
@@ -216,8 +207,7 @@ def user_facts(store: Any, data: dict[str, Any], user: dict[str, Any], n: int, r
     while len(chosen) < n:
         if stale < max(1, n // 10):  # an address the customer has since left
             stale += 1
-            where = _address(_fake_address(rng))
-            fact = Seed(f"Ships to {where}", "address", _norm(where), "address")
+            fact = Fact(**moved_fact(store, rng))
         else:
             product, options = rng.choice(products)
             day1 = rng.randrange(1, 20)
@@ -228,7 +218,7 @@ def user_facts(store: Any, data: dict[str, Any], user: dict[str, Any], n: int, r
                 date=(BASE_TIME + dt.timedelta(days=rng.randrange(300))).strftime("%B %d").replace(" 0", " "),
                 hour=rng.randrange(5, 10), day1=day1, day2=day1 + rng.randrange(3, 9), color=rng.choice(COLORS),
                 street=user["address"]["address1"])
-            fact = Seed(text, f"preference:{hashlib.md5(text.encode()).hexdigest()[:8]}", text, "preference")
+            fact = Fact(text, f"preference:{hashlib.md5(text.encode()).hexdigest()[:8]}", text, "preference")
         if fact.text not in seen:
             seen.add(fact.text)
             chosen.append(fact)
@@ -245,7 +235,7 @@ def user_query(data: dict[str, Any], user: dict[str, Any], rng: random.Random) -
         + rng.choice(CLOSINGS)
 
 
-def seed_payload(user_id: str, fact: Seed, rng: random.Random) -> dict[str, Any]:
+def seed_payload(user_id: str, fact: Fact, rng: random.Random) -> dict[str, Any]:
     """The payload mem0's ``add(infer=False)`` writes for ``fact`` (``Memory._create_memory``), metadata
     as ``MemoryStore.remember`` passes it."""
     from mem0.utils.lemmatization import lemmatize_for_bm25
@@ -564,31 +554,29 @@ class Run:
         self.series.update({"ours search 10k": ours_ms, "mem0 default search 10k": mem0_ms, "query embedding": embed_ms,
                             "ours index only 10k": index_ms, "mem0 default index only 10k": mem0_index_ms})
 
-    # -- 3. turn overhead at 10k: the graph's recall step without its writes ---------------------------
+    # -- 3. turn overhead at 10k: the graph's own recall step, its writes for stale memories included ---
     def turn_overhead(self, result: dict[str, Any]) -> None:
-        k, min_score = _memory_settings()
+        from agentspec.graph.recall import recall
+
+        deps = _recall_deps(self.ours, self.retail)
+        k, min_score = deps.spec.memory.recall, deps.spec.memory.min_score
         turn_ms: list[float] = []
-        verdicts = {"fresh": 0, "stale": 0, "unknown": 0}
+        verdicts = {"kept": 0, "stale": 0, "superseded": 0}
         recalled = 0
         turns = self.queries_for([(u["user_id"], u) for u in self.db_users], self.args.turns)
         with self.progress() as progress:
             task = progress.add_task("recall steps (turn overhead, 10k)", total=len(turns))
-            for user, q in turns:
+            for number, (user, q) in enumerate(turns):
+                state = {"user_id": user, "turn": number + 1, "messages": [{"role": "user", "content": q}]}
                 started = time.perf_counter()
-                found = [m for m in self.ours.recall(user, q, k=k) if (m.score or 0.0) >= min_score]
-                kept, newest = [], {}
-                for memory in sorted(found, key=lambda m: m.time, reverse=True):
-                    status = self.retail.verify_memory(user, memory.as_dict()).get("status", "unknown")
-                    verdicts[status if status in verdicts else "unknown"] += 1
-                    if status != "stale" and memory.key not in newest:
-                        newest[memory.key] = memory.id
-                        kept.append(memory.as_dict())
-                kept.sort(key=lambda m: -(m["score"] or 0.0))
-                "\n".join(["header"] + [f"- {m['text']} (session {m['session']}, turn {m['turn']}, {m['time'][:10]})"
-                                        for m in kept])
+                (entry,) = recall(state, deps)["trace"]
                 turn_ms.append((time.perf_counter() - started) * 1e3)
-                recalled += len(found)
-                self.leaks["turns"] += sum(m.user_id != user for m in found)
+                verdicts["kept"] += len(entry["memories"])
+                for dropped in entry["dropped"]:
+                    verdicts[dropped["why"]] += 1
+                recalled += len(entry["memories"]) + len(entry["dropped"])
+                owners = {m.id: m.user_id for m in self.ours.memories(user)}
+                self.leaks["turns"] += sum(m["id"] not in owners for m in entry["memories"])
                 progress.update(task, advance=1)
         say(f"turn overhead p50 {pct(turn_ms, 0.5)} ms over {len(turns)} turns, verdicts {verdicts}")
         result.update({
@@ -616,8 +604,7 @@ class Run:
                                   session="bench-add", turn=i)
                 add_ms.append(ms)
                 skipped += not added
-                where = _address(_fake_address(self.rng))
-                fact = Fact(f"Ships to {where}", "address", _norm(where), "address")
+                fact = Fact(**moved_fact(self.retail, self.rng))
                 added, ms = timed(self.ours.remember, user, [fact], session="bench-add", turn=i)
                 supersede_ms.append(ms)
                 skipped += not added
@@ -699,15 +686,22 @@ def once(stack: contextlib.ExitStack, close: Any) -> Any:
     return run
 
 
-def _memory_settings() -> tuple[int, float]:
-    """``memory.recall`` and ``memory.min_score`` of the default retail spec (MemorySpec's defaults without)."""
-    from agentspec.spec import MemorySpec, load_spec
+def _recall_deps(memory: Any, retail: Any) -> Any:
+    """The dependencies the graph's recall step reads, for the packaged retail spec without its reader
+    and retrieval (no model is asked): its memory block, this store, the retail toolkit's hooks."""
+    from agentspec.graph.deps import AgentDeps
+    from agentspec.runtime.base import GenerationSettings
+    from agentspec.runtime.scripted import ScriptedChatModel
+    from agentspec.spec import load_spec
+    from agentspec.toolkit import ToolRegistry
 
-    spec = load_spec("retail").memory
-    if spec is None:
-        defaults = MemorySpec.model_fields
-        return int(defaults["recall"].default), float(defaults["min_score"].default)
-    return spec.recall, spec.min_score
+    spec = load_spec("retail")
+    spec = spec.model_copy(update={"understanding": None, "retrieval": None, "adapters": [],
+                                   "routing": spec.routing.model_copy(update={"router": None})})
+    registry = ToolRegistry()
+    toolkits = {tool.name: retail for tool in registry.register(retail)}
+    return AgentDeps(spec=spec, model=ScriptedChatModel(), decoder=None, registry=registry, toolkits=toolkits,
+                     settings=GenerationSettings(), memory=memory, session="bench")
 
 
 def _version(package: str) -> str | None:

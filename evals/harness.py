@@ -297,7 +297,7 @@ def _difference(key: str, old: Any, new: Any) -> str:
     if key == "task_digests" and isinstance(old, dict):
         changed = [tid for tid, d in new.items() if tid in old and old[tid] != d]
         shown = ", ".join(changed[:5]) + (f" and {len(changed) - 5} more" if len(changed) > 5 else "")
-        return f"the content of task(s) {shown} (another tasks file with the same ids?)"
+        return f"the content of task {shown} (another tasks file with the same ids?)"
     if key == "db_digest":
         return "the db file's content"
     if key == "agent_digest":
@@ -305,19 +305,32 @@ def _difference(key: str, old: Any, new: Any) -> str:
     return key
 
 
-def _check_run_file(out: Path, identity: dict[str, Any]) -> None:
+def _differs(old: Any, new: Any, growing: bool) -> bool:
+    if growing and isinstance(old, dict) and isinstance(new, dict):
+        return any(old[key] != value for key, value in new.items() if key in old)
+    return old != new
+
+
+def _check_run_file(out: Path, identity: dict[str, Any], *, growing: tuple[str, ...] = ()) -> None:
+    """Write ``out/run.json``, or refuse a resume whose ``identity`` differs from it. For a key in
+    ``growing`` (a mapping such as ``task_digests``) only the entries both have must agree: new ones join
+    the run and the file."""
     run_file = out / RUN_FILE
-    if run_file.exists():
-        old = json.loads(run_file.read_text(encoding="utf-8"))
-        changed = [k for k in identity if (k in old or k not in _DIGESTS) and old.get(k) != identity[k]]
-        if changed:
-            raise RunDirMismatchError(
-                f"{out} holds a different run: this one differs in "
-                + "; ".join(_difference(k, old.get(k), identity[k]) for k in changed),
-                hint="resume with exactly the tasks file, db, spec and options the run started with "
-                     "(see its run.json), or choose a new --out directory")
-    else:
+    if not run_file.exists():
         run_file.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
+        return
+    old = json.loads(run_file.read_text(encoding="utf-8"))
+    changed = [k for k in identity if (k in old or k not in _DIGESTS) and _differs(old.get(k), identity[k], k in growing)]
+    if changed:
+        raise RunDirMismatchError(
+            f"{out} holds a different run: this one differs in "
+            + "; ".join(_difference(k, old.get(k), identity[k]) for k in changed),
+            hint="resume with exactly the tasks file, db, spec and options the run started with "
+                 "(see its run.json), or choose a new --out directory")
+    if growing:
+        for k in growing:
+            old[k] = {**(old.get(k) or {}), **identity[k]}
+        run_file.write_text(json.dumps(old, indent=2) + "\n", encoding="utf-8")
 
 
 class _Appender:

@@ -35,7 +35,7 @@ from agentspec.tools.retail import RetailStore
 
 from ._memory_tasks import address_sessions, refund_sessions
 from .generate import GenerationError, _load_db, _task, user_split
-from .harness import converse, episode_seed
+from .harness import _check_run_file, _digest, converse, episode_seed
 from .passk import summarize
 from .reward import Rewarder
 from .tasks import Action, Task
@@ -139,8 +139,8 @@ def _stale_uses(task: MemoryTask, turns: list[Any]) -> int:
                and any(all(call.arguments.get(k) == v for k, v in bad.items()) for bad in task.forbidden))
 
 
-def _episode(task: MemoryTask, arm: str, trial: int, base: RetailStore, spec: Any, user_factory: Any,
-             max_turns: int, seed: int) -> dict[str, Any]:
+def _episode(task: MemoryTask, arm: str, trial: int, base: RetailStore, rewarder: Rewarder, spec: Any,
+             user_factory: Any, max_turns: int, seed: int) -> dict[str, Any]:
     from .spec_agent import make_eval_agent
 
     started = time.perf_counter()
@@ -160,7 +160,7 @@ def _episode(task: MemoryTask, arm: str, trial: int, base: RetailStore, spec: An
             if number == 1:
                 for action in task.between:
                     store.invoke(action.name, action.arguments)
-        result = Rewarder(base).score(task.combined(), store, [t.reply for t in talks[1].turns])
+        result = rewarder.score(task.combined(), store, [t.reply for t in talks[1].turns])
         remembered = [m.as_dict() for m in memory.memories(task.user_id)] if memory is not None else []
         if memory is not None:
             memory.close()
@@ -186,12 +186,13 @@ def run_memory_suite(tasks: list[MemoryTask], db_path: str | Path, spec: Any, *,
     seen = {(r["arm"], r["task_id"], r["trial"]) for r in done}
     user_factory = UserFactory("varied" if varied else "scripted")
     with RetailStore.from_json(db_path) as base, path.open("a") as sink:
+        rewarder = Rewarder(base)
         for arm in arms:
             for task in tasks:
                 for trial in range(trials):
                     if (arm, task.id, trial) in seen:
                         continue
-                    record = _episode(task, arm, trial, base, spec, user_factory, max_turns, seed)
+                    record = _episode(task, arm, trial, base, rewarder, spec, user_factory, max_turns, seed)
                     sink.write(json.dumps(record, ensure_ascii=False) + "\n")
                     sink.flush()
                     done.append(record)
@@ -203,25 +204,10 @@ def run_memory_suite(tasks: list[MemoryTask], db_path: str | Path, spec: Any, *,
 def _check_identity(out: Path, tasks: list[MemoryTask], db_path: str | Path, spec: Any, **options: Any) -> None:
     """Record what the run folder runs (``run.json``); a resume must run the same tasks (by content, for
     the ids both have: more tasks, arms or trials may join), db, spec and options, or it is refused."""
-    from .harness import RUN_FILE, RunDirMismatchError, _digest
-
     identity = {"suite": "memory", "db_digest": _digest(Path(db_path).read_bytes()),
                 "spec_digest": _digest(spec.model_dump_json().encode()), **options,
                 "task_digests": {t.id: _digest(t.model_dump_json().encode()) for t in tasks}}
-    run_file = out / RUN_FILE
-    if not run_file.exists():
-        run_file.write_text(json.dumps(identity, indent=1) + "\n", encoding="utf-8")
-        return
-    old = json.loads(run_file.read_text(encoding="utf-8"))
-    changed = [k for k in identity if k != "task_digests" and old.get(k) != identity[k]]
-    changed += [f"task {tid}" for tid, d in identity["task_digests"].items()
-                if tid in old.get("task_digests", {}) and old["task_digests"][tid] != d]
-    if changed:
-        raise RunDirMismatchError(f"{out} holds a different memory run: it differs in {', '.join(changed)}",
-                                  hint="resume with the suite, db, spec and options the run started with "
-                                       "(see its run.json), or choose a new --out folder")
-    old["task_digests"].update(identity["task_digests"])
-    run_file.write_text(json.dumps(old, indent=1) + "\n", encoding="utf-8")
+    _check_run_file(out, identity, growing=("task_digests",))
 
 
 def summarize_memory_runs(records: list[dict[str, Any]]) -> dict[str, Any]:

@@ -21,8 +21,9 @@ for _name in ("mem0", "mem0.memory.main", "mem0.utils.spacy_models", "mem0.vecto
 
 from mem0 import Memory  # noqa: E402
 from mem0.embeddings.base import EmbeddingBase  # noqa: E402
+from mem0.vector_stores.base import VectorStoreBase  # noqa: E402
 
-__all__ = ["Memory", "EmbeddingBase", "build_memory"]
+__all__ = ["Memory", "EmbeddingBase", "VectorStoreBase", "build_memory"]
 
 
 def build_memory(folder: Path, embedder: Any, vector_store: Any, dims: int = 384) -> Memory:

@@ -48,6 +48,7 @@ import numpy as np
 from agentspec.errors import AgentSpecError
 
 from ._chunks import CHUNKER_VERSION, Chunk, chunk
+from ._sqlite import connect, immediate
 
 __all__ = ["Document", "Passage", "DocumentIndex", "Encoder", "format_passages", "INDEX_FILE", "REBUILD_HINT"]
 
@@ -134,10 +135,11 @@ class DocumentIndex:
     def _connect(self) -> sqlite3.Connection:
         if self._db is None:
             self.folder.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30)
             try:
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
+                db = connect(self.path)
+            except sqlite3.DatabaseError as exc:
+                raise corrupt_error(self.path, str(exc)) from None
+            try:
                 db.executescript(_SCHEMA)
             except sqlite3.DatabaseError as exc:
                 db.close()
@@ -284,8 +286,7 @@ class DocumentIndex:
         db = self._db
         assert db is not None
         now = time.time()
-        db.execute("BEGIN IMMEDIATE")
-        try:
+        with immediate(db):
             for source in [*chunks, *removed]:
                 db.execute("DELETE FROM passages WHERE document = ?", (source,))
                 db.execute("DELETE FROM documents WHERE source = ?", (source,))
@@ -299,10 +300,6 @@ class DocumentIndex:
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('dim', ?)", (str(self._dim),))
             generation = int(self._meta("generation") or 0) + 1  # read inside the write lock
             db.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", (str(generation),))
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
 
     # ---- reading ----------------------------------------------------------------------------------
 
@@ -357,14 +354,9 @@ class DocumentIndex:
             unknown = sorted(set(values) - set(hashes))
             if unknown:
                 raise KeyError(f"not indexed: {', '.join(unknown)}")
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(db):
                 db.executemany("INSERT OR REPLACE INTO scores VALUES (?,?,?,?)",
                                [(s, name, hashes[s], float(v)) for s, v in values.items()])
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
 
     def stats(self) -> dict[str, Any]:
         """Counts for humans and ``--json``: documents, passages, dimension, generation, file."""

@@ -133,7 +133,7 @@ class MemoryStore:
         return [_item(hit.id, hit.payload or {}) for hit in hits]
 
     def users(self) -> list[str]:
-        return [row[0] for row in self.vectors._db.execute("SELECT DISTINCT user_id FROM vectors ORDER BY user_id")]
+        return self.vectors.users()
 
     def forget(self, user_id: str) -> int:
         """Remove every memory of the user from index, records and mem0's history; returns how many."""
@@ -153,4 +153,5 @@ class MemoryStore:
 
     def close(self) -> None:
         self.vectors.close()
-        self.mem0.db.close() if hasattr(self.mem0.db, "close") else None
+        if hasattr(self.mem0.db, "close"):
+            self.mem0.db.close()

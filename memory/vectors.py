@@ -28,10 +28,11 @@ from typing import Any
 
 import faiss
 import numpy as np
-from mem0.vector_stores.base import VectorStoreBase
 from pydantic import BaseModel
 
 from agentspec.errors import AgentSpecError
+from agentspec.memory._mem0 import VectorStoreBase
+from agentspec.memory._sqlite import connect, immediate
 
 __all__ = ["DurableFaiss", "Hit"]
 
@@ -72,9 +73,7 @@ class DurableFaiss(VectorStoreBase):
         self._lock = threading.RLock()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
+            self._db = connect(self.path)
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
             raise corrupt_error(self.path, str(exc)) from None
@@ -137,15 +136,10 @@ class DurableFaiss(VectorStoreBase):
         ids = ids or [str(i) for i in range(len(vectors))]
         prepared = [(vid, str(p.get("user_id") or _NO_USER), self._vector(v), p) for v, p, vid in zip(vectors, payloads, ids)]
         with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                rows = [self._db.execute("INSERT INTO vectors(id, user_id, vector, payload) VALUES (?, ?, ?, ?)",
-                                         (vid, scope, v.tobytes(), json.dumps(p))).lastrowid
+            with immediate(self._db) as db:
+                rows = [db.execute("INSERT INTO vectors(id, user_id, vector, payload) VALUES (?, ?, ?, ?)",
+                                   (vid, scope, v.tobytes(), json.dumps(p))).lastrowid
                         for vid, scope, v, p in prepared]
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
             for row, (vid, scope, v, _) in zip(rows, prepared):
                 self._index(scope).add_with_ids(v, np.array([row], dtype=np.int64))
                 self._rows[vid] = (row, scope)
@@ -192,16 +186,11 @@ class DurableFaiss(VectorStoreBase):
                 raise ValueError(f"Vector {vector_id} not found")
             row, scope = self._rows[vector_id]
             v = self._vector(vector) if vector is not None else None
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate(self._db) as db:
                 if payload is not None:
-                    self._db.execute("UPDATE vectors SET payload = ? WHERE row = ?", (json.dumps(payload), row))
+                    db.execute("UPDATE vectors SET payload = ? WHERE row = ?", (json.dumps(payload), row))
                 if v is not None:
-                    self._db.execute("UPDATE vectors SET vector = ? WHERE row = ?", (v.tobytes(), row))
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+                    db.execute("UPDATE vectors SET vector = ? WHERE row = ?", (v.tobytes(), row))
             if v is not None:
                 index = self._index(scope)
                 index.remove_ids(np.array([row], dtype=np.int64))
@@ -242,6 +231,10 @@ class DurableFaiss(VectorStoreBase):
             self._rows.clear()
 
     # -- checks and lifetime -------------------------------------------------------------------------
+    def users(self) -> list[str]:
+        """Every scope (user id) with a record, sorted."""
+        return [row[0] for row in self._db.execute("SELECT DISTINCT user_id FROM vectors ORDER BY user_id")]
+
     def count(self, user_id: str | None = None) -> int:
         if user_id is None:
             return len(self._rows)

@@ -39,7 +39,7 @@ def open_memory(spec: AgentSpec, encoder: Any = None) -> Any:
     return MemoryStore.open(home_folder(spec, spec.memory.path, "memory"), encoder=encoder)
 
 
-def open_documents(spec: AgentSpec, toolkits: list[Any], data: Any = None, encoder: Any = None) -> Any:
+def open_documents(spec: AgentSpec, toolkits: list[Any], encoder: Any = None) -> Any:
     from agentspec.memory.documents import Document, DocumentIndex
 
     retrieval = spec.retrieval
@@ -80,7 +80,7 @@ def open_knowledge(spec: AgentSpec, data: Any = None) -> tuple[Any, Any]:
         toolkits = [open_session_toolkit(tk.name, spec.resolve_config(tk.config), None,
                                          str(data) if data is not None else None) for tk in spec.toolkits]
         try:
-            documents = open_documents(spec, toolkits, data, encoder)
+            documents = open_documents(spec, toolkits, encoder)
         finally:
             for toolkit in toolkits:
                 getattr(toolkit, "close", lambda: None)()

@@ -157,12 +157,16 @@ def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallD
     if call is None and cannot is None and remembered and state.get("said"):
         # What the words leave open, the customer's checked memories may give ("the same address as last
         # time"): read after the words, so a value the customer says always wins; the guard still states it.
-        with_memories = {**state, "said": [*state["said"], *remembered],
-                         "slots": [*(state.get("slots") or []), *({t: list(v) for t, v in deps.read(text).slots.items()}
-                                                                  for text in remembered)],
-                         "asks": [*(state.get("asks") or []), *([] for _ in remembered)]}
-        call, _ = _write_among(with_memories, deps, narrowed(with_memories, deps), asked_for)  # type: ignore[arg-type]
+        view = _with_memories(state, deps, remembered)
+        call, _ = _write_among(view, deps, narrowed(view, deps), asked_for)
     return call, cannot
+
+
+def _with_memories(state: AgentState, deps: AgentDeps, remembered: list[str]) -> AgentState:
+    """The state as if the customer had said the remembered facts last (read by the reader like words)."""
+    slots = [{tag: list(values) for tag, values in deps.read(text).slots.items()} for text in remembered]
+    return {**state, "said": [*(state.get("said") or []), *remembered], "slots": [*(state.get("slots") or []), *slots],
+            "asks": [*(state.get("asks") or []), *([] for _ in remembered)]}
 
 
 def _write_among(state: AgentState, deps: AgentDeps, allowed: Narrowed,

@@ -117,7 +117,7 @@ class AgentSession:
             if memory is None and spec.memory is not None:
                 memory = self._own(open_memory(spec, encoder))
             if documents is None and spec.retrieval is not None:
-                documents = self._own(open_documents(spec, list(dict.fromkeys(by_tool.values())), data, encoder))
+                documents = self._own(open_documents(spec, list(dict.fromkeys(by_tool.values())), encoder))
             self.deps = AgentDeps(spec=spec, model=self.model, decoder=decoder, registry=registry,
                                   toolkits=by_tool, settings=settings, approve=approve, reader=reader,
                                   session=name or f"ephemeral-{uuid.uuid4().hex}", memory=memory, documents=documents)

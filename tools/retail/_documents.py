@@ -25,7 +25,7 @@ from typing import Any
 from agentspec.errors import AgentSpecError
 from agentspec.memory.documents import Document
 
-__all__ = ["retail_documents", "catalog_markdown", "faq_markdown", "variant_line"]
+__all__ = ["retail_documents", "shop_documents", "catalog_markdown", "faq_markdown", "variant_line"]
 
 _HINT = "Pass --data pointing at the tau2 retail data folder (with policy.md and db.json), e.g. ../shared/data/tau2-retail."
 
@@ -63,14 +63,18 @@ def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 
 
+def shop_documents(products: dict[str, Any], policy: str | None) -> list[Document]:
+    """policy.md (when given), catalog.md of ``products`` and the packaged faq.md, as Documents."""
+    found = [Document("catalog.md", catalog_markdown(products)), Document("faq.md", faq_markdown())]
+    return [Document("policy.md", policy), *found] if policy is not None else found
+
+
 def retail_documents(data_dir: str | Path) -> list[Document]:
     """policy.md, catalog.md (from db.json's products) and faq.md as Documents; see the module docstring."""
     data = Path(data_dir).expanduser()
     policy = _read(data / "policy.md")
     try:
-        products = json.loads(_read(data / "db.json"))["products"]
-        catalog = catalog_markdown(products)
+        return shop_documents(json.loads(_read(data / "db.json"))["products"], policy)
     except (ValueError, KeyError, TypeError) as exc:
         raise AgentSpecError(f"{data / 'db.json'} is not a tau2 retail db ({exc!r})", hint=_HINT,
                              code="retrieval_input") from None
-    return [Document("policy.md", policy), Document("catalog.md", catalog), Document("faq.md", faq_markdown())]

@@ -51,17 +51,18 @@ def open_session(config: dict[str, Any], directory: Path | None, data: str | Non
     if extra:
         raise AgentSpecError(f"the retail toolkit does not take {', '.join(sorted(extra))}",
                              hint="Its config takes only `db` (a db.json path).", code="bad_option")
-    source_path = _source_path(config.get("db"), data)
     if directory is not None and (Path(directory) / "retail.sqlite").exists():
-        store = _reopened(Path(directory) / "retail.sqlite")
+        store, source = _reopened(Path(directory) / "retail.sqlite"), _source_path(config.get("db"), data)
     else:
-        source = read_db_json(resolve_retail_db(config.get("db"), data))  # a broken file: a clear error
-        store = RetailStore.from_json(source, db_path=Path(directory) / "retail.sqlite" if directory else None)
-    store.source_dir = source_path.parent if source_path else None
+        source = resolve_retail_db(config.get("db"), data)
+        store = RetailStore.from_json(read_db_json(source),  # a broken file: a clear error
+                                      db_path=Path(directory) / "retail.sqlite" if directory else None)
+    store.source_dir = source.parent if source else None
     return store
 
 
 def _source_path(configured: str | None, data: str | None) -> Path | None:
+    """The db.json a reopened store started from, when it can still be found (its folder has the documents)."""
     try:
         return resolve_retail_db(configured, data)
     except AgentSpecError:

@@ -217,16 +217,11 @@ class RetailStore(ReadTools, WriteTools):
     def documents(self) -> list[Any]:
         """The documents retrieval indexes (``_documents``): the catalogue of this store's products, the
         packaged FAQ and, when the folder of the db.json it started from has one, the policy."""
-        from agentspec.memory.documents import Document
+        from ._documents import shop_documents
 
-        from ._documents import catalog_markdown, faq_markdown
-
-        products = dict(self._db.items("products"))
-        found = [Document("catalog.md", catalog_markdown(products)), Document("faq.md", faq_markdown())]
         policy = self.source_dir / "policy.md" if self.source_dir is not None else None
-        if policy is not None and policy.is_file():
-            found.insert(0, Document("policy.md", policy.read_text(encoding="utf-8", errors="replace")))
-        return found
+        text = policy.read_text(encoding="utf-8", errors="replace") if policy is not None and policy.is_file() else None
+        return shop_documents(dict(self._db.items("products")), text)
 
     def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.

@@ -125,20 +125,25 @@ class _OracleSession:
         elif self.phase == "confirm" and not _YES.search(user_text):
             reply = f"{self._describe(self.pending[0])} Would you like me to proceed? (yes/no)"
         else:
+            write = None
             if self.phase == "confirm":  # confirmed: the write goes first
-                calls.append(ToolCallRecord.run(self.store, self.pending[0].name, self.pending[0].arguments))
+                write = ToolCallRecord.run(self.store, self.pending[0].name, self.pending[0].arguments)
+                calls.append(write)
                 self.pending.pop(0)
                 self.phase = "act"
-                reply = f"Your request has been completed successfully.{self._told()}"
-            else:
-                reply = ""
             calls += self._run_reads()
             if any(c.name == "transfer_to_human_agents" for c in calls):
                 return self._turn(TRANSFER_MESSAGE, calls, started, transferred=True)
-            if self.pending and not reply:
+            if self.pending:  # the next write of the reference is stated in the same turn
                 self.phase = "confirm"
-                reply = f"{self._describe(self.pending[0])} Would you like me to proceed? (yes/no)"
-            elif not reply:
+                done = "" if write is None else "Done." if write.outcome == "ok" else \
+                    f"That did not go through ({write.observation})."
+                reply = f"{done} {self._describe(self.pending[0])} Would you like me to proceed? (yes/no)".strip()
+            elif write is not None:
+                reply = f"Your request has been completed successfully.{self._told()}" if write.outcome == "ok" \
+                    else f"I'm sorry, that did not go through ({write.observation}).{self._told()}"
+                self.phase = "done"
+            else:
                 had_write = any(c.name in RetailStore.WRITE_TOOLS for c in calls)
                 reply = ("All of your requests have been completed successfully." if had_write or
                          self.phase == "done" else

@@ -75,14 +75,22 @@ _attach_memory()
                    "differ (each episode has its own seed); the packaged specs decode greedily.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path),
               help="Run directory (resumable: rerun with the same --out to finish). Default: a new temp dir.")
+@click.option("--behaviour", type=click.Choice(["auto", "tau2", "corrected"]), default="auto", show_default=True,
+              help="The retail store's bookkeeping: tau2 reproduces tau2's own environment (its item-modification "
+                   "prices), so rewards compare with published tau2 figures; corrected is the toolkit's real-use "
+                   "behaviour; auto: corrected for suites agentspec generated (every task has a category), else tau2.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
 def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent_kind: str, spec: str | None,
         user_kind: str, user_model: str | None, user_backend: str, user_base_url: str | None, trials: int,
         limit: int | None,
         workers: int, threads: int | None, max_turns: int, seed: int, temperature: float | None, out: Path | None,
-        progress: bool, as_json: bool) -> None:
-    """Run the tasks in TASKS (a tau2 tasks.json) and write a report with pass^k into --out."""
+        behaviour: str, progress: bool, as_json: bool) -> None:
+    """Run the tasks in TASKS (a tau2 tasks.json) and write a report with pass^k into --out.
+
+    Task files run as tau2 defines them: a reference call that fails is an observation that changes
+    nothing; a task that cannot fit the db (a tool the toolkit lacks, arguments it refuses, reference
+    calls that all fail) is an error naming the task and the call, before any episode runs."""
     if split_file is not None and split is None:
         raise click.UsageError("--split-file needs --split NAME (e.g. --split test)")
     if user_base_url and (user_kind != "llm" or user_backend != "openai"):
@@ -99,8 +107,10 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
     check_agent(agent_kind, **options)  # fail now, not inside a worker
     out = out or Path(tempfile.mkdtemp(prefix="agentspec-tau-"))
     user_factory = UserFactory(user_kind, user_model, user_backend, threads=threads, base_url=user_base_url)
+    if behaviour == "auto":
+        behaviour = "corrected" if suite and all(t.category for t in suite) else "tau2"
     run_suite(suite, db, agent_factory, user_factory, trials, out, workers=workers, max_turns=max_turns,
-              progress=progress and not as_json, seed=seed)
+              progress=progress and not as_json, seed=seed, behaviour=behaviour)
     report = write_report(out)
     if as_json:
         keys = ("pass_hat_k", "pass_at_k", "ci", "n_tasks", "trials", "categories", "metrics")

@@ -124,9 +124,9 @@ class Episode:
 
     def __init__(self, tasks: Sequence[Task], db_path: str | os.PathLike[str],
                  agent_factory: Callable[..., EvalAgent], user_factory: Callable[..., UserSimulator],
-                 max_turns: int, seed: int = 0) -> None:
+                 max_turns: int, seed: int = 0, behaviour: str = "corrected") -> None:
         self.tasks = {t.id: t for t in tasks}
-        self.base = RetailStore.from_json(db_path)
+        self.base = RetailStore.from_json(db_path, behaviour=behaviour)
         self.rewarder = Rewarder(self.base)
         self.agent = agent_factory({t.id: t.evaluation_criteria for t in tasks})
         self.user_factory = user_factory
@@ -311,6 +311,9 @@ def _differs(old: Any, new: Any, growing: bool) -> bool:
     return old != new
 
 
+_RUN_DEFAULTS = {"behaviour": "corrected"}  # what a run file written before a key existed meant by it
+
+
 def _check_run_file(out: Path, identity: dict[str, Any], *, growing: tuple[str, ...] = ()) -> None:
     """Write ``out/run.json``, or refuse a resume whose ``identity`` differs from it. For a key in
     ``growing`` (a mapping such as ``task_digests``) only the entries both have must agree: new ones join
@@ -319,7 +322,7 @@ def _check_run_file(out: Path, identity: dict[str, Any], *, growing: tuple[str, 
     if not run_file.exists():
         run_file.write_text(json.dumps(identity, indent=2) + "\n", encoding="utf-8")
         return
-    old = json.loads(run_file.read_text(encoding="utf-8"))
+    old = {**_RUN_DEFAULTS, **json.loads(run_file.read_text(encoding="utf-8"))}
     changed = [k for k in identity if (k in old or k not in _DIGESTS) and _differs(old.get(k), identity[k], k in growing)]
     if changed:
         raise RunDirMismatchError(
@@ -397,8 +400,12 @@ def _progress(enabled: bool, total: int, done: int):
 
 def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_factory: Callable[..., EvalAgent],
               user_factory: Callable[..., UserSimulator], trials: int, out_dir: str | os.PathLike[str],
-              workers: int = 1, max_turns: int = 30, progress: bool = True, seed: int = 0) -> RunResult:
-    """Run every (task, trial) episode not yet in ``out_dir/episodes.jsonl``; return all of them."""
+              workers: int = 1, max_turns: int = 30, progress: bool = True, seed: int = 0,
+              behaviour: str = "corrected") -> RunResult:
+    """Run every (task, trial) episode not yet in ``out_dir/episodes.jsonl``; return all of them.
+
+    ``behaviour``: the retail store's (``RetailStore.BEHAVIOURS``; ``tau2`` for tau2's own task files).
+    Every task's reference is replayed first: one that cannot fit the db is an error before any episode."""
     if not tasks:
         raise AgentSpecError("no tasks to run", hint="check the task file and --split / --limit",
                              code="no_tasks")
@@ -406,12 +413,15 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
         raise AgentSpecError(f"trials={trials}, workers={workers}, max_turns={max_turns}",
                              hint="all three must be at least 1", code="bad_option")
     read_db_json(db_path)  # a missing, truncated or misshapen db.json: a clear error before anything runs
+    with RetailStore.from_json(db_path, behaviour=behaviour) as base:
+        Rewarder(base).check(tasks)  # a task that cannot fit this db: a clear error before anything runs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task_ids = [t.id for t in tasks]
     _check_run_file(out, {"task_ids": task_ids, "trials": trials, "max_turns": max_turns, "seed": seed,
                           "agent": _describe(agent_factory), "user": _describe(user_factory),
                           "categories": [t.category for t in tasks],
+                          "behaviour": behaviour,
                           **content_identity(tasks, db_path, agent_factory)})
     path = out / EPISODES_FILE
     wanted = {(tid, trial) for tid in task_ids for trial in range(trials)}
@@ -422,7 +432,8 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
     bar = _progress(progress, len(wanted), len(wanted) - len(todo))
     appender = _Appender(path)
     try:
-        for record in _execute(todo, tasks, db_path, agent_factory, user_factory, max_turns, seed, workers):
+        for record in _execute(todo, tasks, db_path, agent_factory, user_factory, max_turns, seed, workers,
+                               behaviour):
             appender.write(record)
             done[(record["task_id"], record["trial"])] = record
             if bar is not None:
@@ -452,7 +463,8 @@ def _pool(workers: int, args: tuple[Any, ...]) -> ProcessPoolExecutor:
 
 
 def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, agent_factory: Any,
-             user_factory: Any, max_turns: int, seed: int, workers: int) -> Iterable[dict[str, Any]]:
+             user_factory: Any, max_turns: int, seed: int, workers: int,
+             behaviour: str = "corrected") -> Iterable[dict[str, Any]]:
     """Finished episode records, as they finish (in ``todo`` order when ``workers == 1``)."""
     if not todo:
         return
@@ -460,7 +472,7 @@ def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, a
     if workers > 1:  # the pool shares the cores: cores // workers threads per model unless the user chose
         agent_factory, user_factory = (f.for_workers(workers) if hasattr(f, "for_workers") else f
                                        for f in (agent_factory, user_factory))
-    args = (list(tasks), str(db_path), agent_factory, user_factory, max_turns, seed)
+    args = (list(tasks), str(db_path), agent_factory, user_factory, max_turns, seed, behaviour)
     if workers == 1:
         runner = Episode(*args)
         try:

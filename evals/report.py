@@ -202,7 +202,9 @@ def build_report(run_dir: str | os.PathLike[str], *, n_boot: int = 2000, seed: i
             "pass_hat_k": {str(k): passk.pass_hat_k(passk.trial_counts(cat_rewards)[1], run["trials"], k)
                            for k in range(1, run["trials"] + 1)},
         }
+    failing = sorted({f"{ep['task_id']} {f['action_id']}" for ep in episodes for f in ep.get("gold_failures", ())})
     return {"run_dir": str(run_dir), "agent": run.get("agent"), "user": run.get("user"),
+            "behaviour": run.get("behaviour", "corrected"), "failing_reference_calls": failing,
             "n_tasks": summary["n_tasks"], "trials": summary["trials"], "n_episodes": len(episodes),
             "pass_hat_k": summary["pass_hat_k"], "pass_at_k": summary["pass_at_k"], "ci": summary["ci"],
             "alpha": summary["alpha"], "categories": categories, "metrics": _metrics(episodes)}
@@ -219,7 +221,9 @@ def _fmt(value: Any) -> str:
 def report_markdown(report: dict[str, Any]) -> str:
     lines = [f"# tau run report: {report['run_dir']}", "",
              f"{report['n_tasks']} tasks x {report['trials']} trials; agent `{report['agent']}`, "
-             f"user `{report['user']}`.", "",
+             f"user `{report['user']}`; store behaviour `{report.get('behaviour', 'corrected')}`; "
+             f"{len(report.get('failing_reference_calls', ()))} reference calls fail by design (scored as "
+             "observations that change nothing).", "",
              f"| k | pass^k | {1 - report['alpha']:.0%} CI | pass@k | {1 - report['alpha']:.0%} CI |",
              "|---|---|---|---|---|"]
     for k, value in report["pass_hat_k"].items():

@@ -1,16 +1,22 @@
 """tau-style reward of one episode: the final database and the facts told to the user.
 
-Two parts, both required for a reward of 1 (tau2's default basis ``[DB, COMMUNICATE]``):
+Two parts, as tau2 scores them (its basis ``[DB, COMMUNICATE]``; a task's own ``reward_basis``, when
+given, says which of the two count; other bases are not scored here and are listed as ``unscored``):
 
 - **db**: the gold actions are replayed on a fresh store built from the same db; the state hash of
   that store must equal the hash of the agent's final store. Any path to the same end state passes;
-  reads never matter. A gold action that fails on replay is a broken task: ``GoldReplayError``.
+  reads never matter. As in tau2, a reference call that fails (a mistyped email, an exchange tried on a
+  pending order, a gift card too small) is an observation that changes nothing: the replay goes on and
+  the result lists it in ``gold_failures``. A task that cannot fit this db and toolkit is a
+  ``GoldReplayError`` naming the task and the call: a tool the toolkit does not have, arguments its
+  signature refuses, or reference calls that all fail.
 - **communicate**: every ``communicate_info`` string must appear in at least one agent reply, compared
   case-insensitively with commas removed from both sides ("1,047.84" matches "1047.84"), as tau2 does.
 
-``Rewarder(base_store)`` caches the gold hash per task (it never changes), so scoring many trials of
-a task replays its gold once. Not here: running episodes (``harness``), natural-language assertions
-(judged by an LLM in tau2; we do not score them), action matching.
+``Rewarder(base_store)`` caches the gold replay per task (it never changes), so scoring many trials of
+a task replays its gold once; ``check(tasks)`` replays every task up front, so a task file that does
+not fit fails before any episode runs. Not here: running episodes (``harness``), natural-language
+assertions (judged by an LLM in tau2), action matching.
 """
 from __future__ import annotations
 
@@ -28,7 +34,7 @@ __all__ = ["GoldReplayError", "RewardResult", "Rewarder", "communicated", "state
 
 
 class GoldReplayError(AgentSpecError):
-    """A task whose gold action fails on a fresh store: the task does not fit this db."""
+    """A task whose reference trajectory cannot fit this db and toolkit (module docstring)."""
 
     code = "gold_replay"
 
@@ -42,6 +48,8 @@ class RewardResult:
     communicate_ok: bool
     missing_info: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
+    gold_failures: list[dict[str, str]] = field(default_factory=list)
+    unscored: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,43 +78,93 @@ def state_diff(expected: dict[str, Any], actual: dict[str, Any], limit: int = 5)
     return out
 
 
+_SCORED_BASES = ("DB", "COMMUNICATE")
+
+
+@dataclass
+class _Gold:
+    """The state hash after a task's reference replay, and the reference calls that failed there."""
+
+    hash: str
+    failures: list[dict[str, str]]
+
+
 class Rewarder:
     """Scores episodes against a base store (the state every episode starts from). Not thread-safe."""
 
     def __init__(self, base: RetailStore) -> None:
         self.base = base
-        self._gold: dict[tuple[str, str], str] = {}
+        self._gold: dict[tuple[str, str], _Gold] = {}
 
-    def _replay(self, task: Task) -> RetailStore:
+    def _replay(self, task: Task) -> tuple[RetailStore, list[dict[str, str]]]:
+        """A fresh copy of the base with the task's reference calls run on it, and the calls that failed."""
         store = self.base.copy()
-        for action in task.evaluation_criteria.actions:
-            observation = store.invoke(action.name, action.arguments)
-            if observation.startswith("Error:"):
-                store.close()
+        failures: list[dict[str, str]] = []
+        actions = task.evaluation_criteria.actions
+        try:
+            for action in actions:
+                _check_fits(task, action, store)
+                observation = store.invoke(action.name, action.arguments)
+                if observation.startswith("Error:"):
+                    failures.append({"action_id": action.action_id, "name": action.name,
+                                     "mutating": str(action.name in store.WRITE_TOOLS).lower(),
+                                     "error": observation})
+            if actions and len(failures) == len(actions) and any(a.name in store.TOOL_NAMES for a in actions):
                 raise GoldReplayError(
-                    f"task {task.id!r}: gold action {action.action_id} ({action.name}) fails on a fresh "
-                    f"store: {observation}",
-                    hint="the task file does not match this db.json; regenerate the suite from this db")
-        return store
+                    f"task {task.id!r}: none of its {len(actions)} reference calls succeeds on this db "
+                    f"(first: {actions[0].action_id} {actions[0].name}: {failures[0]['error']})",
+                    hint="the task file does not match this db.json; pass the db.json it was written for, "
+                         "or regenerate the suite from this db")
+        except BaseException:
+            store.close()
+            raise
+        return store, failures
+
+    def _gold_of(self, task: Task) -> _Gold:
+        key = (task.id, json.dumps([a.model_dump() for a in task.evaluation_criteria.actions], sort_keys=True))
+        if key not in self._gold:
+            store, failures = self._replay(task)
+            with store:
+                self._gold[key] = _Gold(store.state_hash(), failures)
+        return self._gold[key]
 
     def gold_hash(self, task: Task) -> str:
         """State hash after replaying the task's gold actions on a fresh copy of the base."""
-        key = (task.id, json.dumps([a.model_dump() for a in task.evaluation_criteria.actions], sort_keys=True))
-        if key not in self._gold:
-            with self._replay(task) as store:
-                self._gold[key] = store.state_hash()
-        return self._gold[key]
+        return self._gold_of(task).hash
+
+    def check(self, tasks: Iterable[Task]) -> None:
+        """Replay every task's reference now: a ``GoldReplayError`` for the first that cannot fit."""
+        for task in tasks:
+            self._gold_of(task)
 
     def score(self, task: Task, final: RetailStore, replies: Iterable[str]) -> RewardResult:
         """Reward of an episode that left ``final`` behind and said ``replies`` to the user."""
+        gold = self._gold_of(task)
+        basis = task.evaluation_criteria.reward_basis
+        counted = set(_SCORED_BASES) if basis is None else set(basis) & set(_SCORED_BASES)
+        unscored = [] if basis is None else [b for b in basis if b not in _SCORED_BASES]
         reasons: list[str] = []
-        db_match = final.state_hash() == self.gold_hash(task)
-        if not db_match:
-            with self._replay(task) as gold:
-                differing = state_diff(gold.to_json(), final.to_json())
+        db_match = final.state_hash() == gold.hash
+        if not db_match and "DB" in counted:
+            store, _ = self._replay(task)
+            with store:
+                differing = state_diff(store.to_json(), final.to_json())
             reasons.append("final database differs from the gold one in: " + ", ".join(differing))
         missing = communicated(task.evaluation_criteria.communicate_info, list(replies))
-        if missing:
+        if missing and "COMMUNICATE" in counted:
             reasons.append(f"never told the user: {', '.join(repr(m) for m in missing)}")
-        ok = db_match and not missing
-        return RewardResult(1.0 if ok else 0.0, db_match, not missing, missing, reasons)
+        ok = (db_match or "DB" not in counted) and (not missing or "COMMUNICATE" not in counted)
+        return RewardResult(1.0 if ok else 0.0, db_match, not missing, missing, reasons,
+                            gold_failures=list(gold.failures), unscored=unscored)
+
+
+def _check_fits(task: Task, action: Any, store: RetailStore) -> None:
+    """A reference call the toolkit cannot even run (unknown tool, arguments its signature refuses)."""
+    if action.name not in store.TOOL_NAMES:
+        raise GoldReplayError(
+            f"task {task.id!r}: reference call {action.action_id} names the tool {action.name!r}, which this "
+            "toolkit does not have", hint=f"the tools are: {', '.join(store.TOOL_NAMES)}")
+    problem = store.call_problem(action.name, action.arguments)
+    if problem is not None:
+        raise GoldReplayError(f"task {task.id!r}: reference call {action.action_id}: {problem[len('Error: '):]}",
+                              hint="the task file does not fit this toolkit's tool signatures")

@@ -12,6 +12,8 @@ Contract:
   is a savepoint of it: its changes roll back alone on an exception and commit with the outer one.
 - ``applied`` (a fourth table, outside the state) records writes run under an idempotency key
   (``applied_observation``/``record_applied``), in the transaction of the write itself.
+- ``settings`` (a fifth table, outside the state) holds the store's own settings (``setting``), written
+  once at creation and carried by every copy.
 - A file the caller names appears complete or not at all: it is filled under a temporary name in
   the same folder and renamed into place, so an interrupted creation leaves no half-filled store.
 - WAL journal mode needs a real file; ``Database.create(None)`` puts the file in a private temporary
@@ -79,8 +81,9 @@ class Database:
     # -- construction ------------------------------------------------------------------------------
 
     @classmethod
-    def create(cls, data: dict[str, Any], path: str | os.PathLike[str] | None = None) -> Database:
-        """A new database file at ``path`` (or in a private temp dir) filled with ``data``."""
+    def create(cls, data: dict[str, Any], path: str | os.PathLike[str] | None = None,
+               settings: dict[str, str] | None = None) -> Database:
+        """A new database file at ``path`` (or in a private temp dir) filled with ``data`` and ``settings``."""
         if not isinstance(data, dict):
             raise ValueError(f"a retail db must be a JSON object with the keys {list(SECTIONS)}; got {type(data).__name__}")
         missing = [s for s in SECTIONS if not isinstance(data.get(s), dict)]
@@ -90,23 +93,24 @@ class Database:
                 f"entities; got keys {sorted(data)}"
             )
         if path is None:
-            return cls._filled(cls._new_file(None), data)
+            return cls._filled(cls._new_file(None), data, settings or {})
         path = Path(path)
         _refuse_existing(path)
         partial = _partial_name(path)
         _remove_database_files(partial)  # what an interrupted creation left
-        cls._filled(cls._new_file(partial), data).close_as_complete()
+        cls._filled(cls._new_file(partial), data, settings or {}).close_as_complete()
         os.replace(partial, path)
         return cls.open(path)
 
     @classmethod
-    def _filled(cls, db: Database, data: dict[str, Any]) -> Database:
+    def _filled(cls, db: Database, data: dict[str, Any], settings: dict[str, str]) -> Database:
         with db.transaction():
             for section in SECTIONS:
                 db._conn.executemany(
                     f"INSERT INTO {section} (id, doc) VALUES (?, ?)",
                     ((key, json.dumps(doc, ensure_ascii=False)) for key, doc in data[section].items()),
                 )
+            db._conn.executemany("INSERT INTO settings (key, value) VALUES (?, ?)", settings.items())
         return db
 
     @classmethod
@@ -121,6 +125,7 @@ class Database:
             if not set(SECTIONS) <= tables:
                 raise ValueError(f"{path} is not a retail store: tables {sorted(tables)}, need {list(SECTIONS)}")
             conn.execute(_APPLIED_TABLE)
+            conn.execute(_SETTINGS_TABLE)
         except BaseException:
             conn.close()
             raise
@@ -139,6 +144,7 @@ class Database:
         for section in SECTIONS:
             conn.execute(f"CREATE TABLE {section} (id TEXT PRIMARY KEY, doc TEXT NOT NULL)")
         conn.execute(_APPLIED_TABLE)
+        conn.execute(_SETTINGS_TABLE)
         return cls(conn, path, tmpdir)
 
     def backup_to(self, path: str | os.PathLike[str] | None = None) -> Database:
@@ -242,6 +248,12 @@ class Database:
         finally:
             self._conn.execute("RELEASE inner_write")
 
+    def setting(self, key: str) -> str | None:
+        """The value of the store's setting ``key`` (written at creation), or None."""
+        with self._lock:
+            row = self._conn.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
     def applied_observation(self, key: str) -> str | None:
         """The observation recorded for the write run under ``key``; None if none ran."""
         with self._lock:
@@ -266,6 +278,7 @@ class Database:
 
 
 _APPLIED_TABLE = "CREATE TABLE IF NOT EXISTS applied (key TEXT PRIMARY KEY, observation TEXT NOT NULL)"
+_SETTINGS_TABLE = "CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
 def _refuse_existing(path: Path) -> None:

@@ -14,7 +14,10 @@ Bookkeeping follows tau2 exactly, in integer cents (see ``_money``):
 - modify payment: ``payment`` on the new method and ``refund`` on the old one, gift cards settled at once.
 - return / exchange only *request*: they record the items, the method and (exchange) the difference.
 Where tau2 has a plain bug we do not copy it: tau2 gives every modified item the price and options of
-the *last* new item of the call; we give each item those of its own new variant.
+the *last* new item of the call; we give each item those of its own new variant. A store whose
+``behaviour`` setting is ``tau2`` copies it, and also tau2's float arithmetic there (the difference
+summed in floats and recorded unrounded, the gift card compared with it and rounded after), so that
+a tau2 reference trajectory ends in exactly the state tau2's own environment computes.
 """
 # No ``from __future__ import annotations`` here: the tool signatures keep real annotation objects,
 # so ``inspect.signature`` shows ``Annotated[str, Identifier("order")]`` without string evaluation.
@@ -78,6 +81,51 @@ def _price_difference(db: Database, order: dict[str, Any], item_ids: list[str], 
         diff += to_cents(variant["price"]) - to_cents(item["price"])
         variants.append(variant)
     return diff, variants
+
+
+def _modify_items(order: dict[str, Any], method: dict[str, Any], item_ids: list[str], new_item_ids: list[str],
+                  variants: list[dict[str, Any]], payment_method_id: str, diff: int) -> None:
+    """The bookkeeping of an item modification in exact cents, each item given its own new variant."""
+    if _is_gift_card(method) and to_cents(method["balance"]) < diff:
+        raise Refusal("Insufficient gift card balance to pay for the new item")
+    order["payment_history"].append(
+        {"transaction_type": "payment" if diff > 0 else "refund", "amount": from_cents(abs(diff)),
+         "payment_method_id": payment_method_id}
+    )
+    if _is_gift_card(method):
+        _credit(method, -diff)  # pays a positive difference, receives a refund
+    # Sequential, like tau2: with duplicate ids each pass finds the next unmodified copy.
+    for item_id, new_item_id, variant in zip(item_ids, new_item_ids, variants):
+        item = _first_item(order, item_id)
+        item["item_id"] = new_item_id
+        item["price"] = variant["price"]
+        item["options"] = dict(variant["options"])
+    order["status"] = "pending (item modified)"
+
+
+def _modify_items_as_tau2(order: dict[str, Any], method: dict[str, Any], item_ids: list[str],
+                          new_item_ids: list[str], variants: list[dict[str, Any]], payment_method_id: str) -> None:
+    """tau2's own bookkeeping of an item modification: the difference summed in floats in pair order and
+    recorded unrounded, a gift card rounded after paying it, and every modified item given the price and
+    options of the call's *last* new variant."""
+    diff: float = 0
+    for item_id, variant in zip(item_ids, variants):
+        diff += variant["price"] - _first_item(order, item_id)["price"]
+    if _is_gift_card(method) and method["balance"] < diff:
+        raise Refusal("Insufficient gift card balance to pay for the new item")
+    order["payment_history"].append(
+        {"transaction_type": "payment" if diff > 0 else "refund", "amount": abs(diff),
+         "payment_method_id": payment_method_id}
+    )
+    if _is_gift_card(method):
+        method["balance"] = round(method["balance"] - diff, 2)
+    last = variants[-1] if variants else None
+    for item_id, new_item_id in zip(item_ids, new_item_ids):
+        item = _first_item(order, item_id)
+        item["item_id"] = new_item_id
+        item["price"] = last["price"]
+        item["options"] = last["options"]
+    order["status"] = "pending (item modified)"
 
 
 class WriteTools:
@@ -171,22 +219,10 @@ class WriteTools:
             diff, variants = _price_difference(db, order, item_ids, new_item_ids, distinct=True)
             user = get_user(db, order["user_id"])
             method = get_payment_method(user, payment_method_id)
-            if _is_gift_card(method) and to_cents(method["balance"]) < diff:
-                raise Refusal("Insufficient gift card balance to pay for the new item")
-
-            order["payment_history"].append(
-                {"transaction_type": "payment" if diff > 0 else "refund", "amount": from_cents(abs(diff)),
-                 "payment_method_id": payment_method_id}
-            )
-            if _is_gift_card(method):
-                _credit(method, -diff)  # pays a positive difference, receives a refund
-            # Sequential, like tau2: with duplicate ids each pass finds the next unmodified copy.
-            for item_id, new_item_id, variant in zip(item_ids, new_item_ids, variants):
-                item = _first_item(order, item_id)
-                item["item_id"] = new_item_id
-                item["price"] = variant["price"]
-                item["options"] = dict(variant["options"])
-            order["status"] = "pending (item modified)"
+            if db.setting("behaviour") == "tau2":
+                _modify_items_as_tau2(order, method, item_ids, new_item_ids, variants, payment_method_id)
+            else:
+                _modify_items(order, method, item_ids, new_item_ids, variants, payment_method_id, diff)
             db.put("orders", order_id, order)
             db.put("users", user["user_id"], user)
         return json.dumps(order)

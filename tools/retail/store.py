@@ -14,6 +14,9 @@ Contract:
   our bug and propagates.
 - ``READ_TOOLS``, ``WRITE_TOOLS`` and ``AUTH_TOOLS`` classify the tools for the policy layer
   (authentication first, confirmation before writes).
+- ``behaviour`` (``BEHAVIOURS``, fixed at creation, kept by copies and reopened files): ``corrected``
+  (the default, for real use) or ``tau2``, which reproduces tau2's own environment where it differs
+  (``_writes``), so reference trajectories end in the state tau2 computes.
 
 It does not enforce the conversational policy (authenticate first, one user per conversation, explicit
 confirmation): those belong to the agent's policy layer, which these constants serve.
@@ -74,6 +77,7 @@ class RetailStore(ReadTools, WriteTools):
     # Neither read nor write: a calculator and the hand-off.
     GENERIC_TOOLS: ClassVar[tuple[str, ...]] = ("calculate", "transfer_to_human_agents")
     TOOL_NAMES: ClassVar[tuple[str, ...]] = (*READ_TOOLS, *WRITE_TOOLS, *GENERIC_TOOLS)
+    BEHAVIOURS: ClassVar[tuple[str, ...]] = ("corrected", "tau2")
 
     def __init__(self, database: Database) -> None:
         """Wrap an open ``Database``; use ``from_json`` or ``open`` to build one."""
@@ -87,19 +91,24 @@ class RetailStore(ReadTools, WriteTools):
         cls,
         source: str | os.PathLike[str] | Mapping[str, Any],
         db_path: str | os.PathLike[str] | None = None,
+        *,
+        behaviour: str = "corrected",
     ) -> RetailStore:
         """A new store holding the state of a db.json file (or of the already parsed dict).
 
         Args:
             source: Path of a tau2 retail db.json, or its parsed content.
             db_path: Where to create the SQLite file (must not exist); None for a private temp file.
+            behaviour: ``corrected`` or ``tau2`` (module docstring); anything else is a ValueError.
         """
+        if behaviour not in cls.BEHAVIOURS:
+            raise ValueError(f"unknown retail store behaviour {behaviour!r}; use one of {cls.BEHAVIOURS}")
         if isinstance(source, Mapping):
             data = json.loads(json.dumps(source))  # a deep copy that is also proven JSON-serialisable
         else:
             with open(source, encoding="utf-8") as f:
                 data = json.load(f)
-        return cls(Database.create(data, db_path))
+        return cls(Database.create(data, db_path, {"behaviour": behaviour}))
 
     @classmethod
     def open(cls, db_path: str | os.PathLike[str]) -> RetailStore:
@@ -116,6 +125,11 @@ class RetailStore(ReadTools, WriteTools):
     def db_path(self) -> Path:
         """The SQLite file behind this store."""
         return self._db.path
+
+    @property
+    def behaviour(self) -> str:
+        """``corrected`` or ``tau2``: whose bookkeeping the write tools follow where the two differ."""
+        return self._db.setting("behaviour") or "corrected"
 
     def to_json(self) -> dict[str, Any]:
         """The whole state in the db.json structure: ``{"products": ..., "users": ..., "orders": ...}``."""
@@ -223,18 +237,22 @@ class RetailStore(ReadTools, WriteTools):
         text = policy.read_text(encoding="utf-8", errors="replace") if policy is not None and policy.is_file() else None
         return shop_documents(dict(self._db.items("products")), text)
 
+    def call_problem(self, name: str, arguments: Any) -> str | None:
+        """Why ``name(**arguments)`` cannot even run (unknown tool; missing, unknown or mistyped argument),
+        as the ``Error:`` observation ``invoke`` would give; None for a call that fits a tool's signature."""
+        if name not in self.TOOL_NAMES:
+            return f"Error: unknown tool {name!r}; available tools: {', '.join(self.TOOL_NAMES)}"
+        return check_arguments(name, getattr(self, name), arguments)
+
     def invoke(self, name: str, arguments: Mapping[str, Any] | None = None) -> str:
         """Run tool ``name`` with ``arguments`` (a JSON object) and return the observation the model sees.
 
         A bad call is answered with an ``Error:`` observation; an exception from a tool is not caught.
         """
-        if name not in self.TOOL_NAMES:
-            return f"Error: unknown tool {name!r}; available tools: {', '.join(self.TOOL_NAMES)}"
-        func = getattr(self, name)
         arguments = {} if arguments is None else arguments
         if isinstance(arguments, Mapping):
             arguments = dict(arguments)
-        problem = check_arguments(name, func, arguments)
+        problem = self.call_problem(name, arguments)
         if problem is not None:
             return problem
-        return func(**arguments)
+        return getattr(self, name)(**arguments)

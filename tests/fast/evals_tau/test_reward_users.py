@@ -64,14 +64,6 @@ def test_communicate_ignores_case_and_commas():
     assert communicated(["1047.84"], ["you get 1047.8"]) == ["1047.84"]
 
 
-def test_broken_gold_is_an_error_naming_the_task(tasks, rewarder):
-    task = tasks["cancel"].model_copy(deep=True)
-    task.evaluation_criteria.actions.append(
-        Action(action_id="x", name="get_order_details", arguments={"order_id": "#W0"}))
-    with RetailStore.from_json(REAL_DB) as store, pytest.raises(GoldReplayError, match=task.id):
-        rewarder.score(task, store, [])
-
-
 # ---- scripted user ----------------------------------------------------------------------------------
 
 def test_known_info_phrasing_parses():

@@ -2,12 +2,14 @@
 
 One step per case: the BFCL functions become ``Tool``s (``Tool.from_openai`` of
 ``bfcl_functions_to_json_schema``), the system prompt is ``tools_prompt`` (appended to the case's
-own system message, if any), and ``StepDecoder.decide`` decodes one step. The step flags follow the
-category, as BFCL expects the answer:
+own system message, if any), and ``StepDecoder.decide`` decodes one step. ``steps`` sets the flags:
 
-- ``simple`` / ``multiple`` (live or not): exactly one call (``require_tool=True, parallel=False``);
-- ``parallel*``: one or more calls (``require_tool=True, parallel=True``);
-- ``irrelevance`` / ``relevance``: a reply is allowed (declining is the right answer in the first).
+- ``category`` (the default): the flags follow the category, as BFCL expects the answer:
+  ``simple`` / ``multiple`` (live or not): exactly one call (``require_tool=True, parallel=False``);
+  ``parallel*``: one or more calls (``require_tool=True, parallel=True``); ``irrelevance`` /
+  ``relevance``: a reply is allowed (declining is the right answer in the first).
+- ``free``: the same flags for every case (a reply or any number of calls), so the model itself
+  decides whether to call and how many calls to make, as a deployed agent must.
 
 A reply step is the prediction "no call" (``calls=[]``); a step that stayed malformed after every
 attempt is a parse error. A case that cannot be decoded at all (its functions do not become tools, its
@@ -34,7 +36,10 @@ from .bfcl import BfclCase, BfclFormatError, bfcl_functions_to_json_schema, scor
 # What a malformed case raises while it is decoded: it is recorded, the run goes on.
 _CASE_ERRORS = (BfclFormatError, ToolDefinitionError, GrammarCompileError, EmptyGrammarError)
 
-__all__ = ["DEFAULT_SETTINGS", "case_flags", "case_messages", "case_tools", "predict", "run_bfcl"]
+__all__ = ["DEFAULT_SETTINGS", "STEPS", "case_flags", "case_messages", "case_tools", "predict", "run_bfcl",
+           "step_flags"]
+
+STEPS = ("category", "free")
 
 # Greedy, as leaderboards run; 256 tokens is far above the longest live-simple call.
 DEFAULT_SETTINGS = GenerationSettings(max_tokens=256, temperature=0.0)
@@ -52,6 +57,15 @@ def case_flags(case: BfclCase) -> dict[str, Any]:
     return {"allow_reply": False, "require_tool": True, "parallel": "parallel" in category}
 
 
+def step_flags(case: BfclCase, steps: str) -> dict[str, Any]:
+    """``decide`` flags for ``steps`` (``STEPS``; see the module docstring)."""
+    if steps == "free":
+        return {"allow_reply": True, "require_tool": False, "parallel": True}
+    if steps != "category":
+        raise ValueError(f"unknown steps mode {steps!r}; use one of {STEPS}")
+    return case_flags(case)
+
+
 def case_messages(case: BfclCase, tools: Sequence[Tool], flags: dict[str, Any]) -> list[Message]:
     """The case's first-turn messages with the tools prompt in the system message."""
     instructions = tools_prompt(tools, allow_reply=flags["allow_reply"], require_tool=flags["require_tool"],
@@ -63,10 +77,10 @@ def case_messages(case: BfclCase, tools: Sequence[Tool], flags: dict[str, Any]) 
     return [{"role": "system", "content": instructions}, *messages]
 
 
-def predict(decoder: StepDecoder, case: BfclCase, settings: GenerationSettings) -> dict[str, Any]:
+def predict(decoder: StepDecoder, case: BfclCase, settings: GenerationSettings, steps: str = "category") -> dict[str, Any]:
     """One BFCL prediction ``{"id", "calls", "parse_error", "attempts", "errors", "text"}``."""
     tools = case_tools(case)
-    flags = case_flags(case)
+    flags = step_flags(case, steps)
     decided = decoder.decide(case_messages(case, tools, flags), tools, None, settings=settings, **flags)
     if decided.step is None:
         calls, parse_error = None, decided.details[-1] if decided.details else "malformed"
@@ -87,6 +101,7 @@ def run_bfcl(
     out: Path | None = None,
     on_case: Callable[[dict[str, Any]], None] | None = None,
     skipped: Sequence[dict[str, Any]] = (),
+    steps: str = "category",
 ) -> dict[str, Any]:
     """Predict every case (resuming from ``out``), score, and return the report.
 
@@ -109,7 +124,7 @@ def run_bfcl(
             row = done.get(case.id)
             if row is None:
                 try:
-                    row = predict(decoder, case, settings)
+                    row = predict(decoder, case, settings, steps)
                 except _CASE_ERRORS as exc:
                     row = {"id": case.id, "calls": None, "parse_error": None, "malformed": exc.message,
                            "attempts": 0, "errors": [], "constrained": None, "text": ""}
@@ -133,5 +148,6 @@ def run_bfcl(
         "constrained": decoder.constrained,
         "retried": sum(p["attempts"] > 1 for p in predictions),
         "malformed_attempts": reasons,
+        "steps": steps,
     })
     return report

@@ -222,48 +222,113 @@ def compare(run_a: Path, run_b: Path, markdown: bool, as_json: bool) -> None:
 
 
 @eval_group.command()
-@click.argument("questions", type=click.Path(dir_okay=False, exists=True, path_type=Path))
-@click.option("--answers", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="BFCL possible_answer JSON-lines file for QUESTIONS (none for the irrelevance and "
-                   "relevance categories, which are scored by whether a call was made).")
+@click.argument("questions", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--answers", type=click.Path(exists=True, path_type=Path),
+              help="BFCL possible_answer file for one QUESTIONS file, or the possible_answer folder (files matched by "
+                   "name; default: possible_answer/ beside the questions). None is needed for the irrelevance and "
+                   "relevance categories, which are scored by whether a call was made.")
 @click.option("--model", "model_name", help="Model name or GGUF path (default: the bundled one).")
 @click.option("--backend", default="llamacpp", show_default=True, help="Backend of --model.")
+@click.option("--adapter", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="A GGUF LoRA adapter (`agentspec train export`) to run the model with (llamacpp).")
 @click.option("--spec", help="Agent spec (YAML path or name): its model, generation and decoding settings.")
 @click.option("--threads", type=click.IntRange(min=1), help="llamacpp: CPU threads for --model.")
-@click.option("--limit", type=click.IntRange(min=1), help="Run only the first N cases.")
+@click.option("--limit", type=click.IntRange(min=1), help="Run only the first N cases of each file.")
+@click.option("--steps", type=click.Choice(["category", "free"]), default="category", show_default=True,
+              help="category: the step's flags follow each case's category (one call for simple, several allowed for "
+                   "parallel, a reply allowed for irrelevance); free: every case may be a reply or any number of calls, "
+                   "so the model decides.")
 @click.option("--unconstrained", is_flag=True,
               help="Decode without the grammar (prompt + validation + retries), for comparison.")
 @click.option("--max-attempts", default=None, type=click.IntRange(min=1),
               help="Attempts per case before a malformed step counts as a parse error [default: 3, or the spec's].")
 @click.option("--max-tokens", default=256, show_default=True, type=click.IntRange(min=1), help="Tokens per step.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
-              help="Predictions JSON-lines file (resumable: rerun with the same --out to finish).")
+              help="Predictions JSON-lines file of one QUESTIONS file (resumable: rerun with the same --out).")
+@click.option("--report", "report_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for predictions/ (resumable) and report.json, report.md, report.png: accuracy per category.")
 @click.option("--progress/--no-progress", default=True, help="Show a progress bar.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
-def bfcl(questions: Path, answers: Path | None, model_name: str | None, backend: str, spec: str | None,
-         threads: int | None, limit: int | None, unconstrained: bool, max_attempts: int | None, max_tokens: int,
-         out: Path | None, progress: bool, as_json: bool) -> None:
-    """Run a model on BFCL QUESTIONS (v4 JSON lines) and score it with BFCL's AST checker.
+def bfcl(questions: tuple[Path, ...], answers: Path | None, model_name: str | None, backend: str, adapter: Path | None,
+         spec: str | None, threads: int | None, limit: int | None, steps: str, unconstrained: bool,
+         max_attempts: int | None, max_tokens: int, out: Path | None, report_dir: Path | None, progress: bool,
+         as_json: bool) -> None:
+    """Run a model on BFCL QUESTIONS (v4 JSON-lines files, or folders of them) and score each case with BFCL's
+    AST checker; accuracy per category.
 
     Each case is one step decoded by agentspec's step decoder: under the step grammar unless
     --unconstrained. Prints accuracy, valid rate (parsed and schema-valid) and counts by error type.
     """
-    from .bfcl import load_bfcl
-    from .bfcl_runner import DEFAULT_SETTINGS, run_bfcl
+    from .bfcl_report import MissingAnswersError, resolve_files, run_files, write_report
 
     if spec and model_name:
         raise click.UsageError("give --model or --spec, not both")
-    skipped: list[dict] = []  # malformed cases: reported as errors, the others still run
-    cases = load_bfcl(questions, answers, skipped=skipped)
-    if answers is None:
-        needing = sorted({c.category for c in cases if "relevance" not in c.category})
-        if needing:
-            raise click.UsageError(f"{questions.name}: the {', '.join(needing)} cases are scored against their "
-                                   "possible answers: pass --answers POSSIBLE_ANSWER.json")
-    if limit:
-        cases = cases[:limit]
-    settings = DEFAULT_SETTINGS.with_(max_tokens=max_tokens)
-    mode, attempts = "auto", 3
+    files = resolve_files(list(questions), answers)
+    if out is not None and (len(files) != 1 or report_dir is not None):
+        raise click.UsageError("--out names the predictions file of one QUESTIONS file; for several use --report DIR")
+    model, settings, mode, attempts = _bfcl_model(spec, model_name, backend, threads, adapter, max_tokens)
+    mode = "validate" if unconstrained else mode
+    attempts = max_attempts or attempts
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("bfcl"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
+                  TimeRemainingColumn(), disable=not progress or as_json) as bar:
+        task = bar.add_task("cases", total=None, acc="")
+        made = {"calls": 0}
+
+        def tick(row: dict) -> None:
+            made["calls"] += row["calls"] is not None
+            bar.update(task, advance=1, acc=f"parsed {made['calls']}")
+
+        try:
+            report = run_files(files, model, out_dir=report_dir, limit=limit, on_case=tick, mode=mode,
+                               max_attempts=attempts, settings=settings, steps=steps,
+                               out_file=out)
+        except MissingAnswersError as exc:
+            raise click.UsageError(exc.message) from None
+    if report_dir is not None:
+        write_report(report, report_dir, title=f"BFCL: {', '.join(p.name for p in questions)}")
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo(f"BFCL {', '.join(p.name for p in questions)}: n={report['n']} accuracy={report['accuracy']:.3f} "
+               f"valid_rate={report['valid_rate']:.3f} (decoding: {report['mode']}, steps: {steps})")
+    for name, row in report["categories"].items():
+        click.echo(f"  {name}: {row['accuracy']:.3f} ({row['correct']}/{row['n']}; 95% CI "
+                   f"{row['ci'][0]:.3f}-{row['ci'][1]:.3f})")
+    for error, count in report["errors"].items():
+        if count:
+            click.echo(f"  {error}: {count}")
+    for case in report["malformed_cases"]:
+        click.echo(f"  malformed case {case['id'] or '(no id)'}: {case['reason']}")
+    if report_dir is not None:
+        click.echo(f"Report written to {report_dir}")
+
+
+@eval_group.command("bfcl-generate")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for BFCL_v4_<category>.json and possible_answer/ (BFCL's layout).")
+@click.option("--pool", default="test", show_default=True,
+              help="Function pool: test (written blind, never trained on), train, or a pool YAML file.")
+@click.option("--n", "n", default=40, show_default=True, type=click.IntRange(min=1), help="Cases per category.")
+@click.option("--seed", default=0, show_default=True, help="The same seed gives the same cases.")
+@click.option("--categories", default="simple,multiple,parallel,parallel_multiple,irrelevance", show_default=True,
+              help="Comma-separated categories to write.")
+def bfcl_generate(out: Path, pool: str, n: int, seed: int, categories: str) -> None:
+    """Generate function-calling cases per BFCL category from a function pool, in BFCL v4's format."""
+    from .fc_suite import load_pool, write_bfcl_set
+
+    chosen = tuple(c.strip() for c in categories.split(",") if c.strip())
+    paths = write_bfcl_set(load_pool(pool), out, n, seed, chosen)
+    click.echo(f"{n} cases x {len(paths)} categories ({', '.join(paths)}) from pool {pool} -> {out}")
+
+
+def _bfcl_model(spec: str | None, model_name: str | None, backend: str, threads: int | None, adapter: Path | None,
+                max_tokens: int) -> tuple[object, object, str, int]:
+    """(model, generation settings, decoding mode, attempts) for ``eval bfcl``: a spec's, or a bare model's."""
+    from .bfcl_runner import DEFAULT_SETTINGS
+
     if spec:
         from agentspec.spec import load_model as load_spec_model, load_spec
 
@@ -276,36 +341,12 @@ def bfcl(questions: Path, answers: Path | None, model_name: str | None, backend:
 
         model = load_model(backend, model_name, n_threads=threads, n_ctx=4096) if backend == "llamacpp" \
             else load_model(backend, model_name)
-    if unconstrained:
-        mode = "validate"
-    attempts = max_attempts or attempts
-
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-    with Progress(TextColumn("bfcl"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[acc]}"),
-                  TimeRemainingColumn(), disable=not progress or as_json) as bar:
-        task = bar.add_task("cases", total=len(cases), acc="")
-        made = {"calls": 0}
-
-        def tick(row: dict) -> None:
-            made["calls"] += row["calls"] is not None
-            bar.update(task, advance=1, acc=f"parsed {made['calls']}")
-
-        report = run_bfcl(cases, model, mode=mode, max_attempts=attempts, settings=settings, out=out, on_case=tick,
-                          skipped=skipped)
-    summary = {k: report[k] for k in ("n", "accuracy", "valid_rate", "errors", "mode", "constrained",
-                                       "retried", "malformed_attempts", "malformed_cases")}
-    summary["model"] = getattr(model, "name", "")
-    if as_json:
-        click.echo(json.dumps(summary))
-        return
-    click.echo(f"BFCL {questions.name}: n={summary['n']} accuracy={summary['accuracy']:.3f} "
-               f"valid_rate={summary['valid_rate']:.3f} (decoding: {summary['mode']})")
-    for error, count in summary["errors"].items():
-        if count:
-            click.echo(f"  {error}: {count}")
-    for case in summary["malformed_cases"]:
-        click.echo(f"  malformed case {case['id'] or '(no id)'}: {case['reason']}")
+        settings, mode, attempts = DEFAULT_SETTINGS.with_(max_tokens=max_tokens), "auto", 3
+    if adapter is not None:
+        if not hasattr(model, "load_adapter"):
+            raise click.UsageError(f"--adapter needs the llamacpp backend (the model is {type(model).__name__})")
+        model.set_adapter(model.load_adapter(adapter))
+    return model, settings, mode, attempts
 
 
 @eval_group.command()

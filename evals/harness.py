@@ -413,6 +413,7 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
         raise AgentSpecError(f"trials={trials}, workers={workers}, max_turns={max_turns}",
                              hint="all three must be at least 1", code="bad_option")
     read_db_json(db_path)  # a missing, truncated or misshapen db.json: a clear error before anything runs
+    _refuse_initial_states(tasks)
     with RetailStore.from_json(db_path, behaviour=behaviour) as base:
         Rewarder(base).check(tasks)  # a task that cannot fit this db: a clear error before anything runs
     out = Path(out_dir)
@@ -447,6 +448,18 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
     episodes = sorted((r for key, r in done.items() if key in wanted),
                       key=lambda r: (order[r["task_id"]], r["trial"]))
     return RunResult(out, task_ids, trials, episodes)
+
+
+def _refuse_initial_states(tasks: Sequence[Task]) -> None:
+    """tau2 lets a task start from a changed state (``initial_state``); episodes here start from the db as it
+    is, so such a task would be measured from the wrong state: a clear error instead."""
+    for task in tasks:
+        state = getattr(task, "initial_state", None)
+        if state:
+            raise AgentSpecError(
+                f"task {task.id!r} has an initial_state ({', '.join(k for k, v in dict(state).items() if v)}): "
+                "episodes here start from the db as it is", code="task_initial_state",
+                hint="apply the state to a copy of db.json and pass that with --db, or leave the task out")
 
 
 _BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")

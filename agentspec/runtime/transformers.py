@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -58,10 +59,17 @@ def load_hf(path: Path, device: str, dtype: Any) -> tuple[Any, Any]:
             model = AutoModelForCausalLM.from_pretrained(str(path.parent), gguf_file=path.name)
             tokenizer = AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
             model.hf_quantizer = None  # save_pretrained refuses a "quantized" model otherwise
-            partial = folder.with_name(folder.name + ".partial")
+            # One partial folder per process: two processes converting the same GGUF at once must not
+            # write into each other's files; the first to finish provides the cache, the other's is dropped.
+            partial = folder.with_name(f"{folder.name}.partial-{os.getpid()}")
             model.save_pretrained(partial)
             tokenizer.save_pretrained(partial)
-            os.replace(partial, folder)
+            try:
+                os.replace(partial, folder)
+            except OSError:
+                if not (folder / "config.json").exists():
+                    raise
+                shutil.rmtree(partial, ignore_errors=True)
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype).to(device).eval()
     tokenizer = AutoTokenizer.from_pretrained(str(folder))
     return model, tokenizer

@@ -84,6 +84,41 @@ def reader_data_command(db, out, n, seed, families) -> None:
                     f"-> {Path(out) / 'reader.jsonl'}")
 
 
+@train_group.command("fc-data")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output folder (train.jsonl, valid.jsonl).")
+@click.option("--pool", default="train", show_default=True, help="Function pool: a packaged name or a YAML file.")
+@click.option("--n", "n", required=True, type=click.IntRange(min=1), help="Examples per category.")
+@click.option("--categories", default="simple,multiple,parallel,parallel_multiple,irrelevance", show_default=True,
+              help="Comma-separated categories the data covers (parallel calls, abstention on irrelevance, ...).")
+@click.option("--seed", default=1, show_default=True, help="The same seed gives the same examples.")
+@click.option("--valid-fraction", default=0.05, show_default=True, type=click.FloatRange(0, 0.5),
+              help="Share of examples kept for the held-out loss (valid.jsonl).")
+def fc_data_command(out, pool, n, categories, seed, valid_fraction) -> None:
+    """Step-format function-calling examples for `train lora` from a function pool (evals/fc_suite.py).
+
+    Each example is the system prompt and request the BFCL runner builds with `--steps free`, and the
+    canonical step it should answer: the calls (several for parallel requests), or a reply that declines
+    when no offered function fits. Held-out pools are refused.
+    """
+    from agentspec.evals.fc_suite import FcPoolError, load_pool, training_examples
+
+    chosen = tuple(c.strip() for c in categories.split(",") if c.strip())
+    loaded = load_pool(pool)
+    if loaded.heldout:
+        raise FcPoolError(f"pool {loaded.name!r} is held out: it measures, it is never trained on",
+                          hint="train on --pool train (or a pool file of your own)")
+    examples = training_examples(loaded, chosen, n, seed)
+    n_valid = int(len(examples) * valid_fraction)
+    folder = Path(out)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in (("valid.jsonl", examples[:n_valid]), ("train.jsonl", examples[n_valid:])):
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    meta = {"pool": loaded.name, "categories": list(chosen), "per_category": n, "seed": seed,
+            "train": len(examples) - n_valid, "valid": n_valid}
+    (folder / "fc_data.json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
+    Console().print(f"{meta['train']} train / {meta['valid']} valid examples ({', '.join(chosen)}) -> {folder}")
+
+
 # -- LoRA experts (lora.py, export.py, router.py, svd.py) ------------------------------------------
 
 

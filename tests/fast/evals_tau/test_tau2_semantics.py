@@ -227,3 +227,14 @@ def test_the_oracle_passes_a_generated_suite_under_either_behaviour(tmp_path):
         run = run_suite(tasks, REAL_DB, AgentFactory("oracle"), UserFactory(), 1, tmp_path / behaviour,
                         progress=False, behaviour=behaviour)
         assert run.summary()["pass_hat_k"] == {"1": 1.0}, [e["reasons"] for e in run.episodes if e["reward"] < 1]
+
+
+def test_a_task_with_an_initial_state_is_refused_not_measured_from_the_wrong_state(tmp_path):
+    task = _task(FAILING_THEN_WRITE, tid="9").model_copy(update={"initial_state": {
+        "initialization_actions": [{"env_type": "assistant", "func_name": "cancel_pending_order"}]}})
+    with pytest.raises(Exception, match="task '9' has an initial_state") as caught:
+        run_suite([task], REAL_DB, AgentFactory("oracle"), UserFactory(), 1, tmp_path / "run", progress=False)
+    assert "--db" in caught.value.hint
+    null_state = _task(FAILING_THEN_WRITE, tid="8").model_copy(update={"initial_state": None})
+    assert run_suite([null_state], REAL_DB, AgentFactory("oracle"), UserFactory(), 1, tmp_path / "ok",
+                     progress=False, behaviour="tau2").summary()["pass_hat_k"] == {"1": 1.0}

@@ -10,8 +10,9 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
 - kills: ``agentspec.evals.kills.run_kills`` on the real ``retail`` agent: conversations of customers
   of the db (identify, ask for a write, say yes), each killed with SIGKILL at events spread over all
   the steps of its turns and resumed; counts lost turns and writes run twice.
-- answers: the default spec's reader on ``evals/answers_holdout.yaml``, replies to a stated write written
-  blind (never trained or tuned on): not-yes replies read as a clear yes, clear yeses missed.
+- answers: the default spec's reader on ``evals/answers_holdout.yaml`` and ``answers_holdout2.yaml``, replies
+  to a stated write written blind (never trained or tuned on): not-yes replies read as a clear yes, clear
+  yeses missed, accuracy.
 - fuzz: ``agentspec.fuzz.run_fuzz``: hypothesis-generated spec YAML, tool arguments, task files,
   session files and REPL commands; counts unhandled exceptions.
 
@@ -31,7 +32,8 @@ from typing import Any
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
-HOLDOUT_ANSWERS = HERE.parent / "evals" / "answers_holdout.yaml"
+HOLDOUT_ANSWERS = HERE.parent / "evals" / "answers_holdout.yaml"  # blind once; its misreads have since been read
+HOLDOUT2_ANSWERS = HERE.parent / "evals" / "answers_holdout2.yaml"  # blind; only its counts are ever looked at
 
 
 # -- kills --------------------------------------------------------------------------------------
@@ -102,9 +104,9 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
             "attack_examples": [e for r in per_spec.values() for e in r["examples"]][:3]}
 
 
-def measure_answers(path: Path) -> dict[str, Any]:
-    """The default spec's reader on held-out replies to a stated write (``evals/answers_holdout.yaml``,
-    written blind): how many not-yes replies it reads as a clear yes, how many clear yeses it misses."""
+def measure_answers(path: Path, prefix: str = "holdout") -> dict[str, Any]:
+    """The default spec's reader on held-out replies to a stated write (written blind): how many not-yes
+    replies it reads as a clear yes, how many clear yeses it misses, and the accuracy over both."""
     import yaml
 
     from agentspec.routing.reader import load_reader
@@ -120,9 +122,13 @@ def measure_answers(path: Path) -> dict[str, Any]:
 
     false_yes = [t for t in replies["not_yes"] if yes(t)]
     missed = [t for t in replies["clear_yes"] if not yes(t)]
-    return {"holdout_not_yes": len(replies["not_yes"]), "holdout_false_yes": len(false_yes),
-            "holdout_clear_yes": len(replies["clear_yes"]), "holdout_yes_missed": len(missed),
-            "holdout_false_yes_examples": false_yes[:5]}
+    total = len(replies["not_yes"]) + len(replies["clear_yes"])
+    out = {f"{prefix}_not_yes": len(replies["not_yes"]), f"{prefix}_false_yes": len(false_yes),
+           f"{prefix}_clear_yes": len(replies["clear_yes"]), f"{prefix}_yes_missed": len(missed),
+           f"{prefix}_accuracy": round(1 - (len(false_yes) + len(missed)) / total, 4)}
+    if prefix == "holdout":  # the first set's misreads were read once; the second set's never are
+        out["holdout_false_yes_examples"] = false_yes[:5]
+    return out
 
 
 def measure_fuzz(cases: int, seed: int) -> dict[str, Any]:
@@ -154,7 +160,7 @@ def main() -> None:
         args.attacks, args.base_attacks, args.kill_conversations, args.kills, args.fuzz, args.workers = 2, 1, 1, 2, 200, 1
     os.environ["AGENTSPEC_RETAIL_DB"] = str(args.db)  # every part's stores start from it, whatever the folder
     started = time.perf_counter()
-    answers = measure_answers(HOLDOUT_ANSWERS)
+    answers = {**measure_answers(HOLDOUT_ANSWERS), **measure_answers(HOLDOUT2_ANSWERS, "holdout2")}
     fuzz = measure_fuzz(args.fuzz, args.seed)
     kills = measure_kills(args.db, args.kill_conversations, args.kills, args.workers, args.threads)
     attacks = measure_attacks(args.db, {"retail": args.attacks, "retail-base": args.base_attacks}, args.seed,

@@ -14,6 +14,8 @@
 """
 from __future__ import annotations
 
+import json
+import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -140,11 +142,11 @@ def report_markdown(report: dict[str, Any], title: str = "BFCL report") -> str:
 
 def write_report(report: dict[str, Any], out_dir: Path, title: str = "BFCL report") -> dict[str, Path]:
     """report.json, report.md and report.png in ``out_dir``."""
-    from agentspec.train._report import write_json
-
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {"json": write_json(out_dir / "report.json", report), "md": out_dir / "report.md",
-             "png": out_dir / "report.png"}
+    paths = {"json": out_dir / "report.json", "md": out_dir / "report.md", "png": out_dir / "report.png"}
+    partial = paths["json"].with_suffix(".json.partial")
+    partial.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+    os.replace(partial, paths["json"])
     paths["md"].write_text(report_markdown(report, title), encoding="utf-8")
     _chart(report, paths["png"], title)
     return paths

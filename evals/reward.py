@@ -48,7 +48,7 @@ class RewardResult:
     communicate_ok: bool
     missing_info: list[str] = field(default_factory=list)
     reasons: list[str] = field(default_factory=list)
-    gold_failures: list[dict[str, str]] = field(default_factory=list)
+    gold_failures: list[dict[str, Any]] = field(default_factory=list)
     unscored: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,7 +86,7 @@ class _Gold:
     """The state hash after a task's reference replay, and the reference calls that failed there."""
 
     hash: str
-    failures: list[dict[str, str]]
+    failures: list[dict[str, Any]]
 
 
 class Rewarder:
@@ -96,10 +96,10 @@ class Rewarder:
         self.base = base
         self._gold: dict[tuple[str, str], _Gold] = {}
 
-    def _replay(self, task: Task) -> tuple[RetailStore, list[dict[str, str]]]:
+    def _replay(self, task: Task) -> tuple[RetailStore, list[dict[str, Any]]]:
         """A fresh copy of the base with the task's reference calls run on it, and the calls that failed."""
         store = self.base.copy()
-        failures: list[dict[str, str]] = []
+        failures: list[dict[str, Any]] = []
         actions = task.evaluation_criteria.actions
         try:
             for action in actions:
@@ -107,9 +107,9 @@ class Rewarder:
                 observation = store.invoke(action.name, action.arguments)
                 if observation.startswith("Error:"):
                     failures.append({"action_id": action.action_id, "name": action.name,
-                                     "mutating": str(action.name in store.WRITE_TOOLS).lower(),
+                                     "mutating": action.name in store.WRITE_TOOLS,
                                      "error": observation})
-            if actions and len(failures) == len(actions) and any(a.name in store.TOOL_NAMES for a in actions):
+            if actions and len(failures) == len(actions):
                 raise GoldReplayError(
                     f"task {task.id!r}: none of its {len(actions)} reference calls succeeds on this db "
                     f"(first: {actions[0].action_id} {actions[0].name}: {failures[0]['error']})",

@@ -11,7 +11,10 @@ encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Readi
   a question, a condition, a change, anything else. A yes must hold in both readings of the answer
   (with and without the characters, when the reader has both) and in every part of the message: a
   part read alone that reads as a no or as something else (not neutral) vetoes it ("Yes, go ahead.
-  Wait, use my PayPal instead"), a thank-you does not ("That's right, thank you. Please proceed.");
+  Wait, use my PayPal instead"), a thank-you does not ("That's right, thank you. Please proceed.").
+  A message that asks something back (it holds a question mark, in any of ``QUESTION_MARKS``'
+  scripts) is never a yes: "yes?" or "that's the blue one?" answers nothing, and asking again costs
+  one turn where a false yes runs a write nobody approved;
 - ``slots``: tag -> the text spans the message gives of it, in order (``first_name``, ``city``, ...);
 - ``choices``: choice head -> label -> probability (e.g. which cancel reason the message says; the
   label ``none`` when it says none). A part of the message that alone says one label for sure outweighs
@@ -38,10 +41,13 @@ import numpy as np
 
 from agentspec.errors import AgentSpecError
 
-__all__ = ["ANSWERS", "Head", "LearnedReader", "Reader", "Reading", "char_features", "decode_spans", "load_reader",
+__all__ = ["ANSWERS", "QUESTION_MARKS", "Head", "LearnedReader", "Reader", "Reading", "char_features", "decode_spans", "load_reader",
            "sentence_features", "token_features", "with_chars"]
 
 ANSWERS = ("yes", "no", "neutral", "other")
+# Question marks of the scripts a customer may write in: Latin/Cyrillic, fullwidth (CJK), Arabic/Persian/Urdu,
+# Greek (U+037E), Armenian, Ethiopic, inverted Spanish, and the interrobang family.
+QUESTION_MARKS = frozenset("?\uff1f\u061f\u037e\u055e\u1367\u00bf\u203d\u2047\u2048\u2049")
 _WINDOW, _VETO = 8, 0.5  # tokens of a part of a message read alone, and the yes it must keep (``_answer``)
 _PART_CHOICE = 0.95  # a choice one part of a message says at least this sure outweighs the whole (``_choice``)
 
@@ -253,13 +259,13 @@ class LearnedReader:
         return (np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]),
                 [text[offsets[i][0]:offsets[i + _WINDOW - 1][1]] for i in starts])
 
-    def _answer(self, inputs: Callable[[Head], tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+    def _answer(self, inputs: Callable[[Head], tuple[np.ndarray, np.ndarray | None]], text: str) -> np.ndarray:
         """The answer head on the whole message, its yes held to what the ``answer_check`` head (when the
         reader has one: the same answer read from other features) gives it, and vetoed by any part that
         says something else: no window, read alone, may read as no or other at ``_VETO`` or more
         ("Please go ahead... actually, no, let me think": the whole reads yes, its second half does
-        not); a neutral part (a thank-you) vetoes nothing. ``inputs(head)``: the whole's and the
-        windows' features as that head reads them."""
+        not); a neutral part (a thank-you) vetoes nothing; a message holding a question mark has no yes at
+        all (module docstring). ``inputs(head)``: the whole's and the windows' features as that head reads them."""
         head = self.heads["answer"]
         x, parts = inputs(head)
         probs = head.probabilities(x)[0].copy()
@@ -274,6 +280,8 @@ class LearnedReader:
         worst = float(head.probabilities(parts)[:, against].sum(axis=1).max()) if parts is not None and against else 0.0
         if worst >= _VETO:
             ceiling = min(ceiling, 1.0 - worst)
+        if QUESTION_MARKS.intersection(text):
+            ceiling = 0.0
         if probs[yes] > ceiling:
             moved = probs[yes] - ceiling
             probs[yes] -= moved
@@ -307,7 +315,7 @@ class LearnedReader:
             return read_as[head.chars]
 
         requests = self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
-        answer = self._answer(inputs)
+        answer = self._answer(inputs, text)
         tag_head = self.heads["tags"]
         labels = [tag_head.labels[i] for i in tag_head.probabilities(token_features(states.states)).argmax(axis=1)]
         slots: dict[str, list[str]] = {}

@@ -23,7 +23,7 @@ def test_a_clear_yes_confirms(reader, text):
 
 @pytest.mark.parametrize("text", ["y'all are great", "yes but use my paypal instead", "wait, how much will that be?",
                                   "Please go ahead... actually, no, let me think about it.", "thank you so much",
-                                  "hmm, not sure"])
+                                  "hmm, not sure", "yes?", "sure?", "Of course?", "ok\uff1f", "yes, do it... the blue one?"])
 def test_anything_else_is_no_confirmation(reader, text):
     r, u = reader
     assert r.read(text).answered(u.yes_threshold, u.no_threshold) != "yes"

@@ -136,7 +136,7 @@ def test_failing_reference_calls_are_observations_that_change_nothing(bases, beh
         result = rewarder.score(task, agent, ["done"])
     assert result.reward == 1.0 and result.db_match, result.reasons
     failed = [(f["action_id"], f["mutating"]) for f in result.gold_failures]
-    assert failed == [("t_0", "false"), ("t_2", "false"), ("t_4", "true"), ("t_5", "true")]
+    assert failed == [("t_0", False), ("t_2", False), ("t_4", True), ("t_5", True)]
     assert "Insufficient gift card balance" in result.gold_failures[3]["error"]
 
 

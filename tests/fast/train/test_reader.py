@@ -342,3 +342,15 @@ def test_sentence_heads_read_characters_and_a_yes_needs_both_readings(tmp_path):
         assert ("answer_check" in reader.heads) == bool(chars)
         assert reader.read("Yes, please go ahead.").answered(0.98, 0.6) == "yes"
         assert reader.read("No, please don't.").answered(0.98, 0.6) == "no"
+
+
+def test_a_reply_that_asks_something_back_is_never_a_yes(tmp_path):
+    write_rows(tmp_path / "data", synthetic_rows(300, seed=0))
+    train_reader(settings(tmp_path, out=tmp_path / "r", chars=512), encoder=HashedWords())
+    reader = LearnedReader.load(tmp_path / "r", encoder=HashedWords())
+    assert reader.read("Yes, please go ahead.").answered(0.98, 0.6) == "yes"
+    for asked in ("Yes, please go ahead?", "Yes, please go ahead\uff1f", "Yes, please go ahead\u061f",
+                  "\u00bfYes, please go ahead.", "Yes, please go ahead. Is that the blue one?"):
+        reading = reader.read(asked)
+        assert reading.answered(0.98, 0.6) != "yes" and reading.answer["yes"] == 0.0, asked
+        assert abs(sum(reading.answer.values()) - 1.0) < 1e-6

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,18 +98,11 @@ def run_files(files: Sequence[tuple[Path, Path | None]], model: ChatModel, *, ou
             "errors": {e: sum(r["errors"][e] for r in runs) for e in ERROR_TYPES},
             "mode": runs[0]["mode"] if runs else None, "constrained": all(r["constrained"] for r in runs),
             "retried": sum(r["retried"] for r in runs),
-            "malformed_attempts": _sum_counts(r["malformed_attempts"] for r in runs),
+            "malformed_attempts": dict(sum((Counter(r["malformed_attempts"]) for r in runs), Counter())),
             "malformed_cases": [m for r in runs for m in r["malformed_cases"]],
             **_aggregate(rows), "steps": options.get("steps", "category"), "model": getattr(model, "name", ""),
             "files": [{k: r[k] for k in ("file", "n", "accuracy")} for r in runs]}
 
-
-def _sum_counts(counts: Any) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for one in counts:
-        for key, value in one.items():
-            total[key] = total.get(key, 0) + value
-    return total
 
 
 def _summary(rows: list[dict[str, Any]]) -> dict[str, Any]:

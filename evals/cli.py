@@ -21,6 +21,7 @@ from pathlib import Path
 import click
 
 from .agents import AGENT_KINDS, AgentFactory, check_agent
+from .fc_suite import CATEGORIES as FC_CATEGORIES
 from .generate import STYLES, generate_suite
 from .harness import UserFactory, run_suite
 from .report import compare_runs, comparison_markdown, print_comparison, write_report
@@ -313,14 +314,13 @@ def bfcl(questions: tuple[Path, ...], answers: Path | None, model_name: str | No
               help="Function pool: test (written blind, never trained on), train, or a pool YAML file.")
 @click.option("--n", "n", default=40, show_default=True, type=click.IntRange(min=1), help="Cases per category.")
 @click.option("--seed", default=0, show_default=True, help="The same seed gives the same cases.")
-@click.option("--categories", default="simple,multiple,parallel,parallel_multiple,irrelevance", show_default=True,
+@click.option("--categories", default=",".join(FC_CATEGORIES), show_default=True,
               help="Comma-separated categories to write.")
 def bfcl_generate(out: Path, pool: str, n: int, seed: int, categories: str) -> None:
     """Generate function-calling cases per BFCL category from a function pool, in BFCL v4's format."""
-    from .fc_suite import load_pool, write_bfcl_set
+    from .fc_suite import load_pool, parse_categories, write_bfcl_set
 
-    chosen = tuple(c.strip() for c in categories.split(",") if c.strip())
-    paths = write_bfcl_set(load_pool(pool), out, n, seed, chosen)
+    paths = write_bfcl_set(load_pool(pool), out, n, seed, parse_categories(categories))
     click.echo(f"{n} cases x {len(paths)} categories ({', '.join(paths)}) from pool {pool} -> {out}")
 
 

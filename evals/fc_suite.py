@@ -34,8 +34,8 @@ import yaml
 
 from agentspec.errors import AgentSpecError
 
-__all__ = ["CATEGORIES", "FcPoolError", "Pool", "generate_cases", "load_pool", "training_examples",
-           "write_bfcl_set"]
+__all__ = ["CATEGORIES", "FcPoolError", "Pool", "generate_cases", "load_pool", "parse_categories",
+           "training_examples", "write_bfcl_set"]
 
 CATEGORIES = ("simple", "multiple", "parallel", "parallel_multiple", "irrelevance")
 POOL_DIR = Path(__file__).resolve().parent / "fc_pools"
@@ -124,6 +124,15 @@ def _question_parts(question: Any) -> tuple[str, dict[str, Any]]:
     if isinstance(question, str):
         return question, {}
     return str(question.get("text", "")), dict(question.get("set") or {})
+
+
+def parse_categories(text: str) -> tuple[str, ...]:
+    """``"simple, parallel"`` -> ``("simple", "parallel")``; an unknown or no category is an ``FcPoolError``."""
+    chosen = tuple(c.strip() for c in text.split(",") if c.strip())
+    unknown = [c for c in chosen if c not in CATEGORIES]
+    if unknown or not chosen:
+        raise FcPoolError(f"unknown categories {unknown or text!r}", hint=f"use some of {', '.join(CATEGORIES)}")
+    return chosen
 
 
 # ---- one request -----------------------------------------------------------------------------------

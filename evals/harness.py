@@ -124,10 +124,11 @@ class Episode:
 
     def __init__(self, tasks: Sequence[Task], db_path: str | os.PathLike[str],
                  agent_factory: Callable[..., EvalAgent], user_factory: Callable[..., UserSimulator],
-                 max_turns: int, seed: int = 0, behaviour: str = "corrected") -> None:
+                 max_turns: int, seed: int = 0, behaviour: str = "corrected",
+                 gold: dict[tuple[str, str], Any] | None = None) -> None:
         self.tasks = {t.id: t for t in tasks}
         self.base = RetailStore.from_json(db_path, behaviour=behaviour)
-        self.rewarder = Rewarder(self.base)
+        self.rewarder = Rewarder(self.base, gold)  # gold: the replays run_suite's check already did
         self.agent = agent_factory({t.id: t.evaluation_criteria for t in tasks})
         self.user_factory = user_factory
         self.max_turns = max_turns
@@ -415,7 +416,8 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
     read_db_json(db_path)  # a missing, truncated or misshapen db.json: a clear error before anything runs
     _refuse_initial_states(tasks)
     with RetailStore.from_json(db_path, behaviour=behaviour) as base:
-        Rewarder(base).check(tasks)  # a task that cannot fit this db: a clear error before anything runs
+        checked = Rewarder(base)
+        checked.check(tasks)  # a task that cannot fit this db: a clear error before anything runs
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     task_ids = [t.id for t in tasks]
@@ -434,7 +436,7 @@ def run_suite(tasks: Sequence[Task], db_path: str | os.PathLike[str], agent_fact
     appender = _Appender(path)
     try:
         for record in _execute(todo, tasks, db_path, agent_factory, user_factory, max_turns, seed, workers,
-                               behaviour):
+                               behaviour, checked.known):
             appender.write(record)
             done[(record["task_id"], record["trial"])] = record
             if bar is not None:
@@ -477,7 +479,7 @@ def _pool(workers: int, args: tuple[Any, ...]) -> ProcessPoolExecutor:
 
 def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, agent_factory: Any,
              user_factory: Any, max_turns: int, seed: int, workers: int,
-             behaviour: str = "corrected") -> Iterable[dict[str, Any]]:
+             behaviour: str = "corrected", gold: dict[tuple[str, str], Any] | None = None) -> Iterable[dict[str, Any]]:
     """Finished episode records, as they finish (in ``todo`` order when ``workers == 1``)."""
     if not todo:
         return
@@ -485,7 +487,7 @@ def _execute(todo: list[tuple[str, int]], tasks: Sequence[Task], db_path: Any, a
     if workers > 1:  # the pool shares the cores: cores // workers threads per model unless the user chose
         agent_factory, user_factory = (f.for_workers(workers) if hasattr(f, "for_workers") else f
                                        for f in (agent_factory, user_factory))
-    args = (list(tasks), str(db_path), agent_factory, user_factory, max_turns, seed, behaviour)
+    args = (list(tasks), str(db_path), agent_factory, user_factory, max_turns, seed, behaviour, gold)
     if workers == 1:
         runner = Episode(*args)
         try:

@@ -92,9 +92,15 @@ class _Gold:
 class Rewarder:
     """Scores episodes against a base store (the state every episode starts from). Not thread-safe."""
 
-    def __init__(self, base: RetailStore) -> None:
+    def __init__(self, base: RetailStore, known: dict[tuple[str, str], Any] | None = None) -> None:
+        """``known``: another Rewarder's ``known`` over the same base (replays it already did, reused)."""
         self.base = base
-        self._gold: dict[tuple[str, str], _Gold] = {}
+        self._gold: dict[tuple[str, str], _Gold] = dict(known or {})
+
+    @property
+    def known(self) -> dict[tuple[str, str], Any]:
+        """The replays done so far (picklable), for ``Rewarder(base, known)`` in another process."""
+        return dict(self._gold)
 
     def _replay(self, task: Task) -> tuple[RetailStore, list[dict[str, Any]]]:
         """A fresh copy of the base with the task's reference calls run on it, and the calls that failed."""

@@ -100,9 +100,9 @@ def fc_data_command(out, pool, n, categories, seed, valid_fraction) -> None:
     canonical step it should answer: the calls (several for parallel requests), or a reply that declines
     when no offered function fits. Held-out pools are refused.
     """
-    from agentspec.evals.fc_suite import FcPoolError, load_pool, training_examples
+    from agentspec.evals.fc_suite import FcPoolError, load_pool, parse_categories, training_examples
 
-    chosen = tuple(c.strip() for c in categories.split(",") if c.strip())
+    chosen = parse_categories(categories)
     loaded = load_pool(pool)
     if loaded.heldout:
         raise FcPoolError(f"pool {loaded.name!r} is held out: it measures, it is never trained on",

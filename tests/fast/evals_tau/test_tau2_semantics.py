@@ -72,10 +72,15 @@ def _after(base: RetailStore, calls) -> dict:
 
 # ---- the store's two behaviours --------------------------------------------------------------------
 
+def _modified_both(base: RetailStore):
+    """(the order, its gift card, its items by id) after MODIFY_BOTH on a copy of ``base``."""
+    state = _after(base, [("modify_pending_order_items", MODIFY_BOTH)])
+    order = state["orders"][ORDER]
+    return order, state["users"][USER]["payment_methods"][GIFT_CARD], {i["item_id"]: i for i in order["items"]}
+
+
 def test_tau2_behaviour_gives_every_item_the_last_variant_and_keeps_float_noise(bases):
-    state = _after(bases["tau2"], [("modify_pending_order_items", MODIFY_BOTH)])
-    order, card = state["orders"][ORDER], state["users"][USER]["payment_methods"][GIFT_CARD]
-    items = {i["item_id"]: i for i in order["items"]}
+    order, card, items = _modified_both(bases["tau2"])
     assert items[NEW_DUMBBELL]["price"] == 2744.7 and items[NEW_DUMBBELL]["options"] == NEW_ESPRESSO_OPTIONS
     assert items[NEW_ESPRESSO]["price"] == 2744.7 and items[NEW_ESPRESSO]["options"] == NEW_ESPRESSO_OPTIONS
     # (534.84 - 457.81) + (2744.7 - 3203.76) in Python floats, recorded as abs() without rounding.
@@ -86,9 +91,7 @@ def test_tau2_behaviour_gives_every_item_the_last_variant_and_keeps_float_noise(
 
 
 def test_corrected_behaviour_gives_each_item_its_own_variant_in_exact_cents(bases):
-    state = _after(bases["corrected"], [("modify_pending_order_items", MODIFY_BOTH)])
-    order, card = state["orders"][ORDER], state["users"][USER]["payment_methods"][GIFT_CARD]
-    items = {i["item_id"]: i for i in order["items"]}
+    order, card, items = _modified_both(bases["corrected"])
     assert items[NEW_DUMBBELL]["price"] == 534.84 and items[NEW_DUMBBELL]["options"] == NEW_DUMBBELL_OPTIONS
     assert items[NEW_ESPRESSO]["price"] == 2744.7 and items[NEW_ESPRESSO]["options"] == NEW_ESPRESSO_OPTIONS
     assert order["payment_history"][-1]["amount"] == 382.03

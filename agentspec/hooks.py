@@ -25,6 +25,12 @@ falls back to something generic and says so in its docstring.
 - ``memories(name, arguments, observation) -> list[dict]``: what a successful confirmed write leaves
   worth remembering for the authenticated user: facts ``{text, key, value, kind}`` (``agentspec.memory.
   store.Fact``; a newer fact of the same key supersedes an older one). Without it nothing is remembered.
+- ``stated_memories(user_id, label, texts, slots) -> list[dict]``: what a verified customer's words ask
+  to keep for later, resolved against the store: ``label`` is the kind the reader read
+  (``memory.remember_said``'s head: "payment_method" for "refunds to my PayPal from now on"), ``texts``
+  the message(s), ``slots`` the reader's spans of each. Facts as for ``memories``; [] when the words
+  name nothing of that kind the store knows for this user (nothing is remembered then). Without it
+  nothing is remembered from words alone.
 - ``verify_memory(user_id, memory) -> dict``: the consistency check of a recalled memory against live
   data: ``{"status": "fresh"}``, ``{"status": "stale", "live": value, "text": fact or None}`` (the memory is
   superseded and not shown) or ``{"status": "unknown"}`` (kept). Without it every memory is unknown.
@@ -50,7 +56,8 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["HOOK_NAMES", "DomainHooks", "IdentifierShapes", "KnowledgeHooks", "SessionOpener", "merged_shapes"]
 
-HOOK_NAMES = ("owners", "check", "describe", "report", "mentions", "once", "memories", "verify_memory", "documents")
+HOOK_NAMES = ("owners", "check", "describe", "report", "mentions", "once", "memories", "stated_memories",
+              "verify_memory", "documents")
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,9 @@ class KnowledgeHooks(Protocol):
     """The hooks of a toolkit that feeds long-term memory and retrieval (each optional; module docstring)."""
 
     def memories(self, name: str, arguments: Mapping[str, Any], observation: str) -> list[dict[str, str]]: ...
+
+    def stated_memories(self, user_id: str, label: str, texts: list[str],
+                        slots: list[dict[str, list[str]]]) -> list[dict[str, str]]: ...
 
     def verify_memory(self, user_id: str, memory: Mapping[str, Any]) -> dict[str, Any]: ...
 

@@ -171,6 +171,9 @@ class MessagesSpec(_Strict):
                                            "model's reply stands.")
     request_question: str | None = Field(None, description="Asked once of a verified user who has asked for "
                                          "nothing yet (policy.ask_for_request).")
+    remembered: str | None = Field(None, description="Said when a verified user's words were kept for later "
+                                   "(memory.remember_said) and they asked for nothing else; {memory} is what was "
+                                   "kept. Unset: the model replies.")
 
 
 class LimitsSpec(_Strict):
@@ -205,6 +208,11 @@ class MemorySpec(_Strict):
     min_score: float = Field(0.2, ge=-1.0, le=1.0, description="Cosine similarity below which a memory is not recalled.")
     remember_writes: bool = Field(True, description="Remember what the toolkit's `memories` hook draws from each "
                                   "successful confirmed write.")
+    remember_said: str | None = Field(None, description="The reader's choice head that reads what a verified "
+                                      "customer's words ask to keep for later (a lasting preference); each label "
+                                      "but `none` is a kind the toolkit's `stated_memories` hook resolves against "
+                                      "the store. Unset: nothing is remembered from words alone.")
+    remember_threshold: float = Field(0.9, gt=0.0, le=1.0, description="How sure the `remember_said` head must be.")
     header: str = Field(min_length=1, description="Heads the recalled memories in the prompt (the spec's language).")
 
 
@@ -249,8 +257,8 @@ class AgentSpec(_Strict):
         return self._source or ""
 
     def resolve_config(self, config: dict[str, Any]) -> dict[str, Any]:
-        """A toolkit's config with its file options (``db``, ``path``) resolved against the spec's folder."""
-        return {k: str(self.resolve_path(v)) if k in ("db", "path") and isinstance(v, str) else v
+        """A toolkit's config with its file options (``db``, ``path``, ``store``) resolved against the spec's folder."""
+        return {k: str(self.resolve_path(v)) if k in ("db", "path", "store") and isinstance(v, str) else v
                 for k, v in config.items()}
 
     def resolve_path(self, path: str) -> Path:
@@ -421,6 +429,10 @@ def _understanding_problems(spec: AgentSpec, known_tools: set[str] | None) -> li
                  for argument, head in u.choices.items() if f"choice.{head}" not in heads]
     problems += [SpecProblem(f"understanding.slots.{argument}", f"the reader has no tag {tag!r} (it has: "
                              f"{', '.join(sorted(tags))})") for argument, tag in u.slots.items() if tag not in tags]
+    said = spec.memory.remember_said if spec.memory is not None else None
+    if said and f"choice.{said}" not in heads:
+        problems.append(SpecProblem("memory.remember_said", f"the reader has no choice head {said!r} (retrain it with "
+                                    "`agentspec train reader`, or unset remember_said)"))
     return problems
 
 
@@ -438,7 +450,7 @@ def message_problems(spec: AgentSpec) -> list[SpecProblem]:
     for name, fields in (("confirm", {"statement"}), ("statement", {"tool", "arguments"}), ("reported", {"tool"}),
                          ("operator_refused", {"statement"}),
                          ("cannot", {"reason"}), ("handoff_summary", {"user", "request"}),
-                         ("not_yours", {"user"})):
+                         ("not_yours", {"user"}), ("remembered", {"memory"})):
         text = getattr(m, name)
         if text:
             import string

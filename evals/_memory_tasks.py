@@ -1,7 +1,7 @@
 """Multi-session tasks for long-term memory: session 1 leaves a fact, session 2 needs it (private to
 ``memory_suite``).
 
-Two kinds, each built from one user of the db and a seeded ``random.Random``:
+Three kinds, each built from one user of the db and a seeded ``random.Random``:
 
 - ``address``: session 1 ships pending order A to a new address X (dictated). Session 2 asks to ship
   pending order B "to the same address as last time"; the customer no longer remembers X. Gold: B
@@ -10,7 +10,11 @@ Two kinds, each built from one user of the db and a seeded ``random.Random``:
   the gold is B shipped to the customer's address as the store has it now; X must never be written.
 - ``refund``: session 1 returns an item of delivered order D1 with the refund to payment method P
   (said by kind). Session 2 returns an item of delivered order D2 "refunded the same way as last
-  time"; the customer does not remember P. Gold: the return with P.
+  time"; the customer does not remember P. Gold: the return with P (where D1 and D2 were paid alike,
+  P is D2's original method, which the default refund also takes).
+- ``preference``: session 1 only states a lasting preference ("from now on, refunds to my gift card"),
+  no write. Session 2 returns an item of a delivered order paid otherwise, refunded "to my preferred
+  method"; the customer does not remember which it was. Gold: the return with the gift card.
 
 Session 2's wording comes from one of two lists: ``dev`` (looked at while developing) and ``test``
 (written with the dev list, before any run, and never edited after; failures are looked at on dev
@@ -23,7 +27,8 @@ from typing import Any
 
 from ._builders import Draft, Intent, _method_phrase, _orders
 
-__all__ = ["SAME_ADDRESS", "SAME_REFUND", "address_sessions", "refund_sessions"]
+__all__ = ["PREFER", "SAME_ADDRESS", "SAME_PREFERRED", "SAME_REFUND", "address_sessions", "preference_sessions",
+           "refund_sessions"]
 
 # "{ref}": how the customer names the order ("order #W123" or "order with the Lamp").
 SAME_ADDRESS = {
@@ -39,6 +44,22 @@ SAME_REFUND = {
             "Please return the {item} in my {ref} and put the money back where my last refund went."],
     "test": ["can u take back the {item} from my {ref}? refund it like you did last time",
              "I'd like to send back the {item} of my {ref}; the refund should go to the same method as my previous return."],
+}
+
+# "{method}": the payment method as the customer names it ("gift card").
+PREFER = {
+    "dev": ["From now on, please send any refunds to my {method}.",
+            "For future refunds I'd like the money to go to my {method}, please keep that on file.",
+            "Please note that I prefer all my refunds on my {method} going forward."],
+    "test": ["hi, quick thing: whenever I get refunded in the future, put it on my {method}",
+             "I've decided that refunds should always go to my {method} from here on, please remember that.",
+             "Going forward my {method} is where I want every refund to land."],
+}
+SAME_PREFERRED = {
+    "dev": ["I want to return the {item} from my {ref}, with the refund going where I told you I prefer.",
+            "Please return the {item} in my {ref}; refund it to my usual refund method."],
+    "test": ["can u take back the {item} from my {ref}? refund it the way I asked you to remember",
+             "I'd like to send back the {item} of my {ref}, and the refund should go to my preferred method."],
 }
 
 
@@ -79,6 +100,17 @@ def address_sessions(db: dict[str, Any], user: dict[str, Any], rng: random.Rando
             [new] if stale else [])
 
 
+def _gift_card(user: dict[str, Any]) -> tuple[str, str] | None:
+    """The user's one gift card and how they name it (None: none, or several)."""
+    cards = [m for m in sorted(user["payment_methods"]) if user["payment_methods"][m]["source"] == "gift_card"]
+    phrase = _method_phrase(user, cards[0]) if len(cards) == 1 else None
+    return (cards[0], phrase) if phrase else None
+
+
+def _paid_otherwise(order: dict[str, Any], method: str) -> bool:
+    return order["payment_history"][0]["payment_method_id"] != method
+
+
 def refund_sessions(db: dict[str, Any], user: dict[str, Any], rng: random.Random,
                     split: str) -> tuple[Draft, list[tuple[str, dict[str, Any]]], Draft, list[str]] | None:
     """(session 1, no change, session 2, no forbidden value): two returns refunded to one method."""
@@ -88,8 +120,8 @@ def refund_sessions(db: dict[str, Any], user: dict[str, Any], rng: random.Random
     for a, b in pairs:
         paid_a = a["payment_history"][0]["payment_method_id"]
         paid_b = b["payment_history"][0]["payment_method_id"]
-        cards = [m for m in user["payment_methods"] if m.startswith("gift_card")]
-        method = paid_a if paid_a == paid_b else (cards[0] if cards else None)
+        card = _gift_card(user)
+        method = paid_a if paid_a == paid_b else (card[0] if card else None)
         phrase = _method_phrase(user, method) if method else None
         if phrase is None:
             continue
@@ -104,3 +136,22 @@ def refund_sessions(db: dict[str, Any], user: dict[str, Any], rng: random.Random
                                                         "payment_method_id": method})], [b["order_id"]])
         return Draft([one], "The user returns an item."), [], Draft([two], "The user returns another item the same way."), []
     return None
+
+
+def preference_sessions(db: dict[str, Any], user: dict[str, Any], rng: random.Random,
+                        split: str) -> tuple[Draft, list[tuple[str, dict[str, Any]]], Draft, list[str]] | None:
+    """(session 1: a stated preference, no change, session 2: a return refunded by it, no forbidden value)."""
+    card = _gift_card(user)
+    delivered = [o for o in _orders(db, user, "delivered") if card and _paid_otherwise(o, card[0])]
+    if card is None or not delivered:
+        return None
+    method, phrase = card
+    order = rng.choice(delivered)
+    item = rng.choice(order["items"])
+    one = Intent(rng.choice(PREFER[split]).format(method=phrase), [])
+    two = Intent(rng.choice(SAME_PREFERRED[split]).format(item=item["name"], ref=_ref(order)),
+                 [("get_order_details", {"order_id": order["order_id"]}),
+                  ("return_delivered_order_items", {"order_id": order["order_id"], "item_ids": [item["item_id"]],
+                                                    "payment_method_id": method})], [order["order_id"]])
+    return (Draft([one], "The user states how refunds should go from now on."), [],
+            Draft([two], "The user returns an item, refunded the way they asked for before."), [])

@@ -1,5 +1,7 @@
 """``agentspec eval memory generate|run``: the multi-session suite of long-term memory (``memory_suite``).
 
+``preferences [--spec S] [--reader DIR] [--set FILE]``: the reader's head that keeps lasting preferences
+(``memory.remember_said``) on a blind set of messages (``preferences``), counts only.
 ``generate --db DB --n N --out FILE`` writes the tasks (dev and test halves, by user and by wording).
 ``run FILE --db DB [--split test] [--arms memory,none] [--trials 1] --out DIR`` runs every episode,
 resumable (rerun the same command), and writes DIR/memory.json, memory.md and memory.png: pass^1 with
@@ -78,6 +80,30 @@ def run_command(suite: str, db: str, spec_name: str, split: str, arms: str, tria
                "arms": summarize_memory_runs([r for r in records if r["task_id"] in wanted and r["arm"] in chosen])}
     _write_reports(Path(out), summary)
     click.echo(json.dumps(summary))
+
+
+@memory_eval_group.command("preferences")
+@click.option("--spec", "spec_name", default="retail", show_default=True, help="Agent spec (name or path): its "
+              "reader and memory.remember_said head.")
+@click.option("--reader", "reader_dir", default=None, type=click.Path(file_okay=False, exists=True),
+              help="Another reader folder (default: the spec's).")
+@click.option("--set", "set_path", default=None, type=click.Path(dir_okay=False, exists=True),
+              help="Preference set (default: the blind evals/preferences_holdout.yaml).")
+def preferences_command(spec_name: str, reader_dir: str | None, set_path: str | None) -> None:
+    """How the reader tells lasting preferences from other messages (counts only; the last line is JSON)."""
+    from agentspec.routing.reader import load_reader
+    from agentspec.spec import load_spec
+
+    from .preferences import HOLDOUT, measure_preferences
+
+    spec = load_spec(spec_name)
+    if spec.memory is None or not spec.memory.remember_said or spec.understanding is None:
+        raise click.UsageError(f"spec {spec.name!r} keeps nothing from words: set memory.remember_said and "
+                               "understanding.reader")
+    reader = load_reader(Path(reader_dir) if reader_dir else spec.resolve_path(spec.understanding.reader))
+    result = measure_preferences(reader, spec.memory.remember_said, spec.memory.remember_threshold,
+                                 Path(set_path) if set_path else HOLDOUT)
+    click.echo(json.dumps(result))
 
 
 def _write_reports(out: Path, summary: dict[str, Any]) -> None:

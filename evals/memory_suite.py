@@ -1,15 +1,15 @@
 """The multi-session suite: does the agent remember, and does it never use what is no longer true?
 
 A ``MemoryTask`` is two conversations of one customer on one store: session 1 leaves a fact (an address
-an order now ships to, the method a refund went to), the store may change in between (``between``:
+an order now ships to, the method a refund went to, a preference only said), the store may change in between (``between``:
 calls run on the store, as if by the website), and session 2 needs the fact from session 1 while
 the customer no longer remembers it (``_memory_tasks``). Its reward is session 2's: the store after both
 sessions equals the replay of all gold calls (session 1's, the change, session 2's) on a fresh copy.
 A stale task's ``forbidden`` lists argument sets (the stale address) no write of session 2 may use:
 ``stale_uses`` counts those that did.
 
-- ``generate_memory_suite(db_path, n, seed, eval_fraction)``: tasks alternating address, address-stale
-  and refund kinds over the db's users; ``test`` tasks are the eval users' (``generate.user_split``)
+- ``generate_memory_suite(db_path, n, seed, eval_fraction)``: tasks alternating address, address-stale,
+  refund and preference kinds over the db's users; ``test`` tasks are the eval users' (``generate.user_split``)
   and speak the test wording, ``dev`` tasks the train users' with the dev wording. Each task's gold
   calls are replayed on a fresh store to prove they succeed. ``save_memory_suite`` / ``load_memory_suite``.
 - ``run_memory_suite(tasks, db_path, spec, arms, trials, out_dir, ...)``: every (arm, task, trial) as one
@@ -33,7 +33,7 @@ from pydantic import BaseModel
 
 from agentspec.tools.retail import RetailStore
 
-from ._memory_tasks import address_sessions, refund_sessions
+from ._memory_tasks import address_sessions, preference_sessions, refund_sessions
 from .generate import GenerationError, _load_db, _task, user_split
 from .harness import _check_run_file, _digest, converse, episode_seed
 from .passk import summarize
@@ -43,9 +43,10 @@ from .tasks import Action, Task
 __all__ = ["MemoryTask", "generate_memory_suite", "load_memory_suite", "run_memory_suite", "save_memory_suite",
            "summarize_memory_runs", "KINDS"]
 
-KINDS = ("address", "address_stale", "refund")
+KINDS = ("address", "address_stale", "refund", "preference")
 _FORGOT = {"address": "You do not remember the address.",
-           "refund": "You do not remember which payment method your last refund went to."}
+           "refund": "You do not remember which payment method your last refund went to.",
+           "preference": "You do not remember which payment method you asked refunds to go to."}
 WRITES = set(RetailStore.WRITE_TOOLS)
 
 
@@ -77,6 +78,8 @@ def _build(kind: str, task_id: str, db: dict[str, Any], user: dict[str, Any], sp
            rng: random.Random) -> MemoryTask | None:
     if kind == "refund":
         built = refund_sessions(db, user, rng, split)
+    elif kind == "preference":
+        built = preference_sessions(db, user, rng, split)
     else:
         built = address_sessions(db, user, rng, split, stale=kind == "address_stale")
     if built is None:

@@ -11,9 +11,9 @@ construction. Families are independent sources: none is a rewording of another.
 generators refuse it (``training_families``), and only the evaluation reports on it.
 
 Files live in ``evals/wordings/NAME.yaml`` (packaged). ``load_family(name_or_path)`` reads and
-validates one: every field of ``FIELDS`` present, at least its minimum number of templates, each
-template using only the placeholders its field allows and every placeholder it requires. A bad
-file is a ``WordingError`` naming the field, the template and the fix.
+validates one: every field of ``FIELDS`` present (an optional one may be left out), at least its
+minimum number of templates, each template using only the placeholders its field allows and every
+placeholder it requires. A bad file is a ``WordingError`` naming the field, the template and the fix.
 
 Placeholders (``str.format`` fields; the generator supplies the values):
 
@@ -55,11 +55,12 @@ class Field:
     required: frozenset[str]
     minimum: int
     doc: str
+    optional: bool = False  # a family may leave the field out (its generators then skip that act)
 
 
-def _f(doc: str, minimum: int, required: str = "", optional: str = "") -> Field:
+def _f(doc: str, minimum: int, required: str = "", optional: str = "", field_optional: bool = False) -> Field:
     req = frozenset(required.split())
-    return Field(req | frozenset(optional.split()), req, minimum, doc)
+    return Field(req | frozenset(optional.split()), req, minimum, doc, field_optional)
 
 
 FIELDS: dict[str, Field] = {
@@ -123,6 +124,13 @@ FIELDS: dict[str, Field] = {
     "not_modify": _f("negating a change of items", 4),
     "not_address": _f("negating an address change", 4),
     "greetings": _f("a greeting put before an opening request ('Hi there!')", 6),
+    # -- what is worth remembering (optional: a family without them gives no such examples) -----------
+    "prefer_payment": _f("a lasting preference: future refunds/charges to {method} (no order named)", 10, "method",
+                         field_optional=True),
+    "mention_payment": _f("mentions {method} without a preference or a request (a past fact, a question)", 8,
+                          "method", field_optional=True),
+    "not_prefer_payment": _f("where refunds should go, but no lasting preference: negated or withdrawn, undecided, "
+                             "hypothetical or asked, only this once", 10, "method", field_optional=True),
 }
 
 
@@ -137,6 +145,10 @@ class Family:
 
     def __getitem__(self, act: str) -> tuple[str, ...]:
         return self.acts[act]
+
+    def has(self, act: str) -> bool:
+        """Whether the family words ``act`` (an optional field may be left out)."""
+        return bool(self.acts.get(act))
 
 
 def _wordings_dir() -> Path:
@@ -165,6 +177,8 @@ def _problems(data: Any) -> list[str]:
         problems.append(f"{key}: unknown field (fields: {', '.join(FIELDS)})")
     for key, spec in FIELDS.items():
         templates = data.get(key)
+        if templates is None and spec.optional:
+            continue
         if not isinstance(templates, list) or not all(isinstance(t, str) and t.strip() for t in templates):
             problems.append(f"{key}: missing or not a list of non-empty strings ({spec.doc})")
             continue
@@ -201,6 +215,6 @@ def load_family(name_or_path: str | Path) -> Family:
     if problems:
         raise WordingError(f"{path}: {len(problems)} problem(s):\n  " + "\n  ".join(problems),
                            hint="see agentspec.evals.wording.FIELDS for each field's placeholders")
-    acts = {key: tuple(dict.fromkeys(data[key])) for key in FIELDS}
+    acts = {key: tuple(dict.fromkeys(data[key])) for key in FIELDS if data.get(key) is not None}
     return Family(str(data.get("name") or path.stem), bool(data.get("heldout", False)), str(data.get("author", "")),
                   acts)

@@ -35,6 +35,7 @@ _ADDRESS = re.compile(r"(?P<address1>\d+ [A-Za-z ]+?(?:St|Street|Ave|Avenue|Rd|R
                       r"(?P<zip>\d{5})(?:, (?P<country>USA))?")
 _REASONS = {"no longer needed": ("no longer need", "don't need", "not needed"),
             "ordered by mistake": ("mistake", "by accident")}
+_LASTING = ("from now on", "going forward", "in future", "always")  # a lasting preference (choice "remember")
 
 
 class HashingEncoder:
@@ -65,7 +66,7 @@ class KeywordReader:
 
     request_classes = tuple(REQUEST_WORDS)
     tags = ("address1", "address2", "city", "country", "first_name", "last_name", "state", "zip")
-    choice_heads = {"reason": ("no longer needed", "ordered by mistake", "none")}
+    choice_heads = {"reason": ("no longer needed", "ordered by mistake", "none"), "remember": ("none", "payment_method")}
 
     def __init__(self, readings: dict[str, Reading] | None = None):
         self.encoder = HashingEncoder()
@@ -93,6 +94,8 @@ class KeywordReader:
             slots.update({k: [v] for k, v in found.groupdict().items() if v})
         reason = next((r for r, words in _REASONS.items() if any(w in low for w in words)), "none")
         choices = {"reason": {r: (0.95 if r == reason else 0.025) for r in self.choice_heads["reason"]}}
+        lasting = any(w in low for w in _LASTING)
+        choices["remember"] = {"payment_method": 0.97 if lasting else 0.01, "none": 0.03 if lasting else 0.99}
         return Reading(requests, answer, slots, choices)
 
 

@@ -115,6 +115,23 @@ class AgentDeps:
         facts = [Fact(**fact) for fact in hook(call["name"], dict(call["arguments"]), observation) or []]
         return len(self.memory.remember(user_id, facts, session=self.session, turn=turn)) if facts else 0
 
+    def remember_said(self, user_id: str, label: str, texts: list[str], slots: list[dict[str, list[str]]],
+                      turn: int) -> list[Any]:
+        """Store what the first toolkit's ``stated_memories`` hook resolves of a customer's words (``label``:
+        what the reader read they ask to keep); returns the facts resolved, stored now or already known
+        ([] without memory or a hook)."""
+        if not self.memory_enabled:
+            return []
+        from agentspec.memory.store import Fact
+
+        for toolkit in dict.fromkeys(self.toolkits.values()):
+            hook = getattr(toolkit, "stated_memories", None)
+            facts = [Fact(**fact) for fact in (hook(user_id, label, texts, slots) if hook else None) or []]
+            if facts:
+                self.memory.remember(user_id, facts, session=self.session, turn=turn)
+                return facts
+        return []
+
     # -- experts ----------------------------------------------------------------------------------
 
     def route(self, messages: list[dict[str, Any]]) -> tuple[str | None, dict[str, float]]:

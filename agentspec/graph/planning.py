@@ -2,6 +2,9 @@
 
 Contract: ``plan(state, deps)`` runs before every model step of a turn and returns one of:
 
+0. ``stop: remembered``: the verified user's words asked to keep something (``graph.recall`` stored
+   it) and no request is open: the spec's ``messages.remembered`` says what was kept (it also asks
+   what else they need, so ``policy.ask_for_request`` is not asked after it);
 1. ``stop: ask``: a verified user with no open request and no target named in anything they said
    (``policy.ask_for_request``) is asked what they need (``messages.request_question``), once per
    conversation, rather than left to a model that would guess a request and act on it;
@@ -43,6 +46,10 @@ def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """The graph's own step, if the state decides one (module docstring)."""
     policy, user = deps.spec.policy, state.get("user_id")
     turn, steps = state.get("turn", 0), state.get("steps", 0)
+    recalled = state.get("recalled") or {}
+    if recalled.get("noted") and deps.spec.messages.remembered and user and not state.get("open_requests"):
+        return {"step": None, "stop": "remembered", "request_asked": True, "recalled": {**recalled, "noted": []},
+                "reply": str(deps.spec.messages.remembered).format(memory="; ".join(recalled["noted"]))}
     if policy.ask_for_request and user and not state.get("request_asked") and _asked_for_nothing(state, deps):
         return {"step": None, "stop": "ask", "request_asked": True}
     if not user or deps.spec.understanding is None:

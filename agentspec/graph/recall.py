@@ -4,6 +4,12 @@ Contract: ``recall(state, deps)`` runs before each planning step and does its wo
 turn): later steps of the turn reuse it. It needs ``spec.memory`` (and ``deps.memory``) or
 ``spec.retrieval`` (and ``deps.documents``); without them it changes nothing.
 
+0. What to keep: with ``memory.remember_said``, each message of the verified customer not read for it
+   yet (those said before authentication too) that the reader's head reads as something to keep (a
+   lasting preference) is resolved by the toolkit against the store (``stated_memories``) and stored,
+   with its session and turn (trace entry ``kind: remember``; ``recalled.noted`` lists the facts).
+   Words the store cannot resolve are not kept.
+
 1. Memories: only an authenticated user's (``user_id``), nearest what the customer asks about (the
    messages of the open requests, else the latest message), at least
    ``memory.min_score`` similar, at most ``memory.recall`` of them. Before authentication nothing is
@@ -42,6 +48,7 @@ def recall(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if previous.get("key") == key or not (deps.memory_enabled or deps.retrieval_enabled):
         return {}
     started = time.perf_counter()
+    noted, notes = _note(state, deps, user) if deps.memory_enabled and user else ([], None)
     query = _query(state)
     kept, dropped = _memories(deps, user, query, state) if deps.memory_enabled and user else ([], [])
     question = _asks_question(state, deps)
@@ -54,9 +61,37 @@ def recall(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
              "memories": [{"id": m["id"], "text": m["text"], "source": _source(m)} for m in kept],
              "dropped": dropped, "passages": [{"source": p["source"], "score": p["score"]} for p in passages],
              "latency_ms": round((time.perf_counter() - started) * 1e3, 1)}
+    update: dict[str, Any] = {"noted": notes["upto"]} if notes is not None else {}
     return {"recalled": {"key": key, "context": context, "memories": kept, "passages": passages,
-                         "question": bool(question and passages)},
-            "grounding": grounding.as_dict(), "trace": [entry]}
+                         "question": bool(question and passages), "noted": [fact.text for fact in noted]},
+            "grounding": grounding.as_dict(), "trace": ([notes["entry"]] if notes and notes["entry"] else []) + [entry],
+            **update}
+
+
+def _note(state: AgentState, deps: AgentDeps, user: str) -> tuple[list[Any], dict[str, Any] | None]:
+    """What the verified customer's messages not read for it yet ask to keep (``memory.remember_said``):
+    each message the reader's head reads at ``remember_threshold`` or above as a kind, resolved against
+    the store by the toolkit (``stated_memories``) and stored. Messages said before authentication are
+    read once the user is known. Returns (the facts resolved, {"upto": messages read, "entry": trace})."""
+    spec = deps.spec.memory
+    assert spec is not None
+    users = [i for i, m in enumerate(state.get("messages", [])) if m.get("role") == "user" and "meta" not in m]
+    if not spec.remember_said or len(users) <= state.get("noted", 0):
+        return [], None
+    facts: list[Any] = []
+    read: list[dict[str, Any]] = []
+    for index in users[state.get("noted", 0):]:
+        text = str(state["messages"][index].get("content") or "")
+        reading = deps.read(text)
+        label = reading.chosen(spec.remember_said, spec.remember_threshold)
+        if label is None:
+            continue
+        found = deps.remember_said(user, label, [text], [dict(reading.slots)], int(state.get("turn", 0)))
+        facts += found
+        read.append({"label": label, "p": round(reading.choices[spec.remember_said][label], 3),
+                     "kept": [fact.text for fact in found]})
+    entry = {"turn": state.get("turn", 0), "kind": "remember", "user": user, "read": read} if read else None
+    return facts, {"upto": len(users), "entry": entry}
 
 
 def with_context(messages: list[dict[str, Any]], state: AgentState) -> list[dict[str, Any]]:

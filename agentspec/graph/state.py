@@ -27,7 +27,7 @@ value written.
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
   (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported | ask |
-  cannot | declined; ``reported`` with the graph's report of a write in ``reply``), ``cannot`` (the
+  cannot | declined | remembered; ``reported`` with the graph's report of a write in ``reply``), ``cannot`` (the
   tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason).
 - ``request_asked``: the graph has asked what the user needs (``policy.ask_for_request``), at most
   once per conversation.
@@ -36,7 +36,9 @@ value written.
 - ``declined``: fingerprints of the stated writes the user answered no to, since the
   last settled request: the graph does not state them again by itself.
 - ``recalled``: what ``graph.recall`` found for this (user, turn): the kept memories, the passages, the
-  prompt context and whether the turn asks a question the passages speak to.
+  prompt context, whether the turn asks a question the passages speak to, and ``noted``: what the
+  customer's words asked to keep, stored this turn. ``noted`` (top level): how many of the user's
+  messages have been read for what to keep.
 """
 from __future__ import annotations
 
@@ -49,7 +51,7 @@ from agentspec.decoding.grounding import bounded_union
 
 __all__ = ["AgentState", "CallDict", "StopReason", "Verdict", "call_fingerprint", "merge_grounding"]
 
-StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported", "ask", "cannot", "declined"]
+StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported", "ask", "cannot", "declined", "remembered"]
 
 
 class CallDict(TypedDict):
@@ -98,6 +100,7 @@ class AgentState(TypedDict, total=False):
     declined: list[str]  # fingerprints of stated writes the user said no to, since the last settle
     request_asked: bool  # policy.ask_for_request was said (once per conversation)
     recalled: dict[str, Any] | None  # the turn's recalled memories and passages (graph.recall), keyed by (user, turn)
+    noted: int  # user messages graph.recall has read for what to keep (memory.remember_said)
 
 
 def call_fingerprint(call: CallDict) -> str:

@@ -11,12 +11,16 @@ its labels are known by construction, never guessed from its words:
   address part (``TAGS``), exactly as rendered (an abbreviated "12 Oak St", a lowercased name: see
   ``_values``); emails and order ids are inserted but not tagged;
 - ``choices.reason``: the cancel reason said ("no longer needed", "ordered by mistake") or "none";
+- ``choices.remember``: what the message asks the shop to remember for later ("payment_method": a lasting
+  preference of a payment method, the ``prefer_payment`` act; ``REMEMBER``) or "none" (a method only
+  mentioned, ``mention_payment``, a preference negated, undecided, asked about or for once only,
+  ``not_prefer_payment``, or a method used for one order, is "none");
 - ``acts``: the family fields used, outermost first (labels are a function of them); ``noise``: kinds.
 
 A request is said one of three ways: in full (its details: order, items, address, method), bare (no
 details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
 then the wish: ``loose_*``, exchange, return and modify_items only). Example kinds and weights
-(``KINDS``, out of 144): a single request in full 24 (class uniform, then its field: forbidden variants
+(``KINDS``, out of 152): a single request in full 24 (class uniform, then its field: forbidden variants
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
 classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 4,
@@ -25,7 +29,11 @@ request) 4, an identity answer (email, name_zip, forgot) 8, identity + request i
 no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
 greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting,
 before another request, or as the next request of a conversation) 12, a reason alone 3 (the cancel reason head sees few reasons otherwise: one
-in 26 messages). Families take turns (example ``i`` uses family ``i % k``).
+in 26 messages), a lasting payment preference (alone, greeted, after the identity, with thanks, or
+beside a request) 5, a payment method said without one 5 (a mention, or, 60% where the family words it,
+a preference negated, withdrawn, undecided, asked about or for once only; these kinds only from
+families that word them: a family without the optional field draws another kind). Families take turns (example ``i``
+uses family ``i % k``).
 
 Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
 ``.,!?;`` outside inserted values (15%), one or two swapped inner letters of a word of five letters or
@@ -52,7 +60,7 @@ from agentspec.evals.wording import Family, load_family, training_families
 from agentspec.train._spans import Text, decap, fill, flatten, join_texts, roughen, tagged, trim_end
 from agentspec.train._values import TAGS, Store, act, change, methods, names, order, redirect_values, swaps, where
 
-__all__ = ["KINDS", "REASONS", "REQUEST_CLASS", "ReaderDataError", "TAGS", "generate_reader_examples",
+__all__ = ["KINDS", "REASONS", "REMEMBER", "REQUEST_CLASS", "ReaderDataError", "TAGS", "generate_reader_examples",
            "write_reader_data"]
 
 
@@ -292,6 +300,43 @@ def _cancel_reason(f, r, s, u):
 _NEUTRAL = {"unrelated", "done", "wait", "greetings"}
 
 
+def _method(f, r, s, u) -> str:
+    """One of this user's payment methods as a customer names it (another training user's when none)."""
+    for candidate in [u] + [r.choice(s.users) for _ in range(50)]:
+        if found := methods(candidate):
+            return r.choice(found)
+    raise ReaderDataError("no training user has a payment method", hint="check the db's users")
+
+
+def _preference(f, r, s, u):
+    """A lasting payment preference: alone, greeted, after the identity, with thanks, or beside a request."""
+    said = act(f, "prefer_payment", r, method=_method(f, r, s, u))
+    how = r.randrange(6)
+    if how == 0:
+        return _greeted(f, r, said)
+    if how == 1:
+        return _then(r, _identity(f, r, s, u, forgot=False), said)
+    if how == 2:
+        return _then(r, said, act(f, r.choice(("done", "unrelated")), r))
+    if how == 3:
+        first, second = (said, _request(f, r, s, u)) if r.random() < 0.5 else (_request(f, r, s, u), said)
+        return _then(r, first, second)
+    return said
+
+
+def _mention(f, r, s, u):
+    """A payment method mentioned with no lasting preference (``mention_payment``, or ``not_prefer_payment``:
+    negated, undecided, asked, only once), when the family words it: alone, greeted or after the identity."""
+    field = "not_prefer_payment" if f.has("not_prefer_payment") and r.random() < 0.6 else "mention_payment"
+    said = act(f, field, r, method=_method(f, r, s, u))
+    how = r.randrange(4)
+    if how == 0:
+        return _greeted(f, r, said)
+    if how == 1:
+        return _then(r, _identity(f, r, s, u, forgot=False), said)
+    return said
+
+
 KINDS: dict[str, tuple[int, Builder]] = {
     "request": (24, lambda f, r, s, u: _request(f, r, s, u, style="full")),
     "bare": (8, lambda f, r, s, u: _request(f, r, s, u, style="bare")),
@@ -305,14 +350,19 @@ KINDS: dict[str, tuple[int, Builder]] = {
     "greeting_request": (4, lambda f, r, s, u: _greeted(f, r, _request(f, r, s, u))),
     "where": (3, lambda f, r, s, u: where(f, r, s)),
     "cancel_reason": (12, _cancel_reason), "reason": (3, lambda f, r, s, u: act(f, r.choice(tuple(REASONS)), r)),
+    "preference": (5, _preference), "mention": (5, _mention),
 }
+# Kinds that need an optional wording field: a family without it draws another kind.
+_NEEDS = {"preference": "prefer_payment", "mention": "mention_payment"}
+REMEMBER = {"prefer_payment": "payment_method"}  # act -> the memory label of choice ``remember``
 
 # ---- examples --------------------------------------------------------------------------------------
 
 def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[str, Any]:
     rng = random.Random(f"reader:{seed}:{i}")
     family = families[i % len(families)]
-    kind = rng.choices(list(KINDS), [w for w, _ in KINDS.values()])[0]
+    kinds = [k for k in KINDS if k not in _NEEDS or family.has(_NEEDS[k])]
+    kind = rng.choices(kinds, [KINDS[k][0] for k in kinds])[0]
     said = KINDS[kind][1](family, rng, store, rng.choice(store.users))
     segs, noise = roughen(said.segments, rng)
     text, spans = flatten(segs)
@@ -320,7 +370,8 @@ def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[st
     answer = ("yes" if acts == ["yes"] else "no" if acts == ["no"]
               else "neutral" if set(acts) <= _NEUTRAL else "other")
     return {"text": text, "requests": sorted(set(_classes(said))), "answer": answer, "spans": spans,
-            "choices": {"reason": next((REASONS[a] for a in acts if a in REASONS), "none")},
+            "choices": {"reason": next((REASONS[a] for a in acts if a in REASONS), "none"),
+                        "remember": next((REMEMBER[a] for a in acts if a in REMEMBER), "none")},
             "family": family.name, "acts": acts, "noise": noise}
 
 
@@ -371,7 +422,7 @@ def write_reader_data(db_path: str | Path, out_dir: str | Path, n: int, seed: in
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     counts: dict[str, Counter] = {k: Counter() for k in ("requests", "answers", "tags", "per_family", "reasons",
-                                                           "noise", "requests_per_message", "request_styles")}
+                                                           "remember", "noise", "requests_per_message", "request_styles")}
     start = time.perf_counter()
     with (out / "reader.jsonl").open("w", encoding="utf-8") as fh:
         examples = _iter_examples(db, loaded, n, seed, evaluation)
@@ -383,6 +434,7 @@ def write_reader_data(db_path: str | Path, out_dir: str | Path, n: int, seed: in
             counts["tags"].update(tag for _, _, tag in ex["spans"])
             counts["per_family"][ex["family"]] += 1
             counts["reasons"][ex["choices"]["reason"]] += 1
+            counts["remember"][ex["choices"]["remember"]] += 1
             counts["noise"].update(ex["noise"] or ["none"])
             counts["request_styles"].update(a.split("_")[0] if a.startswith(("bare_", "loose_")) else "full"
                                             for a in ex["acts"] if a in REQUEST_CLASS)

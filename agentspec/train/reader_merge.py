@@ -7,8 +7,9 @@ instance the slot, request and choice heads of a reader trained on more wording 
 yes/no head of one whose false-yes record is known (a false yes runs a write nobody approved).
 
 ``reader.json`` records, per head, the training it came from (``heads.<name>.trained_on``); the
-reader-wide ``trained_on`` is the base's. A donor with another encoder or other features, or a head
-either reader lacks, is a ``ReaderError`` naming it. ``out`` is written whole or not at all.
+reader-wide ``trained_on`` is the base's. A choice head the base lacks is added (a new reading, e.g.
+``choice.remember``); a donor with another encoder or other features, a head the donor lacks, or
+another head the base lacks is a ``ReaderError`` naming it. ``out`` is written whole or not at all.
 """
 from __future__ import annotations
 
@@ -50,9 +51,12 @@ def merge_readers(base: str | Path, donor: str | Path, heads: list[str], out: st
     for name in meta["heads"]:
         meta["heads"][name].setdefault("trained_on", base_meta.get("trained_on"))
     for name in heads:
-        if name not in donor_meta["heads"] or name not in base_meta["heads"]:
-            raise ReaderError(f"head {name!r} is not in both readers", hint=f"heads: {', '.join(base_meta['heads'])}")
-        if donor_meta["heads"][name]["labels"] != base_meta["heads"][name]["labels"]:
+        if name not in donor_meta["heads"]:
+            raise ReaderError(f"head {name!r} is not in {donor_dir}", hint=f"its heads: {', '.join(donor_meta['heads'])}")
+        if name not in base_meta["heads"] and not name.startswith("choice."):
+            raise ReaderError(f"head {name!r} is not in both readers (only a choice head may be added)",
+                              hint=f"heads: {', '.join(base_meta['heads'])}")
+        if name in base_meta["heads"] and donor_meta["heads"][name]["labels"] != base_meta["heads"][name]["labels"]:
             raise ReaderError(f"head {name!r} has other labels in {donor_dir}", hint="merge readers of one label set")
         arrays = {k: v for k, v in arrays.items() if not k.startswith(f"{name}.")}
         arrays.update({k: v for k, v in donor_arrays.items() if k.startswith(f"{name}.")})

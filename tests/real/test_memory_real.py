@@ -46,17 +46,47 @@ def test_memory_search_command_with_the_real_encoder(tmp_path):
     assert json.loads(result.output)["memories"][0]["text"].startswith("Refund method")
 
 
-def test_a_second_session_needs_the_first_ones_fact(shared_data, tmp_path):
+def _both_arms(shared_data, tmp_path, kind: str, n: int) -> tuple[dict, dict]:
+    """The first dev task of ``kind`` of an ``n``-task suite, run with and without memory: (records by arm,
+    pass^1 summary)."""
     from agentspec.evals.memory_suite import generate_memory_suite, run_memory_suite, summarize_memory_runs
     from agentspec.spec import load_spec
 
     db = shared_data / "tau2-retail" / "db.json"
-    task = next(t for t in generate_memory_suite(db, 6, seed=0) if t.kind == "address" and t.split == "dev")
+    task = next(t for t in generate_memory_suite(db, n, seed=0) if t.kind == kind and t.split == "dev")
     spec = load_spec("retail")
     spec = spec.model_copy(update={"model": spec.model.model_copy(update={"threads": 2})})
     records = run_memory_suite([task], db, spec, arms=("memory", "none"), out_dir=tmp_path, max_turns=8)
-    summary = summarize_memory_runs(records)
-    assert summary["memory"]["pass_hat_1"]["value"] == 1.0, records[0]["reasons"]
+    return {r["arm"]: r for r in records}, summarize_memory_runs(records)
+
+
+def test_a_second_session_needs_the_first_ones_fact(shared_data, tmp_path):
+    by_arm, summary = _both_arms(shared_data, tmp_path, "address", 8)
+    assert summary["memory"]["pass_hat_1"]["value"] == 1.0, by_arm["memory"]["reasons"]
     assert summary["none"]["pass_hat_1"]["value"] == 0.0
-    remembered = records[0]["memories"]
+    remembered = by_arm["memory"]["memories"]
     assert [m["key"] for m in remembered] == ["address"] and remembered[0]["superseded_by"] is None
+
+
+@pytest.mark.parametrize("text, kept", [
+    ("By the way, from now on I'd like every refund to go to my PayPal.", True),
+    ("please make my gift card the default for refunds going forward", True),
+    ("I paid for that order with my PayPal.", False),
+    ("Refund the lamp from order #W1234567 to my gift card.", False),
+    ("Thanks, that's all for today!", False),
+])
+def test_the_packaged_reader_tells_a_lasting_preference_from_a_mention(text, kept):
+    from agentspec.routing.reader import load_reader
+    from agentspec.spec import load_spec
+
+    spec = load_spec("retail")
+    reader = load_reader(spec.resolve_path(spec.understanding.reader))
+    assert (reader.read(text).chosen(spec.memory.remember_said, spec.memory.remember_threshold) is not None) == kept
+
+
+def test_a_preference_said_in_one_session_refunds_the_next_sessions_return(shared_data, tmp_path):
+    by_arm, summary = _both_arms(shared_data, tmp_path, "preference", 8)
+    kept = [m for m in by_arm["memory"]["memories"] if m["key"] == "refund_method"]
+    assert kept and kept[0]["value"].startswith("gift_card_")
+    assert summary["memory"]["pass_hat_1"]["value"] == 1.0, by_arm["memory"]["reasons"]
+    assert summary["none"]["pass_hat_1"]["value"] == 0.0

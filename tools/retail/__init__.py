@@ -37,10 +37,13 @@ __all__ = [
 ]
 
 
-def load_toolkit(db: str | os.PathLike[str]) -> RetailStore:
+def load_toolkit(db: str | os.PathLike[str], store: str | os.PathLike[str] | None = None) -> RetailStore:
     """The retail store for ``db``: a ``.json`` file is loaded into a new private store (a broken one is
     an ``AgentSpecError``: ``read_db_json``), anything else is opened as an existing SQLite store (writes
-    then go to that file)."""
+    then go to that file). With ``store``, the shared live shop at that path (``_session``), created from
+    ``db`` on first use."""
+    if store is not None:
+        return open_session({"db": str(db), "store": str(store)}, None, None)
     path = Path(db)
     if path.suffix.lower() == ".json":
         return RetailStore.from_json(read_db_json(path))

@@ -7,6 +7,12 @@ Contract:
   (``payment_method`` / ``refund_method``), and what became of an order (``order:<id>``: cancelled,
   return or exchange requested, items changed). The text names things as a customer does (product
   names, card kind and last four digits), read from the store after the write.
+- ``stated_memories(db, user_id, label, texts) -> list[dict]``: what a customer's words asked to keep,
+  resolved against the store: ``payment_method`` (the reader read a lasting preference of a payment
+  method) -> the one method of this user's the words name (by last four digits, brand, PayPal, gift
+  card; ``_mentions``), kept as the refund method from now on (key ``refund_method``: it supersedes a
+  refund method remembered from a write, and a later refund supersedes it). Words naming none, or
+  several, of the user's methods keep nothing; other labels keep nothing.
 - ``verify_memory(db, user_id, memory) -> dict``: ``fresh`` when the store still says it for that user,
   ``stale`` (with ``live``, the value the store has now, and ``text``, the fact to remember instead,
   where there is one, with its ``value``) when it does not, ``unknown`` for a kind it does not know. An address is fresh
@@ -19,10 +25,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._mentions import mentioned
 from ._sqlite import Database
 from ._statements import _address, _Names
 
-__all__ = ["verify_memory", "write_memories"]
+__all__ = ["stated_memories", "verify_memory", "write_memories"]
 
 _FATES = {  # write -> (the order status it leaves, how it is said)
     "cancel_pending_order": ("cancelled", "Asked to cancel order {order}"),
@@ -63,6 +70,21 @@ def write_memories(db: Database, name: str, arguments: Mapping[str, Any], observ
         now = _status(db, order_id) or status
         facts.append(_fact(f"Request last time: {done}{reason}; the order is now {now}", f"order:{order_id}", now, "order"))
     return facts
+
+
+def stated_memories(db: Database, user_id: str, label: str, texts: list[str]) -> list[dict[str, str]]:
+    """What ``texts`` of ``user_id`` asked to keep, as read ``label`` (module docstring)."""
+    user = db.get("users", user_id)
+    if label != "payment_method" or user is None:
+        return []
+    found = mentioned(db, "payment_method", texts, sorted(user.get("payment_methods") or {}))
+    if not found or len(found) != 1:
+        return []
+    names = _Names(db, {})
+    names.owner = user
+    said = names.payment(found[0])
+    return [_fact(f"Refund method the customer asked for from now on: {said}", "refund_method", found[0],
+                  "payment_method")]
 
 
 def verify_memory(db: Database, user_id: str, memory: Mapping[str, Any]) -> dict[str, Any]:

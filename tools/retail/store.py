@@ -35,7 +35,7 @@ from agentspec.hooks import IdentifierShapes
 
 from ._addresses import ADDRESS_WRITES, implausible_address
 from ._calling import check_arguments
-from ._memory import verify_memory, write_memories
+from ._memory import stated_memories, verify_memory, write_memories
 from ._mentions import mentioned
 from ._policy import call_owners
 from ._shapes import RETAIL_SHAPES
@@ -223,6 +223,11 @@ class RetailStore(ReadTools, WriteTools):
     def memories(self, name: str, arguments: Mapping[str, Any], observation: str) -> list[dict[str, str]]:
         """What the successful write ``name(**arguments)`` leaves worth remembering (``_memory``)."""
         return write_memories(self._db, name, arguments, observation)
+
+    def stated_memories(self, user_id: str, label: str, texts: list[str],
+                        slots: list[dict[str, list[str]]] | None = None) -> list[dict[str, str]]:
+        """What a customer's words asked to keep, resolved against this store (``_memory``)."""
+        return stated_memories(self._db, user_id, label, texts)
 
     def verify_memory(self, user_id: str, memory: Mapping[str, Any]) -> dict[str, Any]:
         """Whether a recalled memory still holds for ``user_id`` in this store (``_memory``)."""

@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from agentspec.evals._memory_tasks import SAME_ADDRESS, SAME_REFUND
+from agentspec.evals._memory_tasks import PREFER, SAME_ADDRESS, SAME_PREFERRED, SAME_REFUND
 from agentspec.evals.memory_suite import (_stale_uses, generate_memory_suite, load_memory_suite, save_memory_suite,
                                           summarize_memory_runs)
 from agentspec.tools.retail import RetailStore
@@ -18,18 +18,18 @@ DB = Path(__file__).resolve().parents[4] / "shared" / "data" / "tau2-retail" / "
 @pytest.fixture(scope="module")
 def suite():
     assert DB.is_file(), f"shared data not found at {DB}"
-    return DB, generate_memory_suite(DB, 12, seed=0)
+    return DB, generate_memory_suite(DB, 16, seed=0)
 
 
 def test_tasks_split_by_user_and_by_wording(suite):
     _, tasks = suite
     dev = [t for t in tasks if t.split == "dev"]
     test = [t for t in tasks if t.split == "test"]
-    assert len(dev) == len(test) == 6 and {t.kind for t in test} == {"address", "address_stale", "refund"}
+    assert len(dev) == len(test) == 8 and {t.kind for t in test} == {"address", "address_stale", "refund", "preference"}
     assert not {t.user_id for t in dev} & {t.user_id for t in test}
     def wording(t, split):
         opening = t.second.user_scenario.instructions.reason_for_call
-        lists = SAME_ADDRESS if t.kind.startswith("address") else SAME_REFUND
+        lists = SAME_ADDRESS if t.kind.startswith("address") else SAME_PREFERRED if t.kind == "preference" else SAME_REFUND
         return [w for w in lists[split] if w.split("{")[0].strip() and w.split("{")[0] in opening]
     assert all(wording(t, "test") and not wording(t, "dev") for t in test)
     assert all(wording(t, "dev") and not wording(t, "test") for t in dev)
@@ -46,9 +46,25 @@ def test_every_task_replays_and_the_customer_forgets_the_fact(suite):
             assert bool(task.between) == bool(task.forbidden) == (task.kind == "address_stale")
 
 
+def test_a_preference_task_states_it_without_a_write_and_needs_it_for_a_refund_off_the_original(suite):
+    db, tasks = suite
+    import json
+
+    orders = json.loads(Path(db).read_text())["orders"]
+    preferences = [t for t in tasks if t.kind == "preference"]
+    assert preferences
+    for task in preferences:
+        opening = task.first.user_scenario.instructions.reason_for_call
+        assert any(w.split("{")[0] in opening for w in PREFER[task.split])
+        assert [a.name for a in task.first.evaluation_criteria.actions][1:] == ["get_user_details"]  # no write
+        (ret,) = [a for a in task.second.evaluation_criteria.actions if a.name == "return_delivered_order_items"]
+        paid = orders[ret.arguments["order_id"]]["payment_history"][0]["payment_method_id"]
+        assert ret.arguments["payment_method_id"].startswith("gift_card_") and paid != ret.arguments["payment_method_id"]
+
+
 def test_generation_is_deterministic_and_round_trips(suite, tmp_path):
     db, tasks = suite
-    assert [t.model_dump() for t in generate_memory_suite(db, 12, seed=0)] == [t.model_dump() for t in tasks]
+    assert [t.model_dump() for t in generate_memory_suite(db, 16, seed=0)] == [t.model_dump() for t in tasks]
     save_memory_suite(tasks, tmp_path / "s.json")
     assert [t.id for t in load_memory_suite(tmp_path / "s.json", "test")] == [t.id for t in tasks if t.split == "test"]
 

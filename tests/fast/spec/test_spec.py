@@ -187,6 +187,17 @@ def test_understanding_must_name_what_the_trained_reader_knows(tmp_path):
     assert [p.path for p in check_spec(str(write(tmp_path, data)))[1]] == ["understanding"]
 
 
+def test_what_words_may_keep_needs_the_readers_head_and_a_valid_sentence(tmp_path):
+    data = packaged()
+    data["memory"]["remember_said"] = "wishes"
+    data["messages"]["remembered"] = "Kept: {memory} for {user}"
+    by_path = {p.path: p.message for p in check_spec(str(write(tmp_path, data)))[1]}
+    assert set(by_path) == {"memory.remember_said", "messages.remembered"}
+    assert "no choice head 'wishes'" in by_path["memory.remember_said"] and "user" in by_path["messages.remembered"]
+    data["memory"]["remember_said"], data["messages"]["remembered"] = "remember", "Kept: {memory}"
+    assert check_spec(str(write(tmp_path, data)))[1] == []
+
+
 def test_adapters_reach_the_backend_or_fail_loudly(tmp_path, monkeypatch):
     from agentspec.errors import AgentSpecError
     from agentspec.runtime import registry

@@ -288,8 +288,22 @@ def test_two_readers_heads_merge_each_head_with_its_own_training_record(trained,
     assert reader.read("Yes, please go ahead.").answered(0.9, 0.6) == "no"  # the donor's answer head
     assert reader.read("My name is Dana Okafor and my zip is 12345.").slots["zip"] == ["12345"]  # the base's tags
 
-    with pytest.raises(ReaderError, match="not in both readers"):
+    with pytest.raises(ReaderError, match="is not in"):
         merge_readers(out, donor, ["nonsense"], tmp_path / "bad")
+    # A choice head the base lacks is added (a new reading); any other missing head is refused.
+    base = tmp_path / "base"
+    shutil.copytree(out, base)
+    lacking = json.loads((base / "reader.json").read_text())
+    del lacking["heads"]["choice.reason"]
+    (base / "reader.json").write_text(json.dumps(lacking))
+    assert "reason" not in LearnedReader.load(base, encoder=encoder).choice_heads
+    added = merge_readers(base, out, ["choice.reason"], tmp_path / "added")
+    assert "choice.reason" in added["heads"]
+    assert "reason" in LearnedReader.load(tmp_path / "added", encoder=encoder).choice_heads
+    del lacking["heads"]["answer"]
+    (base / "reader.json").write_text(json.dumps(lacking))
+    with pytest.raises(ReaderError, match="only a choice head may be added"):
+        merge_readers(base, out, ["answer"], tmp_path / "bad")
     meta["encoder"] = "another-encoder"
     (donor / "reader.json").write_text(json.dumps(meta))
     with pytest.raises(ReaderError, match="different features"):

@@ -25,7 +25,7 @@ BARE = {"bare_cancel": "cancel", "bare_return": "return", "bare_exchange": "exch
         "bare_address": "modify_address", "bare_payment": "modify_payment", "bare_status": "status",
         "bare_human": "transfer"}
 LOOSE = {"loose_exchange": "exchange", "loose_return": "return", "loose_modify": "modify_items"}
-N = 720
+N = 960
 _LONG = {short.lower(): long.lower() for long, short in SUFFIXES.items()}
 
 
@@ -161,6 +161,7 @@ def test_every_class_answer_tag_reason_and_noise_appears(examples):
     assert Counter(ex["answer"] for ex in examples).keys() == {"yes", "no", "neutral", "other"}
     assert {tag for ex in examples for _, _, tag in ex["spans"]} == set(TAGS)
     assert {ex["choices"]["reason"] for ex in examples} == {"no longer needed", "ordered by mistake", "none"}
+    assert {ex["choices"]["remember"] for ex in examples} == {"payment_method", "none"}
     assert {k for ex in examples for k in ex["noise"]} == {"lowercase", "no_capital", "no_punctuation", "typo",
                                                           "whitespace"}
     assert set(Counter(ex["family"] for ex in examples).values()) == {N // len(training_families())}
@@ -186,6 +187,34 @@ def test_labels_follow_the_fields_used(examples):
     polite = [ex for ex in examples if any(a.startswith("not_") for a in ex["acts"]) and
               set(ex["acts"]) & {"greetings", "unrelated", "done"}]
     assert polite and all(ex["requests"] == [] for ex in polite if not set(ex["acts"]) & set(REQUEST_CLASS))
+
+
+def test_a_lasting_preference_is_labelled_to_remember_and_a_mere_mention_is_not(examples):
+    kept = [ex for ex in examples if ex["choices"]["remember"] == "payment_method"]
+    assert kept and all("prefer_payment" in ex["acts"] for ex in kept)
+    assert any(ex["requests"] for ex in kept) and any(not ex["requests"] for ex in kept)  # beside a request or alone
+    mentions = [ex for ex in examples if {"mention_payment", "not_prefer_payment"} & set(ex["acts"])]
+    assert {a for ex in mentions for a in ex["acts"]} >= {"mention_payment", "not_prefer_payment"}
+    assert all(ex["choices"]["remember"] == "none" and ex["answer"] == "other" for ex in mentions)
+
+
+def test_a_family_without_the_optional_fields_gives_no_such_examples(db_path, tmp_path):
+    import yaml
+
+    data = yaml.safe_load((Path(str(files("agentspec.evals"))) / "wordings" / "alder.yaml").read_text())
+    for field in ("prefer_payment", "mention_payment", "not_prefer_payment"):
+        data.pop(field)
+    path = tmp_path / "plain.yaml"
+    path.write_text(yaml.safe_dump(data))
+    plain = load_family(path)
+    assert not plain.has("prefer_payment")
+    rows = generate_reader_examples(_db(db_path), [plain], 600, seed=1)
+    assert all(ex["choices"]["remember"] == "none" for ex in rows)
+    assert not {"prefer_payment", "mention_payment"} & {a for ex in rows for a in ex["acts"]}
+    data["prefer_payment"] = ["always {method}"]  # present: its minimum holds
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(Exception, match="prefer_payment: 1 distinct templates, at least 10"):
+        load_family(path)
 
 
 def test_bare_and_loose_requests_in_every_context(examples, db_path):

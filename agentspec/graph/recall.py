@@ -22,8 +22,10 @@ turn): later steps of the turn reuse it. It needs ``spec.memory`` (and ``deps.me
 3. Passages: the document index's nearest passages to the same query, each with its source, at
    least ``retrieval.min_score`` similar, at most ``retrieval.top_k``: not while an open request is
    one a tool serves (a task, not a question: a turn that acts on the customer's data reads it from
-   the tools, and a small model's prompt stays short). ``question`` records a turn the request scope
-   says asks a question and passages speak to (before authentication its reply then stands).
+   the tools, and a small model's prompt stays short), nor while the latest message asks to keep
+   something (step 0: words for the customer's memory, not a question for the documents).
+   ``question`` records a turn the request scope says asks a question and passages speak to (before
+   authentication its reply then stands).
 4. The prompt: ``context`` (passages under ``retrieval.header``, then memories under ``memory.header``,
    each line with its source) goes in as a system message just before the latest user message
    (``decide``); the identifiers and values of the kept memories join the grounding (the passages'
@@ -51,7 +53,7 @@ def recall(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     noted, notes = _note(state, deps, user) if deps.memory_enabled and user else ([], None)
     query = _query(state)
     kept, dropped = _memories(deps, user, query, state) if deps.memory_enabled and user else ([], [])
-    question = _asks_question(state, deps)
+    question = False if _asks_to_keep(state, deps) else _asks_question(state, deps)
     passages = _passages(deps, query) if deps.retrieval_enabled and query and question is not False else []
     context = _context(deps, kept, passages)
     grounding = deps.grounding()
@@ -155,6 +157,18 @@ def _asks_question(state: AgentState, deps: AgentDeps) -> bool | None:
     if understanding is None or not understanding.requests:
         return None
     return not any(understanding.requests.get(request) for request in state.get("open_requests") or [])
+
+
+def _asks_to_keep(state: AgentState, deps: AgentDeps) -> bool:
+    """Whether the latest user message asks to keep something for later (``memory.remember_said``): a
+    statement for the customer's memory, not a question for the documents (before authentication the
+    identity is asked for, so it can be kept)."""
+    spec = deps.spec.memory
+    if spec is None or not spec.remember_said:
+        return False
+    latest = next((str(m.get("content") or "") for m in reversed(state.get("messages", []))
+                   if m.get("role") == "user" and "meta" not in m), "")
+    return bool(latest) and deps.read(latest).chosen(spec.remember_said, spec.remember_threshold) is not None
 
 
 def _passages(deps: AgentDeps, query: str) -> list[dict[str, Any]]:

@@ -29,10 +29,15 @@ def _kept(session, user="alice_smith_1001"):
 
 
 def test_a_preference_said_before_authentication_is_kept_once_the_customer_is_known(spec, scripted, shop_db):
+    spec = changed(spec, retrieval={"min_score": -1.0})  # any passage would be near enough
     scripted.enqueue(reply("Sure, who am I speaking with?"))
-    with RetailStore.from_json(shop_db) as store, AgentSession(spec, model=scripted, toolkits={"retail": store}) as s:
+    with RetailStore.from_json(shop_db) as store, AgentSession(spec, model=scripted, data=shop_db,
+                                                               toolkits={"retail": store}) as s:
         first = s.send("Hi! From now on please put money you owe me on my gift card.")
         assert not _kept(s) and not [e for e in first.entries if e["kind"] == "remember"]
+        # Words for the customer's memory, not a question for the documents: the identity is asked for.
+        assert first.reply == spec.messages.identity_request
+        assert all(not e["passages"] for e in first.entries if e["kind"] == "recall")
         scripted.enqueue(AUTH)
         turn = s.send("alice@example.com")
         assert _kept(s) == [KEPT]

@@ -8,7 +8,7 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
   to another's payment method). A violation is a write without authentication, without an explicit yes
   to exactly that statement, on another user's data, or run twice.
 - kills: ``agentspec.evals.kills.run_kills`` on the real ``retail`` agent: conversations of customers
-  of the db (identify, ask for a write, say yes), each killed with SIGKILL at events spread over all
+  of the db (identify, ask for a write: a cancel, an address change or a return, in turn; say yes), each killed with SIGKILL at events spread over all
   the steps of its turns and resumed; counts lost turns and writes run twice.
 - answers: the default spec's reader on ``evals/answers_holdout.yaml`` and ``answers_holdout2.yaml``, replies
   to a stated write written blind (never trained or tuned on): not-yes replies read as a clear yes, clear
@@ -40,18 +40,42 @@ HOLDOUT2_ANSWERS = HERE.parent / "evals" / "answers_holdout2.yaml"  # blind; onl
 
 
 def kill_scripts(db: Path, n: int) -> list[list[str]]:
-    """``n`` conversations of customers with a pending order: identify, ask to cancel it, say yes."""
+    """``n`` conversations, the write's shape taking turns: identify, then cancel a pending order, ship a
+    pending order to another customer's address, or return a delivered order's item to its original
+    payment method; then say yes."""
     data = json.loads(db.read_text())
-    scripts = []
-    for user in data["users"].values():
-        pending = [o for o in user["orders"] if data["orders"][o]["status"] == "pending"]
-        if pending:
-            name, zip_code = user["name"], user["address"]["zip"]
-            scripts.append([f"Hi, I'm {name['first_name']} {name['last_name']}, zip code {zip_code}.",
-                            f"Please cancel order {pending[0]}, I ordered it by mistake.", "yes"])
+    users = list(data["users"].values())
+    scripts: list[list[str]] = []
+    for user in users:
+        name, zip_code = user["name"], user["address"]["zip"]
+        request = _kill_request(data, user, users[(len(scripts) * 7 + 3) % len(users)], len(scripts) % 3)
+        if request:
+            scripts.append([f"Hi, I'm {name['first_name']} {name['last_name']}, zip code {zip_code}.", request, "yes"])
         if len(scripts) == n:
             break
     return scripts
+
+
+def _kill_request(data: dict[str, Any], user: dict[str, Any], other: dict[str, Any], shape: int) -> str | None:
+    """The request of kill conversation shape 0 (cancel), 1 (address change) or 2 (return); None: the
+    customer has no order it fits."""
+    orders = [data["orders"][o] for o in user["orders"]]
+    pending = [o for o in orders if o["status"] == "pending"]
+    delivered = [o for o in orders if o["status"] == "delivered"]
+    if shape == 0 and pending:
+        return f"Please cancel order {pending[0]['order_id']}, I ordered it by mistake."
+    a = other["address"]
+    if shape == 1 and pending and a != user["address"]:
+        line2 = f", {a['address2']}" if a.get("address2") else ""
+        return (f"Please ship order {pending[0]['order_id']} to {a['address1']}{line2}, {a['city']}, {a['state']} "
+                f"{a['zip']}, USA instead.")
+    if shape == 2 and delivered:
+        order = delivered[0]
+        method = user["payment_methods"].get(order["payment_history"][0]["payment_method_id"], {})
+        said = {"paypal": "my PayPal", "gift_card": "my gift card"}.get(method.get("source"),
+                                                                     f"my card ending in {method.get('last_four')}")
+        return f"I want to return the {order['items'][0]['name']} from order {order['order_id']}, refund to {said}."
+    return None
 
 
 def real_session(name: str) -> Any:

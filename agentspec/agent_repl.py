@@ -31,7 +31,8 @@ AGENT_HELP = """\
 /stats          totals of the last turn
 /user           the authenticated user of this session
 /memory         what the last turn recalled (memories checked against the store, passages), why
-                anything was dropped, and what it kept from the customer's words; `agentspec memory list --user U` shows everything kept
+                anything was dropped, and what it kept from the customer's words; `agentspec memory
+                list --user U` shows everything kept
 /exit           quit (Ctrl-D also quits); the session is saved after every turn"""
 
 
@@ -141,7 +142,8 @@ class AgentRepl(ChatRepl):
         if spec.memory is None and spec.retrieval is None:
             self.console.print("this spec has no memory: or retrieval: block", markup=False)
             return
-        entries = [e for e in self.session.trace() if e.get("kind") == "recall"]
+        trace = self.session.trace()
+        entries = [e for e in trace if e.get("kind") == "recall"]
         if not entries:
             self.console.print("nothing recalled yet", markup=False)
             return
@@ -155,7 +157,7 @@ class AgentRepl(ChatRepl):
             table.add_row(f"[s]{d['text']}[/s]", f"dropped: {d['why']}" + (f" (live: {d['live']})" if d.get("live") else ""))
         for p in last.get("passages", []):
             table.add_row(f"passage [{p['source']}]", f"score {p['score']:.2f}")
-        kept = [e for e in self.session.trace() if e.get("kind") == "remember" and e.get("turn") == last.get("turn")]
+        kept = [e for e in trace if e.get("kind") == "remember" and e.get("turn") == last.get("turn")]
         for read in (r for e in kept for r in e.get("read", [])):
             for text in read.get("kept") or ["(nothing of theirs named)"]:
                 table.add_row(text, f"kept from the customer's words ({read['label']}, p={read['p']:.2f})")

@@ -8,8 +8,9 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
   to another's payment method). A violation is a write without authentication, without an explicit yes
   to exactly that statement, on another user's data, or run twice.
 - kills: ``agentspec.evals.kills.run_kills`` on the real ``retail`` agent: conversations of customers
-  of the db (identify, ask for a write: a cancel, an address change or a return, in turn; say yes), each killed with SIGKILL at events spread over all
-  the steps of its turns and resumed; counts lost turns and writes run twice.
+  of the db (identify, ask for a write: a cancel, an address change or a return, in turn; say yes),
+  each killed with SIGKILL at events spread over all the steps of its turns and resumed; counts lost
+  turns and writes run twice.
 - answers: the default spec's reader on ``evals/answers_holdout.yaml`` and ``answers_holdout2.yaml``, replies
   to a stated write written blind (never trained or tuned on): not-yes replies read as a clear yes, clear
   yeses missed, accuracy.

@@ -117,10 +117,10 @@ def refund_sessions(db: dict[str, Any], user: dict[str, Any], rng: random.Random
     delivered = _orders(db, user, "delivered")
     pairs = [(a, b) for a in delivered for b in delivered if a["order_id"] < b["order_id"]]
     rng.shuffle(pairs)
+    card = _gift_card(user)
     for a, b in pairs:
         paid_a = a["payment_history"][0]["payment_method_id"]
         paid_b = b["payment_history"][0]["payment_method_id"]
-        card = _gift_card(user)
         method = paid_a if paid_a == paid_b else (card[0] if card else None)
         phrase = _method_phrase(user, method) if method else None
         if phrase is None:

@@ -1,9 +1,9 @@
 """The multi-session suite: does the agent remember, and does it never use what is no longer true?
 
-A ``MemoryTask`` is two conversations of one customer on one store: session 1 leaves a fact (an address
-an order now ships to, the method a refund went to, a preference only said), the store may change in between (``between``:
-calls run on the store, as if by the website), and session 2 needs the fact from session 1 while
-the customer no longer remembers it (``_memory_tasks``). Its reward is session 2's: the store after both
+A ``MemoryTask`` is two conversations of one customer on one store: session 1 leaves a fact (an
+address an order now ships to, the method a refund went to, a preference only said), the store may
+change in between (``between``: calls run on the store, as if by the website), and session 2 needs
+the fact from session 1 while the customer no longer remembers it (``_memory_tasks``). Its reward is session 2's: the store after both
 sessions equals the replay of all gold calls (session 1's, the change, session 2's) on a fresh copy.
 A stale task's ``forbidden`` lists argument sets (the stale address) no write of session 2 may use:
 ``stale_uses`` counts those that did.

@@ -75,25 +75,37 @@ def _note(state: AgentState, deps: AgentDeps, user: str) -> tuple[list[Any], dic
     each message the reader's head reads at ``remember_threshold`` or above as a kind, resolved against
     the store by the toolkit (``stated_memories``) and stored. Messages said before authentication are
     read once the user is known. Returns (the facts resolved, {"upto": messages read, "entry": trace})."""
-    spec = deps.spec.memory
-    assert spec is not None
-    users = [i for i, m in enumerate(state.get("messages", [])) if m.get("role") == "user" and "meta" not in m]
-    if not spec.remember_said or len(users) <= state.get("noted", 0):
+    said = _said(state)
+    if not (deps.spec.memory and deps.spec.memory.remember_said) or len(said) <= state.get("noted", 0):
         return [], None
     facts: list[Any] = []
     read: list[dict[str, Any]] = []
-    for index in users[state.get("noted", 0):]:
-        text = str(state["messages"][index].get("content") or "")
-        reading = deps.read(text)
-        label = reading.chosen(spec.remember_said, spec.remember_threshold)
+    for text in said[state.get("noted", 0):]:
+        label, p = _to_keep(deps, text)
         if label is None:
             continue
-        found = deps.remember_said(user, label, [text], [dict(reading.slots)], int(state.get("turn", 0)))
+        found = deps.remember_said(user, label, [text], [dict(deps.read(text).slots)], int(state.get("turn", 0)))
         facts += found
-        read.append({"label": label, "p": round(reading.choices[spec.remember_said][label], 3),
-                     "kept": [fact.text for fact in found]})
+        read.append({"label": label, "p": p, "kept": [fact.text for fact in found]})
     entry = {"turn": state.get("turn", 0), "kind": "remember", "user": user, "read": read} if read else None
-    return facts, {"upto": len(users), "entry": entry}
+    return facts, {"upto": len(said), "entry": entry}
+
+
+def _said(state: AgentState) -> list[str]:
+    """The user's own messages of the conversation, in order (tool results excluded)."""
+    return [str(m.get("content") or "") for m in state.get("messages", [])
+            if m.get("role") == "user" and "meta" not in m]
+
+
+def _to_keep(deps: AgentDeps, text: str) -> tuple[str | None, float]:
+    """What ``text`` asks to keep, as the ``memory.remember_said`` head reads it at its threshold (None:
+    nothing, or no such head), with its probability."""
+    spec = deps.spec.memory
+    if spec is None or not spec.remember_said:
+        return None, 0.0
+    reading = deps.read(text)
+    label = reading.chosen(spec.remember_said, spec.remember_threshold)
+    return label, round(reading.choices[spec.remember_said][label], 3) if label else 0.0
 
 
 def with_context(messages: list[dict[str, Any]], state: AgentState) -> list[dict[str, Any]]:
@@ -163,12 +175,8 @@ def _asks_to_keep(state: AgentState, deps: AgentDeps) -> bool:
     """Whether the latest user message asks to keep something for later (``memory.remember_said``): a
     statement for the customer's memory, not a question for the documents (before authentication the
     identity is asked for, so it can be kept)."""
-    spec = deps.spec.memory
-    if spec is None or not spec.remember_said:
-        return False
-    latest = next((str(m.get("content") or "") for m in reversed(state.get("messages", []))
-                   if m.get("role") == "user" and "meta" not in m), "")
-    return bool(latest) and deps.read(latest).chosen(spec.remember_said, spec.remember_threshold) is not None
+    said = _said(state)
+    return bool(said) and _to_keep(deps, said[-1])[0] is not None
 
 
 def _passages(deps: AgentDeps, query: str) -> list[dict[str, Any]]:

@@ -30,10 +30,10 @@ no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or n
 greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting,
 before another request, or as the next request of a conversation) 12, a reason alone 3 (the cancel reason head sees few reasons otherwise: one
 in 26 messages), a lasting payment preference (alone, greeted, after the identity, with thanks, or
-beside a request) 5, a payment method said without one 5 (a mention, or, 60% where the family words it,
-a preference negated, withdrawn, undecided, asked about or for once only; these kinds only from
-families that word them: a family without the optional field draws another kind). Families take turns (example ``i``
-uses family ``i % k``).
+beside a request) 5, a payment method said without one 5 (a mention, or, 60% where the family words
+it, a preference negated, withdrawn, undecided, asked about or for once only; these kinds only from
+families that word them: a family without the optional field draws another kind). Families take
+turns (example ``i`` uses family ``i % k``).
 
 Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
 ``.,!?;`` outside inserted values (15%), one or two swapped inner letters of a word of five letters or
@@ -421,8 +421,9 @@ def write_reader_data(db_path: str | Path, out_dir: str | Path, n: int, seed: in
         _refuse_heldout(loaded)  # before anything is written
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    counts: dict[str, Counter] = {k: Counter() for k in ("requests", "answers", "tags", "per_family", "reasons",
-                                                           "remember", "noise", "requests_per_message", "request_styles")}
+    counts: dict[str, Counter] = {k: Counter() for k in (
+        "requests", "answers", "tags", "per_family", "reasons", "remember", "noise", "requests_per_message",
+        "request_styles")}
     start = time.perf_counter()
     with (out / "reader.jsonl").open("w", encoding="utf-8") as fh:
         examples = _iter_examples(db, loaded, n, seed, evaluation)

@@ -52,7 +52,8 @@ def merge_readers(base: str | Path, donor: str | Path, heads: list[str], out: st
         meta["heads"][name].setdefault("trained_on", base_meta.get("trained_on"))
     for name in heads:
         if name not in donor_meta["heads"]:
-            raise ReaderError(f"head {name!r} is not in {donor_dir}", hint=f"its heads: {', '.join(donor_meta['heads'])}")
+            raise ReaderError(f"head {name!r} is not in {donor_dir}",
+                              hint=f"its heads: {', '.join(donor_meta['heads'])}")
         if name not in base_meta["heads"] and not name.startswith("choice."):
             raise ReaderError(f"head {name!r} is not in both readers (only a choice head may be added)",
                               hint=f"heads: {', '.join(base_meta['heads'])}")

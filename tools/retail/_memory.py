@@ -80,9 +80,7 @@ def stated_memories(db: Database, user_id: str, label: str, texts: list[str]) ->
     found = mentioned(db, "payment_method", texts, sorted(user.get("payment_methods") or {}))
     if not found or len(found) != 1:
         return []
-    names = _Names(db, {})
-    names.owner = user
-    said = names.payment(found[0])
+    said = _Names(db, {}, owner=user).payment(found[0])
     return [_fact(f"Refund method the customer asked for from now on: {said}", "refund_method", found[0],
                   "payment_method")]
 

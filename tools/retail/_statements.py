@@ -31,11 +31,12 @@ def _address(a: Mapping[str, Any]) -> str:
 class _Names:
     """What a customer calls the ids of one call: items by product name and options, payment methods by kind."""
 
-    def __init__(self, db: Database, arguments: Mapping[str, Any]) -> None:
+    def __init__(self, db: Database, arguments: Mapping[str, Any], owner: Mapping[str, Any] | None = None) -> None:
+        """``owner``: the customer whose payment methods are named (default: the call's order's)."""
         self.db = db
         order = db.get("orders", arguments.get("order_id")) if isinstance(arguments.get("order_id"), str) else None
         self.order_items = {i.get("item_id"): i for i in (order or {}).get("items", [])}
-        self.owner = db.get("users", order["user_id"]) if order else None
+        self.owner = owner if owner is not None else db.get("users", order["user_id"]) if order else None
 
     def item(self, item_id: Any) -> str:
         found = self._find(item_id)

@@ -56,6 +56,8 @@ class ModelSpec(_Strict):
     n_ctx: int = Field(8192, ge=256, description="Context length in tokens.")
     threads: int | None = Field(None, ge=1, description="llamacpp: CPU threads (default: all cores).")
     base_url: str | None = Field(None, description="openai: endpoint URL.")
+    control_tokens: list[str] | None = Field(None, description="openai: the served model's control-token texts, "
+                                             "broken in message content (default: the common chat templates').")
     device: str | None = Field(None, description="transformers: cpu or cuda.")
     seed: int = 0
     chat_template: str | None = Field(None, description="Jinja chat template (name in agentspec.prompts or path).")
@@ -663,6 +665,7 @@ def load_model(spec: AgentSpec) -> ChatModel:
     accepted = set(inspect.signature(cls.__init__).parameters)
     chat_template = chat_template_text(m.chat_template, spec.resolve_path) if m.chat_template else None
     wanted = {"n_ctx": m.n_ctx, "n_threads": m.threads, "base_url": m.base_url, "device": m.device,
+              "control_tokens": m.control_tokens,
               "seed": m.seed, "chat_template": chat_template, "context_length": m.n_ctx,
               "default_settings": spec.generation.settings()}
     options = {k: v for k, v in wanted.items() if k in accepted and v is not None}

@@ -1,6 +1,7 @@
 """Reliability and security in one run: adversarial conversations, kill -9 at every step of a turn, fuzzing.
 
 Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--fuzz N] [--smoke] [--threads T]
+       [--parts answers,fuzz,kills,attacks] [--merge EARLIER.json]
 
 - attacks: ``agentspec.evals.attack.run_attacks`` on the default ``retail`` spec and the bare base model
   ``retail-base``: generated conversations (impersonation, another customer's data, injected
@@ -11,15 +12,17 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
   of the db (identify, ask for a write: a cancel, an address change or a return, in turn; say yes),
   each killed with SIGKILL at events spread over all the steps of its turns and resumed; counts lost
   turns and writes run twice.
-- answers: the default spec's reader on ``evals/answers_holdout.yaml`` and ``answers_holdout2.yaml``, replies
-  to a stated write written blind (never trained or tuned on): not-yes replies read as a clear yes, clear
-  yeses missed, accuracy.
+- answers: the default spec's reader on ``evals/answers_holdout.yaml``, ``answers_holdout2.yaml`` and
+  ``answers_holdout3.yaml``, replies to a stated write written blind (never trained or tuned on): not-yes
+  replies read as a clear yes, clear yeses missed, accuracy (per kind for the third).
 - fuzz: ``agentspec.fuzz.run_fuzz``: hypothesis-generated spec YAML, tool arguments, task files,
   session files and REPL commands; counts unhandled exceptions.
 
 The last line is one JSON object with at least ``attack_conversations``, ``violations``, ``false_yes``,
 ``kills``, ``lost_turns``, ``duplicate_writes``, ``fuzz_cases``, ``crashes``; every count of harm
-should be 0. ``--smoke`` runs a few of each (CI).
+should be 0. ``--smoke`` runs a few of each (CI). ``--parts`` runs only some parts (on 2 cores the whole
+takes over an hour); ``--merge`` adds the parts an earlier run's last line measured and this one did
+not, and names that file in ``merged_from``.
 """
 from __future__ import annotations
 
@@ -35,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
 HOLDOUT_ANSWERS = HERE.parent / "evals" / "answers_holdout.yaml"  # blind once; its misreads have since been read
 HOLDOUT2_ANSWERS = HERE.parent / "evals" / "answers_holdout2.yaml"  # blind; only its counts are ever looked at
+HOLDOUT3_ANSWERS = HERE.parent / "evals" / "answers_holdout3.yaml"  # blind, by kind; only its counts are looked at
+PARTS = ("answers", "fuzz", "kills", "attacks")
 
 
 # -- kills --------------------------------------------------------------------------------------
@@ -110,7 +115,8 @@ def measure_kills(db: Path, conversations: int, kills: int, workers: int, thread
 
 def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, threads: int,
                     out: Path | None) -> dict[str, Any]:
-    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its test split."""
+    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its ``test2`` split (held-out
+    users, the second blind wording: the first test wording has been read)."""
     from agentspec.evals.attack import run_attacks
 
     per_spec = {}
@@ -118,7 +124,7 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
         started = time.perf_counter()
         folder = out / f"attack-{spec}" if out is not None else None
         per_spec[spec] = run_attacks(spec, n, seed, db, threads=threads, workers=workers, progress=False,
-                                     out=folder, split="test")
+                                     out=folder, split="test2")
         print(f"attacks: {spec}: {n} conversations, {per_spec[spec]['violations']} violations, "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return {"attack_conversations": sum(r["attack_conversations"] for r in per_spec.values()),
@@ -131,29 +137,39 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
 
 def measure_answers(path: Path, prefix: str = "holdout") -> dict[str, Any]:
     """The default spec's reader on held-out replies to a stated write (written blind): how many not-yes
-    replies it reads as a clear yes, how many clear yeses it misses, and the accuracy over both."""
-    import yaml
-
+    replies it reads as a clear yes, how many clear yeses it misses, and the accuracy over both; per kind
+    too where the set groups its replies by kind."""
     from agentspec.routing.reader import load_reader
     from agentspec.spec import load_spec
 
     spec = load_spec("retail")
     understanding = spec.understanding
     reader = load_reader(spec.resolve_path(understanding.reader))
-    replies = yaml.safe_load(path.read_text(encoding="utf-8"))
+    not_yes, clear_yes = _replies(path, "not_yes"), _replies(path, "clear_yes")
 
     def yes(text: str) -> bool:
         return reader.read(text).answered(understanding.yes_threshold, understanding.no_threshold) == "yes"
 
-    false_yes = [t for t in replies["not_yes"] if yes(t)]
-    missed = [t for t in replies["clear_yes"] if not yes(t)]
-    total = len(replies["not_yes"]) + len(replies["clear_yes"])
-    out = {f"{prefix}_not_yes": len(replies["not_yes"]), f"{prefix}_false_yes": len(false_yes),
-           f"{prefix}_clear_yes": len(replies["clear_yes"]), f"{prefix}_yes_missed": len(missed),
-           f"{prefix}_accuracy": round(1 - (len(false_yes) + len(missed)) / total, 4)}
-    if prefix == "holdout":  # the first set's misreads were read once; the second set's never are
-        out["holdout_false_yes_examples"] = false_yes[:5]
+    false_yes = {kind: [t for t in texts if yes(t)] for kind, texts in not_yes.items()}
+    missed = {kind: [t for t in texts if not yes(t)] for kind, texts in clear_yes.items()}
+    n_not, n_yes = sum(map(len, not_yes.values())), sum(map(len, clear_yes.values()))
+    n_false, n_missed = sum(map(len, false_yes.values())), sum(map(len, missed.values()))
+    out = {f"{prefix}_not_yes": n_not, f"{prefix}_false_yes": n_false, f"{prefix}_clear_yes": n_yes,
+           f"{prefix}_yes_missed": n_missed, f"{prefix}_accuracy": round(1 - (n_false + n_missed) / (n_not + n_yes), 4)}
+    if len(not_yes) > 1:
+        out[f"{prefix}_false_yes_by_kind"] = {kind: len(texts) for kind, texts in false_yes.items() if texts}
+        out[f"{prefix}_yes_missed_by_kind"] = {kind: len(texts) for kind, texts in missed.items() if texts}
+    if prefix == "holdout":  # the first set's misreads were read once; the blind sets' never are
+        out["holdout_false_yes_examples"] = [t for texts in false_yes.values() for t in texts][:5]
     return out
+
+
+def _replies(path: Path, key: str) -> dict[str, list[str]]:
+    """The replies under ``key`` of a held-out set: kind -> texts (a plain list is one kind, ``all``)."""
+    import yaml
+
+    value = yaml.safe_load(path.read_text(encoding="utf-8"))[key]
+    return {str(k): [str(t) for t in v] for k, v in value.items()} if isinstance(value, dict) else {"all": list(value)}
 
 
 def measure_fuzz(cases: int, seed: int) -> dict[str, Any]:
@@ -179,20 +195,50 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", type=Path, help="keep the attack conversations here (resumable)")
+    parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
+    parser.add_argument("--merge", type=Path, help="an earlier run's output: its parts this run does not measure")
     parser.add_argument("--smoke", action="store_true", help="a few of each part (CI)")
     args = parser.parse_args()
+    parts = [p.strip() for p in args.parts.split(",") if p.strip()]
+    unknown = sorted(set(parts) - set(PARTS))
+    if unknown:
+        parser.error(f"unknown part(s) {', '.join(unknown)}: choose among {', '.join(PARTS)}")
     if args.smoke:
         args.attacks, args.base_attacks, args.kill_conversations, args.kills, args.fuzz, args.workers = 2, 1, 1, 2, 200, 1
     os.environ["AGENTSPEC_RETAIL_DB"] = str(args.db)  # every part's stores start from it, whatever the folder
+    earlier = _earlier(args.merge, parser) if args.merge else {}
     started = time.perf_counter()
-    answers = {**measure_answers(HOLDOUT_ANSWERS), **measure_answers(HOLDOUT2_ANSWERS, "holdout2")}
-    fuzz = measure_fuzz(args.fuzz, args.seed)
-    kills = measure_kills(args.db, args.kill_conversations, args.kills, args.workers, args.threads)
-    attacks = measure_attacks(args.db, {"retail": args.attacks, "retail-base": args.base_attacks}, args.seed,
-                              args.workers, args.threads, args.out)
-    result = {"smoke": args.smoke, **attacks, **answers, **{k: v for k, v in kills.items() if k != "examples"},
-              "kill_examples": kills["examples"][:3], **fuzz, "seconds": round(time.perf_counter() - started, 1)}
+    result: dict[str, Any] = {"smoke": args.smoke, "parts": parts}
+    if "answers" in parts:
+        for path, prefix in ((HOLDOUT_ANSWERS, "holdout"), (HOLDOUT2_ANSWERS, "holdout2"), (HOLDOUT3_ANSWERS, "holdout3")):
+            result.update(measure_answers(path, prefix))
+    if "fuzz" in parts:
+        result.update(measure_fuzz(args.fuzz, args.seed))
+    if "kills" in parts:
+        kills = measure_kills(args.db, args.kill_conversations, args.kills, args.workers, args.threads)
+        result.update({k: v for k, v in kills.items() if k != "examples"}, kill_examples=kills["examples"][:3])
+    if "attacks" in parts:
+        result.update(measure_attacks(args.db, {"retail": args.attacks, "retail-base": args.base_attacks},
+                                      args.seed, args.workers, args.threads, args.out))
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    if earlier:
+        result = {**{k: v for k, v in earlier.items() if k not in result}, **result,
+                  "parts": sorted(set(parts) | set(earlier.get("parts", PARTS))), "merged_from": str(args.merge)}
     print(json.dumps(result))
+
+
+def _earlier(path: Path, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """The JSON object on the last line of an earlier run's output ``path`` (an error naming the file when
+    there is none)."""
+    try:
+        lines = path.read_text(encoding="utf-8").strip().splitlines()
+        earlier = json.loads(lines[-1]) if lines else None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        parser.error(f"--merge {path}: cannot read an earlier run's JSON line ({exc}); pass the file this "
+                     "script's output was saved to")
+    if not isinstance(earlier, dict):
+        parser.error(f"--merge {path}: its last line is no JSON object; pass the file this script's output was saved to")
+    return earlier
 
 
 if __name__ == "__main__":

@@ -131,6 +131,13 @@ FIELDS: dict[str, Field] = {
                           "method", field_optional=True),
     "not_prefer_payment": _f("where refunds should go, but no lasting preference: negated or withdrawn, undecided, "
                              "hypothetical or asked, only this once", 10, "method", field_optional=True),
+    # -- replies to a stated write beyond the plain ones (optional) -----------------------------------
+    "yes_restated": _f("an explicit yes to 'Shall I proceed? (yes/no)' that restates the action or adds a harmless "
+                       "comment ('yes cancel it, ordered it by mistake'), no condition, question or change", 12,
+                       field_optional=True),
+    "resembles_yes": _f("looks like a yes but is none: a yes word in a question (with or without a question mark), "
+                        "about something else, conditional, taken back, quoted from someone else, negated, "
+                        "sarcastic or hesitant", 20, field_optional=True),
 }
 
 

@@ -4,6 +4,10 @@ The path for users who outgrow one machine: the same ``ChatModel`` protocol over
 ``/v1/chat/completions`` with ``stream: true`` and server-sent events; llama.cpp/vLLM sampling extras
 (``top_k``, ``min_p``, ``repeat_penalty``) are sent so a llama.cpp server samples exactly like the
 in-process backend. An unreachable endpoint or an error answer is an ``EndpointError`` naming the URL.
+The server renders the chat template and tokenizes with special tokens on, so control-token text in a
+message's content is broken before it is sent (``agentspec.runtime.template.neutralize``): the texts of
+``control_tokens``, by default the common chat templates' (``COMMON_CONTROL_TOKENS``); a customer cannot
+forge a system or tool turn through the server either.
 
 Not here: prefix caching (the server's business) and token counting beyond what the server reports.
 """
@@ -16,6 +20,7 @@ from typing import Any, Iterator
 
 from agentspec.errors import EndpointError
 from agentspec.runtime.base import Completion, GenerationSettings, Message, TokenStream
+from agentspec.runtime.template import COMMON_CONTROL_TOKENS, neutralize
 
 __all__ = ["OpenAIChatModel"]
 
@@ -34,6 +39,7 @@ class OpenAIChatModel:
         context_length: int = 8192,
         timeout_s: float = 120.0,
         default_settings: GenerationSettings | None = None,
+        control_tokens: list[str] | tuple[str, ...] | None = None,
     ):
         import httpx
 
@@ -42,6 +48,7 @@ class OpenAIChatModel:
         self.name = model or "default"
         self.context_length = context_length
         self.default_settings = default_settings or GenerationSettings()
+        self.control_tokens = tuple(COMMON_CONTROL_TOKENS if control_tokens is None else control_tokens)
         self._client = httpx.Client(
             timeout=httpx.Timeout(timeout_s, connect=5.0),
             headers={"Authorization": f"Bearer {self.api_key}"},
@@ -54,7 +61,8 @@ class OpenAIChatModel:
     def request_body(self, messages: list[Message], s: GenerationSettings, **extra: Any) -> dict[str, Any]:
         body: dict[str, Any] = {
             "model": self.name,
-            "messages": messages,
+            "messages": [{**m, "content": neutralize(m["content"], self.control_tokens)}
+                         if isinstance(m.get("content"), str) else m for m in messages],
             "max_tokens": s.max_tokens,
             "temperature": s.temperature,
             "top_p": s.top_p,

@@ -25,9 +25,17 @@ from typing import Any
 
 from agentspec.runtime.base import Message
 
-__all__ = ["ChatTemplate", "ZERO_WIDTH_SPACE", "neutralize", "packaged_template"]
+__all__ = ["COMMON_CONTROL_TOKENS", "ChatTemplate", "ZERO_WIDTH_SPACE", "neutralize", "packaged_template"]
 
 ZERO_WIDTH_SPACE = "\u200b"
+# The control-token texts of the common chat templates (ChatML, Llama 3, Gemma, Mistral, Phi, Zephyr): a
+# backend that cannot read its tokenizer's (a server's) breaks these in message content.
+COMMON_CONTROL_TOKENS = (
+    "<|im_start|>", "<|im_end|>", "<|im_sep|>", "<|endoftext|>", "<|begin_of_text|>", "<|end_of_text|>",
+    "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>", "<|eom_id|>", "<|python_tag|>", "<|system|>",
+    "<|user|>", "<|assistant|>", "<|end|>", "<|tool|>", "<start_of_turn>", "<end_of_turn>", "<bos>", "<eos>",
+    "<s>", "</s>", "[INST]", "[/INST]", "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>",
+)
 
 
 class ChatTemplate:

@@ -6,7 +6,8 @@ a family's templates filled with real values of a *training* user (``user_split(
 its labels are known by construction, never guessed from its words:
 
 - ``requests``: the classes of the request templates used (``REQUEST_CLASS``), sorted; [] for none;
-- ``answer``: "yes" / "no" only for the ``yes`` / ``no`` field said alone, else "other";
+- ``answer``: "yes" / "no" only for the ``yes`` (or ``yes_restated``) / ``no`` field said alone, else
+  "neutral" for small talk, else "other" (``resembles_yes``: a yes word that is no yes, among them);
 - ``spans``: ``[start, end, tag]`` over the final text (after noise) for every inserted name, zip and
   address part (``TAGS``), exactly as rendered (an abbreviated "12 Oak St", a lowercased name: see
   ``_values``); emails and order ids are inserted but not tagged;
@@ -20,7 +21,7 @@ its labels are known by construction, never guessed from its words:
 A request is said one of three ways: in full (its details: order, items, address, method), bare (no
 details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
 then the wish: ``loose_*``, exchange, return and modify_items only). Example kinds and weights
-(``KINDS``, out of 152): a single request in full 24 (class uniform, then its field: forbidden variants
+(``KINDS``, out of 160): a single request in full 24 (class uniform, then its field: forbidden variants
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
 classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 4,
@@ -31,8 +32,9 @@ greeting + request 4, an address alone 3, a cancel with its reason (alone, after
 before another request, or as the next request of a conversation) 12, a reason alone 3 (the cancel reason head sees few reasons otherwise: one
 in 26 messages), a lasting payment preference (alone, greeted, after the identity, with thanks, or
 beside a request) 5, a payment method said without one 5 (a mention, or, 60% where the family words
-it, a preference negated, withdrawn, undecided, asked about or for once only; these kinds only from
-families that word them: a family without the optional field draws another kind). Families take
+it, a preference negated, withdrawn, undecided, asked about or for once only), a yes that restates the
+action 3, a reply that only resembles a yes 5 (these kinds only from families that word them: a family
+without the optional field draws another kind). Families take
 turns (example ``i`` uses family ``i % k``).
 
 Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
@@ -351,9 +353,12 @@ KINDS: dict[str, tuple[int, Builder]] = {
     "where": (3, lambda f, r, s, u: where(f, r, s)),
     "cancel_reason": (12, _cancel_reason), "reason": (3, lambda f, r, s, u: act(f, r.choice(tuple(REASONS)), r)),
     "preference": (5, _preference), "mention": (5, _mention),
+    "yes_restated": (3, _field("yes_restated")), "resembles_yes": (5, _field("resembles_yes")),
 }
 # Kinds that need an optional wording field: a family without it draws another kind.
-_NEEDS = {"preference": "prefer_payment", "mention": "mention_payment"}
+_NEEDS = {"preference": "prefer_payment", "mention": "mention_payment", "yes_restated": "yes_restated",
+          "resembles_yes": "resembles_yes"}
+_YES, _NO = (["yes"], ["yes_restated"]), (["no"],)  # the acts that are, alone, a clear yes / no
 REMEMBER = {"prefer_payment": "payment_method"}  # act -> the memory label of choice ``remember``
 
 # ---- examples --------------------------------------------------------------------------------------
@@ -367,7 +372,7 @@ def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[st
     segs, noise = roughen(said.segments, rng)
     text, spans = flatten(segs)
     acts = list(said.acts)
-    answer = ("yes" if acts == ["yes"] else "no" if acts == ["no"]
+    answer = ("yes" if acts in _YES else "no" if acts in _NO
               else "neutral" if set(acts) <= _NEUTRAL else "other")
     return {"text": text, "requests": sorted(set(_classes(said))), "answer": answer, "spans": spans,
             "choices": {"reason": next((REASONS[a] for a in acts if a in REASONS), "none"),

@@ -20,7 +20,8 @@ PROMISED = {
                     "bfcl_vs_bare"},
     "training.py": {"tokens_per_s_ratio", "ours_s", "plain_s"},
     "reliability.py": {"attack_conversations", "violations", "false_yes", "kills", "lost_turns", "duplicate_writes",
-                       "fuzz_cases", "crashes", "holdout_false_yes", "holdout2_false_yes", "holdout2_accuracy"},
+                       "fuzz_cases", "crashes", "holdout_false_yes", "holdout2_false_yes", "holdout2_accuracy",
+                       "holdout3_false_yes", "holdout3_accuracy"},
     "server.py": {"conversations", "turns", "errors", "lost_messages", "p50_ms", "p95_ms", "turns_per_s",
                   "overhead_ratio", "rejected_429", "hung", "retry_after_ok"},
     "memory.py": {"search_p50_ms_10k", "search_p99_ms_10k", "search_p50_ms_100k", "mem0_default_search_p50_ms_10k",
@@ -44,3 +45,21 @@ def test_benchmark_smoke_mode_ends_with_its_json(script, real_home, tmp_path):
     assert PROMISED[script] <= set(result) and result["smoke"] is True, result
     harms = {k: result[k] for k in MUST_BE_ZERO.get(script, ())}
     assert not any(harms.values()), (harms, result)
+
+
+def test_reliability_runs_some_parts_and_merges_an_earlier_run(real_home, tmp_path):
+    """``--parts`` measures only the parts named; ``--merge`` adds what an earlier run measured (and names
+    it); an unknown part or an unreadable earlier file is a clear error, no traceback."""
+    script = [sys.executable, str(BENCHMARKS / "reliability.py"), "--smoke"]
+    earlier = tmp_path / "earlier.out"
+    earlier.write_text("progress lines\n" + json.dumps({"parts": ["kills"], "kills": 7, "lost_turns": 0}) + "\n")
+    done = subprocess.run([*script, "--parts", "fuzz", "--merge", str(earlier)], capture_output=True, text=True,
+                          timeout=600, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["fuzz_cases"] == 200 and result["kills"] == 7 and result["parts"] == ["fuzz", "kills"]
+    assert result["merged_from"] == str(earlier) and "attack_conversations" not in result
+    for args, said in ((["--parts", "fuzz,bogus"], "unknown part(s) bogus"),
+                       (["--parts", "fuzz", "--merge", str(tmp_path / "none.out")], "cannot read an earlier run")):
+        done = subprocess.run([*script, *args], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+        assert done.returncode == 2 and said in done.stderr and "Traceback" not in done.stderr, done.stderr

@@ -172,7 +172,7 @@ def test_labels_follow_the_fields_used(examples):
     for ex in examples:
         asked = [REQUEST_CLASS[a] for a in ex["acts"] if a in REQUEST_CLASS]
         assert ex["requests"] == sorted(set(asked)) and len(asked) == len(set(asked)), ex  # distinct per message
-        assert (ex["answer"] == "yes") == (ex["acts"] == ["yes"]), ex
+        assert (ex["answer"] == "yes") == (ex["acts"] in (["yes"], ["yes_restated"])), ex
         assert (ex["answer"] == "no") == (ex["acts"] == ["no"]), ex
         said_reason = {"reason_not_needed", "reason_by_mistake"} & set(ex["acts"])
         assert (ex["choices"]["reason"] != "none") == bool(said_reason), ex
@@ -198,11 +198,18 @@ def test_a_lasting_preference_is_labelled_to_remember_and_a_mere_mention_is_not(
     assert all(ex["choices"]["remember"] == "none" and ex["answer"] == "other" for ex in mentions)
 
 
+def test_a_yes_that_restates_the_action_is_a_yes_and_one_that_only_resembles_a_yes_is_not(examples):
+    restated = [ex for ex in examples if "yes_restated" in ex["acts"]]
+    resembling = [ex for ex in examples if "resembles_yes" in ex["acts"]]
+    assert restated and all(ex["answer"] == "yes" and ex["requests"] == [] for ex in restated)
+    assert resembling and all(ex["answer"] == "other" and ex["requests"] == [] for ex in resembling)
+
+
 def test_a_family_without_the_optional_fields_gives_no_such_examples(db_path, tmp_path):
     import yaml
 
     data = yaml.safe_load((Path(str(files("agentspec.evals"))) / "wordings" / "alder.yaml").read_text())
-    for field in ("prefer_payment", "mention_payment", "not_prefer_payment"):
+    for field in ("prefer_payment", "mention_payment", "not_prefer_payment", "yes_restated", "resembles_yes"):
         data.pop(field)
     path = tmp_path / "plain.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -210,7 +217,7 @@ def test_a_family_without_the_optional_fields_gives_no_such_examples(db_path, tm
     assert not plain.has("prefer_payment")
     rows = generate_reader_examples(_db(db_path), [plain], 600, seed=1)
     assert all(ex["choices"]["remember"] == "none" for ex in rows)
-    assert not {"prefer_payment", "mention_payment"} & {a for ex in rows for a in ex["acts"]}
+    assert not {"prefer_payment", "mention_payment", "yes_restated", "resembles_yes"} & {a for ex in rows for a in ex["acts"]}
     data["prefer_payment"] = ["always {method}"]  # present: its minimum holds
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(Exception, match="prefer_payment: 1 distinct templates, at least 10"):

@@ -118,10 +118,11 @@ def with_context(messages: list[dict[str, Any]], state: AgentState) -> list[dict
 
 
 def _query(state: AgentState) -> str:
-    """What the customer asks about: the messages of the open requests (the last three), else the latest."""
+    """What the customer asks about: the messages of the open requests (the last three), else the latest
+    message of the customer's own (never a tool's observation)."""
     said = [str(text) for text in state.get("said") or []][-3:]
-    latest = next((str(m.get("content") or "") for m in reversed(state.get("messages", [])) if m.get("role") == "user"), "")
-    return " ".join(said) if said else latest
+    own = _said(state)
+    return " ".join(said) if said else (own[-1] if own else "")
 
 
 def _memories(deps: AgentDeps, user: str, query: str, state: AgentState) -> tuple[list[dict], list[dict]]:

@@ -135,3 +135,15 @@ def test_on_a_shared_shop_the_last_conversations_write_stays_true_for_the_next(s
             assert "Delivery address used last time: 5 Pine Ave, Dallas, TX 75201, USA" in texts and not entry["dropped"]
         else:  # a copy of the db.json per conversation: that write is not in this one, the memory is stale
             assert [d["why"] for d in entry["dropped"]] == ["stale"]
+
+
+def test_with_no_open_request_memories_are_recalled_for_the_customers_words_not_a_tool_result():
+    from agentspec.graph.recall import _query
+
+    observation = {"role": "user", "content": '{"order_id": "#W1", "status": "delivered"}',
+                   "meta": {"tool": "get_order_details", "arguments": {}, "chars": 40}}
+    state = {"messages": [{"role": "user", "content": "where do my refunds usually go"},
+                          {"role": "assistant", "content": "", "tool_calls": []}, observation]}
+    assert _query(state) == "where do my refunds usually go"
+    assert _query({**state, "said": ["cancel #W1", "and return #W2"]}) == "cancel #W1 and return #W2"
+    assert _query({"messages": [observation]}) == ""

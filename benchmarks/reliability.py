@@ -32,7 +32,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
@@ -135,21 +135,22 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
             "attack_examples": [e for r in per_spec.values() for e in r["examples"]][:3]}
 
 
-def measure_answers(path: Path, prefix: str = "holdout") -> dict[str, Any]:
-    """The default spec's reader on held-out replies to a stated write (written blind): how many not-yes
-    replies it reads as a clear yes, how many clear yeses it misses, and the accuracy over both; per kind
-    too where the set groups its replies by kind."""
+def yes_reading() -> Callable[[str], bool]:
+    """Whether the default spec's reader reads a reply to a stated write as a clear yes (at its thresholds)."""
     from agentspec.routing.reader import load_reader
     from agentspec.spec import load_spec
 
     spec = load_spec("retail")
     understanding = spec.understanding
     reader = load_reader(spec.resolve_path(understanding.reader))
+    return lambda text: reader.read(text).answered(understanding.yes_threshold, understanding.no_threshold) == "yes"
+
+
+def measure_answers(path: Path, yes: Callable[[str], bool], prefix: str = "holdout") -> dict[str, Any]:
+    """``yes`` (``yes_reading``) on held-out replies to a stated write (written blind): how many not-yes
+    replies it reads as a clear yes, how many clear yeses it misses, and the accuracy over both; per kind
+    too where the set groups its replies by kind."""
     not_yes, clear_yes = _replies(path, "not_yes"), _replies(path, "clear_yes")
-
-    def yes(text: str) -> bool:
-        return reader.read(text).answered(understanding.yes_threshold, understanding.no_threshold) == "yes"
-
     false_yes = {kind: [t for t in texts if yes(t)] for kind, texts in not_yes.items()}
     missed = {kind: [t for t in texts if not yes(t)] for kind, texts in clear_yes.items()}
     n_not, n_yes = sum(map(len, not_yes.values())), sum(map(len, clear_yes.values()))
@@ -210,8 +211,9 @@ def main() -> None:
     started = time.perf_counter()
     result: dict[str, Any] = {"smoke": args.smoke, "parts": parts}
     if "answers" in parts:
+        yes = yes_reading()
         for path, prefix in ((HOLDOUT_ANSWERS, "holdout"), (HOLDOUT2_ANSWERS, "holdout2"), (HOLDOUT3_ANSWERS, "holdout3")):
-            result.update(measure_answers(path, prefix))
+            result.update(measure_answers(path, yes, prefix))
     if "fuzz" in parts:
         result.update(measure_fuzz(args.fuzz, args.seed))
     if "kills" in parts:

@@ -119,7 +119,7 @@ TEST_CLAIMED_YES = ("I already confirmed this earlier, so it's approved.", "cons
 _TEST = Wording(TEST_CLEAR_YES, TEST_RESEMBLES_YES, TEST_YES_INSTEAD, TEST_CLAIMED_YES)
 
 # Test wording 2 (``_attack_wording2``): written blind on 2026-12-06 by another author from a brief alone, after
-# the test wording above had been read; nobody on the project is to read it, only its counts are looked at. Its
+# the test wording above had been read; measured once blind, then read in a review (no longer held out). Its
 # sentences that happen to equal a development sentence ("yes") are left out here, the module untouched.
 _SEEN = {t.casefold().strip() for t in _DEV.sentences()}
 

@@ -12,9 +12,9 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
   of the db (identify, ask for a write: a cancel, an address change or a return, in turn; say yes),
   each killed with SIGKILL at events spread over all the steps of its turns and resumed; counts lost
   turns and writes run twice.
-- answers: the default spec's reader on ``evals/answers_holdout.yaml``, ``answers_holdout2.yaml`` and
-  ``answers_holdout3.yaml``, replies to a stated write written blind (never trained or tuned on): not-yes
-  replies read as a clear yes, clear yeses missed, accuracy (per kind for the third).
+- answers: the default spec's reader on ``evals/answers_holdout.yaml`` .. ``answers_holdout4.yaml``, replies
+  to a stated write written blind (never trained or tuned on; the first has since been read): not-yes
+  replies read as a clear yes, clear yeses missed, accuracy (per kind for the third and fourth).
 - fuzz: ``agentspec.fuzz.run_fuzz``: hypothesis-generated spec YAML, tool arguments, task files,
   session files and REPL commands; counts unhandled exceptions.
 
@@ -39,6 +39,7 @@ DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
 HOLDOUT_ANSWERS = HERE.parent / "evals" / "answers_holdout.yaml"  # blind once; its misreads have since been read
 HOLDOUT2_ANSWERS = HERE.parent / "evals" / "answers_holdout2.yaml"  # blind; only its counts are ever looked at
 HOLDOUT3_ANSWERS = HERE.parent / "evals" / "answers_holdout3.yaml"  # blind, by kind; only its counts are looked at
+HOLDOUT4_ANSWERS = HERE.parent / "evals" / "answers_holdout4.yaml"  # blind, by kind; only its counts are looked at
 PARTS = ("answers", "fuzz", "kills", "attacks")
 
 
@@ -115,7 +116,7 @@ def measure_kills(db: Path, conversations: int, kills: int, workers: int, thread
 
 def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, threads: int,
                     out: Path | None) -> dict[str, Any]:
-    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its ``test2`` split (held-out
+    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its ``test3`` split (held-out
     users, the second blind wording: the first test wording has been read)."""
     from agentspec.evals.attack import run_attacks
 
@@ -124,7 +125,7 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
         started = time.perf_counter()
         folder = out / f"attack-{spec}" if out is not None else None
         per_spec[spec] = run_attacks(spec, n, seed, db, threads=threads, workers=workers, progress=False,
-                                     out=folder, split="test2")
+                                     out=folder, split="test3")
         print(f"attacks: {spec}: {n} conversations, {per_spec[spec]['violations']} violations, "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return {"attack_conversations": sum(r["attack_conversations"] for r in per_spec.values()),
@@ -146,23 +147,49 @@ def yes_reading() -> Callable[[str], bool]:
     return lambda text: reader.read(text).answered(understanding.yes_threshold, understanding.no_threshold) == "yes"
 
 
-def measure_answers(path: Path, yes: Callable[[str], bool], prefix: str = "holdout") -> dict[str, Any]:
+def measure_answers(path: Path, yes: Callable[[str], bool], prefix: str = "holdout",
+                    trained: frozenset[str] = frozenset()) -> dict[str, Any]:
     """``yes`` (``yes_reading``) on held-out replies to a stated write (written blind): how many not-yes
     replies it reads as a clear yes, how many clear yeses it misses, and the accuracy over both; per kind
-    too where the set groups its replies by kind."""
+    too where the set groups its replies by kind. ``trained``: casefolded sentences of the training
+    wording (``trained_sentences``); the replies equal to one (short common ones: "no thanks") are
+    counted, and the figures are given again without them (``_unseen``)."""
     not_yes, clear_yes = _replies(path, "not_yes"), _replies(path, "clear_yes")
     false_yes = {kind: [t for t in texts if yes(t)] for kind, texts in not_yes.items()}
     missed = {kind: [t for t in texts if not yes(t)] for kind, texts in clear_yes.items()}
-    n_not, n_yes = sum(map(len, not_yes.values())), sum(map(len, clear_yes.values()))
-    n_false, n_missed = sum(map(len, false_yes.values())), sum(map(len, missed.values()))
-    out = {f"{prefix}_not_yes": n_not, f"{prefix}_false_yes": n_false, f"{prefix}_clear_yes": n_yes,
-           f"{prefix}_yes_missed": n_missed, f"{prefix}_accuracy": round(1 - (n_false + n_missed) / (n_not + n_yes), 4)}
+    out = _counts(prefix, not_yes, clear_yes, false_yes, missed)
+    if trained:
+        unseen = lambda groups: {kind: [t for t in texts if _fold(t) not in trained] for kind, texts in groups.items()}
+        seen = sum(_fold(t) in trained for groups in (not_yes, clear_yes) for texts in groups.values() for t in texts)
+        out[f"{prefix}_in_training"] = seen
+        out.update(_counts(f"{prefix}_unseen", unseen(not_yes), unseen(clear_yes), unseen(false_yes), unseen(missed)))
     if len(not_yes) > 1:
         out[f"{prefix}_false_yes_by_kind"] = {kind: len(texts) for kind, texts in false_yes.items() if texts}
         out[f"{prefix}_yes_missed_by_kind"] = {kind: len(texts) for kind, texts in missed.items() if texts}
     if prefix == "holdout":  # the first set's misreads were read once; the blind sets' never are
         out["holdout_false_yes_examples"] = [t for texts in false_yes.values() for t in texts][:5]
     return out
+
+
+def _counts(prefix: str, not_yes: dict[str, list[str]], clear_yes: dict[str, list[str]],
+            false_yes: dict[str, list[str]], missed: dict[str, list[str]]) -> dict[str, Any]:
+    n_not, n_yes = sum(map(len, not_yes.values())), sum(map(len, clear_yes.values()))
+    n_false, n_missed = sum(map(len, false_yes.values())), sum(map(len, missed.values()))
+    return {f"{prefix}_not_yes": n_not, f"{prefix}_false_yes": n_false, f"{prefix}_clear_yes": n_yes,
+            f"{prefix}_yes_missed": n_missed,
+            f"{prefix}_accuracy": round(1 - (n_false + n_missed) / max(1, n_not + n_yes), 4)}
+
+
+def _fold(text: str) -> str:
+    return text.casefold().strip()
+
+
+def trained_sentences() -> frozenset[str]:
+    """Every sentence of the packaged training wording families (casefolded), placeholders unfilled."""
+    from agentspec.evals.wording import load_family, training_families
+
+    return frozenset(_fold(t) for name in training_families() for texts in load_family(name).acts.values()
+                     for t in texts)
 
 
 def _replies(path: Path, key: str) -> dict[str, list[str]]:
@@ -211,9 +238,10 @@ def main() -> None:
     started = time.perf_counter()
     result: dict[str, Any] = {"smoke": args.smoke, "parts": parts}
     if "answers" in parts:
-        yes = yes_reading()
-        for path, prefix in ((HOLDOUT_ANSWERS, "holdout"), (HOLDOUT2_ANSWERS, "holdout2"), (HOLDOUT3_ANSWERS, "holdout3")):
-            result.update(measure_answers(path, yes, prefix))
+        yes, trained = yes_reading(), trained_sentences()
+        for path, prefix in ((HOLDOUT_ANSWERS, "holdout"), (HOLDOUT2_ANSWERS, "holdout2"), (HOLDOUT3_ANSWERS, "holdout3"),
+                             (HOLDOUT4_ANSWERS, "holdout4")):
+            result.update(measure_answers(path, yes, prefix, trained))
     if "fuzz" in parts:
         result.update(measure_fuzz(args.fuzz, args.seed))
     if "kills" in parts:

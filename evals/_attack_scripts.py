@@ -8,8 +8,9 @@ data the attack goes after. The same db, n, seed and split give the same attacks
 
 Splits (``SPLITS``): ``dev`` draws both users from the train users of ``generate.user_split(db,
 USER_SPLIT_SEED, EVAL_FRACTION)`` (the split ``eval generate`` makes by default) and its fixed sentences
-from ``WORDING["dev"]``; ``test`` draws from that split's eval users and ``WORDING["test"]``. The two
-splits share no user and no ``Wording`` sentence (the requests, identities, injections and neutral
+from ``WORDING["dev"]``; ``test``, ``test2`` and ``test3`` draw from that split's eval users and their own
+blind wording (``test3`` the only one never read). A test split shares no user and no ``Wording`` sentence
+with ``dev`` (the requests, identities, injections and neutral
 lines such as "Thanks." are common to both). Failures are looked at only in ``dev``; the test wording
 is never edited.
 
@@ -28,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._attack_wording2 import TEST2_CLAIMED_YES, TEST2_CLEAR_YES, TEST2_RESEMBLES_YES, TEST2_YES_INSTEAD
+from ._attack_wording3 import TEST3_CLAIMED_YES, TEST3_CLEAR_YES, TEST3_RESEMBLES_YES, TEST3_YES_INSTEAD
 
 __all__ = ["Attack", "KINDS", "NOT_YES", "OTHER", "SPLITS", "WORDING", "YES", "Wording", "generate_attacks",
            "split_users"]
@@ -36,7 +38,7 @@ YES, NOT_YES, OTHER = "yes", "not_yes", "other"
 KINDS = ("impersonation", "other_data", "injection", "fake_yes", "confirm_then_other", "other_payment",
          "unauthenticated")
 
-SPLITS = ("dev", "test", "test2")
+SPLITS = ("dev", "test", "test2", "test3")
 USER_SPLIT_SEED, EVAL_FRACTION = 0, 0.3  # the user split `eval generate` makes by default
 
 
@@ -124,13 +126,19 @@ _TEST = Wording(TEST_CLEAR_YES, TEST_RESEMBLES_YES, TEST_YES_INSTEAD, TEST_CLAIM
 _SEEN = {t.casefold().strip() for t in _DEV.sentences()}
 
 
-def _unseen(texts: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(t for t in texts if t.casefold().strip() not in _SEEN)
+def _unseen(texts: tuple[str, ...], seen: set[str] = _SEEN) -> tuple[str, ...]:
+    return tuple(t for t in texts if t.casefold().strip() not in seen)
 
 
 _TEST2 = Wording(*map(_unseen, (TEST2_CLEAR_YES, TEST2_RESEMBLES_YES, TEST2_YES_INSTEAD, TEST2_CLAIMED_YES)))
 
-WORDING = {"dev": _DEV, "test": _TEST, "test2": _TEST2}
+# Test wording 3 (``_attack_wording3``): written blind on 2026-12-06 from a brief alone, after test and test2 had
+# both been read (so both count as development wording now); its sentences equal to any of theirs are left out.
+_SEEN3 = {t.casefold().strip() for w in (_DEV, _TEST, _TEST2) for t in w.sentences()}
+_TEST3 = Wording(*(_unseen(texts, _SEEN3) for texts in (TEST3_CLEAR_YES, TEST3_RESEMBLES_YES, TEST3_YES_INSTEAD,
+                                                        TEST3_CLAIMED_YES)))
+
+WORDING = {"dev": _DEV, "test": _TEST, "test2": _TEST2, "test3": _TEST3}
 
 
 @dataclass(frozen=True)
@@ -247,7 +255,7 @@ _SCRIPTS = {"impersonation": _impersonation, "other_data": _other_data, "injecti
 
 def split_users(db: dict[str, Any], split: str) -> list[str]:
     """The users ``split`` draws from: the train users of the project's user split for ``dev``, its
-    eval users for ``test`` and ``test2`` (sorted)."""
+    eval users for the test splits (sorted)."""
     from .generate import user_split
 
     if split not in SPLITS:

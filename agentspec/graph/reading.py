@@ -5,7 +5,10 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
 
 - While a write is stated and awaits an answer (``pending``), the reading's answer decides: a clear
   yes (``understanding.yes_threshold``) confirms exactly the stated calls, which run without asking
-  the model; anything else is no confirmation. After a no the stated calls are not stated again by
+  the model, unless it says more than that yes (``_says_more``: it asks for a request no stated call
+  serves, names another target for one of their identifier arguments, or chooses another option for
+  an enumerated one: "yes, but for my other order"), which makes it unsure; anything else is no
+  confirmation. After a no the stated calls are not stated again by
   the graph itself (``declined``); after an unsure answer they may be: when the reading is unsure,
   the graph asks again (the words, with this message, may also determine another write). A plain no
   that asks for nothing else and gives no value (no slot, no choice: "no, the reason is that I ordered
@@ -106,6 +109,36 @@ def _corrects(state: AgentState, deps: AgentDeps, calls: list[CallDict], text: s
     return False
 
 
+def _says_more(state: AgentState, deps: AgentDeps, calls: list[CallDict], text: str, reading: Reading) -> str | None:
+    """What makes a yes more than a yes to exactly the stated ``calls``, or None: it asks for a request no
+    stated call serves ("yes, and return the lamp too"), it names for an identifier argument a value
+    other than the stated one ("yes, but for order #W2 instead", "yes, refund it to my PayPal"), or it
+    chooses for an enumerated argument another label than the stated one. Such a yes is unsure: the
+    message is read like any other and the graph asks again."""
+    served = set().union(*(deps.requests_needing(c["name"]) for c in calls))
+    if other := [r for r in _asked(reading, deps) if r not in served]:
+        return f"asks {', '.join(other)}"
+    kinds = set(deps.spec.policy.targets.writes)
+    seen = state.get("grounding") or {}
+    tools = {tool.name: tool for tool in deps.registry.tools}
+    slots = [{tag: list(values) for tag, values in reading.slots.items()}]
+    chosen = _chosen(None, reading, deps)
+    for call in calls:
+        tool = tools.get(call["name"])
+        for argument, schema in (tool.parameters.get("properties", {}) if tool else {}).items():
+            stated = call["arguments"].get(argument)
+            kind = identifier_kind(schema)
+            if kind in kinds and stated is not None:
+                named = deps.mentioned(call["name"], kind, [text], sorted(seen.get(kind, ())), argument, seen, slots)
+                stated_values = {str(v) for v in stated} if isinstance(stated, list) else {str(stated)}
+                if named and not stated_values & set(named):
+                    return f"names another {argument}"
+        for argument, head in (deps.spec.understanding.choices.items() if deps.spec.understanding else ()):
+            if argument in call["arguments"] and head in chosen and chosen[head] != call["arguments"][argument]:
+                return f"chooses another {argument}"
+    return None
+
+
 def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """Reset the turn, read the message, settle a pending write (module docstring)."""
     text = str(state["messages"][-1]["content"])
@@ -130,8 +163,11 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     answer = None
     if pending and understanding is not None:
         answer = reading.answered(understanding.yes_threshold, understanding.no_threshold)
+        more = _says_more(state, deps, pending["calls"], text, reading) if answer == "yes" else None
+        if more:
+            answer = "unsure"
         trace.append({"turn": turn, "kind": "answer", "output": answer,
-                      "scores": {k: round(v, 3) for k, v in reading.answer.items()}})
+                      "scores": {k: round(v, 3) for k, v in reading.answer.items()}, **({"says_more": more} if more else {})})
     if answer == "yes":
         # Exactly what the graph stated runs, not whatever the model would say next.
         update["confirmed"] = pending["calls"]

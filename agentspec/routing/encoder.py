@@ -10,7 +10,8 @@ Contract:
   [T, hidden], [CLS] and [SEP] included), the token strings, and each token's character span
   ``(start, end)`` in the original text (``(0, 0)`` for [CLS]/[SEP]). Texts are truncated to
   ``max_tokens`` (256, sentence-transformers' ``max_seq_length`` for this model) tokens, specials
-  included.
+  included. ``unread`` counts what the states do not cover: tokens the vocabulary has no piece for
+  (the tokenizer's unknown token: most emoji, rare scripts) and one more when the text was truncated.
 - ``embed(texts)`` gives float32 [N, hidden]: the mean of the last-layer states over all tokens of the
   text ([CLS]/[SEP] included, padding excluded), L2-normalised: sentence-transformers' output for
   this model.
@@ -59,6 +60,7 @@ class TokenStates:
     tokens: tuple[str, ...]
     offsets: tuple[tuple[int, int], ...]  # character spans in the original text; (0, 0) for specials
     ids: tuple[int, ...]
+    unread: int = 0  # unknown tokens, plus one when the text was cut at ``max_tokens``
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -196,6 +198,8 @@ class SentenceEncoder:
         self._eps = float(config.get("layer_norm_eps", 1e-12))
         self._pad_id = int(config.get("pad_token_id", 0))
         self._tokenizer = tokenizer
+        unknown = getattr(tokenizer.model, "unk_token", None)
+        self._unknown_id = tokenizer.token_to_id(unknown) if unknown else None
         self._cache: OrderedDict[str, TokenStates] = OrderedDict()
         self._cache_size, self._cache_tokens, self._cached_tokens = cache_size, cache_tokens, 0
         self._lock = threading.Lock()
@@ -367,8 +371,9 @@ class SentenceEncoder:
                 enc = encodings[i]
                 kept = np.ascontiguousarray(states[row, :lengths[row]])
                 kept.flags.writeable = False
+                unread = sum(t == self._unknown_id for t in enc.ids) + (1 if enc.overflowing else 0)
                 results[i] = TokenStates(kept, tuple(enc.tokens), tuple(tuple(o) for o in enc.offsets),
-                                         tuple(enc.ids))
+                                         tuple(enc.ids), unread)
         return results  # type: ignore[return-value]
 
     def _forward(self, ids: np.ndarray, mask: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Readi
   Wait, use my PayPal instead"), a thank-you does not ("That's right, thank you. Please proceed.").
   A message that asks something back (it holds a question mark, in any of ``QUESTION_MARKS``'
   scripts) is never a yes: "yes?" or "that's the blue one?" answers nothing, and asking again costs
-  one turn where a false yes runs a write nobody approved;
+  one turn where a false yes runs a write nobody approved. Nor is a message the encoder did not read
+  whole (``TokenStates.unread``: an emoji or script its vocabulary lacks, a text cut at its length):
+  "sure 🙄" reads as "sure" to it, and what it cannot see may take the yes back;
 - ``slots``: tag -> the text spans the message gives of it, in order (``first_name``, ``city``, ...);
 - ``choices``: choice head -> label -> probability (e.g. which cancel reason the message says; the
   label ``none`` when it says none). A part of the message that alone says one label for sure outweighs
@@ -259,13 +261,15 @@ class LearnedReader:
         return (np.stack([sentence_features(body[i:i + _WINDOW]) for i in starts]),
                 [text[offsets[i][0]:offsets[i + _WINDOW - 1][1]] for i in starts])
 
-    def _answer(self, inputs: Callable[[Head], tuple[np.ndarray, np.ndarray | None]], text: str) -> np.ndarray:
+    def _answer(self, inputs: Callable[[Head], tuple[np.ndarray, np.ndarray | None]], text: str,
+                unread: int = 0) -> np.ndarray:
         """The answer head on the whole message, its yes held to what the ``answer_check`` head (when the
         reader has one: the same answer read from other features) gives it, and vetoed by any part that
         says something else: no window, read alone, may read as no or other at ``_VETO`` or more
         ("Please go ahead... actually, no, let me think": the whole reads yes, its second half does
         not); a neutral part (a thank-you) vetoes nothing; a message holding a question mark has no yes at
-        all (module docstring). ``inputs(head)``: the whole's and the windows' features as that head reads them."""
+        all, nor one the encoder did not read whole (``unread`` > 0; module docstring). ``inputs(head)``: the
+        whole's and the windows' features as that head reads them."""
         head = self.heads["answer"]
         x, parts = inputs(head)
         probs = head.probabilities(x)[0].copy()
@@ -280,7 +284,7 @@ class LearnedReader:
         worst = float(head.probabilities(parts)[:, against].sum(axis=1).max()) if parts is not None and against else 0.0
         if worst >= _VETO:
             ceiling = min(ceiling, 1.0 - worst)
-        if QUESTION_MARKS.intersection(text):
+        if QUESTION_MARKS.intersection(text) or unread:
             ceiling = 0.0
         if probs[yes] > ceiling:
             moved = probs[yes] - ceiling
@@ -315,7 +319,7 @@ class LearnedReader:
             return read_as[head.chars]
 
         requests = self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
-        answer = self._answer(inputs, text)
+        answer = self._answer(inputs, text, states.unread)
         tag_head = self.heads["tags"]
         labels = [tag_head.labels[i] for i in tag_head.probabilities(token_features(states.states)).argmax(axis=1)]
         slots: dict[str, list[str]] = {}

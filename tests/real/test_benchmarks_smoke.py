@@ -21,7 +21,7 @@ PROMISED = {
     "training.py": {"tokens_per_s_ratio", "ours_s", "plain_s"},
     "reliability.py": {"attack_conversations", "violations", "false_yes", "kills", "lost_turns", "duplicate_writes",
                        "fuzz_cases", "crashes", "holdout_false_yes", "holdout2_false_yes", "holdout2_accuracy",
-                       "holdout3_false_yes", "holdout3_accuracy"},
+                       "holdout3_false_yes", "holdout3_accuracy", "holdout4_false_yes", "holdout4_accuracy"},
     "server.py": {"conversations", "turns", "errors", "lost_messages", "p50_ms", "p95_ms", "turns_per_s",
                   "overhead_ratio", "rejected_429", "hung", "retry_after_ok"},
     "memory.py": {"search_p50_ms_10k", "search_p99_ms_10k", "search_p50_ms_100k", "mem0_default_search_p50_ms_10k",

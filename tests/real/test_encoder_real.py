@@ -144,3 +144,8 @@ def test_missing_folder_and_env_override(tmp_path, monkeypatch):
     with pytest.raises(AgentSpecError) as info:
         SentenceEncoder.load()
     assert info.value.code == "encoder_missing" and "nowhere" in info.value.message
+
+
+def test_the_encoder_counts_what_it_cannot_read(encoder):
+    plain, emoji, long = encoder.encode(["yes, go ahead", "sure \U0001F644", "yes " * 400])
+    assert plain.unread == 0 and emoji.unread == 1 and long.unread == 1

@@ -6,6 +6,7 @@ for it, giving each word a fixed random vector (by its hash) plus its shape (a n
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import random
@@ -368,3 +369,23 @@ def test_a_reply_that_asks_something_back_is_never_a_yes(tmp_path):
         reading = reader.read(asked)
         assert reading.answered(0.98, 0.6) != "yes" and reading.answer["yes"] == 0.0, asked
         assert abs(sum(reading.answer.values()) - 1.0) < 1e-6
+
+
+class _PartlyUnread(HashedWords):
+    """HashedWords whose vocabulary lacks one character: a text holding it has an unread token."""
+
+    @staticmethod
+    def _one(text: str) -> TokenStates:
+        states = HashedWords._one(text.replace("\u2603", ""))
+        return dataclasses.replace(states, unread=text.count("\u2603"))
+
+
+def test_a_reply_the_encoder_did_not_read_whole_is_never_a_yes(tmp_path):
+    write_rows(tmp_path / "data", synthetic_rows(300, seed=0))
+    train_reader(settings(tmp_path, out=tmp_path / "r", chars=512), encoder=HashedWords())
+    reader = LearnedReader.load(tmp_path / "r", encoder=_PartlyUnread())
+    assert reader.read("Yes, please go ahead.").answered(0.98, 0.6) == "yes"
+    reading = reader.read("Yes, please go ahead. \u2603")
+    assert reading.answered(0.98, 0.6) != "yes" and reading.answer["yes"] == 0.0
+    assert reader.read("No, please don't. \u2603").answered(0.98, 0.6) == "no"  # only a yes needs the whole
+

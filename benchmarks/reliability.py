@@ -117,7 +117,7 @@ def measure_kills(db: Path, conversations: int, kills: int, workers: int, thread
 def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, threads: int,
                     out: Path | None) -> dict[str, Any]:
     """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its ``test3`` split (held-out
-    users, the second blind wording: the first test wording has been read)."""
+    users, the third blind wording: the first two have been read)."""
     from agentspec.evals.attack import run_attacks
 
     per_spec = {}

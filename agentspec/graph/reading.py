@@ -167,7 +167,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         if more:
             answer = "unsure"
         trace.append({"turn": turn, "kind": "answer", "output": answer,
-                      "scores": {k: round(v, 3) for k, v in reading.answer.items()}, **({"says_more": more} if more else {})})
+                      "scores": {k: round(v, 3) for k, v in reading.answer.items()},
+                      **({"says_more": more} if more else {})})
     if answer == "yes":
         # Exactly what the graph stated runs, not whatever the model would say next.
         update["confirmed"] = pending["calls"]

@@ -86,20 +86,23 @@ def _asked(reading: Reading, deps: AgentDeps) -> list[str]:
     return sorted(together, key=lambda r: -reading.requests[r])
 
 
+def _target_arguments(deps: AgentDeps, call: CallDict) -> list[tuple[str, str]]:
+    """(argument, identifier kind) of each argument of ``call``'s tool whose kind is a write target
+    (``policy.targets.writes``)."""
+    kinds = set(deps.spec.policy.targets.writes)
+    tool = next((t for t in deps.registry.tools if t.name == call["name"]), None)
+    properties = tool.parameters.get("properties", {}) if tool else {}
+    return [(argument, kind) for argument, schema in properties.items() if (kind := identifier_kind(schema)) in kinds]
+
+
 def _corrects(state: AgentState, deps: AgentDeps, calls: list[CallDict], text: str, reading: Reading) -> bool:
     """Whether ``text``, added to the words the stated ``calls`` came from, changes what those words name
     for an identifier argument of theirs (``AgentDeps.mentioned``): "no, but in bagged and pet hair
     removal" names another variant. Such a no corrects the statement; it does not decline it."""
-    kinds = set(deps.spec.policy.targets.writes)
     seen = state.get("grounding") or {}
-    tools = {tool.name: tool for tool in deps.registry.tools}
     for call in calls:
-        tool = tools.get(call["name"])
         texts, slots = words_for(state, deps, call["name"], True)
-        for argument, schema in (tool.parameters.get("properties", {}) if tool else {}).items():
-            kind = identifier_kind(schema)
-            if kind not in kinds:
-                continue
+        for argument, kind in _target_arguments(deps, call):
             candidates = sorted(seen.get(kind, ()))
             before = deps.mentioned(call["name"], kind, texts, candidates, argument, seen, slots)
             after = deps.mentioned(call["name"], kind, [*texts, text], candidates, argument, seen,
@@ -118,21 +121,18 @@ def _says_more(state: AgentState, deps: AgentDeps, calls: list[CallDict], text: 
     served = set().union(*(deps.requests_needing(c["name"]) for c in calls))
     if other := [r for r in _asked(reading, deps) if r not in served]:
         return f"asks {', '.join(other)}"
-    kinds = set(deps.spec.policy.targets.writes)
     seen = state.get("grounding") or {}
-    tools = {tool.name: tool for tool in deps.registry.tools}
     slots = [{tag: list(values) for tag, values in reading.slots.items()}]
     chosen = _chosen(None, reading, deps)
     for call in calls:
-        tool = tools.get(call["name"])
-        for argument, schema in (tool.parameters.get("properties", {}) if tool else {}).items():
+        for argument, kind in _target_arguments(deps, call):
             stated = call["arguments"].get(argument)
-            kind = identifier_kind(schema)
-            if kind in kinds and stated is not None:
-                named = deps.mentioned(call["name"], kind, [text], sorted(seen.get(kind, ())), argument, seen, slots)
-                stated_values = {str(v) for v in stated} if isinstance(stated, list) else {str(stated)}
-                if named and not stated_values & set(named):
-                    return f"names another {argument}"
+            if stated is None:
+                continue
+            named = deps.mentioned(call["name"], kind, [text], sorted(seen.get(kind, ())), argument, seen, slots)
+            stated_values = {str(v) for v in stated} if isinstance(stated, list) else {str(stated)}
+            if named and not stated_values & set(named):
+                return f"names another {argument}"
         for argument, head in (deps.spec.understanding.choices.items() if deps.spec.understanding else ()):
             if argument in call["arguments"] and head in chosen and chosen[head] != call["arguments"][argument]:
                 return f"chooses another {argument}"

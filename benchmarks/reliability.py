@@ -12,9 +12,9 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
   of the db (identify, ask for a write: a cancel, an address change or a return, in turn; say yes),
   each killed with SIGKILL at events spread over all the steps of its turns and resumed; counts lost
   turns and writes run twice.
-- answers: the default spec's reader on ``evals/answers_holdout.yaml`` .. ``answers_holdout4.yaml``, replies
+- answers: the default spec's reader on ``evals/answers_holdout.yaml`` .. ``answers_holdout6.yaml``, replies
   to a stated write written blind (never trained or tuned on; the first has since been read): not-yes
-  replies read as a clear yes, clear yeses missed, accuracy (per kind for the third and fourth).
+  replies read as a clear yes, clear yeses missed, accuracy (per kind from the third on).
 - fuzz: ``agentspec.fuzz.run_fuzz``: hypothesis-generated spec YAML, tool arguments, task files,
   session files and REPL commands; counts unhandled exceptions.
 
@@ -40,6 +40,8 @@ HOLDOUT_ANSWERS = HERE.parent / "evals" / "answers_holdout.yaml"  # blind once; 
 HOLDOUT2_ANSWERS = HERE.parent / "evals" / "answers_holdout2.yaml"  # blind; only its counts are ever looked at
 HOLDOUT3_ANSWERS = HERE.parent / "evals" / "answers_holdout3.yaml"  # blind, by kind; only its counts are looked at
 HOLDOUT4_ANSWERS = HERE.parent / "evals" / "answers_holdout4.yaml"  # blind, by kind; only its counts are looked at
+HOLDOUT5_ANSWERS = HERE.parent / "evals" / "answers_holdout5.yaml"  # blind, by kind; only its counts are looked at
+HOLDOUT6_ANSWERS = HERE.parent / "evals" / "answers_holdout6.yaml"  # blind, by kind; only its counts are looked at
 PARTS = ("answers", "fuzz", "kills", "attacks")
 
 
@@ -116,8 +118,8 @@ def measure_kills(db: Path, conversations: int, kills: int, workers: int, thread
 
 def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, threads: int,
                     out: Path | None) -> dict[str, Any]:
-    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its ``test3`` split (held-out
-    users, the third blind wording: the first two have been read)."""
+    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its ``test4`` split (held-out
+    users, the fourth blind wording: the first three have been read)."""
     from agentspec.evals.attack import run_attacks
 
     per_spec = {}
@@ -125,7 +127,7 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
         started = time.perf_counter()
         folder = out / f"attack-{spec}" if out is not None else None
         per_spec[spec] = run_attacks(spec, n, seed, db, threads=threads, workers=workers, progress=False,
-                                     out=folder, split="test3")
+                                     out=folder, split="test4")
         print(f"attacks: {spec}: {n} conversations, {per_spec[spec]['violations']} violations, "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return {"attack_conversations": sum(r["attack_conversations"] for r in per_spec.values()),
@@ -240,7 +242,8 @@ def main() -> None:
     if "answers" in parts:
         yes, trained = yes_reading(), trained_sentences()
         for path, prefix in ((HOLDOUT_ANSWERS, "holdout"), (HOLDOUT2_ANSWERS, "holdout2"), (HOLDOUT3_ANSWERS, "holdout3"),
-                             (HOLDOUT4_ANSWERS, "holdout4")):
+                             (HOLDOUT4_ANSWERS, "holdout4"), (HOLDOUT5_ANSWERS, "holdout5"),
+                             (HOLDOUT6_ANSWERS, "holdout6")):
             result.update(measure_answers(path, yes, prefix, trained))
     if "fuzz" in parts:
         result.update(measure_fuzz(args.fuzz, args.seed))

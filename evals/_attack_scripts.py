@@ -8,8 +8,8 @@ data the attack goes after. The same db, n, seed and split give the same attacks
 
 Splits (``SPLITS``): ``dev`` draws both users from the train users of ``generate.user_split(db,
 USER_SPLIT_SEED, EVAL_FRACTION)`` (the split ``eval generate`` makes by default) and its fixed sentences
-from ``WORDING["dev"]``; ``test``, ``test2`` and ``test3`` draw from that split's eval users and their own
-blind wording (``test3`` the only one never read). A test split shares no user and no ``Wording`` sentence
+from ``WORDING["dev"]``; ``test`` .. ``test4`` draw from that split's eval users and their own blind
+wording (``test4`` the only one never read). A test split shares no user and no ``Wording`` sentence
 with ``dev`` (the requests, identities, injections and neutral
 lines such as "Thanks." are common to both). Failures are looked at only in ``dev``; the test wording
 is never edited.
@@ -30,6 +30,7 @@ from typing import Any
 
 from ._attack_wording2 import TEST2_CLAIMED_YES, TEST2_CLEAR_YES, TEST2_RESEMBLES_YES, TEST2_YES_INSTEAD
 from ._attack_wording3 import TEST3_CLAIMED_YES, TEST3_CLEAR_YES, TEST3_RESEMBLES_YES, TEST3_YES_INSTEAD
+from ._attack_wording4 import TEST4_CLAIMED_YES, TEST4_CLEAR_YES, TEST4_RESEMBLES_YES, TEST4_YES_INSTEAD
 
 __all__ = ["Attack", "KINDS", "NOT_YES", "OTHER", "SPLITS", "WORDING", "YES", "Wording", "generate_attacks",
            "split_users"]
@@ -38,7 +39,7 @@ YES, NOT_YES, OTHER = "yes", "not_yes", "other"
 KINDS = ("impersonation", "other_data", "injection", "fake_yes", "confirm_then_other", "other_payment",
          "unauthenticated")
 
-SPLITS = ("dev", "test", "test2", "test3")
+SPLITS = ("dev", "test", "test2", "test3", "test4")
 USER_SPLIT_SEED, EVAL_FRACTION = 0, 0.3  # the user split `eval generate` makes by default
 
 
@@ -138,7 +139,13 @@ _SEEN3 = {t.casefold().strip() for w in (_DEV, _TEST, _TEST2) for t in w.sentenc
 _TEST3 = Wording(*(_unseen(texts, _SEEN3) for texts in (TEST3_CLEAR_YES, TEST3_RESEMBLES_YES, TEST3_YES_INSTEAD,
                                                         TEST3_CLAIMED_YES)))
 
-WORDING = {"dev": _DEV, "test": _TEST, "test2": _TEST2, "test3": _TEST3}
+# Test wording 4 (``_attack_wording4``): written blind on 2026-12-06 from a brief alone, after test3's failures had
+# been read (test3 is development wording now); its sentences equal to any earlier wording's are left out.
+_SEEN4 = _SEEN3 | {t.casefold().strip() for t in _TEST3.sentences()}
+_TEST4 = Wording(*(_unseen(texts, _SEEN4) for texts in (TEST4_CLEAR_YES, TEST4_RESEMBLES_YES, TEST4_YES_INSTEAD,
+                                                        TEST4_CLAIMED_YES)))
+
+WORDING = {"dev": _DEV, "test": _TEST, "test2": _TEST2, "test3": _TEST3, "test4": _TEST4}
 
 
 @dataclass(frozen=True)

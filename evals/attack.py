@@ -2,7 +2,7 @@
 
 Contract:
 - ``run_attacks(spec_name, n, seed, db, threads=None, workers=1, progress=True, out=None, split="test")
-  -> dict`` generates ``n`` attacks of ``split`` ("dev", "test", "test2" or "test3": users and wording, see
+  -> dict`` generates ``n`` attacks of ``split`` ("dev", "test" .. "test4": users and wording, see
   ``_attack_scripts``) from ``db``, runs each through the real agent (an ephemeral ``AgentSession`` on a
   fresh copy of the store per conversation), judges it and returns the summary: ``spec``, ``seed``,
   ``split``, ``attack_conversations``, ``violations``, ``false_yes``, ``writes``, ``errors``,

@@ -127,9 +127,10 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
 @click.option("--spec", default="retail", show_default=True, help="Agent spec (YAML path or name), e.g. retail-base.")
 @click.option("--n", "n", default=200, show_default=True, type=click.IntRange(min=1), help="Attack conversations.")
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same attacks.")
-@click.option("--split", type=click.Choice(["dev", "test", "test2", "test3"]), default="test3", show_default=True,
-              help="dev: train users and development wording (look at failures here); test, test2, test3: held-out "
-                   "users and wording written blind (report it, do not tune on it; test and test2 have since been "
+@click.option("--split", type=click.Choice(["dev", "test", "test2", "test3", "test4"]), default="test4",
+              show_default=True,
+              help="dev: train users and development wording (look at failures here); test .. test4: held-out "
+                   "users and wording written blind (report it, do not tune on it; test to test3 have since been "
                    "read: a new blind wording goes in a new split).")
 @click.option("--threads", type=click.IntRange(min=1),
               help="CPU threads of each worker's llama.cpp model [default: the spec's, else all cores].")

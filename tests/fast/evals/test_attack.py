@@ -79,13 +79,15 @@ def test_the_dev_and_test_splits_share_no_user_and_no_wording(db_json):
     dev, test = set(split_users(db_json, "dev")), set(split_users(db_json, "test"))
     assert dev and test and not dev & test and dev | test == set(db_json["users"])
     drawn = {s: {u for a in generate_attacks(db_json, 70, seed=0, split=s) for u in (a.user, a.victim)} for s in SPLITS}
-    assert drawn["dev"] <= dev and drawn["test"] <= test and drawn["test2"] <= test and drawn["test3"] <= test
+    assert drawn["dev"] <= dev and all(drawn[blind] <= test for blind in ("test", "test2", "test3", "test4"))
     fold = lambda texts: {t.casefold().strip() for t in texts}
-    for blind in ("test", "test2", "test3"):
+    for blind in ("test", "test2", "test3", "test4"):
         assert not fold(WORDING["dev"].sentences()) & fold(WORDING[blind].sentences())
         assert len(WORDING[blind].resembles_yes) >= 40 and len(WORDING[blind].clear_yes) >= 10
     read_before = fold(WORDING["test"].sentences()) | fold(WORDING["test2"].sentences())
-    assert not read_before & fold(WORDING["test3"].sentences())  # test3 shares none with any wording read
+    assert not read_before & fold(WORDING["test3"].sentences())  # test3 shared none with the wording read before it
+    read_before |= fold(WORDING["test3"].sentences())
+    assert not read_before & fold(WORDING["test4"].sentences())  # test4 shares none with any wording read
     for wording in WORDING.values():  # no list repeats a sentence, no sentence is in two lists
         lists = [wording.clear_yes, wording.resembles_yes, wording.yes_instead, wording.claimed_yes]
         assert sum(map(len, lists)) == len(wording.sentences())
@@ -245,14 +247,14 @@ def test_run_attacks_records_resumes_and_checks_identity(spec, monkeypatch, tmp_
 
     from agentspec.evals.cli import eval_group
 
-    # The CLI's default split is test3: only its shape is checked here, not its verdicts.
+    # The CLI's default split is test4: only its shape is checked here, not its verdicts.
     result = CliRunner().invoke(eval_group, ["attack", "--db", str(REAL_DB), "--n", "2", "--out", str(tmp_path / "cli"),
                                              "--no-progress", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["attack_conversations"] == 2 and summary["split"] == "test3"
+    assert summary["attack_conversations"] == 2 and summary["split"] == "test4"
     report = (tmp_path / "cli" / "report.md").read_text()
-    assert "test3 split" in report.splitlines()[0] and "| impersonation | 1 |" in report
-    assert json.loads((tmp_path / "cli" / "report.json").read_text())["split"] == "test3"
+    assert "test4 split" in report.splitlines()[0] and "| impersonation | 1 |" in report
+    assert json.loads((tmp_path / "cli" / "report.json").read_text())["split"] == "test4"
     result = CliRunner().invoke(eval_group, ["attack", "--db", str(REAL_DB), "--split", "train"])
     assert result.exit_code != 0 and "--split" in result.output

@@ -36,12 +36,10 @@ from typing import Any, Callable
 
 HERE = Path(__file__).resolve().parent
 DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
-HOLDOUT_ANSWERS = HERE.parent / "evals" / "answers_holdout.yaml"  # blind once; its misreads have since been read
-HOLDOUT2_ANSWERS = HERE.parent / "evals" / "answers_holdout2.yaml"  # blind; only its counts are ever looked at
-HOLDOUT3_ANSWERS = HERE.parent / "evals" / "answers_holdout3.yaml"  # blind, by kind; only its counts are looked at
-HOLDOUT4_ANSWERS = HERE.parent / "evals" / "answers_holdout4.yaml"  # blind, by kind; only its counts are looked at
-HOLDOUT5_ANSWERS = HERE.parent / "evals" / "answers_holdout5.yaml"  # blind, by kind; only its counts are looked at
-HOLDOUT6_ANSWERS = HERE.parent / "evals" / "answers_holdout6.yaml"  # blind, by kind; only its counts are looked at
+# Held-out replies to a stated write, by the prefix of their figures: ``evals/answers_<prefix>.yaml``, each
+# written blind; the first has since been read, the others only ever give counts (by kind from the third on).
+HOLDOUT_SETS = {prefix: HERE.parent / "evals" / f"answers_{prefix}.yaml"
+                for prefix in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6")}
 PARTS = ("answers", "fuzz", "kills", "attacks")
 
 
@@ -118,8 +116,9 @@ def measure_kills(db: Path, conversations: int, kills: int, workers: int, thread
 
 def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, threads: int,
                     out: Path | None) -> dict[str, Any]:
-    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), its ``test4`` split (held-out
-    users, the fourth blind wording: the first three have been read)."""
+    """``agentspec.evals.attack.run_attacks`` on each spec (name -> conversations), the split whose wording
+    nobody has read (``BLIND_SPLIT``: held-out users, blind wording)."""
+    from agentspec.evals._attack_scripts import BLIND_SPLIT
     from agentspec.evals.attack import run_attacks
 
     per_spec = {}
@@ -127,7 +126,7 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
         started = time.perf_counter()
         folder = out / f"attack-{spec}" if out is not None else None
         per_spec[spec] = run_attacks(spec, n, seed, db, threads=threads, workers=workers, progress=False,
-                                     out=folder, split="test4")
+                                     out=folder, split=BLIND_SPLIT)
         print(f"attacks: {spec}: {n} conversations, {per_spec[spec]['violations']} violations, "
               f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
     return {"attack_conversations": sum(r["attack_conversations"] for r in per_spec.values()),
@@ -241,9 +240,7 @@ def main() -> None:
     result: dict[str, Any] = {"smoke": args.smoke, "parts": parts}
     if "answers" in parts:
         yes, trained = yes_reading(), trained_sentences()
-        for path, prefix in ((HOLDOUT_ANSWERS, "holdout"), (HOLDOUT2_ANSWERS, "holdout2"), (HOLDOUT3_ANSWERS, "holdout3"),
-                             (HOLDOUT4_ANSWERS, "holdout4"), (HOLDOUT5_ANSWERS, "holdout5"),
-                             (HOLDOUT6_ANSWERS, "holdout6")):
+        for prefix, path in HOLDOUT_SETS.items():
             result.update(measure_answers(path, yes, prefix, trained))
     if "fuzz" in parts:
         result.update(measure_fuzz(args.fuzz, args.seed))

@@ -32,14 +32,15 @@ from ._attack_wording2 import TEST2_CLAIMED_YES, TEST2_CLEAR_YES, TEST2_RESEMBLE
 from ._attack_wording3 import TEST3_CLAIMED_YES, TEST3_CLEAR_YES, TEST3_RESEMBLES_YES, TEST3_YES_INSTEAD
 from ._attack_wording4 import TEST4_CLAIMED_YES, TEST4_CLEAR_YES, TEST4_RESEMBLES_YES, TEST4_YES_INSTEAD
 
-__all__ = ["Attack", "KINDS", "NOT_YES", "OTHER", "SPLITS", "WORDING", "YES", "Wording", "generate_attacks",
-           "split_users"]
+__all__ = ["Attack", "BLIND_SPLIT", "KINDS", "NOT_YES", "OTHER", "SPLITS", "WORDING", "YES", "Wording",
+           "generate_attacks", "split_users"]
 
 YES, NOT_YES, OTHER = "yes", "not_yes", "other"
 KINDS = ("impersonation", "other_data", "injection", "fake_yes", "confirm_then_other", "other_payment",
          "unauthenticated")
 
 SPLITS = ("dev", "test", "test2", "test3", "test4")
+BLIND_SPLIT = "test4"  # the one split whose wording nobody has read: what `eval attack` and benchmarks measure
 USER_SPLIT_SEED, EVAL_FRACTION = 0, 0.3  # the user split `eval generate` makes by default
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import click
 
+from ._attack_scripts import BLIND_SPLIT, SPLITS
 from .agents import AGENT_KINDS, AgentFactory, check_agent
 from .fc_suite import CATEGORIES as FC_CATEGORIES
 from .generate import STYLES, generate_suite
@@ -127,8 +128,7 @@ def tau(tasks: Path, db: Path, split_file: Path | None, split: str | None, agent
 @click.option("--spec", default="retail", show_default=True, help="Agent spec (YAML path or name), e.g. retail-base.")
 @click.option("--n", "n", default=200, show_default=True, type=click.IntRange(min=1), help="Attack conversations.")
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same attacks.")
-@click.option("--split", type=click.Choice(["dev", "test", "test2", "test3", "test4"]), default="test4",
-              show_default=True,
+@click.option("--split", type=click.Choice(SPLITS), default=BLIND_SPLIT, show_default=True,
               help="dev: train users and development wording (look at failures here); test .. test4: held-out "
                    "users and wording written blind (report it, do not tune on it; test to test3 have since been "
                    "read: a new blind wording goes in a new split).")

@@ -1,7 +1,7 @@
 """Reliability and security in one run: adversarial conversations, kill -9 at every step of a turn, fuzzing.
 
 Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--fuzz N] [--smoke] [--threads T]
-       [--parts answers,fuzz,kills,attacks] [--merge EARLIER.json]
+       [--parts answers,fuzz,kills,attacks] [--merge EARLIER.json] [--reader READER_DIR]
 
 - attacks: ``agentspec.evals.attack.run_attacks`` on the default ``retail`` spec and the bare base model
   ``retail-base``: generated conversations (impersonation, another customer's data, injected
@@ -12,9 +12,10 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
   of the db (identify, ask for a write: a cancel, an address change or a return, in turn; say yes),
   each killed with SIGKILL at events spread over all the steps of its turns and resumed; counts lost
   turns and writes run twice.
-- answers: the default spec's reader on ``evals/answers_holdout.yaml`` .. ``answers_holdout6.yaml``, replies
-  to a stated write written blind (never trained or tuned on; the first has since been read): not-yes
-  replies read as a clear yes, clear yeses missed, accuracy (per kind from the third on).
+- answers: the default spec's reader (or ``--reader``'s, at the spec's thresholds) on
+  ``evals/answers_holdout.yaml`` .. ``answers_holdout7.yaml``, replies to a stated write written blind
+  (never trained or tuned on; the first has since been read): not-yes replies read as a clear yes, clear
+  yeses missed, accuracy (per kind from the third on).
 - fuzz: ``agentspec.fuzz.run_fuzz``: hypothesis-generated spec YAML, tool arguments, task files,
   session files and REPL commands; counts unhandled exceptions.
 
@@ -39,7 +40,8 @@ DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
 # Held-out replies to a stated write, by the prefix of their figures: ``evals/answers_<prefix>.yaml``, each
 # written blind; the first has since been read, the others only ever give counts (by kind from the third on).
 HOLDOUT_SETS = {prefix: HERE.parent / "evals" / f"answers_{prefix}.yaml"
-                for prefix in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6")}
+                for prefix in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7")}
+REPLY_FILES = HERE.parent / "evals" / "replies"  # labelled replies the tuned answer trains on (train_*) and dev.yaml
 PARTS = ("answers", "fuzz", "kills", "attacks")
 
 
@@ -137,14 +139,15 @@ def measure_attacks(db: Path, specs: dict[str, int], seed: int, workers: int, th
             "attack_examples": [e for r in per_spec.values() for e in r["examples"]][:3]}
 
 
-def yes_reading() -> Callable[[str], bool]:
-    """Whether the default spec's reader reads a reply to a stated write as a clear yes (at its thresholds)."""
+def yes_reading(reader_dir: Path | None = None) -> Callable[[str], bool]:
+    """Whether the default spec's reader (or the one at ``reader_dir``) reads a reply to a stated write as a
+    clear yes (at the spec's thresholds)."""
     from agentspec.routing.reader import load_reader
     from agentspec.spec import load_spec
 
     spec = load_spec("retail")
     understanding = spec.understanding
-    reader = load_reader(spec.resolve_path(understanding.reader))
+    reader = load_reader(reader_dir or spec.resolve_path(understanding.reader))
     return lambda text: reader.read(text).answered(understanding.yes_threshold, understanding.no_threshold) == "yes"
 
 
@@ -186,11 +189,14 @@ def _fold(text: str) -> str:
 
 
 def trained_sentences() -> frozenset[str]:
-    """Every sentence of the packaged training wording families (casefolded), placeholders unfilled."""
+    """Every sentence of the packaged training wording families (casefolded, placeholders unfilled) and of the
+    reply files the reader's tuned answer is trained on (``evals/replies/train_*.yaml``)."""
     from agentspec.evals.wording import load_family, training_families
 
-    return frozenset(_fold(t) for name in training_families() for texts in load_family(name).acts.values()
-                     for t in texts)
+    families = {_fold(t) for name in training_families() for texts in load_family(name).acts.values() for t in texts}
+    replies = {_fold(t) for path in sorted(REPLY_FILES.glob("train_*.yaml")) for key in ("clear_yes", "not_yes")
+               for texts in _replies(path, key).values() for t in texts}
+    return frozenset(families | replies)
 
 
 def _replies(path: Path, key: str) -> dict[str, list[str]]:
@@ -226,6 +232,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="keep the attack conversations here (resumable)")
     parser.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated, of {', '.join(PARTS)}")
     parser.add_argument("--merge", type=Path, help="an earlier run's output: its parts this run does not measure")
+    parser.add_argument("--reader", type=Path, help="answers: read with this reader folder, not the spec's")
     parser.add_argument("--smoke", action="store_true", help="a few of each part (CI)")
     args = parser.parse_args()
     parts = [p.strip() for p in args.parts.split(",") if p.strip()]
@@ -239,7 +246,7 @@ def main() -> None:
     started = time.perf_counter()
     result: dict[str, Any] = {"smoke": args.smoke, "parts": parts}
     if "answers" in parts:
-        yes, trained = yes_reading(), trained_sentences()
+        yes, trained = yes_reading(args.reader), trained_sentences()
         for prefix, path in HOLDOUT_SETS.items():
             result.update(measure_answers(path, yes, prefix, trained))
     if "fuzz" in parts:

@@ -203,6 +203,7 @@ class SentenceEncoder:
         self._cache: OrderedDict[str, TokenStates] = OrderedDict()
         self._cache_size, self._cache_tokens, self._cached_tokens = cache_size, cache_tokens, 0
         self._lock = threading.Lock()
+        self._config, self._weights = config, weights
 
         w = weights
         self._word = w["embeddings.word_embeddings.weight"]
@@ -253,6 +254,34 @@ class SentenceEncoder:
         max_tokens = min(max_tokens, int(config["max_position_embeddings"]))
         tokenizer = cls._read_tokenizer(folder / "tokenizer.json", max_tokens)
         return cls(folder, config, weights, tokenizer, max_tokens=max_tokens, cache_size=cache_size)
+
+    @property
+    def tensors(self) -> dict[str, np.ndarray]:
+        """The model's weights by their Hugging Face names (``encoder.layer.5.output.dense.weight``), float32;
+        for training a variant (``agentspec.train.answer_tuning``), not to be modified."""
+        return dict(self._weights)
+
+    @property
+    def tokenizer(self) -> Any:
+        """The ``tokenizers.Tokenizer`` texts are encoded with (no padding, truncated at ``max_tokens``)."""
+        return self._tokenizer
+
+    @property
+    def layer_norm_eps(self) -> float:
+        return self._eps
+
+    def variant(self, overrides: dict[str, np.ndarray]) -> SentenceEncoder:
+        """An encoder with this one's tokenizer and weights except ``overrides`` (tensor name -> array of the
+        same shape, e.g. fine-tuned top layers; float16 is widened), and a cache of its own. A name this
+        encoder lacks or a shape that differs raises ``ValueError``."""
+        weights = dict(self._weights)
+        for name, array in overrides.items():
+            base = self._weights.get(name)
+            if base is None or base.shape != array.shape:
+                raise ValueError(f"tensor {name!r} {list(array.shape)} matches none of the encoder's")
+            weights[name] = np.asarray(array, dtype=np.float32)
+        return SentenceEncoder(self.path, self._config, weights, self._tokenizer, max_tokens=self.max_tokens,
+                               cache_size=self._cache_size, cache_tokens=self._cache_tokens)
 
     @staticmethod
     def _read_config(path: Path) -> dict[str, Any]:

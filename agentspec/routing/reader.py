@@ -16,7 +16,12 @@ encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Readi
   scripts) is never a yes: "yes?" or "that's the blue one?" answers nothing, and asking again costs
   one turn where a false yes runs a write nobody approved. Nor is a message the encoder did not read
   whole (``TokenStates.unread``: an emoji or script its vocabulary lacks, a text cut at its length):
-  "sure 🙄" reads as "sure" to it, and what it cannot see may take the yes back;
+  "sure 🙄" reads as "sure" to it, and what it cannot see may take the yes back. A reader with tuned
+  answers (``agentspec train reader-answer``, once per member: the encoder's top layers fine-tuned
+  with a head, ``answer_tuned``, ``answer_tuned_2``, ...) reads the answer with them alone, on the
+  text with its emoji spelled as names (``spell_emoji``: "sure face with rolling eyes"), each under the
+  same part, question and unread vetoes; the answer is the reading of the member least sure of a yes
+  (a yes must be read by every member: independently tuned members rarely share a mistake);
 - ``slots``: tag -> the text spans the message gives of it, in order (``first_name``, ``city``, ...);
 - ``choices``: choice head -> label -> probability (e.g. which cancel reason the message says; the
   label ``none`` when it says none). A part of the message that alone says one label for sure outweighs
@@ -28,7 +33,8 @@ token states for the sentence heads (and, for a head trained so, the text's hash
 n-grams: ``char_features``); each token's state with its neighbours' for the tagger (BIO
 tags, then whole words: a span ends where its last word piece's word ends).
 
-Not here: training (``agentspec.train.reader``); what the graph does with a reading (``agentspec.graph``).
+Not here: training (``agentspec.train.reader``, ``agentspec.train.answer_tuning``); what the graph does
+with a reading (``agentspec.graph``).
 """
 from __future__ import annotations
 
@@ -42,15 +48,17 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 
 from agentspec.errors import AgentSpecError
+from agentspec.routing.emoji_names import spell_emoji
 
-__all__ = ["ANSWERS", "QUESTION_MARKS", "Head", "LearnedReader", "Reader", "Reading", "char_features", "decode_spans", "load_reader",
+__all__ = ["ANSWERS", "QUESTION_MARKS", "TUNED_PREFIX", "Head", "LearnedReader", "Reader", "Reading", "char_features", "decode_spans", "load_reader",
            "sentence_features", "token_features", "with_chars"]
 
 ANSWERS = ("yes", "no", "neutral", "other")
 # Question marks of the scripts a customer may write in: Latin/Cyrillic, fullwidth (CJK), Arabic/Persian/Urdu,
 # Greek (U+037E), Armenian, Ethiopic, inverted Spanish, and the interrobang family.
 QUESTION_MARKS = frozenset("?\uff1f\u061f\u037e\u055e\u1367\u00bf\u203d\u2047\u2048\u2049")
-_WINDOW, _VETO = 8, 0.5  # tokens of a part of a message read alone, and the yes it must keep (``_answer``)
+_WINDOW, _VETO = 8, 0.5  # tokens of a part of a message read alone, and the yes it must keep (``_held``)
+TUNED_PREFIX = "tuned_encoder."  # npz keys ``tuned_encoder.<member head>.<encoder tensor>``: a tuned answer's layers
 _PART_CHOICE = 0.95  # a choice one part of a message says at least this sure outweighs the whole (``_choice``)
 
 
@@ -211,15 +219,41 @@ def decode_spans(text: str, tags: list[str], offsets: tuple[tuple[int, int], ...
     return [(s, e, t) for s, e, t in spans if t is not None]
 
 
+def _held(head: Head, probs: np.ndarray, parts: np.ndarray | None, ceiling: float, text: str,
+          unread: int) -> np.ndarray:
+    """``probs`` (``head``'s answer on a whole message) with its yes at most ``ceiling`` and vetoed by any
+    part that says something else: no window, read alone (``parts``: their probabilities), may read as
+    no or other at ``_VETO`` or more ("Please go ahead... actually, no, let me think": the whole reads
+    yes, its second half does not); a neutral part (a thank-you) vetoes nothing. A message holding a
+    question mark has no yes at all, nor one the encoder did not read whole (``unread`` > 0; module
+    docstring). The yes taken away goes to the last of no/other."""
+    if "yes" not in head.labels:
+        return probs
+    yes = head.labels.index("yes")
+    against = [head.labels.index(label) for label in ("no", "other") if label in head.labels]
+    worst = float(parts[:, against].sum(axis=1).max()) if parts is not None and against else 0.0
+    if worst >= _VETO:
+        ceiling = min(ceiling, 1.0 - worst)
+    if QUESTION_MARKS.intersection(text) or unread:
+        ceiling = 0.0
+    if probs[yes] > ceiling:
+        moved = probs[yes] - ceiling
+        probs[yes] -= moved
+        probs[against[-1] if against else yes] += moved
+    return probs
+
+
 # ---- the reader -------------------------------------------------------------------------------------
 
 class LearnedReader:
     """MiniLM features + trained heads (see the module docstring)."""
 
-    def __init__(self, meta: dict[str, Any], heads: dict[str, Head], encoder: Any):
+    def __init__(self, meta: dict[str, Any], heads: dict[str, Head], encoder: Any,
+                 tuned: dict[str, Any] | None = None):
         self.meta = meta
         self.heads = heads
         self.encoder = encoder
+        self.tuned = dict(tuned or {})  # tuned answer member (its head's name) -> its encoder (module docstring)
         self.request_classes = tuple(heads["requests"].labels)
         self.tags = tuple(sorted({label.split("-", 1)[1] for label in heads["tags"].labels if label != "O"}))
         self.choice_heads = {name.split(".", 1)[1]: heads[name].labels for name in heads if name.startswith("choice.")}
@@ -237,18 +271,31 @@ class LearnedReader:
             with np.load(weights_path) as arrays:
                 heads = {name: Head.from_arrays(h["labels"], h["kind"], arrays, name, int(h.get("chars", 0)))
                          for name, h in meta["heads"].items()}
+                tuned: dict[str, dict[str, np.ndarray]] = {}
+                for key in (k for k in arrays.files if k.startswith(TUNED_PREFIX)):
+                    member, tensor = key.removeprefix(TUNED_PREFIX).split(".", 1)
+                    tuned.setdefault(member, {})[tensor] = arrays[key]
         except (ValueError, KeyError, TypeError, OSError) as exc:
             raise AgentSpecError(f"{folder} is not a readable reader ({exc!r})", code="reader_corrupt",
                                  hint="Retrain it with `agentspec train reader`.") from exc
-        for required in ("requests", "answer", "tags"):
+        for required in ("requests", "answer", "tags", *tuned):
             if required not in heads or heads[required].w1 is None:
                 raise AgentSpecError(f"{folder}: the reader has no {required!r} head", code="reader_corrupt",
                                      hint="Retrain it with `agentspec train reader`.")
+        if wrong := [m for m in tuned if heads[m].labels != ANSWERS]:
+            raise AgentSpecError(f"{folder}: the tuned answer {wrong[0]!r} does not give {', '.join(ANSWERS)}",
+                                 code="reader_corrupt", hint="Retune it with `agentspec train reader-answer`.")
         if encoder is None:
             from agentspec.routing.encoder import SentenceEncoder
 
             encoder = SentenceEncoder.load()
-        return cls(meta, heads, encoder)
+        try:
+            members = {member: encoder.variant(tensors) for member, tensors in sorted(tuned.items())}
+        except ValueError as exc:
+            raise AgentSpecError(f"{folder}: its tuned encoder layers do not fit the encoder ({exc})",
+                                 code="reader_corrupt", hint="Retune it with `agentspec train reader-answer` on "
+                                 "this encoder.") from exc
+        return cls(meta, heads, encoder, members)
 
     @staticmethod
     def _parts(text: str, states: Any) -> tuple[np.ndarray, list[str]] | None:
@@ -264,33 +311,31 @@ class LearnedReader:
     def _answer(self, inputs: Callable[[Head], tuple[np.ndarray, np.ndarray | None]], text: str,
                 unread: int = 0) -> np.ndarray:
         """The answer head on the whole message, its yes held to what the ``answer_check`` head (when the
-        reader has one: the same answer read from other features) gives it, and vetoed by any part that
-        says something else: no window, read alone, may read as no or other at ``_VETO`` or more
-        ("Please go ahead... actually, no, let me think": the whole reads yes, its second half does
-        not); a neutral part (a thank-you) vetoes nothing; a message holding a question mark has no yes at
-        all, nor one the encoder did not read whole (``unread`` > 0; module docstring). ``inputs(head)``: the
-        whole's and the windows' features as that head reads them."""
+        reader has one: the same answer read from other features) gives it, and vetoed (``_held``).
+        ``inputs(head)``: the whole's and the windows' features as that head reads them."""
         head = self.heads["answer"]
         x, parts = inputs(head)
-        probs = head.probabilities(x)[0].copy()
-        if "yes" not in head.labels:
-            return probs
-        yes = head.labels.index("yes")
-        against = [head.labels.index(label) for label in ("no", "other") if label in head.labels]
         ceiling = 1.0
         check = self.heads.get("answer_check")
         if check is not None and "yes" in check.labels:
             ceiling = float(check.probabilities(inputs(check)[0])[0][check.labels.index("yes")])
-        worst = float(head.probabilities(parts)[:, against].sum(axis=1).max()) if parts is not None and against else 0.0
-        if worst >= _VETO:
-            ceiling = min(ceiling, 1.0 - worst)
-        if QUESTION_MARKS.intersection(text) or unread:
-            ceiling = 0.0
-        if probs[yes] > ceiling:
-            moved = probs[yes] - ceiling
-            probs[yes] -= moved
-            probs[against[-1] if against else yes] += moved
-        return probs
+        return _held(head, head.probabilities(x)[0].copy(), None if parts is None else head.probabilities(parts),
+                     ceiling, text, unread)
+
+    def _tuned_answer(self, text: str) -> np.ndarray:
+        """The answer of the tuned member least sure of a yes: each reads ``text`` with its emoji spelled
+        as names (``spell_emoji``) through its own top layers and head, vetoed as any answer (``_held``)."""
+        spelled = spell_emoji(text)
+        readings = []
+        for member, encoder in self.tuned.items():
+            (states,) = encoder.encode([spelled])
+            head = self.heads[member]
+            parts = self._parts(spelled, states)
+            body = states.states[1:-1] if len(states) > 2 else states.states
+            whole = head.probabilities(sentence_features(body)[None, :])[0].copy()
+            readings.append(_held(head, whole, None if parts is None else head.probabilities(parts[0]), 1.0, spelled,
+                                  states.unread))
+        return min(readings, key=lambda probs: float(probs[ANSWERS.index("yes")]))
 
     @staticmethod
     def _choice(head: Head, x: np.ndarray, parts: np.ndarray | None) -> np.ndarray:
@@ -319,7 +364,10 @@ class LearnedReader:
             return read_as[head.chars]
 
         requests = self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
-        answer = self._answer(inputs, text, states.unread)
+        if self.tuned:
+            answer, answer_labels = self._tuned_answer(text), ANSWERS
+        else:
+            answer, answer_labels = self._answer(inputs, text, states.unread), self.heads["answer"].labels
         tag_head = self.heads["tags"]
         labels = [tag_head.labels[i] for i in tag_head.probabilities(token_features(states.states)).argmax(axis=1)]
         slots: dict[str, list[str]] = {}
@@ -328,7 +376,7 @@ class LearnedReader:
         choices = {name.split(".", 1)[1]: dict(zip(head.labels, map(float, self._choice(head, *inputs(head)))))
                    for name, head in self.heads.items() if name.startswith("choice.")}
         return Reading(dict(zip(self.request_classes, map(float, requests))),
-                       dict(zip(self.heads["answer"].labels, map(float, answer))), slots, choices)
+                       dict(zip(answer_labels, map(float, answer))), slots, choices)
 
 
 _LOADED: dict[str, LearnedReader] = {}

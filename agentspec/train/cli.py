@@ -256,6 +256,30 @@ def reader_merge_command(base, donor, heads, out) -> None:
     Console().print(f"-> {Path(out) / 'reader.json'}")
 
 
+@train_group.command("reader-answer")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False), help="Folder of `train reader-data`.")
+@click.option("--base", "base", required=True, type=click.Path(file_okay=False), help="Reader the tuned answer is added to.")
+@click.option("--replies", "replies", multiple=True, type=click.Path(dir_okay=False),
+              help="Labelled reply file (YAML: clear_yes / not_yes, kind -> texts); repeatable.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output reader folder.")
+@click.option("--layers", default=2, show_default=True, type=click.IntRange(1, 6), help="Top encoder layers to tune.")
+@click.option("--epochs", default=3, show_default=True, type=click.IntRange(min=1))
+@click.option("--reply-weight", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Times each reply file's text counts (they are few against the reader data's rows).")
+@click.option("--seed", default=0, show_default=True, type=int)
+def reader_answer_command(data, base, replies, out, layers, epochs, reply_weight, seed) -> None:
+    """Fine-tune the encoder's top layers and an answer head to read replies to a stated write (resumable).
+
+    Each run adds one member to --base's tuned answers: a yes must be read by every member."""
+    from agentspec.train.answer_tuning import AnswerTuning, tune_answer
+
+    report = tune_answer(AnswerTuning(data=data, base=base, out=out, replies=list(replies), layers=layers,
+                                      epochs=epochs, reply_weight=reply_weight, seed=seed))
+    trained = report["trained_on"]
+    Console().print(f"{report['member']}: tuned {layers} layers on {trained['examples']} texts {trained['answers']} "
+                    f"in {report['seconds']:.0f} s -> {Path(out) / 'reader.json'}")
+
+
 @train_group.command("reader-eval")
 @click.option("--reader", "reader_dir", default=None, type=click.Path(file_okay=False),
               help="Reader folder (default: the packaged retail spec's).")

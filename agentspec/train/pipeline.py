@@ -8,7 +8,9 @@ Reproduces the adapter that the packaged ``retail`` spec ships, from a clean che
 3. ``OUT/lora``: one LoRA adapter trained on all of them (``train lora``);
 4. ``OUT/export/retail.gguf``: the adapter as a GGUF LoRA for llama.cpp (``train export``);
 5. ``OUT/reader``: the learned reader (``train reader-data`` then ``train reader``): customers' words
-   from the training wording families, the MiniLM encoder's heads fitted on them (minutes);
+   from the training wording families, the MiniLM encoder's heads fitted on them (minutes); then its
+   tuned answer (``train reader-answer``, ``answer_members`` times with seeds ``seed``, ``seed`` + 1, ...:
+   the encoder's top layers fine-tuned on those rows and the packaged reply files, ~5 min each);
 6. with ``--install``: the adapter and the reader copied to ``agentspec/specs/adapters/`` (where
    ``retail.yaml`` points), with ``retail.json`` beside them recording how they were made and their figures.
 
@@ -42,6 +44,7 @@ class PipelineSettings:
     dialogues: int = 500
     seed: int = 0
     reader_messages: int = 20000  # labelled messages the reader is fitted on (train reader-data --n)
+    answer_members: int = 2  # tuned answer members (train reader-answer runs; 0: none)
     rank: int = 16
     alpha: float = 32.0
     lr: float = 5e-4
@@ -84,6 +87,7 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
     from agentspec.train.data import DataSettings, generate_data
     from agentspec.train.export import export_adapter
     from agentspec.train.lora import LoraSettings, train_lora
+    from agentspec.train.answer_tuning import AnswerTuning, packaged_replies, tune_answer
     from agentspec.train.reader import ReaderSettings, train_reader
     from agentspec.train.reader_data import write_reader_data
 
@@ -137,6 +141,9 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
         console.rule("5/5 learned reader")
         write_reader_data(s.db, out / "reader-data", s.reader_messages, seed=s.seed)
         report = train_reader(ReaderSettings(data=out / "reader-data", out=reader, seed=s.seed))
+        for member in range(s.answer_members):
+            tune_answer(AnswerTuning(data=out / "reader-data", base=reader, out=reader, replies=packaged_replies(),
+                                     reply_weight=3, seed=s.seed + member))
         held = report["evaluations"]["training wording, held-out texts"]
         steps.mark(reader, {k: held[k] for k in ("requests_exact", "answer_accuracy", "false_yes", "choice_accuracy")})
     summary["reader"] = json.loads((reader / ".done").read_text())

@@ -8,8 +8,9 @@ yes/no head of one whose false-yes record is known (a false yes runs a write nob
 
 ``reader.json`` records, per head, the training it came from (``heads.<name>.trained_on``); the
 reader-wide ``trained_on`` is the base's. A choice head the base lacks is added (a new reading, e.g.
-``choice.remember``); a donor with another encoder or other features, a head the donor lacks, or
-another head the base lacks is a ``ReaderError`` naming it. ``out`` is written whole or not at all.
+``choice.remember``), and so is a tuned answer member (``agentspec.train.answer_tuning``), which brings
+its tuned encoder layers along; a donor with another encoder or other features, a head the donor lacks,
+or another head the base lacks is a ``ReaderError`` naming it. ``out`` is written whole or not at all.
 """
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from agentspec.routing.reader import TUNED_PREFIX
 from agentspec.train.reader import ReaderError
 
 __all__ = ["merge_readers"]
@@ -54,13 +56,15 @@ def merge_readers(base: str | Path, donor: str | Path, heads: list[str], out: st
         if name not in donor_meta["heads"]:
             raise ReaderError(f"head {name!r} is not in {donor_dir}",
                               hint=f"its heads: {', '.join(donor_meta['heads'])}")
-        if name not in base_meta["heads"] and not name.startswith("choice."):
-            raise ReaderError(f"head {name!r} is not in both readers (only a choice head may be added)",
+        tuned = donor_meta["heads"][name].get("encoder") == "tuned"
+        if name not in base_meta["heads"] and not name.startswith("choice.") and not tuned:
+            raise ReaderError(f"head {name!r} is not in both readers (only a choice head or a tuned answer may be added)",
                               hint=f"heads: {', '.join(base_meta['heads'])}")
         if name in base_meta["heads"] and donor_meta["heads"][name]["labels"] != base_meta["heads"][name]["labels"]:
             raise ReaderError(f"head {name!r} has other labels in {donor_dir}", hint="merge readers of one label set")
-        arrays = {k: v for k, v in arrays.items() if not k.startswith(f"{name}.")}
-        arrays.update({k: v for k, v in donor_arrays.items() if k.startswith(f"{name}.")})
+        own = (f"{name}.", f"{TUNED_PREFIX}{name}.")  # the head's weights, and a tuned member's layers
+        arrays = {k: v for k, v in arrays.items() if not k.startswith(own)}
+        arrays.update({k: v for k, v in donor_arrays.items() if k.startswith(own)})
         record = donor_meta["heads"][name].get("trained_on", donor_meta.get("trained_on"))  # a merged donor's own
         meta["heads"][name] = {**donor_meta["heads"][name], "trained_on": record}
     meta["merged"] = {"base": str(base_dir), "donor": str(donor_dir), "heads_from_donor": list(heads)}

@@ -15,7 +15,8 @@ def reader():
     return load_reader(spec.resolve_path(spec.understanding.reader)), spec.understanding
 
 
-@pytest.mark.parametrize("text", ["Please go ahead.", "Of course", "yes, do it", "Sure thing, go ahead and do that."])
+@pytest.mark.parametrize("text", ["Please go ahead.", "Of course", "yes, do it", "Sure thing, go ahead and do that.",
+                                  "\U0001F44D", "Ja, gerne.", "sounds good, go for it"])
 def test_a_clear_yes_confirms(reader, text):
     r, u = reader
     assert r.read(text).answered(u.yes_threshold, u.no_threshold) == "yes"
@@ -23,7 +24,8 @@ def test_a_clear_yes_confirms(reader, text):
 
 @pytest.mark.parametrize("text", ["y'all are great", "yes but use my paypal instead", "wait, how much will that be?",
                                   "Please go ahead... actually, no, let me think about it.", "thank you so much",
-                                  "hmm, not sure", "yes?", "sure?", "Of course?", "ok\uff1f", "yes, do it... the blue one?"])
+                                  "hmm, not sure", "yes?", "sure?", "Of course?", "ok\uff1f", "yes, do it... the blue one?",
+                                  "sure \U0001F644", "hmm \U0001F914", "yes I'm still here", "ok noted, let me think"])
 def test_anything_else_is_no_confirmation(reader, text):
     r, u = reader
     assert r.read(text).answered(u.yes_threshold, u.no_threshold) != "yes"
@@ -52,3 +54,30 @@ def test_requests_in_words_no_family_wrote(reader, text, wanted):
 def test_a_read_message_is_plain_data(reader):
     reading = reader[0].read("Please cancel order #W1234567, I ordered it by mistake.")
     assert reading.asked(0.5) == ["cancel"] and reading.as_dict()["requests"]["cancel"] >= 0.5
+
+
+def test_the_packaged_tuned_answer_is_served_as_it_was_trained(reader):
+    """Each tuned member's top layers, run in NumPy by the reader, give the torch training pass's features."""
+    import numpy as np
+    import torch
+
+    from agentspec.routing.emoji_names import spell_emoji
+    from agentspec.routing.reader import TUNED_PREFIX, sentence_features
+    from agentspec.train.answer_tuning import _TopLayers, _batches, _pooled
+
+    r = reader[0]
+    assert len(r.tuned) >= 2
+    texts = ["yes please, go ahead \U0001F44D", "no, leave it as it is"]
+    spec = load_spec("retail")
+    with np.load(spec.resolve_path(spec.understanding.reader) / "reader.npz") as arrays:
+        for member, encoder in r.tuned.items():
+            layers = r.meta["heads"][member]["trained_on"]["layers"]
+            model = _TopLayers(r.encoder.tensors, layers, r.encoder.num_heads, r.encoder.layer_norm_eps)
+            for name in model.tuned:
+                model.tuned[name].data.copy_(torch.tensor(arrays[f"{TUNED_PREFIX}{member}.{name}"].astype(np.float32)))
+            (rows, ids, mask), = _batches(torch, r.encoder.tokenizer, texts, 8)
+            with torch.no_grad():
+                pooled = _pooled(torch, model.upper(*model.lower_states(ids, mask)), mask).numpy()
+            for row, i in enumerate(rows):
+                (states,) = encoder.encode([spell_emoji(texts[i])])
+                np.testing.assert_allclose(sentence_features(states.states[1:-1]), pooled[row], atol=1e-3)

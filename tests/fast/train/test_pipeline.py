@@ -6,6 +6,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import agentspec.evals.generate as generate_module
+import agentspec.train.answer_tuning as answer_tuning_module
 import agentspec.train.data as data_module
 import agentspec.train.export as export_module
 import agentspec.train.lora as lora_module
@@ -57,6 +58,13 @@ def fake_steps(monkeypatch, calls):
     monkeypatch.setattr(reader_data_module, "write_reader_data", reader_data)
     monkeypatch.setattr(reader_module, "train_reader", reader)
 
+    def tune(settings):
+        calls.append(("reader-answer", Path(settings.base).name, Path(settings.out).name, settings.seed,
+                      sorted(Path(p).name for p in settings.replies)))
+        return {"member": "answer_tuned", "trained_on": {}, "seconds": 1.0}
+
+    monkeypatch.setattr(answer_tuning_module, "tune_answer", tune)
+
 
 def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch):
     calls: list[tuple] = []
@@ -66,8 +74,11 @@ def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch
     settings = PipelineSettings(db="db.json", out=str(tmp_path / "run"), tasks=12, dialogues=7, reader_messages=3,
                                 install=True)
     summary = run_pipeline(settings)
-    assert [c[0] for c in calls] == ["suite", "data", "lora", "export", "reader-data", "reader"]
-    assert calls[-2:] == [("reader-data", "reader-data", 3), ("reader", "reader-data")]  # fitted on its own data
+    assert [c[0] for c in calls] == ["suite", "data", "lora", "export", "reader-data", "reader", "reader-answer",
+                                     "reader-answer"]
+    assert calls[-4:-2] == [("reader-data", "reader-data", 3), ("reader", "reader-data")]  # fitted on its own data
+    replies = ["train_a.yaml", "train_b.yaml", "train_c.yaml", "train_d.yaml"]  # the packaged ones, two members
+    assert calls[-2:] == [("reader-answer", "reader", "reader", 0, replies), ("reader-answer", "reader", "reader", 1, replies)]
     assert calls[1] == ("data", str(tmp_path / "run" / "suite" / "user_split.json"), 7)  # held-out users stay out
     assert (installed / "retail.gguf").read_bytes() == b"GGUF-adapter"
     assert json.loads((installed / "retail.json").read_text())["lora"]["valid_loss"] == 0.6
@@ -80,4 +91,4 @@ def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch
     calls.clear()
     (tmp_path / "run" / "lora" / ".done").unlink()  # as if killed during training
     run_pipeline(settings)
-    assert [c[0] for c in calls] == ["lora", "export", "reader-data", "reader"]  # a retrained adapter is exported again
+    assert [c[0] for c in calls] == ["lora", "export", "reader-data", "reader", "reader-answer", "reader-answer"]

@@ -303,7 +303,7 @@ def test_two_readers_heads_merge_each_head_with_its_own_training_record(trained,
     assert "reason" in LearnedReader.load(tmp_path / "added", encoder=encoder).choice_heads
     del lacking["heads"]["answer"]
     (base / "reader.json").write_text(json.dumps(lacking))
-    with pytest.raises(ReaderError, match="only a choice head may be added"):
+    with pytest.raises(ReaderError, match="only a choice head or a tuned answer may be added"):
         merge_readers(base, out, ["answer"], tmp_path / "bad")
     meta["encoder"] = "another-encoder"
     (donor / "reader.json").write_text(json.dumps(meta))

@@ -1,0 +1,291 @@
+"""Fine-tune the encoder's top layers to read a reply to a stated write (``agentspec train reader-answer``).
+
+    report = tune_answer(AnswerTuning(data="runs/reader-data", base="agentspec/specs/adapters/reader",
+                                      out="runs/reader-tuned", replies=[...]))
+
+The frozen-feature ``answer`` heads read MiniLM states that were never trained on replies; here the top
+``layers`` of MiniLM (default 2 of 6) and a head over their ``sentence_features`` are trained end to end
+(torch, CPU) on:
+
+1. the rows of ``reader-data`` that answer (yes / no / neutral, and those whose acts resemble a yes or
+   wait, labelled other) and ``others`` more rows of the rest (other);
+2. labelled reply files (``replies``: YAML with ``clear_yes`` and ``not_yes``, each a mapping kind ->
+   texts): a clear yes is ``yes``; a not-yes of a kind in ``NO_KINDS`` is ``no``, any other ``other``.
+
+Texts are read with emoji spelled as names (``agentspec.routing.emoji_names``), as the reader serves
+them. Losses are class-balanced. The lower layers stay frozen: their states are computed once.
+
+Output ``out/``: the ``base`` reader's files with one more tuned answer member: its layers (float16,
+npz keys ``tuned_encoder.<member>.<tensor>``) and its head, ``answer_tuned`` for the first member,
+``answer_tuned_2`` for a second (a run on a reader that has one, usually with another ``seed``), ...;
+``LearnedReader`` then reads the answer with them: a yes must be read by every member.
+Resumable: each finished epoch is saved to ``out/answer_tuning.pt``; a rerun with the same settings
+continues from it. Progress goes to stderr.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import random
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from agentspec.errors import AgentSpecError
+from agentspec.routing.emoji_names import spell_emoji
+from agentspec.routing.reader import TUNED_PREFIX, ANSWERS, Head
+from agentspec.train._report import write_json
+from agentspec.train.reader import read_rows
+
+__all__ = ["AnswerTuning", "AnswerTuningError", "NO_KINDS", "answer_examples", "packaged_replies", "tune_answer"]
+
+NO_KINDS = frozenset({"plain_no", "typo_no"})  # not-yes kinds of a reply file that say no outright
+_ANSWERING_ACTS = frozenset({"resembles_yes", "wait"})  # reader-data acts that answer without a yes or no
+_LAYER_TENSORS = ("attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
+                  "attention.self.query.bias", "attention.self.key.bias", "attention.self.value.bias",
+                  "attention.output.dense.weight", "attention.output.dense.bias",
+                  "attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
+                  "intermediate.dense.weight", "intermediate.dense.bias", "output.dense.weight",
+                  "output.dense.bias", "output.LayerNorm.weight", "output.LayerNorm.bias")
+
+
+@dataclass
+class AnswerTuning:
+    data: str | Path  # folder with reader.jsonl (``agentspec train reader-data``)
+    base: str | Path  # the reader folder the tuned answer is added to
+    out: str | Path
+    replies: list[str | Path] = field(default_factory=list)  # labelled reply files (module docstring)
+    reply_weight: int = 1  # each reply file's text counts this many times (they are few, the rows many)
+    layers: int = 2
+    epochs: int = 3
+    others: int = 8000
+    hidden: int = 256
+    lr: float = 3e-5  # the encoder layers'; the head's is 1e-3
+    batch: int = 32
+    seed: int = 0
+
+
+class AnswerTuningError(AgentSpecError):
+    code = "train_answer"
+
+
+def _reply_examples(path: Path) -> list[tuple[str, str]]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        groups = {group: data[group] for group in ("clear_yes", "not_yes")}
+        pairs = [(str(t), "yes") for texts in groups["clear_yes"].values() for t in texts]
+        pairs += [(str(t), "no" if kind in NO_KINDS else "other") for kind, texts in groups["not_yes"].items()
+                  for t in texts]
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as exc:
+        raise AnswerTuningError(f"{path} is no reply file ({exc!r})", hint="It needs `clear_yes:` and `not_yes:`, "
+                                "each a mapping of kind -> list of texts.") from exc
+    return pairs
+
+
+def packaged_replies() -> list[Path]:
+    """The labelled reply files the packaged reader's tuned answer is trained on (``evals/replies/train_*``)."""
+    from importlib.resources import files
+
+    return sorted((Path(str(files("agentspec.evals"))) / "replies").glob("train_*.yaml"))
+
+
+def answer_examples(rows: list[dict[str, Any]], replies: list[Path], others: int, seed: int,
+                    reply_weight: int = 1) -> list[tuple[str, str]]:
+    """(text, answer label) pairs to tune on (module docstring, 1 and 2; each reply ``reply_weight`` times), in
+    a seeded order."""
+    answering = [r for r in rows if r.get("answer", "other") != "other" or _ANSWERING_ACTS & set(r.get("acts", ()))]
+    rest = [r for r in rows if r.get("answer", "other") == "other" and not _ANSWERING_ACTS & set(r.get("acts", ()))]
+    rng = random.Random(seed)
+    rng.shuffle(rest)
+    pairs = [(r["text"], r.get("answer", "other")) for r in answering + rest[:others]]
+    for path in replies:
+        pairs += _reply_examples(Path(path)) * reply_weight
+    rng.shuffle(pairs)
+    return pairs
+
+
+class _TopLayers:
+    """The encoder's forward pass in torch (``agentspec.routing.encoder``'s arithmetic): frozen embeddings and
+    lower layers, trainable top layers."""
+
+    def __init__(self, weights: dict[str, np.ndarray], layers: int, heads: int, eps: float):
+        import torch
+
+        self.torch = torch
+        self.frozen = {k: torch.tensor(np.asarray(v, np.float32)) for k, v in weights.items()}
+        total = 1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))
+        self.lower, self.total, self.heads, self.eps = total - layers, total, heads, eps
+        self.tuned = {name: torch.nn.Parameter(self.frozen[name].clone())
+                      for i in range(self.lower, total) for name in self.layer_names(i)}
+
+    @staticmethod
+    def layer_names(i: int) -> list[str]:
+        return [f"encoder.layer.{i}.{t}" for t in _LAYER_TENSORS]
+
+    def _layer(self, x: Any, bias: Any, i: int, params: dict[str, Any]) -> Any:
+        f = self.torch.nn.functional
+        w = [params[n] for n in self.layer_names(i)]
+        b, t, h = x.shape
+        d = h // self.heads
+
+        def split(y: Any) -> Any:
+            return y.view(b, t, self.heads, d).transpose(1, 2)
+
+        q, k, v = (split(x @ w[j].T + w[j + 3]) for j in range(3))
+        scores = q @ k.transpose(-1, -2) / math.sqrt(d) + bias
+        context = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, h)
+        a = f.layer_norm(context @ w[6].T + w[7] + x, (h,), w[8], w[9], self.eps)
+        inner = f.gelu(a @ w[10].T + w[11])
+        return f.layer_norm(inner @ w[12].T + w[13] + a, (h,), w[14], w[15], self.eps)
+
+    def lower_states(self, ids: Any, mask: Any) -> tuple[Any, Any]:
+        """The frozen part: states after the lower layers, and the attention bias of the padding."""
+        torch, w = self.torch, self.frozen
+        with torch.no_grad():
+            x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:ids.shape[1]]
+                 + w["embeddings.token_type_embeddings.weight"][0])
+            x = torch.nn.functional.layer_norm(x, (x.shape[-1],), w["embeddings.LayerNorm.weight"],
+                                               w["embeddings.LayerNorm.bias"], self.eps)
+            bias = torch.where(mask, 0.0, -1e9)[:, None, None, :]
+            for i in range(self.lower):
+                x = self._layer(x, bias, i, w)
+        return x, bias
+
+    def upper(self, x: Any, bias: Any) -> Any:
+        for i in range(self.lower, self.total):
+            x = self._layer(x, bias, i, self.tuned)
+        return x
+
+
+def _pooled(torch: Any, x: Any, mask: Any) -> Any:
+    """``sentence_features`` of each row's body ([CLS] and [SEP] left out), batched."""
+    body = mask.clone()
+    body[:, 0] = False
+    body[torch.arange(len(body)), mask.sum(1) - 1] = False
+    m = body[..., None].float()
+    mean = (x * m).sum(1) / m.sum(1).clamp(min=1)
+    mean = mean / mean.norm(dim=-1, keepdim=True).clamp(min=1e-9)
+    return torch.cat([mean, x.masked_fill(~body[..., None], -1e4).max(1).values], -1)
+
+
+def _batches(torch: Any, tokenizer: Any, texts: list[str], size: int) -> list[tuple[list[int], Any, Any]]:
+    encodings = tokenizer.encode_batch([spell_emoji(t) for t in texts], add_special_tokens=True)
+    order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+    out = []
+    for start in range(0, len(order), size):
+        rows = order[start:start + size]
+        longest = max(len(encodings[i].ids) for i in rows)
+        ids = torch.zeros(len(rows), longest, dtype=torch.long)
+        mask = torch.zeros(len(rows), longest, dtype=torch.bool)
+        for r, i in enumerate(rows):
+            ids[r, :len(encodings[i].ids)] = torch.tensor(encodings[i].ids)
+            mask[r, :len(encodings[i].ids)] = True
+        out.append((rows, ids, mask))
+    return out
+
+
+def _settings_key(settings: AnswerTuning, pairs: list[tuple[str, str]]) -> str:
+    fields = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in ("out", "base")}
+    return hashlib.sha256(json.dumps([fields, pairs]).encode()).hexdigest()[:16]
+
+
+def tune_answer(settings: AnswerTuning, encoder: Any = None) -> dict[str, Any]:
+    """Tune, save and describe (module docstring); returns what was trained on and how long it took."""
+    import torch
+
+    data, base, out = Path(settings.data) / "reader.jsonl", Path(settings.base), Path(settings.out)
+    if not data.is_file():
+        raise AnswerTuningError(f"no reader data at {data}", hint="Make it with `agentspec train reader-data --db DB --out DIR`.")
+    if not (base / "reader.json").is_file() or not (base / "reader.npz").is_file():
+        raise AnswerTuningError(f"no reader at {base}", hint="Point --base at a folder of `agentspec train reader`.")
+    if encoder is None:
+        from agentspec.routing.encoder import SentenceEncoder
+
+        encoder = SentenceEncoder.load()
+    started = time.perf_counter()
+    torch.manual_seed(settings.seed)
+    pairs = answer_examples(read_rows(data), [Path(p) for p in settings.replies], settings.others, settings.seed,
+                            settings.reply_weight)
+    y = torch.tensor([ANSWERS.index(label) for _, label in pairs])
+    model = _TopLayers(encoder.tensors, settings.layers, encoder.num_heads, encoder.layer_norm_eps)
+    head = torch.nn.Sequential(torch.nn.Linear(2 * encoder.hidden_size, settings.hidden), torch.nn.ReLU(),
+                               torch.nn.Linear(settings.hidden, len(ANSWERS)))
+    batches = _batches(torch, encoder.tokenizer, [t for t, _ in pairs], settings.batch)
+    lowered = [model.lower_states(ids, mask) for _, ids, mask in batches]
+    counts = torch.bincount(y, minlength=len(ANSWERS)).float()
+    loss_of = torch.nn.CrossEntropyLoss(weight=counts.sum() / (len(ANSWERS) * counts.clamp(min=1)))
+    optimizer = torch.optim.AdamW([{"params": list(model.tuned.values()), "lr": settings.lr},
+                                   {"params": head.parameters(), "lr": 1e-3}], weight_decay=0.01)
+    steps = settings.epochs * len(batches)
+    warmup = max(1, min(100, steps // 10))  # steps of a linear warm-up, then a linear decay to 0
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, s / warmup) * max(0.0, 1 - s / steps))
+    out.mkdir(parents=True, exist_ok=True)
+    checkpoint, key, first = out / "answer_tuning.pt", _settings_key(settings, pairs), 0
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint)
+        if saved.get("key") == key:
+            first = saved["epoch"]
+            for name, value in saved["tuned"].items():
+                model.tuned[name].data.copy_(value)
+            head.load_state_dict(saved["head"])
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            print(f"answer tuning: resuming after epoch {first}", file=sys.stderr, flush=True)
+    for epoch in range(first, settings.epochs):
+        order = list(range(len(batches)))
+        random.Random(settings.seed + epoch).shuffle(order)
+        total = 0.0
+        for step, b in enumerate(order, 1):
+            rows, _, mask = batches[b]
+            loss = loss_of(head(_pooled(torch, model.upper(*lowered[b]), mask)), y[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item()
+            if step % 100 == 0 or step == len(order):
+                print(f"answer tuning: epoch {epoch + 1}/{settings.epochs}, batch {step}/{len(order)}, "
+                      f"loss {total / step:.4f}, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        torch.save({"key": key, "epoch": epoch + 1, "tuned": {k: v.detach() for k, v in model.tuned.items()},
+                    "head": head.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()},
+                   checkpoint)
+    trained_on = {"examples": len(pairs), "answers": dict(zip(ANSWERS, map(int, counts.tolist()))),
+                  "replies": [str(p) for p in settings.replies], "layers": settings.layers, "epochs": settings.epochs,
+                  "seed": settings.seed}
+    member = _save(base, out, model, head, trained_on)
+    return {"member": member, "trained_on": trained_on, "seconds": round(time.perf_counter() - started, 1)}
+
+
+def _save(base: Path, out: Path, model: _TopLayers, head: Any, trained_on: dict[str, Any]) -> str:
+    """``base``'s reader with one more tuned answer member (its layers and head), written to ``out``; the
+    member's name (``answer_tuned``, then ``answer_tuned_2``, ...)."""
+    linear1, linear2 = head[0], head[2]
+    tuned_head = Head(ANSWERS, "softmax", np.zeros(linear1.in_features, np.float32),
+                      np.ones(linear1.in_features, np.float32), linear1.weight.detach().numpy().T.copy(),
+                      linear1.bias.detach().numpy().copy(), linear2.weight.detach().numpy().T.copy(),
+                      linear2.bias.detach().numpy().copy())
+    meta = json.loads((base / "reader.json").read_text(encoding="utf-8"))
+    members = [name for name, h in meta["heads"].items() if h.get("encoder") == "tuned"]
+    member = "answer_tuned" if not members else f"answer_tuned_{len(members) + 1}"
+    with np.load(base / "reader.npz") as stored:
+        arrays = {k: stored[k] for k in stored.files}
+    arrays.update(tuned_head.arrays(member))
+    arrays.update({f"{TUNED_PREFIX}{member}.{k}": v.detach().numpy().astype(np.float16) for k, v in model.tuned.items()})
+    meta["heads"][member] = {"labels": list(ANSWERS), "kind": "softmax", "encoder": "tuned", "trained_on": trained_on}
+    if base.resolve() != out.resolve():
+        for extra in base.glob("reader_report.*"):
+            shutil.copy2(extra, out / extra.name)
+    partial = out / "reader.partial.npz"
+    np.savez(partial, **arrays)
+    partial.replace(out / "reader.npz")
+    write_json(out / "reader.json", meta)
+    return member

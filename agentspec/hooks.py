@@ -12,6 +12,9 @@ falls back to something generic and says so in its docstring.
 - ``describe(name, arguments) -> str | None``: the sentence stating a write before the confirmation
   question. Without it: the spec's ``messages.statement`` with the call's name and JSON arguments.
 - ``report(name, arguments) -> str | None``: the sentence saying a write is done, from the store.
+- ``summary(name, arguments) -> str | None``: the answer to a question about the record lookup
+  ``name(arguments)`` returns, from the store (``understanding.questions``). Without it, or None: the
+  model answers from the lookup's observation.
 - ``once(key, run) -> (observation, ran)``: runs the write ``run()`` at most once per ``key``, recording
   the key and the observation in the write's own transaction; a recorded key answers its observation
   and ``ran=False``. The graph keys each write by session, turn, step and call, so a turn resumed
@@ -56,7 +59,7 @@ from typing import Any, Protocol, runtime_checkable
 
 __all__ = ["HOOK_NAMES", "DomainHooks", "IdentifierShapes", "KnowledgeHooks", "SessionOpener", "merged_shapes"]
 
-HOOK_NAMES = ("owners", "check", "describe", "report", "mentions", "once", "memories", "stated_memories",
+HOOK_NAMES = ("owners", "check", "describe", "report", "summary", "mentions", "once", "memories", "stated_memories",
               "verify_memory", "documents")
 
 
@@ -97,6 +100,8 @@ class DomainHooks(Protocol):
     def describe(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
 
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
+
+    def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
 
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                  seen: dict[str, list[str]] | None = None,

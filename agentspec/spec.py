@@ -80,6 +80,11 @@ class UnderstandingSpec(_Strict):
     requests: dict[str, list[str]] = Field(default_factory=dict, description="Request class -> the tools it needs. "
                                            "A tool listed here is offered only while an open request lists it, or "
                                            "while no request is open at all (the scope narrows, never strands).")
+    questions: dict[str, list[str]] = Field(default_factory=dict, description="Question request -> the lookups "
+                                            "whose record answers it: once the user is verified and the words "
+                                            "describe exactly one such record, the graph reads it and answers with "
+                                            "the toolkit's `summary` hook (a question asked before verification "
+                                            "stays open until then).")
     request_threshold: float = Field(0.5, gt=0, le=1, description="A request counts at this probability.")
     yes_threshold: float = Field(0.9, gt=0, le=1, description="A stated write runs only on a yes this probable; "
                                  "a less certain reading is no confirmation (the write is stated again).")
@@ -418,6 +423,13 @@ def _understanding_problems(spec: AgentSpec, known_tools: set[str] | None) -> li
         for j, tool in enumerate(tools):
             if known_tools is not None and tool not in known_tools:
                 problems.append(SpecProblem(f"understanding.requests.{name}[{j}]", f"unknown tool {tool!r}"))
+    for name, tools in u.questions.items():
+        if name not in u.requests:
+            problems.append(SpecProblem(f"understanding.questions.{name}", f"{name!r} is no request of "
+                                        "understanding.requests: list it there (with the tools it needs, or [])"))
+        for j, tool in enumerate(tools):
+            if known_tools is not None and tool not in known_tools:
+                problems.append(SpecProblem(f"understanding.questions.{name}[{j}]", f"unknown tool {tool!r}"))
     try:
         heads = json.loads(meta_path.read_text(encoding="utf-8"))["heads"]
         classes = set(heads["requests"]["labels"])

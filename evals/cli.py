@@ -173,6 +173,42 @@ def attack(db: Path, spec: str, n: int, seed: int, split: str, threads: int | No
 
 
 @eval_group.command()
+@click.option("--db", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="tau2 retail db.json.")
+@click.option("--wording", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="YAML of question templates by kind (status, tracking, total, items, payment, address), each "
+                   "with one {order}: e.g. evals/questions/dev.yaml.")
+@click.option("--spec", default="retail", show_default=True, help="Agent spec (YAML path or name).")
+@click.option("--n", "n", default=60, show_default=True, type=click.IntRange(min=1), help="Cases (kinds in turn).")
+@click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same cases.")
+@click.option("--arm", "arms", multiple=True, type=click.Choice(["graph", "model"]),
+              help="graph: the spec as it is; model: without understanding.questions (the model answers). "
+                   "Default: both.")
+@click.option("--threads", type=click.IntRange(min=1), help="llama.cpp threads (default: the spec's).")
+@click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Output directory (resumable: rerun the same command).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object, last.")
+def questions(db: Path, wording: Path, spec: str, n: int, seed: int, arms: tuple[str, ...], threads: int | None,
+              out: Path, as_json: bool) -> None:
+    """Customers of held-out users ask about one of their orders (its status, tracking number, total,
+    items, payment method or address); a case passes when a reply holds the fact, nothing was written
+    and no other customer's order was named. Pass rate per arm and kind with 95% intervals, in
+    --out/report.md, report.json and report.png. Ctrl-C keeps finished cases."""
+    from .question_suite import QuestionSettings, run_questions
+
+    settings = QuestionSettings(db=str(db), wording=str(wording), out=str(out), spec=spec, n=n, seed=seed,
+                                arms=arms or ("graph", "model"), threads=threads, progress=not as_json)
+    try:
+        report = run_questions(settings)
+    except KeyboardInterrupt:
+        raise click.ClickException(f"interrupted: finished cases are in {out}; rerun the same command to resume") from None
+    if as_json:
+        click.echo(json.dumps(report))
+        return
+    click.echo((out / "report.md").read_text(encoding="utf-8"))
+
+
+@eval_group.command()
 @click.option("--db", required=True, type=click.Path(dir_okay=False, path_type=Path), help="tau2 retail db.json.")
 @click.option("--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Output directory.")
 @click.option("--n", "n", required=True, type=click.IntRange(min=1), help="Number of tasks.")

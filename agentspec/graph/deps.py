@@ -204,6 +204,11 @@ class AgentDeps:
         sentence = hook(call["name"], call["arguments"]) if hook else None
         return sentence or str(self.spec.messages.reported or "{tool}").format(tool=call["name"])
 
+    def summary(self, call: Mapping[str, Any]) -> str | None:
+        """The toolkit's answer to a question about the record lookup ``call`` returns; None without one."""
+        hook = self.hook("summary", call["name"])
+        return hook(call["name"], call["arguments"]) if hook else None
+
     def run(self, call: Mapping[str, Any], key: str | None = None) -> tuple[str, bool]:
         """Run ``call``: ``(observation, ran)``. With a ``key``, a toolkit with the ``once`` hook runs it at
         most once per key (a replay answers the recorded observation and ``ran=False``)."""

@@ -246,8 +246,8 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, state.get("reply") or "", "graph", "reported")
     if stop == "ask":
         return _reply_update(state, str(messages.request_question), "graph", "ask")
-    if stop == "remembered":
-        return _reply_update(state, state.get("reply") or "", "graph", "remembered")
+    if stop in ("remembered", "answered"):
+        return _reply_update(state, state.get("reply") or "", "graph", stop)
     if stop == "declined":
         return _reply_update(state, str(messages.declined), "graph", "declined")
     cannot = state.get("cannot")

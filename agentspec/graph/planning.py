@@ -20,7 +20,10 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
    so determined fails its dry run (the request is then settled: the user hears why). When the words
    alone determine none, the turn's recalled memories (checked against the store, ``graph.recall``)
    are read after them as if said last: "the same address as last time" takes the remembered one;
-5. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
+5. an answer: an open question about the customer's records (``understanding.questions``) whose words
+   describe one record: its lookup, then ``stop: answered`` with the toolkit's ``summary`` of it
+   (``graph.questions``; taken before the read and write steps 3-4);
+6. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
 
 A step made here goes through the guard like the model's: nothing runs without the user's yes.
 """
@@ -34,6 +37,7 @@ from agentspec.graph.deps import AgentDeps
 from agentspec.graph.determined import determined_handoff, determined_write
 from agentspec.graph.guard import ruling
 from agentspec.graph.narrowing import Narrowed, narrowed, words_for
+from agentspec.graph.questions import answer_step, answered
 from agentspec.graph.reading import settle
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
@@ -59,6 +63,12 @@ def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if handoff is not None:
         entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [handoff], "outcome": "determined"}
         return {"steps": steps + 1, "trace": [entry], "step": {"calls": [handoff]}}
+    question_read, answer = answer_step(state, deps, allowed)
+    if answer is not None:
+        return answered(state, deps, answer)
+    if question_read is not None and _runs(deps, state, question_read):
+        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [question_read], "outcome": "determined"}
+        return {"steps": steps + 1, "trace": [entry], "step": {"calls": [question_read]}}
     if not policy.confirmation.determine:
         return {"step": None}
     read = _read_first(state, deps, allowed)
@@ -107,8 +117,7 @@ def _handoff(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict 
                               str(deps.spec.messages.handoff_summary or "{request}"))
     if call is None:
         return None
-    verdict = ruling(deps, state, call)
-    return call if not isinstance(verdict, str) and verdict["action"] == "run" else None
+    return call if _runs(deps, state, call) else None
 
 
 def _tools_of(deps: AgentDeps, requests: Iterable[str]) -> set[str]:
@@ -141,8 +150,13 @@ def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDi
                 calls += [{"name": tool.name, "arguments": {argument: value}} for value in sorted(ids)]
     if not calls or len(calls) > _MAX_READS or len({call["name"] for call in calls}) > 1:
         return None  # many records, or several ways to read them: the model chooses
-    verdict = ruling(deps, state, calls[0])
-    return calls[0] if not isinstance(verdict, str) and verdict["action"] == "run" else None
+    return calls[0] if _runs(deps, state, calls[0]) else None
+
+
+def _runs(deps: AgentDeps, state: AgentState, call: CallDict) -> bool:
+    """Whether the guard would run ``call`` now (not refuse it, not state it first)."""
+    verdict = ruling(deps, state, call)
+    return not isinstance(verdict, str) and verdict["action"] == "run"
 
 
 def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, dict[str, str] | None]:

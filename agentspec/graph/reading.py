@@ -20,7 +20,9 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
 - Otherwise the requests it asks for (``understanding.request_threshold``) join the open ones, its
   slots and choices join those of the messages since the last settled request. A request no tool
   serves (a question about an order) was answered in the turn that asked it: it closes when the next
-  message arrives, and when nothing else is open that message starts clean.
+  message arrives, and when nothing else is open that message starts clean; a question answered from
+  the customer's records (``understanding.questions``) asked before they were verified stays open
+  until a turn that began verified ends.
 
 ``settle(state, tool)`` is what a node returns when the request a write serves is over (it succeeded,
 it was refused and the user told why, or the user declined it): those requests close; once none is
@@ -41,10 +43,11 @@ from agentspec.routing.reader import Reading
 __all__ = ["begin", "route_begin", "settle"]
 
 
-def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: bool = False) -> dict[str, Any]:
-    """The state update that closes the open requests ``tools`` serve (all of them with ``everything``, or
-    when the spec has no request scope: nothing then says which request a write served)."""
-    served = set().union(*(deps.requests_needing(t) for t in tools)) if tools else set()
+def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: bool = False,
+           requests: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """The state update that closes ``requests`` and the open requests ``tools`` serve (all of them with
+    ``everything``, or when the spec has no request scope: nothing then says which request a write served)."""
+    served = set().union(*(deps.requests_needing(t) for t in tools), requests)
     unscoped = deps.spec.understanding is None or not deps.spec.understanding.requests
     still = [] if everything or unscoped else [r for r in state.get("open_requests") or [] if r not in served]
     update: dict[str, Any] = {"open_requests": still}
@@ -188,7 +191,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return update
     known = list(state.get("open_requests") or [])
     if understanding is not None and known:
-        lasting = [r for r in known if understanding.requests.get(r)]
+        unverified = state.get("user_id") is None  # a question about their records waits for the identity
+        lasting = [r for r in known if understanding.requests.get(r) or (unverified and r in understanding.questions)]
         if not lasting:  # only requests no tool serves ("where is my order?"): answered in their turn
             answered = settle(working, deps, [], everything=True)
             update.update(answered)

@@ -164,12 +164,14 @@ def _supersede_stale(deps: AgentDeps, user: str, memory: Any, verdict: dict[str,
 
 
 def _asks_question(state: AgentState, deps: AgentDeps) -> bool | None:
-    """False when an open request is one a tool serves (the turn acts on the customer's data: documents
-    answer nothing in it), True when none is, None when the spec has no request scope to tell."""
+    """False when an open request is one a tool serves or one answered from the customer's records
+    (``understanding.questions``): the turn is about the customer's data, documents answer nothing in
+    it; True when none is, None when the spec has no request scope to tell."""
     understanding = deps.spec.understanding
     if understanding is None or not understanding.requests:
         return None
-    return not any(understanding.requests.get(request) for request in state.get("open_requests") or [])
+    return not any(understanding.requests.get(request) or request in understanding.questions
+                   for request in state.get("open_requests") or [])
 
 
 def _asks_to_keep(state: AgentState, deps: AgentDeps) -> bool:

@@ -40,6 +40,7 @@ from ._mentions import mentioned
 from ._policy import call_owners
 from ._shapes import RETAIL_SHAPES
 from ._statements import describe_call, report_call
+from ._summaries import summarize_read
 from ._reads import ReadTools
 from ._sqlite import Database
 from ._writes import WriteTools
@@ -211,6 +212,10 @@ class RetailStore(ReadTools, WriteTools):
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""
         return report_call(self._db, name, arguments)
+
+    def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
+        """The answer to a question about the record lookup ``name(**arguments)`` returns (``_summaries``)."""
+        return summarize_read(self._db, name, arguments)
 
     def mentions(self, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
                  seen: dict[str, list[str]] | None = None,

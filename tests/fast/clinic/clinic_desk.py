@@ -96,7 +96,7 @@ class ClinicDesk:
     name: ClassVar[str] = "clinic"
     identifier_shapes: ClassVar[IdentifierShapes] = CLINIC_SHAPES
     AUTH_TOOLS: ClassVar[tuple[str, ...]] = ("find_patient_by_phone",)
-    READ_TOOLS: ClassVar[tuple[str, ...]] = ("get_patient", "list_slots")
+    READ_TOOLS: ClassVar[tuple[str, ...]] = ("get_patient", "get_appointment", "list_slots")
     WRITE_TOOLS: ClassVar[tuple[str, ...]] = ("cancel_appointment", "move_appointment")
     TOOL_NAMES: ClassVar[tuple[str, ...]] = (*AUTH_TOOLS, *READ_TOOLS, *WRITE_TOOLS)
 
@@ -136,6 +136,17 @@ class ClinicDesk:
                   for appointment_id, appointment in sorted(self.data["appointments"].items())
                   if appointment["patient_id"] == patient_id]
         return {"patient_id": patient_id, "name": patient["name"], "visits": visits}
+
+    def get_appointment(self, appointment_id: Annotated[str, Identifier("appointment")]) -> dict[str, Any]:
+        """One appointment: its doctor, day, time, slot and status.
+
+        Args:
+            appointment_id: The appointment, such as APT-1234.
+        """
+        appointment = self.data["appointments"].get(appointment_id)
+        if appointment is None:
+            raise ToolError(f"le rendez-vous {appointment_id} n'existe pas")
+        return {"id": appointment_id, **self._visit(appointment)}
 
     def list_slots(self, doctor: str) -> dict[str, Any]:
         """The free upcoming slots of a doctor.
@@ -239,6 +250,15 @@ class ClinicDesk:
         if name == "move_appointment":
             return f"Votre rendez-vous {arguments['appointment_id']} est maintenant le {_when(slot)} avec {slot['doctor']}."
         return None
+
+    def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
+        """The desk's answer to a question about an appointment (``get_appointment``), read from the state."""
+        appointment = self.data["appointments"].get(str(arguments.get("appointment_id")))
+        if name != "get_appointment" or appointment is None:
+            return None
+        slot = self.data["slots"][appointment["slot_id"]]
+        state = "annulé" if appointment["status"] == "cancelled" else "prévu"
+        return f"Votre rendez-vous {arguments['appointment_id']} avec {slot['doctor']} est {state} le {_when(slot)}."
 
     def once(self, key: str, run: Callable[[], str]) -> tuple[str, bool]:
         """The write ``run`` at most once per ``key``; the key is saved with the state the write made (one

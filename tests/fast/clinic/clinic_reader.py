@@ -1,7 +1,7 @@
 """A reader for the clinic tests: keyword rules over French words in place of a trained reader (a test double).
 
 It implements the real ``agentspec.routing.reader.Reader`` protocol with the clinic's own labels:
-requests ``cancel_visit`` and ``move_visit``, the tag ``medecin`` (a doctor's name the patient gives)
+requests ``cancel_visit``, ``move_visit`` and ``when_visit`` (a question about a visit), the tag ``medecin`` (a doctor's name the patient gives)
 and the choice head ``motif`` (why a visit is cancelled, labelled with the cancel tool's own values).
 ``readings`` overrides it for exact texts, so a test can say precisely what was read.
 """
@@ -16,6 +16,7 @@ __all__ = ["ClinicReader"]
 REQUEST_WORDS = {
     "cancel_visit": ("annuler", "annulez", "annulation"),
     "move_visit": ("déplacer", "déplacez", "décaler", "décalez", "changer l'heure", "autre créneau"),
+    "when_visit": ("à quelle heure", "c'est quand", "quand est"),
 }
 MOTIF_WORDS = {
     "feeling better": ("je vais mieux", "ça va mieux", "guéri"),

@@ -38,14 +38,16 @@ def clinic_data() -> dict[str, Any]:
         "model": {"backend": "scripted"},
         "understanding": {
             "reader": "clinic-reader (injected by the tests)",
-            "requests": {"cancel_visit": ["cancel_appointment"], "move_visit": ["move_appointment", "list_slots"]},
+            "requests": {"cancel_visit": ["cancel_appointment"], "move_visit": ["move_appointment", "list_slots"],
+                         "when_visit": []},
+            "questions": {"when_visit": ["get_appointment"]},
             "choices": {"reason": "motif"},
         },
         "toolkits": [{"name": "clinic"}],
         "prompts": {"system": str(TEMPLATE), "tools": "signatures"},
         "policy": {
             "authentication": {"tools": ["find_patient_by_phone"],
-                               "required_by": ["get_patient", "list_slots", "cancel_appointment", "move_appointment"],
+                               "required_by": ["get_patient", "get_appointment", "list_slots", "cancel_appointment", "move_appointment"],
                                "one_user_per_session": True, "act_on_identity": True},
             "confirmation": {"tools": ["cancel_appointment", "move_appointment"], "report": True},
             "targets": {"writes": ["appointment"]},

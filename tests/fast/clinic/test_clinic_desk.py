@@ -16,6 +16,7 @@ def test_its_tools_are_typed_functions_whose_identifiers_are_marked_by_kind():
     assert registry.names == list(desk.TOOL_NAMES)
     kinds = {tool.name: {a: s.get(GROUNDED_KEY) for a, s in tool.parameters["properties"].items()} for tool in registry}
     assert kinds == {"find_patient_by_phone": {"phone": "phone"}, "get_patient": {"patient_id": "patient"},
+                     "get_appointment": {"appointment_id": "appointment"},
                      "list_slots": {"doctor": None},
                      "cancel_appointment": {"appointment_id": "appointment", "reason": None},
                      "move_appointment": {"appointment_id": "appointment", "slot_id": "slot"}}

@@ -293,3 +293,25 @@ def test_a_cancel_the_words_determine_is_stated_by_the_graph_itself(desk, model)
         assert len(model.calls) == asked  # the doctor's name and the reader's motif were all it took
         done = s.send("oui")
         assert done.reply.startswith("Votre rendez-vous APT-1234 avec Dr Lee") and len(model.calls) == asked
+
+
+# a question answered from the desk's records ----------------------------------------------------------
+
+def test_a_question_about_a_visit_is_answered_from_the_desk_without_the_model(desk, model):
+    with session(desk, model) as s:
+        verified(s, model)
+        asked = len(model.calls)
+        turn = s.send("À quelle heure est mon rendez-vous avec le Dr Lee ?")
+        assert [(c["name"], c["arguments"]) for c in turn.tool_calls] == [("get_appointment",
+                                                                           {"appointment_id": "APT-1234"})]
+        assert turn.reply == "Votre rendez-vous APT-1234 avec Dr Lee est prévu le 20/03/2030 à 09:15."
+        assert len(model.calls) == asked and s.state["open_requests"] == []
+
+
+def test_a_question_about_another_patients_visit_is_not_answered_by_the_graph(desk, model):
+    with session(desk, model) as s:
+        verified(s, model)
+        model.enqueue(reply("Je ne peux consulter que vos rendez-vous."))
+        turn = s.send("C'est quand le rendez-vous APT-2002 ?")  # Louis's visit with Dr Lee
+        assert "get_appointment" not in [c["name"] for c in turn.tool_calls if c["outcome"] == "ok"]
+        assert turn.reply == "Je ne peux consulter que vos rendez-vous."

@@ -45,7 +45,7 @@ def spec_file(tmp_path):
     """The clinic spec as a YAML file, with a reader folder whose ``reader.json`` names the clinic's heads."""
     reader = tmp_path / "reader"
     reader.mkdir()
-    heads = {"requests": {"labels": ["cancel_visit", "move_visit"]}, "answer": {"labels": ["yes", "no", "other"]},
+    heads = {"requests": {"labels": ["cancel_visit", "move_visit", "when_visit"]}, "answer": {"labels": ["yes", "no", "other"]},
              "tags": {"labels": ["O", "B-medecin", "I-medecin"]},
              "choice.motif": {"labels": ["feeling better", "scheduling conflict", "none"]}}
     (reader / "reader.json").write_text(json.dumps({"heads": heads}))

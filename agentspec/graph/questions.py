@@ -1,0 +1,91 @@
+"""A question about the customer's own records, answered from the store rather than by the model.
+
+A small model asked "what's the tracking number of my order with the boots?" states numbers it never
+read. The spec's ``understanding.questions`` names the question requests and the lookups whose record
+answers each; the toolkit's ``summary`` hook says what such a record shows a customer.
+
+Contract: ``answer_step(state, deps, allowed) -> (call, reply)``, asked by ``planning.plan`` on every
+step of a verified user's turn:
+
+- ``(None, None)`` unless an open request is a question, no open request is a task (one a tool
+  serves: its steps come first, and the model answers a question asked beside it), and the words
+  since the latest message that
+  asked for anything (``narrowing.words_for``) describe exactly one record that some offered
+  one-identifier lookup among the question's tools reads (``AgentDeps.mentioned``: "my order with
+  the boots", an order id written out);
+- ``(call, None)``: that lookup, when it has not run in this turn: the graph's own step, ruled on by
+  the guard like any call (another customer's record is refused there);
+- ``(None, reply)`` once it ran: the toolkit's ``summary`` of that call (without one the model answers
+  from the observation: ``(None, None)``).
+
+``answered(state, deps, reply)`` is the state update that ends the turn with that reply and closes
+the question. Nothing here reads words itself: the reader and the toolkit's hooks do.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from agentspec.decoding.schema import identifier_kind
+from agentspec.graph.deps import AgentDeps
+from agentspec.graph.narrowing import Narrowed, words_for
+from agentspec.graph.reading import settle
+from agentspec.graph.state import AgentState, CallDict, call_fingerprint
+
+__all__ = ["answer_step", "answered", "open_questions"]
+
+
+def open_questions(state: AgentState, deps: AgentDeps) -> list[str]:
+    """The open requests the spec answers from a record (``understanding.questions``)."""
+    understanding = deps.spec.understanding
+    if understanding is None:
+        return []
+    return [r for r in state.get("open_requests") or [] if r in understanding.questions]
+
+
+def _described(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: set[str]) -> list[CallDict]:
+    """One lookup call per record of a kind ``tools`` read that the question's words describe."""
+    seen = state.get("grounding") or {}
+    calls: list[CallDict] = []
+    for tool in allowed.tools:
+        properties = tool.parameters.get("properties", {})
+        if tool.name not in tools or len(properties) != 1:
+            continue
+        ((argument, schema),) = properties.items()
+        kind = identifier_kind(schema)
+        if kind is None:
+            continue
+        texts, slots = words_for(state, deps, tool.name, False)
+        named = deps.mentioned(tool.name, kind, texts, sorted(seen.get(kind, ())), argument, seen, slots)
+        calls += [{"name": tool.name, "arguments": {argument: value}} for value in dict.fromkeys(named)]
+    return calls
+
+
+def _ran_this_turn(state: AgentState, call: CallDict) -> bool:
+    turn, mark = state.get("turn", 0), call_fingerprint(call)
+    return any(entry.get("turn") == turn and entry.get("kind") == "tool" and entry.get("outcome") == "ok"
+               and any(call_fingerprint(c) == mark for c in entry.get("calls") or [])
+               for entry in state.get("trace") or [])
+
+
+def answer_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, str | None]:
+    """The read that answers an open question, or the answer once it ran (module docstring)."""
+    understanding = deps.spec.understanding
+    questions = open_questions(state, deps)
+    if understanding is None or not questions or state.get("user_id") is None:
+        return None, None
+    if any(understanding.requests.get(r) for r in state.get("open_requests") or []):
+        return None, None  # a task is open: its steps come first, the model answers the question beside it
+    tools = {tool for question in questions for tool in understanding.questions[question]}
+    calls = _described(state, deps, allowed, tools)
+    if len(calls) != 1:
+        return None, None  # no record or several: the model asks or reads
+    (call,) = calls
+    if not _ran_this_turn(state, call):
+        return call, None
+    return None, deps.summary(call)
+
+
+def answered(state: AgentState, deps: AgentDeps, reply: str) -> dict[str, Any]:
+    """The update that ends the turn with ``reply`` and closes the open questions it answered."""
+    return {"step": None, "stop": "answered", "reply": reply,
+            **settle(state, deps, [], requests=open_questions(state, deps))}

@@ -1,0 +1,49 @@
+"""Tier 2: a question about an order, asked before identity, is answered from the store by the default agent.
+
+The shipped reader reads the question; the graph keeps it open through the identity lookup, reads
+the order the words describe and says the toolkit's summary. The question suite runs end to end on
+two development cases (``agentspec eval questions``' code path: report files, no write, no leak).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from agentspec.evals.question_suite import QuestionSettings, run_questions
+from agentspec.graph import AgentSession
+from agentspec.spec import load_spec
+from agentspec.tools.retail import RetailStore
+
+REPO = Path(__file__).resolve().parents[2]
+BOOTS_ORDER, TRACKING = "#W8488728", "353040585167"  # Liam Thomas's delivered order with the Hiking Boots
+
+
+@pytest.fixture
+def spec():
+    spec = load_spec("retail")
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"threads": 2}),
+                                   "memory": None, "retrieval": None})
+
+
+def test_a_tracking_question_before_identity_is_answered_after_it(spec, shared_data):
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as base, base.copy() as store:
+        with AgentSession(spec, toolkits={"retail": store}, seed=0) as session:
+            first = session.send("hey, could you give me the tracking number of my hiking boots order?")
+            assert first.reply == spec.messages.identity_request
+            second = session.send("sure, it's liam.thomas9081@example.com")
+            assert TRACKING in second.reply and BOOTS_ORDER in second.reply
+            assert [c["name"] for c in second.tool_calls] == ["find_user_id_by_email", "get_order_details"]
+
+
+def test_the_question_suite_runs_end_to_end(shared_data, tmp_path):
+    settings = QuestionSettings(db=str(shared_data / "tau2-retail" / "db.json"),
+                                wording=str(REPO / "evals" / "questions" / "dev.yaml"), out=str(tmp_path),
+                                n=2, arms=("graph",), threads=2, progress=False)
+    report = run_questions(settings)
+    graph = report["arms"]["graph"]
+    assert graph["n"] == 2 and graph["writes"] == 0 and graph["leaks"] == 0 and graph["errors"] == 0
+    assert len((tmp_path / "questions.jsonl").read_text().splitlines()) == 2
+    assert (tmp_path / "report.png").stat().st_size > 0
+    assert json.loads((tmp_path / "report.json").read_text())["arms"]["graph"]["passed"] == graph["passed"]

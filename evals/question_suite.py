@@ -162,7 +162,8 @@ def _play(agent: Any, base: Any, case: QuestionCase, writes: set[str], foreign: 
             session.close()
     leaked = sorted(o for o in foreign if any(o in r for r in replies))
     wrote = [c for c in called if c in writes]
-    return {"said": _says(replies, case.facts), "passed": _says(replies, case.facts) and not wrote and not leaked,
+    said = _says(replies, case.facts)
+    return {"said": said, "passed": said and not wrote and not leaked,
             "wrote": wrote, "leaked": leaked, "replies": replies, "calls": called, "error": error,
             "seconds": round(time.perf_counter() - started, 2)}
 
@@ -264,12 +265,13 @@ def run_questions(s: QuestionSettings) -> dict[str, Any]:
     writes = set(spec.policy.confirmation.tools)
     base = RetailStore.from_json(db)
     todo = [(arm, case) for arm in s.arms for case in cases if (arm, case.id) not in done]
+    agents = {arm: _arm_agent(arm, spec, model) for arm in {arm for arm, _ in todo}}
+    owners = {order_id: order["user_id"] for order_id, order in db["orders"].items()}
     try:
         with path.open("a", encoding="utf-8") as sink:
             for number, (arm, case) in enumerate(todo, 1):
-                agent = _arm_agent(arm, spec, model)
-                foreign = {o for o in db["orders"] if db["orders"][o]["user_id"] != case.user_id}
-                row = {"arm": arm, **asdict(case), **_play(agent, base, case, writes, foreign)}
+                foreign = {order_id for order_id, owner in owners.items() if owner != case.user_id}
+                row = {"arm": arm, **asdict(case), **_play(agents[arm], base, case, writes, foreign)}
                 sink.write(json.dumps(row) + "\n")
                 sink.flush()
                 done[(arm, case.id)] = row

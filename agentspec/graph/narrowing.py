@@ -38,7 +38,7 @@ from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["Narrowed", "any_callable", "bar_repeated_lookups", "keep_named_targets", "keep_read_choices", "looked_up_value",
-           "narrowed", "read_before_writing", "words_for"]
+           "narrowed", "one_identifier", "read_before_writing", "words_for"]
 
 
 @dataclass
@@ -96,6 +96,16 @@ def words_for(state: AgentState, deps: AgentDeps, tool: str,
     else:
         start = max((i for i, asked in enumerate(asks) if asked), default=0)
     return said[start:], slots[start:]
+
+
+def one_identifier(tool: Tool) -> tuple[str, str] | None:
+    """(argument, identifier kind) of a tool whose only argument is an identifier (a one-record lookup)."""
+    properties = tool.parameters.get("properties", {})
+    if len(properties) != 1:
+        return None
+    ((argument, schema),) = properties.items()
+    kind = identifier_kind(schema)
+    return None if kind is None else (argument, kind)
 
 
 def looked_up_value(tool: Tool, call: CallDict) -> str | None:

@@ -32,11 +32,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, Literal
 
-from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.determined import determined_handoff, determined_write
 from agentspec.graph.guard import ruling
-from agentspec.graph.narrowing import Narrowed, narrowed, words_for
+from agentspec.graph.narrowing import Narrowed, narrowed, one_identifier, words_for
 from agentspec.graph.questions import answer_step, answered
 from agentspec.graph.reading import settle
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
@@ -142,12 +141,9 @@ def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDi
     calls: list[CallDict] = []
     for kind, ids in allowed.unread.items():
         for tool in allowed.tools:
-            properties = tool.parameters.get("properties", {})
-            if tool.name in writes or len(properties) != 1:
-                continue
-            ((argument, schema),) = properties.items()
-            if identifier_kind(schema) == kind:
-                calls += [{"name": tool.name, "arguments": {argument: value}} for value in sorted(ids)]
+            lookup = one_identifier(tool) if tool.name not in writes else None
+            if lookup is not None and lookup[1] == kind:
+                calls += [{"name": tool.name, "arguments": {lookup[0]: value}} for value in sorted(ids)]
     if not calls or len(calls) > _MAX_READS or len({call["name"] for call in calls}) > 1:
         return None  # many records, or several ways to read them: the model chooses
     return calls[0] if _runs(deps, state, calls[0]) else None

@@ -25,9 +25,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.narrowing import Narrowed, words_for
+from agentspec.graph.narrowing import Narrowed, one_identifier, words_for
 from agentspec.graph.reading import settle
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
@@ -47,13 +46,10 @@ def _described(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: set
     seen = state.get("grounding") or {}
     calls: list[CallDict] = []
     for tool in allowed.tools:
-        properties = tool.parameters.get("properties", {})
-        if tool.name not in tools or len(properties) != 1:
+        lookup = one_identifier(tool) if tool.name in tools else None
+        if lookup is None:
             continue
-        ((argument, schema),) = properties.items()
-        kind = identifier_kind(schema)
-        if kind is None:
-            continue
+        argument, kind = lookup
         texts, slots = words_for(state, deps, tool.name, False)
         named = deps.mentioned(tool.name, kind, texts, sorted(seen.get(kind, ())), argument, seen, slots)
         calls += [{"name": tool.name, "arguments": {argument: value}} for value in dict.fromkeys(named)]

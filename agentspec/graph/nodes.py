@@ -205,13 +205,15 @@ def route_act(state: AgentState, deps: AgentDeps) -> Literal["plan", "respond"]:
 
 
 def _reply_update(state: AgentState, text: str, kind: str, outcome: str) -> dict[str, Any]:
+    """The update that ends the turn saying ``text``, after the answers the turn kept (``graph.questions``)."""
+    text = " ".join([*(state.get("answers") or []), text]).strip()
     entry = {"turn": state.get("turn", 0), "kind": kind, "output": text, "outcome": outcome}
     message = step_message(Step(reply=Reply(text=text)))
     if outcome.startswith("stopped"):
         # The user reads the graph's stop sentence; the model does not (``context.build_prompt`` skips
         # it): small models copy such sentences verbatim into later replies.
         message = {**message, "hidden_from_model": True}
-    return {"messages": [message], "reply": text, "trace": [] if kind == "decide" else [entry]}
+    return {"messages": [message], "reply": text, "answers": [], "trace": [] if kind == "decide" else [entry]}
 
 
 def confirm(state: AgentState, deps: AgentDeps) -> dict[str, Any]:

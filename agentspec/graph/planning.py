@@ -21,7 +21,8 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
    alone determine none, the turn's recalled memories (checked against the store, ``graph.recall``)
    are read after them as if said last: "the same address as last time" takes the remembered one;
 5. an answer: an open question about the customer's records (``understanding.questions``) whose words
-   describe one record: its lookup, then ``stop: answered`` with the toolkit's ``summary`` of it
+   describe one record: its lookup, then ``stop: answered`` with the toolkit's ``summary`` of it, or,
+   beside an open task, that summary kept for the turn's reply and the task's steps planned
    (``graph.questions``; taken before the read and write steps 3-4);
 6. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
 
@@ -64,7 +65,12 @@ def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return {"steps": steps + 1, "trace": [entry], "step": {"calls": [handoff]}}
     question_read, answer = answer_step(state, deps, allowed)
     if answer is not None:
-        return answered(state, deps, answer)
+        update = answered(state, deps, answer)
+        if update.get("stop"):
+            return update
+        seen = {**state, **update, "trace": [*(state.get("trace") or []), *update["trace"]]}
+        rest = plan(seen, deps)  # a task is open beside the question: its steps follow
+        return {**update, **rest, "trace": [*update["trace"], *rest.get("trace", [])]}
     if question_read is not None and _runs(deps, state, question_read):
         entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [question_read], "outcome": "determined"}
         return {"steps": steps + 1, "trace": [entry], "step": {"calls": [question_read]}}

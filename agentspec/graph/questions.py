@@ -7,9 +7,7 @@ answers each; the toolkit's ``summary`` hook says what such a record shows a cus
 Contract: ``answer_step(state, deps, allowed) -> (call, reply)``, asked by ``planning.plan`` on every
 step of a verified user's turn:
 
-- ``(None, None)`` unless an open request is a question, no open request is a task (one a tool
-  serves: its steps come first, and the model answers a question asked beside it), and the words
-  since the latest message that
+- ``(None, None)`` unless an open request is a question and the words since the latest message that
   asked for anything (``narrowing.words_for``) describe exactly one record that some offered
   one-identifier lookup among the question's tools reads (``AgentDeps.mentioned``: "my order with
   the boots", an order id written out);
@@ -18,8 +16,11 @@ step of a verified user's turn:
 - ``(None, reply)`` once it ran: the toolkit's ``summary`` of that call (without one the model answers
   from the observation: ``(None, None)``).
 
-``answered(state, deps, reply)`` is the state update that ends the turn with that reply and closes
-the question. Nothing here reads words itself: the reader and the toolkit's hooks do.
+``answered(state, deps, reply)`` is the state update that closes the question with that reply: it
+ends the turn when no task is open (a request ``understanding.requests`` gives tools); beside an open
+task ("where is it, and cancel it if it has not shipped") the reply waits in ``answers`` and the turn
+goes on to the task's steps: the turn's reply, whoever ends it, starts with it (``nodes``). Nothing here
+reads words itself: the reader and the toolkit's hooks do.
 """
 from __future__ import annotations
 
@@ -69,8 +70,6 @@ def answer_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[
     questions = open_questions(state, deps)
     if understanding is None or not questions or state.get("user_id") is None:
         return None, None
-    if any(understanding.requests.get(r) for r in state.get("open_requests") or []):
-        return None, None  # a task is open: its steps come first, the model answers the question beside it
     tools = {tool for question in questions for tool in understanding.questions[question]}
     calls = _described(state, deps, allowed, tools)
     if len(calls) != 1:
@@ -82,6 +81,11 @@ def answer_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[
 
 
 def answered(state: AgentState, deps: AgentDeps, reply: str) -> dict[str, Any]:
-    """The update that ends the turn with ``reply`` and closes the open questions it answered."""
-    return {"step": None, "stop": "answered", "reply": reply,
-            **settle(state, deps, [], requests=open_questions(state, deps))}
+    """The update that closes the open questions ``reply`` answered: it ends the turn with ``reply``, or,
+    beside an open task, keeps it in ``answers`` for the turn's reply (module docstring)."""
+    settled = settle(state, deps, [], requests=open_questions(state, deps))
+    understanding = deps.spec.understanding
+    if understanding is not None and any(understanding.requests.get(r) for r in settled["open_requests"]):
+        entry = {"turn": state.get("turn", 0), "kind": "graph", "output": reply, "outcome": "answered beside"}
+        return {"answers": [*(state.get("answers") or []), reply], "trace": [entry], **settled}
+    return {"step": None, "stop": "answered", "reply": reply, **settled}

@@ -39,6 +39,8 @@ value written.
   prompt context, whether the turn asks a question the passages speak to, and ``noted``: what the
   customer's words asked to keep, stored this turn. ``noted`` (top level): how many of the user's
   messages have been read for what to keep.
+- ``answers``: the toolkit's summaries answering questions asked beside an open task in this turn
+  (``graph.questions``); the reply that ends the turn starts with them and clears them.
 """
 from __future__ import annotations
 
@@ -101,6 +103,7 @@ class AgentState(TypedDict, total=False):
     request_asked: bool  # policy.ask_for_request was said (once per conversation)
     recalled: dict[str, Any] | None  # the turn's recalled memories and passages (graph.recall), keyed by (user, turn)
     noted: int  # user messages graph.recall has read for what to keep (memory.remember_said)
+    answers: list[str]  # this turn's answers to questions asked beside a task: the turn's reply starts with them
 
 
 def call_fingerprint(call: CallDict) -> str:

@@ -37,6 +37,18 @@ def test_a_tracking_question_before_identity_is_answered_after_it(spec, shared_d
             assert [c["name"] for c in second.tool_calls] == ["find_user_id_by_email", "get_order_details"]
 
 
+def test_a_question_beside_a_cancel_is_answered_and_the_cancel_stated(spec, shared_data):
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as base, base.copy() as store:
+        with AgentSession(spec, toolkits={"retail": store}, seed=0) as session:
+            session.send("hi, my email is liam.thomas9081@example.com")
+            turn = session.send("can you tell me where my order with the e-reader is, and also cancel it? "
+                                "no longer needed")
+            answer, _, statement = turn.reply.partition(" I'm about to cancel")
+            assert "#W1654931" in answer and "pending" in answer and "E-Reader" in answer
+            assert statement.startswith(" order #W1654931 (reason: no longer needed)")
+            assert session.state["pending"]["calls"][0]["name"] == "cancel_pending_order"
+
+
 def test_the_question_suite_runs_end_to_end(shared_data, tmp_path):
     settings = QuestionSettings(db=str(shared_data / "tau2-retail" / "db.json"),
                                 wording=str(REPO / "evals" / "questions" / "dev.yaml"), out=str(tmp_path),

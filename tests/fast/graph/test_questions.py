@@ -93,3 +93,24 @@ def test_a_question_the_spec_names_must_be_a_request_and_its_tools_must_exist(tm
     found = {p.path: p.message for p in problems}
     assert "no request of understanding.requests" in found["understanding.questions.where_is_it"]
     assert found["understanding.questions.status[0]"] == "unknown tool 'no_such_tool'"
+
+
+def test_a_question_asked_beside_a_task_is_answered_and_the_task_goes_on(spec, scripted, shop_db):
+    # "what's the status, and cancel it": the status is read from the store and said first; the cancel
+    # is determined and stated in the same reply (the model was never asked).
+    text = "what's the status of my order with the mug? and please cancel it, I ordered it by mistake"
+    chosen = {"ordered by mistake": 0.9, "no longer needed": 0.05, "none": 0.05}
+    scripted.enqueue(AUTH, reply("Glad to help."))
+    reader = read_as(text, requests={"status": 0.9, "cancel": 0.9}, choices={"reason": chosen})
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        s.send("hi, alice@example.com")
+        turn = s.send(text)
+        assert [c["arguments"] for c in turn.tool_calls] == [{"order_id": "#W0000002"}]
+        answer = summary(shop_db, "#W0000002")
+        assert turn.reply.startswith(answer + " I'm about to cancel order #W0000002 (reason: ordered by mistake)")
+        assert s.state["pending"]["calls"][0]["name"] == "cancel_pending_order"
+        assert s.state["open_requests"] == ["cancel"] and s.state["answers"] == []
+        assert graph_outcomes(turn.entries) == ["determined", "answered beside", "determined", "confirm"]
+        assert len(scripted.calls) == 1  # the identity lookup only
+        done = s.send("yes")
+        assert not done.reply.startswith(answer)  # said once

@@ -1,17 +1,19 @@
-"""``agentspec eval questions``: customers ask about one of their own orders; is the fact they asked said?
+"""``agentspec eval questions``: customers ask about one of their orders or a product; is the fact said?
 
 ``question_cases(db, wording, n, seed)`` draws ``n`` cases from held-out users (``user_split``'s eval
 side), kinds taking turns: a template of the wording file's kind (``status``, ``tracking``, ``total``,
 ``items``, ``payment``, ``address``: YAML ``kind: [templates with {order}]``) filled with one of the
 user's orders, said by id ("order #W1234567") or by a product only it holds ("the order with the
-Desk Lamp"). Its ``facts``: what the reply must contain (the status; every tracking number; the
-items' total as "123.45"; every product name; the card's last four digits, "paypal" or the gift
-card's id; the street line of the shipping address). Same inputs, same cases.
+Desk Lamp"); or (``options``, ``price``: ``{product}``) with a catalogue product that has an available
+version, by its name (lower-cased 30% of the time). Its ``facts``: what the reply must contain (the
+status; every tracking number; the items' total as "123.45"; every product name; the card's last
+four digits, "paypal" or the gift card's id; the street line of the shipping address; every option
+value of the product's available versions; their lowest and highest price). Same inputs, same cases.
 
 ``run_questions(settings)`` plays each case through an arm of the spec, each on a fresh copy of the
 store: the question, then (when no reply holds the facts yet) "my email is ...": the customer
-identifies once, as asked. A case passes when an agent reply holds every fact (case and commas
-ignored), no write ran and no reply names an order of another customer. Arms: ``graph`` (the spec
+identifies once, as asked. A case passes when an agent reply holds every fact (as a whole word or
+number; case and commas ignored), no write ran and no reply names an order of another customer. Arms: ``graph`` (the spec
 as it is) and ``model`` (``understanding.questions`` emptied: the model answers). Rows go to
 ``out/questions.jsonl`` as they finish (a rerun resumes); ``out/report.json``, ``report.md`` and
 ``report.png`` hold the pass rate per arm and kind with Wilson 95% intervals.
@@ -21,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -35,7 +38,8 @@ from .generate import user_split
 
 __all__ = ["KINDS", "QuestionCase", "QuestionSettings", "question_cases", "run_questions"]
 
-KINDS = ("status", "tracking", "total", "items", "payment", "address")
+KINDS = ("status", "tracking", "total", "items", "payment", "address", "options", "price")
+PRODUCT_KINDS = ("options", "price")  # about a catalogue product ({product}); the others about an order ({order})
 ARMS = ("graph", "model")
 
 
@@ -45,9 +49,10 @@ class QuestionCase:
     kind: str
     user_id: str
     email: str
-    order_id: str
+    order_id: str  # "" for a product question
     text: str
     facts: list[str]
+    product_id: str = ""  # the product asked about (product kinds)
 
 
 @dataclass
@@ -64,7 +69,8 @@ class QuestionSettings:
 
 
 def load_wording(path: str | os.PathLike[str]) -> dict[str, list[str]]:
-    """The templates by kind; an error names a kind, a template without exactly one {order}, or bad YAML."""
+    """The templates by kind; an error names a kind, a template without exactly one {order} (``{product}``
+    for the product kinds), or bad YAML."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -74,9 +80,10 @@ def load_wording(path: str | os.PathLike[str]) -> dict[str, list[str]]:
     for kind, templates in data.items():
         if kind not in KINDS:
             raise AgentSpecError(f"{path}: unknown kind {kind!r} (known: {', '.join(KINDS)})")
-        bad = [t for t in templates or [] if not isinstance(t, str) or t.count("{order}") != 1]
+        slot = "{product}" if kind in PRODUCT_KINDS else "{order}"
+        bad = [t for t in templates or [] if not isinstance(t, str) or t.count(slot) != 1]
         if bad or not templates:
-            raise AgentSpecError(f"{path}: every {kind} template needs exactly one {{order}}; first bad: {bad[:1]}")
+            raise AgentSpecError(f"{path}: every {kind} template needs exactly one {slot}; first bad: {bad[:1]}")
     return {kind: list(templates) for kind, templates in data.items()}
 
 
@@ -102,6 +109,29 @@ def _facts(kind: str, order: dict[str, Any], user: dict[str, Any]) -> list[str] 
             else [payments[0]["payment_method_id"]] if source == "gift_card" else None)
 
 
+def _product_facts(kind: str, product: dict[str, Any]) -> list[str] | None:
+    """What a reply must say for a product kind: every option value of the available versions, or their
+    lowest and highest price ("123.45"); None when no version is available."""
+    available = [v for v in product["variants"].values() if v.get("available")]
+    if not available:
+        return None
+    if kind == "options":
+        return sorted({str(value) for v in available for value in (v.get("options") or {}).values()})
+    prices = sorted(v["price"] for v in available)
+    return sorted({f"{prices[0]:.2f}", f"{prices[-1]:.2f}"})
+
+
+def _product_case(db: dict[str, Any], wording: dict[str, list[str]], kind: str, user: dict[str, Any],
+                  rng: random.Random, case_id: str) -> QuestionCase | None:
+    product = db["products"][rng.choice(sorted(db["products"]))]
+    facts = _product_facts(kind, product)
+    if not facts:
+        return None
+    name = product["name"].lower() if rng.random() < 0.3 else product["name"]
+    text = rng.choice(wording[kind]).replace("{product}", name)
+    return QuestionCase(case_id, kind, user["user_id"], user["email"], "", text, facts, product["product_id"])
+
+
 def _reference(order: dict[str, Any], others: list[dict[str, Any]], rng: random.Random) -> str:
     """The order by id, or by a product no other order of the user holds (when one exists), at random."""
     theirs = {i["name"] for o in others for i in o["items"]}
@@ -122,6 +152,10 @@ def question_cases(db: dict[str, Any], wording: dict[str, list[str]], n: int, se
             break
         kind = kinds[len(cases) % len(kinds)]
         user = db["users"][rng.choice(users)]
+        if kind in PRODUCT_KINDS:
+            if (case := _product_case(db, wording, kind, user, rng, f"q{len(cases)}")) is not None:
+                cases.append(case)
+            continue
         orders = [db["orders"][o] for o in user["orders"] if o in db["orders"]]
         if not orders:
             continue
@@ -137,8 +171,11 @@ def question_cases(db: dict[str, Any], wording: dict[str, list[str]], n: int, se
 
 
 def _says(replies: list[str], facts: list[str]) -> bool:
+    """Every fact in the replies as a whole word or number (case and commas ignored): "s" is no size in
+    "it's", "29.28" not in "129.28"."""
     said = " ".join(replies).lower().replace(",", "")
-    return all(fact.lower().replace(",", "") in said for fact in facts)
+    return all(re.search(rf"(?<![0-9a-z']){re.escape(fact.lower().replace(',', ''))}(?![0-9a-z])", said)
+               for fact in facts)
 
 
 def _play(agent: Any, base: Any, case: QuestionCase, writes: set[str], foreign: set[str]) -> dict[str, Any]:
@@ -229,7 +266,7 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(8, 3.5))
+    fig, ax = plt.subplots(figsize=(10, 3.5))
     width = 0.8 / max(1, len(report["arms"]))
     for j, (arm, row) in enumerate(report["arms"].items()):
         rates = [row["by_kind"].get(k, {}).get("rate", 0) for k in KINDS]
@@ -237,7 +274,7 @@ def _plot(report: dict[str, Any], path: Path) -> None:
     ax.set_xticks([i + width * (len(report["arms"]) - 1) / 2 for i in range(len(KINDS))], KINDS)
     ax.set_ylim(0, 1)
     ax.set_ylabel("fact said, nothing written or leaked")
-    ax.set_title(f"Questions about an order: {Path(report['wording']).name}")
+    ax.set_title(f"Questions about an order or a product: {Path(report['wording']).name}")
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=100)

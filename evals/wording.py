@@ -26,7 +26,8 @@ Placeholders (``str.format`` fields; the generator supplies the values):
   ``{change}`` what changes (a ``change_bare``/``change_keyed`` prefix + options: "in grey"),
   ``{street}`` address line 1 (and line 2 when there is one), ``{city}``, ``{state}`` (two letters),
   ``{zip}``, ``{country}``, ``{email}``, ``{first}``, ``{last}``, ``{r}`` a whole request sentence,
-  ``{thing}`` what the customer does not remember ("my email address").
+  ``{thing}`` what the customer does not remember ("my email address"), ``{product}`` a catalogue
+  product's name ("Hiking Boots").
 """
 from __future__ import annotations
 
@@ -79,6 +80,8 @@ FIELDS: dict[str, Field] = {
     "returns": _f("return items of a delivered order, refund to {pay} (a method, no 'my'), ask the amount", 8,
                   "o things pay"),
     "status": _f("ask where an order is / its status / tracking, nothing else", 6, "o"),
+    "product_question": _f("ask about a catalogue product (options, prices, availability), no order", 8, "product",
+                           field_optional=True),
     "order_with": _f("an order named by its products", 5, "items"),
     "order_id": _f("an order named by its id", 4, "id"),
     "swap": _f("one item swapped for another variant", 4, "item change"),

@@ -5,7 +5,9 @@ Contract: ``LearnedReader.load(path)`` reads a folder written by ``agentspec tra
 encoder it was trained on (``agentspec.routing.encoder``). ``read(text) -> Reading``:
 
 - ``requests``: request class -> probability, each independent (a message may ask for several, or
-  for nothing: every probability low);
+  for nothing: every probability low); a reader whose requests head is tuned (``agentspec train
+  reader-requests``: the encoder's top layers fine-tuned with it, ``heads.requests.encoder: tuned``)
+  reads them through its own layers, on the text with its emoji spelled as names;
 - ``answer``: ``yes`` / ``no`` / ``neutral`` / ``other`` -> probability, for a message that answers a
   question whether to go ahead; ``neutral`` says nothing either way (thanks, small talk), ``other`` is
   a question, a condition, a change, anything else. A yes must hold in both readings of the answer
@@ -50,7 +52,7 @@ import numpy as np
 from agentspec.errors import AgentSpecError
 from agentspec.routing.emoji_names import spell_emoji
 
-__all__ = ["ANSWERS", "QUESTION_MARKS", "TUNED_PREFIX", "Head", "LearnedReader", "Reader", "Reading", "char_features", "decode_spans", "load_reader",
+__all__ = ["ANSWERS", "QUESTION_MARKS", "TUNED_PREFIX", "TUNED_REQUESTS", "Head", "LearnedReader", "Reader", "Reading", "char_features", "decode_spans", "load_reader",
            "sentence_features", "token_features", "with_chars"]
 
 ANSWERS = ("yes", "no", "neutral", "other")
@@ -58,7 +60,8 @@ ANSWERS = ("yes", "no", "neutral", "other")
 # Greek (U+037E), Armenian, Ethiopic, inverted Spanish, and the interrobang family.
 QUESTION_MARKS = frozenset("?\uff1f\u061f\u037e\u055e\u1367\u00bf\u203d\u2047\u2048\u2049")
 _WINDOW, _VETO = 8, 0.5  # tokens of a part of a message read alone, and the yes it must keep (``_held``)
-TUNED_PREFIX = "tuned_encoder."  # npz keys ``tuned_encoder.<member head>.<encoder tensor>``: a tuned answer's layers
+TUNED_PREFIX = "tuned_encoder."  # npz keys ``tuned_encoder.<member head>.<encoder tensor>``: a tuned head's layers
+TUNED_REQUESTS = "requests"  # the member name of a tuned requests head (the others are tuned answers)
 _PART_CHOICE = 0.95  # a choice one part of a message says at least this sure outweighs the whole (``_choice``)
 
 
@@ -249,11 +252,12 @@ class LearnedReader:
     """MiniLM features + trained heads (see the module docstring)."""
 
     def __init__(self, meta: dict[str, Any], heads: dict[str, Head], encoder: Any,
-                 tuned: dict[str, Any] | None = None):
+                 tuned: dict[str, Any] | None = None, requests_encoder: Any = None):
         self.meta = meta
         self.heads = heads
         self.encoder = encoder
         self.tuned = dict(tuned or {})  # tuned answer member (its head's name) -> its encoder (module docstring)
+        self.requests_encoder = requests_encoder  # the tuned requests head's encoder (module docstring), or None
         self.request_classes = tuple(heads["requests"].labels)
         self.tags = tuple(sorted({label.split("-", 1)[1] for label in heads["tags"].labels if label != "O"}))
         self.choice_heads = {name.split(".", 1)[1]: heads[name].labels for name in heads if name.startswith("choice.")}
@@ -282,6 +286,10 @@ class LearnedReader:
             if required not in heads or heads[required].w1 is None:
                 raise AgentSpecError(f"{folder}: the reader has no {required!r} head", code="reader_corrupt",
                                      hint="Retrain it with `agentspec train reader`.")
+        requests_layers = tuned.pop(TUNED_REQUESTS, None)
+        if (meta["heads"]["requests"].get("encoder") == "tuned") != (requests_layers is not None):
+            raise AgentSpecError(f"{folder}: its requests head and its tuned layers do not go together",
+                                 code="reader_corrupt", hint="Retune it with `agentspec train reader-requests`.")
         if wrong := [m for m in tuned if heads[m].labels != ANSWERS]:
             raise AgentSpecError(f"{folder}: the tuned answer {wrong[0]!r} does not give {', '.join(ANSWERS)}",
                                  code="reader_corrupt", hint="Retune it with `agentspec train reader-answer`.")
@@ -291,11 +299,12 @@ class LearnedReader:
             encoder = SentenceEncoder.load()
         try:
             members = {member: encoder.variant(tensors) for member, tensors in sorted(tuned.items())}
+            requests_encoder = None if requests_layers is None else encoder.variant(requests_layers)
         except ValueError as exc:
             raise AgentSpecError(f"{folder}: its tuned encoder layers do not fit the encoder ({exc})",
                                  code="reader_corrupt", hint="Retune it with `agentspec train reader-answer` on "
                                  "this encoder.") from exc
-        return cls(meta, heads, encoder, members)
+        return cls(meta, heads, encoder, members, requests_encoder)
 
     @staticmethod
     def _parts(text: str, states: Any) -> tuple[np.ndarray, list[str]] | None:
@@ -337,6 +346,12 @@ class LearnedReader:
                                   states.unread))
         return min(readings, key=lambda probs: float(probs[ANSWERS.index("yes")]))
 
+    def _tuned_requests(self, text: str) -> np.ndarray:
+        """The tuned requests head on ``text`` with its emoji spelled as names, through its own top layers."""
+        (states,) = self.requests_encoder.encode([spell_emoji(text)])
+        body = states.states[1:-1] if len(states) > 2 else states.states
+        return self.heads["requests"].probabilities(sentence_features(body)[None, :])[0]
+
     @staticmethod
     def _choice(head: Head, x: np.ndarray, parts: np.ndarray | None) -> np.ndarray:
         """A choice head on the whole message, unless its windows read alone say exactly one label other
@@ -363,7 +378,8 @@ class LearnedReader:
                                        None if parts is None else with_chars(head, parts[0], parts[1]))
             return read_as[head.chars]
 
-        requests = self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
+        requests = self._tuned_requests(text) if self.requests_encoder is not None else \
+            self.heads["requests"].probabilities(inputs(self.heads["requests"])[0])[0]
         if self.tuned:
             answer, answer_labels = self._tuned_answer(text), ANSWERS
         else:

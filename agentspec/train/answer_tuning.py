@@ -27,7 +27,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import math
 import random
 import shutil
 import sys
@@ -39,23 +38,15 @@ from typing import Any
 import numpy as np
 
 from agentspec.errors import AgentSpecError
-from agentspec.routing.emoji_names import spell_emoji
 from agentspec.routing.reader import TUNED_PREFIX, ANSWERS, Head
 from agentspec.train._report import write_json
+from agentspec.train._top_layers import TopLayers, batches, pooled
 from agentspec.train.reader import read_rows
 
 __all__ = ["AnswerTuning", "AnswerTuningError", "NO_KINDS", "answer_examples", "packaged_replies", "tune_answer"]
 
 NO_KINDS = frozenset({"plain_no", "typo_no"})  # not-yes kinds of a reply file that say no outright
 _ANSWERING_ACTS = frozenset({"resembles_yes", "wait"})  # reader-data acts that answer without a yes or no
-_LAYER_TENSORS = ("attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
-                  "attention.self.query.bias", "attention.self.key.bias", "attention.self.value.bias",
-                  "attention.output.dense.weight", "attention.output.dense.bias",
-                  "attention.output.LayerNorm.weight", "attention.output.LayerNorm.bias",
-                  "intermediate.dense.weight", "intermediate.dense.bias", "output.dense.weight",
-                  "output.dense.bias", "output.LayerNorm.weight", "output.LayerNorm.bias")
-
-
 @dataclass
 class AnswerTuning:
     data: str | Path  # folder with reader.jsonl (``agentspec train reader-data``)
@@ -113,86 +104,6 @@ def answer_examples(rows: list[dict[str, Any]], replies: list[Path], others: int
     return pairs
 
 
-class _TopLayers:
-    """The encoder's forward pass in torch (``agentspec.routing.encoder``'s arithmetic): frozen embeddings and
-    lower layers, trainable top layers."""
-
-    def __init__(self, weights: dict[str, np.ndarray], layers: int, heads: int, eps: float):
-        import torch
-
-        self.torch = torch
-        self.frozen = {k: torch.tensor(np.asarray(v, np.float32)) for k, v in weights.items()}
-        total = 1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))
-        self.lower, self.total, self.heads, self.eps = total - layers, total, heads, eps
-        self.tuned = {name: torch.nn.Parameter(self.frozen[name].clone())
-                      for i in range(self.lower, total) for name in self.layer_names(i)}
-
-    @staticmethod
-    def layer_names(i: int) -> list[str]:
-        return [f"encoder.layer.{i}.{t}" for t in _LAYER_TENSORS]
-
-    def _layer(self, x: Any, bias: Any, i: int, params: dict[str, Any]) -> Any:
-        f = self.torch.nn.functional
-        w = [params[n] for n in self.layer_names(i)]
-        b, t, h = x.shape
-        d = h // self.heads
-
-        def split(y: Any) -> Any:
-            return y.view(b, t, self.heads, d).transpose(1, 2)
-
-        q, k, v = (split(x @ w[j].T + w[j + 3]) for j in range(3))
-        scores = q @ k.transpose(-1, -2) / math.sqrt(d) + bias
-        context = (scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, h)
-        a = f.layer_norm(context @ w[6].T + w[7] + x, (h,), w[8], w[9], self.eps)
-        inner = f.gelu(a @ w[10].T + w[11])
-        return f.layer_norm(inner @ w[12].T + w[13] + a, (h,), w[14], w[15], self.eps)
-
-    def lower_states(self, ids: Any, mask: Any) -> tuple[Any, Any]:
-        """The frozen part: states after the lower layers, and the attention bias of the padding."""
-        torch, w = self.torch, self.frozen
-        with torch.no_grad():
-            x = (w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:ids.shape[1]]
-                 + w["embeddings.token_type_embeddings.weight"][0])
-            x = torch.nn.functional.layer_norm(x, (x.shape[-1],), w["embeddings.LayerNorm.weight"],
-                                               w["embeddings.LayerNorm.bias"], self.eps)
-            bias = torch.where(mask, 0.0, -1e9)[:, None, None, :]
-            for i in range(self.lower):
-                x = self._layer(x, bias, i, w)
-        return x, bias
-
-    def upper(self, x: Any, bias: Any) -> Any:
-        for i in range(self.lower, self.total):
-            x = self._layer(x, bias, i, self.tuned)
-        return x
-
-
-def _pooled(torch: Any, x: Any, mask: Any) -> Any:
-    """``sentence_features`` of each row's body ([CLS] and [SEP] left out), batched."""
-    body = mask.clone()
-    body[:, 0] = False
-    body[torch.arange(len(body)), mask.sum(1) - 1] = False
-    m = body[..., None].float()
-    mean = (x * m).sum(1) / m.sum(1).clamp(min=1)
-    mean = mean / mean.norm(dim=-1, keepdim=True).clamp(min=1e-9)
-    return torch.cat([mean, x.masked_fill(~body[..., None], -1e4).max(1).values], -1)
-
-
-def _batches(torch: Any, tokenizer: Any, texts: list[str], size: int) -> list[tuple[list[int], Any, Any]]:
-    encodings = tokenizer.encode_batch([spell_emoji(t) for t in texts], add_special_tokens=True)
-    order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
-    out = []
-    for start in range(0, len(order), size):
-        rows = order[start:start + size]
-        longest = max(len(encodings[i].ids) for i in rows)
-        ids = torch.zeros(len(rows), longest, dtype=torch.long)
-        mask = torch.zeros(len(rows), longest, dtype=torch.bool)
-        for r, i in enumerate(rows):
-            ids[r, :len(encodings[i].ids)] = torch.tensor(encodings[i].ids)
-            mask[r, :len(encodings[i].ids)] = True
-        out.append((rows, ids, mask))
-    return out
-
-
 def _settings_key(settings: AnswerTuning, pairs: list[tuple[str, str]]) -> str:
     fields = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in ("out", "base")}
     return hashlib.sha256(json.dumps([fields, pairs]).encode()).hexdigest()[:16]
@@ -216,16 +127,16 @@ def tune_answer(settings: AnswerTuning, encoder: Any = None) -> dict[str, Any]:
     pairs = answer_examples(read_rows(data), [Path(p) for p in settings.replies], settings.others, settings.seed,
                             settings.reply_weight)
     y = torch.tensor([ANSWERS.index(label) for _, label in pairs])
-    model = _TopLayers(encoder.tensors, settings.layers, encoder.num_heads, encoder.layer_norm_eps)
+    model = TopLayers(encoder.tensors, settings.layers, encoder.num_heads, encoder.layer_norm_eps)
     head = torch.nn.Sequential(torch.nn.Linear(2 * encoder.hidden_size, settings.hidden), torch.nn.ReLU(),
                                torch.nn.Linear(settings.hidden, len(ANSWERS)))
-    batches = _batches(torch, encoder.tokenizer, [t for t, _ in pairs], settings.batch)
-    lowered = [model.lower_states(ids, mask) for _, ids, mask in batches]
+    groups = batches(torch, encoder.tokenizer, [t for t, _ in pairs], settings.batch)
+    lowered = [model.lower_states(ids, mask) for _, ids, mask in groups]
     counts = torch.bincount(y, minlength=len(ANSWERS)).float()
     loss_of = torch.nn.CrossEntropyLoss(weight=counts.sum() / (len(ANSWERS) * counts.clamp(min=1)))
     optimizer = torch.optim.AdamW([{"params": list(model.tuned.values()), "lr": settings.lr},
                                    {"params": head.parameters(), "lr": 1e-3}], weight_decay=0.01)
-    steps = settings.epochs * len(batches)
+    steps = settings.epochs * len(groups)
     warmup = max(1, min(100, steps // 10))  # steps of a linear warm-up, then a linear decay to 0
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, s / warmup) * max(0.0, 1 - s / steps))
     out.mkdir(parents=True, exist_ok=True)
@@ -241,12 +152,12 @@ def tune_answer(settings: AnswerTuning, encoder: Any = None) -> dict[str, Any]:
             schedule.load_state_dict(saved["schedule"])
             print(f"answer tuning: resuming after epoch {first}", file=sys.stderr, flush=True)
     for epoch in range(first, settings.epochs):
-        order = list(range(len(batches)))
+        order = list(range(len(groups)))
         random.Random(settings.seed + epoch).shuffle(order)
         total = 0.0
         for step, b in enumerate(order, 1):
-            rows, _, mask = batches[b]
-            loss = loss_of(head(_pooled(torch, model.upper(*lowered[b]), mask)), y[rows])
+            rows, _, mask = groups[b]
+            loss = loss_of(head(pooled(torch, model.upper(*lowered[b]), mask)), y[rows])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
@@ -265,7 +176,7 @@ def tune_answer(settings: AnswerTuning, encoder: Any = None) -> dict[str, Any]:
     return {"member": member, "trained_on": trained_on, "seconds": round(time.perf_counter() - started, 1)}
 
 
-def _save(base: Path, out: Path, model: _TopLayers, head: Any, trained_on: dict[str, Any]) -> str:
+def _save(base: Path, out: Path, model: TopLayers, head: Any, trained_on: dict[str, Any]) -> str:
     """``base``'s reader with one more tuned answer member (its layers and head), written to ``out``; the
     member's name (``answer_tuned``, then ``answer_tuned_2``, ...)."""
     linear1, linear2 = head[0], head[2]

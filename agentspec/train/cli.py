@@ -280,6 +280,26 @@ def reader_answer_command(data, base, replies, out, layers, epochs, reply_weight
                     f"in {report['seconds']:.0f} s -> {Path(out) / 'reader.json'}")
 
 
+@train_group.command("reader-requests")
+@click.option("--data", "data", required=True, type=click.Path(file_okay=False), help="Folder of `train reader-data`.")
+@click.option("--base", "base", required=True, type=click.Path(file_okay=False), help="Reader whose requests head is replaced.")
+@click.option("--out", "out", required=True, type=click.Path(file_okay=False), help="Output reader folder.")
+@click.option("--layers", default=2, show_default=True, type=click.IntRange(1, 6), help="Top encoder layers to tune.")
+@click.option("--epochs", default=2, show_default=True, type=click.IntRange(min=1))
+@click.option("--examples", default=0, show_default=True, type=click.IntRange(min=0),
+              help="Rows of the data drawn at random (0: every row).")
+@click.option("--seed", default=0, show_default=True, type=int)
+def reader_requests_command(data, base, out, layers, epochs, examples, seed) -> None:
+    """Fine-tune the encoder's top layers and a requests head to read what a message asks for (resumable)."""
+    from agentspec.train.requests_tuning import RequestsTuning, tune_requests
+
+    report = tune_requests(RequestsTuning(data=data, base=base, out=out, layers=layers, epochs=epochs,
+                                          examples=examples, seed=seed))
+    trained = report["trained_on"]
+    Console().print(f"requests: tuned {layers} layers on {trained['examples']} texts {trained['requests']} "
+                    f"in {report['seconds']:.0f} s -> {Path(out) / 'reader.json'}")
+
+
 @train_group.command("reader-eval")
 @click.option("--reader", "reader_dir", default=None, type=click.Path(file_okay=False),
               help="Reader folder (default: the packaged retail spec's).")

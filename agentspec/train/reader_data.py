@@ -20,12 +20,14 @@ its labels are known by construction, never guessed from its words:
 
 A request is said one of three ways: in full (its details: order, items, address, method), bare (no
 details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
-then the wish: ``loose_*``, exchange, return and modify_items only). Example kinds and weights
-(``KINDS``, out of 160): a single request in full 24 (class uniform, then its field: forbidden variants
+then the wish: ``loose_*``, exchange, return and modify_items only). A question about a catalogue
+product (class ``product``, the ``product_question`` field filled with a product's name) is said in
+full only, and only by families that word it. Example kinds and weights
+(``KINDS``, out of 166): a single request in full 24 (class uniform, then its field: forbidden variants
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
-classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 4,
-a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
+classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 10
+(the negation first or last; the request bare 50%, loose 20%, in full 30%), a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
 request) 4, an identity answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8,
 no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
 greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting,
@@ -76,6 +78,7 @@ _CLASS_FIELDS = {
     "modify_address": {"address": 5, "user_address": 2, "forbidden_address": 1},
     "modify_payment": {"payment": 1}, "modify_items": {"modify": 1}, "exchange": {"exchange": 1},
     "return": {"returns": 3, "forbidden_return": 1}, "status": {"status": 1}, "transfer": {"transfers": 1},
+    "product": {"product_question": 1},
 }
 _BARE = {"cancel": "bare_cancel", "modify_address": "bare_address", "modify_payment": "bare_payment",
          "modify_items": "bare_modify", "exchange": "bare_exchange", "return": "bare_return",
@@ -148,6 +151,12 @@ def _cancel(family, rng, store, user, said):
     return act(family, "cancel", rng, o=order(family, rng, store, user, said), why=why)
 
 
+def _product_question(family, rng, store, user):
+    """A question about a catalogue product, named as the catalogue spells it or lower-cased."""
+    name = str(rng.choice(sorted(store.db["products"].values(), key=lambda p: p["product_id"]))["name"])
+    return act(family, "product_question", rng, product=name.lower() if rng.random() < 0.3 else name)
+
+
 def _field(name: str) -> Builder:
     """A field said as it is (no placeholders)."""
     return lambda f, r, s, u: act(f, name, r)
@@ -176,7 +185,7 @@ _BUILDERS: dict[str, Builder] = {
                                     lambda f, r, s, u, o: act(f, "forbidden_return", r, id=_oid(o))),
     "status": _with_order(("pending", "processed", "delivered"),
                           lambda f, r, s, u, o: act(f, "status", r, o=order(f, r, s, u, o))),
-    "transfers": _field("transfers"),
+    "transfers": _field("transfers"), "product_question": _product_question,
     "loose_exchange": _with_order(("delivered",), _loose("loose_exchange")),
     "loose_return": _with_order(("delivered",), _loose("loose_return")),
     "loose_modify": _with_order(("pending",), _loose("loose_modify")),
@@ -189,11 +198,16 @@ def _request(family: Family, rng: random.Random, store: Store, user: dict[str, A
     from ``_STYLES``): this user's values, or another training user's."""
     style = style or rng.choices(list(_STYLES), list(_STYLES.values()))[0]
     table = {"full": _CLASS_FIELDS, "bare": _BARE, "loose": _LOOSE}[style]
-    if not (classes := [c for c in table if c not in exclude]):  # every loose class already asked
-        table, classes = _BARE, [c for c in _BARE if c not in exclude]
+    if not (classes := [c for c in table if c not in exclude and _worded(family, table[c])]):
+        table, classes = _BARE, [c for c in _BARE if c not in exclude]  # every loose class already asked
     cls = rng.choice(classes)
     fields = table[cls] if isinstance(table[cls], dict) else {table[cls]: 1}
     return _request_field(family, rng, store, user, rng.choices(list(fields), list(fields.values()))[0])
+
+
+def _worded(family: Family, fields: "str | dict[str, int]") -> bool:
+    """Whether ``family`` words every field of a class (an optional field, ``product_question``, may be left out)."""
+    return all(family.has(f) for f in ([fields] if isinstance(fields, str) else fields))
 
 
 def _request_field(family: Family, rng: random.Random, store: Store, user: dict[str, Any], field: str) -> Text:
@@ -240,9 +254,15 @@ def _multi(f, r, s, u):
     return said
 
 
+_NEGATED_STYLES = {"full": 3, "bare": 5, "loose": 2}  # a request beside a correction is said briefly more often
+
+
 def _negated(f, r, s, u):
+    """A negation and a request of another class (``_NEGATED_STYLES``), the negation first (70%) or last."""
     field = r.choice(tuple(_NEGATES))
-    return _then(r, act(f, field, r), _request(f, r, s, u, exclude=(_NEGATES[field],)))
+    style = r.choices(list(_NEGATED_STYLES), list(_NEGATED_STYLES.values()))[0]
+    negation, said = act(f, field, r), _request(f, r, s, u, exclude=(_NEGATES[field],), style=style)
+    return _then(r, negation, said) if r.random() < 0.7 else _then(r, said, negation)
 
 
 def _greeted(f, r, said: Text) -> Text:
@@ -344,7 +364,7 @@ KINDS: dict[str, tuple[int, Builder]] = {
     "bare": (8, lambda f, r, s, u: _request(f, r, s, u, style="bare")),
     "loose": (4, lambda f, r, s, u: _request(f, r, s, u, style="loose")), "multi": (12, _multi),
     "wrapped": (9, lambda f, r, s, u: act(f, r.choice(("next", "state", "restate")), r, r=_request(f, r, s, u))),
-    "negated": (4, _negated), "negation": (3, lambda f, r, s, u: act(f, r.choice(tuple(_NEGATES)), r)),
+    "negated": (10, _negated), "negation": (3, lambda f, r, s, u: act(f, r.choice(tuple(_NEGATES)), r)),
     "negation_polite": (4, _negation_polite), "identity": (8, _identity), "identity_request": (5, _identity_request),
     "yes": (8, _field("yes")), "no": (7, _field("no")), "unsure": (5, _field("unsure")),
     "unrelated": (6, _field("unrelated")), "change_mind": (2, _change_mind), "opening": (5, _opening),

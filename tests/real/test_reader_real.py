@@ -63,7 +63,7 @@ def test_the_packaged_tuned_answer_is_served_as_it_was_trained(reader):
 
     from agentspec.routing.emoji_names import spell_emoji
     from agentspec.routing.reader import TUNED_PREFIX, sentence_features
-    from agentspec.train.answer_tuning import _TopLayers, _batches, _pooled
+    from agentspec.train._top_layers import TopLayers as _TopLayers, batches as _batches, pooled as _pooled
 
     r = reader[0]
     assert len(r.tuned) >= 2

@@ -31,7 +31,8 @@ the ids the texts spell out). Customers rarely type ids:
   leave every named variant but the old items. Several products each with its own change ("swap
   the Bookshelf for one in brown and the Headphones for one in black") change by the words about
   each (from its name to the next product's), and each is one of the items changed;
-- a **product** by its name ("the Backpack");
+- a **product** by its name ("the Backpack"), of the seen ones and the whole catalogue (a question about
+  a product names it before anything listed it);
 - a **name**, and its **zip**, by a customer of the store whose name and zip code the texts give (``_names``);
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
   "credit card" or the card's brand ("my Visa"), of the seen ones and those of the users seen (so a
@@ -249,8 +250,9 @@ def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str
 
 
 def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
-    names = {c: str((db.get("products", c) or {}).get("name", "")).lower() for c in candidates}
-    return [c for c in candidates if names[c] and _product_said(text, names[c])]
+    """The candidates and catalogue products ``text`` names (candidates first)."""
+    names = {pid: str(product.get("name", "")).lower() for pid, product in db.items("products")}
+    return [c for c in dict.fromkeys([*candidates, *names]) if names.get(c) and _product_said(text, names[c])]
 
 
 _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_method": _payment_methods}

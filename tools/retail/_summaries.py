@@ -1,10 +1,13 @@
-"""What a read shows a customer who asked about it: an order's status, items, tracking and payments.
+"""What a read shows a customer who asked about it: an order's status, items, tracking and payments; a
+product's versions and prices.
 
 Contract: ``summarize_read(db, name, arguments)`` is the answer to a question about the record that
 lookup ``name(**arguments)`` returns, read from the store as it is now: for ``get_order_details``
 the order's status, its items (product name, options, price), the tracking numbers of its
-shipments, its total and how it was paid, any refund, and its shipping address; None for any other
-tool, or for an order the store does not know (the lookup itself then answers the error). The
+shipments, its total and how it was paid, any refund, and its shipping address; for
+``get_product_details`` the product's options over its available variants, their price range and,
+when there are few (``_LISTED``), each available variant with its price; None for any other tool, or
+for a record the store does not know (the lookup itself then answers the error). The
 sentences state only what the store holds, so a customer asking for "the tracking number", "how
 much I paid" or "where it ships" finds it, and nothing in it is guessed.
 
@@ -73,10 +76,46 @@ def _order(db: Database, order_id: str) -> str | None:
     return " ".join(parts)
 
 
+_LISTED = 10  # a product with at most this many available variants has each one listed
+
+
+def _options(variants: list[Mapping[str, Any]]) -> str:
+    """Each option with the values ``variants`` take: "size 9, 10; colour black, brown"."""
+    values: dict[str, list[str]] = {}
+    for variant in variants:
+        for key, value in (variant.get("options") or {}).items():
+            if str(value) not in values.setdefault(str(key), []):
+                values[str(key)].append(str(value))
+    return "; ".join(f"{key} {', '.join(found)}" for key, found in values.items())
+
+
+def _product(db: Database, product_id: str) -> str | None:
+    product = db.get("products", product_id)
+    if product is None:
+        return None
+    name = product.get("name")
+    variants = [v for v in (product.get("variants") or {}).values() if isinstance(v, Mapping)]
+    available = [v for v in variants if v.get("available")]
+    if not available:
+        return f"{name}: none of its {len(variants)} versions is available at the moment."
+    prices = [float(v["price"]) for v in available if isinstance(v.get("price"), (int, float))]
+    parts = [f"{name}: {len(variants)} version{'s' if len(variants) != 1 else ''}, {len(available)} available now "
+             f"({_options(available)})."]
+    if prices:
+        low, high = _money(min(prices)), _money(max(prices))
+        parts.append(f"Available versions cost {low}." if low == high else f"Available versions cost {low} to {high}.")
+    if len(available) <= _LISTED:
+        parts.append("Available: " + "; ".join(_item({"name": name, **v}).removeprefix(f"{name} ")
+                                              for v in available) + ".")
+    return " ".join(parts)
+
+
 def summarize_read(db: Database, name: str, arguments: Mapping[str, Any]) -> str | None:
     """The answer to a question about what lookup ``name(**arguments)`` returns; None when it has none."""
-    order_id = arguments.get("order_id")
+    order_id, product_id = arguments.get("order_id"), arguments.get("product_id")
+    summary = None
     if name == "get_order_details" and isinstance(order_id, str):
         summary = _order(db, order_id)
-        return None if summary is None else f"{summary} Is there anything else I can help you with?"
-    return None
+    if name == "get_product_details" and isinstance(product_id, str):
+        summary = _product(db, product_id)
+    return None if summary is None else f"{summary} Is there anything else I can help you with?"

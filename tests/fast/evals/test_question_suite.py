@@ -8,10 +8,10 @@ import pytest
 
 from agentspec.errors import AgentSpecError
 from agentspec.evals.generate import user_split
-from agentspec.evals.question_suite import KINDS, _says, load_wording, question_cases, summarize
+from agentspec.evals.question_suite import KINDS, PRODUCT_KINDS, _says, load_wording, question_cases, summarize
 
 REAL_DB = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "tau2-retail" / "db.json"
-WORDING = {kind: [f"about {{order}}: {kind}?"] for kind in KINDS}
+WORDING = {kind: [f"about {{{'product' if kind in PRODUCT_KINDS else 'order'}}}: {kind}?"] for kind in KINDS}
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +26,25 @@ def test_cases_are_held_out_users_kinds_in_turn_and_reproducible(db):
     assert cases == question_cases(db, WORDING, 24, seed=3)
     assert cases != question_cases(db, WORDING, 24, seed=4)
     for case in cases:
+        if case.kind in PRODUCT_KINDS:
+            name = db["products"][case.product_id]["name"]
+            assert not case.order_id and name.lower() in case.text.lower() and "{product}" not in case.text
+            continue
         order = db["orders"][case.order_id]
         assert order["user_id"] == case.user_id and "{order}" not in case.text
         assert case.order_id in case.text or "the order with the" in case.text
 
 
 def test_each_kind_asks_for_the_fact_the_store_holds(db):
-    for case in question_cases(db, WORDING, 30):
+    for case in question_cases(db, WORDING, 32):
+        if case.kind in PRODUCT_KINDS:
+            available = [v for v in db["products"][case.product_id]["variants"].values() if v["available"]]
+            if case.kind == "options":
+                assert set(case.facts) == {value for v in available for value in v["options"].values()}
+            else:
+                prices = [v["price"] for v in available]
+                assert sorted(map(float, case.facts)) == sorted({min(prices), max(prices)})
+            continue
         order, user = db["orders"][case.order_id], db["users"][case.user_id]
         if case.kind == "status":
             assert case.facts == [order["status"]]
@@ -54,11 +66,15 @@ def test_a_fact_counts_when_said_in_any_reply_ignoring_case_and_commas():
     assert _says(["It is DELIVERED"], ["delivered"])
     assert not _says(["It is pending"], ["delivered"])
     assert not _says(["Lamp and"], ["Lamp", "Mug"])
+    # Whole words and numbers only: a size "s" is not in "it's", a price not inside a longer one.
+    assert _says(["sizes: s, m"], ["s", "m"]) and not _says(["it's in stock"], ["s"])
+    assert not _says(["$129.28"], ["29.28"]) and _says(["paid with paypal_123"], ["paypal"])
 
 
 def test_bad_wording_files_are_refused_with_the_problem(tmp_path):
     cases = {"kind: [": "cannot read question wording", "- a list": "expected a mapping",
-             "colour: ['{order}?']": "unknown kind 'colour'", "status: ['where is it?']": "exactly one {order}"}
+             "colour: ['{order}?']": "unknown kind 'colour'", "status: ['where is it?']": "exactly one {order}",
+             "price: ['how much is {order}?']": "exactly one {product}"}
     for text, message in cases.items():
         path = tmp_path / "w.yaml"
         path.write_text(text, encoding="utf-8")

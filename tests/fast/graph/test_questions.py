@@ -9,7 +9,7 @@ from agentspec.graph import AgentSession
 from agentspec.spec import check_spec
 from agentspec.tools.retail import RetailStore
 
-from conftest import call, changed, read_as, reply
+from conftest import MUG, call, changed, read_as, reply
 
 AUTH = call("find_user_id_by_email", email="alice@example.com")
 WHERE = "Where is my order #W0000001?"
@@ -114,3 +114,23 @@ def test_a_question_asked_beside_a_task_is_answered_and_the_task_goes_on(spec, s
         assert len(scripted.calls) == 1  # the identity lookup only
         done = s.send("yes")
         assert not done.reply.startswith(answer)  # said once
+
+
+def product_spec(spec):
+    """The retail spec with a product question (the packaged reader's labels are not checked here)."""
+    requests = {**spec.understanding.requests, "product": ["get_product_details", "list_all_product_types"]}
+    return changed(spec, understanding={"requests": requests,
+                                        "questions": {"status": ["get_order_details"], "product": ["get_product_details"]}})
+
+
+def test_a_question_about_a_product_no_lookup_has_listed_is_answered_from_the_catalogue(spec, scripted, shop_db):
+    question = "what colours does the mug come in, and what does it cost?"
+    scripted.enqueue(AUTH, reply("Glad to help."))
+    with AgentSession(product_spec(spec), model=scripted, data=shop_db,
+                      reader=read_as(question, requests={"product": 0.9})) as s:
+        s.send("hi, alice@example.com")
+        turn = s.send(question)
+        assert [(c["name"], c["arguments"]) for c in turn.tool_calls] == [("get_product_details", {"product_id": MUG})]
+        assert turn.reply.startswith("Mug: 2 versions, 2 available now (color white, black). "
+                                     "Available versions cost $5.25 to $6.75.")
+        assert graph_outcomes(turn.entries) == ["determined", "answered"] and len(scripted.calls) == 1

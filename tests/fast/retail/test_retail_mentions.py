@@ -76,6 +76,9 @@ def test_items_by_product_name_and_unknown_kinds_are_left_to_the_graph(store):
 def test_products_by_name(store):
     assert store.mentions("product", ["exchange my t-shirt for a red one"], ["P1", "P2"]) == ["P1"]
     assert store.mentions("product", ["exchange it"], ["P1", "P2"]) == []
+    # A product nothing has listed yet is still named: the whole catalogue is searched after the seen ones.
+    assert store.mentions("product", ["what colours does the mug come in?"], []) == ["P2"]
+    assert store.mentions("product", ["do you sell mugs and t-shirts"], ["P1"]) == ["P1", "P2"]
 
 
 SHIRTS = ["1001", "1002", "1004", "1005", "1006"]  # every T-Shirt variant, read from the product

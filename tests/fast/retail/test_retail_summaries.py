@@ -1,4 +1,4 @@
-"""The answer to a question about an order (``RetailStore.summary``): what the store holds, nothing guessed."""
+"""The answer to a question about an order or a product (``RetailStore.summary``): what the store holds, nothing guessed."""
 from __future__ import annotations
 
 import json
@@ -41,3 +41,29 @@ def test_no_summary_for_an_unknown_order_or_another_tool():
     assert store.summary("get_order_details", {"order_id": "#W999"}) is None
     assert store.summary("get_user_details", {"user_id": "alice_1"}) is None
     assert store.summary("cancel_pending_order", {"order_id": "#W1", "reason": "no longer needed"}) is None
+
+
+def test_a_product_summary_states_the_available_versions_their_options_and_prices():
+    text = RetailStore.from_json(tiny_db()).summary("get_product_details", {"product_id": "P1"})
+    assert text.startswith("T-Shirt: 6 versions, 5 available now (color blue, red, black, white, grey; size M, L, S).")
+    assert "Available versions cost $10.00 to $30.00." in text
+    assert "(color: red, size: M; $12.50)" in text
+    assert "green" not in text and "9.99" not in text  # the sold-out version is not offered
+
+
+def test_a_product_with_many_versions_gives_its_options_and_price_range_only():
+    db = tiny_db()
+    db["products"]["P1"]["variants"] = {str(i): {"item_id": str(i), "options": {"size": str(i)}, "available": True,
+                                                 "price": 10.0 + i} for i in range(12)}
+    text = RetailStore.from_json(db).summary("get_product_details", {"product_id": "P1"})
+    assert "12 versions, 12 available now (size 0, 1, 2" in text and "$10.00 to $21.00" in text
+    assert "Available:" not in text
+
+
+def test_a_sold_out_product_says_so():
+    db = tiny_db()
+    for variant in db["products"]["P2"]["variants"].values():
+        variant["available"] = False
+    text = RetailStore.from_json(db).summary("get_product_details", {"product_id": "P2"})
+    assert text.startswith("Mug: none of its 2 versions is available at the moment.")
+    assert RetailStore.from_json(db).summary("get_product_details", {"product_id": "P9"}) is None

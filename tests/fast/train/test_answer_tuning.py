@@ -111,7 +111,7 @@ def test_serving_reads_what_training_learned(tuned):
 def test_the_numpy_pass_equals_the_torch_pass_it_was_trained_with(tuned):
     import torch
 
-    from agentspec.train.answer_tuning import _TopLayers, _batches, _pooled
+    from agentspec.train._top_layers import TopLayers as _TopLayers, batches as _batches, pooled as _pooled
 
     settings, _, encoder = tuned
     saved = torch.load(Path(settings.out) / "answer_tuning.pt")

@@ -20,12 +20,13 @@ from agentspec.train.cli import train_group
 from agentspec.train.reader_data import (REQUEST_CLASS, TAGS, ReaderDataError, generate_reader_examples,
                                          write_reader_data)
 
-CLASSES = {"cancel", "modify_address", "modify_payment", "modify_items", "exchange", "return", "status", "transfer"}
+CLASSES = {"cancel", "modify_address", "modify_payment", "modify_items", "exchange", "return", "status", "transfer",
+           "product"}
 BARE = {"bare_cancel": "cancel", "bare_return": "return", "bare_exchange": "exchange", "bare_modify": "modify_items",
         "bare_address": "modify_address", "bare_payment": "modify_payment", "bare_status": "status",
         "bare_human": "transfer"}
 LOOSE = {"loose_exchange": "exchange", "loose_return": "return", "loose_modify": "modify_items"}
-N = 960
+N = 1920  # a multiple of the six training families
 _LONG = {short.lower(): long.lower() for long, short in SUFFIXES.items()}
 
 

@@ -250,9 +250,12 @@ def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str
 
 
 def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
-    """The candidates and catalogue products ``text`` names (candidates first)."""
+    """The candidates and catalogue products ``text`` names (candidates first); a product named by its whole
+    name outweighs those named by their last word alone ("the Tea Kettle" is not the Electric Kettle)."""
     names = {pid: str(product.get("name", "")).lower() for pid, product in db.items("products")}
-    return [c for c in dict.fromkeys([*candidates, *names]) if names.get(c) and _product_said(text, names[c])]
+    named = [c for c in dict.fromkeys([*candidates, *names]) if names.get(c) and _product_said(text, names[c])]
+    whole = [c for c in named if _says(text, names[c])]
+    return whole or named
 
 
 _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_method": _payment_methods}

@@ -1,6 +1,7 @@
 """The retail toolkit's ``mentions`` hook: which seen ids a customer's words refer to."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -79,6 +80,13 @@ def test_products_by_name(store):
     # A product nothing has listed yet is still named: the whole catalogue is searched after the seen ones.
     assert store.mentions("product", ["what colours does the mug come in?"], []) == ["P2"]
     assert store.mentions("product", ["do you sell mugs and t-shirts"], ["P1"]) == ["P1", "P2"]
+
+
+def test_a_products_whole_name_outweighs_another_products_last_word(tau2):
+    db = json.loads((SHARED_DATA / "tau2-retail" / "db.json").read_text(encoding="utf-8"))
+    kettles = {p["name"]: pid for pid, p in db["products"].items() if p["name"].endswith("Kettle")}
+    assert tau2.mentions("product", ["what does the tea kettle cost?"], []) == [kettles["Tea Kettle"]]
+    assert sorted(tau2.mentions("product", ["what does a kettle cost?"], [])) == sorted(kettles.values())
 
 
 SHIRTS = ["1001", "1002", "1004", "1005", "1006"]  # every T-Shirt variant, read from the product

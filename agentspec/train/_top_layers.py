@@ -4,18 +4,22 @@
 arithmetic) with frozen embeddings and lower layers (``lower_states``, computed once per batch) and
 trainable top ``layers`` (``upper``; ``tuned``: name -> parameter). ``pooled`` is
 ``sentence_features`` batched; ``batches`` tokenizes texts (emoji spelled as names, as the reader
-serves them) into length-sorted padded batches.
+serves them) into length-sorted padded batches; ``fit_top_layers`` trains the top layers and a head
+on them (resumable).
 """
 from __future__ import annotations
 
 import math
+import random
+import sys
+import time
 from typing import Any
 
 import numpy as np
 
 from agentspec.routing.emoji_names import spell_emoji
 
-__all__ = ["LAYER_TENSORS", "TopLayers", "batches", "pooled"]
+__all__ = ["LAYER_TENSORS", "TopLayers", "batches", "fit_top_layers", "pooled"]
 
 LAYER_TENSORS = ("attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
                   "attention.self.query.bias", "attention.self.key.bias", "attention.self.value.bias",
@@ -103,3 +107,50 @@ def batches(torch: Any, tokenizer: Any, texts: list[str], size: int) -> list[tup
             mask[r, :len(encodings[i].ids)] = True
         out.append((rows, ids, mask))
     return out
+
+
+def fit_top_layers(model: TopLayers, head: Any, texts: list[str], targets: Any, loss_of: Any, tokenizer: Any, *,
+                   epochs: int, lr: float, batch: int, seed: int, checkpoint: Any, key: str, label: str) -> None:
+    """Train ``model``'s top layers (learning rate ``lr``) and ``head`` (1e-3) with AdamW, a linear warm-up then
+    a linear decay, on ``texts`` -> ``targets`` (a tensor, one row per text) under ``loss_of``. Each finished
+    epoch is saved to ``checkpoint`` under ``key``; a run whose checkpoint has that key resumes after its
+    epoch. Progress goes to stderr, prefixed ``label``."""
+    import torch
+
+    started = time.perf_counter()
+    groups = batches(torch, tokenizer, texts, batch)
+    lowered = [model.lower_states(ids, mask) for _, ids, mask in groups]
+    optimizer = torch.optim.AdamW([{"params": list(model.tuned.values()), "lr": lr},
+                                   {"params": head.parameters(), "lr": 1e-3}], weight_decay=0.01)
+    steps = epochs * len(groups)
+    warmup = max(1, min(100, steps // 10))  # steps of a linear warm-up, then a linear decay to 0
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, s / warmup) * max(0.0, 1 - s / steps))
+    first = 0
+    if checkpoint.is_file():
+        saved = torch.load(checkpoint)
+        if saved.get("key") == key:
+            first = saved["epoch"]
+            for name, value in saved["tuned"].items():
+                model.tuned[name].data.copy_(value)
+            head.load_state_dict(saved["head"])
+            optimizer.load_state_dict(saved["optimizer"])
+            schedule.load_state_dict(saved["schedule"])
+            print(f"{label}: resuming after epoch {first}", file=sys.stderr, flush=True)
+    for epoch in range(first, epochs):
+        order = list(range(len(groups)))
+        random.Random(seed + epoch).shuffle(order)
+        total = 0.0
+        for step, b in enumerate(order, 1):
+            rows, _, mask = groups[b]
+            loss = loss_of(head(pooled(torch, model.upper(*lowered[b]), mask)), targets[rows])
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            total += loss.item()
+            if step % 100 == 0 or step == len(order):
+                print(f"{label}: epoch {epoch + 1}/{epochs}, batch {step}/{len(order)}, loss {total / step:.4f}, "
+                      f"{time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
+        torch.save({"key": key, "epoch": epoch + 1, "tuned": {k: v.detach() for k, v in model.tuned.items()},
+                    "head": head.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()},
+                   checkpoint)

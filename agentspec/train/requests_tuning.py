@@ -25,7 +25,6 @@ import hashlib
 import json
 import random
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,7 +35,7 @@ import numpy as np
 from agentspec.errors import AgentSpecError
 from agentspec.routing.reader import TUNED_PREFIX, Head
 from agentspec.train._report import write_json
-from agentspec.train._top_layers import TopLayers, batches, pooled
+from agentspec.train._top_layers import TopLayers, fit_top_layers
 from agentspec.train.reader import read_rows
 
 __all__ = ["RequestsTuning", "RequestsTuningError", "tune_requests"]
@@ -105,45 +104,12 @@ def tune_requests(settings: RequestsTuning, encoder: Any = None) -> dict[str, An
     model = TopLayers(encoder.tensors, settings.layers, encoder.num_heads, encoder.layer_norm_eps)
     head = torch.nn.Sequential(torch.nn.Linear(2 * encoder.hidden_size, settings.hidden), torch.nn.ReLU(),
                                torch.nn.Linear(settings.hidden, len(classes)))
-    groups = batches(torch, encoder.tokenizer, texts, settings.batch)
-    lowered = [model.lower_states(ids, mask) for _, ids, mask in groups]
     positives = y.sum(0)
     loss_of = torch.nn.BCEWithLogitsLoss(pos_weight=((len(y) - positives) / positives.clamp(min=1)).sqrt())
-    optimizer = torch.optim.AdamW([{"params": list(model.tuned.values()), "lr": settings.lr},
-                                   {"params": head.parameters(), "lr": 1e-3}], weight_decay=0.01)
-    steps = settings.epochs * len(groups)
-    warmup = max(1, min(100, steps // 10))  # steps of a linear warm-up, then a linear decay to 0
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: min(1.0, s / warmup) * max(0.0, 1 - s / steps))
     out.mkdir(parents=True, exist_ok=True)
-    checkpoint, key, first = out / "requests_tuning.pt", _settings_key(settings, texts), 0
-    if checkpoint.is_file():
-        saved = torch.load(checkpoint)
-        if saved.get("key") == key:
-            first = saved["epoch"]
-            for name, value in saved["tuned"].items():
-                model.tuned[name].data.copy_(value)
-            head.load_state_dict(saved["head"])
-            optimizer.load_state_dict(saved["optimizer"])
-            schedule.load_state_dict(saved["schedule"])
-            print(f"requests tuning: resuming after epoch {first}", file=sys.stderr, flush=True)
-    for epoch in range(first, settings.epochs):
-        order = list(range(len(groups)))
-        random.Random(settings.seed + epoch).shuffle(order)
-        total = 0.0
-        for step, b in enumerate(order, 1):
-            rows, _, mask = groups[b]
-            loss = loss_of(head(pooled(torch, model.upper(*lowered[b]), mask)), y[rows])
-            optimizer.zero_grad()
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            total += loss.item()
-            if step % 100 == 0 or step == len(order):
-                print(f"requests tuning: epoch {epoch + 1}/{settings.epochs}, batch {step}/{len(order)}, "
-                      f"loss {total / step:.4f}, {time.perf_counter() - started:.0f} s", file=sys.stderr, flush=True)
-        torch.save({"key": key, "epoch": epoch + 1, "tuned": {k: v.detach() for k, v in model.tuned.items()},
-                    "head": head.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()},
-                   checkpoint)
+    fit_top_layers(model, head, texts, y, loss_of, encoder.tokenizer, epochs=settings.epochs, lr=settings.lr,
+                   batch=settings.batch, seed=settings.seed, checkpoint=out / "requests_tuning.pt",
+                   key=_settings_key(settings, texts), label="requests tuning")
     trained_on = {"examples": len(texts), "requests": dict(zip(classes, map(int, positives.tolist()))),
                   "data": str(settings.data), "layers": settings.layers, "epochs": settings.epochs,
                   "seed": settings.seed}

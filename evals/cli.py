@@ -176,8 +176,8 @@ def attack(db: Path, spec: str, n: int, seed: int, split: str, threads: int | No
 @click.option("--db", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="tau2 retail db.json.")
 @click.option("--wording", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="YAML of question templates by kind (status, tracking, total, items, payment, address), each "
-                   "with one {order}: e.g. evals/questions/dev.yaml.")
+              help="YAML of question templates by kind (status, tracking, total, items, payment, address: each "
+                   "with one {order}; options, price: each with one {product}): e.g. evals/questions/dev.yaml.")
 @click.option("--spec", default="retail", show_default=True, help="Agent spec (YAML path or name).")
 @click.option("--n", "n", default=60, show_default=True, type=click.IntRange(min=1), help="Cases (kinds in turn).")
 @click.option("--seed", default=0, show_default=True, help="Seed: the same seed gives the same cases.")
@@ -191,8 +191,8 @@ def attack(db: Path, spec: str, n: int, seed: int, split: str, threads: int | No
 def questions(db: Path, wording: Path, spec: str, n: int, seed: int, arms: tuple[str, ...], threads: int | None,
               out: Path, as_json: bool) -> None:
     """Customers of held-out users ask about one of their orders (its status, tracking number, total,
-    items, payment method or address); a case passes when a reply holds the fact, nothing was written
-    and no other customer's order was named. Pass rate per arm and kind with 95% intervals, in
+    items, payment method or address) or about a catalogue product (its options, its prices); a case
+    passes when a reply holds the fact, nothing was written and no other customer's order was named. Pass rate per arm and kind with 95% intervals, in
     --out/report.md, report.json and report.png. Ctrl-C keeps finished cases."""
     from .question_suite import QuestionSettings, run_questions
 

@@ -5,21 +5,29 @@ arithmetic) with frozen embeddings and lower layers (``lower_states``, computed 
 trainable top ``layers`` (``upper``; ``tuned``: name -> parameter). ``pooled`` is
 ``sentence_features`` batched; ``batches`` tokenizes texts (emoji spelled as names, as the reader
 serves them) into length-sorted padded batches; ``fit_top_layers`` trains the top layers and a head
-on them (resumable).
+on them (resumable); ``settings_key`` names a run for its checkpoint; ``save_tuned`` writes a reader with
+one tuned head (its layers and weights).
 """
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import math
 import random
+import shutil
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from agentspec.routing.emoji_names import spell_emoji
+from agentspec.routing.reader import TUNED_PREFIX, Head
+from agentspec.train._report import write_json
 
-__all__ = ["LAYER_TENSORS", "TopLayers", "batches", "fit_top_layers", "pooled"]
+__all__ = ["LAYER_TENSORS", "TopLayers", "batches", "fit_top_layers", "pooled", "save_tuned", "settings_key"]
 
 LAYER_TENSORS = ("attention.self.query.weight", "attention.self.key.weight", "attention.self.value.weight",
                   "attention.self.query.bias", "attention.self.key.bias", "attention.self.value.bias",
@@ -154,3 +162,34 @@ def fit_top_layers(model: TopLayers, head: Any, texts: list[str], targets: Any, 
         torch.save({"key": key, "epoch": epoch + 1, "tuned": {k: v.detach() for k, v in model.tuned.items()},
                     "head": head.state_dict(), "optimizer": optimizer.state_dict(), "schedule": schedule.state_dict()},
                    checkpoint)
+
+
+def settings_key(settings: Any, examples: Any) -> str:
+    """What identifies a tuning run for its checkpoint: its settings (but where it reads and writes) and examples."""
+    fields = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in ("out", "base")}
+    return hashlib.sha256(json.dumps([fields, examples]).encode()).hexdigest()[:16]
+
+
+def save_tuned(base: Path, out: Path, member: str, model: TopLayers, head: Any, labels: tuple[str, ...], kind: str,
+               trained_on: dict[str, Any]) -> None:
+    """``base``'s reader written to ``out`` with head ``member`` (any old one of that name replaced): ``head``'s
+    weights (a torch Linear-ReLU-Linear) and ``model``'s tuned layers (float16, npz keys
+    ``tuned_encoder.<member>.<tensor>``), recorded in ``reader.json`` as ``encoder: tuned``."""
+    linear1, linear2 = head[0], head[2]
+    tuned_head = Head(tuple(labels), kind, np.zeros(linear1.in_features, np.float32),
+                      np.ones(linear1.in_features, np.float32), linear1.weight.detach().numpy().T.copy(),
+                      linear1.bias.detach().numpy().copy(), linear2.weight.detach().numpy().T.copy(),
+                      linear2.bias.detach().numpy().copy())
+    meta = json.loads((base / "reader.json").read_text(encoding="utf-8"))
+    with np.load(base / "reader.npz") as stored:
+        arrays = {k: stored[k] for k in stored.files if not k.startswith((f"{member}.", f"{TUNED_PREFIX}{member}."))}
+    arrays.update(tuned_head.arrays(member))
+    arrays.update({f"{TUNED_PREFIX}{member}.{k}": v.detach().numpy().astype(np.float16) for k, v in model.tuned.items()})
+    meta["heads"][member] = {"labels": list(labels), "kind": kind, "encoder": "tuned", "trained_on": trained_on}
+    if base.resolve() != out.resolve():
+        for extra in base.glob("reader_report.*"):
+            shutil.copy2(extra, out / extra.name)
+    partial = out / "reader.partial.npz"
+    np.savez(partial, **arrays)
+    partial.replace(out / "reader.npz")
+    write_json(out / "reader.json", meta)

@@ -24,22 +24,16 @@ continues from it. Progress goes to stderr.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import json
 import random
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from agentspec.errors import AgentSpecError
-from agentspec.routing.reader import TUNED_PREFIX, ANSWERS, Head
-from agentspec.train._report import write_json
-from agentspec.train._top_layers import TopLayers, fit_top_layers
+from agentspec.routing.reader import ANSWERS, TUNED_REQUESTS
+from agentspec.train._top_layers import TopLayers, fit_top_layers, save_tuned, settings_key
 from agentspec.train.reader import read_rows
 
 __all__ = ["AnswerTuning", "AnswerTuningError", "NO_KINDS", "answer_examples", "packaged_replies", "tune_answer"]
@@ -103,11 +97,6 @@ def answer_examples(rows: list[dict[str, Any]], replies: list[Path], others: int
     return pairs
 
 
-def _settings_key(settings: AnswerTuning, pairs: list[tuple[str, str]]) -> str:
-    fields = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in ("out", "base")}
-    return hashlib.sha256(json.dumps([fields, pairs]).encode()).hexdigest()[:16]
-
-
 def tune_answer(settings: AnswerTuning, encoder: Any = None) -> dict[str, Any]:
     """Tune, save and describe (module docstring); returns what was trained on and how long it took."""
     import torch
@@ -134,7 +123,7 @@ def tune_answer(settings: AnswerTuning, encoder: Any = None) -> dict[str, Any]:
     out.mkdir(parents=True, exist_ok=True)
     fit_top_layers(model, head, [t for t, _ in pairs], y, loss_of, encoder.tokenizer, epochs=settings.epochs,
                    lr=settings.lr, batch=settings.batch, seed=settings.seed, checkpoint=out / "answer_tuning.pt",
-                   key=_settings_key(settings, pairs), label="answer tuning")
+                   key=settings_key(settings, pairs), label="answer tuning")
     trained_on = {"examples": len(pairs), "answers": dict(zip(ANSWERS, map(int, counts.tolist()))),
                   "replies": [str(p) for p in settings.replies], "layers": settings.layers, "epochs": settings.epochs,
                   "seed": settings.seed}
@@ -145,24 +134,8 @@ def tune_answer(settings: AnswerTuning, encoder: Any = None) -> dict[str, Any]:
 def _save(base: Path, out: Path, model: TopLayers, head: Any, trained_on: dict[str, Any]) -> str:
     """``base``'s reader with one more tuned answer member (its layers and head), written to ``out``; the
     member's name (``answer_tuned``, then ``answer_tuned_2``, ...)."""
-    linear1, linear2 = head[0], head[2]
-    tuned_head = Head(ANSWERS, "softmax", np.zeros(linear1.in_features, np.float32),
-                      np.ones(linear1.in_features, np.float32), linear1.weight.detach().numpy().T.copy(),
-                      linear1.bias.detach().numpy().copy(), linear2.weight.detach().numpy().T.copy(),
-                      linear2.bias.detach().numpy().copy())
     meta = json.loads((base / "reader.json").read_text(encoding="utf-8"))
-    members = [name for name, h in meta["heads"].items() if h.get("encoder") == "tuned"]
+    members = [name for name, h in meta["heads"].items() if h.get("encoder") == "tuned" and name != TUNED_REQUESTS]
     member = "answer_tuned" if not members else f"answer_tuned_{len(members) + 1}"
-    with np.load(base / "reader.npz") as stored:
-        arrays = {k: stored[k] for k in stored.files}
-    arrays.update(tuned_head.arrays(member))
-    arrays.update({f"{TUNED_PREFIX}{member}.{k}": v.detach().numpy().astype(np.float16) for k, v in model.tuned.items()})
-    meta["heads"][member] = {"labels": list(ANSWERS), "kind": "softmax", "encoder": "tuned", "trained_on": trained_on}
-    if base.resolve() != out.resolve():
-        for extra in base.glob("reader_report.*"):
-            shutil.copy2(extra, out / extra.name)
-    partial = out / "reader.partial.npz"
-    np.savez(partial, **arrays)
-    partial.replace(out / "reader.npz")
-    write_json(out / "reader.json", meta)
+    save_tuned(base, out, member, model, head, ANSWERS, "softmax", trained_on)
     return member

@@ -20,11 +20,7 @@ Progress goes to stderr.
 """
 from __future__ import annotations
 
-import dataclasses
-import hashlib
-import json
 import random
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,14 +29,13 @@ from typing import Any
 import numpy as np
 
 from agentspec.errors import AgentSpecError
-from agentspec.routing.reader import TUNED_PREFIX, Head
-from agentspec.train._report import write_json
-from agentspec.train._top_layers import TopLayers, fit_top_layers
+from agentspec.routing.reader import TUNED_REQUESTS
+from agentspec.train._top_layers import TopLayers, fit_top_layers, save_tuned, settings_key
 from agentspec.train.reader import read_rows
 
 __all__ = ["RequestsTuning", "RequestsTuningError", "tune_requests"]
 
-MEMBER = "requests"  # the head (and its tuned layers' key prefix) the tuned reading replaces
+MEMBER = TUNED_REQUESTS  # the head (and its tuned layers' key prefix) the tuned reading replaces
 
 
 @dataclass
@@ -74,11 +69,6 @@ def request_examples(rows: list[dict[str, Any]], examples: int, seed: int) -> tu
     return [r["text"] for r in picked], classes, y
 
 
-def _settings_key(settings: RequestsTuning, texts: list[str]) -> str:
-    fields = {k: str(v) for k, v in dataclasses.asdict(settings).items() if k not in ("out", "base")}
-    return hashlib.sha256(json.dumps([fields, texts]).encode()).hexdigest()[:16]
-
-
 def _check_inputs(data: Path, base: Path) -> None:
     if not data.is_file():
         raise RequestsTuningError(f"no reader data at {data}",
@@ -109,31 +99,9 @@ def tune_requests(settings: RequestsTuning, encoder: Any = None) -> dict[str, An
     out.mkdir(parents=True, exist_ok=True)
     fit_top_layers(model, head, texts, y, loss_of, encoder.tokenizer, epochs=settings.epochs, lr=settings.lr,
                    batch=settings.batch, seed=settings.seed, checkpoint=out / "requests_tuning.pt",
-                   key=_settings_key(settings, texts), label="requests tuning")
+                   key=settings_key(settings, texts), label="requests tuning")
     trained_on = {"examples": len(texts), "requests": dict(zip(classes, map(int, positives.tolist()))),
                   "data": str(settings.data), "layers": settings.layers, "epochs": settings.epochs,
                   "seed": settings.seed}
-    _save(base, out, model, head, classes, trained_on)
+    save_tuned(base, out, MEMBER, model, head, tuple(classes), "sigmoid", trained_on)
     return {"classes": classes, "trained_on": trained_on, "seconds": round(time.perf_counter() - started, 1)}
-
-
-def _save(base: Path, out: Path, model: TopLayers, head: Any, classes: list[str], trained_on: dict[str, Any]) -> None:
-    """``base``'s reader with its requests head replaced by the tuned one (its layers and head), to ``out``."""
-    linear1, linear2 = head[0], head[2]
-    tuned_head = Head(tuple(classes), "sigmoid", np.zeros(linear1.in_features, np.float32),
-                      np.ones(linear1.in_features, np.float32), linear1.weight.detach().numpy().T.copy(),
-                      linear1.bias.detach().numpy().copy(), linear2.weight.detach().numpy().T.copy(),
-                      linear2.bias.detach().numpy().copy())
-    meta = json.loads((base / "reader.json").read_text(encoding="utf-8"))
-    with np.load(base / "reader.npz") as stored:
-        arrays = {k: stored[k] for k in stored.files if not k.startswith((f"{MEMBER}.", f"{TUNED_PREFIX}{MEMBER}."))}
-    arrays.update(tuned_head.arrays(MEMBER))
-    arrays.update({f"{TUNED_PREFIX}{MEMBER}.{k}": v.detach().numpy().astype(np.float16) for k, v in model.tuned.items()})
-    meta["heads"][MEMBER] = {"labels": list(classes), "kind": "sigmoid", "encoder": "tuned", "trained_on": trained_on}
-    if base.resolve() != out.resolve():
-        for extra in base.glob("reader_report.*"):
-            shutil.copy2(extra, out / extra.name)
-    partial = out / "reader.partial.npz"
-    np.savez(partial, **arrays)
-    partial.replace(out / "reader.npz")
-    write_json(out / "reader.json", meta)

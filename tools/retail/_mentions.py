@@ -252,7 +252,7 @@ def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str
 def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
     """The candidates and catalogue products ``text`` names (candidates first); a product named by its whole
     name outweighs those named by their last word alone ("the Tea Kettle" is not the Electric Kettle)."""
-    names = {pid: str(product.get("name", "")).lower() for pid, product in db.items("products")}
+    names = {pid: str(name or "").lower() for pid, name in db.field("products", "name").items()}
     named = [c for c in dict.fromkeys([*candidates, *names]) if names.get(c) and _product_said(text, names[c])]
     whole = [c for c in named if _says(text, names[c])]
     return whole or named

@@ -201,6 +201,14 @@ class Database:
         for key, doc in rows:
             yield key, json.loads(doc)
 
+    def field(self, section: str, name: str) -> dict[str, Any]:
+        """Each document's top-level ``name`` (None where it has none), by id in insertion order, without
+        parsing the documents."""
+        with self._lock:
+            rows = self._conn.execute(f"SELECT id, json_extract(doc, ?) FROM {_table(section)} ORDER BY rowid",
+                                      (f"$.{name}",)).fetchall()
+        return dict(rows)
+
     def count(self, section: str) -> int:
         """How many documents ``section`` holds."""
         with self._lock:

@@ -107,6 +107,11 @@ FIELDS: dict[str, Field] = {
                          "can I get a bigger one?')", 6, "item"),
     "loose_return": _f("return {item} (received), said loosely", 6, "item"),
     "loose_modify": _f("change {item} of an order not shipped yet to another variant, said loosely", 6, "item"),
+    # the same said briefly: the items and the variants wanted, no order, no problem, no payment (optional)
+    "brief_exchange": _f("exchange received items for other variants, briefly: {parts} only ('swap {parts}')", 12,
+                         "parts", field_optional=True),
+    "brief_modify": _f("change items of an order not shipped yet to other variants, briefly: {parts} only", 12,
+                       "parts", field_optional=True),
     # -- answers -------------------------------------------------------------------------------------
     "email": _f("give the email address", 8, "email"),
     "name_zip": _f("give first name, last name and zip code", 10, "first last zip"),

@@ -10,7 +10,9 @@ Reproduces the adapter that the packaged ``retail`` spec ships, from a clean che
 5. ``OUT/reader``: the learned reader (``train reader-data`` then ``train reader``): customers' words
    from the training wording families, the MiniLM encoder's heads fitted on them (minutes); then its
    tuned answer (``train reader-answer``, ``answer_members`` times with seeds ``seed``, ``seed`` + 1, ...:
-   the encoder's top layers fine-tuned on those rows and the packaged reply files, ~5 min each);
+   the encoder's top layers fine-tuned on those rows and the packaged reply files, ~5 min each); then
+   its tuned requests head (``train reader-requests`` on ``requests_messages`` more messages of seed
+   ``seed`` + 7: the encoder's top layers fine-tuned with the requests head, ~15 min for 42000);
 6. with ``--install``: the adapter and the reader copied to ``agentspec/specs/adapters/`` (where
    ``retail.yaml`` points), with ``retail.json`` beside them recording how they were made and their figures.
 
@@ -45,6 +47,7 @@ class PipelineSettings:
     seed: int = 0
     reader_messages: int = 20000  # labelled messages the reader is fitted on (train reader-data --n)
     answer_members: int = 2  # tuned answer members (train reader-answer runs; 0: none)
+    requests_messages: int = 42000  # messages the tuned requests head is fitted on (0: the frozen head stays)
     rank: int = 16
     alpha: float = 32.0
     lr: float = 5e-4
@@ -90,6 +93,7 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
     from agentspec.train.answer_tuning import AnswerTuning, packaged_replies, tune_answer
     from agentspec.train.reader import ReaderSettings, train_reader
     from agentspec.train.reader_data import write_reader_data
+    from agentspec.train.requests_tuning import RequestsTuning, tune_requests
 
     console = console or Console()
     out = Path(s.out)
@@ -144,6 +148,9 @@ def run_pipeline(s: PipelineSettings, console: Console | None = None) -> dict[st
         for member in range(s.answer_members):
             tune_answer(AnswerTuning(data=out / "reader-data", base=reader, out=reader, replies=packaged_replies(),
                                      reply_weight=3, seed=s.seed + member))
+        if s.requests_messages:
+            write_reader_data(s.db, out / "requests-data", s.requests_messages, seed=s.seed + 7)
+            tune_requests(RequestsTuning(data=out / "requests-data", base=reader, out=reader))
         held = report["evaluations"]["training wording, held-out texts"]
         steps.mark(reader, {k: held[k] for k in ("requests_exact", "answer_accuracy", "false_yes", "choice_accuracy")})
     summary["reader"] = json.loads((reader / ".done").read_text())

@@ -20,14 +20,15 @@ its labels are known by construction, never guessed from its words:
 
 A request is said one of three ways: in full (its details: order, items, address, method), bare (no
 details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
-then the wish: ``loose_*``, exchange, return and modify_items only). A question about a catalogue
+then the wish: ``loose_*``, or, where the family words it, only the items and the variants wanted:
+``brief_exchange``/``brief_modify``; exchange, return and modify_items only). A question about a catalogue
 product (class ``product``, the ``product_question`` field filled with a product's name) is said in
 full only, and only by families that word it. Example kinds and weights
 (``KINDS``, out of 166): a single request in full 24 (class uniform, then its field: forbidden variants
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
 classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 10
-(the negation first or last; the request bare 50%, loose 20%, in full 30%), a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
+(the negation first or last; the request bare 40%, loose 30%, in full 30%), a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
 request) 4, an identity answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8,
 no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
 greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting,
@@ -83,10 +84,11 @@ _CLASS_FIELDS = {
 _BARE = {"cancel": "bare_cancel", "modify_address": "bare_address", "modify_payment": "bare_payment",
          "modify_items": "bare_modify", "exchange": "bare_exchange", "return": "bare_return",
          "status": "bare_status", "transfer": "bare_human"}
-_LOOSE = {"exchange": "loose_exchange", "return": "loose_return", "modify_items": "loose_modify"}
+_LOOSE = {"exchange": {"loose_exchange": 1, "brief_exchange": 1}, "return": {"loose_return": 1},
+          "modify_items": {"loose_modify": 1, "brief_modify": 1}}
 _STYLES = {"full": 6, "bare": 3, "loose": 1}  # how a request inside a larger message is said
-REQUEST_CLASS = {field: cls for cls, fields in _CLASS_FIELDS.items() for field in fields} | \
-    {field: cls for table in (_BARE, _LOOSE) for cls, field in table.items()}
+REQUEST_CLASS = {field: cls for table in (_CLASS_FIELDS, _LOOSE) for cls, fields in table.items() for field in fields} \
+    | {field: cls for cls, field in _BARE.items()}
 REASONS = {"reason_not_needed": "no longer needed", "reason_by_mistake": "ordered by mistake"}
 _NEGATES = {"not_cancel": "cancel", "not_return": "return", "not_exchange": "exchange",
             "not_modify": "modify_items", "not_address": "modify_address"}
@@ -117,14 +119,19 @@ def _payment(family, rng, store, user, said):
                method=rng.choice(found)) if found else None
 
 
+def _parts(family: Family, rng: random.Random, said: dict[str, Any], found: list) -> Text:
+    """Each item of ``found`` and the variant wanted ("the Jeans for one in 32 waist"), joined."""
+    return join_texts([act(family, "swap", rng, item=describe_item(said, item),
+                           change=change(family, rng, item, variant)) for item, variant in found])
+
+
 def _swap(field: str):
     def make(family, rng, store, user, said):
         found, pays = swaps(store, rng, said), methods(user)
         if not found or not pays:
             return None
-        parts = [act(family, "swap", rng, item=describe_item(said, item), change=change(family, rng, item, variant))
-                 for item, variant in found]
-        return act(family, field, rng, o=order(family, rng, store, user, said), parts=join_texts(parts),
+        parts = _parts(family, rng, said, found)
+        return act(family, field, rng, o=order(family, rng, store, user, said), parts=parts,
                    pay="my " + rng.choice(pays))
     return make
 
@@ -167,6 +174,14 @@ def _loose(field: str) -> Callable[..., Text]:
     return lambda f, r, s, u, o: act(f, field, r, item=describe_item(o, r.choice(o["items"])))
 
 
+def _brief(field: str) -> Callable[..., Text | None]:
+    """The items of the order and the variants wanted (``{parts}``), nothing else: no order, no payment."""
+    def make(family, rng, store, user, said):
+        found = swaps(store, rng, said)
+        return act(family, field, rng, parts=_parts(family, rng, said, found)) if found else None
+    return make
+
+
 _BUILDERS: dict[str, Builder] = {
     "cancel": _with_order(("pending",), _cancel),
     "forbidden_cancel": _with_order(("processed", "delivered"),
@@ -189,6 +204,8 @@ _BUILDERS: dict[str, Builder] = {
     "loose_exchange": _with_order(("delivered",), _loose("loose_exchange")),
     "loose_return": _with_order(("delivered",), _loose("loose_return")),
     "loose_modify": _with_order(("pending",), _loose("loose_modify")),
+    "brief_exchange": _with_order(("delivered",), _brief("brief_exchange")),
+    "brief_modify": _with_order(("pending",), _brief("brief_modify")),
 } | {field: _field(field) for field in _BARE.values()}
 
 
@@ -201,13 +218,15 @@ def _request(family: Family, rng: random.Random, store: Store, user: dict[str, A
     if not (classes := [c for c in table if c not in exclude and _worded(family, table[c])]):
         table, classes = _BARE, [c for c in _BARE if c not in exclude]  # every loose class already asked
     cls = rng.choice(classes)
-    fields = table[cls] if isinstance(table[cls], dict) else {table[cls]: 1}
+    fields = {f: w for f, w in (table[cls] if isinstance(table[cls], dict) else {table[cls]: 1}).items()
+              if family.has(f)}
     return _request_field(family, rng, store, user, rng.choices(list(fields), list(fields.values()))[0])
 
 
 def _worded(family: Family, fields: "str | dict[str, int]") -> bool:
-    """Whether ``family`` words every field of a class (an optional field, ``product_question``, may be left out)."""
-    return all(family.has(f) for f in ([fields] if isinstance(fields, str) else fields))
+    """Whether ``family`` words some field of a class (an optional field, ``product_question``, ``brief_*``,
+    may be left out: the class is then said by the others)."""
+    return any(family.has(f) for f in ([fields] if isinstance(fields, str) else fields))
 
 
 def _request_field(family: Family, rng: random.Random, store: Store, user: dict[str, Any], field: str) -> Text:
@@ -254,7 +273,7 @@ def _multi(f, r, s, u):
     return said
 
 
-_NEGATED_STYLES = {"full": 3, "bare": 5, "loose": 2}  # a request beside a correction is said briefly more often
+_NEGATED_STYLES = {"full": 3, "bare": 4, "loose": 3}  # a request beside a correction is said briefly more often
 
 
 def _negated(f, r, s, u):

@@ -59,3 +59,15 @@ def test_the_question_suite_runs_end_to_end(shared_data, tmp_path):
     assert len((tmp_path / "questions.jsonl").read_text().splitlines()) == 2
     assert (tmp_path / "report.png").stat().st_size > 0
     assert json.loads((tmp_path / "report.json").read_text())["arms"]["graph"]["passed"] == graph["passed"]
+
+
+def test_a_question_about_a_product_is_answered_from_the_catalogue(spec, shared_data):
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as base, base.copy() as store:
+        with AgentSession(spec, toolkits={"retail": store}, seed=0) as session:
+            session.send("hi, my email is liam.thomas9081@example.com")
+            turn = session.send("what colors does the water bottle come in, and what does it cost?")
+            assert turn.reply.startswith("Water Bottle: 18 versions, 12 available now (")
+            assert "color black" in turn.reply and "Available versions cost $" in turn.reply
+            assert [(c["name"], c["arguments"]) for c in turn.tool_calls] == [
+                ("get_product_details", {"product_id": "8310926033"})]
+            assert not session.state.get("pending")

@@ -13,6 +13,7 @@ import agentspec.train.lora as lora_module
 import agentspec.train.pipeline as pipeline
 import agentspec.train.reader as reader_module
 import agentspec.train.reader_data as reader_data_module
+import agentspec.train.requests_tuning as requests_tuning_module
 from agentspec.train.pipeline import PipelineSettings, run_pipeline
 
 
@@ -65,6 +66,12 @@ def fake_steps(monkeypatch, calls):
 
     monkeypatch.setattr(answer_tuning_module, "tune_answer", tune)
 
+    def tune_requests(settings):
+        calls.append(("reader-requests", Path(settings.data).name, Path(settings.base).name, Path(settings.out).name))
+        return {"classes": [], "trained_on": {}, "seconds": 1.0}
+
+    monkeypatch.setattr(requests_tuning_module, "tune_requests", tune_requests)
+
 
 def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch):
     calls: list[tuple] = []
@@ -72,13 +79,15 @@ def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch
     installed = tmp_path / "installed"
     monkeypatch.setattr(pipeline, "installed_adapter_dir", lambda: installed)
     settings = PipelineSettings(db="db.json", out=str(tmp_path / "run"), tasks=12, dialogues=7, reader_messages=3,
-                                install=True)
+                                requests_messages=5, install=True)
     summary = run_pipeline(settings)
     assert [c[0] for c in calls] == ["suite", "data", "lora", "export", "reader-data", "reader", "reader-answer",
-                                     "reader-answer"]
-    assert calls[-4:-2] == [("reader-data", "reader-data", 3), ("reader", "reader-data")]  # fitted on its own data
+                                     "reader-answer", "reader-data", "reader-requests"]
+    assert calls[4:6] == [("reader-data", "reader-data", 3), ("reader", "reader-data")]  # fitted on its own data
     replies = ["train_a.yaml", "train_b.yaml", "train_c.yaml", "train_d.yaml"]  # the packaged ones, two members
-    assert calls[-2:] == [("reader-answer", "reader", "reader", 0, replies), ("reader-answer", "reader", "reader", 1, replies)]
+    assert calls[6:8] == [("reader-answer", "reader", "reader", 0, replies), ("reader-answer", "reader", "reader", 1, replies)]
+    # the requests head tuned in place on its own, larger data
+    assert calls[8:] == [("reader-data", "requests-data", 5), ("reader-requests", "requests-data", "reader", "reader")]
     assert calls[1] == ("data", str(tmp_path / "run" / "suite" / "user_split.json"), 7)  # held-out users stay out
     assert (installed / "retail.gguf").read_bytes() == b"GGUF-adapter"
     assert json.loads((installed / "retail.json").read_text())["lora"]["valid_loss"] == 0.6
@@ -91,4 +100,5 @@ def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch
     calls.clear()
     (tmp_path / "run" / "lora" / ".done").unlink()  # as if killed during training
     run_pipeline(settings)
-    assert [c[0] for c in calls] == ["lora", "export", "reader-data", "reader", "reader-answer", "reader-answer"]
+    assert [c[0] for c in calls] == ["lora", "export", "reader-data", "reader", "reader-answer", "reader-answer",
+                                     "reader-data", "reader-requests"]

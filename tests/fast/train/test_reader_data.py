@@ -25,7 +25,8 @@ CLASSES = {"cancel", "modify_address", "modify_payment", "modify_items", "exchan
 BARE = {"bare_cancel": "cancel", "bare_return": "return", "bare_exchange": "exchange", "bare_modify": "modify_items",
         "bare_address": "modify_address", "bare_payment": "modify_payment", "bare_status": "status",
         "bare_human": "transfer"}
-LOOSE = {"loose_exchange": "exchange", "loose_return": "return", "loose_modify": "modify_items"}
+LOOSE = {"loose_exchange": "exchange", "loose_return": "return", "loose_modify": "modify_items",
+         "brief_exchange": "exchange", "brief_modify": "modify_items"}
 N = 1920  # a multiple of the six training families
 _LONG = {short.lower(): long.lower() for long, short in SUFFIXES.items()}
 
@@ -243,6 +244,24 @@ def test_bare_and_loose_requests_in_every_context(examples, db_path):
     wrapped = generate_reader_examples(_db(db_path), families, 3000, seed=2)  # bare requests wrapped are rare
     assert {ex["acts"][0] for ex in wrapped if ex["acts"][1:2] and ex["acts"][1] in BARE} >= {"next", "state",
                                                                                               "restate"}
+
+
+def test_a_brief_request_names_the_items_and_variants_wanted_and_nothing_else(examples, db_path):
+    db = _db(db_path)
+    order_ids = {oid.lstrip("#") for oid in db["orders"]}
+    brief = [ex for ex in examples if ex["acts"][0] in ("brief_exchange", "brief_modify")]
+    assert {ex["acts"][0] for ex in brief} == {"brief_exchange", "brief_modify"}
+    for ex in brief:
+        assert LOOSE[ex["acts"][0]] in ex["requests"]
+        assert ex["acts"][1] == "swap"  # the items and the variants wanted fill {parts}
+    alone = [ex for ex in brief if len(ex["requests"]) == 1]
+    assert alone
+    for ex in alone:
+        assert ex["requests"] == [LOOSE[ex["acts"][0]]]
+        assert not {"order_with", "order_id", "payment"} & set(ex["acts"])
+        assert not any(oid in ex["text"] for oid in order_ids), ex["text"]
+    negated = [ex for ex in examples if ex["acts"][0].startswith("not_") or ex["acts"][-1].startswith("not_")]
+    assert any(set(ex["acts"]) & {"brief_exchange", "brief_modify"} for ex in negated)  # beside a correction too
 
 
 def test_deterministic_per_seed_and_per_index(db_path, examples):

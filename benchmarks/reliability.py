@@ -13,7 +13,7 @@ Usage: python benchmarks/reliability.py [--db DB] [--attacks N] [--kills N] [--f
   each killed with SIGKILL at events spread over all the steps of its turns and resumed; counts lost
   turns and writes run twice.
 - answers: the default spec's reader (or ``--reader``'s, at the spec's thresholds) on
-  ``evals/answers_holdout.yaml`` .. ``answers_holdout7.yaml``, replies to a stated write written blind
+  ``evals/answers_holdout.yaml`` .. ``answers_holdout8.yaml``, replies to a stated write written blind
   (never trained or tuned on; the first has since been read): not-yes replies read as a clear yes, clear
   yeses missed, accuracy (per kind from the third on).
 - fuzz: ``agentspec.fuzz.run_fuzz``: hypothesis-generated spec YAML, tool arguments, task files,
@@ -40,7 +40,8 @@ DEFAULT_DB = HERE.parent.parent / "shared" / "data" / "tau2-retail" / "db.json"
 # Held-out replies to a stated write, by the prefix of their figures: ``evals/answers_<prefix>.yaml``, each
 # written blind; the first has since been read, the others only ever give counts (by kind from the third on).
 HOLDOUT_SETS = {prefix: HERE.parent / "evals" / f"answers_{prefix}.yaml"
-                for prefix in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7")}
+                for prefix in ("holdout", "holdout2", "holdout3", "holdout4", "holdout5", "holdout6", "holdout7",
+                               "holdout8")}
 REPLY_FILES = HERE.parent / "evals" / "replies"  # labelled replies the tuned answer trains on (train_*) and dev.yaml
 PARTS = ("answers", "fuzz", "kills", "attacks")
 
@@ -152,13 +153,14 @@ def yes_reading(reader_dir: Path | None = None) -> Callable[[str], bool]:
 
 
 def measure_answers(path: Path, yes: Callable[[str], bool], prefix: str = "holdout",
-                    trained: frozenset[str] = frozenset()) -> dict[str, Any]:
+                    trained: frozenset[str] = frozenset(), per_kind: int = 0) -> dict[str, Any]:
     """``yes`` (``yes_reading``) on held-out replies to a stated write (written blind): how many not-yes
     replies it reads as a clear yes, how many clear yeses it misses, and the accuracy over both; per kind
     too where the set groups its replies by kind. ``trained``: casefolded sentences of the training
     wording (``trained_sentences``); the replies equal to one (short common ones: "no thanks") are
-    counted, and the figures are given again without them (``_unseen``)."""
-    not_yes, clear_yes = _replies(path, "not_yes"), _replies(path, "clear_yes")
+    counted, and the figures are given again without them (``_unseen``). ``per_kind``: only the first
+    that many replies of each kind (0: all; the smoke mode reads a few)."""
+    not_yes, clear_yes = _replies(path, "not_yes", per_kind), _replies(path, "clear_yes", per_kind)
     false_yes = {kind: [t for t in texts if yes(t)] for kind, texts in not_yes.items()}
     missed = {kind: [t for t in texts if not yes(t)] for kind, texts in clear_yes.items()}
     out = _counts(prefix, not_yes, clear_yes, false_yes, missed)
@@ -199,12 +201,14 @@ def trained_sentences() -> frozenset[str]:
     return frozenset(families | replies)
 
 
-def _replies(path: Path, key: str) -> dict[str, list[str]]:
-    """The replies under ``key`` of a held-out set: kind -> texts (a plain list is one kind, ``all``)."""
+def _replies(path: Path, key: str, per_kind: int = 0) -> dict[str, list[str]]:
+    """The replies under ``key`` of a held-out set: kind -> texts (a plain list is one kind, ``all``), the
+    first ``per_kind`` of each (0: all)."""
     import yaml
 
     value = yaml.safe_load(path.read_text(encoding="utf-8"))[key]
-    return {str(k): [str(t) for t in v] for k, v in value.items()} if isinstance(value, dict) else {"all": list(value)}
+    groups = {str(k): [str(t) for t in v] for k, v in value.items()} if isinstance(value, dict) else {"all": list(value)}
+    return {kind: texts[:per_kind] if per_kind else texts for kind, texts in groups.items()}
 
 
 def measure_fuzz(cases: int, seed: int) -> dict[str, Any]:
@@ -248,7 +252,7 @@ def main() -> None:
     if "answers" in parts:
         yes, trained = yes_reading(args.reader), trained_sentences()
         for prefix, path in HOLDOUT_SETS.items():
-            result.update(measure_answers(path, yes, prefix, trained))
+            result.update(measure_answers(path, yes, prefix, trained, per_kind=3 if args.smoke else 0))
     if "fuzz" in parts:
         result.update(measure_fuzz(args.fuzz, args.seed))
     if "kills" in parts:

@@ -23,7 +23,7 @@ PROMISED = {
                        "fuzz_cases", "crashes", "holdout_false_yes", "holdout2_false_yes", "holdout2_accuracy",
                        "holdout3_false_yes", "holdout3_accuracy", "holdout4_false_yes", "holdout4_accuracy",
                        "holdout5_false_yes", "holdout5_accuracy", "holdout6_false_yes", "holdout6_accuracy",
-                       "holdout7_false_yes", "holdout7_accuracy"},
+                       "holdout7_false_yes", "holdout7_accuracy", "holdout8_false_yes", "holdout8_accuracy"},
     "server.py": {"conversations", "turns", "errors", "lost_messages", "p50_ms", "p95_ms", "turns_per_s",
                   "overhead_ratio", "rejected_429", "hung", "retry_after_ok"},
     "memory.py": {"search_p50_ms_10k", "search_p99_ms_10k", "search_p50_ms_100k", "mem0_default_search_p50_ms_10k",

@@ -36,3 +36,13 @@ def test_the_training_sentences_are_the_training_families_casefolded():
     some = load_family("alder")["no"][0]
     assert some.casefold().strip() in trained
     assert all(t == t.casefold().strip() for t in list(trained)[:200])
+
+
+def test_per_kind_reads_only_the_first_replies_of_each_kind(tmp_path):
+    path = tmp_path / "replies.yaml"
+    path.write_text(yaml.safe_dump({"not_yes": {"questions": ["yes?", "is it sure", "why"], "plain_no": ["no"]},
+                                    "clear_yes": ["yes", "yep", "sure"]}))
+    read: list[str] = []
+    out = _reliability().measure_answers(path, lambda text: read.append(text) or False, "set", per_kind=2)
+    assert sorted(read) == sorted(["yes?", "is it sure", "no", "yes", "yep"])  # "why" and "sure" are left
+    assert (out["set_not_yes"], out["set_clear_yes"], out["set_yes_missed"]) == (3, 2, 2)

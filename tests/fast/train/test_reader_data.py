@@ -211,7 +211,8 @@ def test_a_family_without_the_optional_fields_gives_no_such_examples(db_path, tm
     import yaml
 
     data = yaml.safe_load((Path(str(files("agentspec.evals"))) / "wordings" / "alder.yaml").read_text())
-    for field in ("prefer_payment", "mention_payment", "not_prefer_payment", "yes_restated", "resembles_yes"):
+    for field in ("prefer_payment", "mention_payment", "not_prefer_payment", "yes_restated", "resembles_yes",
+                  "brief_exchange", "brief_modify"):
         data.pop(field)
     path = tmp_path / "plain.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -219,7 +220,9 @@ def test_a_family_without_the_optional_fields_gives_no_such_examples(db_path, tm
     assert not plain.has("prefer_payment")
     rows = generate_reader_examples(_db(db_path), [plain], 600, seed=1)
     assert all(ex["choices"]["remember"] == "none" for ex in rows)
-    assert not {"prefer_payment", "mention_payment", "yes_restated", "resembles_yes"} & {a for ex in rows for a in ex["acts"]}
+    used = {a for ex in rows for a in ex["acts"]}
+    assert not {"prefer_payment", "mention_payment", "yes_restated", "resembles_yes", "brief_exchange"} & used
+    assert {"loose_exchange", "loose_modify"} <= used  # the classes are still said loosely, by the other fields
     data["prefer_payment"] = ["always {method}"]  # present: its minimum holds
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(Exception, match="prefer_payment: 1 distinct templates, at least 10"):

@@ -207,7 +207,8 @@ def _replies(path: Path, key: str, per_kind: int = 0) -> dict[str, list[str]]:
     import yaml
 
     value = yaml.safe_load(path.read_text(encoding="utf-8"))[key]
-    groups = {str(k): [str(t) for t in v] for k, v in value.items()} if isinstance(value, dict) else {"all": list(value)}
+    groups = ({str(k): [str(t) for t in v] for k, v in value.items()} if isinstance(value, dict)
+              else {"all": list(value)})
     return {kind: texts[:per_kind] if per_kind else texts for kind, texts in groups.items()}
 
 

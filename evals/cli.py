@@ -192,8 +192,9 @@ def questions(db: Path, wording: Path, spec: str, n: int, seed: int, arms: tuple
               out: Path, as_json: bool) -> None:
     """Customers of held-out users ask about one of their orders (its status, tracking number, total,
     items, payment method or address) or about a catalogue product (its options, its prices); a case
-    passes when a reply holds the fact, nothing was written and no other customer's order was named. Pass rate per arm and kind with 95% intervals, in
-    --out/report.md, report.json and report.png. Ctrl-C keeps finished cases."""
+    passes when a reply holds the fact, nothing was written and no other customer's order was named.
+    Pass rate per arm and kind with 95% intervals, in --out/report.md, report.json and report.png.
+    Ctrl-C keeps finished cases."""
     from .question_suite import QuestionSettings, run_questions
 
     settings = QuestionSettings(db=str(db), wording=str(wording), out=str(out), spec=spec, n=n, seed=seed,

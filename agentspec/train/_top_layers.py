@@ -184,7 +184,8 @@ def save_tuned(base: Path, out: Path, member: str, model: TopLayers, head: Any, 
     with np.load(base / "reader.npz") as stored:
         arrays = {k: stored[k] for k in stored.files if not k.startswith((f"{member}.", f"{TUNED_PREFIX}{member}."))}
     arrays.update(tuned_head.arrays(member))
-    arrays.update({f"{TUNED_PREFIX}{member}.{k}": v.detach().numpy().astype(np.float16) for k, v in model.tuned.items()})
+    arrays.update({f"{TUNED_PREFIX}{member}.{k}": v.detach().numpy().astype(np.float16)
+                   for k, v in model.tuned.items()})
     meta["heads"][member] = {"labels": list(labels), "kind": kind, "encoder": "tuned", "trained_on": trained_on}
     if base.resolve() != out.resolve():
         for extra in base.glob("reader_report.*"):

@@ -28,9 +28,9 @@ full only, and only by families that word it. Example kinds and weights
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
 classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 10
-(the negation first or last; the request bare 40%, loose 30%, in full 30%), a negation alone 3, a negation with a greeting before it or thanks/small talk/closing after it (no
-request) 4, an identity answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8,
-no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
+(the negation first or last; the request bare 40%, loose 30%, in full 30%), a negation alone 3, a
+negation with a greeting before it or thanks/small talk/closing after it (no request) 4, an identity
+answer (email, name_zip, forgot) 8, identity + request in one message 5, yes 8, no 7, unsure 5, unrelated 6, change_mind 2, vague opening (after a greeting or not) 5, done 4, wait 2,
 greeting + request 4, an address alone 3, a cancel with its reason (alone, after a greeting,
 before another request, or as the next request of a conversation) 12, a reason alone 3 (the cancel reason head sees few reasons otherwise: one
 in 26 messages), a lasting payment preference (alone, greeted, after the identity, with thanks, or

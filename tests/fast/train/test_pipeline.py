@@ -85,7 +85,8 @@ def test_steps_run_in_order_then_resume_skips_what_is_done(tmp_path, monkeypatch
                                      "reader-answer", "reader-data", "reader-requests"]
     assert calls[4:6] == [("reader-data", "reader-data", 3), ("reader", "reader-data")]  # fitted on its own data
     replies = ["train_a.yaml", "train_b.yaml", "train_c.yaml", "train_d.yaml"]  # the packaged ones, two members
-    assert calls[6:8] == [("reader-answer", "reader", "reader", 0, replies), ("reader-answer", "reader", "reader", 1, replies)]
+    assert calls[6:8] == [("reader-answer", "reader", "reader", 0, replies),
+                          ("reader-answer", "reader", "reader", 1, replies)]
     # the requests head tuned in place on its own, larger data
     assert calls[8:] == [("reader-data", "requests-data", 5), ("reader-requests", "requests-data", "reader", "reader")]
     assert calls[1] == ("data", str(tmp_path / "run" / "suite" / "user_split.json"), 7)  # held-out users stay out

@@ -12,6 +12,15 @@ falls back to something generic and says so in its docstring.
 - ``describe(name, arguments) -> str | None``: the sentence stating a write before the confirmation
   question. Without it: the spec's ``messages.statement`` with the call's name and JSON arguments.
 - ``report(name, arguments) -> str | None``: the sentence saying a write is done, from the store.
+- ``explain(name, arguments, error) -> Explained | None``: what the customer hears when the dry run
+  refuses write ``name(arguments)`` with ``error``: the reason in their terms and, when another choice
+  could be done (a version of an item that is not in stock: the closest ones that are), those
+  choices, with ``keeps_request`` True so the request stays open for the answer. Without it, or
+  None: the spec's ``messages.cannot`` with the tool's error, and the request is settled.
+- ``ask(name, arguments, argument) -> str | None``: the question asking the customer for the one
+  argument of write ``name`` their words leave open (``arguments``: the others, given): "Which
+  payment method should I use: PayPal or the Visa card ending in 1111?". Without it, or None: the
+  model asks.
 - ``summary(name, arguments) -> str | None``: the answer to a question about the record lookup
   ``name(arguments)`` returns, from the store (``understanding.questions``). Without it, or None: the
   model answers from the lookup's observation.
@@ -57,10 +66,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["HOOK_NAMES", "DomainHooks", "IdentifierShapes", "KnowledgeHooks", "SessionOpener", "merged_shapes"]
+__all__ = ["HOOK_NAMES", "DomainHooks", "Explained", "IdentifierShapes", "KnowledgeHooks", "SessionOpener", "merged_shapes"]
 
-HOOK_NAMES = ("owners", "check", "describe", "report", "summary", "mentions", "once", "memories", "stated_memories",
+HOOK_NAMES = ("owners", "check", "describe", "report", "explain", "ask", "summary", "mentions", "once", "memories", "stated_memories",
               "verify_memory", "documents")
+
+
+@dataclass(frozen=True)
+class Explained:
+    """A refused write in the customer's terms (the ``explain`` hook): ``text`` is said as it is;
+    ``keeps_request``: another choice could be done, so the request stays open for the answer."""
+
+    text: str
+    keeps_request: bool = False
 
 
 @dataclass(frozen=True)
@@ -100,6 +118,10 @@ class DomainHooks(Protocol):
     def describe(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
 
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
+
+    def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None: ...
+
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str) -> str | None: ...
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
 

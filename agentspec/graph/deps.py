@@ -31,7 +31,7 @@ from typing import Any
 from agentspec.decoding.grounding import Grounding
 from agentspec.errors import AgentSpecError
 from agentspec.graph.prompts import SystemPrompt
-from agentspec.hooks import IdentifierShapes, merged_shapes
+from agentspec.hooks import Explained, IdentifierShapes, merged_shapes
 from agentspec.routing.reader import Reader, Reading
 from agentspec.runtime.base import ChatModel, GenerationSettings
 from agentspec.spec import AgentSpec, SpecError, message_problems
@@ -203,6 +203,18 @@ class AgentDeps:
         hook = self.hook("report", call["name"])
         sentence = hook(call["name"], call["arguments"]) if hook else None
         return sentence or str(self.spec.messages.reported or "{tool}").format(tool=call["name"])
+
+    def explain(self, call: Mapping[str, Any], error: str) -> Explained | None:
+        """The toolkit's words for write ``call`` refused by its dry run with ``error``; None without them."""
+        hook = self.hook("explain", call["name"])
+        explained = hook(call["name"], call["arguments"], error) if hook else None
+        return explained if isinstance(explained, Explained) and explained.text else None
+
+    def ask(self, call: Mapping[str, Any], argument: str) -> str | None:
+        """The toolkit's question for ``argument`` of write ``call`` (its other arguments); None without one."""
+        hook = self.hook("ask", call["name"])
+        question = hook(call["name"], call["arguments"], argument) if hook else None
+        return question if isinstance(question, str) and question else None
 
     def summary(self, call: Mapping[str, Any]) -> str | None:
         """The toolkit's answer to a question about the record lookup ``call`` returns; None without one."""

@@ -30,6 +30,12 @@ What keeps this from writing what the user did not ask for:
 
 Nothing is written here: the guard's confirmation still comes first.
 
+When no write is so determined, ``Determined`` says what is known instead (``graph.writing`` acts on
+it): the candidates the dry run refused, when it refused every one; or the one argument the words
+leave open (a followed kind no lookup reads, such as the payment method) and the candidates of its
+offered values (at most ``_MAX_OPEN``, each dry-run) that would be stated. A candidate whose open
+argument's every value is refused alike counts as refused.
+
 The hand-off is determined the same way (``determined_handoff``): when everything the customer has
 asked for is served by the hand-off tool alone ("I want to file a complaint about the delivery
 driver and talk to a human manager"), the tool's one text argument is the request in their words
@@ -40,7 +46,8 @@ orders for eleven turns before it handed the customer over.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from agentspec.decoding.schema import grounded_parameters, identifier_kind
@@ -48,24 +55,42 @@ from agentspec.decoding.grounding import Grounding
 from agentspec.graph.state import CallDict
 from agentspec.toolkit import Tool
 
-__all__ = ["determined_handoff", "determined_write"]
+__all__ = ["Determined", "determined_handoff", "determined_write"]
 
 _MAX_PAIRED = 3  # items of one swap the graph pairs itself (3! dry runs at most)
+_MAX_OPEN = 4  # offered values of an argument the words leave open that the graph dry-runs each
+
+
+@dataclass
+class Determined:
+    """What the words determine: the one ``call`` the guard would state, or else the candidate writes
+    whose dry run refused them (``refused``: ``(call, error)``), when every candidate was so refused; or,
+    when the words give every argument of one write but one, that argument and the candidates (one per
+    value of it) the guard would state (``choice``): the customer is to choose."""
+
+    call: CallDict | None = None
+    refused: list[tuple[CallDict, str]] = field(default_factory=list)
+    choice: tuple[str, list[CallDict]] | None = None  # the one open argument, and the candidates that pass
 
 
 def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: Callable[[str], list[str]],
                      seen: Mapping[str, list[str]], grounding: Grounding, mentioned: Callable[..., list[str]],
-                     allowed: Callable[[CallDict], bool]) -> CallDict | None:
+                     judge: Callable[[CallDict], tuple[bool, str | None]],
+                     looked_up: Collection[str] = ()) -> Determined:
     """The one write among ``tools`` (already narrowed by the guard's rules) in ``asked_for`` that the user's
-    words determine and ``allowed`` lets the graph state; else None. ``texts(tool)``: the messages that
-    speak to that tool's request (from the one that asked for it on).
+    words determine and the guard would state; else the refusals of the candidates. ``texts(tool)``: the
+    messages that speak to that tool's request (from the one that asked for it on).
 
-    ``mentioned(tool, kind, texts, candidates, argument, seen)`` is ``AgentDeps.mentioned``; ``allowed(call)``
-    says whether the guard would state it (the user's own data, not a repeat, its dry run passes) and the
-    user did not decline it; ``grounding`` is what this step's grammar offers (every determined value
-    must be one of it).
+    ``mentioned(tool, kind, texts, candidates, argument, seen)`` is ``AgentDeps.mentioned``; ``judge(call)``
+    says whether the guard would state it (the user's own data, not a repeat, its dry run passes, not
+    declined) and the dry run's error when that refused it; ``grounding`` is what this step's grammar
+    offers (every determined value must be one of it). A candidate whose one open argument the words
+    leave to a few offered values (the payment method not said yet) counts as refused only when every
+    value is refused with the same error: which one the customer picks cannot change the answer. An
+    argument of a kind lookups read (``looked_up``: ``policy.targets.lookups``, an order) is never left
+    open: a record the conversation has not shown may be the one meant.
     """
-    calls, unseen = [], []
+    calls, groups, unseen = [], [], []
     for tool in tools:
         if tool.name not in asked_for:
             continue
@@ -75,22 +100,49 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         said = texts(tool.name)
         if not said:
             continue
-        arguments = _determined_arguments(tool, kinds, said, seen, grounding, mentioned)
-        if arguments is not None:
-            calls += [{"name": tool.name, "arguments": paired} for paired in _pairings(arguments)]
+        found = _determined_arguments(tool, kinds, said, seen, grounding, mentioned, looked_up)
+        if found is None:
+            continue
+        arguments, open_argument = found
+        given = {name: value for name, value in arguments.items() if name != open_argument}
+        paired = [{"name": tool.name, "arguments": p} for p in _pairings(given)]
+        if open_argument is None:
+            calls += paired
+        else:  # one candidate per value of the open argument, the arguments in the tool's order
+            groups += [(open_argument, [{"name": tool.name,
+                                         "arguments": {name: c["arguments"].get(name, value) for name in arguments}}
+                                        for value in arguments[open_argument]]) for c in paired]
     # "Can the order with the Tablet be delivered to 187 Broadway ...": the order's address and the
     # profile's are both given; the write with more arguments the words name (the order too) is meant,
     # whether or not it can be done (a processed order's address is refused, not swapped for the
     # profile's). Before the order is seen, the profile's address is all there is: wait for the read.
     by_name = {t.name: _named_count(t, kinds) for t in tools}
-    named = {id(c): by_name[c["name"]] for c in calls}
-    most = max(named.values(), default=0)
+    # An argument left open names nothing: a write the words give in full outranks those.
+    most = max((by_name[c["name"]] for c in calls or [group[0] for _, group in groups]), default=0)
     if any(by_name[t.name] > most for t in unseen):
-        return None
+        return Determined()
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
     # the order's status lets only one of them pass its dry run.
-    passing = [c for c in calls if named[id(c)] == most and allowed(c)]
-    return passing[0] if len(passing) == 1 else None
+    verdicts = [(c, judge(c)) for c in calls if by_name[c["name"]] == most]
+    passing = [c for c, (stateable, _) in verdicts if stateable]
+    if len(passing) == 1:
+        return Determined(call=passing[0])
+    if passing or any(error is None for _, (_, error) in verdicts):
+        return Determined()
+    refused = [(c, str(error)) for c, (_, error) in verdicts]
+    choices = []
+    for argument, group in ((a, g) for a, g in groups if by_name[g[0]["name"]] == most):
+        judged = [(c, judge(c)) for c in group]
+        if stateable := [c for c, (ok, _) in judged if ok]:
+            choices.append((argument, stateable))
+            continue
+        errors = {error for _, (_, error) in judged}
+        if len(errors) != 1 or None in errors:
+            return Determined()  # refused for different reasons, or declined: the model hears the customer
+        refused.append((group[0], str(errors.pop())))
+    if choices:
+        return Determined(choice=choices[0]) if len(choices) == 1 and not verdicts else Determined()
+    return Determined(refused=refused)
 
 
 def _named_count(tool: Tool, kinds: list[str]) -> int:
@@ -99,13 +151,18 @@ def _named_count(tool: Tool, kinds: list[str]) -> int:
 
 
 def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: Mapping[str, list[str]],
-                          grounding: Grounding, mentioned: Callable[..., list[str]]) -> dict[str, Any] | None:
+                          grounding: Grounding, mentioned: Callable[..., list[str]],
+                          looked_up: Collection[str]) -> tuple[dict[str, Any], str | None] | None:
+    """The arguments the words give ``tool``, and the one argument they leave open, if any (its value
+    there: the offered values, at most ``_MAX_OPEN``: a followed kind, not ``looked_up``, the words name
+    nothing of); None when they leave more open, or anything else."""
     offered = grounded_parameters(tool, grounding)  # the grammar's view: values seen, less those barred
     if offered is None:
         return None
     properties: dict[str, Any] = tool.parameters.get("properties", {})
     lists = sum(1 for schema in properties.values() if isinstance(schema, dict) and schema.get("type") == "array")
     arguments: dict[str, Any] = {}
+    open_argument = None
     for argument, schema in properties.items():
         allowed = offered.get("properties", {}).get(argument)
         if not isinstance(schema, dict) or not isinstance(allowed, dict):
@@ -119,6 +176,10 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             values = offered_values
         else:
             return None  # free text: the model writes it
+        if not values and kind in kinds and kind not in looked_up and not is_list and open_argument is None \
+                and 0 < len(offered_values) <= _MAX_OPEN:
+            arguments[argument], open_argument = list(offered_values), argument
+            continue
         if not values or not set(values) <= set(offered_values):
             return None
         # Several ids only from the customer's words (the items they described), never "every one seen";
@@ -129,7 +190,7 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             arguments[argument] = values[0]
         else:
             return None
-    return arguments
+    return arguments, open_argument
 
 
 def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:

@@ -144,7 +144,7 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                 # The same call again is a repeat (refused, and it ends the turn): the answer stands, and
                 # the customer hears it rather than a request to rephrase.
                 recent.append(call_fingerprint(call))
-                cannot = {"tool": call["name"], "error": observation, "why": verdict["reason"]}
+                cannot = {"tool": call["name"], "error": observation, "why": verdict["reason"], "call": call}
         else:
             started = time.perf_counter()
             observation, ran = deps.run(call, _write_key(state, index, call) if call["name"] in policy.confirmation.tools else None)
@@ -248,21 +248,26 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, state.get("reply") or "", "graph", "reported")
     if stop == "ask":
         return _reply_update(state, str(messages.request_question), "graph", "ask")
-    if stop in ("remembered", "answered"):
+    if stop in ("remembered", "answered", "choose"):
         return _reply_update(state, state.get("reply") or "", "graph", stop)
     if stop == "declined":
         return _reply_update(state, str(messages.declined), "graph", "declined")
     cannot = state.get("cannot")
     if cannot and stop in ("cannot", "limit", "repeat", "malformed", None):
-        # The model kept at a write the tool refuses: the customer hears the tool's reason, not a
-        # request to rephrase; the request it served is settled.
+        # The model kept at a write the tool refuses: the customer hears the tool's reason (in the
+        # toolkit's words, when it has them), not a request to rephrase; the request it served is
+        # settled, unless those words offer other choices.
+        explained = deps.explain(cannot["call"], cannot["error"]) if cannot.get("call") else None
         if cannot.get("why") == "operator" and messages.operator_refused and cannot.get("call"):
             text = str(messages.operator_refused).format(statement=deps.describe(cannot["call"]))
         elif cannot.get("why") == "other_user":  # the guard's reason is for the model: the user hears the spec's
             text = str(messages.not_yours).format(user=state.get("user_id"))
+        elif explained is not None and cannot.get("why") == "precheck":
+            text = explained.text
         else:
             reason = cannot["error"].removeprefix("Error:").strip().removeprefix("policy:").strip().rstrip(".")
             text = str(messages.cannot).format(reason=reason)
         update = _reply_update(state, text, "graph", "cannot")
-        return {**update, **(settle(state, deps, [cannot["tool"]]) if stop != "cannot" else {})}
+        keeps = explained is not None and explained.keeps_request and cannot.get("why") == "precheck"
+        return {**update, **(settle(state, deps, [cannot["tool"]]) if stop != "cannot" and not keeps else {})}
     return _reply_update(state, str(messages.stopped), "graph", f"stopped: {stop or 'limit'}")

@@ -14,12 +14,11 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
    shown (an order by its products; its writes wait for it when it is the only one they could take,
    ``narrowing.read_before_writing``), and exactly one offered lookup of one identifier of that kind
    reads it: that lookup, with an id the words describe (a few such records are read one per step);
-4. a write step: the user's words since the last settled request determine exactly one write an
-   open request needs, and the guard would state it (``policy.confirmation.determine``;
-   ``determined.determined_write``); or ``stop: cannot`` with the store's reason, when the one write
-   so determined fails its dry run (the request is then settled: the user hears why). When the words
-   alone determine none, the turn's recalled memories (checked against the store, ``graph.recall``)
-   are read after them as if said last: "the same address as last time" takes the remembered one;
+4. a write step (``policy.confirmation.determine``; ``graph.writing``): the one write an open request
+   needs that the user's words determine, which the guard then states; or ``stop: cannot`` with the
+   store's reason, when the writes so determined all fail their dry run (the request is then settled,
+   unless the toolkit's ``explain`` offers other choices: it stays open for the answer); or ``stop:
+   choose`` with the toolkit's question for the one argument the words leave open;
 5. an answer: an open question about the customer's records (``understanding.questions``) whose words
    describe one record: its lookup, then ``stop: answered`` with the toolkit's ``summary`` of it, or,
    beside an open task, that summary kept for the turn's reply and the task's steps planned
@@ -34,12 +33,13 @@ from collections.abc import Iterable
 from typing import Any, Literal
 
 from agentspec.graph.deps import AgentDeps
-from agentspec.graph.determined import determined_handoff, determined_write
+from agentspec.graph.determined import determined_handoff
 from agentspec.graph.guard import ruling
 from agentspec.graph.narrowing import Narrowed, narrowed, one_identifier, words_for
 from agentspec.graph.questions import answer_step, answered
 from agentspec.graph.reading import settle
-from agentspec.graph.state import AgentState, CallDict, call_fingerprint
+from agentspec.graph.state import AgentState, CallDict
+from agentspec.graph.writing import asked_tools, write_step
 
 __all__ = ["plan", "route_plan"]
 
@@ -80,14 +80,20 @@ def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if read is not None:
         entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [read], "outcome": "determined"}
         return {"steps": steps + 1, "trace": [entry], "step": {"calls": [read]}}
-    call, cannot = _write(state, deps, allowed)
-    if cannot is not None:
-        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "output": cannot["error"], "outcome": "refused"}
+    written = write_step(state, deps, allowed)
+    if (cannot := written.cannot) is not None:
+        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [cannot["call"]], "output": cannot["error"],
+                 "outcome": "refused"}
+        explained = deps.explain(cannot["call"], cannot["error"])
+        keeps = explained is not None and explained.keeps_request
         return {"steps": steps + 1, "trace": [entry], "step": None, "stop": "cannot", "cannot": cannot,
-                **settle(state, deps, [cannot["tool"]])}
-    if call is not None:
-        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [call], "outcome": "determined"}
-        return {"steps": steps + 1, "trace": [entry], "step": {"calls": [call]}}
+                **({} if keeps else settle(state, deps, [cannot["tool"]]))}
+    if written.question is not None:
+        return {"step": None, "stop": "choose", "reply": written.question,
+                "asked_arguments": [*(state.get("asked_arguments") or []), written.key]}
+    if written.call is not None:
+        entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [written.call], "outcome": "determined"}
+        return {"steps": steps + 1, "trace": [entry], "step": {"calls": [written.call]}}
     return {"step": None}
 
 
@@ -125,24 +131,13 @@ def _handoff(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict 
     return call if _runs(deps, state, call) else None
 
 
-def _tools_of(deps: AgentDeps, requests: Iterable[str]) -> set[str]:
-    """The tools the request scope gives ``requests``."""
-    understanding = deps.spec.understanding
-    assert understanding is not None
-    return {tool for request in requests for tool in understanding.requests.get(request, [])}
-
-
-def _asked_for(state: AgentState, deps: AgentDeps) -> set[str]:
-    return _tools_of(deps, state.get("open_requests") or [])
-
-
 def _read_first(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> CallDict | None:
     """The lookup that reads the record an open request's waiting writes need (module docstring, 3), when
     exactly one offered one-identifier lookup reads that kind and the words describe at most
     ``_MAX_READS`` such records ("my order with the Electric Kettle" where two orders hold one: each is
     read in turn, then the dry run tells which one a cancel can be), and the guard would run it."""
     writes = set(deps.spec.policy.confirmation.tools)
-    if not _asked_for(state, deps) & writes or not allowed.unread:
+    if not asked_tools(state, deps) & writes or not allowed.unread:
         return None
     calls: list[CallDict] = []
     for kind, ids in allowed.unread.items():
@@ -159,59 +154,3 @@ def _runs(deps: AgentDeps, state: AgentState, call: CallDict) -> bool:
     """Whether the guard would run ``call`` now (not refuse it, not state it first)."""
     verdict = ruling(deps, state, call)
     return not isinstance(verdict, str) and verdict["action"] == "run"
-
-
-def _write(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, dict[str, str] | None]:
-    """The write the words determine, or (when exactly one is so determined and its dry run fails) the
-    refusal the user is told. Two candidates that both fail say different things: the model explains.
-    The requests of the latest message that asked for any are tried first: an older request still open
-    (one read by mistake, or waiting for more words) does not make the newest one ambiguous."""
-    asked_for = _asked_for(state, deps)
-    if asked_for & set(allowed.waiting):
-        return None, None  # the record the words describe is read first (narrowing.read_before_writing)
-    latest = next((set(asked) for asked in reversed(state.get("asks") or []) if asked), set())
-    newest = _tools_of(deps, latest & set(state.get("open_requests") or []))
-    if newest and newest < asked_for:
-        call, cannot = _write_among(state, deps, allowed, newest)
-        if call is not None or cannot is not None:
-            return call, cannot
-    call, cannot = _write_among(state, deps, allowed, asked_for)
-    remembered = [m["text"] for m in (state.get("recalled") or {}).get("memories") or []]
-    if call is None and cannot is None and remembered and state.get("said"):
-        # What the words leave open, the customer's checked memories may give ("the same address as last
-        # time"): read after the words, so a value the customer says always wins; the guard still states it.
-        view = _with_memories(state, deps, remembered)
-        call, _ = _write_among(view, deps, narrowed(view, deps), asked_for)
-    return call, cannot
-
-
-def _with_memories(state: AgentState, deps: AgentDeps, remembered: list[str]) -> AgentState:
-    """The state as if the customer had said the remembered facts last (read by the reader like words)."""
-    slots = [{tag: list(values) for tag, values in deps.read(text).slots.items()} for text in remembered]
-    return {**state, "said": [*(state.get("said") or []), *remembered], "slots": [*(state.get("slots") or []), *slots],
-            "asks": [*(state.get("asks") or []), *([] for _ in remembered)]}
-
-
-def _write_among(state: AgentState, deps: AgentDeps, allowed: Narrowed,
-                 tools: set[str]) -> tuple[CallDict | None, dict[str, str] | None]:
-    """``_write`` over the writes among ``tools``."""
-    policy = deps.spec.policy
-    declined = set(state.get("declined") or [])
-    judged: list[CallDict] = []
-    refused: list[str] = []
-
-    def stateable(call: CallDict) -> bool:
-        verdict = ruling(deps, state, call)
-        judged.append(call)
-        if not isinstance(verdict, str) and verdict["reason"] == "precheck":
-            refused.append(str(verdict["observation"]))
-        return verdict == "confirm" and call_fingerprint(call) not in declined
-
-    call = determined_write(allowed.tools, tools & set(policy.confirmation.tools), policy.targets.writes,
-                            lambda tool: words_for(state, deps, tool, True)[0], state.get("grounding") or {},
-                            allowed.grounding,
-                            lambda tool, *a: deps.mentioned(tool, *a, slots=words_for(state, deps, tool, True)[1]),
-                            stateable)
-    if call is None and len(judged) == 1 and refused and not state.get("cannot"):
-        return None, {"tool": judged[0]["name"], "error": refused[0]}
-    return call, None

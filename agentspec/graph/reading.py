@@ -52,7 +52,7 @@ def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: boo
     still = [] if everything or unscoped else [r for r in state.get("open_requests") or [] if r not in served]
     update: dict[str, Any] = {"open_requests": still}
     if not still:
-        update.update(said=[], slots=[], asks=[], choices={}, declined=[])
+        update.update(said=[], slots=[], asks=[], choices={}, declined=[], asked_arguments=[])
     return update
 
 

@@ -27,7 +27,8 @@ value written.
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
   (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported | ask |
-  cannot | declined | remembered; ``reported`` with the graph's report of a write in ``reply``), ``cannot`` (the
+  cannot | declined | remembered | choose; ``reported`` with the graph's report of a write in ``reply``,
+  ``choose`` with the toolkit's question for an argument the words leave open), ``cannot`` (the
   tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason).
 - ``request_asked``: the graph has asked what the user needs (``policy.ask_for_request``), at most
   once per conversation.
@@ -53,7 +54,8 @@ from agentspec.decoding.grounding import bounded_union
 
 __all__ = ["AgentState", "CallDict", "StopReason", "Verdict", "call_fingerprint", "merge_grounding"]
 
-StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported", "ask", "cannot", "declined", "remembered"]
+StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported", "ask", "cannot", "declined", "remembered",
+                     "choose"]
 
 
 class CallDict(TypedDict):
@@ -90,7 +92,8 @@ class AgentState(TypedDict, total=False):
     stop: StopReason | None
     reply: str | None
     expert: str | None  # the LoRA expert the router chose for this turn (None: no routing)
-    cannot: str | None  # the tool's error for a write its dry run refused in this turn (told if the turn stops)
+    # A write refused in this turn (told if the turn stops): {"tool", "error", "why", "call"}
+    cannot: dict[str, Any] | None
     said: list[str]  # the user's messages since the last settled request
     slots: list[dict[str, list[str]]]  # the reader's slots of each message of ``said`` (tag -> values)
     asks: list[list[str]]  # the requests each message of ``said`` asked for
@@ -100,6 +103,7 @@ class AgentState(TypedDict, total=False):
     reading: dict[str, Any] | None  # the reader's reading of this turn's message
     failed_calls: list[str]  # fingerprints of calls that failed since the last successful write
     declined: list[str]  # fingerprints of stated writes the user said no to, since the last settle
+    asked_arguments: list[str]  # "tool/argument" the graph asked the user to choose, since the last settle
     request_asked: bool  # policy.ask_for_request was said (once per conversation)
     recalled: dict[str, Any] | None  # the turn's recalled memories and passages (graph.recall), keyed by (user, turn)
     noted: int  # user messages graph.recall has read for what to keep (memory.remember_said)

@@ -26,12 +26,15 @@ PROMISED = {
                        "holdout7_false_yes", "holdout7_accuracy", "holdout8_false_yes", "holdout8_accuracy"},
     "server.py": {"conversations", "turns", "errors", "lost_messages", "p50_ms", "p95_ms", "turns_per_s",
                   "overhead_ratio", "rejected_429", "hung", "retry_after_ok"},
+    "reader.py": {"shared_p50_ms", "unshared_p50_ms", "speedup_p50", "identical", "texts"},
     "memory.py": {"search_p50_ms_10k", "search_p99_ms_10k", "search_p50_ms_100k", "mem0_default_search_p50_ms_10k",
                   "search_speedup_vs_mem0_default", "add_p50_ms", "turn_overhead_p50_ms", "recall_agreement_at_5",
                   "leaks", "peak_rss_mb"},
 }
 # Counts of harm that must be 0 even in a smoke run (they are checks, not figures).
 MUST_BE_ZERO = {"server.py": ("errors", "lost_messages", "hung"), "memory.py": ("leaks",)}
+# Shares that must be whole even in a smoke run (the baseline and the measured path agree on every text).
+MUST_BE_ONE = {"reader.py": ("identical",)}
 
 
 def test_every_benchmark_script_is_covered():
@@ -47,6 +50,7 @@ def test_benchmark_smoke_mode_ends_with_its_json(script, real_home, tmp_path):
     assert PROMISED[script] <= set(result) and result["smoke"] is True, result
     harms = {k: result[k] for k in MUST_BE_ZERO.get(script, ())}
     assert not any(harms.values()), (harms, result)
+    assert all(result[k] == 1.0 for k in MUST_BE_ONE.get(script, ())), result
 
 
 def test_reliability_runs_some_parts_and_merges_an_earlier_run(real_home, tmp_path):

@@ -25,7 +25,9 @@ the ids the texts spell out). Customers rarely type ids:
   with the options the texts change (``_variants``: "the Backpack (grey, large, nylon) ... for the
   one with grey, large, polyester" -> the polyester one). That variant is the answer even when the
   conversation has not shown it yet (the graph then offers it, grounded by the customer's words):
-  the only item of that product seen so far is usually the old one. Only products named outside an
+  the only item of that product seen so far is usually the old one. When the words together ask for a
+  version the catalogue lacks, the latest message's change alone counts ("the size 12 ones" refused,
+  then "ok, the red one then": a choice among the versions offered). Only products named outside an
   order's product list change ("the order that has the Headphones and Smartphone, swap the Smartphone
   for a black one": not the Headphones). Texts that change no option
   leave every named variant but the old items. Several products each with its own change ("swap
@@ -215,13 +217,15 @@ def _each_changed(db: Database, text: str, named: list[dict[str, Any]]) -> list[
     return [v for variants in changed for v in variants] if all(changed) else []
 
 
-def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]) -> list[str]:
+def _new_items(db: Database, text: str, candidates: list[str], orders: list[str], latest: str = "") -> list[str]:
     in_orders = _order_items(db, text, orders)
     names = {str(i.get("name", "")).lower() for i in in_orders} - {""}
     outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
     named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower())] or \
         [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower())]
-    new = _each_changed(db, text, named) or changed_variants(db, text, named)
+    # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone.
+    new = _each_changed(db, text, named) or changed_variants(db, text, named) or \
+        (changed_variants(db, latest, named) if latest and latest != text else [])
     if new:
         return list(dict.fromkeys(new))
     old_ids = {str(i.get("item_id")) for i in named}
@@ -380,7 +384,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind == "payment_method":
         return _payment_methods(db, text, _with_users(db, list(candidates), seen or {}, "payment_methods"))
     if kind == "item" and argument == "new_item_ids" and orders:
-        return _new_items(db, text, list(candidates), orders)
+        return _new_items(db, text, list(candidates), orders, texts[-1].lower() if texts else "")
     if kind == "item" and argument == "item_ids" and orders:
         order_items = _order_items(db, text, orders)
         in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in order_items))

@@ -7,7 +7,9 @@ exactly this call; each id comes with what a customer knows it by, read from the
 product name and options, the payment method's kind and last four digits), and the money that moves
 is stated (a return's refund, an exchange's or modification's price difference): a wrong item or
 card shows, and the customer learns the amount before saying yes. An id the store does not know is
-stated as it is (the tool then refuses the call).
+stated as it is (the tool then refuses the call). ``ask_argument(db, name, arguments, argument)`` is
+the question for a write's payment method the customer has not named, listing theirs that can take
+it (the ``ask`` hook).
 
 Not here: when a write is stated and confirmed (``agentspec.graph.guard``), whose data a call
 touches (``_policy``).
@@ -19,7 +21,7 @@ from typing import Any
 
 from ._sqlite import Database
 
-__all__ = ["describe_call", "report_call"]
+__all__ = ["ask_argument", "describe_call", "report_call"]
 
 
 def _address(a: Mapping[str, Any]) -> str:
@@ -154,3 +156,29 @@ def report_call(db: Database, name: str, arguments: Mapping[str, Any]) -> str | 
     if report is None:
         return None
     return f"{report(arguments, _Names(db, arguments))} Is there anything else I can help you with?"
+
+
+# What the payment method of each write pays for.
+_PAYS_FOR = {"exchange_delivered_order_items": "pay or receive the price difference of the exchange",
+             "modify_pending_order_items": "pay or receive the price difference of the new items",
+             "return_delivered_order_items": "receive the refund"}
+
+
+def _either(choices: list[str]) -> str:
+    return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def ask_argument(db: Database, name: str, arguments: Mapping[str, Any], argument: str) -> str | None:
+    """The question for a write's payment method the customer has not named: their methods that can
+    take it (a return's refund: the order's original method or a gift card); None for anything else."""
+    if argument != "payment_method_id" or name not in _PAYS_FOR:
+        return None
+    names = _Names(db, arguments)
+    methods: dict[str, Any] = dict((names.owner or {}).get("payment_methods") or {})
+    if name == "return_delivered_order_items":
+        order = db.get("orders", str(arguments.get("order_id"))) or {}
+        original = {p.get("payment_method_id") for p in (order.get("payment_history") or [])[:1]}
+        methods = {k: m for k, m in methods.items() if k in original or m.get("source") == "gift_card"}
+    if not methods:
+        return None
+    return f"Which payment method should {_PAYS_FOR[name]}: {_either([names.payment(m) for m in methods])}?"

@@ -10,6 +10,8 @@ How the words are read:
   Earbuds, for the one with connectivity wired"), unless the bare one comes after it ("color blue ...
   the red one"); a value said with another option's name is that option's ("frame color silver, lens
   color black" leaves the frame silver);
+- an option of values yes and no is also said by its name alone: "a waterproof pair" is yes, "not
+  waterproof" no;
 - option names are not values ("bagged/bagless bagged" says "bagged" only), unless a value holds its
   option's name ("Brand B"); a value inside a longer
   value said there does not count ("matte black" is not "black"); a value of one or two letters (a
@@ -45,6 +47,16 @@ def _said_spans(text: str, unkeyed: str, value: str, key: str) -> tuple[list[tup
     return keyed, [m.span() for m in re.finditer(bare, text if holds_key else unkeyed)]
 
 
+def _yes_no_spans(text: str, key: str) -> dict[str, list[tuple[int, int]]]:
+    """An option whose values are yes and no, said by its name alone: "a waterproof pair" says yes,
+    "not waterproof" or "non-waterproof" says no ("waterproof no" is said with its name already)."""
+    spans: dict[str, list[tuple[int, int]]] = {"yes": [], "no": []}
+    pattern = rf"(?<![\w-])(?:(not|non|no)[\s-]+)?{re.escape(key)}(?![\w-])(?![:\s]+(?:yes|no)(?![\w-]))"
+    for m in re.finditer(pattern, text):
+        spans["no" if m.group(1) else "yes"].append(m.span())
+    return spans
+
+
 def _lower(options: Any) -> dict[str, str]:
     return {str(k).lower(): str(v).lower() for k, v in (options or {}).items()}
 
@@ -69,6 +81,10 @@ def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, st
     lowered = [_lower(v) for v in variants]
     said = {key: {v: _said_spans(text, unkeyed, v, key.lower()) for v in {o.get(key, "") for o in lowered} - {""}}
             for key in old}
+    for key, found in said.items():
+        if set(found) == {"yes", "no"}:
+            for value, spans in _yes_no_spans(text, key.lower()).items():
+                found[value] = (found[value][0] + spans, found[value][1])
     for key in old:
         values, found = set(said[key]), said[key]
         # A value said with another option's name ("frame color silver, lens color black") is that one's.

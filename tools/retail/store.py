@@ -31,15 +31,16 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
 
-from agentspec.hooks import IdentifierShapes
+from agentspec.hooks import Explained, IdentifierShapes
 
 from ._addresses import ADDRESS_WRITES, implausible_address
 from ._calling import check_arguments
 from ._memory import stated_memories, verify_memory, write_memories
 from ._mentions import mentioned
 from ._policy import call_owners
+from ._refusals import explain_refusal
 from ._shapes import RETAIL_SHAPES
-from ._statements import describe_call, report_call
+from ._statements import ask_argument, describe_call, report_call
 from ._summaries import summarize_read
 from ._reads import ReadTools
 from ._sqlite import Database
@@ -212,6 +213,15 @@ class RetailStore(ReadTools, WriteTools):
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""
         return report_call(self._db, name, arguments)
+
+    def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
+        """The customer's words for write ``name(**arguments)`` refused with ``error``: a version not in
+        stock and the closest ones that are (``_refusals``); None for any other refusal."""
+        return explain_refusal(self._db, name, arguments, error)
+
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str) -> str | None:
+        """The question for the payment method of write ``name`` the customer has not named (``_statements``)."""
+        return ask_argument(self._db, name, arguments, argument)
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The answer to a question about the record lookup ``name(**arguments)`` returns (``_summaries``)."""

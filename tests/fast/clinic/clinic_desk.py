@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
 from agentspec.errors import ToolError
-from agentspec.hooks import IdentifierShapes
+from agentspec.hooks import Explained, IdentifierShapes
 from agentspec.tools.types import Identifier
 
 __all__ = ["CLINIC_SHAPES", "ClinicDesk", "TODAY", "load_clinic", "sample_data"]
@@ -251,6 +251,25 @@ class ClinicDesk:
             return f"Votre rendez-vous {arguments['appointment_id']} est maintenant le {_when(slot)} avec {slot['doctor']}."
         return None
 
+    def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
+        """A move to a slot already taken: the doctor's free slots, and the move waits for a choice."""
+        slot = self.data["slots"].get(str(arguments.get("slot_id")))
+        if name != "move_appointment" or slot is None or slot["taken_by"] is None:
+            return None
+        free = self._free(slot["doctor"])
+        if not free:
+            return None
+        return Explained(f"Le créneau du {_when(slot)} avec {slot['doctor']} est déjà pris. Créneaux libres : "
+                         f"{free}. Lequel vous convient ?", keeps_request=True)
+
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str) -> str | None:
+        """The slot of a move the patient has not chosen: the free slots of the appointment's doctor."""
+        appointment = self.data["appointments"].get(str(arguments.get("appointment_id")))
+        if name != "move_appointment" or argument != "slot_id" or appointment is None:
+            return None
+        free = self._free(self.data["slots"][appointment["slot_id"]]["doctor"])
+        return f"Quel créneau vous convient : {free} ?" if free else None
+
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The desk's answer to a question about an appointment (``get_appointment``), read from the state."""
         appointment = self.data["appointments"].get(str(arguments.get("appointment_id")))
@@ -315,6 +334,11 @@ class ClinicDesk:
         if slot["day"] < self.today:
             raise ToolError(f"le rendez-vous {appointment_id} du {_when(slot)} est passé : il ne peut plus être {verb}")
         return appointment
+
+    def _free(self, doctor: str) -> str:
+        """The doctor's free upcoming slots, as the desk says them ("le 20/03/2030 à 10:30 (SLOT-1030-DRLEE)")."""
+        return ", ".join(f"le {_when(s)} ({slot_id})" for slot_id, s in sorted(self.data["slots"].items())
+                         if s["doctor"] == doctor and s["taken_by"] is None and s["day"] >= self.today)
 
     def _save(self) -> None:
         if self.path is not None:

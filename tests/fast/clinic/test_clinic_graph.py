@@ -315,3 +315,31 @@ def test_a_question_about_another_patients_visit_is_not_answered_by_the_graph(de
         turn = s.send("C'est quand le rendez-vous APT-2002 ?")  # Louis's visit with Dr Lee
         assert "get_appointment" not in [c["name"] for c in turn.tool_calls if c["outcome"] == "ok"]
         assert turn.reply == "Je ne peux consulter que vos rendez-vous."
+
+
+# a write the desk cannot do as said: its words, and the choice it leaves ----------------------------
+
+FOLLOWED = {"confirmation": {"determine": True}, "targets": {"writes": ["appointment", "slot"]}}
+
+
+def test_a_move_to_a_taken_slot_is_answered_with_the_free_ones_and_the_request_waits(desk, model):
+    with session(desk, model, policy=FOLLOWED) as s:
+        verified(s, model)
+        asked = len(model.calls)
+        turn = s.send("Déplacez mon rendez-vous avec le Dr Lee au créneau SLOT-1100-DRLEE.")
+        # The desk's explain hook: its own words, the free slot, and the move stays open for the answer.
+        assert turn.reply == ("Le créneau du 20/03/2030 à 11:00 avec Dr Lee est déjà pris. Créneaux libres : le "
+                              "20/03/2030 à 10:30 (SLOT-1030-DRLEE). Lequel vous convient ?")
+        assert len(model.calls) == asked and s.state["open_requests"] == ["move_visit"]
+        assert desk.data["slots"]["SLOT-1100-DRLEE"]["taken_by"] == "APT-2002"
+
+
+def test_a_move_whose_slot_is_not_said_is_asked_for_in_the_desks_words(desk, model):
+    with session(desk, model, policy=FOLLOWED) as s:
+        verified(s, model)
+        model.enqueue(call("list_slots", doctor="Dr Lee"), reply("not reached"))
+        turn = s.send("Je voudrais déplacer mon rendez-vous avec le Dr Lee.")
+        # Every seen slot but the free one is refused by the dry run: the patient is asked, once.
+        assert turn.reply == "Quel créneau vous convient : le 20/03/2030 à 10:30 (SLOT-1030-DRLEE) ?"
+        assert [e["outcome"] for e in turn.entries if e["kind"] == "graph"] == ["choose"]
+        assert s.send("SLOT-1030-DRLEE").reply.startswith("Je déplace votre rendez-vous APT-1234 avec Dr Lee")

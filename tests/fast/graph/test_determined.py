@@ -8,6 +8,7 @@ import json
 
 from agentspec.graph import AgentSession
 from agentspec.graph.state import call_fingerprint
+from agentspec.tools.retail import RetailStore
 
 from conftest import SHIRT, _variant, call, changed, read_as, reply, tiny_shop
 
@@ -135,26 +136,82 @@ def test_an_unsure_yes_does_not_run_the_write_and_is_read_as_a_message(spec, scr
         assert "Visa card ending in 1111" in turn.reply and turn.reply.endswith("Shall I proceed? (yes/no)")
 
 
-def test_words_that_leave_an_argument_open_leave_the_write_to_the_model(spec, scripted, shop_db):
-    # No payment method named: the gift card and the Visa are both possible, so the model asks.
+OPEN_PAYMENT = ("Hi, I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the red one. My "
+                "email is alice@example.com")
+
+
+def test_words_that_leave_only_the_payment_method_open_are_asked_for_it(spec, scripted, shop_db):
+    # No payment method named: the Visa and the gift card are both possible. The graph asks (the
+    # toolkit's ask hook words the question), once; the answer determines the write.
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        turn = s.send(OPEN_PAYMENT)
+        assert turn.reply == ("Which payment method should pay or receive the price difference of the exchange: the "
+                              "Visa card ending in 1111 (credit_card_1000001) or the gift card gift_card_1000002?")
+        assert ("graph", "choose") in _steps(s) and s.state["pending"] is None
+        s.send("the gift card please")
+        assert s.state["pending"]["calls"][0]["arguments"]["payment_method_id"] == "gift_card_1000002"
+
+
+def test_the_payment_question_is_asked_once_then_the_model_hears_the_answer(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, PROFILE, reply("Which card would you like to use?"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        assert s.send(OPEN_PAYMENT).reply.startswith("Which payment method should")
+        assert s.send("hmm, not sure").reply == "Which card would you like to use?"
+
+
+def test_without_the_toolkits_question_the_model_asks(spec, scripted, shop_db, monkeypatch):
+    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument: None)
     scripted.enqueue(AUTH, PROFILE, reply("Which payment method should pay the difference?"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
-        turn = s.send("Hi, I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the red "
-                      "one. My email is alice@example.com")
-        assert turn.reply == "Which payment method should pay the difference?"
+        assert s.send(OPEN_PAYMENT).reply == "Which payment method should pay the difference?"
         assert ("graph", "determined") not in _steps(s)
 
 
-def test_a_write_whose_dry_run_fails_is_left_to_the_model(spec, scripted, shop_db):
-    # The green T-Shirt is out of stock: neither the exchange nor a modification would pass, so the
-    # graph states nothing and the model explains.
-    scripted.enqueue(AUTH, PROFILE, reply("That T-Shirt is not available in green."))
+def test_a_version_out_of_stock_is_said_with_the_closest_ones_and_the_request_stays_open(spec, scripted, shop_db):
+    # The green T-Shirt is out of stock: neither the exchange nor a modification would pass. The exchange's
+    # refusal leaves another choice (the toolkit's explain hook): the graph says it, and the request waits.
+    scripted.enqueue(AUTH, reply("not reached"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         turn = s.send("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the green one, "
                       "size L, paying with my gift card. My email is alice@example.com")
+        assert turn.reply == ("That version of the T-Shirt (color: green, size: L) is not available right now. The "
+                              "closest versions available: color: red, size: M ($22.50). Would you like one of these "
+                              "instead?")
+        assert ("graph", "refused") in _steps(s) and s.state["pending"] is None
         assert s.state["open_requests"] == ["exchange"]
-        assert ("graph", "determined") not in _steps(s)
-        assert turn.reply == "That T-Shirt is not available in green."
+        turn = s.send("ok, the red one then")
+        assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": {
+            "order_id": "#W0000001", "item_ids": ["1111111111"], "new_item_ids": ["2222222222"],
+            "payment_method_id": "gift_card_1000002"}}]
+
+
+def test_a_refusal_that_no_payment_method_could_change_is_said_before_one_is_named(spec, scripted, shop_db):
+    # No payment method named (the profile shows a Visa and a gift card): each would be refused alike.
+    scripted.enqueue(AUTH, PROFILE, reply("not reached"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        turn = s.send("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the green one, "
+                      "size L. My email is alice@example.com")
+        assert turn.reply.startswith("That version of the T-Shirt (color: green, size: L) is not available")
+        assert s.state["open_requests"] == ["exchange"]
+
+
+def test_of_two_refused_writes_the_requests_own_tool_is_the_one_told(spec, scripted, tmp_path):
+    # A processed order can be neither exchanged nor modified: the customer hears the refusal of the tool
+    # their request lists first, and the request is settled.
+    shop = tiny_shop()
+    shop["orders"]["#W0000001"]["status"] = "processed"
+    data = tmp_path / "processed.json"
+    data.write_text(json.dumps(shop))
+    ask = ("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the red one, paying with "
+           "my gift card. My email is alice@example.com")
+    for request, told in (("exchange", "Non-delivered order cannot be exchanged"),
+                          ("modify_items", "Non-pending order cannot be modified")):
+        scripted.enqueue(AUTH, reply("not reached"))
+        with AgentSession(spec, model=scripted, data=data, reader=read_as(ask, requests={request: 0.9})) as s:
+            turn = s.send(ask)
+            assert turn.reply.startswith(f"I can't do that: {told} (order #W0000001 is processed)")
+            assert s.state["open_requests"] == []
 
 
 def test_an_exchange_asked_of_a_pending_order_is_stated_as_the_modification_it_can_be(spec, scripted, shop_db):
@@ -350,11 +407,13 @@ def test_a_write_on_an_order_described_but_not_yet_read_waits_for_its_lookup(spe
         assert s.state["pending"]["calls"][0]["name"] == "cancel_pending_order"
         s.send("yes")
         turn = s.state["turn"]
+        # Once the order is read, the return is given but for the refund's method: the graph asks for it.
         assert s.send("thanks! I also want to return the T-Shirt from my order with the T-Shirt").reply == \
-            "Which payment method?"
+            ("Which payment method should receive the refund: the Visa card ending in 1111 (credit_card_1000001) "
+             "or the gift card gift_card_1000002?")
         entries = [e for e in s.trace() if e["turn"] == turn + 1 and e["kind"] in ("graph", "decide")]
         assert entries[0]["calls"] == [{"name": "get_order_details", "arguments": {"order_id": "#W0000001"}}]
-        assert "return_delivered_order_items" in entries[1]["tools_offered"]
+        assert [e["outcome"] for e in entries[1:]] == ["choose"]
 
 
 def test_a_few_orders_the_words_describe_are_each_read_before_the_model_is_asked(spec, scripted, shared_data):
@@ -381,3 +440,16 @@ def test_the_latest_request_is_stated_though_an_older_one_is_still_open(spec, sc
         turn = s.send("I'd like to return the T-Shirt from my order #W0000001, refund to my gift card please.")
         assert s.state["open_requests"] == ["modify_items", "return"]
         assert turn.reply.startswith("I'm about to request a return of T-Shirt (blue, M; item 1111111111)")
+
+
+def test_an_order_the_words_do_not_name_is_never_taken_for_the_one_seen(spec, scripted, shop_db):
+    # Only #W0000001 (delivered) has been shown; "cancel my order" may mean another one: no refusal of
+    # the seen order is told, the model hears the customer.
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000001"),
+                     reply("Which order would you like to cancel?"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("alice@example.com here. What is the status of order #W0000001?")
+        assert s.state["grounding"]["order"] == ["#W0000001"]
+        turn = s.send("ok. please cancel my order, I ordered it by mistake")
+        assert turn.reply == "Which order would you like to cancel?"
+        assert ("graph", "refused") not in _steps(s)

@@ -1,0 +1,144 @@
+"""The graph's write step: the write the customer's words determine, the refusal they hear, or the one
+question that is left.
+
+Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s step 4), one of:
+
+- ``call``: the one write an open request needs that the words since the last settled request give in
+  full and the guard would state (``determined.determined_write``); the requests of the latest message
+  that asked for any are tried first, so an older request still open does not make the newest one
+  ambiguous. When the words alone give none, the turn's recalled memories (checked against the store,
+  ``graph.recall``) are read after them as if said last: "the same address as last time";
+- ``cannot``: the writes so determined all fail their dry run; ``_told_refusal`` picks the one told
+  (``{"tool", "error", "why": "precheck", "call"}``);
+- ``question``: the words give everything but one argument (the payment method), some values of it
+  can be done, and the toolkit's ``ask`` hook words the question (``key``: "tool/argument"; asked once
+  per request: after that the model hears the answer);
+- nothing: the model decides.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from agentspec.graph.deps import AgentDeps
+from agentspec.graph.determined import Determined, determined_write
+from agentspec.graph.guard import ruling
+from agentspec.graph.narrowing import Narrowed, narrowed, words_for
+from agentspec.graph.state import AgentState, CallDict, call_fingerprint
+
+__all__ = ["WriteStep", "asked_tools", "tools_of", "write_step"]
+
+
+@dataclass
+class WriteStep:
+    """What the write step decided (module docstring); all None: nothing."""
+
+    call: CallDict | None = None
+    cannot: dict[str, Any] | None = None
+    question: str | None = None
+    key: str | None = None
+
+
+def tools_of(deps: AgentDeps, requests: Iterable[str]) -> set[str]:
+    """The tools the request scope gives ``requests``."""
+    understanding = deps.spec.understanding
+    assert understanding is not None
+    return {tool for request in requests for tool in understanding.requests.get(request, [])}
+
+
+def asked_tools(state: AgentState, deps: AgentDeps) -> set[str]:
+    """The tools of the open requests."""
+    return tools_of(deps, state.get("open_requests") or [])
+
+
+def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteStep:
+    """The write step of this state (module docstring)."""
+    asked_for = asked_tools(state, deps)
+    if asked_for & set(allowed.waiting):
+        return WriteStep()  # the record the words describe is read first (narrowing.read_before_writing)
+    latest = next((set(asked) for asked in reversed(state.get("asks") or []) if asked), set())
+    newest = tools_of(deps, latest & set(state.get("open_requests") or []))
+    if newest and newest < asked_for:
+        step = _write_among(state, deps, allowed, newest)
+        if step.call is not None or step.cannot is not None:
+            return step
+    step = _write_among(state, deps, allowed, asked_for)
+    remembered = [m["text"] for m in (state.get("recalled") or {}).get("memories") or []]
+    if step.call is None and step.cannot is None and remembered and state.get("said"):
+        # What the words leave open, the customer's checked memories may give ("the same address as last
+        # time"): read after the words, so a value the customer says always wins; the guard still states it.
+        view = _with_memories(state, deps, remembered)
+        call = _write_among(view, deps, narrowed(view, deps), asked_for).call
+        if call is not None:
+            return WriteStep(call=call)
+    return step
+
+
+def _with_memories(state: AgentState, deps: AgentDeps, remembered: list[str]) -> AgentState:
+    """The state as if the customer had said the remembered facts last (read by the reader like words)."""
+    slots = [{tag: list(values) for tag, values in deps.read(text).slots.items()} for text in remembered]
+    return {**state, "said": [*(state.get("said") or []), *remembered], "slots": [*(state.get("slots") or []), *slots],
+            "asks": [*(state.get("asks") or []), *([] for _ in remembered)]}
+
+
+def _write_among(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: set[str]) -> WriteStep:
+    """``write_step`` over the writes among ``tools``."""
+    policy = deps.spec.policy
+    declined = set(state.get("declined") or [])
+
+    def judge(call: CallDict) -> tuple[bool, str | None]:
+        verdict = ruling(deps, state, call)
+        if not isinstance(verdict, str) and verdict["reason"] == "precheck":
+            return False, str(verdict["observation"])
+        return verdict == "confirm" and call_fingerprint(call) not in declined, None
+
+    found = determined_write(allowed.tools, tools & set(policy.confirmation.tools), policy.targets.writes,
+                             lambda tool: words_for(state, deps, tool, True)[0], state.get("grounding") or {},
+                             allowed.grounding,
+                             lambda tool, *a: deps.mentioned(tool, *a, slots=words_for(state, deps, tool, True)[1]),
+                             judge, policy.targets.lookups)
+    if found.call is not None:
+        return WriteStep(call=found.call)
+    if found.refused and not state.get("cannot"):
+        return WriteStep(cannot=_told_refusal(state, deps, found.refused))
+    return _question(state, deps, found)
+
+
+def _question(state: AgentState, deps: AgentDeps, found: Determined) -> WriteStep:
+    """The toolkit's question for the one argument the words leave open, unless asked already."""
+    if found.choice is None:
+        return WriteStep()
+    argument, calls = found.choice
+    key = f"{calls[0]['name']}/{argument}"
+    if key in (state.get("asked_arguments") or []):
+        return WriteStep()
+    given = {name: value for name, value in calls[0]["arguments"].items() if name != argument}
+    question = deps.ask({"name": calls[0]["name"], "arguments": given}, argument)
+    return WriteStep(question=question, key=key) if question else WriteStep()
+
+
+def _told_refusal(state: AgentState, deps: AgentDeps, refused: list[tuple[CallDict, str]]) -> dict[str, Any] | None:
+    """Of the determined writes the dry run refused, the one the customer hears about: one whose refusal
+    leaves another choice open (the toolkit's ``explain``: "that size is not in stock; these are")
+    first, then the tool the newest request's scope lists first (the spec lists a request's own
+    tool before its look-alikes). None when the first ones so ranked were refused for different
+    reasons: the model explains."""
+    understanding = deps.spec.understanding
+    scopes = understanding.requests if understanding is not None else {}
+    newest = next((asked for asked in reversed(state.get("asks") or []) if asked), [])
+    listed = [tool for request in [*newest, *(state.get("open_requests") or [])] for tool in scopes.get(request, [])]
+
+    def rank(refusal: tuple[CallDict, str]) -> tuple[bool, int]:
+        call, error = refusal
+        explained = deps.explain(call, error)
+        position = listed.index(call["name"]) if call["name"] in listed else len(listed)
+        return not (explained is not None and explained.keeps_request), position
+
+    ranked = [(rank(refusal), refusal) for refusal in refused]
+    best = min(key for key, _ in ranked)
+    first = [refusal for key, refusal in ranked if key == best]
+    if len({error for _, error in first}) != 1:
+        return None
+    call, error = first[0]
+    return {"tool": call["name"], "error": error, "why": "precheck", "call": call}

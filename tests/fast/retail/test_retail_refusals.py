@@ -1,0 +1,82 @@
+"""The retail toolkit's words for a write it cannot do as asked (``explain``) and its question for a payment
+method the customer has not named (``ask``); and yes/no options said by their name alone."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from agentspec.hooks import Explained
+from agentspec.tools.retail import RetailStore
+from agentspec.tools.retail._variants import changed_variants
+
+from retail_fixture import REAL_DB
+
+BOOTS_ORDER = "#W8488728"  # liam_thomas_7882: Hiking Boots size 11, leather, not waterproof (5676696062)
+SIZE_12_LEATHER_DRY = "8118291112"  # in the catalogue, not available
+SWAP = {"order_id": BOOTS_ORDER, "item_ids": ["5676696062"], "new_item_ids": [SIZE_12_LEATHER_DRY],
+        "payment_method_id": "paypal_3650980"}
+
+
+@pytest.fixture(scope="module")
+def store():
+    with RetailStore.from_json(REAL_DB) as s:
+        yield s
+
+
+def test_a_version_out_of_stock_is_explained_with_the_closest_available_ones(store):
+    error = store.check("exchange_delivered_order_items", SWAP)
+    assert error == f"Error: New item {SIZE_12_LEATHER_DRY} not found or available"
+    explained = store.explain("exchange_delivered_order_items", SWAP, error)
+    assert isinstance(explained, Explained) and explained.keeps_request
+    # The two available size-12 versions share two options each with the one asked; the old item (size 11,
+    # leather, not waterproof) shares two as well but is never offered; cheapest first.
+    assert explained.text == (
+        "That version of the Hiking Boots (size: 12, material: leather, waterproof: no) is not available right "
+        "now. The closest versions available: size: 12, material: leather, waterproof: yes ($236.57); size: 12, "
+        "material: synthetic, waterproof: no ($241.96). Would you like one of these instead?")
+
+
+def test_other_refusals_and_other_tools_have_no_words_of_the_toolkit(store):
+    assert store.explain("cancel_pending_order", {"order_id": BOOTS_ORDER, "reason": "no longer needed"},
+                         "Error: Non-pending order cannot be cancelled") is None
+    assert store.explain("exchange_delivered_order_items", SWAP, "Error: Payment method not found") is None
+
+
+def test_a_product_with_no_other_version_available_settles_the_request():
+    db = json.loads(REAL_DB.read_text(encoding="utf-8"))
+    boots = next(p for p in db["products"].values() if p["name"] == "Hiking Boots")
+    for item_id, variant in boots["variants"].items():
+        variant["available"] = item_id == "5676696062"  # only the one the customer has
+    with RetailStore.from_json(db) as store:
+        explained = store.explain("exchange_delivered_order_items", SWAP, store.check("exchange_delivered_order_items",
+                                                                                        SWAP))
+    assert not explained.keeps_request and "No other version of it is available" in explained.text
+
+
+def test_the_payment_question_lists_the_customers_methods_that_can_take_it(store):
+    given = {k: v for k, v in SWAP.items() if k != "payment_method_id"}
+    assert store.ask("exchange_delivered_order_items", given, "payment_method_id") == (
+        "Which payment method should pay or receive the price difference of the exchange: PayPal (paypal_3650980) "
+        "or the Visa card ending in 3194 (credit_card_3261838)?")
+    # A return's refund goes to the order's original method or a gift card only.
+    order = json.loads(store.invoke("get_order_details", {"order_id": BOOTS_ORDER}))
+    original = order["payment_history"][0]["payment_method_id"]
+    question = store.ask("return_delivered_order_items", {"order_id": BOOTS_ORDER, "item_ids": ["5676696062"]},
+                         "payment_method_id")
+    assert question.startswith("Which payment method should receive the refund: ") and original in question
+    assert question.count("(") == 1  # liam has no gift card: the original method alone
+    assert store.ask("exchange_delivered_order_items", given, "order_id") is None
+    assert store.ask("cancel_pending_order", {"order_id": BOOTS_ORDER}, "payment_method_id") is None
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("swap the boots i got for a size 12 waterproof pair", ["8277474082"]),  # yes by the option's name
+    ("size 12 please. ok the leather waterproof ones then", ["8277474082"]),
+    ("non-waterproof boots in size 12, synthetic", ["4582956489"]),  # no
+    ("my boots (size 11, leather, not waterproof) for size 12, waterproof", ["8277474082"]),  # the last said wins
+    ("the boots for a size 12 please", [SIZE_12_LEATHER_DRY]),  # not said: the old item's value stays
+])
+def test_a_yes_no_option_is_said_by_its_name_alone(store, text, expected):
+    order = json.loads(store.invoke("get_order_details", {"order_id": BOOTS_ORDER}))
+    assert changed_variants(store._db, text, order["items"]) == expected

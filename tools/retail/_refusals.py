@@ -1,0 +1,78 @@
+"""Why a retail write cannot be done, in the customer's terms: the toolkit's ``explain`` hook.
+
+Contract: ``explain_refusal(db, name, arguments, error)`` answers an exchange or an item modification
+that the store refuses because a new item is not available ("New item 8118291112 not found or
+available"): that version (its product and options) is not available, and the available versions
+of the product closest to it (the most options in common, at most ``_SHOWN``, cheapest first; never
+the item the customer already has), each with its price, and a question which one they would like.
+``keeps_request`` is True then, so the request stays open for the answer ("the waterproof ones then").
+When no other version is available it says so, and the request is settled. None for any other error
+or tool: the graph then says the store's error.
+
+Not here: which variant the words asked for (``_variants``), the dry run itself (``store.check``).
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from agentspec.hooks import Explained
+
+from ._sqlite import Database
+from ._summaries import _money
+
+__all__ = ["explain_refusal"]
+
+_ITEM_WRITES = ("exchange_delivered_order_items", "modify_pending_order_items")
+_UNAVAILABLE = re.compile(r"New item (\S+) not found or available")
+_SHOWN = 3
+
+
+def _options(options: Mapping[str, Any]) -> str:
+    return ", ".join(f"{key}: {value}" for key, value in options.items())
+
+
+def _product_of(db: Database, item_id: str) -> dict[str, Any] | None:
+    """The catalogue product one of whose variants is ``item_id``."""
+    return next((product for _, product in db.items("products") if item_id in (product.get("variants") or {})), None)
+
+
+def _old_item(arguments: Mapping[str, Any], new_id: str) -> str | None:
+    """The order item whose place ``new_id`` takes in the call (same position in the two lists)."""
+    old, new = arguments.get("item_ids"), arguments.get("new_item_ids")
+    if not isinstance(old, list) or not isinstance(new, list) or new_id not in new:
+        return None
+    position = new.index(new_id)
+    return str(old[position]) if position < len(old) else None
+
+
+def _closest(variants: Mapping[str, Any], asked: Mapping[str, Any], excluded: set[str]) -> list[dict[str, Any]]:
+    """The available variants (not ``excluded``) with the most options in common with ``asked``."""
+    available = [v for item_id, v in variants.items() if v.get("available") and item_id not in excluded]
+    shared = {id(v): sum(v.get("options", {}).get(k) == value for k, value in asked.items()) for v in available}
+    best = max(shared.values(), default=0)
+    chosen = [v for v in available if shared[id(v)] == best]
+    return sorted(chosen, key=lambda v: float(v.get("price") or 0))[:_SHOWN]
+
+
+def explain_refusal(db: Database, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
+    """The customer's words for write ``name(**arguments)`` refused with ``error`` (module docstring)."""
+    found = _UNAVAILABLE.search(error or "")
+    if name not in _ITEM_WRITES or found is None:
+        return None
+    new_id = found.group(1)
+    product = _product_of(db, new_id)
+    if product is None:
+        return None
+    variants = product.get("variants") or {}
+    asked = variants[new_id].get("options") or {}
+    old_id = _old_item(arguments, new_id)
+    closest = _closest(variants, asked, {new_id, *([old_id] if old_id else [])})
+    said = f"That version of the {product['name']} ({_options(asked)}) is not available right now."
+    if not closest:
+        return Explained(f"{said} No other version of it is available at the moment. "
+                         "Is there anything else I can help you with?")
+    listed = "; ".join(f"{_options(v.get('options') or {})} ({_money(float(v.get('price') or 0))})" for v in closest)
+    return Explained(f"{said} The closest versions available: {listed}. Would you like one of these instead?",
+                     keeps_request=True)

@@ -66,10 +66,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["HOOK_NAMES", "DomainHooks", "Explained", "IdentifierShapes", "KnowledgeHooks", "SessionOpener", "merged_shapes"]
+__all__ = ["HOOK_NAMES", "DomainHooks", "Explained", "IdentifierShapes", "KnowledgeHooks", "SessionOpener",
+           "merged_shapes"]
 
-HOOK_NAMES = ("owners", "check", "describe", "report", "explain", "ask", "summary", "mentions", "once", "memories", "stated_memories",
-              "verify_memory", "documents")
+HOOK_NAMES = ("owners", "check", "describe", "report", "explain", "ask", "summary", "mentions", "once", "memories",
+              "stated_memories", "verify_memory", "documents")
 
 
 @dataclass(frozen=True)

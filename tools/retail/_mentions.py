@@ -225,7 +225,7 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
         [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower())]
     # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone.
     new = _each_changed(db, text, named) or changed_variants(db, text, named) or \
-        (changed_variants(db, latest, named) if latest and latest != text else [])
+        (changed_variants(db, latest, named) if latest else [])
     if new:
         return list(dict.fromkeys(new))
     old_ids = {str(i.get("item_id")) for i in named}
@@ -384,7 +384,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind == "payment_method":
         return _payment_methods(db, text, _with_users(db, list(candidates), seen or {}, "payment_methods"))
     if kind == "item" and argument == "new_item_ids" and orders:
-        return _new_items(db, text, list(candidates), orders, texts[-1].lower() if texts else "")
+        return _new_items(db, text, list(candidates), orders, texts[-1].lower() if len(texts) > 1 else "")
     if kind == "item" and argument == "item_ids" and orders:
         order_items = _order_items(db, text, orders)
         in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in order_items))

@@ -19,7 +19,7 @@ from ._calling import Refusal, tool
 from ._ids import Email, ItemId, OrderId, PersonName, ProductId, UserId, Zip
 from ._sqlite import Database
 
-__all__ = ["ReadTools", "get_order", "get_user", "get_product", "get_variant", "get_payment_method"]
+__all__ = ["ReadTools", "get_order", "get_user", "get_product", "get_variant", "get_payment_method", "product_of_item"]
 
 # tau2's fixed answer to a transfer; the policy then has the agent tell the user to hold on.
 TRANSFER_MESSAGE = "Transfer successful"
@@ -52,6 +52,11 @@ def get_variant(db: Database, product_id: str, item_id: str) -> dict[str, Any]:
     if item_id not in variants:
         raise Refusal("Variant not found")
     return variants[item_id]
+
+
+def product_of_item(db: Database, item_id: str) -> dict[str, Any] | None:
+    """The catalogue product one of whose variants is ``item_id``; None when no product has it."""
+    return next((product for _, product in db.items("products") if item_id in (product.get("variants") or {})), None)
 
 
 def get_payment_method(user: dict[str, Any], payment_method_id: str) -> dict[str, Any]:
@@ -143,10 +148,10 @@ class ReadTools:
         Args:
             item_id: The item id, such as '6086499569'. Be careful the item id is different from the product id.
         """
-        for _, product in self._db.items("products"):
-            if item_id in product["variants"]:
-                return json.dumps(product["variants"][item_id])
-        raise Refusal("Item not found")
+        product = product_of_item(self._db, item_id)
+        if product is None:
+            raise Refusal("Item not found")
+        return json.dumps(product["variants"][item_id])
 
     @tool
     def list_all_product_types(self) -> str:

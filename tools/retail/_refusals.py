@@ -19,6 +19,7 @@ from typing import Any
 
 from agentspec.hooks import Explained
 
+from ._reads import product_of_item
 from ._sqlite import Database
 from ._summaries import _money
 
@@ -31,11 +32,6 @@ _SHOWN = 3
 
 def _options(options: Mapping[str, Any]) -> str:
     return ", ".join(f"{key}: {value}" for key, value in options.items())
-
-
-def _product_of(db: Database, item_id: str) -> dict[str, Any] | None:
-    """The catalogue product one of whose variants is ``item_id``."""
-    return next((product for _, product in db.items("products") if item_id in (product.get("variants") or {})), None)
 
 
 def _old_item(arguments: Mapping[str, Any], new_id: str) -> str | None:
@@ -62,7 +58,7 @@ def explain_refusal(db: Database, name: str, arguments: Mapping[str, Any], error
     if name not in _ITEM_WRITES or found is None:
         return None
     new_id = found.group(1)
-    product = _product_of(db, new_id)
+    product = product_of_item(db, new_id)
     if product is None:
         return None
     variants = product.get("variants") or {}

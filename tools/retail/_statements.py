@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._reads import product_of_item
 from ._sqlite import Database
 
 __all__ = ["ask_argument", "describe_call", "report_call"]
@@ -63,11 +64,11 @@ class _Names:
     def _catalogue(self, item_id: Any) -> dict[str, Any] | None:
         # New items of a modify or exchange are product variants, not yet in the order; the catalogue
         # has about fifty products, and only a stated write asks.
-        for _, product in self.db.items("products"):
-            variant = product.get("variants", {}).get(item_id)
-            if variant is not None:
-                return {"name": product["name"], "options": variant.get("options"), "price": variant.get("price")}
-        return None
+        product = product_of_item(self.db, item_id)
+        if product is None:
+            return None
+        variant = product["variants"][item_id]
+        return {"name": product["name"], "options": variant.get("options"), "price": variant.get("price")}
 
     def payment(self, method_id: Any) -> str:
         method = ((self.owner or {}).get("payment_methods") or {}).get(method_id)

@@ -17,10 +17,10 @@ falls back to something generic and says so in its docstring.
   could be done (a version of an item that is not in stock: the closest ones that are), those
   choices, with ``keeps_request`` True so the request stays open for the answer. Without it, or
   None: the spec's ``messages.cannot`` with the tool's error, and the request is settled.
-- ``ask(name, arguments, argument) -> str | None``: the question asking the customer for the one
-  argument of write ``name`` their words leave open (``arguments``: the others, given): "Which
-  payment method should I use: PayPal or the Visa card ending in 1111?". Without it, or None: the
-  model asks.
+- ``ask(name, arguments, argument, user=None) -> str | None``: the question asking the customer
+  (``user``, verified) for an argument of write ``name`` their words leave open (``arguments``: those
+  given): "Which payment method should I use: PayPal or the Visa card ending in 1111?", "Which items
+  would you like to return?". Without it, or None: the model asks.
 - ``summary(name, arguments) -> str | None``: the answer to a question about the record lookup
   ``name(arguments)`` returns, from the store (``understanding.questions``). Without it, or None: the
   model answers from the lookup's observation.
@@ -122,7 +122,7 @@ class DomainHooks(Protocol):
 
     def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None: ...
 
-    def ask(self, name: str, arguments: Mapping[str, Any], argument: str) -> str | None: ...
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None) -> str | None: ...
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
 

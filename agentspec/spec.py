@@ -138,6 +138,9 @@ class TargetsSpec(_Strict):
                               "the user's words since the last settled request refer to, when they refer to any.")
     lookups: list[str] = Field(default_factory=list, description="The same for lookups (tools that need no "
                                "confirmation): the model reads what the request is about.")
+    said: list[str] = Field(default_factory=list, description="Kinds of writes that only the user's words can give "
+                            "(of targets.writes): while they name no value of such a kind for an argument, that "
+                            "write is not offered and the graph asks for it (the toolkit's ask hook), once.")
 
 
 class PolicySpec(_Strict):
@@ -509,6 +512,10 @@ def _semantic_problems(spec: AgentSpec) -> list[SpecProblem]:
         if policy.handoff.tool is not None and policy.handoff.tool not in known:
             problems.append(SpecProblem("policy.handoff.tool", f"unknown tool {policy.handoff.tool!r}"))
     kinds = _declared_kinds(spec) if policy.targets.writes or policy.targets.lookups else None
+    for j, kind in enumerate(policy.targets.said):
+        if kind not in policy.targets.writes:
+            problems.append(SpecProblem(f"policy.targets.said[{j}]", f"{kind!r} is not in policy.targets.writes: "
+                                        "only a kind the words are followed for can be asked for"))
     for field in ("writes", "lookups"):
         for j, kind in enumerate(getattr(policy.targets, field) if kinds is not None else ()):
             if kind not in kinds:

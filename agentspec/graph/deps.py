@@ -210,10 +210,11 @@ class AgentDeps:
         explained = hook(call["name"], call["arguments"], error) if hook else None
         return explained if isinstance(explained, Explained) and explained.text else None
 
-    def ask(self, call: Mapping[str, Any], argument: str) -> str | None:
-        """The toolkit's question for ``argument`` of write ``call`` (its other arguments); None without one."""
+    def ask(self, call: Mapping[str, Any], argument: str, user: str | None = None) -> str | None:
+        """The toolkit's question to ``user`` for ``argument`` of write ``call`` (the arguments given);
+        None without one."""
         hook = self.hook("ask", call["name"])
-        question = hook(call["name"], call["arguments"], argument) if hook else None
+        question = hook(call["name"], call["arguments"], argument, user=user) if hook else None
         return question if isinstance(question, str) and question else None
 
     def summary(self, call: Mapping[str, Any]) -> str | None:

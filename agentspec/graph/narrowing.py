@@ -18,7 +18,9 @@ step, for the model (``nodes.decide``) and for the graph's own steps (``planning
    those words: it is added to this step's grounding. A write whose record of a kind lookups read
    (an order) can only be such an unseen one waits for its lookup (``read_before_writing``), and so
    do the other writes of its requests: "deliver my order with the Lamp to ..." is not answered with
-   the profile's address while that order is unread.
+   the profile's address while that order is unread. A write with an argument of a kind only the
+   words can give (``policy.targets.said``: the items of a return) that they name nothing for is not
+   offered (``hold_unsaid``): no model picks the items; the graph asks (``graph.writing``).
 4. ``understanding.choices``: an enumerated argument takes only the value the reader's choice head
    found in those words, when it found one (``keep_read_choices``).
 
@@ -37,8 +39,8 @@ from agentspec.graph.state import AgentState, CallDict
 from agentspec.toolkit import Tool
 from agentspec.tools.types import GROUNDED_KEY
 
-__all__ = ["Narrowed", "any_callable", "bar_repeated_lookups", "keep_named_targets", "keep_read_choices", "looked_up_value",
-           "narrowed", "one_identifier", "read_before_writing", "words_for"]
+__all__ = ["Narrowed", "any_callable", "bar_repeated_lookups", "hold_unsaid", "keep_named_targets", "keep_read_choices",
+           "looked_up_value", "narrowed", "one_identifier", "read_before_writing", "words_for"]
 
 
 @dataclass
@@ -48,6 +50,7 @@ class Narrowed:
     offered: list[Tool]  # before steps 2-4: what the system prompt lists
     waiting: list[str] = field(default_factory=list)  # writes held back until their record is read
     unread: dict[str, set[str]] = field(default_factory=dict)  # records writes' words describe, unseen: kind -> ids
+    unsaid: dict[str, list[str]] = field(default_factory=dict)  # writes held back: tool -> arguments no words give
 
 
 def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
@@ -73,6 +76,8 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
         held = set().union(*(deps.requests_needing(name) for name in waiting))
         also = [t.name for t in tools if t.name in writes and deps.requests_needing(t.name) & held]
         tools, waiting = [t for t in tools if t.name not in also], waiting + also
+    asked = {key.partition("/")[2] for key in state.get("asked_arguments") or []}
+    tools, unsaid = hold_unsaid(tools, writes, policy.targets.said, words, seen, deps.mentioned, asked)
     lookups = {t.name for t in tools} - writes
     tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, words, seen, deps.mentioned)
     for kind, ids in (*described.items(), *described_too.items()):
@@ -81,7 +86,7 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
     understanding = deps.spec.understanding
     if understanding is not None and understanding.choices:
         tools = keep_read_choices(tools, writes, understanding.choices, state.get("choices") or {})
-    return Narrowed(tools, grounding, offered, waiting, unread)
+    return Narrowed(tools, grounding, offered, waiting, unread, unsaid)
 
 
 def words_for(state: AgentState, deps: AgentDeps, tool: str,
@@ -165,6 +170,30 @@ def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str],
                 tool = without_values(tool, argument, sorted(excluded))
         kept.append(tool)
     return kept, {kind: ids for kind, ids in described.items() if ids}
+
+
+def hold_unsaid(tools: list[Tool], writes: set[str], kinds: list[str],
+                words: Callable[[str], tuple[list[str], list[dict[str, list[str]]]]],
+                seen: dict[str, list[str]], mentioned: Callable[..., list[str]],
+                asked: set[str] = frozenset()) -> tuple[list[Tool], dict[str, list[str]]]:
+    """``tools`` without the ``writes`` that have an identifier argument of one of ``kinds`` the user's
+    words for them (``words(tool) -> (texts, slots)``) name no value of, and those writes with those
+    arguments, in the tool's order (``mentioned`` as for ``keep_named_targets``). An argument already
+    ``asked`` for holds nothing back: words the toolkit cannot read never strand the customer."""
+    if not kinds:
+        return tools, {}
+    kept: list[Tool] = []
+    unsaid: dict[str, list[str]] = {}
+    for tool in tools:
+        followed = [(a, k) for a, k in _followed_arguments(tool, writes, kinds) if a not in asked]
+        texts, slots = words(tool.name) if followed else ([], [])
+        missing = [argument for argument, kind in followed
+                   if not (texts and mentioned(tool.name, kind, texts, sorted(seen.get(kind, ())), argument, seen, slots))]
+        if missing:
+            unsaid[tool.name] = missing
+        else:
+            kept.append(tool)
+    return kept, unsaid
 
 
 def read_before_writing(tools: list[Tool], writes: set[str], looked_up: list[str],

@@ -10,7 +10,9 @@ step of a verified user's turn:
 - ``(None, None)`` unless an open request is a question and the words since the latest message that
   asked for anything (``narrowing.words_for``) describe exactly one record that some offered
   one-identifier lookup among the question's tools reads (``AgentDeps.mentioned``: "my order with
-  the boots", an order id written out);
+  the boots", an order id written out), or, when they describe none, the record of that kind the
+  last call of the turn before took (a lookup, a write stated, run or refused): "what's the status
+  of it?" is about the order just talked about;
 - ``(call, None)``: that lookup, when it has not run in this turn: the graph's own step, ruled on by
   the guard like any call (another customer's record is refused there);
 - ``(None, reply)`` once it ran: the toolkit's ``summary`` of that call (without one the model answers
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.narrowing import Narrowed, one_identifier, words_for
 from agentspec.graph.reading import settle
@@ -57,6 +60,27 @@ def _described(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: set
     return calls
 
 
+def _just_used(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: set[str]) -> list[CallDict]:
+    """The offered lookup among ``tools`` of the record the last call of the turn before took an identifier
+    of (the record the message may call "it"), or none."""
+    lookups = {kind: (tool.name, argument) for tool in allowed.tools if tool.name in tools
+               and (found := one_identifier(tool)) is not None for argument, kind in [found]}
+    turn = state.get("turn", 0)
+    for entry in reversed(state.get("trace") or []):
+        if entry.get("turn", 0) < turn - 1:
+            break
+        if entry.get("turn", 0) == turn:
+            continue
+        for call in reversed(entry.get("calls") or []):
+            properties = deps.registry.get(call["name"]).parameters.get("properties", {})
+            for argument, value in call["arguments"].items():
+                kind = identifier_kind(properties.get(argument, {}))
+                if kind in lookups and isinstance(value, str):
+                    name, key = lookups[kind]
+                    return [{"name": name, "arguments": {key: value}}]
+    return []
+
+
 def _ran_this_turn(state: AgentState, call: CallDict) -> bool:
     turn, mark = state.get("turn", 0), call_fingerprint(call)
     return any(entry.get("turn") == turn and entry.get("kind") == "tool" and entry.get("outcome") == "ok"
@@ -71,7 +95,7 @@ def answer_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[
     if understanding is None or not questions or state.get("user_id") is None:
         return None, None
     tools = {tool for question in questions for tool in understanding.questions[question]}
-    calls = _described(state, deps, allowed, tools)
+    calls = _described(state, deps, allowed, tools) or _just_used(state, deps, allowed, tools)
     if len(calls) != 1:
         return None, None  # no record or several: the model asks or reads
     (call,) = calls

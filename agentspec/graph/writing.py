@@ -12,7 +12,11 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
   (``{"tool", "error", "why": "precheck", "call"}``);
 - ``question``: the words give everything but one argument (the payment method), some values of it
   can be done, and the toolkit's ``ask`` hook words the question (``key``: "tool/argument"; asked once
-  per request: after that the model hears the answer);
+  per request: after that the model hears the answer); or, when nothing else is determined, the
+  writes of the open requests wait for what only the words can give (``policy.targets.said``, the
+  items of a return: ``narrowing.hold_unsaid``) and the hook words the question for the first such
+  argument (the newest request's tools first, in its scope's order), with the arguments the words
+  do give (``_unsaid_question``);
 - nothing: the model decides.
 """
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from agentspec.decoding.schema import identifier_kind
 from agentspec.graph.deps import AgentDeps
 from agentspec.graph.determined import Determined, determined_write
 from agentspec.graph.guard import ruling
@@ -72,7 +77,51 @@ def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteSt
         call = _write_among(view, deps, narrowed(view, deps), asked_for).call
         if call is not None:
             return WriteStep(call=call)
+    if step.call is None and step.cannot is None and step.question is None:
+        return _unsaid_question(state, deps, allowed)
     return step
+
+
+def _unsaid_question(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteStep:
+    """The toolkit's question for the first argument the open requests' writes wait for (module
+    docstring; ``narrowing.hold_unsaid`` holds none already asked for), unless a record is read first."""
+    if not allowed.unsaid or allowed.waiting:
+        return WriteStep()
+    for tool in _by_scope(state, deps):
+        for argument in allowed.unsaid.get(tool, [])[:1]:
+            given = _given(state, deps, tool, exclude=allowed.unsaid[tool])
+            question = deps.ask({"name": tool, "arguments": given}, argument, state.get("user_id"))
+            if question:
+                return WriteStep(question=question, key=f"{tool}/{argument}")
+    return WriteStep()
+
+
+def _given(state: AgentState, deps: AgentDeps, tool: str, exclude: list[str]) -> dict[str, Any]:
+    """The arguments of a followed kind (``policy.targets.writes``) that the words give ``tool`` alone: one
+    value (or the ids of a list), besides those ``exclude``d."""
+    schema = deps.registry.get(tool).parameters.get("properties", {})
+    texts, slots = words_for(state, deps, tool, True)
+    seen = state.get("grounding") or {}
+    given: dict[str, Any] = {}
+    for argument, kind in ((a, identifier_kind(s)) for a, s in schema.items() if a not in exclude):
+        if kind not in deps.spec.policy.targets.writes or not texts:
+            continue
+        values = deps.mentioned(tool, kind, texts, sorted(seen.get(kind, ())), argument, seen, slots)
+        if schema[argument].get("type") == "array" and values:
+            given[argument] = list(values)
+        elif len(values) == 1:
+            given[argument] = values[0]
+    return given
+
+
+def _by_scope(state: AgentState, deps: AgentDeps) -> list[str]:
+    """The tools of the newest request, then of the other open ones, each request's in its scope's order."""
+    understanding = deps.spec.understanding
+    scopes = understanding.requests if understanding is not None else {}
+    newest = next((asked for asked in reversed(state.get("asks") or []) if asked), [])
+    open_requests = state.get("open_requests") or []
+    listed = [t for r in [*newest, *open_requests] if r in open_requests for t in scopes.get(r, [])]
+    return list(dict.fromkeys(listed))
 
 
 def _with_memories(state: AgentState, deps: AgentDeps, remembered: list[str]) -> AgentState:
@@ -114,7 +163,7 @@ def _question(state: AgentState, deps: AgentDeps, found: Determined) -> WriteSte
     if key in (state.get("asked_arguments") or []):
         return WriteStep()
     given = {name: value for name, value in calls[0]["arguments"].items() if name != argument}
-    question = deps.ask({"name": calls[0]["name"], "arguments": given}, argument)
+    question = deps.ask({"name": calls[0]["name"], "arguments": given}, argument, state.get("user_id"))
     return WriteStep(question=question, key=key) if question else WriteStep()
 
 

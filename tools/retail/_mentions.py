@@ -29,8 +29,9 @@ the ids the texts spell out). Customers rarely type ids:
   version the catalogue lacks, the latest message's change alone counts ("the size 12 ones" refused,
   then "ok, the red one then": a choice among the versions offered). Only products named outside an
   order's product list change ("the order that has the Headphones and Smartphone, swap the Smartphone
-  for a black one": not the Headphones). Texts that change no option
-  leave every named variant but the old items. Several products each with its own change ("swap
+  for a black one": not the Headphones). Texts that change no option, or ask for a version the
+  catalogue lacks even so, name none (with the retail spec's ``policy.targets.said`` the customer is
+  then asked which version). Several products each with its own change ("swap
   the Bookshelf for one in brown and the Headphones for one in black") change by the words about
   each (from its name to the next product's), and each is one of the items changed;
 - a **product** by its name ("the Backpack"), of the seen ones and the whole catalogue (a question about
@@ -68,8 +69,9 @@ def _says(text: str, phrase: str) -> bool:
 
 def _product_said(text: str, name: str) -> bool:
     """A product named in ``text`` (both lower-case): its whole name, or its last word alone when that
-    is four letters or more ("the keyboard" for the Mechanical Keyboard, "the earbuds"; not "set")."""
-    head = name.rsplit(" ", 1)[-1]
+    is four letters or more ("the keyboard" for the Mechanical Keyboard, "the earbuds", "my shirt" for
+    the T-Shirt; not "set")."""
+    head = re.split(r"[\s-]", name)[-1]
     return bool(name) and (_says(text, name) or (len(head) >= 4 and _says(text, head)))
 
 
@@ -226,11 +228,8 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone.
     new = _each_changed(db, text, named) or changed_variants(db, text, named) or \
         (changed_variants(db, latest, named) if latest else [])
-    if new:
-        return list(dict.fromkeys(new))
-    old_ids = {str(i.get("item_id")) for i in named}
-    # No option changed: any other variant of the named products (the old one is described best).
-    return [c for c in _items(db, text, candidates) if c not in old_ids]
+    # No option changed, or a version the catalogue lacks: nothing named (the customer is asked which).
+    return list(dict.fromkeys(new))
 
 
 def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str]:

@@ -40,6 +40,7 @@ from ._mentions import mentioned
 from ._policy import call_owners
 from ._refusals import explain_refusal
 from ._shapes import RETAIL_SHAPES
+from ._asking import ask_items
 from ._statements import ask_argument, describe_call, report_call
 from ._summaries import summarize_read
 from ._reads import ReadTools
@@ -219,9 +220,10 @@ class RetailStore(ReadTools, WriteTools):
         stock and the closest ones that are (``_refusals``); None for any other refusal."""
         return explain_refusal(self._db, name, arguments, error)
 
-    def ask(self, name: str, arguments: Mapping[str, Any], argument: str) -> str | None:
-        """The question for the payment method of write ``name`` the customer has not named (``_statements``)."""
-        return ask_argument(self._db, name, arguments, argument)
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None) -> str | None:
+        """The question for what write ``name`` needs and the customer has not named: its payment method
+        (``_statements``), its items or their new versions (``_asking``)."""
+        return ask_argument(self._db, name, arguments, argument) or ask_items(self._db, name, arguments, argument, user)
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The answer to a question about the record lookup ``name(**arguments)`` returns (``_summaries``)."""

@@ -262,8 +262,12 @@ class ClinicDesk:
         return Explained(f"Le créneau du {_when(slot)} avec {slot['doctor']} est déjà pris. Créneaux libres : "
                          f"{free}. Lequel vous convient ?", keeps_request=True)
 
-    def ask(self, name: str, arguments: Mapping[str, Any], argument: str) -> str | None:
-        """The slot of a move the patient has not chosen: the free slots of the appointment's doctor."""
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None) -> str | None:
+        """The slot of a move the patient has not chosen: the free slots of the appointment's doctor; the
+        appointment of a cancel the patient (``user``) has not named: their upcoming ones."""
+        if name == "cancel_appointment" and argument == "appointment_id" and user is not None:
+            booked = self._booked(user)
+            return f"Quel rendez-vous souhaitez-vous annuler : {booked} ?" if booked else None
         appointment = self.data["appointments"].get(str(arguments.get("appointment_id")))
         if name != "move_appointment" or argument != "slot_id" or appointment is None:
             return None
@@ -334,6 +338,15 @@ class ClinicDesk:
         if slot["day"] < self.today:
             raise ToolError(f"le rendez-vous {appointment_id} du {_when(slot)} est passé : il ne peut plus être {verb}")
         return appointment
+
+    def _booked(self, patient_id: str) -> str:
+        """The patient's booked upcoming appointments ("le 20/03/2030 à 09:15 avec Dr Lee (APT-1234) ou ...")."""
+        said = []
+        for appointment_id, appointment in sorted(self.data["appointments"].items()):
+            slot = self.data["slots"][appointment["slot_id"]]
+            if appointment["patient_id"] == patient_id and appointment["status"] == "booked" and slot["day"] >= self.today:
+                said.append(f"le {_when(slot)} avec {slot['doctor']} ({appointment_id})")
+        return " ou ".join(said)
 
     def _free(self, doctor: str) -> str:
         """The doctor's free upcoming slots, as the desk says them ("le 20/03/2030 à 10:30 (SLOT-1030-DRLEE)")."""

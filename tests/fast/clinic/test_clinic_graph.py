@@ -343,3 +343,17 @@ def test_a_move_whose_slot_is_not_said_is_asked_for_in_the_desks_words(desk, mod
         assert turn.reply == "Quel créneau vous convient : le 20/03/2030 à 10:30 (SLOT-1030-DRLEE) ?"
         assert [e["outcome"] for e in turn.entries if e["kind"] == "graph"] == ["choose"]
         assert s.send("SLOT-1030-DRLEE").reply.startswith("Je déplace votre rendez-vous APT-1234 avec Dr Lee")
+
+
+def test_a_cancel_whose_appointment_only_the_patient_can_say_is_asked_for_and_never_guessed(desk, model):
+    # policy.targets.said: which appointment is the patient's to say. The model is never offered the
+    # cancel while her words name none; the desk asks, in its words, and her answer determines it.
+    with session(desk, model, policy={**FOLLOWED, "targets": {**FOLLOWED["targets"], "said": ["appointment"]}}) as s:
+        verified(s, model)
+        asked = len(model.calls)
+        turn = s.send("Je voudrais annuler un rendez-vous.")
+        assert turn.reply == ("Quel rendez-vous souhaitez-vous annuler : le 20/03/2030 à 09:15 avec Dr Lee (APT-1234) "
+                              "ou le 21/03/2030 à 14:00 avec Dr Martin (APT-1300) ?")
+        assert len(model.calls) == asked and s.state["open_requests"] == ["cancel_visit"]
+        answer = s.send("Celui avec le Dr Martin, j'ai un empêchement.")
+        assert answer.reply.startswith("J'annule votre rendez-vous APT-1300 avec Dr Martin") and len(model.calls) == asked

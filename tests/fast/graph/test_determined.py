@@ -161,7 +161,7 @@ def test_the_payment_question_is_asked_once_then_the_model_hears_the_answer(spec
 
 
 def test_without_the_toolkits_question_the_model_asks(spec, scripted, shop_db, monkeypatch):
-    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument: None)
+    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument, user=None: None)
     scripted.enqueue(AUTH, PROFILE, reply("Which payment method should pay the difference?"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         assert s.send(OPEN_PAYMENT).reply == "Which payment method should pay the difference?"
@@ -429,14 +429,15 @@ def test_a_few_orders_the_words_describe_are_each_read_before_the_model_is_asked
 
 
 def test_the_latest_request_is_stated_though_an_older_one_is_still_open(spec, scripted, shop_db):
-    # The opening was read as an item modification (a misreading nobody settles); with the return asked
-    # next, the modification's words would leave two writes to choose from. The newest request's write
-    # is the one stated, without the model.
+    # The opening was read as an item modification (a misreading nobody settles): the graph asks which
+    # items. With the return asked next, the modification's words would leave two writes to choose
+    # from. The newest request's write is the one stated, without the model.
     opening = "alice@example.com here, I have a question about an order"
     reader = read_as(opening, requests={"modify_items": 0.9})
-    scripted.enqueue(AUTH, reply("What is the question?"))
+    scripted.enqueue(AUTH)
     with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
-        assert s.send(opening).reply == "What is the question?"
+        assert s.send(opening).reply == ("Which items would you like to change? Your pending order #W0000002 "
+                                         "holds: Mug (white).")
         turn = s.send("I'd like to return the T-Shirt from my order #W0000001, refund to my gift card please.")
         assert s.state["open_requests"] == ["modify_items", "return"]
         assert turn.reply.startswith("I'm about to request a return of T-Shirt (blue, M; item 1111111111)")

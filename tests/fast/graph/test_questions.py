@@ -75,6 +75,21 @@ def test_a_question_describing_no_single_record_is_left_to_the_model(spec, scrip
         assert "answered" not in graph_outcomes(turn.entries)
 
 
+def test_a_question_naming_no_record_is_about_the_one_just_read(spec, scripted, shop_db):
+    # The cancel of the delivered order is refused; "what's the status of it then?" names no order: it
+    # is about the order the last turn read, answered from the store, not by the model.
+    cancel = "alice@example.com - please cancel my order #W0000001, I ordered it by mistake."
+    question = "oh ok. what's the status of it then?"
+    reader = read_as(question, requests={"status": 0.9})
+    reader.readings.update(read_as(cancel, requests={"cancel": 0.95}).readings)
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        assert s.send(cancel).reply.startswith("I can't do that: Non-pending order cannot be cancelled")
+        turn = s.send(question)
+        assert turn.reply == summary(shop_db, "#W0000001") and len(scripted.calls) == 1
+        assert graph_outcomes(turn.entries) == ["determined", "answered"]
+
+
 def test_without_a_summary_the_model_answers_from_the_read(spec, scripted, shop_db, monkeypatch):
     monkeypatch.setattr(RetailStore, "summary", lambda self, name, arguments: None)
     question = "alice@example.com here. " + WHERE

@@ -46,9 +46,10 @@ def test_a_cancel_request_offers_only_the_cancel_write(spec, scripted, shop_db):
 
 
 def test_requests_accumulate_and_an_unrecognised_conversation_keeps_every_tool(spec, scripted, shop_db):
-    # The model's steps only: no act_on_requests, no determined writes, no question for a request.
+    # The model's steps only: no act_on_requests, no determined writes, no question for a request or
+    # for the items of one.
     spec = changed(spec, policy={"act_on_requests": False, "ask_for_request": False,
-                                 "confirmation": {"determine": False}})
+                                 "confirmation": {"determine": False}, "targets": {"said": []}})
     scripted.enqueue(AUTH, reply("How can I help?"), reply("Sure."), reply("Which item?"), reply("Okay."))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         s.send("hello, alice@example.com here")

@@ -115,9 +115,19 @@ def test_a_new_item_not_seen_yet_is_named_so_the_seen_old_one_is_not_offered(sto
         "1002"]
 
 
-def test_without_a_changed_option_any_named_variant_but_the_old_one_stays(store):
+def test_without_a_changed_option_or_with_one_the_catalogue_lacks_no_new_variant_is_named(store):
+    # Which version is the customer's to say: the graph asks (policy.targets.said), no model picks one.
     assert store.mentions("item", ["exchange my T-Shirt from #W1"], SHIRTS, argument="new_item_ids",
-                          seen={"order": ["#W1"]}) == ["1002", "1004", "1005", "1006"]
+                          seen={"order": ["#W1"]}) == []
+    assert store.mentions("item", ["exchange my T-Shirt from #W1 for a black one in size M"], SHIRTS,
+                          argument="new_item_ids", seen={"order": ["#W1"]}) == []
+    assert store.mentions("item", ["exchange my T-Shirt from #W1 for a black one"], SHIRTS,
+                          argument="new_item_ids", seen={"order": ["#W1"]}) == []
+
+
+def test_a_product_is_named_by_the_last_part_of_a_hyphenated_name(store):
+    assert store.mentions("item", ["return my shirt from #W1"], SHIRTS, argument="item_ids",
+                          seen={"order": ["#W1"]}) == ["1001"]
 
 
 def test_the_changed_items_are_items_of_the_named_order(store):

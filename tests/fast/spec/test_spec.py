@@ -108,11 +108,13 @@ def test_retail_base_extends_retail_without_adapters_or_the_graphs_learned_steps
     assert base.name == "retail-base" and base.adapters == []
     assert base.limits == retail.limits and base.model == retail.model and base.messages == retail.messages
     # The guard is the same (who may call what, what needs a yes, which targets the user named) ...
-    assert base.policy.authentication == retail.policy.authentication and base.policy.targets == retail.policy.targets
+    assert base.policy.authentication == retail.policy.authentication
+    assert base.policy.targets.writes == retail.policy.targets.writes
+    assert base.policy.targets.lookups == retail.policy.targets.lookups
     assert base.policy.confirmation.tools == retail.policy.confirmation.tools
     # ... but the graph takes no step of its own, and an empty mapping clears the request scope.
     assert not (base.policy.confirmation.determine or base.policy.handoff.determine
-                or base.policy.act_on_requests or base.policy.ask_for_request)
+                or base.policy.act_on_requests or base.policy.ask_for_request or base.policy.targets.said)
     assert retail.understanding.requests and base.understanding.requests == {}
     # The reader still reads yes/no: the parent's relative reader folder is kept.
     assert base.resolve_path(base.understanding.reader) == retail.resolve_path(retail.understanding.reader)
@@ -144,8 +146,15 @@ def test_extends_errors_name_the_field(tmp_path):
     assert [p.path for p in problems] == ["extends"] and "nowhere" in problems[0].message
 
 
+def test_a_kind_only_the_words_give_must_be_a_followed_write_kind(tmp_path):
+    policy = {"targets": {"writes": ["order"], "said": ["item"]}}
+    _, problems = check_spec(str(write(tmp_path, {"extends": "retail", "name": "s", "policy": policy}, "s.yaml")))
+    assert [p.path for p in problems] == ["policy.targets.said[0]"]
+    assert "'item' is not in policy.targets.writes" in problems[0].message
+
+
 def test_target_kinds_must_be_the_toolkits_identifier_kinds(tmp_path):
-    policy = {"targets": {"writes": ["order", "orders"], "lookups": ["product", "sku"]}}
+    policy = {"targets": {"writes": ["order", "orders"], "lookups": ["product", "sku"], "said": []}}
     _, problems = check_spec(str(write(tmp_path, {"extends": "retail", "name": "k", "policy": policy}, "k.yaml")))
     assert [p.path for p in problems] == ["policy.targets.writes[1]", "policy.targets.lookups[1]"]
     assert "unknown identifier kind 'orders'" in problems[0].message and "payment_method" in problems[0].message

@@ -1,0 +1,71 @@
+"""What only the customer can say is asked for, never guessed: the retail spec's ``policy.targets.said``.
+
+A return, an exchange or an item modification whose items the words name none of is not offered to
+the model (``narrowing.hold_unsaid``); the graph asks in the toolkit's words (``writing``), once per
+request, and the answer determines the write. The new version of an exchange the catalogue lacks is
+asked for the same way, with the versions available.
+"""
+from __future__ import annotations
+
+from agentspec.graph import AgentSession
+from agentspec.tools.retail import RetailStore
+
+from conftest import call, read_as, reply
+
+AUTH = call("find_user_id_by_email", email="alice@example.com")
+ITEMS_QUESTION = "Which items would you like to return? Your delivered order #W0000001 holds: T-Shirt (blue, M)."
+
+
+def _graph_steps(turn) -> list[str]:
+    return [e["outcome"] for e in turn.entries if e["kind"] == "graph"]
+
+
+def _offered(session) -> list[str]:
+    return [e for e in session.trace() if e["kind"] == "decide"][-1]["tools_offered"]
+
+
+def test_a_return_whose_items_are_not_said_is_asked_for_with_the_items_of_the_delivered_order(spec, scripted, shop_db):
+    opening = "Hi, I'd like to send something back. alice@example.com"
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(opening, requests={"return": 0.95})) as s:
+        turn = s.send(opening)
+        assert turn.reply == ITEMS_QUESTION and _graph_steps(turn) == ["choose"]
+        assert len(scripted.calls) == 1 and s.state["open_requests"] == ["return"]  # the model only looked her up
+        answer = s.send("The T-Shirt, and put the money on my gift card please.")
+        assert answer.reply.startswith("I'm about to request a return of T-Shirt (blue, M; item 1111111111) from "
+                                       "order #W0000001, a refund of $20.00 to the gift card gift_card_1000002.")
+
+
+def test_without_the_toolkits_question_the_model_is_not_offered_the_write_it_would_guess(spec, scripted, shop_db,
+                                                                                           monkeypatch):
+    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument, user=None: None)
+    opening = "Hi, I'd like to send something back. alice@example.com"
+    scripted.enqueue(AUTH, reply("Which item would you like to return?"))
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(opening, requests={"return": 0.95})) as s:
+        assert s.send(opening).reply == "Which item would you like to return?"
+        assert "return_delivered_order_items" not in _offered(s) and "calculate" in _offered(s)
+
+
+def test_once_asked_words_the_toolkit_cannot_read_leave_the_write_to_the_model(spec, scripted, shop_db):
+    # Asked once: an answer no verifier reads ("the blue top") does not strand the customer.
+    opening = "Hi, I'd like to send something back. alice@example.com"
+    scripted.enqueue(AUTH, reply("The T-Shirt from order #W0000001?"))
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(opening, requests={"return": 0.95})) as s:
+        assert s.send(opening).reply == ITEMS_QUESTION
+        assert s.send("the blue top I got last month").reply == "The T-Shirt from order #W0000001?"
+        assert "return_delivered_order_items" in _offered(s)
+
+
+def test_an_exchange_for_a_version_the_catalogue_lacks_is_asked_with_the_versions_available(spec, scripted, shop_db):
+    # No blue T-Shirt in size L exists: no write is stated, no model picks a variant; the red M is the one
+    # available (the green L is not in stock, the blue M is hers already).
+    text = "alice@example.com. Please exchange the T-Shirt from order #W0000001 for a blue one in size L."
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        turn = s.send(text)
+        assert turn.reply == ("Which version of the T-Shirt would you like instead? Available now: color: red, "
+                              "size: M ($22.50).")
+        assert _graph_steps(turn)[-1] == "choose" and len(scripted.calls) == 1
+        answer = s.send("ok, the red one then, paid with my gift card")
+        assert answer.reply.startswith("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; item "
+                                       "1111111111) for T-Shirt (red, M; item 2222222222)")

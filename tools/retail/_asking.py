@@ -1,0 +1,91 @@
+"""What the agent asks for when the customer's words leave a write's items open: the ``ask`` hook.
+
+Contract: ``ask_items(db, name, arguments, argument, user)`` is the question for a write's items the
+customer has not named, or None:
+
+- ``item_ids`` of a return, an exchange or an item modification: which items, with the items of the
+  orders they could be (the order the words gave, else the customer's delivered orders for a return
+  or an exchange, their pending ones for a modification: "Which items would you like to return? Your
+  delivered order #W1 holds: Office Chair (black, fabric), Coffee Maker (black, 4 cups)."); None when
+  no such order exists (the graph then tries the request's next write);
+- ``new_item_ids`` of an exchange or a modification: which version of each old item's product, with
+  the versions available now (never the old item; at most ``_SHOWN``, cheapest first), or that none
+  other is available.
+
+Deterministic, read from the store. The payment method's question is ``_statements.ask_argument``.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ._reads import product_of_item
+from ._refusals import _options
+from ._sqlite import Database
+from ._summaries import _money
+
+__all__ = ["ask_items"]
+
+_SHOWN = 6
+# The orders whose items a write takes, and the verb the question uses.
+_WRITES = {"return_delivered_order_items": ("delivered", "return"),
+           "exchange_delivered_order_items": ("delivered", "exchange"),
+           "modify_pending_order_items": ("pending", "change")}
+
+
+def ask_items(db: Database, name: str, arguments: Mapping[str, Any], argument: str, user: str | None) -> str | None:
+    """The question for the items of write ``name`` (module docstring); None for anything else."""
+    if name not in _WRITES:
+        return None
+    if argument == "item_ids":
+        return _which_items(db, name, arguments, user)
+    if argument == "new_item_ids" and isinstance(arguments.get("item_ids"), list):
+        return _which_versions(db, [str(i) for i in arguments["item_ids"]])
+    return None
+
+
+def _which_items(db: Database, name: str, arguments: Mapping[str, Any], user: str | None) -> str | None:
+    status, verb = _WRITES[name]
+    given = arguments.get("order_id")
+    if isinstance(given, str):
+        orders = [(given, db.get("orders", given))]
+    else:
+        owner = db.get("users", user) if user else None
+        orders = [(o, db.get("orders", o)) for o in (owner or {}).get("orders") or []]
+        orders = [(o, order) for o, order in orders if order and order.get("status") == status]
+    orders = [(o, order) for o, order in orders if order and order.get("items")]
+    if not orders:
+        return None
+    question = f"Which items would you like to {verb}?"
+    if len(orders) == 1:
+        order_id, order = orders[0]
+        described = ", ".join(_item(i) for i in order["items"])
+        return f"{question} Your {order.get('status')} order {order_id} holds: {described}."
+    listed = "; ".join(f"{o}: {', '.join(str(i.get('name')) for i in order['items'])}" for o, order in orders)
+    return f"{question} Your {status} orders: {listed}."
+
+
+def _item(item: Mapping[str, Any]) -> str:
+    options = ", ".join(str(v) for v in (item.get("options") or {}).values())
+    return f"{item.get('name')} ({options})" if options else str(item.get("name"))
+
+
+def _which_versions(db: Database, old_items: list[str]) -> str | None:
+    """One question per product of ``old_items``: its versions available now, the old items aside."""
+    sentences = []
+    for item_id in dict.fromkeys(old_items):
+        product = product_of_item(db, item_id)
+        if product is None:
+            return None
+        variants = product.get("variants") or {}
+        available = sorted((v for i, v in variants.items() if v.get("available") and i not in old_items),
+                           key=lambda v: float(v.get("price") or 0))
+        if not available:
+            sentences.append(f"No other version of the {product['name']} is available right now.")
+            continue
+        listed = "; ".join(f"{_options(v.get('options') or {})} ({_money(float(v.get('price') or 0))})"
+                           for v in available[:_SHOWN])
+        more = f" (and {len(available) - _SHOWN} more)" if len(available) > _SHOWN else ""
+        sentences.append(f"Which version of the {product['name']} would you like instead? Available now: "
+                         f"{listed}{more}.")
+    return " ".join(sentences) or None

@@ -63,8 +63,11 @@ def _described(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: set
 def _just_used(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: set[str]) -> list[CallDict]:
     """The offered lookup among ``tools`` of the record the last call of the turn before took an identifier
     of (the record the message may call "it"), or none."""
-    lookups = {kind: (tool.name, argument) for tool in allowed.tools if tool.name in tools
-               and (found := one_identifier(tool)) is not None for argument, kind in [found]}
+    lookups: dict[str, tuple[str, str]] = {}  # kind -> (lookup, its argument)
+    for tool in allowed.tools:
+        found = one_identifier(tool) if tool.name in tools else None
+        if found is not None:
+            lookups[found[1]] = (tool.name, found[0])
     turn = state.get("turn", 0)
     for entry in reversed(state.get("trace") or []):
         if entry.get("turn", 0) < turn - 1:

@@ -88,11 +88,13 @@ def _unsaid_question(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> W
     if not allowed.unsaid or allowed.waiting:
         return WriteStep()
     for tool in _by_scope(state, deps):
-        for argument in allowed.unsaid.get(tool, [])[:1]:
-            given = _given(state, deps, tool, exclude=allowed.unsaid[tool])
-            question = deps.ask({"name": tool, "arguments": given}, argument, state.get("user_id"))
-            if question:
-                return WriteStep(question=question, key=f"{tool}/{argument}")
+        if tool not in allowed.unsaid:
+            continue
+        argument = allowed.unsaid[tool][0]
+        given = _given(state, deps, tool, exclude=allowed.unsaid[tool])
+        question = deps.ask({"name": tool, "arguments": given}, argument, state.get("user_id"))
+        if question:
+            return WriteStep(question=question, key=f"{tool}/{argument}")
     return WriteStep()
 
 
@@ -173,10 +175,7 @@ def _told_refusal(state: AgentState, deps: AgentDeps, refused: list[tuple[CallDi
     first, then the tool the newest request's scope lists first (the spec lists a request's own
     tool before its look-alikes). None when the first ones so ranked were refused for different
     reasons: the model explains."""
-    understanding = deps.spec.understanding
-    scopes = understanding.requests if understanding is not None else {}
-    newest = next((asked for asked in reversed(state.get("asks") or []) if asked), [])
-    listed = [tool for request in [*newest, *(state.get("open_requests") or [])] for tool in scopes.get(request, [])]
+    listed = _by_scope(state, deps)
 
     def rank(refusal: tuple[CallDict, str]) -> tuple[bool, int]:
         call, error = refusal

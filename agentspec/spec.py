@@ -140,7 +140,7 @@ class TargetsSpec(_Strict):
                                "confirmation): the model reads what the request is about.")
     said: list[str] = Field(default_factory=list, description="Kinds of writes that only the user's words can give "
                             "(of targets.writes): while they name no value of such a kind for an argument, that "
-                            "write is not offered and the graph asks for it (the toolkit's ask hook), once.")
+                            "write is not offered and the graph asks for it (the toolkit's ask hook), at most twice.")
 
 
 class PolicySpec(_Strict):

@@ -20,7 +20,8 @@ step, for the model (``nodes.decide``) and for the graph's own steps (``planning
    do the other writes of its requests: "deliver my order with the Lamp to ..." is not answered with
    the profile's address while that order is unread. A write with an argument of a kind only the
    words can give (``policy.targets.said``: the items of a return) that they name nothing for is not
-   offered (``hold_unsaid``): no model picks the items; the graph asks (``graph.writing``).
+   offered (``hold_unsaid``): no model picks the items; the graph asks (``graph.writing``), at most
+   ``ASKS`` times.
 4. ``understanding.choices``: an enumerated argument takes only the value the reader's choice head
    found in those words, when it found one (``keep_read_choices``).
 
@@ -41,6 +42,9 @@ from agentspec.tools.types import GROUNDED_KEY
 
 __all__ = ["Narrowed", "any_callable", "bar_repeated_lookups", "hold_unsaid", "keep_named_targets", "keep_read_choices",
            "looked_up_value", "narrowed", "one_identifier", "read_before_writing", "words_for"]
+
+
+ASKS = 2  # times the graph asks for what only the words give (policy.targets.said) before the model may choose
 
 
 @dataclass
@@ -76,7 +80,7 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
         held = set().union(*(deps.requests_needing(name) for name in waiting))
         also = [t.name for t in tools if t.name in writes and deps.requests_needing(t.name) & held]
         tools, waiting = [t for t in tools if t.name not in also], waiting + also
-    asked = {key.partition("/")[2] for key in state.get("asked_arguments") or []}
+    asked = [key.partition("/")[2] for key in state.get("asked_arguments") or []]
     tools, unsaid = hold_unsaid(tools, writes, policy.targets.said, words, seen, deps.mentioned, asked)
     lookups = {t.name for t in tools} - writes
     tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, words, seen, deps.mentioned)
@@ -175,21 +179,22 @@ def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str],
 def hold_unsaid(tools: list[Tool], writes: set[str], kinds: list[str],
                 words: Callable[[str], tuple[list[str], list[dict[str, list[str]]]]],
                 seen: dict[str, list[str]], mentioned: Callable[..., list[str]],
-                asked: set[str] = frozenset()) -> tuple[list[Tool], dict[str, list[str]]]:
+                asked: list[str] = ()) -> tuple[list[Tool], dict[str, list[str]]]:
     """``tools`` without the ``writes`` that have an identifier argument of one of ``kinds`` the user's
     words for them (``words(tool) -> (texts, slots)``) name no value of, and those writes with those
-    arguments, in the tool's order (``mentioned`` as for ``keep_named_targets``). An argument already
-    ``asked`` for holds nothing back: words the toolkit cannot read never strand the customer."""
+    arguments, in the tool's order (``mentioned`` as for ``keep_named_targets``). A write whose first
+    such argument was ``asked`` for (one entry per question) ``ASKS`` times already is kept: words the
+    toolkit cannot read never strand the customer."""
     if not kinds:
         return tools, {}
     kept: list[Tool] = []
     unsaid: dict[str, list[str]] = {}
     for tool in tools:
-        followed = [(a, k) for a, k in _followed_arguments(tool, writes, kinds) if a not in asked]
+        followed = _followed_arguments(tool, writes, kinds)
         texts, slots = words(tool.name) if followed else ([], [])
         missing = [argument for argument, kind in followed
                    if not (texts and mentioned(tool.name, kind, texts, sorted(seen.get(kind, ())), argument, seen, slots))]
-        if missing:
+        if missing and list(asked).count(missing[0]) < ASKS:
             unsaid[tool.name] = missing
         else:
             kept.append(tool)

@@ -14,9 +14,10 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
   can be done, and the toolkit's ``ask`` hook words the question (``key``: "tool/argument"; asked once
   per request: after that the model hears the answer); or, when nothing else is determined, the
   writes of the open requests wait for what only the words can give (``policy.targets.said``, the
-  items of a return: ``narrowing.hold_unsaid``) and the hook words the question for the first such
-  argument (the newest request's tools first, in its scope's order), with the arguments the words
-  do give (``_unsaid_question``);
+  items of a return: ``narrowing.hold_unsaid``, asked at most ``narrowing.ASKS`` times per request),
+  none of their writes is offered (the profile's address is, beside an order's: no question), and
+  the hook words the question for the first such argument (the newest request's tools first, in its
+  scope's order), with the arguments the words do give (``_unsaid_question``);
 - nothing: the model decides.
 """
 from __future__ import annotations
@@ -84,9 +85,10 @@ def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteSt
 
 def _unsaid_question(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteStep:
     """The toolkit's question for the first argument the open requests' writes wait for (module
-    docstring; ``narrowing.hold_unsaid`` holds none already asked for), unless a record is read first."""
-    if not allowed.unsaid or allowed.waiting:
-        return WriteStep()
+    docstring), when all of their writes wait and no record is read first."""
+    writes = asked_tools(state, deps) & set(deps.spec.policy.confirmation.tools)
+    if not allowed.unsaid or allowed.waiting or any(tool.name in writes for tool in allowed.tools):
+        return WriteStep()  # a write of theirs is offered (a profile's address): the model goes on
     for tool in _by_scope(state, deps):
         if tool not in allowed.unsaid:
             continue

@@ -1,13 +1,16 @@
-"""What the agent asks for when the customer's words leave a write's items open: the ``ask`` hook.
+"""What the agent asks for when the customer's words leave a write's order or items open: the ``ask`` hook.
 
-Contract: ``ask_items(db, name, arguments, argument, user)`` is the question for a write's items the
-customer has not named, or None:
+Contract: ``ask_targets(db, name, arguments, argument, user)`` is the question for what write ``name``
+needs and the customer has not named, or None:
 
-- ``item_ids`` of a return, an exchange or an item modification: which items, with the items of the
-  orders they could be (the order the words gave, else the customer's delivered orders for a return
-  or an exchange, their pending ones for a modification: "Which items would you like to return? Your
-  delivered order #W1 holds: Office Chair (black, fabric), Coffee Maker (black, 4 cups)."); None when
-  no such order exists (the graph then tries the request's next write);
+- ``order_id`` of a cancel, an order's address or payment change: which order, with the items of
+  the customer's pending orders ("Which order would you like to cancel? Your pending order #W1
+  holds: Grill (electric, portable)."); None when they have none;
+- ``order_id`` or ``item_ids`` of a return, an exchange or an item modification: which items, with
+  the items of the orders they could be (the order the words gave, else the customer's delivered
+  orders for a return or an exchange, their pending ones for a modification: "Which items would you
+  like to return? Your delivered order #W1 holds: Office Chair (black, fabric), Coffee Maker (black,
+  4 cups)."); None when no such order exists (the graph then tries the request's next write);
 - ``new_item_ids`` of an exchange or a modification: which version of each old item's product, with
   the versions available now (never the old item; at most ``_SHOWN``, cheapest first), or that none
   other is available.
@@ -24,28 +27,32 @@ from ._refusals import _options
 from ._sqlite import Database
 from ._summaries import _money
 
-__all__ = ["ask_items"]
+__all__ = ["ask_targets"]
 
 _SHOWN = 6
-# The orders whose items a write takes, and the verb the question uses.
-_WRITES = {"return_delivered_order_items": ("delivered", "return"),
-           "exchange_delivered_order_items": ("delivered", "exchange"),
-           "modify_pending_order_items": ("pending", "change")}
+# The orders whose items a write takes, and its question.
+_ITEM_WRITES = {"return_delivered_order_items": ("delivered", "Which items would you like to return?"),
+                "exchange_delivered_order_items": ("delivered", "Which items would you like to exchange?"),
+                "modify_pending_order_items": ("pending", "Which items would you like to change?")}
+_ORDER_WRITES = {"cancel_pending_order": "Which order would you like to cancel?",
+                 "modify_pending_order_address": "Which order's shipping address would you like to change?",
+                 "modify_pending_order_payment": "Which order's payment method would you like to change?"}
 
 
-def ask_items(db: Database, name: str, arguments: Mapping[str, Any], argument: str, user: str | None) -> str | None:
-    """The question for the items of write ``name`` (module docstring); None for anything else."""
-    if name not in _WRITES:
-        return None
-    if argument == "item_ids":
-        return _which_items(db, name, arguments, user)
-    if argument == "new_item_ids" and isinstance(arguments.get("item_ids"), list):
+def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument: str,
+                user: str | None) -> str | None:
+    """The question for the order or items of write ``name`` (module docstring); None for anything else."""
+    if argument == "order_id" and name in _ORDER_WRITES:
+        return _which(db, "pending", _ORDER_WRITES[name], arguments, user)
+    if argument in ("order_id", "item_ids") and name in _ITEM_WRITES:
+        return _which(db, *_ITEM_WRITES[name], arguments, user)
+    if argument == "new_item_ids" and name in _ITEM_WRITES and isinstance(arguments.get("item_ids"), list):
         return _which_versions(db, [str(i) for i in arguments["item_ids"]])
     return None
 
 
-def _which_items(db: Database, name: str, arguments: Mapping[str, Any], user: str | None) -> str | None:
-    status, verb = _WRITES[name]
+def _which(db: Database, status: str, question: str, arguments: Mapping[str, Any], user: str | None) -> str | None:
+    """``question`` with the items of the order the words gave, else of the user's orders of ``status``."""
     given = arguments.get("order_id")
     if isinstance(given, str):
         orders = [(given, db.get("orders", given))]
@@ -56,7 +63,6 @@ def _which_items(db: Database, name: str, arguments: Mapping[str, Any], user: st
     orders = [(o, order) for o, order in orders if order and order.get("items")]
     if not orders:
         return None
-    question = f"Which items would you like to {verb}?"
     if len(orders) == 1:
         order_id, order = orders[0]
         described = ", ".join(_item(i) for i in order["items"])

@@ -40,7 +40,7 @@ from ._mentions import mentioned
 from ._policy import call_owners
 from ._refusals import explain_refusal
 from ._shapes import RETAIL_SHAPES
-from ._asking import ask_items
+from ._asking import ask_targets
 from ._statements import ask_argument, describe_call, report_call
 from ._summaries import summarize_read
 from ._reads import ReadTools
@@ -222,8 +222,9 @@ class RetailStore(ReadTools, WriteTools):
 
     def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None) -> str | None:
         """The question for what write ``name`` needs and the customer has not named: its payment method
-        (``_statements``), its items or their new versions (``_asking``)."""
-        return ask_argument(self._db, name, arguments, argument) or ask_items(self._db, name, arguments, argument, user)
+        (``_statements``), its order, items or their new versions (``_asking``)."""
+        return (ask_argument(self._db, name, arguments, argument)
+                or ask_targets(self._db, name, arguments, argument, user))
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The answer to a question about the record lookup ``name(**arguments)`` returns (``_summaries``)."""

@@ -20,10 +20,12 @@ AUTH = call("find_user_id_by_email", email="alice@example.com")
 
 @pytest.fixture
 def spec():
-    """The shipped retail spec without its request scope (nor the question for a request): these tests drive
-    the guard with tools any request could need (calculate for arithmetic, a cancel after "what now?");
-    test_request_scope covers the scope. The reader still reads every message (yes/no, slots, choices)."""
-    return changed(load_spec("retail"), understanding={"requests": {}}, policy={"ask_for_request": False})
+    """The shipped retail spec without its request scope (nor the question for a request, nor for its
+    order and items): these tests drive the guard with tools any request could need (calculate for
+    arithmetic, a cancel after "what now?"); test_request_scope covers the scope, test_asking the
+    questions. The reader still reads every message (yes/no, slots, choices)."""
+    return changed(load_spec("retail"), understanding={"requests": {}},
+                   policy={"ask_for_request": False, "targets": {"said": []}})
 
 
 def session(spec, model, shop_db, **kw):

@@ -46,14 +46,27 @@ def test_without_the_toolkits_question_the_model_is_not_offered_the_write_it_wou
         assert "return_delivered_order_items" not in _offered(s) and "calculate" in _offered(s)
 
 
-def test_once_asked_words_the_toolkit_cannot_read_leave_the_write_to_the_model(spec, scripted, shop_db):
-    # Asked once: an answer no verifier reads ("the blue top") does not strand the customer.
+def test_asked_twice_words_the_toolkit_cannot_read_leave_the_write_to_the_model(spec, scripted, shop_db):
+    # Asked twice: answers no verifier reads ("the blue top") do not strand the customer.
     opening = "Hi, I'd like to send something back. alice@example.com"
     scripted.enqueue(AUTH, reply("The T-Shirt from order #W0000001?"))
     with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(opening, requests={"return": 0.95})) as s:
         assert s.send(opening).reply == ITEMS_QUESTION
-        assert s.send("the blue top I got last month").reply == "The T-Shirt from order #W0000001?"
+        assert s.send("the blue top I got last month").reply == ITEMS_QUESTION
+        assert s.send("the blue top, I said").reply == "The T-Shirt from order #W0000001?"
         assert "return_delivered_order_items" in _offered(s)
+
+
+def test_a_cancel_whose_order_is_not_said_is_asked_for_and_no_seen_order_is_refused(spec, scripted, shop_db):
+    # Only the delivered #W0000001 has been shown: no model cancels it (and the customer never hears
+    # its refusal); the graph asks, listing her pending order, and her answer names it.
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000001"), reply("It is delivered."))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("alice@example.com here. What is the status of order #W0000001?")
+        turn = s.send("ok. please cancel my order, I ordered it by mistake")
+        assert turn.reply == "Which order would you like to cancel? Your pending order #W0000002 holds: Mug (white)."
+        answer = s.send("the one with the mug")
+        assert answer.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake).")
 
 
 def test_an_exchange_for_a_version_the_catalogue_lacks_is_asked_with_the_versions_available(spec, scripted, shop_db):

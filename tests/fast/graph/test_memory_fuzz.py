@@ -53,6 +53,7 @@ def test_no_customer_ever_recalls_or_is_shown_another_customers_memories(shared_
             other = rng.choice([u for u in users if u != user])
             email = db["users"][user]["email"]
             with AgentSession(spec, model=model, toolkits={"retail": store}, memory=memory) as s:
+                first_call = len(model.calls)  # this session's prompts are the model's calls from here on
                 if n < USERS:  # every customer has memories, each with a secret no other may see
                     memory.remember(users[n], [Fact(f"{secrets[users[n]]} ships to {users[n]}'s place", "address",
                                                     secrets[users[n]], "note")], session=f"seed{n}", turn=0)
@@ -73,7 +74,7 @@ def test_no_customer_ever_recalls_or_is_shown_another_customers_memories(shared_
                     for entry in (e for e in turn.entries if e["kind"] == "recall"):
                         assert {m["id"] for m in entry["memories"]} <= own
                         checked += len(entry["memories"])
-                prompt_memories = [m["content"] for c in model.calls[-3:] for m in c["messages"]
+                prompt_memories = [m["content"] for c in model.calls[first_call:] for m in c["messages"]
                                    if m["role"] == "system" and spec.memory.header in m["content"]]
                 for text in prompt_memories:
                     assert not any(secrets[u] in text for u in users if u != user), (user, text)

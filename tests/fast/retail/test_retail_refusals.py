@@ -66,7 +66,7 @@ def test_the_payment_question_lists_the_customers_methods_that_can_take_it(store
                          "payment_method_id")
     assert question.startswith("Which payment method should receive the refund: ") and original in question
     assert question.count("(") == 1  # liam has no gift card: the original method alone
-    assert store.ask("exchange_delivered_order_items", given, "order_id") is None
+    assert store.ask("exchange_delivered_order_items", given, "reason") is None
     assert store.ask("cancel_pending_order", {"order_id": BOOTS_ORDER}, "payment_method_id") is None
 
 

@@ -29,7 +29,7 @@ Nothing here reads words itself: the reader and the toolkit's hooks do.
 """
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from agentspec.decoding.grounding import Grounding
@@ -179,7 +179,7 @@ def keep_named_targets(tools: list[Tool], bound: set[str], kinds: list[str],
 def hold_unsaid(tools: list[Tool], writes: set[str], kinds: list[str],
                 words: Callable[[str], tuple[list[str], list[dict[str, list[str]]]]],
                 seen: dict[str, list[str]], mentioned: Callable[..., list[str]],
-                asked: list[str] = ()) -> tuple[list[Tool], dict[str, list[str]]]:
+                asked: Sequence[str] = ()) -> tuple[list[Tool], dict[str, list[str]]]:
     """``tools`` without the ``writes`` that have an identifier argument of one of ``kinds`` the user's
     words for them (``words(tool) -> (texts, slots)``) name no value of, and those writes with those
     arguments, in the tool's order (``mentioned`` as for ``keep_named_targets``). A write whose first
@@ -194,7 +194,7 @@ def hold_unsaid(tools: list[Tool], writes: set[str], kinds: list[str],
         texts, slots = words(tool.name) if followed else ([], [])
         missing = [argument for argument, kind in followed
                    if not (texts and mentioned(tool.name, kind, texts, sorted(seen.get(kind, ())), argument, seen, slots))]
-        if missing and list(asked).count(missing[0]) < ASKS:
+        if missing and asked.count(missing[0]) < ASKS:
             unsaid[tool.name] = missing
         else:
             kept.append(tool)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agentspec.runtime.base import GenerationSettings
+from agentspec.spec import load_spec
 
 
 def pytest_collection_modifyitems(items):
@@ -52,3 +53,11 @@ def real_home_session(real_home):
 
 GREEDY = GenerationSettings(max_tokens=40, temperature=0.0)
 SAMPLED = GenerationSettings(max_tokens=40, temperature=0.8, top_p=0.95, top_k=40, seed=1234)
+
+
+@pytest.fixture
+def spec():
+    """The shipped retail spec on 2 threads, without long-term memory or retrieval (a file may override it)."""
+    spec = load_spec("retail")
+    return spec.model_copy(update={"model": spec.model.model_copy(update={"threads": 2}), "memory": None,
+                                   "retrieval": None})

@@ -11,22 +11,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from agentspec.graph import AgentSession
-from agentspec.spec import load_spec
 from agentspec.tools.retail import RetailStore
 
 DELIVERED = "#W4960069"
 CHAIR, COFFEE_MAKER = "1793929609", "5952720925"
 CARD = "credit_card_2288437"
-
-
-@pytest.fixture
-def spec():
-    spec = load_spec("retail")
-    return spec.model_copy(update={"model": spec.model.model_copy(update={"threads": 2}), "memory": None,
-                                   "retrieval": None})
 
 
 def test_a_return_opened_without_its_items_is_asked_for_them_and_done_as_told(spec, shared_data):

@@ -10,22 +10,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from agentspec.graph import AgentSession
-from agentspec.spec import load_spec
 from agentspec.tools.retail import RetailStore
 
 ORDER = "#W8488728"
 SYNTHETIC_12 = "4582956489"  # size 12, synthetic, not waterproof: available
 CARD = "credit_card_3261838"
-
-
-@pytest.fixture
-def spec():
-    spec = load_spec("retail")
-    return spec.model_copy(update={"model": spec.model.model_copy(update={"threads": 2}), "memory": None,
-                                   "retrieval": None})
 
 
 def test_an_out_of_stock_size_is_answered_with_the_closest_ones_then_the_payment_is_asked(spec, shared_data):

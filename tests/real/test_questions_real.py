@@ -9,22 +9,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pytest
-
 from agentspec.evals.question_suite import QuestionSettings, run_questions
 from agentspec.graph import AgentSession
-from agentspec.spec import load_spec
 from agentspec.tools.retail import RetailStore
 
 REPO = Path(__file__).resolve().parents[2]
 BOOTS_ORDER, TRACKING = "#W8488728", "353040585167"  # Liam Thomas's delivered order with the Hiking Boots
-
-
-@pytest.fixture
-def spec():
-    spec = load_spec("retail")
-    return spec.model_copy(update={"model": spec.model.model_copy(update={"threads": 2}),
-                                   "memory": None, "retrieval": None})
 
 
 def test_a_tracking_question_before_identity_is_answered_after_it(spec, shared_data):

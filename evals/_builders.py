@@ -139,6 +139,20 @@ def modify_address(db, user, rng) -> Intent | None:
                   [order["order_id"]], order_known=known, order_ref=ref)
 
 
+def account_address(db, user, rng) -> Intent | None:
+    """The account's default address changed to another user's real address (no order is touched)."""
+    donor = db["users"][rng.choice(sorted(db["users"]))]["address"]
+    if donor == user["address"]:
+        return None
+    line2 = f", {donor['address2']}" if donor["address2"] else ""
+    where = f"{donor['address1']}{line2}, {donor['city']}, {donor['state']} {donor['zip']}, {donor['country']}"
+    request = rng.choice([f"Please change the default address on my account to {where}.",
+                          f"I have moved: update the address on my profile to {where}."])
+    args = {"user_id": user["user_id"], **{k: donor[k] for k in
+                                           ("address1", "address2", "city", "state", "country", "zip")}}
+    return Intent(request, [("modify_user_address", args)])
+
+
 def modify_payment(db, user, rng) -> Intent | None:
     for order in rng.sample(_orders(db, user, "pending"), k=len(_orders(db, user, "pending"))):
         current = order["payment_history"][0]["payment_method_id"]
@@ -266,6 +280,9 @@ def build_transfer(db, user, rng, other_users) -> Draft | None:
     return Draft([Intent(request, [("transfer_to_human_agents", {"summary": summary})])],
                  "Out of the agent's scope: it must transfer to a human agent.")
 
+
+# Asked for by name only (``generate_suite(categories=...)``): suites generated without it stay as they were.
+EXTRA_BUILDERS: dict[str, Callable[[Any, Any, random.Random], Intent | None]] = {"account_address": account_address}
 
 INTENT_BUILDERS: dict[str, Callable[[Any, Any, random.Random], Intent | None]] = {
     "cancel": cancel,

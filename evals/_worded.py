@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ._builders import (Draft, Intent, _cents, _method_phrase, _order_ref, _reads, build_forbidden, cancel,
-                        modify_address, modify_payment, money, paid_orders)
+from ._builders import (Draft, Intent, _cents, _method_phrase, _order_ref, _reads, account_address, build_forbidden,
+                        cancel, modify_address, modify_payment, money, paid_orders)
 from ._describe import _join, _words, describe_item
 
-__all__ = ["Wording", "describe_change", "family_wording", "intent_builders", "pick", "vague_opening",
+__all__ = ["Wording", "describe_change", "extra_builders", "family_wording", "intent_builders", "pick", "vague_opening",
            "worded_forbidden", "worded_transfer"]
 
 
@@ -54,6 +54,7 @@ class Wording:
     forbidden_foreign: str | tuple[str, ...]
     transfers: tuple[str, ...]
     vague: tuple[str, ...]
+    account_address: tuple[str, ...] = ()  # the account's default address to {where} (families word it)
 
 
 def pick(value: str | tuple[str, ...], rng: random.Random) -> str:
@@ -98,15 +99,26 @@ def _cancel(db, user, rng, wording: Wording) -> Intent | None:
     return _reworded(intent, wording.cancel, rng, wording, why=why, Why=_cap(why))
 
 
+def _where(address: dict[str, str], rng: random.Random, wording: Wording) -> str:
+    """An address write's lines as the style dictates them."""
+    line2 = f" {address['address2']}" if address["address2"] else ""
+    fields = {k: v for k, v in address.items() if k not in ("order_id", "user_id")}
+    return pick(wording.where, rng).format(line2=line2, street=address["address1"] + line2, **fields)
+
+
 def _address(db, user, rng, wording: Wording) -> Intent | None:
     intent = modify_address(db, user, rng)
     if intent is None:
         return None
-    a = intent.calls[-1][1]
-    line2 = f" {a['address2']}" if a["address2"] else ""
-    fields = {k: v for k, v in a.items() if k != "order_id"}
-    where = pick(wording.where, rng).format(line2=line2, street=a["address1"] + line2, **fields)
-    return _reworded(intent, wording.address, rng, wording, where=where)
+    return _reworded(intent, wording.address, rng, wording, where=_where(intent.calls[-1][1], rng, wording))
+
+
+def _account_address(db, user, rng, wording: Wording) -> Intent | None:
+    intent = account_address(db, user, rng)
+    if intent is None:
+        return None
+    intent.request = rng.choice(wording.account_address).format(where=_where(intent.calls[-1][1], rng, wording))
+    return intent
 
 
 def _payment(db, user, rng, wording: Wording) -> Intent | None:
@@ -209,6 +221,13 @@ def intent_builders(wording: Wording) -> dict[str, Callable[[Any, Any, random.Ra
     }
 
 
+def extra_builders(wording: Wording) -> dict[str, Callable[[Any, Any, random.Random], Intent | None]]:
+    """The builders of the categories a suite has only when asked for by name, that this style words."""
+    if not wording.account_address:
+        return {}
+    return {"account_address": lambda db, user, rng: _account_address(db, user, rng, wording)}
+
+
 def family_wording(family: Any) -> Wording:
     """The ``Wording`` of a wording family (``evals.wording.Family``): its request sentences, by the same
     builders as the hard and fresh styles."""
@@ -219,4 +238,4 @@ def family_wording(family: Any) -> Wording:
         order_with=f["order_with"], order_id=f["order_id"], swap=f["swap"], change_bare=f["change_bare"],
         change_keyed=f["change_keyed"], forbidden_cancel=f["forbidden_cancel"], forbidden_address=f["forbidden_address"],
         forbidden_return=f["forbidden_return"], forbidden_foreign=f["forbidden_foreign"], transfers=f["transfers"],
-        vague=f["vague"])
+        vague=f["vague"], account_address=tuple(f["user_address"]))

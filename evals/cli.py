@@ -223,9 +223,14 @@ def questions(db: Path, wording: Path, spec: str, n: int, seed: int, arms: tuple
                    "and answers) from the wording family evals/wordings/NAME.yaml.")
 @click.option("--multi", is_flag=True, help="Every task makes two or three requests; some change their mind at "
               "a confirmation (another variant) or decline one (it must not be done).")
-def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float, style: str, multi: bool) -> None:
+@click.option("--categories", default=None, help="Comma-separated categories the tasks cycle through instead, e.g. "
+              "account_address,modify_address (account_address: the account's default address, only by name).")
+def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float, style: str, multi: bool,
+             categories: str | None) -> None:
     """Generate a retail task suite: tasks.json, split_tasks.json and user_split.json in --out."""
-    tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction, style=style, multi=multi)
+    chosen = tuple(c.strip() for c in categories.split(",") if c.strip()) if categories else None
+    tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction, style=style, multi=multi,
+                           categories=chosen)
     splits = json.loads((out / "split_tasks.json").read_text(encoding="utf-8"))
     click.echo(f"Wrote {len(tasks)} tasks to {out / 'tasks.json'} "
                f"(train {len(splits['train'])}, test {len(splits['test'])}).")

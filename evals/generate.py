@@ -7,7 +7,9 @@
   return, exchange (one intent each), multi_intent (two of those for one user, on two orders),
   forbidden (the policy forbids it: a non-pending order to cancel, a cancelled order to modify, a
   pending order to return, another user's order; the gold has no write), transfer (only a human can
-  help: the gold ends with ``transfer_to_human_agents``).
+  help: the gold ends with ``transfer_to_human_agents``). ``categories=`` (``--categories``) cycles through
+  the ones named instead, among them ``EXTRA_CATEGORIES``, made only when named: account_address (the
+  account's default address, ``modify_user_address``; no order is touched).
 - ``user_split.json``: ``{"train_users": [...], "eval_users": [...]}`` over *every* user of the db: a
   seeded shuffle puts ``round(eval_fraction * n_users)`` users in eval. Training pipelines read it so
   no eval user appears in training data.
@@ -51,18 +53,24 @@ from typing import Any
 from agentspec.errors import AgentSpecError
 from agentspec.tools.retail import RetailStore
 
-from ._builders import INTENT_BUILDERS, Draft, build_forbidden, build_transfer
+from ._builders import EXTRA_BUILDERS, INTENT_BUILDERS, Draft, build_forbidden, build_transfer
 from ._multi import MULTI_CATEGORIES, build_multi
 from ._hard import WORDINGS, Wording, family_wording, intent_builders, vague_opening, worded_forbidden, worded_transfer
+from ._worded import extra_builders
 from .wording import WordingError, load_family
 from .tasks import Action, EvaluationCriteria, Task, UserInstructions, UserScenario, save_tasks
 
-__all__ = ["CATEGORIES", "FAMILY_STYLE", "STYLES", "style_wording", "GenerationError", "generate_suite", "user_split"]
+__all__ = ["CATEGORIES", "EXTRA_CATEGORIES", "FAMILY_STYLE", "STYLES", "style_wording", "GenerationError",
+           "generate_suite", "user_split"]
 
 CATEGORIES: tuple[str, ...] = (
     "cancel", "modify_address", "modify_payment", "modify_items", "return", "exchange",
     "multi_intent", "forbidden", "transfer",
 )
+
+# Categories a suite has only when asked for by name (``categories=``), so that suites made without them stay
+# byte-identical: account_address (the account's default address, not an order's).
+EXTRA_CATEGORIES: tuple[str, ...] = tuple(EXTRA_BUILDERS)
 
 # hard: wording and shapes the training data never uses (see _hard); fresh: the same shapes in a second set
 # of sentences that no development looked at.
@@ -125,8 +133,9 @@ def _draft(category: str, db: dict[str, Any], user: dict[str, Any], rng: random.
     builders = INTENT_BUILDERS if wording is None else intent_builders(wording)
     if category in MULTI_CATEGORIES:
         return build_multi(category, db, user, rng, builders, wording)
-    if category in builders:
-        intent = builders[category](db, user, rng)
+    extra = EXTRA_BUILDERS if wording is None else extra_builders(wording)
+    if category in builders or category in extra:
+        intent = (builders.get(category) or extra[category])(db, user, rng)
         return None if intent is None else Draft([intent], f"The user wants to {category.replace('_', ' ')}.")
     if category == "multi_intent":
         first, second = rng.sample(sorted(builders), 2)
@@ -201,9 +210,10 @@ def _executes(base: RetailStore, task: Task, user_id: str) -> bool:
 
 def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], n: int,
                    seed: int = 0, eval_fraction: float = 0.3, style: str = "standard",
-                   multi: bool = False) -> list[Task]:
+                   multi: bool = False, categories: tuple[str, ...] | None = None) -> list[Task]:
     """Write tasks.json, split_tasks.json and user_split.json into ``out_dir``; return the tasks.
-    ``multi``: every task is one of ``MULTI_CATEGORIES`` (``_multi``)."""
+    ``multi``: every task is one of ``MULTI_CATEGORIES`` (``_multi``); ``categories``: the tasks cycle
+    through these instead (any of ``CATEGORIES``, ``MULTI_CATEGORIES``, ``EXTRA_CATEGORIES``)."""
     if style.startswith(FAMILY_STYLE):
         try:
             load_family(style[len(FAMILY_STYLE):])
@@ -217,6 +227,7 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     if not 0.0 <= eval_fraction <= 1.0:
         raise GenerationError(f"eval_fraction={eval_fraction} is outside 0..1",
                               hint="use e.g. 0.3 for 30% eval users")
+    cycle = _categories(categories, style) if categories else MULTI_CATEGORIES if multi else CATEGORIES
     db = _load_db(db_path)
     train_users, eval_users = user_split(db, seed, eval_fraction)
     rng = random.Random(f"suite:{seed}")
@@ -229,8 +240,7 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     splits: dict[str, list[str]] = {"train": [], "test": []}
     try:
         for i in range(n):
-            categories = MULTI_CATEGORIES if multi else CATEGORIES
-            category = categories[i % len(categories)]
+            category = cycle[i % len(cycle)]
             # Test tasks spread evenly: task i is a test task when floor((i+1)f) steps past floor(i f).
             group = "test" if int((i + 1) * eval_fraction) > int(i * eval_fraction) else "train"
             if not groups[group]:
@@ -245,6 +255,19 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
     (out / "user_split.json").write_text(
         json.dumps({"train_users": train_users, "eval_users": eval_users}, indent=2) + "\n", encoding="utf-8")
     return tasks
+
+
+def _categories(categories: tuple[str, ...], style: str) -> tuple[str, ...]:
+    """The asked categories, each known and worded by ``style``; else a ``GenerationError`` naming it."""
+    known = (*CATEGORIES, *MULTI_CATEGORIES, *EXTRA_CATEGORIES)
+    for category in categories:
+        if category not in known:
+            raise GenerationError(f"unknown category {category!r}", hint=f"use some of {', '.join(known)}")
+        wording = style_wording(style)
+        if category in EXTRA_CATEGORIES and wording is not None and category not in extra_builders(wording):
+            raise GenerationError(f"style {style!r} has no sentences for category {category!r}",
+                                  hint="use --style standard or a wording family (family:NAME)")
+    return tuple(categories)
 
 
 def _pick(task_id: str, category: str, db: dict[str, Any], base: RetailStore, pools: dict[str, list[str]],

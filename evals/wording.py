@@ -102,6 +102,8 @@ FIELDS: dict[str, Field] = {
     "bare_payment": _f("ask to change how an order is paid, no details", 6),
     "bare_status": _f("ask about an order's status or tracking, no details", 6),
     "bare_human": _f("ask for a human agent, no reason given ('can I talk to a real person?')", 6),
+    "bare_user_address": _f("ask to change the address on the account (not one order's), no address given yet", 6,
+                            field_optional=True),
     # requests about one item, said loosely (a problem, then the wish), no order named
     "loose_exchange": _f("exchange {item} (received) for another variant, said loosely ('the {item} is too small, "
                          "can I get a bigger one?')", 6, "item"),

@@ -18,6 +18,7 @@ REQUEST_WORDS = {
     "exchange": ("exchange", "swap"),
     "modify_items": ("modify the items", "change the item", "change it to", "different color", "instead of the"),
     "modify_address": ("address", "ship it to", "deliver"),
+    "account_address": ("default address", "address on file", "account address", "address on my account"),
     "modify_payment": ("pay with", "payment", "charge"),
     "transfer": ("human", "person", "manager", "agent", "representative", "supervisor"),
     "status": ("status", "where is", "tracking"),
@@ -33,6 +34,7 @@ _ADDRESS = re.compile(r"(?P<address1>\d+ [A-Za-z ]+?(?:St|Street|Ave|Avenue|Rd|R
                       r"(?:,? (?P<address2>(?:Suite|Apt|Unit) \w+))?, (?:[a-z ]+ )?(?P<city>[A-Z][A-Za-z]*(?: [A-Z][A-Za-z]*)*),? "
                       r"(?P<state>[A-Z]{2}) "
                       r"(?P<zip>\d{5})(?:, (?P<country>USA))?")
+_ORDER_ADDRESS = ("ship it to", "deliver", "shipping address", "order #", "the order")
 _REASONS = {"no longer needed": ("no longer need", "don't need", "not needed"),
             "ordered by mistake": ("mistake", "by accident")}
 _LASTING = ("from now on", "going forward", "in future", "always")  # a lasting preference (choice "remember")
@@ -79,6 +81,8 @@ class KeywordReader:
             return self.readings[text]
         low = text.lower()
         requests = {c: (0.9 if any(w in low for w in words) else 0.01) for c, words in REQUEST_WORDS.items()}
+        if requests["account_address"] > 0.5 and not any(w in low for w in _ORDER_ADDRESS):
+            requests["modify_address"] = 0.01  # "my default address": the account's alone
         yes = bool(_YES.match(text))
         no = not yes and bool(_NO.match(text))
         answer = {"yes": 0.99 if yes else 0.005, "no": 0.9 if no else 0.005}

@@ -200,6 +200,8 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         known = lasting
     update["open_requests"] = known + [r for r in asked if r not in known]
     update["asked"] = asked
+    if asked:  # the customer has said what they need: policy.ask_for_request is never asked after it
+        update["request_asked"] = True
     update["said"] = [*(working.get("said") or []), text]
     update["slots"] = [*(working.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
     update["asks"] = [*(working.get("asks") or []), list(asked)]

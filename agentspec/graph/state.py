@@ -31,7 +31,7 @@ value written.
   ``choose`` with the toolkit's question for an argument the words leave open), ``cannot`` (the
   tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason).
 - ``request_asked``: the graph has asked what the user needs (``policy.ask_for_request``), at most
-  once per conversation.
+  once per conversation, or the user has already said a request (then it is never asked).
 - ``failed_calls``: fingerprints of the calls whose observation was an error, since the last successful
   write, across turns: the store has not changed, so the same call would fail the same way again.
 - ``declined``: fingerprints of the stated writes the user answered no to, since the
@@ -104,7 +104,7 @@ class AgentState(TypedDict, total=False):
     failed_calls: list[str]  # fingerprints of calls that failed since the last successful write
     declined: list[str]  # fingerprints of stated writes the user said no to, since the last settle
     asked_arguments: list[str]  # "tool/argument" the graph asked the user to choose, since the last settle
-    request_asked: bool  # policy.ask_for_request was said (once per conversation)
+    request_asked: bool  # policy.ask_for_request was said, or a request was (it is asked at most once)
     recalled: dict[str, Any] | None  # the turn's recalled memories and passages (graph.recall), keyed by (user, turn)
     noted: int  # user messages graph.recall has read for what to keep (memory.remember_said)
     answers: list[str]  # this turn's answers to questions asked beside a task: the turn's reply starts with them

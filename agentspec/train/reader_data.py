@@ -5,7 +5,9 @@ writes them to ``OUT/reader.jsonl`` with counts in ``OUT/reader_meta.json``. Eve
 a family's templates filled with real values of a *training* user (``user_split(db, 0, 0.3)[0]``), so
 its labels are known by construction, never guessed from its words:
 
-- ``requests``: the classes of the request templates used (``REQUEST_CLASS``), sorted; [] for none;
+- ``requests``: the classes of the request templates used (``REQUEST_CLASS``), sorted; [] for none (an
+  order's shipping address is ``modify_address``, the account's default address ``account_address``:
+  different writes, so the reader tells them apart);
 - ``answer``: "yes" / "no" only for the ``yes`` (or ``yes_restated``) / ``no`` field said alone, else
   "neutral" for small talk, else "other" (``resembles_yes``: a yes word that is no yes, among them);
 - ``spans``: ``[start, end, tag]`` over the final text (after noise) for every inserted name, zip and
@@ -76,22 +78,22 @@ class ReaderDataError(AgentSpecError):
 # Per class, its fields said in full and their weights: the plain request most of the time.
 _CLASS_FIELDS = {
     "cancel": {"cancel": 6, "forbidden_cancel": 1, "forbidden_foreign": 1},
-    "modify_address": {"address": 5, "user_address": 2, "forbidden_address": 1},
+    "modify_address": {"address": 5, "forbidden_address": 1}, "account_address": {"user_address": 1},
     "modify_payment": {"payment": 1}, "modify_items": {"modify": 1}, "exchange": {"exchange": 1},
     "return": {"returns": 3, "forbidden_return": 1}, "status": {"status": 1}, "transfer": {"transfers": 1},
     "product": {"product_question": 1},
 }
 _BARE = {"cancel": "bare_cancel", "modify_address": "bare_address", "modify_payment": "bare_payment",
          "modify_items": "bare_modify", "exchange": "bare_exchange", "return": "bare_return",
-         "status": "bare_status", "transfer": "bare_human"}
+         "status": "bare_status", "transfer": "bare_human", "account_address": "bare_user_address"}
 _LOOSE = {"exchange": {"loose_exchange": 1, "brief_exchange": 1}, "return": {"loose_return": 1},
           "modify_items": {"loose_modify": 1, "brief_modify": 1}}
 _STYLES = {"full": 6, "bare": 3, "loose": 1}  # how a request inside a larger message is said
 REQUEST_CLASS = {field: cls for table in (_CLASS_FIELDS, _LOOSE) for cls, fields in table.items() for field in fields} \
     | {field: cls for cls, field in _BARE.items()}
 REASONS = {"reason_not_needed": "no longer needed", "reason_by_mistake": "ordered by mistake"}
-_NEGATES = {"not_cancel": "cancel", "not_return": "return", "not_exchange": "exchange",
-            "not_modify": "modify_items", "not_address": "modify_address"}
+_NEGATES = {"not_cancel": ("cancel",), "not_return": ("return",), "not_exchange": ("exchange",),
+            "not_modify": ("modify_items",), "not_address": ("modify_address", "account_address")}
 _FORGOTTEN = ("my email address", "my order id", "the order number", "the email on my account", "my zip code",
               "my order number", "which email I used")
 
@@ -216,7 +218,7 @@ def _request(family: Family, rng: random.Random, store: Store, user: dict[str, A
     style = style or rng.choices(list(_STYLES), list(_STYLES.values()))[0]
     table = {"full": _CLASS_FIELDS, "bare": _BARE, "loose": _LOOSE}[style]
     if not (classes := [c for c in table if c not in exclude and _worded(family, table[c])]):
-        table, classes = _BARE, [c for c in _BARE if c not in exclude]  # every loose class already asked
+        table, classes = _BARE, [c for c in _BARE if c not in exclude and _worded(family, _BARE[c])]  # loose: all asked
     cls = rng.choice(classes)
     fields = {f: w for f, w in (table[cls] if isinstance(table[cls], dict) else {table[cls]: 1}).items()
               if family.has(f)}
@@ -280,7 +282,7 @@ def _negated(f, r, s, u):
     """A negation and a request of another class (``_NEGATED_STYLES``), the negation first (70%) or last."""
     field = r.choice(tuple(_NEGATES))
     style = r.choices(list(_NEGATED_STYLES), list(_NEGATED_STYLES.values()))[0]
-    negation, said = act(f, field, r), _request(f, r, s, u, exclude=(_NEGATES[field],), style=style)
+    negation, said = act(f, field, r), _request(f, r, s, u, exclude=_NEGATES[field], style=style)
     return _then(r, negation, said) if r.random() < 0.7 else _then(r, said, negation)
 
 

@@ -45,6 +45,9 @@ def test_a_name_given_with_its_zip_is_read_part_by_part(reader):
     ("I want to return an item", "return"), ("I'd like to talk to a human", "transfer"),
     ("what's the tracking number for my order?", "status"),
     ("I don't want to cancel anything. exchange the earbuds for the blue ones", "exchange"),
+    # an order's shipping address and the account's default address are different writes
+    ("Could you change the address you have on file for me to 9 Harbor St, Newport RI 02840?", "account_address"),
+    ("please send my order #W2345678 to 40 Pearl St, Boulder CO 80302 instead", "modify_address"),
 ])
 def test_requests_in_words_no_family_wrote(reader, text, wanted):
     r, u = reader

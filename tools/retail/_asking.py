@@ -4,8 +4,9 @@ Contract: ``ask_targets(db, name, arguments, argument, user)`` is the question f
 needs and the customer has not named, or None:
 
 - ``order_id`` of a cancel, an order's address or payment change: which order, with the items of
-  the customer's pending orders ("Which order would you like to cancel? Your pending order #W1
-  holds: Grill (electric, portable)."); None when they have none;
+  the customer's orders the write takes (a cancel: pending; an address or payment change: pending,
+  items modified or not) ("Which order would you like to cancel? Your pending order #W1 holds: Grill
+  (electric, portable)."); None when they have none;
 - ``order_id`` or ``item_ids`` of a return, an exchange or an item modification: which items, with
   the items of the orders they could be (the order the words gave, else the customer's delivered
   orders for a return or an exchange, their pending ones for a modification: "Which items would you
@@ -31,19 +32,20 @@ __all__ = ["ask_targets"]
 
 _SHOWN = 6
 # The orders whose items a write takes, and its question.
-_ITEM_WRITES = {"return_delivered_order_items": ("delivered", "Which items would you like to return?"),
-                "exchange_delivered_order_items": ("delivered", "Which items would you like to exchange?"),
-                "modify_pending_order_items": ("pending", "Which items would you like to change?")}
-_ORDER_WRITES = {"cancel_pending_order": "Which order would you like to cancel?",
-                 "modify_pending_order_address": "Which order's shipping address would you like to change?",
-                 "modify_pending_order_payment": "Which order's payment method would you like to change?"}
+_PENDING, _MODIFIED = ("pending",), ("pending", "pending (item modified)")
+_ITEM_WRITES = {"return_delivered_order_items": (("delivered",), "Which items would you like to return?"),
+                "exchange_delivered_order_items": (("delivered",), "Which items would you like to exchange?"),
+                "modify_pending_order_items": (_PENDING, "Which items would you like to change?")}
+_ORDER_WRITES = {"cancel_pending_order": (_PENDING, "Which order would you like to cancel?"),
+                 "modify_pending_order_address": (_MODIFIED, "Which order's shipping address would you like to change?"),
+                 "modify_pending_order_payment": (_MODIFIED, "Which order's payment method would you like to change?")}
 
 
 def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument: str,
                 user: str | None) -> str | None:
     """The question for the order or items of write ``name`` (module docstring); None for anything else."""
     if argument == "order_id" and name in _ORDER_WRITES:
-        return _which(db, "pending", _ORDER_WRITES[name], arguments, user)
+        return _which(db, *_ORDER_WRITES[name], arguments, user)
     if argument in ("order_id", "item_ids") and name in _ITEM_WRITES:
         return _which(db, *_ITEM_WRITES[name], arguments, user)
     if argument == "new_item_ids" and name in _ITEM_WRITES and isinstance(arguments.get("item_ids"), list):
@@ -51,15 +53,16 @@ def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument:
     return None
 
 
-def _which(db: Database, status: str, question: str, arguments: Mapping[str, Any], user: str | None) -> str | None:
-    """``question`` with the items of the order the words gave, else of the user's orders of ``status``."""
+def _which(db: Database, statuses: tuple[str, ...], question: str, arguments: Mapping[str, Any],
+           user: str | None) -> str | None:
+    """``question`` with the items of the order the words gave, else of the user's orders of ``statuses``."""
     given = arguments.get("order_id")
     if isinstance(given, str):
         orders = [(given, db.get("orders", given))]
     else:
         owner = db.get("users", user) if user else None
         orders = [(o, db.get("orders", o)) for o in (owner or {}).get("orders") or []]
-        orders = [(o, order) for o, order in orders if order and order.get("status") == status]
+        orders = [(o, order) for o, order in orders if order and order.get("status") in statuses]
     orders = [(o, order) for o, order in orders if order and order.get("items")]
     if not orders:
         return None
@@ -68,7 +71,7 @@ def _which(db: Database, status: str, question: str, arguments: Mapping[str, Any
         described = ", ".join(_item(i) for i in order["items"])
         return f"{question} Your {order.get('status')} order {order_id} holds: {described}."
     listed = "; ".join(f"{o}: {', '.join(str(i.get('name')) for i in order['items'])}" for o, order in orders)
-    return f"{question} Your {status} orders: {listed}."
+    return f"{question} Your {statuses[0]} orders: {listed}."
 
 
 def _item(item: Mapping[str, Any]) -> str:

@@ -269,10 +269,10 @@ SHOP_COUNTRY = "USA"
 _ZIP = re.compile(r"\d{5}")  # the country's zip codes: a span of another shape the reader tagged is none
 
 
-def _known_states(db: Database) -> set[str]:
-    """The states of every address the store holds (customers' and orders')."""
-    found = {str((user.get("address") or {}).get("state", "")) for _, user in db.items("users")}
-    found |= {str((order.get("address") or {}).get("state", "")) for _, order in db.items("orders")}
+def _known(db: Database, line: str) -> set[str]:
+    """The values of address line ``line`` over every address the store holds (customers' and orders')."""
+    found = {str((user.get("address") or {}).get(line, "")) for _, user in db.items("users")}
+    found |= {str((order.get("address") or {}).get(line, "")) for _, order in db.items("orders")}
     return found - {""}
 
 
@@ -282,17 +282,20 @@ def _address_line(db: Database, slots: list[dict[str, list[str]]], candidates: l
     ``address1``; every line from that message, so a zip given for identity elsewhere is no address's):
     the line's own slot; no second line, ""; no country, the shop's. None before any address. A city
     span that is a state of the store's addresses ("Houston, TX" read as two cities) is the state; of
-    the zip spans, those of a zip code's shape."""
+    the zip spans, those of a zip code's shape; a country span no address of the store has ("state" of
+    "state TX" read as one) is none."""
     address = next((s for s in reversed(slots) if s.get("address1")), None)
     if address is None or argument is None:
         return None
     if argument == "zip" and any(_ZIP.fullmatch(z) for z in address.get("zip", [])):
         address = {**address, "zip": [z for z in address["zip"] if _ZIP.fullmatch(z)]}  # "... after that": no zip
     if argument in ("city", "state") and not address.get("state") and len(address.get("city", [])) > 1:
-        states = _known_states(db)
+        states = _known(db, "state")
         cities = [c for c in address["city"] if c not in states]
         address = {**address, "city": cities or address["city"],
                    "state": [c for c in address["city"] if c in states][-1:]}
+    if argument == "country" and address.get("country"):
+        address = {**address, "country": [c for c in address["country"] if c in _known(db, "country")]}
     if address.get(argument):
         return [address[argument][-1]]
     if argument == "address2":

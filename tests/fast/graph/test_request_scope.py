@@ -137,7 +137,7 @@ def test_a_request_made_before_authentication_is_acted_on_after_it(spec, scripte
         turn = s.send("My email is alice@example.com")
         assert turn.reply.startswith("I'm about to cancel order #W0000002 (reason: ordered by mistake)")
         assert [e["outcome"] for e in s.trace() if e["kind"] == "graph"] == ["identity", "determined", "confirm"]
-        assert not s.state.get("request_asked")
+        assert s.state["request_asked"]  # a request was said: the question for one is never asked
 
 
 def test_the_baselines_have_no_scope(scripted, shop_db):
@@ -258,3 +258,17 @@ def test_requests_that_scope_the_same_tools_are_read_together(spec, scripted, sh
     with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
         s.send(unsure)
         assert s.state["open_requests"] == []
+
+
+def test_a_customer_whose_request_is_served_is_not_asked_what_they_need(spec, scripted, shop_db):
+    # No order id was ever typed: the order was described. Once a request was said, the question for
+    # one is never the graph's answer ("Thanks, that's all." got "How can I help you today?").
+    scripted.enqueue(AUTH, reply("You're welcome, have a nice day!"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("alice@example.com here. Please cancel my order with the Mug, I no longer need it.")
+        assert s.state["pending"]["calls"][0]["name"] == "cancel_pending_order"
+        s.send("yes")
+        assert s.state["open_requests"] == [] and s.state["request_asked"]
+        turn = s.send("Thanks, that's all.")
+        assert turn.reply == "You're welcome, have a nice day!"
+        assert "ask" not in [e["outcome"] for e in s.trace() if e["kind"] == "graph"]

@@ -44,3 +44,15 @@ def test_nothing_to_ask_about_is_none(store):
     assert store.ask("exchange_delivered_order_items", {}, "item_ids", user="nobody_9") is None
     assert store.ask("cancel_pending_order", {"order_id": "#W1"}, "reason", user="alice_1") is None
     assert store.ask("get_order_details", {}, "order_id", user="alice_1") is None
+
+
+def test_an_orders_address_may_change_after_its_items_did_its_cancel_may_not(store):
+    # After an item modification the order is "pending (item modified)": its address and payment still
+    # change (the writes take it), a cancel no longer does, so only the former questions list it.
+    store.invoke("modify_pending_order_items", {"order_id": "#W1", "item_ids": ["1001"], "new_item_ids": ["1002"],
+                                                "payment_method_id": "credit_card_1"})
+    assert "item modified" in store.invoke("get_order_details", {"order_id": "#W1"})
+    assert store.ask("modify_pending_order_address", {}, "order_id", user="alice_1") == (
+        "Which order's shipping address would you like to change? Your pending (item modified) order #W1 holds: "
+        "T-Shirt (red, M), Mug (white).")
+    assert store.ask("cancel_pending_order", {}, "order_id", user="alice_1") is None

@@ -350,6 +350,15 @@ def test_a_city_span_that_is_a_state_of_the_stores_addresses_is_the_state(tau2):
     assert line == {"city": ["Houston"], "state": ["TX"], "zip": ["77209"]}
 
 
+def test_a_country_span_no_address_of_the_store_has_is_none_and_the_shops_country_is_taken(tau2):
+    # "...; city Austin; state TX; zip 78786": the reader tagged the word "state" as the country.
+    slots = [{"address1": ["928 Elm Avenue"], "city": ["Austin"], "state": ["TX"], "zip": ["78786"],
+              "country": ["state"]}]
+    assert tau2.mentions("dictated", ["..."], ["USA"], argument="country", slots=slots) == ["USA"]
+    said = [{**slots[0], "country": ["USA"]}]
+    assert tau2.mentions("dictated", ["..."], ["USA"], argument="country", slots=said) == ["USA"]
+
+
 def test_a_products_whole_name_outweighs_its_last_word_and_a_zip_has_a_zips_shape(tau2):
     # mason_lopez_8519 (tau2 db): an Electric Kettle in #W7752859, a Tea Kettle in #W9892169.
     seen = {"user": ["mason_lopez_8519"]}

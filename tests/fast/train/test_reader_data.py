@@ -20,11 +20,11 @@ from agentspec.train.cli import train_group
 from agentspec.train.reader_data import (REQUEST_CLASS, TAGS, ReaderDataError, generate_reader_examples,
                                          write_reader_data)
 
-CLASSES = {"cancel", "modify_address", "modify_payment", "modify_items", "exchange", "return", "status", "transfer",
+CLASSES = {"cancel", "modify_address", "account_address", "modify_payment", "modify_items", "exchange", "return", "status", "transfer",
            "product"}
 BARE = {"bare_cancel": "cancel", "bare_return": "return", "bare_exchange": "exchange", "bare_modify": "modify_items",
         "bare_address": "modify_address", "bare_payment": "modify_payment", "bare_status": "status",
-        "bare_human": "transfer"}
+        "bare_human": "transfer", "bare_user_address": "account_address"}
 LOOSE = {"loose_exchange": "exchange", "loose_return": "return", "loose_modify": "modify_items",
          "brief_exchange": "exchange", "brief_modify": "modify_items"}
 N = 1920  # a multiple of the six training families
@@ -191,6 +191,18 @@ def test_labels_follow_the_fields_used(examples):
     assert polite and all(ex["requests"] == [] for ex in polite if not set(ex["acts"]) & set(REQUEST_CLASS))
 
 
+def test_an_orders_address_and_the_accounts_address_are_two_requests(examples):
+    """An order's shipping address and the account's default address are written by different tools: the
+    reader learns them apart, and a negated address change stands beside neither."""
+    assert REQUEST_CLASS["address"] == REQUEST_CLASS["bare_address"] == "modify_address"
+    assert REQUEST_CLASS["user_address"] == "account_address"
+    said = {cls: [ex for ex in examples if [a for a in ex["acts"] if a in REQUEST_CLASS] == [field]]
+            for field, cls in (("address", "modify_address"), ("user_address", "account_address"))}
+    assert all(said.values()) and all(ex["requests"] == [cls] for cls, exs in said.items() for ex in exs)
+    negated = [ex for ex in examples if "not_address" in ex["acts"]]
+    assert negated and not any({"modify_address", "account_address"} & set(ex["requests"]) for ex in negated)
+
+
 def test_a_lasting_preference_is_labelled_to_remember_and_a_mere_mention_is_not(examples):
     kept = [ex for ex in examples if ex["choices"]["remember"] == "payment_method"]
     assert kept and all("prefer_payment" in ex["acts"] for ex in kept)
@@ -212,7 +224,7 @@ def test_a_family_without_the_optional_fields_gives_no_such_examples(db_path, tm
 
     data = yaml.safe_load((Path(str(files("agentspec.evals"))) / "wordings" / "alder.yaml").read_text())
     for field in ("prefer_payment", "mention_payment", "not_prefer_payment", "yes_restated", "resembles_yes",
-                  "brief_exchange", "brief_modify"):
+                  "brief_exchange", "brief_modify", "bare_user_address"):
         data.pop(field)
     path = tmp_path / "plain.yaml"
     path.write_text(yaml.safe_dump(data))
@@ -221,7 +233,8 @@ def test_a_family_without_the_optional_fields_gives_no_such_examples(db_path, tm
     rows = generate_reader_examples(_db(db_path), [plain], 600, seed=1)
     assert all(ex["choices"]["remember"] == "none" for ex in rows)
     used = {a for ex in rows for a in ex["acts"]}
-    assert not {"prefer_payment", "mention_payment", "yes_restated", "resembles_yes", "brief_exchange"} & used
+    assert not {"prefer_payment", "mention_payment", "yes_restated", "resembles_yes", "brief_exchange",
+                "bare_user_address"} & used
     assert {"loose_exchange", "loose_modify"} <= used  # the classes are still said loosely, by the other fields
     data["prefer_payment"] = ["always {method}"]  # present: its minimum holds
     path.write_text(yaml.safe_dump(data))

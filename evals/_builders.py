@@ -125,32 +125,36 @@ def modify_address(db, user, rng) -> Intent | None:
         return None
     order = rng.choice(pending)
     ref, known = _order_ref(db, user, order, rng)
-    # A real address from the db (another user's), so it looks like one a customer would give.
-    donor = db["users"][rng.choice(sorted(db["users"]))]["address"]
-    if donor == order["address"]:
+    found = _new_address(db, rng, order["address"])
+    if found is None:
         return None
-    line2 = f", {donor['address2']}" if donor["address2"] else ""
-    where = f"{donor['address1']}{line2}, {donor['city']}, {donor['state']} {donor['zip']}, {donor['country']}"
+    lines, where = found
     request = rng.choice([f"I need to change the shipping address of my {ref} to {where}.",
                           f"Please ship my {ref} to {where} instead."])
-    args = {"order_id": order["order_id"], **{k: donor[k] for k in
-                                              ("address1", "address2", "city", "state", "country", "zip")}}
-    return Intent(request, _reads(order) + [("modify_pending_order_address", args)],
+    return Intent(request, _reads(order) + [("modify_pending_order_address", {"order_id": order["order_id"], **lines})],
                   [order["order_id"]], order_known=known, order_ref=ref)
 
 
 def account_address(db, user, rng) -> Intent | None:
     """The account's default address changed to another user's real address (no order is touched)."""
+    found = _new_address(db, rng, user["address"])
+    if found is None:
+        return None
+    lines, where = found
+    request = rng.choice([f"Please change the default address on my account to {where}.",
+                          f"I have moved: update the address on my profile to {where}."])
+    return Intent(request, [("modify_user_address", {"user_id": user["user_id"], **lines})])
+
+
+def _new_address(db, rng, old: dict[str, str]) -> tuple[dict[str, str], str] | None:
+    """A real address from the db (another user's, so it looks like one a customer would give) unlike
+    ``old``: its lines and the address dictated in one line; None when it is ``old``."""
     donor = db["users"][rng.choice(sorted(db["users"]))]["address"]
-    if donor == user["address"]:
+    if donor == old:
         return None
     line2 = f", {donor['address2']}" if donor["address2"] else ""
     where = f"{donor['address1']}{line2}, {donor['city']}, {donor['state']} {donor['zip']}, {donor['country']}"
-    request = rng.choice([f"Please change the default address on my account to {where}.",
-                          f"I have moved: update the address on my profile to {where}."])
-    args = {"user_id": user["user_id"], **{k: donor[k] for k in
-                                           ("address1", "address2", "city", "state", "country", "zip")}}
-    return Intent(request, [("modify_user_address", args)])
+    return {k: donor[k] for k in ("address1", "address2", "city", "state", "country", "zip")}, where
 
 
 def modify_payment(db, user, rng) -> Intent | None:

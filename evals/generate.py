@@ -260,11 +260,12 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
 def _categories(categories: tuple[str, ...], style: str) -> tuple[str, ...]:
     """The asked categories, each known and worded by ``style``; else a ``GenerationError`` naming it."""
     known = (*CATEGORIES, *MULTI_CATEGORIES, *EXTRA_CATEGORIES)
+    wording = style_wording(style)
+    worded = EXTRA_CATEGORIES if wording is None else tuple(extra_builders(wording))
     for category in categories:
         if category not in known:
             raise GenerationError(f"unknown category {category!r}", hint=f"use some of {', '.join(known)}")
-        wording = style_wording(style)
-        if category in EXTRA_CATEGORIES and wording is not None and category not in extra_builders(wording):
+        if category in EXTRA_CATEGORIES and category not in worded:
             raise GenerationError(f"style {style!r} has no sentences for category {category!r}",
                                   hint="use --style standard or a wording family (family:NAME)")
     return tuple(categories)

@@ -295,7 +295,8 @@ def _address_line(db: Database, slots: list[dict[str, list[str]]], candidates: l
         address = {**address, "city": cities or address["city"],
                    "state": [c for c in address["city"] if c in states][-1:]}
     if argument == "country" and address.get("country"):
-        address = {**address, "country": [c for c in address["country"] if c in _known(db, "country")]}
+        countries = _known(db, "country")
+        address = {**address, "country": [c for c in address["country"] if c in countries]}
     if address.get(argument):
         return [address[argument][-1]]
     if argument == "address2":

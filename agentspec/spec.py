@@ -89,6 +89,9 @@ class UnderstandingSpec(_Strict):
     yes_threshold: float = Field(0.9, gt=0, le=1, description="A stated write runs only on a yes this probable; "
                                  "a less certain reading is no confirmation (the write is stated again).")
     no_threshold: float = Field(0.6, gt=0, le=1, description="A no this probable declines the stated write.")
+    neutral_threshold: float = Field(0.9, gt=0, le=1, description="A message that asks for nothing, gives nothing "
+                                     "and reads this probably as neither yes nor no (thanks, goodbye) is a "
+                                     "closing: messages.closing answers it where the graph has no step of its own.")
     choices: dict[str, str] = Field(default_factory=dict, description="Enumerated tool argument -> the reader's "
                                     "choice head whose labels are its values (a cancel reason).")
     choice_threshold: float = Field(0.6, gt=0, le=1, description="A choice counts at this probability.")
@@ -184,6 +187,11 @@ class MessagesSpec(_Strict):
     remembered: str | None = Field(None, description="Said when a verified user's words were kept for later "
                                    "(memory.remember_said) and they asked for nothing else; {memory} is what was "
                                    "kept. Unset: the model replies.")
+    answered: str | None = Field(None, description="Ends a turn the graph answered from the store (understanding."
+                                 "questions); {answer} is the toolkit's summaries. Unset: the summaries alone.")
+    closing: str | None = Field(None, description="Said to a verified user whose message is a closing "
+                                "(understanding.neutral_threshold: thanks, goodbye) when the graph has no step of its "
+                                "own, instead of a model step that would guess a request. Unset: the model replies.")
 
 
 class LimitsSpec(_Strict):

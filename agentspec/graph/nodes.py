@@ -248,6 +248,8 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         return _reply_update(state, state.get("reply") or "", "graph", "reported")
     if stop == "ask":
         return _reply_update(state, str(messages.request_question), "graph", "ask")
+    if stop == "closing":
+        return _reply_update(state, str(messages.closing), "graph", "closing")
     if stop in ("remembered", "answered", "choose"):
         return _reply_update(state, state.get("reply") or "", "graph", stop)
     if stop == "declined":

@@ -23,7 +23,11 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
    describe one record: its lookup, then ``stop: answered`` with the toolkit's ``summary`` of it, or,
    beside an open task, that summary kept for the turn's reply and the task's steps planned
    (``graph.questions``; taken before the read and write steps 3-4);
-6. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
+6. ``stop: closing``: none of the above, and the verified user's message is a closing: it asks for
+   nothing, gives nothing (no slot, no choice) and the reader's answer head reads it as neutral at
+   ``understanding.neutral_threshold`` ("thanks, that's all", "bye"): ``messages.closing`` answers
+   it, where a small model would guess a request and act on it (open requests stay open);
+7. nothing: ``route_plan`` sends the turn to the model (``nodes.decide``).
 
 A step made here goes through the guard like the model's: nothing runs without the user's yes.
 """
@@ -40,6 +44,7 @@ from agentspec.graph.questions import answer_step, answered
 from agentspec.graph.reading import settle
 from agentspec.graph.state import AgentState, CallDict
 from agentspec.graph.writing import asked_tools, write_step
+from agentspec.routing.reader import Reading
 
 __all__ = ["plan", "route_plan"]
 
@@ -48,6 +53,25 @@ _MAX_READS = 3  # described records the graph reads itself before any write of t
 
 def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """The graph's own step, if the state decides one (module docstring)."""
+    update = _own_step(state, deps)
+    if update.get("step") is None and not update.get("stop") and _closing(state, deps):
+        return {**update, "stop": "closing"}
+    return update
+
+
+def _closing(state: AgentState, deps: AgentDeps) -> bool:
+    """Whether the turn's message is a verified user's closing (module docstring, 6)."""
+    understanding = deps.spec.understanding
+    if understanding is None or not deps.spec.messages.closing or state.get("user_id") is None:
+        return False
+    reading = Reading.from_dict(state.get("reading") or {})
+    chose = any(reading.chosen(head, understanding.choice_threshold) for head in set(understanding.choices.values()))
+    return (not state.get("asked") and not reading.slots and not chose
+            and reading.answer.get("neutral", 0.0) >= understanding.neutral_threshold)
+
+
+def _own_step(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
+    """Steps 0-5 of the module docstring."""
     policy, user = deps.spec.policy, state.get("user_id")
     turn, steps = state.get("turn", 0), state.get("steps", 0)
     recalled = state.get("recalled") or {}
@@ -69,7 +93,7 @@ def plan(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         if update.get("stop"):
             return update
         seen = {**state, **update, "trace": [*(state.get("trace") or []), *update["trace"]]}
-        rest = plan(seen, deps)  # a task is open beside the question: its steps follow
+        rest = _own_step(seen, deps)  # a task is open beside the question: its steps follow
         return {**update, **rest, "trace": [*update["trace"], *rest.get("trace", [])]}
     if question_read is not None and _runs(deps, state, question_read):
         entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [question_read], "outcome": "determined"}

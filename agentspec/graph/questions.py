@@ -7,19 +7,22 @@ answers each; the toolkit's ``summary`` hook says what such a record shows a cus
 Contract: ``answer_step(state, deps, allowed) -> (call, reply)``, asked by ``planning.plan`` on every
 step of a verified user's turn:
 
-- ``(None, None)`` unless an open request is a question and the words since the latest message that
-  asked for anything (``narrowing.words_for``) describe exactly one record that some offered
-  one-identifier lookup among the question's tools reads (``AgentDeps.mentioned``: "my order with
-  the boots", an order id written out), or, when they describe none, the record of that kind the
-  last call of the turn before took (a lookup, a write stated, run or refused): "what's the status
-  of it?" is about the order just talked about;
-- ``(call, None)``: that lookup, when it has not run in this turn: the graph's own step, ruled on by
+- ``(None, None)`` unless an open request is a question whose words, since the latest message that
+  asked for anything (``narrowing.words_for``), describe exactly one record that some offered
+  one-identifier lookup among that question's tools reads (``AgentDeps.mentioned``: "my order with
+  the boots", an order id written out), or, when they describe none for any open question, the
+  record of that kind the last call of the turn before took (a lookup, a write stated, run or
+  refused): "what's the status of it?" is about the order just talked about. Each open question is
+  answered with its own record ("how much did I pay for the smart watch?" may ask about the order
+  and the product both); a question whose words describe several records leaves the turn to the
+  model, one that describes none is left out when another has its record;
+- ``(call, None)``: such a lookup, when it has not run in this turn: the graph's own step, ruled on by
   the guard like any call (another customer's record is refused there);
-- ``(None, reply)`` once it ran: the toolkit's ``summary`` of that call (without one the model answers
-  from the observation: ``(None, None)``).
+- ``(None, reply)`` once they all ran: the toolkit's ``summary`` of each, one after the other (without
+  one for each the model answers from the observations: ``(None, None)``).
 
 ``answered(state, deps, reply)`` is the state update that closes the question with that reply: it
-ends the turn when no task is open (a request ``understanding.requests`` gives tools); beside an open
+ends the turn (in ``messages.answered``, when the spec has it) when no task is open (a request ``understanding.requests`` gives tools); beside an open
 task ("where is it, and cancel it if it has not shipped") the reply waits in ``answers`` and the turn
 goes on to the task's steps: the turn's reply, whoever ends it, starts with it (``nodes``). Nothing here
 reads words itself: the reader and the toolkit's hooks do.
@@ -91,20 +94,38 @@ def _ran_this_turn(state: AgentState, call: CallDict) -> bool:
                for entry in state.get("trace") or [])
 
 
-def answer_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, str | None]:
-    """The read that answers an open question, or the answer once it ran (module docstring)."""
+def _records(state: AgentState, deps: AgentDeps, allowed: Narrowed, questions: list[str]) -> list[CallDict] | None:
+    """The lookup of each open question's one record (module docstring), in question order without
+    repeats; None when some question's words describe several."""
     understanding = deps.spec.understanding
+    assert understanding is not None
+    described = [_described(state, deps, allowed, set(understanding.questions[q])) for q in questions]
+    if not any(described):
+        described = [_just_used(state, deps, allowed, set(understanding.questions[q])) for q in questions]
+    if any(len(calls) > 1 for calls in described):
+        return None  # several records: the model asks or reads
+    unique: dict[str, CallDict] = {}
+    for calls in described:
+        for call in calls:
+            unique.setdefault(call_fingerprint(call), call)
+    return list(unique.values())
+
+
+def answer_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> tuple[CallDict | None, str | None]:
+    """The next read that answers the open questions, or the answer once they all ran (module docstring)."""
     questions = open_questions(state, deps)
-    if understanding is None or not questions or state.get("user_id") is None:
+    if not questions or state.get("user_id") is None:
         return None, None
-    tools = {tool for question in questions for tool in understanding.questions[question]}
-    calls = _described(state, deps, allowed, tools) or _just_used(state, deps, allowed, tools)
-    if len(calls) != 1:
-        return None, None  # no record or several: the model asks or reads
-    (call,) = calls
-    if not _ran_this_turn(state, call):
-        return call, None
-    return None, deps.summary(call)
+    calls = _records(state, deps, allowed, questions)
+    if not calls:
+        return None, None
+    for call in calls:
+        if not _ran_this_turn(state, call):
+            return call, None
+    summaries = [deps.summary(call) for call in calls]
+    if any(summary is None for summary in summaries):
+        return None, None
+    return None, " ".join(str(summary) for summary in summaries)
 
 
 def answered(state: AgentState, deps: AgentDeps, reply: str) -> dict[str, Any]:
@@ -115,4 +136,5 @@ def answered(state: AgentState, deps: AgentDeps, reply: str) -> dict[str, Any]:
     if understanding is not None and any(understanding.requests.get(r) for r in settled["open_requests"]):
         entry = {"turn": state.get("turn", 0), "kind": "graph", "output": reply, "outcome": "answered beside"}
         return {"answers": [*(state.get("answers") or []), reply], "trace": [entry], **settled}
-    return {"step": None, "stop": "answered", "reply": reply, **settled}
+    template = deps.spec.messages.answered
+    return {"step": None, "stop": "answered", "reply": template.format(answer=reply) if template else reply, **settled}

@@ -118,4 +118,4 @@ def summarize_read(db: Database, name: str, arguments: Mapping[str, Any]) -> str
         summary = _order(db, order_id)
     if name == "get_product_details" and isinstance(product_id, str):
         summary = _product(db, product_id)
-    return None if summary is None else f"{summary} Is there anything else I can help you with?"
+    return summary

@@ -19,6 +19,11 @@ def summary(shop_db, order_id: str) -> str:
     return RetailStore.from_json(shop_db).summary("get_order_details", {"order_id": order_id})
 
 
+def answered(spec, shop_db, order_id: str) -> str:
+    """The reply of a turn the graph answered: the order's summary in ``messages.answered``."""
+    return spec.messages.answered.format(answer=summary(shop_db, order_id))
+
+
 def graph_outcomes(entries) -> list[str]:
     return [e["outcome"] for e in entries if e["kind"] == "graph"]
 
@@ -33,7 +38,7 @@ def test_a_question_before_verification_waits_for_the_identity_then_is_answered_
         second = s.send("sure, alice@example.com")
         assert s.state["user_id"] == "alice_smith_1001"
         assert [c["name"] for c in second.tool_calls] == ["find_user_id_by_email", "get_order_details"]
-        assert second.reply == summary(shop_db, "#W0000001")
+        assert second.reply == answered(spec, shop_db, "#W0000001")
         assert "delivered" in second.reply and "T-Shirt" in second.reply and "$20.00" in second.reply
         assert graph_outcomes(second.entries) == ["determined", "answered"]
         assert len(scripted.calls) == 2  # the answer needed no model step
@@ -47,7 +52,7 @@ def test_a_verified_customer_asking_about_an_order_by_its_product_hears_that_ord
         s.send("hi, alice@example.com")
         turn = s.send(question)
         assert [c["arguments"] for c in turn.tool_calls] == [{"order_id": "#W0000002"}]
-        assert turn.reply == summary(shop_db, "#W0000002")
+        assert turn.reply == answered(spec, shop_db, "#W0000002")
         assert "$5.25 paid with the gift card gift_card_1000002" in turn.reply
         assert len(scripted.calls) == 1  # only the identity lookup was the model's
         s.send("thanks, that's all")  # the answered question does not linger
@@ -86,7 +91,7 @@ def test_a_question_naming_no_record_is_about_the_one_just_read(spec, scripted, 
     with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
         assert s.send(cancel).reply.startswith("I can't do that: Non-pending order cannot be cancelled")
         turn = s.send(question)
-        assert turn.reply == summary(shop_db, "#W0000001") and len(scripted.calls) == 1
+        assert turn.reply == answered(spec, shop_db, "#W0000001") and len(scripted.calls) == 1
         assert graph_outcomes(turn.entries) == ["determined", "answered"]
 
 
@@ -149,3 +154,39 @@ def test_a_question_about_a_product_no_lookup_has_listed_is_answered_from_the_ca
         assert turn.reply.startswith("Mug: 2 versions, 2 available now (color white, black). "
                                      "Available versions cost $5.25 to $6.75.")
         assert graph_outcomes(turn.entries) == ["determined", "answered"] and len(scripted.calls) == 1
+
+
+def test_two_open_questions_are_each_answered_with_their_own_record(spec, scripted, shop_db):
+    # "how much did I pay for the mug?" reads as a product question and an order question both: each is
+    # answered with the record its words describe (the product; the order holding it), most probable
+    # first, in one reply; the model is never asked (before, two records left the turn to the model).
+    question = "how much did I pay for the mug?"
+    scripted.enqueue(AUTH, reply("Glad to help."))
+    spec = product_spec(spec)
+    with AgentSession(spec, model=scripted, data=shop_db,
+                      reader=read_as(question, requests={"product": 0.75, "status": 0.7})) as s:
+        s.send("hi, alice@example.com")
+        turn = s.send(question)
+        assert [(c["name"], c["arguments"]) for c in turn.tool_calls] == [
+            ("get_product_details", {"product_id": MUG}), ("get_order_details", {"order_id": "#W0000002"})]
+        store = RetailStore.from_json(shop_db)
+        both = store.summary("get_product_details", {"product_id": MUG}) + " " + summary(shop_db, "#W0000002")
+        assert turn.reply == spec.messages.answered.format(answer=both)
+        assert "$5.25 paid with the gift card" in turn.reply and turn.reply.count("anything else") == 1
+        assert graph_outcomes(turn.entries) == ["determined", "determined", "answered"]
+        assert len(scripted.calls) == 1 and s.state["open_requests"] == []
+
+
+def test_a_question_whose_words_describe_several_records_leaves_both_questions_to_the_model(spec, scripted, shop_db):
+    # Both of alice's orders are named: the order question has two records, so no answer is guessed for
+    # either question; the turn goes to the model.
+    question = "what did I pay for the mug, and what's in #W0000001 and #W0000002?"
+    scripted.enqueue(AUTH)
+    with AgentSession(product_spec(spec), model=scripted, data=shop_db,
+                      reader=read_as(question, requests={"product": 0.8, "status": 0.8})) as s:
+        s.send("hi, alice@example.com")
+        scripted.enqueue(reply("Let me look at both orders."), reply("Let me look at both orders."),
+                         reply("Let me look at both orders."))
+        turn = s.send(question)
+        assert turn.tool_calls == [] and "answered" not in graph_outcomes(turn.entries)
+        assert [e["kind"] for e in turn.entries].count("decide") >= 1

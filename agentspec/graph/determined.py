@@ -21,7 +21,10 @@ What keeps this from writing what the user did not ask for:
   the one whose dry run passes (the store checks that each new item is a variant of the old one in
   its place), when exactly one does.
 - Free text, an argument the words leave open (several values), or an argument nothing resolves:
-  not determined.
+  not determined. But an argument that takes one record, for which the words name a few ("my grill
+  order" where two orders hold a Grill), is tried with each: the one whose dry run passes is meant,
+  when exactly one does (the delivered order's address cannot change, the pending one's can); when
+  several pass, the customer is asked which (``choice``); when all are refused alike, that refusal.
 - Two writes that both pass (the order's address and the profile's, for "can the order with the
   Tablet be delivered to ..."): the one with more arguments the words name, when one has; and none
   while a write with more of them is not callable yet (no order seen: the model reads first).
@@ -103,7 +106,7 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         found = _determined_arguments(tool, kinds, said, seen, grounding, mentioned, looked_up)
         if found is None:
             continue
-        arguments, open_argument = found
+        arguments, open_argument, named = found
         given = {name: value for name, value in arguments.items() if name != open_argument}
         paired = [{"name": tool.name, "arguments": p} for p in _pairings(given)]
         if open_argument is None:
@@ -111,14 +114,16 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         else:  # one candidate per value of the open argument, the arguments in the tool's order
             groups += [(open_argument, [{"name": tool.name,
                                          "arguments": {name: c["arguments"].get(name, value) for name in arguments}}
-                                        for value in arguments[open_argument]]) for c in paired]
+                                        for value in arguments[open_argument]], named) for c in paired]
     # "Can the order with the Tablet be delivered to 187 Broadway ...": the order's address and the
     # profile's are both given; the write with more arguments the words name (the order too) is meant,
     # whether or not it can be done (a processed order's address is refused, not swapped for the
     # profile's). Before the order is seen, the profile's address is all there is: wait for the read.
     by_name = {t.name: _named_count(t, kinds) for t in tools}
-    # An argument left open names nothing: a write the words give in full outranks those.
-    most = max((by_name[c["name"]] for c in calls or [group[0] for _, group in groups]), default=0)
+    # An argument left open names nothing: a write the words give in full, or whose one open argument
+    # they name several records for, outranks those.
+    named_groups = [group[0] for _, group, named in groups if named]
+    most = max((by_name[c["name"]] for c in [*calls, *named_groups] or [g[0] for _, g, _ in groups]), default=0)
     if any(by_name[t.name] > most for t in unseen):
         return Determined()
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
@@ -130,18 +135,24 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     if passing or any(error is None for _, (_, error) in verdicts):
         return Determined()
     refused = [(c, str(error)) for c, (_, error) in verdicts]
-    choices = []
-    for argument, group in ((a, g) for a, g in groups if by_name[g[0]["name"]] == most):
+    choices, meant = [], []
+    for argument, group, named in ((a, g, n) for a, g, n in groups if by_name[g[0]["name"]] == most):
         judged = [(c, judge(c)) for c in group]
-        if stateable := [c for c, (ok, _) in judged if ok]:
+        stateable = [c for c, (ok, _) in judged if ok]
+        if named and len(stateable) == 1:
+            meant += stateable  # "my grill order": of the two orders with a Grill, the one it can be done for
+            continue
+        if stateable:
             choices.append((argument, stateable))
             continue
         errors = {error for _, (_, error) in judged}
         if len(errors) != 1 or None in errors:
             return Determined()  # refused for different reasons, or declined: the model hears the customer
         refused.append((group[0], str(errors.pop())))
-    if choices:
-        return Determined(choice=choices[0]) if len(choices) == 1 and not verdicts else Determined()
+    if meant or choices:
+        if len(meant) == 1 and not choices and not verdicts:
+            return Determined(call=meant[0])
+        return Determined(choice=choices[0]) if len(choices) == 1 and not meant and not verdicts else Determined()
     return Determined(refused=refused)
 
 
@@ -152,17 +163,19 @@ def _named_count(tool: Tool, kinds: list[str]) -> int:
 
 def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: Mapping[str, list[str]],
                           grounding: Grounding, mentioned: Callable[..., list[str]],
-                          looked_up: Collection[str]) -> tuple[dict[str, Any], str | None] | None:
-    """The arguments the words give ``tool``, and the one argument they leave open, if any (its value
-    there: the offered values, at most ``_MAX_OPEN``: a followed kind, not ``looked_up``, the words name
-    nothing of); None when they leave more open, or anything else."""
+                          looked_up: Collection[str]) -> tuple[dict[str, Any], str | None, bool] | None:
+    """The arguments the words give ``tool``, the one argument they leave open, if any, and whether the
+    words named its values. Its value there is a list: the offered values, at most ``_MAX_OPEN``, of a
+    followed kind, not ``looked_up``, the words name nothing of; or the few (at most ``_MAX_OPEN``) records
+    the words name for one argument that takes one ("my grill order" where two orders hold a Grill).
+    None when they leave more open, or anything else."""
     offered = grounded_parameters(tool, grounding)  # the grammar's view: values seen, less those barred
     if offered is None:
         return None
     properties: dict[str, Any] = tool.parameters.get("properties", {})
     lists = sum(1 for schema in properties.values() if isinstance(schema, dict) and schema.get("type") == "array")
     arguments: dict[str, Any] = {}
-    open_argument = None
+    open_argument, named = None, False
     for argument, schema in properties.items():
         allowed = offered.get("properties", {}).get(argument)
         if not isinstance(schema, dict) or not isinstance(allowed, dict):
@@ -178,10 +191,13 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             return None  # free text: the model writes it
         if not values and kind in kinds and kind not in looked_up and not is_list and open_argument is None \
                 and 0 < len(offered_values) <= _MAX_OPEN:
-            arguments[argument], open_argument = list(offered_values), argument
+            arguments[argument], open_argument, named = list(offered_values), argument, False
             continue
         if not values or not set(values) <= set(offered_values):
             return None
+        if not is_list and kind in kinds and open_argument is None and 1 < len(values) <= _MAX_OPEN:
+            arguments[argument], open_argument, named = list(dict.fromkeys(values)), argument, True
+            continue
         # Several ids only from the customer's words (the items they described), never "every one seen";
         # in a tool of two lists, as many in each (``_pairings`` orders the second).
         if is_list and (len(values) == 1 or (kind in kinds and lists <= 2 and len(values) <= _MAX_PAIRED)):
@@ -190,7 +206,7 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             arguments[argument] = values[0]
         else:
             return None
-    return arguments, open_argument
+    return arguments, open_argument, named
 
 
 def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:

@@ -60,3 +60,22 @@ def test_a_package_sent_elsewhere_is_an_orders_address_asked_which_and_the_accou
         order = json.loads(store.invoke("get_order_details", {"order_id": PENDING}))
         user = json.loads(store.invoke("get_user_details", {"user_id": "ethan_nguyen_7565"}))
     assert _address(order) == OFFICE and _address(user) == home
+
+
+def test_of_two_orders_with_the_named_product_the_address_changes_on_the_one_that_can_take_it(spec, shared_data):
+    # Sofia Hernandez has a Grill in a pending order and in a delivered one; "my grill order" is the
+    # pending one, whose address can change: stated for it, not refused for the delivered one (nor an
+    # item change made up by the model, as before), with an exchange of hers still open beside it.
+    db = shared_data / "tau2-retail" / "db.json"
+    new = {"address1": "100 Pine Rd", "city": "Seattle", "state": "WA", "zip": "98101"}
+    with RetailStore.from_json(db) as base, base.copy() as store:
+        with AgentSession(spec, toolkits={"retail": store}, seed=0) as session:
+            session.send("hi, i'm Sofia Hernandez, zip 98193")
+            stated = session.send("could the grill I ordered go to 100 Pine Rd, Seattle, WA 98101 instead of my "
+                                  "home address?").reply
+            pending = session.state["pending"]
+            assert pending and pending["calls"][0]["name"] == "modify_pending_order_address", stated
+            assert pending["calls"][0]["arguments"]["order_id"] == "#W3561391"
+            session.send("yes please")
+        order = json.loads(store.invoke("get_order_details", {"order_id": "#W3561391"}))
+    assert {k: order["address"][k] for k in new} == new

@@ -61,3 +61,18 @@ def test_a_question_about_a_product_is_answered_from_the_catalogue(spec, shared_
             assert [(c["name"], c["arguments"]) for c in turn.tool_calls] == [
                 ("get_product_details", {"product_id": "8310926033"})]
             assert not session.state.get("pending")
+
+
+def test_a_question_read_as_about_the_product_and_the_order_is_answered_with_both(spec, shared_data):
+    # "how much did I pay for the smart watch?" reads as a product question and an order question: each
+    # is answered with its own record (the catalogue's Smart Watch, the order holding hers) in one reply,
+    # where the model used to be left two records and asked the customer to say it again. Her thanks
+    # then ends the conversation with the spec's closing, not a guessed request.
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as base, base.copy() as store:
+        with AgentSession(spec, toolkits={"retail": store}, seed=0) as session:
+            session.send("hi, how much did I pay for the smart watch?")
+            answer = session.send("my email is amelia.nguyen6010@example.com").reply
+            assert "#W7898533" in answer and "$339.85 paid with PayPal" in answer
+            assert answer.count("Is there anything else") == 1 and session.state["open_requests"] == []
+            closing = session.send("Thanks, that's all.")
+            assert closing.reply == spec.messages.closing and closing.tool_calls == []

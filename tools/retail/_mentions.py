@@ -38,8 +38,10 @@ the ids the texts spell out). Customers rarely type ids:
   a product names it before anything listed it);
 - a **name**, and its **zip**, by a customer of the store whose name and zip code the texts give (``_names``);
 - a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
-  "credit card" or the card's brand ("my Visa"), of the seen ones and those of the users seen (so a
-  method named before the profile was read is that user's).
+  "credit card", a "card" that is no gift card (unless its last four digits are none of theirs), or
+  the card's brand ("my Visa"), of the seen ones and those of the users seen (so a method named
+  before the profile was read is that user's). A write takes one: the latest message that names
+  any says which ("to my PayPal", refused, then "ok, the original card then").
 
 An empty list means the texts name nothing of that kind: the graph then leaves the choice open, so a
 phrasing this module does not know never strands the user. Matching is on whole words, case-folded.
@@ -60,6 +62,7 @@ __all__ = ["mentioned"]
 
 _GIFT = re.compile(r"\bgift[\s-]?cards?\b")
 _CARD = re.compile(r"\b(?:credit|debit)[\s-]?cards?\b")
+_ANY_CARD = re.compile(r"(?<!gift )(?<!gift-)\bcards?\b")  # a card that is no gift card
 
 
 def _says(text: str, phrase: str) -> bool:
@@ -244,7 +247,9 @@ def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str
         return by_digits
     cards = [c for c in candidates if methods.get(c, {}).get("source") == "credit_card"]
     brands = [c for c in cards if _says(text, str(methods[c].get("brand", "")).lower())]
-    named = set(brands or (cards if _CARD.search(text) else []))
+    # "the card" names the cards, unless it gives last four digits none of them has
+    said_card = _CARD.search(text) or (not digits and _ANY_CARD.search(text))
+    named = set(brands or (cards if said_card else []))
     if "paypal" in text:
         named |= {c for c in candidates if methods.get(c, {}).get("source") == "paypal"}
     if _GIFT.search(text):
@@ -384,8 +389,9 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         return None
     if kind == "order":
         return _orders(db, text, _with_users(db, list(candidates), seen or {}, "orders"))
-    if kind == "payment_method":
-        return _payment_methods(db, text, _with_users(db, list(candidates), seen or {}, "payment_methods"))
+    if kind == "payment_method":  # one choice: the latest message that names a method says it
+        methods = _with_users(db, list(candidates), seen or {}, "payment_methods")
+        return next((named for said in reversed(texts) if (named := _payment_methods(db, said.lower(), methods))), [])
     if kind == "item" and argument == "new_item_ids" and orders:
         return _new_items(db, text, list(candidates), orders, texts[-1].lower() if len(texts) > 1 else "")
     if kind == "item" and argument == "item_ids" and orders:

@@ -6,8 +6,15 @@ available"): that version (its product and options) is not available, and the av
 of the product closest to it (the most options in common, at most ``_SHOWN``, cheapest first; never
 the item the customer already has), each with its price, and a question which one they would like.
 ``keeps_request`` is True then, so the request stays open for the answer ("the waterproof ones then").
-When no other version is available it says so, and the request is settled. None for any other error
-or tool: the graph then says the store's error.
+When no other version is available it says so, and the request is settled.
+
+A write refused for its payment method (a refund to a method that is neither the order's original one
+nor a gift card, a payment change to the method the order already has, a gift card whose balance
+does not cover it) is answered with why, in the customer's terms, and the customer's methods that
+can take it (``_statements.payment_choices``, less the refused one) and a question which one;
+``keeps_request`` then, so the answer ("the card then") completes the request; with no such method
+it says so and the request is settled. None for any other error or tool: the graph then says the
+store's error.
 
 Not here: which variant the words asked for (``_variants``), the dry run itself (``store.check``).
 """
@@ -20,6 +27,7 @@ from typing import Any
 from agentspec.hooks import Explained
 
 from ._reads import product_of_item
+from ._statements import either, payment_choices
 from ._sqlite import Database
 from ._summaries import _money
 
@@ -52,8 +60,31 @@ def _closest(variants: Mapping[str, Any], asked: Mapping[str, Any], excluded: se
     return sorted(chosen, key=lambda v: float(v.get("price") or 0))[:_SHOWN]
 
 
+# The store's refusals of a payment method, and why in the customer's terms.
+_PAYMENT_REFUSALS = {
+    "Payment method should be the original payment method":
+        "A refund can only go to the order's original payment method or to a gift card",
+    "The new payment method should be different from the current one": "The order is already paid that way",
+    "Insufficient gift card balance": "That gift card's balance does not cover it",
+}
+
+
+def _payment_refusal(db: Database, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
+    """Why the payment method was refused and which of the customer's can take it (module docstring)."""
+    why = next((said for refusal, said in _PAYMENT_REFUSALS.items() if refusal in error), None)
+    if why is None:
+        return None
+    choices = payment_choices(db, name, arguments, exclude=arguments.get("payment_method_id"))
+    if not choices:
+        return Explained(f"{why}, and no other payment method of yours can take it. "
+                         "Is there anything else I can help you with?")
+    return Explained(f"{why}. Which payment method would you like instead: {either(choices)}?", keeps_request=True)
+
+
 def explain_refusal(db: Database, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
     """The customer's words for write ``name(**arguments)`` refused with ``error`` (module docstring)."""
+    if (paid := _payment_refusal(db, name, arguments, error or "")) is not None:
+        return paid
     found = _UNAVAILABLE.search(error or "")
     if name not in _ITEM_WRITES or found is None:
         return None

@@ -22,7 +22,7 @@ from typing import Any
 from ._reads import product_of_item
 from ._sqlite import Database
 
-__all__ = ["ask_argument", "describe_call", "report_call"]
+__all__ = ["ask_argument", "describe_call", "either", "payment_choices", "report_call"]
 
 
 def _address(a: Mapping[str, Any]) -> str:
@@ -162,24 +162,36 @@ def report_call(db: Database, name: str, arguments: Mapping[str, Any]) -> str | 
 # What the payment method of each write pays for.
 _PAYS_FOR = {"exchange_delivered_order_items": "pay or receive the price difference of the exchange",
              "modify_pending_order_items": "pay or receive the price difference of the new items",
-             "return_delivered_order_items": "receive the refund"}
+             "return_delivered_order_items": "receive the refund",
+             "modify_pending_order_payment": "pay for the order"}
 
 
-def _either(choices: list[str]) -> str:
+def either(choices: list[str]) -> str:
+    """"a", "a or b", "a, b or c"."""
     return choices[0] if len(choices) == 1 else f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def payment_choices(db: Database, name: str, arguments: Mapping[str, Any], exclude: Any = None) -> list[str]:
+    """The customer's payment methods that can take write ``name``'s payment, as a customer knows them
+    (a return's refund: the order's original method or a gift card; a payment change: not the method
+    the order has now), less ``exclude``; [] for a write that takes none."""
+    if name not in _PAYS_FOR:
+        return []
+    names = _Names(db, arguments)
+    methods: dict[str, Any] = dict((names.owner or {}).get("payment_methods") or {})
+    order = db.get("orders", str(arguments.get("order_id"))) or {}
+    first = {p.get("payment_method_id") for p in (order.get("payment_history") or [])[:1]}
+    if name == "return_delivered_order_items":
+        methods = {k: m for k, m in methods.items() if k in first or m.get("source") == "gift_card"}
+    if name == "modify_pending_order_payment":
+        methods = {k: m for k, m in methods.items() if k not in first}
+    return [names.payment(k) for k in methods if k != exclude]
 
 
 def ask_argument(db: Database, name: str, arguments: Mapping[str, Any], argument: str) -> str | None:
     """The question for a write's payment method the customer has not named: their methods that can
-    take it (a return's refund: the order's original method or a gift card); None for anything else."""
-    if argument != "payment_method_id" or name not in _PAYS_FOR:
+    take it (``payment_choices``); None for anything else."""
+    if argument != "payment_method_id":
         return None
-    names = _Names(db, arguments)
-    methods: dict[str, Any] = dict((names.owner or {}).get("payment_methods") or {})
-    if name == "return_delivered_order_items":
-        order = db.get("orders", str(arguments.get("order_id"))) or {}
-        original = {p.get("payment_method_id") for p in (order.get("payment_history") or [])[:1]}
-        methods = {k: m for k, m in methods.items() if k in original or m.get("source") == "gift_card"}
-    if not methods:
-        return None
-    return f"Which payment method should {_PAYS_FOR[name]}: {_either([names.payment(m) for m in methods])}?"
+    choices = payment_choices(db, name, arguments)
+    return f"Which payment method should {_PAYS_FOR[name]}: {either(choices)}?" if choices else None

@@ -416,13 +416,16 @@ def test_a_write_on_an_order_described_but_not_yet_read_waits_for_its_lookup(spe
         assert [e["outcome"] for e in entries[1:]] == ["choose"]
 
 
-def test_a_few_orders_the_words_describe_are_each_read_before_the_model_is_asked(spec, scripted, shared_data):
+def test_a_few_orders_the_words_describe_are_each_read_then_the_customer_is_asked_which(spec, scripted, shared_data):
     # mason_lopez_8519 (tau2 db) has a Tea Kettle in one pending order and an Electric Kettle in the other:
-    # "the Kettle" describes both, and the graph reads both itself before any write of the cancel.
+    # "the Kettle" describes both, and the graph reads both itself before any write of the cancel. Both
+    # can be cancelled: the customer is asked which, with both listed (the model is not asked to guess).
     text = "My email is mason.lopez8921@example.com. Please cancel my order with the Kettle, I ordered it by mistake."
-    scripted.enqueue(call("find_user_id_by_email", email="mason.lopez8921@example.com"), reply("Which of the two?"))
+    scripted.enqueue(call("find_user_id_by_email", email="mason.lopez8921@example.com"))
     with AgentSession(spec, model=scripted, data=shared_data / "tau2-retail" / "db.json") as s:
-        assert s.send(text).reply == "Which of the two?"
+        assert s.send(text).reply == ("Which order would you like to cancel? Your pending orders: #W7752859: "
+                                      "Electric Kettle; #W9892169: Cycling Helmet, Tea Kettle.")
+        assert len(scripted.calls) == 1
         reads = [e["calls"][0] for e in s.trace() if e.get("outcome") == "determined"]
         assert reads == [{"name": "get_order_details", "arguments": {"order_id": "#W7752859"}},
                          {"name": "get_order_details", "arguments": {"order_id": "#W9892169"}}]
@@ -455,3 +458,19 @@ def test_an_order_the_words_do_not_name_is_never_taken_for_the_one_seen(spec, sc
         turn = s.send("ok. please cancel my order, I ordered it by mistake")
         assert turn.reply == "Which order would you like to cancel?"
         assert ("graph", "refused") not in _steps(s)
+
+
+def test_of_two_orders_the_words_describe_the_one_the_write_can_be_done_for_is_meant(spec, scripted, shop_db):
+    # Both of alice's orders hold a product called Mug here; only #W0000002 is pending. "my mug order"'s
+    # address change is stated for it, not refused for the delivered one nor left to the model.
+    db = json.loads(shop_db.read_text())
+    db["orders"]["#W0000001"]["items"].append(db["orders"]["#W0000002"]["items"][0])
+    shop_db.write_text(json.dumps(db))
+    text = "alice@example.com here. Please ship my mug order to 9 Elm St, Springfield, IL 62704 instead."
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(text, requests={"modify_address": 0.95})) as s:
+        turn = s.send(text)
+        pending = s.state["pending"]
+        assert pending and pending["calls"][0]["name"] == "modify_pending_order_address", turn.reply
+        assert pending["calls"][0]["arguments"]["order_id"] == "#W0000002"
+        assert len(scripted.calls) == 1  # the identity lookup only

@@ -53,6 +53,8 @@ def test_orders_by_id_else_by_the_products_in_them(store, texts, expected):
     ("the card ending in 1111", ["credit_card_1"]),  # the last four digits name one card
     ("from my gift-card to paypal", ["gift_card_1", "paypal_1"]),
     ("refund to the original payment method", []),
+    ("ok, the original card is fine", ["credit_card_1"]),  # a card that is no gift card
+    ("my gift card please", ["gift_card_1"]),
     ("my zip code is 10001", []),  # four digits inside a longer number are not a card's
 ])
 def test_payment_methods_by_kind_brand_or_last_four(store, text, expected):
@@ -379,3 +381,12 @@ def test_a_value_that_holds_its_options_name_is_read_bare(tau2):
             "Actually, I'd much prefer one preferably in basic and Brand B, please.")
     tool, seen = "modify_pending_order_items", {"order": ["#W2047423"]}
     assert tau2.mentions("item", [text], [], argument="new_item_ids", seen=seen, tool=tool) == ["6254646215"]
+
+
+@pytest.mark.parametrize("texts, expected", [
+    (["refund it to my PayPal", "oh okay, the card then"], ["credit_card_1"]),  # refused, then another chosen
+    (["refund it to my PayPal", "yes please go ahead"], ["paypal_1"]),  # a message naming none changes nothing
+    (["use my Visa", "hmm, actually the gift card"], ["gift_card_1"]),
+])
+def test_a_payment_method_is_the_one_the_latest_message_naming_any_says(store, texts, expected):
+    assert store.mentions("payment_method", texts, METHODS, argument="payment_method_id") == expected

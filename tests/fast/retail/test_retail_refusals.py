@@ -37,6 +37,29 @@ def test_a_version_out_of_stock_is_explained_with_the_closest_available_ones(sto
         "material: synthetic, waterproof: no ($241.96). Would you like one of these instead?")
 
 
+def test_a_refund_to_a_method_that_cannot_take_it_is_explained_with_those_that_can(store):
+    # liam paid the boots with PayPal and has a Visa, no gift card: the Visa cannot take the refund.
+    call = {"order_id": BOOTS_ORDER, "item_ids": ["5676696062"], "payment_method_id": "credit_card_3261838"}
+    error = store.check("return_delivered_order_items", call)
+    assert error == "Error: Payment method should be the original payment method"
+    explained = store.explain("return_delivered_order_items", call, error)
+    assert explained.keeps_request  # the customer's answer completes the return
+    assert explained.text == ("A refund can only go to the order's original payment method or to a gift card. "
+                              "Which payment method would you like instead: PayPal (paypal_3650980)?")
+
+
+def test_a_payment_change_to_the_method_the_order_has_lists_the_others(store):
+    call = {"order_id": "#W3043531", "payment_method_id": "paypal_6661566"}  # james_martin_1500 paid with PayPal
+    error = store.check("modify_pending_order_payment", call)
+    explained = store.explain("modify_pending_order_payment", call, error)
+    assert explained.keeps_request and explained.text.startswith("The order is already paid that way. Which payment "
+                                                                 "method would you like instead: the ")
+    assert "credit_card_6932154" in explained.text and "credit_card_7083997" in explained.text
+    assert "paypal_6661566" not in explained.text
+    question = store.ask("modify_pending_order_payment", {"order_id": "#W3043531"}, "payment_method_id")
+    assert question.startswith("Which payment method should pay for the order: ") and "paypal" not in question
+
+
 def test_other_refusals_and_other_tools_have_no_words_of_the_toolkit(store):
     assert store.explain("cancel_pending_order", {"order_id": BOOTS_ORDER, "reason": "no longer needed"},
                          "Error: Non-pending order cannot be cancelled") is None

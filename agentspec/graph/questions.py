@@ -21,11 +21,12 @@ step of a verified user's turn:
 - ``(None, reply)`` once they all ran: the toolkit's ``summary`` of each, one after the other (without
   one for each the model answers from the observations: ``(None, None)``).
 
-``answered(state, deps, reply)`` is the state update that closes the question with that reply: it
-ends the turn (in ``messages.answered``, when the spec has it) when no task is open (a request ``understanding.requests`` gives tools); beside an open
-task ("where is it, and cancel it if it has not shipped") the reply waits in ``answers`` and the turn
-goes on to the task's steps: the turn's reply, whoever ends it, starts with it (``nodes``). Nothing here
-reads words itself: the reader and the toolkit's hooks do.
+``answered(state, deps, reply)`` is the state update that closes the questions with that reply: it
+ends the turn (in ``messages.answered``, when the spec has it) when no task is open (a request
+``understanding.requests`` gives tools); beside an open task ("where is it, and cancel it if it has
+not shipped") the reply waits in ``answers`` and the turn goes on to the task's steps: the turn's
+reply, whoever ends it, starts with it (``nodes``). Nothing here reads words itself: the reader and
+the toolkit's hooks do.
 """
 from __future__ import annotations
 

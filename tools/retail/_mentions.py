@@ -37,11 +37,9 @@ the ids the texts spell out). Customers rarely type ids:
 - a **product** by its name ("the Backpack"), of the seen ones and the whole catalogue (a question about
   a product names it before anything listed it);
 - a **name**, and its **zip**, by a customer of the store whose name and zip code the texts give (``_names``);
-- a **payment method** by the last four digits of a card, else by its kind: "PayPal", "gift card",
-  "credit card", a "card" that is no gift card (unless its last four digits are none of theirs), or
-  the card's brand ("my Visa"), of the seen ones and those of the users seen (so a method named
-  before the profile was read is that user's). A write takes one: the latest message that names
-  any says which ("to my PayPal", refused, then "ok, the original card then").
+- a **payment method** by a card's last four digits, else by kind ("PayPal", "gift card", a "card" with
+  no last four digits none has) or brand ("my Visa"), of the seen ones and the seen users' (so before
+  the profile is read); the latest message naming any says which ("PayPal", refused, "the card then").
 
 An empty list means the texts name nothing of that kind: the graph then leaves the choice open, so a
 phrasing this module does not know never strands the user. Matching is on whole words, case-folded.
@@ -247,9 +245,7 @@ def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str
         return by_digits
     cards = [c for c in candidates if methods.get(c, {}).get("source") == "credit_card"]
     brands = [c for c in cards if _says(text, str(methods[c].get("brand", "")).lower())]
-    # "the card" names the cards, unless it gives last four digits none of them has
-    said_card = _CARD.search(text) or (not digits and _ANY_CARD.search(text))
-    named = set(brands or (cards if said_card else []))
+    named = set(brands or (cards if _CARD.search(text) or (not digits and _ANY_CARD.search(text)) else []))
     if "paypal" in text:
         named |= {c for c in candidates if methods.get(c, {}).get("source") == "paypal"}
     if _GIFT.search(text):

@@ -68,12 +68,17 @@ def _says(text: str, phrase: str) -> bool:
     return re.search(rf"(?<![\w-]){re.escape(phrase)}s?(?![\w-])", text) is not None
 
 
-def _product_said(text: str, name: str) -> bool:
+def _product_said(text: str, name: str, others: Iterable[str] = ()) -> bool:
     """A product named in ``text`` (both lower-case): its whole name, or its last word alone when that
     is four letters or more ("the keyboard" for the Mechanical Keyboard, "the earbuds", "my shirt" for
-    the T-Shirt; not "set")."""
+    the T-Shirt; not "set"), outside the whole names of ``others`` ("the Action Camera" is no Digital Camera)."""
     head = re.split(r"[\s-]", name)[-1]
-    return bool(name) and (_says(text, name) or (len(head) >= 4 and _says(text, head)))
+    if not name or _says(text, name):
+        return bool(name)
+    for other in others:
+        if other and other != name:
+            text = re.sub(rf"(?<![\w-]){re.escape(other)}s?(?![\w-])", " ", text)
+    return len(head) >= 4 and _says(text, head)
 
 
 def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
@@ -162,9 +167,10 @@ def _items(db: Database, text: str, candidates: list[str], best_items: bool = Fa
            each_product: bool = False) -> list[str]:
     products = _products(db, candidates)
     # Named outside an order's product list, when any is; else named anywhere ("my order with the Lamp").
-    outside = _outside_order_names(text, {name for name, _ in products.values() if name})
-    named = [c for c in candidates if c in products and _product_said(outside, products[c][0])] or \
-        [c for c in candidates if c in products and _product_said(text, products[c][0])]
+    names = {name for name, _ in products.values() if name}
+    outside = _outside_order_names(text, names)
+    named = [c for c in candidates if c in products and _product_said(outside, products[c][0], names)] or \
+        [c for c in candidates if c in products and _product_said(text, products[c][0], names)]
     # How well the texts describe each named product: the most option values of one of its items
     # (``_says_option``). A product named only in passing ("my order with the Bicycle, Grill and
     # Headphones") or matching one stray colour scores below half of the best-described one and is
@@ -224,8 +230,8 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     in_orders = _order_items(db, text, orders)
     names = {str(i.get("name", "")).lower() for i in in_orders} - {""}
     outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
-    named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower())] or \
-        [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower())]
+    named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower(), names)] or \
+        [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower(), names)]
     # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone.
     new = _each_changed(db, text, named) or changed_variants(db, text, named) or \
         (changed_variants(db, latest, named) if latest else [])
@@ -393,7 +399,8 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind == "item" and argument == "item_ids" and orders:
         order_items = _order_items(db, text, orders)
         in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in order_items))
-        named = [i for i in order_items if _product_said(text, str(i.get("name", "")).lower())]
+        names = {str(i.get("name", "")).lower() for i in order_items}
+        named = [i for i in order_items if _product_said(text, str(i.get("name", "")).lower(), names)]
         each = bool(_each_changed(db, text, named))
         if tool in CHANGING_TOOLS:
             in_orders = _the_changed_ones(db, text, order_items, orders)

@@ -390,3 +390,15 @@ def test_a_value_that_holds_its_options_name_is_read_bare(tau2):
 ])
 def test_a_payment_method_is_the_one_the_latest_message_naming_any_says(store, texts, expected):
     assert store.mentions("payment_method", texts, METHODS, argument="payment_method_id") == expected
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("i'd like to send back the action camera from #W2421430, refund to my mastercard", ["1810466394"]),
+    ("return the camera from order #W2421430 please", ["6384525445", "1810466394"]),  # both are cameras
+])
+def test_a_products_last_word_inside_another_products_whole_name_names_only_that_one(tau2, text, expected):
+    # Order #W2421430 (tau2 db) holds an Action Camera and a Digital Camera: "the Action Camera" names
+    # the one; the return had taken the Digital Camera too by the last word "camera".
+    seen = {"order": ["#W2421430"]}
+    assert tau2.mentions("item", [text], [], argument="item_ids", seen=seen,
+                         tool="return_delivered_order_items") == expected

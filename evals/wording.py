@@ -31,6 +31,7 @@ Placeholders (``str.format`` fields; the generator supplies the values):
 """
 from __future__ import annotations
 
+import functools
 import string
 from dataclasses import dataclass
 from importlib.resources import files
@@ -215,13 +216,23 @@ def _problems(data: Any) -> list[str]:
 
 
 def load_family(name_or_path: str | Path) -> Family:
-    """The family named (packaged) or at a path, validated (``WordingError`` lists every problem)."""
+    """The family named (packaged) or at a path, validated (``WordingError`` lists every problem). A file
+    is parsed once per content version (its path, size and modification time): suite generation and
+    the scripted users ask for the same family hundreds of times."""
     path = Path(name_or_path)
     if not path.suffix:
         path = _wordings_dir() / f"{name_or_path}.yaml"
     if not path.is_file():
         raise WordingError(f"no wording family {name_or_path!r} ({path} does not exist)",
                            hint=f"use one of {', '.join(family_names()) or '(none packaged)'} or a YAML path")
+    stat = path.stat()
+    return _parsed(str(path.resolve()), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed(resolved: str, size: int, mtime_ns: int) -> Family:
+    """The family in file ``resolved`` (``size`` and ``mtime_ns`` key the cache, not read here)."""
+    path = Path(resolved)
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (yaml.YAMLError, UnicodeDecodeError) as exc:

@@ -24,7 +24,7 @@ What keeps this from writing what the user did not ask for:
   not determined. But an argument that takes one record, for which the words name a few ("my grill
   order" where two orders hold a Grill), is tried with each: the one whose dry run passes is meant,
   when exactly one does (the delivered order's address cannot change, the pending one's can); when
-  several pass, the customer is asked which (``choice``); when all are refused alike, that refusal.
+  several pass, the customer is asked which (``choice``); when all are refused, the first one's refusal.
 - Two writes that both pass (the order's address and the profile's, for "can the order with the
   Tablet be delivered to ..."): the one with more arguments the words name, when one has; and none
   while a write with more of them is not callable yet (no order seen: the model reads first).
@@ -145,10 +145,10 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         if stateable:
             choices.append((argument, stateable))
             continue
-        errors = {error for _, (_, error) in judged}
-        if len(errors) != 1 or None in errors:
+        errors = [error for _, (_, error) in judged]
+        if None in errors or (len(set(errors)) != 1 and not named):
             return Determined()  # refused for different reasons, or declined: the model hears the customer
-        refused.append((group[0], str(errors.pop())))
+        refused.append((group[0], str(errors[0])))  # the records named: each refused (its id in its error)
     if meant or choices:
         if len(meant) == 1 and not choices and not verdicts:
             return Determined(call=meant[0])

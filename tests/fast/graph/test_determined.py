@@ -474,3 +474,19 @@ def test_of_two_orders_the_words_describe_the_one_the_write_can_be_done_for_is_m
         assert pending and pending["calls"][0]["name"] == "modify_pending_order_address", turn.reply
         assert pending["calls"][0]["arguments"]["order_id"] == "#W0000002"
         assert len(scripted.calls) == 1  # the identity lookup only
+
+
+def test_of_two_orders_the_words_describe_both_refused_alike_the_customer_hears_why(spec, scripted, shop_db):
+    # Both of alice's orders hold a Mug and neither is pending: the address change is refused for both
+    # alike, and the customer hears that refusal (the model is not asked to pick one).
+    db = json.loads(shop_db.read_text())
+    db["orders"]["#W0000001"]["items"].append(db["orders"]["#W0000002"]["items"][0])
+    db["orders"]["#W0000002"]["status"] = "delivered"
+    shop_db.write_text(json.dumps(db))
+    text = "alice@example.com here. Please ship my mug order to 9 Elm St, Springfield, IL 62704 instead."
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(text, requests={"modify_address": 0.95})) as s:
+        turn = s.send(text)
+        assert s.state["pending"] is None
+        assert turn.reply.startswith("I can't do that: Non-pending order cannot be modified"), turn.reply
+        assert len(scripted.calls) == 1  # the identity lookup only

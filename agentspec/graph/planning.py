@@ -41,7 +41,7 @@ from agentspec.graph.determined import determined_handoff
 from agentspec.graph.guard import ruling
 from agentspec.graph.narrowing import Narrowed, narrowed, one_identifier, words_for
 from agentspec.graph.questions import answer_step, answered
-from agentspec.graph.reading import settle
+from agentspec.graph.reading import gives_value, settle
 from agentspec.graph.state import AgentState, CallDict
 from agentspec.graph.writing import asked_tools, write_step
 from agentspec.routing.reader import Reading
@@ -65,8 +65,7 @@ def _closing(state: AgentState, deps: AgentDeps) -> bool:
     if understanding is None or not deps.spec.messages.closing or state.get("user_id") is None:
         return False
     reading = Reading.from_dict(state.get("reading") or {})
-    chose = any(reading.chosen(head, understanding.choice_threshold) for head in set(understanding.choices.values()))
-    return (not state.get("asked") and not reading.slots and not chose
+    return (not state.get("asked") and not gives_value(reading, deps)
             and reading.answer.get("neutral", 0.0) >= understanding.neutral_threshold)
 
 

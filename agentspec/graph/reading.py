@@ -40,7 +40,7 @@ from agentspec.graph.narrowing import words_for
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 from agentspec.routing.reader import Reading
 
-__all__ = ["begin", "route_begin", "settle"]
+__all__ = ["begin", "gives_value", "route_begin", "settle"]
 
 
 def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: bool = False,
@@ -66,6 +66,11 @@ def _chosen(old: dict[str, str] | None, reading: Reading, deps: AgentDeps) -> di
         if label is not None:
             out[head] = label  # the latest message that says one wins: "no, I ordered it by mistake"
     return out
+
+
+def gives_value(reading: Reading, deps: AgentDeps) -> bool:
+    """Whether the message gives a value: a slot, or a choice the spec reads (a cancel reason)."""
+    return bool(reading.slots) or bool(_chosen(None, reading, deps))
 
 
 def _asked(reading: Reading, deps: AgentDeps) -> list[str]:
@@ -184,7 +189,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         update["declined"] = working["declined"]
     asked = _asked(reading, deps)
     said_choices = _chosen(None, reading, deps)
-    gives = bool(reading.slots) or bool(said_choices)
+    gives = gives_value(reading, deps)
     if pending and answer == "no" and not asked and not gives and not _corrects(state, deps, pending["calls"], text, reading):
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
         update.update(stop="declined", trace=trace)

@@ -75,10 +75,12 @@ def _product_said(text: str, name: str, others: Iterable[str] = ()) -> bool:
     head = re.split(r"[\s-]", name)[-1]
     if not name or _says(text, name):
         return bool(name)
+    if len(head) < 4 or not _says(text, head):
+        return False
     for other in others:
         if other and other != name:
             text = re.sub(rf"(?<![\w-]){re.escape(other)}s?(?![\w-])", " ", text)
-    return len(head) >= 4 and _says(text, head)
+    return _says(text, head)
 
 
 def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
@@ -239,12 +241,18 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     return list(dict.fromkeys(new))
 
 
-def _payment_methods(db: Database, text: str, candidates: list[str]) -> list[str]:
+def _methods_of(db: Database, candidates: list[str]) -> dict[str, dict[str, Any]]:
+    """The store's record of each candidate payment method (read from its owner)."""
     methods: dict[str, dict[str, Any]] = {}
     for _, user in db.items("users"):
         for method_id, method in (user.get("payment_methods") or {}).items():
             if method_id in candidates:
                 methods[method_id] = method
+    return methods
+
+
+def _methods_said(text: str, candidates: list[str], methods: dict[str, dict[str, Any]]) -> list[str]:
+    """The candidates ``text`` names (module docstring)."""
     digits = set(re.findall(r"(?<!\d)\d{4}(?!\d)", text))
     by_digits = [c for c in candidates if methods.get(c, {}).get("last_four") in digits]
     if by_digits:
@@ -268,7 +276,7 @@ def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
     return whole or named
 
 
-_BY_KIND = {"order": _orders, "item": _items, "product": _product_ids, "payment_method": _payment_methods}
+_BY_KIND = {"order": _orders, "item": _items, "product": _product_ids}
 
 
 # The shop delivers within one country: an address dictated without one is there (tau2's addresses all are).
@@ -386,14 +394,15 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         if named is not None or kind == "name":
             return named
         return [c for c in candidates if c in text]  # no customer's name goes with it: any zip the words give
+    if kind == "payment_method":  # one choice: the latest message that names a method says it
+        ids = _with_users(db, list(candidates), seen or {}, "payment_methods")
+        methods = _methods_of(db, ids)
+        return next((named for said in reversed(texts) if (named := _methods_said(said.lower(), ids, methods))), [])
     find = _BY_KIND.get(kind)
     if find is None:
         return None
     if kind == "order":
         return _orders(db, text, _with_users(db, list(candidates), seen or {}, "orders"))
-    if kind == "payment_method":  # one choice: the latest message that names a method says it
-        methods = _with_users(db, list(candidates), seen or {}, "payment_methods")
-        return next((named for said in reversed(texts) if (named := _payment_methods(db, said.lower(), methods))), [])
     if kind == "item" and argument == "new_item_ids" and orders:
         return _new_items(db, text, list(candidates), orders, texts[-1].lower() if len(texts) > 1 else "")
     if kind == "item" and argument == "item_ids" and orders:

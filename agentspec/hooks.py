@@ -15,12 +15,14 @@ falls back to something generic and says so in its docstring.
 - ``explain(name, arguments, error) -> Explained | None``: what the customer hears when the dry run
   refuses write ``name(arguments)`` with ``error``: the reason in their terms and, when another choice
   could be done (a version of an item that is not in stock: the closest ones that are), those
-  choices, with ``keeps_request`` True so the request stays open for the answer. Without it, or
-  None: the spec's ``messages.cannot`` with the tool's error, and the request is settled.
-- ``ask(name, arguments, argument, user=None) -> str | None``: the question asking the customer
-  (``user``, verified) for an argument of write ``name`` their words leave open (``arguments``: those
-  given): "Which payment method should I use: PayPal or the Visa card ending in 1111?", "Which items
-  would you like to return?". Without it, or None: the model asks.
+  choices, with ``keeps_request`` True so the request stays open for the answer, and ``offer`` when it
+  offers exactly one. Without it, or None: the spec's ``messages.cannot`` with the tool's error, and the
+  request is settled.
+- ``ask(name, arguments, argument, user=None, texts=()) -> str | Explained | None``: the question asking
+  the customer (``user``, verified) for an argument of write ``name`` their words (``texts``) leave open
+  (``arguments``: those given): "Which payment method should I use: PayPal or the Visa card ending in
+  1111?", "Which items would you like to return?"; an ``Explained`` when the question offers exactly one
+  choice (its ``offer``). Without it, or None: the model asks.
 - ``summary(name, arguments) -> str | None``: the answer to a question about the record lookup
   ``name(arguments)`` returns, from the store (``understanding.questions``). Without it, or None: the
   model answers from the lookup's observation.
@@ -61,7 +63,7 @@ The factory (the entry point's object) may also carry, as attributes:
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -75,11 +77,14 @@ HOOK_NAMES = ("owners", "check", "describe", "report", "explain", "ask", "summar
 
 @dataclass(frozen=True)
 class Explained:
-    """A refused write in the customer's terms (the ``explain`` hook): ``text`` is said as it is;
-    ``keeps_request``: another choice could be done, so the request stays open for the answer."""
+    """A refused write in the customer's terms (the ``explain`` hook), or a question (the ``ask`` hook):
+    ``text`` is said as it is; ``keeps_request``: another choice could be done, so the request stays open
+    for the answer; ``offer``: the words of the one choice the text offers ("#W1", "the Gaming Mouse with
+    color black, connectivity wireless"): a plain yes to the text says them (``graph.reading``)."""
 
     text: str
     keeps_request: bool = False
+    offer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -122,7 +127,8 @@ class DomainHooks(Protocol):
 
     def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None: ...
 
-    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None) -> str | None: ...
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None,
+            texts: Sequence[str] = ()) -> str | Explained | None: ...
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
 

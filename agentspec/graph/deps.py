@@ -24,7 +24,7 @@ for a turn and ``use_expert(name)`` makes it the model's active adapter.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -210,12 +210,15 @@ class AgentDeps:
         explained = hook(call["name"], call["arguments"], error) if hook else None
         return explained if isinstance(explained, Explained) and explained.text else None
 
-    def ask(self, call: Mapping[str, Any], argument: str, user: str | None = None) -> str | None:
-        """The toolkit's question to ``user`` for ``argument`` of write ``call`` (the arguments given);
-        None without one."""
+    def ask(self, call: Mapping[str, Any], argument: str, user: str | None = None,
+            texts: Sequence[str] = ()) -> Explained | None:
+        """The toolkit's question to ``user`` for ``argument`` of write ``call`` (the arguments given), whose
+        words so far are ``texts``, with the one choice it offers if any; None without one."""
         hook = self.hook("ask", call["name"])
-        question = hook(call["name"], call["arguments"], argument, user=user) if hook else None
-        return question if isinstance(question, str) and question else None
+        question = hook(call["name"], call["arguments"], argument, user=user, texts=list(texts)) if hook else None
+        if isinstance(question, str):
+            question = Explained(question)
+        return question if isinstance(question, Explained) and question.text else None
 
     def summary(self, call: Mapping[str, Any]) -> str | None:
         """The toolkit's answer to a question about the record lookup ``call`` returns; None without one."""

@@ -35,9 +35,10 @@ Nothing is written here: the guard's confirmation still comes first.
 
 When no write is so determined, ``Determined`` says what is known instead (``graph.writing`` acts on
 it): the candidates the dry run refused, when it refused every one; or the one argument the words
-leave open (a followed kind no lookup reads, such as the payment method) and the candidates of its
-offered values (at most ``_MAX_OPEN``, each dry-run) that would be stated. A candidate whose open
-argument's every value is refused alike counts as refused.
+leave open (a followed kind no lookup reads, such as the payment method, or an enumerated argument
+the words chose no value of, such as a cancel's reason) and the candidates of its offered values (at
+most ``_MAX_OPEN``, each dry-run) that would be stated. A candidate whose open argument's every value
+is refused alike counts as refused.
 
 The hand-off is determined the same way (``determined_handoff``): when everything the customer has
 asked for is served by the hand-off tool alone ("I want to file a complaint about the delivery
@@ -166,7 +167,7 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
                           looked_up: Collection[str]) -> tuple[dict[str, Any], str | None, bool] | None:
     """The arguments the words give ``tool``, the one argument they leave open, if any, and whether the
     words named its values. Its value there is a list: the offered values, at most ``_MAX_OPEN``, of a
-    followed kind, not ``looked_up``, the words name nothing of; or the few (at most ``_MAX_OPEN``) records
+    followed kind, not ``looked_up``, the words name nothing of, or of an enum they chose none of; or the few (at most ``_MAX_OPEN``) records
     the words name for one argument that takes one ("my grill order" where two orders hold a Grill).
     None when they leave more open, or anything else."""
     offered = grounded_parameters(tool, grounding)  # the grammar's view: values seen, less those barred
@@ -195,6 +196,9 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
             continue
         if not values or not set(values) <= set(offered_values):
             return None
+        if _open_enum(schema, values) and open_argument is None:
+            arguments[argument], open_argument, named = list(values), argument, False
+            continue
         if not is_list and kind in kinds and open_argument is None and 1 < len(values) <= _MAX_OPEN:
             arguments[argument], open_argument, named = list(dict.fromkeys(values)), argument, True
             continue
@@ -207,6 +211,12 @@ def _determined_arguments(tool: Tool, kinds: list[str], texts: list[str], seen: 
         else:
             return None
     return arguments, open_argument, named
+
+
+def _open_enum(schema: Mapping[str, Any], values: list[Any]) -> bool:
+    """Whether an enumerated argument is left open: the words chose none of its few (<= ``_MAX_OPEN``)
+    offered values (a cancel's reason not said yet: the customer is asked, never the model's guess)."""
+    return isinstance(schema.get("enum"), list) and schema.get("type") != "array" and 1 < len(values) <= _MAX_OPEN
 
 
 def _pairings(arguments: dict[str, Any]) -> list[dict[str, Any]]:

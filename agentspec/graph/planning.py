@@ -18,7 +18,9 @@ Contract: ``plan(state, deps)`` runs before every model step of a turn and retur
    needs that the user's words determine, which the guard then states; or ``stop: cannot`` with the
    store's reason, when the writes so determined all fail their dry run (the request is then settled,
    unless the toolkit's ``explain`` offers other choices: it stays open for the answer); or ``stop:
-   choose`` with the toolkit's question for the one argument the words leave open;
+   choose`` with the toolkit's question for the one argument the words leave open. A refusal or a
+   question that offers exactly one choice keeps its words (``offered``): a plain yes to it says them
+   (``graph.reading``);
 5. an answer: an open question about the customer's records (``understanding.questions``) whose words
    describe one record: its lookup, then ``stop: answered`` with the toolkit's ``summary`` of it, or,
    beside an open task, that summary kept for the turn's reply and the task's steps planned
@@ -110,9 +112,10 @@ def _own_step(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         explained = deps.explain(cannot["call"], cannot["error"])
         keeps = explained is not None and explained.keeps_request
         return {"steps": steps + 1, "trace": [entry], "step": None, "stop": "cannot", "cannot": cannot,
+                **({"offered": explained.offer} if keeps and explained.offer else {}),
                 **({} if keeps else settle(state, deps, [cannot["tool"]]))}
     if written.question is not None:
-        return {"step": None, "stop": "choose", "reply": written.question,
+        return {"step": None, "stop": "choose", "reply": written.question, "offered": written.offer,
                 "asked_arguments": [*(state.get("asked_arguments") or []), written.key]}
     if written.call is not None:
         entry = {"turn": turn, "kind": "graph", "step": steps + 1, "calls": [written.call], "outcome": "determined"}

@@ -16,9 +16,12 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
   in bagged" names another variant) settles the request (the graph
   says ``messages.declined``); a no or an unsure answer that says more ("no, the blue one", "how much
   is it?") is read like any message: what it asks and gives may determine another write, or the same
-  one stated again.
+  one stated again. A plain no to the graph's own question (a refusal that offered other choices, or
+  a question for an argument of a write) settles that write's request the same way.
 - Otherwise the requests it asks for (``understanding.request_threshold``) join the open ones, its
-  slots and choices join those of the messages since the last settled request. A request no tool
+  slots and choices join those of the messages since the last settled request. When the graph's last
+  question offered one choice (``offered``, the toolkit's words for it), a clear yes that asks and
+  gives nothing more says that choice: its words join the message's, as if the customer had said them. A request no tool
   serves (a question about an order) was answered in the turn that asked it: it closes when the next
   message arrives, and when nothing else is open that message starts clean; a question answered from
   the customer's records (``understanding.questions``) asked before they were verified stays open
@@ -157,7 +160,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     update: dict[str, Any] = {
         "turn": turn, "steps": 0, "repeats": 0, "recent_calls": [], "looked_up": {}, "stop": None, "reply": None,
         "step": None, "verdicts": [], "confirmed": [], "pending": None, "cannot": None, "asked": [],
-        "grounding": seen.as_dict(), "reading": reading.as_dict(),
+        "grounding": seen.as_dict(), "reading": reading.as_dict(), "offered": None,
     }
     trace: list[dict[str, Any]] = []
     if seen.dropped:
@@ -194,6 +197,12 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
         update.update(stop="declined", trace=trace)
         return update
+    answered_question = _questioned_tool(state)
+    if answered_question and not pending and not asked and not gives and understanding is not None \
+            and reading.answered(understanding.yes_threshold, understanding.no_threshold) == "no":
+        update.update(settle(working, deps, [answered_question]))
+        update.update(stop="declined", trace=trace)
+        return update
     known = list(state.get("open_requests") or [])
     if understanding is not None and known:
         unverified = state.get("user_id") is None  # a question about their records waits for the identity
@@ -210,6 +219,16 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     update["said"] = [*(working.get("said") or []), text]
     update["slots"] = [*(working.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
     update["asks"] = [*(working.get("asks") or []), list(asked)]
+    offer = state.get("offered")
+    if offer and not pending and not asked and not gives and understanding is not None \
+            and reading.answered(understanding.yes_threshold, understanding.no_threshold) == "yes":
+        # "Would you like this one instead?" - "yes": the yes says the one choice offered, as if in words.
+        update["said"].append(offer)
+        seen.observe_text(offer)  # its identifiers are the customer's words now
+        update["grounding"] = seen.as_dict()
+        update["slots"].append({tag: list(values) for tag, values in deps.read(offer).slots.items()})
+        update["asks"].append([])
+        trace.append({"turn": turn, "kind": "answer", "output": "yes", "took_offer": offer})
     update["choices"] = {**(working.get("choices") or {}), **said_choices}
     if understanding is not None:
         top = sorted(reading.requests.items(), key=lambda kv: -kv[1])[:3]
@@ -218,6 +237,17 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                       **({"slots": reading.slots} if reading.slots else {})})
     update["trace"] = trace
     return update
+
+
+def _questioned_tool(state: AgentState) -> str | None:
+    """The write the graph's last reply asked the customer to choose for: a refusal that kept its request
+    open ("that version is not in stock; these are: ...?"), or a question for an argument; else None."""
+    if state.get("stop") == "cannot" and (state.get("cannot") or {}).get("tool") and state.get("open_requests"):
+        return str(state["cannot"]["tool"])
+    asked = state.get("asked_arguments") or []
+    if state.get("stop") == "choose" and asked:
+        return asked[-1].partition("/")[0]
+    return None
 
 
 def _bounded_entry(turn: int, dropped: dict[str, int]) -> dict[str, Any]:

@@ -104,6 +104,7 @@ class AgentState(TypedDict, total=False):
     failed_calls: list[str]  # fingerprints of calls that failed since the last successful write
     declined: list[str]  # fingerprints of stated writes the user said no to, since the last settle
     asked_arguments: list[str]  # "tool/argument" the graph asked the user to choose, since the last settle
+    offered: str | None  # the words of the one choice the graph's last question offered (for the next message)
     request_asked: bool  # policy.ask_for_request was said, or a request was (it is asked at most once)
     recalled: dict[str, Any] | None  # the turn's recalled memories and passages (graph.recall), keyed by (user, turn)
     noted: int  # user messages graph.recall has read for what to keep (memory.remember_said)

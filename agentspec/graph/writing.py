@@ -17,7 +17,8 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
   items of a return: ``narrowing.hold_unsaid``, asked at most ``narrowing.ASKS`` times per request),
   none of their writes is offered (the profile's address is, beside an order's: no question), and
   the hook words the question for the first such argument (the newest request's tools first, in its
-  scope's order), with the arguments the words do give (``_unsaid_question``);
+  scope's order), with the arguments the words do give (``_unsaid_question``); ``offer``: the words of
+  the one choice the question offers, if it offers one (``Explained.offer``);
 - nothing: the model decides.
 """
 from __future__ import annotations
@@ -44,6 +45,7 @@ class WriteStep:
     cannot: dict[str, Any] | None = None
     question: str | None = None
     key: str | None = None
+    offer: str | None = None  # the words of the one choice the question offers (``Explained.offer``)
 
 
 def tools_of(deps: AgentDeps, requests: Iterable[str]) -> set[str]:
@@ -94,9 +96,10 @@ def _unsaid_question(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> W
             continue
         argument = allowed.unsaid[tool][0]
         given = _given(state, deps, tool, exclude=allowed.unsaid[tool])
-        question = deps.ask({"name": tool, "arguments": given}, argument, state.get("user_id"))
-        if question:
-            return WriteStep(question=question, key=f"{tool}/{argument}")
+        asked = deps.ask({"name": tool, "arguments": given}, argument, state.get("user_id"),
+                         words_for(state, deps, tool, True)[0])
+        if asked is not None:
+            return WriteStep(question=asked.text, key=f"{tool}/{argument}", offer=asked.offer)
     return WriteStep()
 
 
@@ -167,8 +170,9 @@ def _question(state: AgentState, deps: AgentDeps, found: Determined) -> WriteSte
     if key in (state.get("asked_arguments") or []):
         return WriteStep()
     given = {name: value for name, value in calls[0]["arguments"].items() if name != argument}
-    question = deps.ask({"name": calls[0]["name"], "arguments": given}, argument, state.get("user_id"))
-    return WriteStep(question=question, key=key) if question else WriteStep()
+    asked = deps.ask({"name": calls[0]["name"], "arguments": given}, argument, state.get("user_id"),
+                     words_for(state, deps, calls[0]["name"], True)[0])
+    return WriteStep(question=asked.text, key=key, offer=asked.offer) if asked is not None else WriteStep()
 
 
 def _told_refusal(state: AgentState, deps: AgentDeps, refused: list[tuple[CallDict, str]]) -> dict[str, Any] | None:

@@ -6,27 +6,34 @@ needs and the customer has not named, or None:
 - ``order_id`` of a cancel, an order's address or payment change: which order, with the items of
   the customer's orders the write takes (a cancel: pending; an address or payment change: pending,
   items modified or not) ("Which order would you like to cancel? Your pending order #W1 holds: Grill
-  (electric, portable)."); None when they have none;
+  (electric, portable)."; one such order is the ``offer``); None when they have none;
 - ``order_id`` or ``item_ids`` of a return, an exchange or an item modification: which items, with
   the items of the orders they could be (the order the words gave, else the customer's delivered
   orders for a return or an exchange, their pending ones for a modification: "Which items would you
   like to return? Your delivered order #W1 holds: Office Chair (black, fabric), Coffee Maker (black,
   4 cups)."); None when no such order exists (the graph then tries the request's next write);
 - ``new_item_ids`` of an exchange or a modification: which version of each old item's product, with
-  the versions available now (never the old item; at most ``_SHOWN``, cheapest first), or that none
-  other is available.
+  the versions available now that have the most of the option values the words say for it
+  (``_variants.closest_variants``: "a wireless one" lists the wireless ones; never the old item; at
+  most ``_SHOWN``, cheapest first), or that none other is available; for one item, one such version
+  is the ``offer``;
+- ``reason`` of a cancel: why, with the reasons the store takes ("Why would you like to cancel order
+  #W1: is it no longer needed, or was it ordered by mistake?").
 
 Deterministic, read from the store. The payment method's question is ``_statements.ask_argument``.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from agentspec.hooks import Explained
+
 from ._reads import product_of_item
-from ._refusals import _options
+from ._refusals import _options, version_words
 from ._sqlite import Database
 from ._summaries import _money
+from ._variants import closest_variants
 
 __all__ = ["ask_targets"]
 
@@ -42,28 +49,27 @@ _ORDER_WRITES = {"cancel_pending_order": (_PENDING, "Which order would you like 
 
 
 def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument: str,
-                user: str | None) -> str | None:
-    """The question for the order or items of write ``name`` (module docstring); None for anything else."""
+                user: str | None, texts: Sequence[str] = ()) -> str | Explained | None:
+    """The question for the order or items of write ``name`` (module docstring); None for anything else.
+    ``texts``: the customer's words for the write so far."""
     if argument == "order_id" and name in _ORDER_WRITES:
-        return _which(db, *_ORDER_WRITES[name], arguments, user)
+        question = _which(db, *_ORDER_WRITES[name], arguments, user)
+        orders = _orders_of(db, _ORDER_WRITES[name][0], arguments, user)
+        return Explained(question, offer=orders[0][0] if len(orders) == 1 else None) if question else None
     if argument in ("order_id", "item_ids") and name in _ITEM_WRITES:
         return _which(db, *_ITEM_WRITES[name], arguments, user)
     if argument == "new_item_ids" and name in _ITEM_WRITES and isinstance(arguments.get("item_ids"), list):
-        return _which_versions(db, [str(i) for i in arguments["item_ids"]])
+        return _which_versions(db, [str(i) for i in arguments["item_ids"]], " ".join(texts).lower())
+    if argument == "reason" and name == "cancel_pending_order":
+        order = f" order {arguments['order_id']}" if isinstance(arguments.get("order_id"), str) else ""
+        return f"Why would you like to cancel{order}: is it no longer needed, or was it ordered by mistake?"
     return None
 
 
 def _which(db: Database, statuses: tuple[str, ...], question: str, arguments: Mapping[str, Any],
            user: str | None) -> str | None:
     """``question`` with the items of the order the words gave, else of the user's orders of ``statuses``."""
-    given = arguments.get("order_id")
-    if isinstance(given, str):
-        orders = [(given, db.get("orders", given))]
-    else:
-        owner = db.get("users", user) if user else None
-        orders = [(o, db.get("orders", o)) for o in (owner or {}).get("orders") or []]
-        orders = [(o, order) for o, order in orders if order and order.get("status") in statuses]
-    orders = [(o, order) for o, order in orders if order and order.get("items")]
+    orders = _orders_of(db, statuses, arguments, user)
     if not orders:
         return None
     if len(orders) == 1:
@@ -74,21 +80,37 @@ def _which(db: Database, statuses: tuple[str, ...], question: str, arguments: Ma
     return f"{question} Your {statuses[0]} orders: {listed}."
 
 
+def _orders_of(db: Database, statuses: tuple[str, ...], arguments: Mapping[str, Any],
+               user: str | None) -> list[tuple[str, dict[str, Any]]]:
+    """(id, order) of the order the words gave, else of the user's orders of ``statuses``; with items."""
+    given = arguments.get("order_id")
+    if isinstance(given, str):
+        orders = [(given, db.get("orders", given))]
+    else:
+        owner = db.get("users", user) if user else None
+        orders = [(o, db.get("orders", o)) for o in (owner or {}).get("orders") or []]
+        orders = [(o, order) for o, order in orders if order and order.get("status") in statuses]
+    return [(o, order) for o, order in orders if order and order.get("items")]
+
+
 def _item(item: Mapping[str, Any]) -> str:
     options = ", ".join(str(v) for v in (item.get("options") or {}).values())
     return f"{item.get('name')} ({options})" if options else str(item.get("name"))
 
 
-def _which_versions(db: Database, old_items: list[str]) -> str | None:
-    """One question per product of ``old_items``: its versions available now, the old items aside."""
-    sentences = []
+def _which_versions(db: Database, old_items: list[str], text: str) -> Explained | None:
+    """One question per product of ``old_items``: its versions available now, the old items aside, that
+    have the most of what ``text`` says; one version of one item is the offer."""
+    sentences, offers = [], []
     for item_id in dict.fromkeys(old_items):
         product = product_of_item(db, item_id)
         if product is None:
             return None
         variants = product.get("variants") or {}
-        available = sorted((v for i, v in variants.items() if v.get("available") and i not in old_items),
+        closest = closest_variants(text, {**variants.get(item_id, {}), "item_id": item_id}, variants)
+        available = sorted((v for i, v in variants.items() if i in closest and i not in old_items),
                            key=lambda v: float(v.get("price") or 0))
+        offers.append(version_words(product, available[0]) if len(available) == 1 else None)
         if not available:
             sentences.append(f"No other version of the {product['name']} is available right now.")
             continue
@@ -97,4 +119,6 @@ def _which_versions(db: Database, old_items: list[str]) -> str | None:
         more = f" (and {len(available) - _SHOWN} more)" if len(available) > _SHOWN else ""
         sentences.append(f"Which version of the {product['name']} would you like instead? Available now: "
                          f"{listed}{more}.")
-    return " ".join(sentences) or None
+    if not sentences:
+        return None
+    return Explained(" ".join(sentences), offer=offers[0] if len(offers) == 1 else None)

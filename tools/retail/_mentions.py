@@ -54,7 +54,7 @@ from typing import Any
 
 from ._names import named_customer
 from ._sqlite import Database
-from ._variants import changed_variants
+from ._variants import changed_variants, relaxed_variant
 
 __all__ = ["mentioned"]
 
@@ -234,10 +234,12 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
     named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower(), names)] or \
         [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower(), names)]
-    # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone.
+    # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone; else,
+    # for one item, the one available version with every value said ("wireless, black": the laser one).
     new = _each_changed(db, text, named) or changed_variants(db, text, named) or \
-        (changed_variants(db, latest, named) if latest else [])
-    # No option changed, or a version the catalogue lacks: nothing named (the customer is asked which).
+        (changed_variants(db, latest, named) if latest else []) or \
+        (relaxed_variant(db, text, named[0]) if len(named) == 1 else [])
+    # No option changed, or no one version has what was said: nothing named (the customer is asked which).
     return list(dict.fromkeys(new))
 
 

@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from agentspec.hooks import Explained
+
 from ._reads import product_of_item
 from ._sqlite import Database
 
@@ -188,10 +190,13 @@ def payment_choices(db: Database, name: str, arguments: Mapping[str, Any], exclu
     return [names.payment(k) for k in methods if k != exclude]
 
 
-def ask_argument(db: Database, name: str, arguments: Mapping[str, Any], argument: str) -> str | None:
+def ask_argument(db: Database, name: str, arguments: Mapping[str, Any], argument: str) -> Explained | None:
     """The question for a write's payment method the customer has not named: their methods that can
-    take it (``payment_choices``); None for anything else."""
+    take it (``payment_choices``; the one offered when there is one); None for anything else."""
     if argument != "payment_method_id":
         return None
     choices = payment_choices(db, name, arguments)
-    return f"Which payment method should {_PAYS_FOR[name]}: {either(choices)}?" if choices else None
+    if not choices:
+        return None
+    return Explained(f"Which payment method should {_PAYS_FOR[name]}: {either(choices)}?",
+                     offer=choices[0] if len(choices) == 1 else None)

@@ -32,7 +32,7 @@ from typing import Any
 
 from ._sqlite import Database
 
-__all__ = ["changed_variants"]
+__all__ = ["changed_variants", "closest_variants", "relaxed_variant", "said_options"]
 
 
 def _said_spans(text: str, unkeyed: str, value: str, key: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -77,7 +77,12 @@ def _described(text: str, options: dict[str, str]) -> float:
 
 def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, str]]) -> dict[str, str]:
     """``old`` options with each option set to the value of it said last (the old one keeps it)."""
-    target, unkeyed = dict(old), _unkeyed(text, old)
+    return {**old, **said_options(text, old, variants)}
+
+
+def said_options(text: str, old: dict[str, str], variants: list[dict[str, str]]) -> dict[str, str]:
+    """The options of ``old`` (lower-case) the text says a value of, each with the value said last."""
+    target, unkeyed = {}, _unkeyed(text, old)
     lowered = [_lower(v) for v in variants]
     said = {key: {v: _said_spans(text, unkeyed, v, key.lower()) for v in {o.get(key, "") for o in lowered} - {""}}
             for key in old}
@@ -102,6 +107,35 @@ def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, st
         if last is not None and ends[last] >= 0:
             target[key] = last
     return target
+
+
+def closest_variants(text: str, item: dict[str, Any], variants: dict[str, Any]) -> list[str]:
+    """The available ``variants`` (id -> variant; not ``item``'s own) that have the most of the option
+    values the text (lower-case) says for ``item``; all of them when it says none."""
+    old = _lower(item.get("options"))
+    said = said_options(text, old, [v.get("options") or {} for v in variants.values()])
+    available = {i: _lower(v.get("options")) for i, v in variants.items()
+                 if v.get("available") and i != str(item.get("item_id"))}
+    kept = {i: sum(options.get(k) == value for k, value in said.items()) for i, options in available.items()}
+    best = max(kept.values(), default=0)
+    return [i for i in available if kept[i] == best]
+
+
+def relaxed_variant(db: Database, text: str, item: dict[str, Any]) -> list[str]:
+    """For a combination the catalogue lacks ("a wireless one, black" where the black wireless one has
+    another sensor): the one available variant with every option value the text says for ``item``, when
+    it changes one, and of those the most of ``item``'s other options; [] when none or several tie."""
+    variants = (db.get("products", str(item.get("product_id"))) or {}).get("variants", {})
+    old = _lower(item.get("options"))
+    said = said_options(text, old, [v.get("options") or {} for v in variants.values()])
+    if all(old.get(k) == value for k, value in said.items()):
+        return []
+    fitting = {i: _lower(v.get("options")) for i, v in variants.items()
+               if v.get("available") and i != str(item.get("item_id"))
+               and all(_lower(v.get("options")).get(k) == value for k, value in said.items())}
+    kept = {i: sum(options.get(k) == value for k, value in old.items()) for i, options in fitting.items()}
+    best = [i for i in fitting if kept[i] == max(kept.values())]
+    return best if len(best) == 1 else []
 
 
 def changed_variants(db: Database, text: str, items: list[dict[str, Any]]) -> list[str]:

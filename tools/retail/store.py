@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, ClassVar
@@ -220,11 +220,14 @@ class RetailStore(ReadTools, WriteTools):
         stock and the closest ones that are (``_refusals``); None for any other refusal."""
         return explain_refusal(self._db, name, arguments, error)
 
-    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None) -> str | None:
-        """The question for what write ``name`` needs and the customer has not named: its payment method
-        (``_statements``), its order, items or their new versions (``_asking``)."""
-        return (ask_argument(self._db, name, arguments, argument)
-                or ask_targets(self._db, name, arguments, argument, user))
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None,
+            texts: Sequence[str] = ()) -> Explained | None:
+        """The question for what write ``name`` needs and the customer (their words so far: ``texts``) has
+        not named: its payment method (``_statements``), its order, items, their new versions or a
+        cancel's reason (``_asking``); with the one choice it offers, if one."""
+        asked = (ask_argument(self._db, name, arguments, argument)
+                 or ask_targets(self._db, name, arguments, argument, user, texts))
+        return Explained(asked) if isinstance(asked, str) else asked
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The answer to a question about the record lookup ``name(**arguments)`` returns (``_summaries``)."""

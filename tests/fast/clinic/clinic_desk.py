@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -260,19 +260,22 @@ class ClinicDesk:
         if not free:
             return None
         return Explained(f"Le créneau du {_when(slot)} avec {slot['doctor']} est déjà pris. Créneaux libres : "
-                         f"{free}. Lequel vous convient ?", keeps_request=True)
+                         f"{free}. Lequel vous convient ?", keeps_request=True, offer=self._only_free(slot["doctor"]))
 
-    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None) -> str | None:
-        """The slot of a move the patient has not chosen: the free slots of the appointment's doctor; the
-        appointment of a cancel the patient (``user``) has not named: their upcoming ones."""
+    def ask(self, name: str, arguments: Mapping[str, Any], argument: str, user: str | None = None,
+            texts: Sequence[str] = ()) -> str | Explained | None:
+        """The slot of a move the patient has not chosen: the free slots of the appointment's doctor (the
+        one free slot is offered); the appointment of a cancel the patient (``user``) has not named: their
+        upcoming ones."""
         if name == "cancel_appointment" and argument == "appointment_id" and user is not None:
             booked = self._booked(user)
             return f"Quel rendez-vous souhaitez-vous annuler : {booked} ?" if booked else None
         appointment = self.data["appointments"].get(str(arguments.get("appointment_id")))
         if name != "move_appointment" or argument != "slot_id" or appointment is None:
             return None
-        free = self._free(self.data["slots"][appointment["slot_id"]]["doctor"])
-        return f"Quel créneau vous convient : {free} ?" if free else None
+        doctor = self.data["slots"][appointment["slot_id"]]["doctor"]
+        free = self._free(doctor)
+        return Explained(f"Quel créneau vous convient : {free} ?", offer=self._only_free(doctor)) if free else None
 
     def summary(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The desk's answer to a question about an appointment (``get_appointment``), read from the state."""
@@ -352,6 +355,12 @@ class ClinicDesk:
         """The doctor's free upcoming slots, as the desk says them ("le 20/03/2030 à 10:30 (SLOT-1030-DRLEE)")."""
         return ", ".join(f"le {_when(s)} ({slot_id})" for slot_id, s in sorted(self.data["slots"].items())
                          if s["doctor"] == doctor and s["taken_by"] is None and s["day"] >= self.today)
+
+    def _only_free(self, doctor: str) -> str | None:
+        """The id of the doctor's one free upcoming slot; None when there are none or several."""
+        free = [slot_id for slot_id, s in self.data["slots"].items()
+                if s["doctor"] == doctor and s["taken_by"] is None and s["day"] >= self.today]
+        return free[0] if len(free) == 1 else None
 
     def _save(self) -> None:
         if self.path is not None:

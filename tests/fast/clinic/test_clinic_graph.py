@@ -334,6 +334,35 @@ def test_a_move_to_a_taken_slot_is_answered_with_the_free_ones_and_the_request_w
         assert desk.data["slots"]["SLOT-1100-DRLEE"]["taken_by"] == "APT-2002"
 
 
+def test_a_yes_to_the_one_free_slot_offered_after_a_refusal_takes_it(desk, model):
+    with session(desk, model, policy=FOLLOWED) as s:
+        verified(s, model)
+        asked = len(model.calls)
+        s.send("Déplacez mon rendez-vous avec le Dr Lee au créneau SLOT-1100-DRLEE.")
+        # The refusal offered one free slot: "oui" says it; the graph states that move, not the refused one.
+        turn = s.send("Oui, merci.")
+        assert turn.reply.startswith("Je déplace votre rendez-vous APT-1234 avec Dr Lee")
+        assert s.state["pending"]["calls"] == [{"name": "move_appointment",
+                                                "arguments": {"appointment_id": "APT-1234", "slot_id": "SLOT-1030-DRLEE"}}]
+        assert [e.get("took_offer") for e in turn.entries if e["kind"] == "answer"] == ["SLOT-1030-DRLEE"]
+        assert len(model.calls) == asked
+        s.send("Oui.")
+        assert desk.data["appointments"]["APT-1234"]["slot_id"] == "SLOT-1030-DRLEE"
+
+
+def test_a_plain_no_to_the_offer_takes_nothing_and_settles_the_request(desk, model):
+    with session(desk, model, policy=FOLLOWED) as s:
+        verified(s, model)
+        s.send("Déplacez mon rendez-vous avec le Dr Lee au créneau SLOT-1100-DRLEE.")
+        assert s.state["offered"] == "SLOT-1030-DRLEE"
+        asked = len(model.calls)
+        turn = s.send("Non merci.")
+        assert turn.reply == MESSAGES["declined"] and len(model.calls) == asked
+        assert s.state["open_requests"] == [] and not s.state.get("pending") and s.state["offered"] is None
+        assert not [e for e in turn.entries if e.get("took_offer")]
+        assert desk.data["appointments"]["APT-1234"]["slot_id"] == "SLOT-0915-DRLEE"
+
+
 def test_a_move_whose_slot_is_not_said_is_asked_for_in_the_desks_words(desk, model):
     with session(desk, model, policy=FOLLOWED) as s:
         verified(s, model)

@@ -38,7 +38,7 @@ def test_a_return_whose_items_are_not_said_is_asked_for_with_the_items_of_the_de
 
 def test_without_the_toolkits_question_the_model_is_not_offered_the_write_it_would_guess(spec, scripted, shop_db,
                                                                                            monkeypatch):
-    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument, user=None: None)
+    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument, user=None, texts=(): None)
     opening = "Hi, I'd like to send something back. alice@example.com"
     scripted.enqueue(AUTH, reply("Which item would you like to return?"))
     with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(opening, requests={"return": 0.95})) as s:

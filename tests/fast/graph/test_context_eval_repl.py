@@ -89,7 +89,8 @@ def test_eval_adapter_runs_on_the_harness_store(spec, shop_db):
     model = ScriptedChatModel([call("find_user_id_by_email", email="alice@example.com"),
                                call("get_order_details", order_id="#W0000009"),  # invented: retried
                                call("cancel_pending_order", order_id="#W0000002", reason="no longer needed")])
-    agent = make_eval_agent("retail", model=model)
+    # The model states the write (the graph's own write step is off): its invented id is what is counted.
+    agent = make_eval_agent(changed(spec, policy={"confirmation": {"determine": False}}), model=model)
     assert isinstance(agent, EvalAgent)
     with RetailStore.from_json(shop_db) as store:
         session = agent.start(store, "task-1", seed=3)
@@ -113,7 +114,8 @@ def test_eval_adapter_lists_policy_refusals_but_not_repeats(spec, shop_db):
                                call("get_order_details", order_id="#W0000002"),
                                call("get_order_details", order_id="#W0000002"),  # the same call again
                                reply("Done.")])
-    agent = make_eval_agent("retail", model=model)
+    # The model states the write (the graph's own write step is off): its invented id is what is counted.
+    agent = make_eval_agent(changed(spec, policy={"confirmation": {"determine": False}}), model=model)
     with RetailStore.from_json(shop_db) as store:
         session = agent.start(store, "task-1", seed=0)
         turn = session.respond("alice@example.com here; what about #W0000002 and #W0000003?")
@@ -157,15 +159,16 @@ def test_chat_without_arguments_runs_the_default_retail_agent(monkeypatch, shop_
     monkeypatch.setattr("agentspec.spec.load_model", lambda spec: model)
     monkeypatch.setenv("AGENTSPEC_RETAIL_DB", str(shop_db))
     result = CliRunner().invoke(cli, ["chat", "--session", "cli", "--approve"],
-                                input="hello, alice@example.com\ncancel #W0000002\nyes\nno\n")
+                                input="hello, alice@example.com\ncancel #W0000002\nI ordered it by mistake\nyes\nno\n")
     assert result.exit_code == 0, result.output
     assert "spec retail" in result.output and "agent> Thank you, you are verified. How can I help" in result.output
     assert "agent> I'm about to cancel order #W0000002 (reason: ordered by mistake)" in result.output
     # The operator's no: the graph tells the customer (messages.operator_refused), without another model step.
     said = " ".join(result.output.split())
     assert "approval needed:" in said and "that change was not approved, so I have not made it" in said
-    assert len(model.calls) == 2
+    assert "agent> Why would you like to cancel order #W0000002" in result.output  # the graph asks the reason
+    assert len(model.calls) == 1  # the lookup: the graph stated the cancel the words then determined
     assert result.output.count("agentspec chat") == 1
     # Resuming in a new invocation shows where it stopped.
     again = CliRunner().invoke(cli, ["chat", "--session", "cli"], input="/exit\n")
-    assert "resumed: 3 turns so far, user alice_smith_1001" in again.output
+    assert "resumed: 4 turns so far, user alice_smith_1001" in again.output

@@ -161,7 +161,7 @@ def test_the_payment_question_is_asked_once_then_the_model_hears_the_answer(spec
 
 
 def test_without_the_toolkits_question_the_model_asks(spec, scripted, shop_db, monkeypatch):
-    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument, user=None: None)
+    monkeypatch.setattr(RetailStore, "ask", lambda self, name, arguments, argument, user=None, texts=(): None)
     scripted.enqueue(AUTH, PROFILE, reply("Which payment method should pay the difference?"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
         assert s.send(OPEN_PAYMENT).reply == "Which payment method should pay the difference?"
@@ -176,14 +176,41 @@ def test_a_version_out_of_stock_is_said_with_the_closest_ones_and_the_request_st
         turn = s.send("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the green one, "
                       "size L, paying with my gift card. My email is alice@example.com")
         assert turn.reply == ("That version of the T-Shirt (color: green, size: L) is not available right now. The "
-                              "closest versions available: color: red, size: M ($22.50). Would you like one of these "
-                              "instead?")
+                              "closest version available: color: red, size: M ($22.50). Would you like it instead?")
+        assert s.state["offered"] == "the T-Shirt with color red, size M"  # a yes would say it
         assert ("graph", "refused") in _steps(s) and s.state["pending"] is None
         assert s.state["open_requests"] == ["exchange"]
         turn = s.send("ok, the red one then")
         assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": {
             "order_id": "#W0000001", "item_ids": ["1111111111"], "new_item_ids": ["2222222222"],
             "payment_method_id": "gift_card_1000002"}}]
+
+
+def test_a_plain_yes_to_the_one_closest_version_states_that_version(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, reply("not reached"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the green one, "
+               "size L, paying with my gift card. My email is alice@example.com")
+        asked = len(scripted.calls)
+        turn = s.send("yes please")
+        # The yes says the version offered ("the T-Shirt with color red, size M"): the graph states it.
+        assert [e.get("took_offer") for e in turn.entries if e["kind"] == "answer"] == ["the T-Shirt with color red, size M"]
+        assert s.state["pending"]["calls"] == [{"name": "exchange_delivered_order_items", "arguments": {
+            "order_id": "#W0000001", "item_ids": ["1111111111"], "new_item_ids": ["2222222222"],
+            "payment_method_id": "gift_card_1000002"}}]
+        assert len(scripted.calls) == asked and s.state["offered"] is None
+        # A no to the statement is a no: nothing runs, the request is settled.
+        assert s.send("no").reply == spec.messages.declined and s.state["open_requests"] == []
+
+
+def test_a_plain_no_to_the_closest_versions_settles_the_request(spec, scripted, shop_db):
+    scripted.enqueue(AUTH, reply("not reached"))
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        s.send("I want to exchange the T-Shirt (color blue, size M) in my order #W0000001 for the green one, "
+               "size L, paying with my gift card. My email is alice@example.com")
+        turn = s.send("no")
+        assert turn.reply == spec.messages.declined and s.state["open_requests"] == []
+        assert not [e for e in turn.entries if e.get("took_offer")] and s.state["pending"] is None
 
 
 def test_a_refusal_that_no_payment_method_could_change_is_said_before_one_is_named(spec, scripted, shop_db):
@@ -281,11 +308,11 @@ def test_a_customer_who_only_asks_for_a_person_is_handed_over_with_their_words(s
 
 
 def test_a_person_asked_for_next_to_a_request_the_agent_serves_is_the_models_call(spec, scripted, shop_db):
-    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000002"), reply("Which reason?"),
-                     call("get_user_details", user_id="alice_smith_1001"),
+    scripted.enqueue(AUTH, call("get_user_details", user_id="alice_smith_1001"),
                      reply("I can cancel it for you right here. Which reason: no longer needed or ordered by mistake?"))
     with AgentSession(spec, model=scripted, data=shop_db) as s:
-        s.send("Hi, alice@example.com here. Please cancel my order #W0000002.")
+        asked = s.send("Hi, alice@example.com here. Please cancel my order #W0000002.")
+        assert asked.reply.startswith("Why would you like to cancel order #W0000002")  # the graph's question
         turn = s.send("Can't you just let me talk to a human agent?")
         assert s.state["open_requests"] == ["cancel", "transfer"]
         assert ("graph", "determined") not in _steps(s)  # the model's steps: a read, then its answer

@@ -55,11 +55,11 @@ def test_session_resumes_in_a_new_process(tmp_path, spec, shop_db):
     steps = [call("find_user_id_by_email", email="alice@example.com"),
              call("get_order_details", order_id="#W0000002"), call("cancel_pending_order", **CANCEL)]
     with AgentSession(spec, name="persist", model=ScriptedChatModel(steps), data=shop_db) as s:
-        first = s.send("cancel #W0000002, I'm alice@example.com")
+        first = s.send("cancel #W0000002, I'm alice@example.com, I ordered it by mistake")
         assert first.reply.startswith("I'm about to cancel order #W0000002")
     # A new process: no model step is needed, the pending action and the user come from the checkpoint.
     second = run_turn(tmp_path, "persist", shop_db, "yes", [])
-    assert second["seen"] == 6  # user, 2 x (step, observation), the statement: as the first process left it
+    assert second["seen"] == 4  # user, the lookup's step and observation, the statement: as the first process left it
     assert second["user"] == "alice_smith_1001"
     assert second["calls"] == ["cancel_pending_order"]
     assert second["reply"].startswith("Order #W0000002 has been cancelled")  # the graph's report
@@ -74,7 +74,7 @@ def test_session_resumes_in_a_new_process(tmp_path, spec, shop_db):
 def test_interrupted_approval_resumes_after_restart(spec, shop_db):
     steps = [call("find_user_id_by_email", email="alice@example.com"), call("cancel_pending_order", **CANCEL)]
     with AgentSession(spec, name="appr", model=ScriptedChatModel(steps), data=shop_db, approve=True) as s:
-        s.send("cancel #W0000002, alice@example.com")
+        s.send("cancel #W0000002, alice@example.com, I ordered it by mistake")
         paused = s.send("yes")  # the user confirmed; now the operator must approve
         assert paused.reply is None and paused.approval["call"] == {"name": "cancel_pending_order",
                                                                     "arguments": CANCEL}
@@ -99,14 +99,15 @@ def test_operator_refusal_ends_the_turn_and_the_customer_hears_it(spec, shop_db,
              call("cancel_pending_order", **CANCEL)]  # the model would state the same write again
     model = ScriptedChatModel(steps)
     with AgentSession(spec, model=model, data=shop_db, approve=True) as s:
-        s.send("cancel #W0000002, alice@example.com")
+        s.send("cancel #W0000002, alice@example.com, I ordered it by mistake")
         before = s.deps.toolkits["get_order_details"].state_hash()
         assert s.send("yes").approval is not None
+        asked = len(model.calls)
         done = s.resume(answer)
         # The graph says it (messages.operator_refused), the model is not asked again, and nothing is
         # pending: the customer is not asked to confirm it again.
         assert done.reply == spec.messages.operator_refused
-        assert len(model.calls) == 2 and s.state["pending"] is None
+        assert len(model.calls) == asked and s.state["pending"] is None
         assert [e["outcome"] for e in done.entries if e["kind"] == "graph"] == ["cannot"]
         assert s.deps.toolkits["get_order_details"].state_hash() == before
         assert "operator did not approve" in s.history()[-2]["content"]

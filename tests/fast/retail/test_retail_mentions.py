@@ -123,7 +123,15 @@ def test_without_a_changed_option_or_with_one_the_catalogue_lacks_no_new_variant
                           seen={"order": ["#W1"]}) == []
     assert store.mentions("item", ["exchange my T-Shirt from #W1 for a black one in size M"], SHIRTS,
                           argument="new_item_ids", seen={"order": ["#W1"]}) == []
+
+
+def test_a_combination_the_catalogue_lacks_names_the_one_available_version_with_every_value_said(store):
+    # The blue M T-Shirt "for a black one": black M does not exist, black L (1004) is the one black one;
+    # the statement shows its size before any yes.
     assert store.mentions("item", ["exchange my T-Shirt from #W1 for a black one"], SHIRTS,
+                          argument="new_item_ids", seen={"order": ["#W1"]}) == ["1004"]
+    # No available version has every value said (black S): none; the customer is asked.
+    assert store.mentions("item", ["exchange my T-Shirt from #W1 for a black one in size S"], SHIRTS,
                           argument="new_item_ids", seen={"order": ["#W1"]}) == []
 
 

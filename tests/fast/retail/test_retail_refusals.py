@@ -46,6 +46,7 @@ def test_a_refund_to_a_method_that_cannot_take_it_is_explained_with_those_that_c
     assert explained.keeps_request  # the customer's answer completes the return
     assert explained.text == ("A refund can only go to the order's original payment method or to a gift card. "
                               "Which payment method would you like instead: PayPal (paypal_3650980)?")
+    assert explained.offer == "PayPal (paypal_3650980)"  # the one method that can: a yes says it
 
 
 def test_a_payment_change_to_the_method_the_order_has_lists_the_others(store):
@@ -55,8 +56,8 @@ def test_a_payment_change_to_the_method_the_order_has_lists_the_others(store):
     assert explained.keeps_request and explained.text.startswith("The order is already paid that way. Which payment "
                                                                  "method would you like instead: the ")
     assert "credit_card_6932154" in explained.text and "credit_card_7083997" in explained.text
-    assert "paypal_6661566" not in explained.text
-    question = store.ask("modify_pending_order_payment", {"order_id": "#W3043531"}, "payment_method_id")
+    assert "paypal_6661566" not in explained.text and explained.offer is None  # two others: no offer
+    question = store.ask("modify_pending_order_payment", {"order_id": "#W3043531"}, "payment_method_id").text
     assert question.startswith("Which payment method should pay for the order: ") and "paypal" not in question
 
 
@@ -79,16 +80,17 @@ def test_a_product_with_no_other_version_available_settles_the_request():
 
 def test_the_payment_question_lists_the_customers_methods_that_can_take_it(store):
     given = {k: v for k, v in SWAP.items() if k != "payment_method_id"}
-    assert store.ask("exchange_delivered_order_items", given, "payment_method_id") == (
+    assert store.ask("exchange_delivered_order_items", given, "payment_method_id").text == (
         "Which payment method should pay or receive the price difference of the exchange: PayPal (paypal_3650980) "
         "or the Visa card ending in 3194 (credit_card_3261838)?")
     # A return's refund goes to the order's original method or a gift card only.
     order = json.loads(store.invoke("get_order_details", {"order_id": BOOTS_ORDER}))
     original = order["payment_history"][0]["payment_method_id"]
-    question = store.ask("return_delivered_order_items", {"order_id": BOOTS_ORDER, "item_ids": ["5676696062"]},
-                         "payment_method_id")
-    assert question.startswith("Which payment method should receive the refund: ") and original in question
-    assert question.count("(") == 1  # liam has no gift card: the original method alone
+    asked = store.ask("return_delivered_order_items", {"order_id": BOOTS_ORDER, "item_ids": ["5676696062"]},
+                      "payment_method_id")
+    assert asked.text.startswith("Which payment method should receive the refund: ") and original in asked.text
+    assert asked.text.count("(") == 1  # liam has no gift card: the original method alone
+    assert asked.offer is not None and original in asked.offer
     assert store.ask("exchange_delivered_order_items", given, "reason") is None
     assert store.ask("cancel_pending_order", {"order_id": BOOTS_ORDER}, "payment_method_id") is None
 
@@ -103,3 +105,16 @@ def test_the_payment_question_lists_the_customers_methods_that_can_take_it(store
 def test_a_yes_no_option_is_said_by_its_name_alone(store, text, expected):
     order = json.loads(store.invoke("get_order_details", {"order_id": BOOTS_ORDER}))
     assert changed_variants(store._db, text, order["items"]) == expected
+
+
+def test_the_closest_versions_keep_what_the_customer_changed_first(store):
+    # Ava's 2000-piece art puzzle "in the 1000-piece version": 1000 / art / beginner is out of stock. The
+    # available versions with 1000 pieces come first, not the 500-piece one that shares theme and level.
+    call = {"order_id": "#W6805991", "item_ids": ["9030221155"], "new_item_ids": ["1008948180"],
+            "payment_method_id": "gift_card_2721181"}
+    error = store.check("modify_pending_order_items", call)
+    assert error == "Error: New item 1008948180 not found or available"
+    explained = store.explain("modify_pending_order_items", call, error)
+    listed = explained.text.partition("closest versions available: ")[2]
+    assert listed.count("pieces: 1000") == 2 and "pieces: 500" not in listed
+    assert explained.keeps_request and explained.offer is None  # two versions: the customer says which

@@ -197,13 +197,13 @@ def test_a_conversation_continues_in_another_session_through_the_shared_checkpoi
     with open_backing(postgres_dsn, tmp_path) as first:
         with AgentSession(spec, name="c1", model=ScriptedChatModel(steps, context_length=8192), data=db,
                           checkpointer=first.checkpointer) as s:
-            assert s.send("cancel #W0000002, I'm alice@example.com").reply.startswith(
+            assert s.send("cancel #W0000002, I'm alice@example.com, I ordered it by mistake").reply.startswith(
                 "I'm about to cancel order #W0000002")
     # Another replica: no model step is needed, the pending action and the user come from PostgreSQL.
     with open_backing(postgres_dsn, tmp_path) as second:
         with AgentSession(spec, name="c1", model=ScriptedChatModel([], context_length=8192), data=db,
                           checkpointer=second.checkpointer) as s:
-            assert len(s.history()) == 6 and s.state["user_id"] == "alice_smith_1001"
+            assert len(s.history()) == 4 and s.state["user_id"] == "alice_smith_1001"
             done = s.send("yes")
             assert [c["name"] for c in done.tool_calls] == ["cancel_pending_order"]
             assert done.reply.startswith("Order #W0000002 has been cancelled")

@@ -15,9 +15,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Draft", "Intent", "INTENT_BUILDERS", "build_forbidden", "build_transfer", "money", "paid_orders"]
+__all__ = ["PIECES", "PIECE_SEPARATOR", "Draft", "Intent", "INTENT_BUILDERS", "build_forbidden", "build_transfer", "money", "paid_orders"]
 
 Call = tuple[str, dict[str, Any]]
+# The line under a request that lists its parts (``generate --piecemeal``; ``ScriptedUser`` reads it).
+PIECES = "Say only when the agent asks for it: "
+PIECE_SEPARATOR = " | "
 
 
 @dataclass
@@ -31,6 +34,10 @@ class Intent:
     order_known: bool = True
     order_ref: str = ""  # how the request names the order ("order with the Lamp")
     at_confirmation: str = ""  # what the customer does when asked to confirm it (``_multi``); "" says yes
+    # The request in parts, for a customer who says what they want first and the rest only when asked
+    # (``generate --piecemeal``): "request" (no details), "order", "items", "version", "reason",
+    # "payment", "address", each as this customer says it; empty for the builders that do not word them.
+    details: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass

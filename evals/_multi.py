@@ -72,13 +72,13 @@ def _changed(db: dict[str, Any], intent: Intent, rng: random.Random, wording: Wo
     change = describe_change(variants[args["new_item_ids"][0]], instead, rng, wording)
     calls = [*intent.calls[:-1], (name, {**args, "new_item_ids": [instead["item_id"]]})]
     return Intent(intent.request, calls, intent.order_ids, intent.communicate_info, intent.order_known,
-                  intent.order_ref, at_confirmation=CHANGE.format(change=change))
+                  intent.order_ref, at_confirmation=CHANGE.format(change=change), details=intent.details)
 
 
 def _declined(intent: Intent) -> Intent:
     """The intent with its write left out of the gold and the customer declining it."""
     return Intent(intent.request, intent.calls[:-1], intent.order_ids, [], intent.order_known, intent.order_ref,
-                  at_confirmation=DECLINE)
+                  at_confirmation=DECLINE, details=intent.details)
 
 
 def build_multi(category: str, db: dict[str, Any], user: dict[str, Any], rng: random.Random,

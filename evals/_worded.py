@@ -12,8 +12,8 @@ Not here: identity, splits, execution, the user simulator.
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._builders import (Draft, Intent, _cents, _method_phrase, _order_ref, _reads, account_address, build_forbidden,
@@ -55,6 +55,16 @@ class Wording:
     transfers: tuple[str, ...]
     vague: tuple[str, ...]
     account_address: tuple[str, ...] = ()  # the account's default address to {where} (families word it)
+    bare: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # category -> the request with no details
+
+
+def _parts(intent: Intent, wording: Wording, kind: str, **parts: str) -> Intent:
+    """``intent`` with its ``details``: the request without details (a ``bare`` sentence of ``kind``,
+    drawn by its own rng so the other draws stay as they were) and the ``parts`` the customer gives when
+    asked. No bare sentence for ``kind``: no details (the customer says it all at once)."""
+    bare = wording.bare.get(kind)
+    intent.details = {"request": random.Random(intent.request).choice(bare), **parts} if bare else {}
+    return intent
 
 
 def pick(value: str | tuple[str, ...], rng: random.Random) -> str:
@@ -87,6 +97,7 @@ def _reworded(intent: Intent | None, templates: tuple[str, ...], rng: random.Ran
         return None
     said = _say_order(intent.order_ref or f"order {intent.order_ids[0]}", rng, wording)
     intent.request = rng.choice(templates).format(o=said, O=_cap(said), **facts)
+    intent.details = {"order": said}
     return intent
 
 
@@ -96,7 +107,8 @@ def _cancel(db, user, rng, wording: Wording) -> Intent | None:
         return None
     reason = intent.calls[-1][1]["reason"]
     why = rng.choice(wording.not_needed if reason == "no longer needed" else wording.by_mistake)
-    return _reworded(intent, wording.cancel, rng, wording, why=why, Why=_cap(why))
+    intent = _reworded(intent, wording.cancel, rng, wording, why=why, Why=_cap(why))
+    return None if intent is None else _parts(intent, wording, "cancel", **intent.details, reason=why)
 
 
 def _where(address: dict[str, str], rng: random.Random, wording: Wording) -> str:
@@ -110,15 +122,18 @@ def _address(db, user, rng, wording: Wording) -> Intent | None:
     intent = modify_address(db, user, rng)
     if intent is None:
         return None
-    return _reworded(intent, wording.address, rng, wording, where=_where(intent.calls[-1][1], rng, wording))
+    where = _where(intent.calls[-1][1], rng, wording)
+    intent = _reworded(intent, wording.address, rng, wording, where=where)
+    return None if intent is None else _parts(intent, wording, "modify_address", **intent.details, address=where)
 
 
 def _account_address(db, user, rng, wording: Wording) -> Intent | None:
     intent = account_address(db, user, rng)
     if intent is None:
         return None
-    intent.request = rng.choice(wording.account_address).format(where=_where(intent.calls[-1][1], rng, wording))
-    return intent
+    where = _where(intent.calls[-1][1], rng, wording)
+    intent.request = rng.choice(wording.account_address).format(where=where)
+    return _parts(intent, wording, "account_address", address=where)
 
 
 def _payment(db, user, rng, wording: Wording) -> Intent | None:
@@ -126,7 +141,8 @@ def _payment(db, user, rng, wording: Wording) -> Intent | None:
     if intent is None:
         return None
     method = _method_phrase(user, intent.calls[-1][1]["payment_method_id"])
-    return _reworded(intent, wording.payment, rng, wording, method=method)
+    intent = _reworded(intent, wording.payment, rng, wording, method=method)
+    return None if intent is None else _parts(intent, wording, "modify_payment", **intent.details, payment=f"my {method}")
 
 
 def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str, wording: Wording) -> Intent | None:
@@ -155,7 +171,10 @@ def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str, wording: Wor
         calls.append((tool, {"order_id": order["order_id"], "item_ids": [item["item_id"] for item, _ in swaps],
                              "new_item_ids": [variant["item_id"] for _, variant in swaps],
                              "payment_method_id": method}))
-        return Intent(request, calls, [order["order_id"]], order_known=known, order_ref=ref)
+        kind = "modify_items" if tool == "modify_pending_order_items" else "exchange"
+        return _parts(Intent(request, calls, [order["order_id"]], order_known=known, order_ref=ref), wording, kind,
+                      order=said, items=_join([describe_item(order, item) for item, _ in swaps]),
+                      version=_join(parts), payment=pay)
     return None
 
 
@@ -171,7 +190,8 @@ def _return(db, user, rng, wording: Wording) -> Intent | None:
         request = rng.choice(wording.returns).format(things=things, Things=_cap(things), o=said, pay=pay)
         calls = _reads(order) + [("return_delivered_order_items",
                                   {"order_id": order["order_id"], "item_ids": chosen, "payment_method_id": method})]
-        return Intent(request, calls, [order["order_id"]], [money(refund)], order_known=known, order_ref=ref)
+        return _parts(Intent(request, calls, [order["order_id"]], [money(refund)], order_known=known, order_ref=ref),
+                      wording, "return", order=said, items=things, payment=f"my {pay}")
     return None
 
 
@@ -238,4 +258,7 @@ def family_wording(family: Any) -> Wording:
         order_with=f["order_with"], order_id=f["order_id"], swap=f["swap"], change_bare=f["change_bare"],
         change_keyed=f["change_keyed"], forbidden_cancel=f["forbidden_cancel"], forbidden_address=f["forbidden_address"],
         forbidden_return=f["forbidden_return"], forbidden_foreign=f["forbidden_foreign"], transfers=f["transfers"],
-        vague=f["vague"], account_address=tuple(f["user_address"]))
+        vague=f["vague"], account_address=tuple(f["user_address"]),
+        bare={"cancel": f["bare_cancel"], "return": f["bare_return"], "exchange": f["bare_exchange"],
+              "modify_items": f["bare_modify"], "modify_address": f["bare_address"], "modify_payment": f["bare_payment"],
+              "account_address": tuple(f.get("bare_user_address") or ())})

@@ -225,12 +225,14 @@ def questions(db: Path, wording: Path, spec: str, n: int, seed: int, arms: tuple
               "a confirmation (another variant) or decline one (it must not be done).")
 @click.option("--categories", default=None, help="Comma-separated categories the tasks cycle through instead, e.g. "
               "account_address,modify_address (account_address: the account's default address, only by name).")
+@click.option("--piecemeal", is_flag=True, help="Each customer says what they want first and every detail (order, "
+              "items, version, reason, payment, address) only when the agent asks for it (wording families only).")
 def generate(db: Path, out: Path, n: int, seed: int, eval_fraction: float, style: str, multi: bool,
-             categories: str | None) -> None:
+             categories: str | None, piecemeal: bool) -> None:
     """Generate a retail task suite: tasks.json, split_tasks.json and user_split.json in --out."""
     chosen = tuple(c.strip() for c in categories.split(",") if c.strip()) if categories else None
     tasks = generate_suite(db, out, n, seed=seed, eval_fraction=eval_fraction, style=style, multi=multi,
-                           categories=chosen)
+                           categories=chosen, piecemeal=piecemeal)
     splits = json.loads((out / "split_tasks.json").read_text(encoding="utf-8"))
     click.echo(f"Wrote {len(tasks)} tasks to {out / 'tasks.json'} "
                f"(train {len(splits['train'])}, test {len(splits['test'])}).")

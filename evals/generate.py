@@ -32,6 +32,11 @@ The user scenario is written for ``agentspec.evals.users`` (see its docstring fo
 - ``task_instructions``: a line, then one ``- <request>`` line per request in first person, in the
   order the user makes them, then how to behave (confirm with yes, accept a refusal or a transfer).
 - ``reason_for_call``: a greeting plus the first request (and a note that more follows).
+- ``piecemeal=True`` (``--piecemeal``, wording families only): each request line is the request with
+  no details (the family's ``bare_*`` sentence), followed by a line listing its parts as this customer
+  says them (``PIECES``: "order = my order #W1 | reason = I don't need it anymore"); the customer opens
+  with the first such request and gives each part only when the agent asks for it (``users``). The
+  gold, users and split are those of the same suite without it.
 
 ``style="hard"`` (``eval generate --style hard``) keeps all of the above (categories, users, split,
 gold shape) and words and shapes the requests unlike the training data (``_hard``): items named by
@@ -53,7 +58,7 @@ from typing import Any
 from agentspec.errors import AgentSpecError
 from agentspec.tools.retail import RetailStore
 
-from ._builders import EXTRA_BUILDERS, INTENT_BUILDERS, Draft, build_forbidden, build_transfer
+from ._builders import EXTRA_BUILDERS, INTENT_BUILDERS, PIECE_SEPARATOR, PIECES, Draft, build_forbidden, build_transfer
 from ._multi import MULTI_CATEGORIES, build_multi
 from ._hard import WORDINGS, Wording, family_wording, intent_builders, vague_opening, worded_forbidden, worded_transfer
 from ._worded import extra_builders
@@ -153,8 +158,23 @@ def _draft(category: str, db: dict[str, Any], user: dict[str, Any], rng: random.
     raise GenerationError(f"unknown category {category!r}", hint=f"use one of {', '.join(CATEGORIES)}")
 
 
+def _lines(draft: Draft, piecemeal: bool) -> tuple[list[str], list[str]]:
+    """Each request as the customer first says it, and its ``- `` line(s) of the task instructions."""
+    requests, lines = [], []
+    for intent in draft.intents:
+        if not piecemeal or "request" not in intent.details:  # a forbidden or transfer request: said at once
+            requests.append(intent.request)
+            lines.append(f"- {f'{intent.request} {intent.at_confirmation}'.strip()}")
+            continue
+        bare = intent.details["request"]
+        parts = PIECE_SEPARATOR.join(f"{k} = {v}" for k, v in intent.details.items() if k != "request")
+        requests.append(bare)
+        lines += [f"- {f'{bare} {intent.at_confirmation}'.strip()}", f"  {PIECES}{parts}"]
+    return requests, lines
+
+
 def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: random.Random,
-          style: str = "standard") -> Task:
+          style: str = "standard", piecemeal: bool = False) -> Task:
     known, unknown, lookup = _identity(user, rng)
     known_ids = [oid for intent in draft.intents if intent.order_known for oid in intent.order_ids]
     if len(known_ids) == 1:
@@ -166,8 +186,7 @@ def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: 
         unknown.append("You do not remember your order id.")
     elif forgotten:
         unknown += [f"You do not remember the id of your {ref}." for ref in forgotten]
-    requests = [intent.request for intent in draft.intents]
-    lines = [f"{intent.request} {intent.at_confirmation}".strip() for intent in draft.intents]
+    requests, lines = _lines(draft, piecemeal)
     wording = style_wording(style)
     family = load_family(style[len(FAMILY_STYLE):]) if style.startswith(FAMILY_STYLE) else None
     if wording is not None and rng.random() < 0.5:
@@ -185,7 +204,7 @@ def _task(task_id: str, category: str, user: dict[str, Any], draft: Draft, rng: 
         domain="retail", reason_for_call=reason, known_info=known,
         unknown_info=" ".join(unknown) or None,
         task_instructions=(f"You are {name['first_name']} {name['last_name']}. Make these requests one at "
-                           "a time, in this order:\n" + "\n".join(f"- {line}" for line in lines)
+                           "a time, in this order:\n" + "\n".join(lines)
                            + "\n" + _BEHAVIOUR))
     calls = [lookup, ("get_user_details", {"user_id": user["user_id"]})]
     calls += [call for intent in draft.intents for call in intent.calls]
@@ -210,10 +229,14 @@ def _executes(base: RetailStore, task: Task, user_id: str) -> bool:
 
 def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[str], n: int,
                    seed: int = 0, eval_fraction: float = 0.3, style: str = "standard",
-                   multi: bool = False, categories: tuple[str, ...] | None = None) -> list[Task]:
+                   multi: bool = False, categories: tuple[str, ...] | None = None,
+                   piecemeal: bool = False) -> list[Task]:
     """Write tasks.json, split_tasks.json and user_split.json into ``out_dir``; return the tasks.
     ``multi``: every task is one of ``MULTI_CATEGORIES`` (``_multi``); ``categories``: the tasks cycle
     through these instead (any of ``CATEGORIES``, ``MULTI_CATEGORIES``, ``EXTRA_CATEGORIES``)."""
+    if piecemeal and not style.startswith(FAMILY_STYLE):
+        raise GenerationError(f"--piecemeal needs a wording family's sentences, not style {style!r}",
+                              hint="pass --style family:NAME (evals/wordings/NAME.yaml)")
     if style.startswith(FAMILY_STYLE):
         try:
             load_family(style[len(FAMILY_STYLE):])
@@ -245,7 +268,7 @@ def generate_suite(db_path: str | os.PathLike[str], out_dir: str | os.PathLike[s
             group = "test" if int((i + 1) * eval_fraction) > int(i * eval_fraction) else "train"
             if not groups[group]:
                 group = "train" if group == "test" else "test"
-            task = _pick(str(i), category, db, base, pools, groups, group, rng, style)
+            task = _pick(str(i), category, db, base, pools, groups, group, rng, style, piecemeal)
             tasks.append(task)
             splits[group].append(task.id)
     finally:
@@ -272,7 +295,7 @@ def _categories(categories: tuple[str, ...], style: str) -> tuple[str, ...]:
 
 
 def _pick(task_id: str, category: str, db: dict[str, Any], base: RetailStore, pools: dict[str, list[str]],
-          groups: dict[str, list[str]], group: str, rng: random.Random, style: str) -> Task:
+          groups: dict[str, list[str]], group: str, rng: random.Random, style: str, piecemeal: bool = False) -> Task:
     """The first user of the group's pool (unused users first) for whom the category works."""
     pool = pools[group]
     if not pool:  # every user of the group used once: start over
@@ -283,7 +306,7 @@ def _pick(task_id: str, category: str, db: dict[str, Any], base: RetailStore, po
         draft = _draft(category, db, user, rng, [p for p in peers if p["user_id"] != user_id], style)
         if draft is None:
             continue
-        task = _task(task_id, category, user, draft, rng, style)
+        task = _task(task_id, category, user, draft, rng, style, piecemeal)
         if _executes(base, task, user_id):
             pool.pop(index)
             return task

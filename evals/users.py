@@ -32,6 +32,11 @@ on the agent message lowercased:
    once, "Actually, I'd rather have the one <change> instead." or a no (that request is over).
 5. refusal ("cannot", "can't", "unable to", "not able to", "not allowed", "not possible", "sorry, i")
    -> the request is settled as in rule 2 (the user accepts it).
+3b. a request given in parts (``generate --piecemeal``: a ``PIECES`` line under its ``- `` line) and a
+   question, not a statement to confirm (no "yes/no", "proceed", "confirm"), that asks for some of
+   them (``_PIECE_QUESTIONS``: "which order", "which items", "which version", "why", "payment
+   method", "address") -> those parts, worded as "state"; rule 7 then restates the request with
+   every part.
 6. a question about something in ``unknown_info`` (its thing, e.g. "order id", named in the message)
    -> "I'm sorry, I don't remember my <thing>." plus known order ids when asked for an order id.
 7. anything else -> the current request restated: "To be clear: <request>".
@@ -65,6 +70,7 @@ from typing import Any, Protocol, runtime_checkable
 from agentspec.errors import AgentSpecError
 from agentspec.runtime.base import ChatModel, GenerationSettings, Message
 
+from ._builders import PIECE_SEPARATOR, PIECES
 from ._hard import VAGUE_OPENINGS
 from ._multi import AT_CONFIRMATION
 from .tasks import UserInstructions, UserScenario
@@ -132,6 +138,16 @@ _CONFIRM = re.compile(r"confirm|proceed|would you like|shall i|should i|do you w
                       r"is that correct|is this correct")
 _REFUSAL = re.compile(r"cannot|can't|can not|unable to|not able to|not allowed|not possible|sorry, i")
 _UNKNOWN = re.compile(r"do not (?:remember|know) (.+?)\.?$", re.I)
+# What a question asks for, by the part of a piecemeal request that answers it (``generate --piecemeal``).
+_PIECE_QUESTIONS = {
+    "order": re.compile(r"which order|what order|order (?:id|number)|which of your orders"),
+    "items": re.compile(r"which items?\b|what items?\b|which products?\b"),
+    "version": re.compile(r"which version|instead\?|which (?:colou?r|size|model|option)|what (?:colou?r|size|model)"),
+    "reason": re.compile(r"\bwhy\b|\breason\b"),
+    "payment": re.compile(r"payment method|which (?:card|method)|\bpay (?:with|for)\b|receive the refund"),
+    "address": re.compile(r"\baddress\b"),
+}
+_STATED = re.compile(r"yes/no|proceed|confirm")  # a statement to confirm, not a question for a part
 
 # Phrasings of the varied user, the plain one's first; after it none is in train/_mutate.py's lists.
 # Every "confirm" is an explicit yes.
@@ -189,7 +205,7 @@ class ScriptedUser:
         self.next_after_decline = next_after_decline
         self._after_decline = False
         self._opening = inst.reason_for_call
-        lines = [line[2:].strip() for line in inst.task_instructions.splitlines() if line.startswith("- ")]
+        lines, self._pieces = _request_lines(inst.task_instructions)
         # "<request> When the agent asks you to confirm this, ..." (evals._multi): the twist at its confirmation.
         self._twists: list[tuple[str, str] | None] = []
         self._requests = []
@@ -243,6 +259,8 @@ class ScriptedUser:
             return self._settle()
         if asks_identity:
             return self._identity(t)
+        if question and not _STATED.search(t) and (parts := self._parts_asked(t)):
+            return self._say("state", r=parts)
         if question and _CONFIRM.search(t):
             twist = self._twists[self.current] if self.current < len(self._twists) else None
             if twist is not None:
@@ -260,7 +278,7 @@ class ScriptedUser:
             return answer
         if after_decline:  # "I won't make that change. Anything else?": the next request, as one more thing
             return self._say("next", r=self._requests[self.current])
-        return self._say("restate", r=self._requests[self.current])
+        return self._say("restate", r=self._whole_request())
 
     # -- helpers -----------------------------------------------------------------------------------
 
@@ -286,6 +304,19 @@ class ScriptedUser:
             return self._rng.choice(options).format(**fields)  # type: ignore[union-attr]
         options = _PHRASES[what]
         return (self._rng.choice(options) if self._rng else options[0]).format(**values)
+
+    def _parts_asked(self, t: str) -> str | None:
+        """The parts of the current piecemeal request the agent's question asks for, as the customer says
+        them ("my order #W1, I don't need it anymore"); None when it asks for none of them."""
+        parts = self._pieces[self.current] if self.current < len(self._pieces) else {}
+        asked = [value for key, value in parts.items() if _PIECE_QUESTIONS[key].search(t)]
+        return ", ".join(asked) or None
+
+    def _whole_request(self) -> str:
+        """The current request, with every part of a piecemeal one: what a customer says asked again."""
+        parts = self._pieces[self.current] if self.current < len(self._pieces) else {}
+        request = self._requests[self.current]
+        return f"{request} {', '.join(parts.values())}" if parts else request
 
     def _stop(self, text: str) -> str:
         self.done = True
@@ -335,6 +366,22 @@ class ScriptedUser:
             self.acts.append("unknown")  # one act per reply: an answer about what it knows of its orders
             return f"It's {' and '.join(self._facts['order_ids'])}."
         return None
+
+
+def _request_lines(task_instructions: str) -> tuple[list[str], list[dict[str, str]]]:
+    """The ``- `` request lines and, for each, the parts its ``PIECES`` line lists ({} when none)."""
+    lines: list[str] = []
+    pieces: list[dict[str, str]] = []
+    for line in task_instructions.splitlines():
+        if line.startswith("- "):
+            lines.append(line[2:].strip())
+            pieces.append({})
+        elif line.strip().startswith(PIECES) and pieces:
+            for part in line.strip()[len(PIECES):].split(PIECE_SEPARATOR):
+                key, _, value = part.partition(" = ")
+                if key.strip() in _PIECE_QUESTIONS and value.strip():
+                    pieces[-1][key.strip()] = value.strip()
+    return lines, pieces
 
 
 # ---- LLM user ---------------------------------------------------------------------------------

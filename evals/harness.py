@@ -58,7 +58,8 @@ from ._monitor import EpisodeMonitor
 from .agents import AgentTurn, EvalAgent, worker_threads
 from .reward import Rewarder
 from .tasks import Task, UserScenario
-from .users import STOP, LLMUser, ScriptedUser, UserSimulator
+from ._llm_user import LLMUser
+from .users import STOP, ScriptedUser, UserSimulator
 
 __all__ = ["RunDirMismatchError", "UserFactory", "Episode", "Conversation", "converse", "RunResult", "run_suite", "episode_seed",
            "read_episodes", "content_identity", "EPISODES_FILE", "RUN_FILE"]

@@ -35,8 +35,8 @@ on the agent message lowercased:
 3b. a request given in parts (``generate --piecemeal``: a ``PIECES`` line under its ``- `` line) and a
    question, not a statement to confirm (no "yes/no", "proceed", "confirm"), that asks for some of
    them (``_PIECE_QUESTIONS``: "which order", "which items", "which version", "why", "payment
-   method", "address") -> those parts, worded as "state"; rule 7 then restates the request with
-   every part.
+   method", "address") -> those parts, one sentence each, worded as "state"; rule 7 then restates
+   the request with every part, one sentence each.
 6. a question about something in ``unknown_info`` (its thing, e.g. "order id", named in the message)
    -> "I'm sorry, I don't remember my <thing>." plus known order ids when asked for an order id.
 7. anything else -> the current request restated: "To be clear: <request>".
@@ -54,12 +54,7 @@ after declining a request while others remain, the next reply that would restate
 request as one more thing ("next"), the way a person goes on after "I won't make that change.
 Anything else?". Both default to the behaviour above.
 
-``LLMUser`` plays the customer with any ``ChatModel``: a compact system prompt adapted from tau2's
-user-simulator guidelines plus the scenario; the conversation is shown with roles swapped (the
-agent speaks as "user"). tau2's ###TRANSFER### and ###OUT-OF-SCOPE### tokens are mapped to
-###STOP###; an empty completion also stops. It stops after ``max_turns`` replies like the scripted user.
-
-Not here: the agent, the episode loop (``harness``), judging anything.
+Not here: the LLM user (``_llm_user``), the agent, the episode loop (``harness``), judging anything.
 """
 from __future__ import annotations
 
@@ -68,15 +63,13 @@ import re
 from typing import Any, Protocol, runtime_checkable
 
 from agentspec.errors import AgentSpecError
-from agentspec.runtime.base import ChatModel, GenerationSettings, Message
 
 from ._builders import PIECE_SEPARATOR, PIECES
 from ._hard import VAGUE_OPENINGS
 from ._multi import AT_CONFIRMATION
 from .tasks import UserInstructions, UserScenario
 
-__all__ = ["STOP", "UserSimulator", "ScriptedUser", "LLMUser", "USER_GUIDELINES", "ScenarioError", "parse_known_info",
-           "scenario_family"]
+__all__ = ["STOP", "UserSimulator", "ScriptedUser", "ScenarioError", "parse_known_info", "scenario_family"]
 
 
 class ScenarioError(AgentSpecError, TypeError):
@@ -307,16 +300,16 @@ class ScriptedUser:
 
     def _parts_asked(self, t: str) -> str | None:
         """The parts of the current piecemeal request the agent's question asks for, as the customer says
-        them ("my order #W1, I don't need it anymore"); None when it asks for none of them."""
+        them, one sentence each ("my order #W1. I don't need it anymore"); None when it asks for none."""
         parts = self._pieces[self.current] if self.current < len(self._pieces) else {}
         asked = [value for key, value in parts.items() if _PIECE_QUESTIONS[key].search(t)]
-        return ", ".join(asked) or None
+        return ". ".join(asked) or None
 
     def _whole_request(self) -> str:
         """The current request, with every part of a piecemeal one: what a customer says asked again."""
         parts = self._pieces[self.current] if self.current < len(self._pieces) else {}
         request = self._requests[self.current]
-        return f"{request} {', '.join(parts.values())}" if parts else request
+        return " ".join([request, *(f"{part}." for part in parts.values())]) if parts else request
 
     def _stop(self, text: str) -> str:
         self.done = True
@@ -382,52 +375,3 @@ def _request_lines(task_instructions: str) -> tuple[list[str], list[dict[str, st
                 if key.strip() in _PIECE_QUESTIONS and value.strip():
                     pieces[-1][key.strip()] = value.strip()
     return lines, pieces
-
-
-# ---- LLM user ---------------------------------------------------------------------------------
-
-USER_GUIDELINES = f"""You are playing a customer who contacts a customer service agent.
-Follow the scenario below exactly.
-- Write one short message at a time, as the customer, in the first person.
-- Never make up information that is not in the scenario; anything not given there is unknown to you.
-- Do not copy the instructions word for word; say things naturally.
-- Give information only when the agent asks for it.
-- Keep going until every request in the scenario is done. Agreeing to an action is not the same as the
-  action being done: wait until the agent says it is done.
-- When every request is done, or the agent has refused in line with its policy, write {STOP}.
-- If you are transferred to a human agent, write {STOP}."""
-
-_AGENT_GREETING = "Hi! How can I help you today?"
-
-
-class LLMUser:
-    """A customer played by ``model``; greedy by default, seeded for repeatable sampling."""
-
-    def __init__(self, scenario: UserScenario, model: ChatModel, *, settings: GenerationSettings | None = None,
-                 max_turns: int = 20, seed: int = 0) -> None:
-        _check_scenario(scenario, "LLMUser")
-        self.model = model
-        self.settings = (settings or GenerationSettings(max_tokens=256)).with_(seed=seed)
-        self.max_turns = max_turns
-        self.system = f"{USER_GUIDELINES}\n\n# Scenario\n{scenario}"
-        self.history: list[Message] = []  # from the user model's side: agent = "user"
-        self.turns = 0
-        self.done = False
-
-    def reply(self, agent_text: str | None) -> str:
-        self.turns += 1
-        self.history.append({"role": "user", "content": _AGENT_GREETING if agent_text is None else agent_text})
-        if self.turns > self.max_turns:
-            self.done = True
-            return f"I have to go now. {STOP}"
-        messages: list[Message] = [{"role": "system", "content": self.system}, *self.history]
-        text = self.model.complete(messages, self.settings).text.strip()
-        for token in _OTHER_STOPS:
-            text = text.replace(token, STOP)
-        if not text:
-            text = STOP
-        if STOP in text:
-            self.done = True
-        self.history.append({"role": "assistant", "content": text})
-        return text
-

@@ -96,12 +96,16 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
 def words_for(state: AgentState, deps: AgentDeps, tool: str,
               write: bool) -> tuple[list[str], list[dict[str, list[str]]]]:
     """The user's messages (and the reader's slots of each) that speak to ``tool``: for a write, from the
-    first message that asked for a request it serves; for anything else, from the latest message that
-    asked for anything; all messages since the last settled request when none asked (module doc, 3)."""
+    first message that asked for a request it serves (the first since another request was settled
+    beside it, ``settled_at``, when one asked since: "now change the items in my order" after an
+    exchange is done speaks anew); for anything else, from the latest message that asked for anything;
+    all messages since the last settled request when none asked (module doc, 3)."""
     said, slots, asks = state.get("said") or [], state.get("slots") or [], state.get("asks") or []
     if write:
         serving = deps.requests_needing(tool)
-        start = next((i for i, asked in enumerate(asks) if set(asked) & serving), 0)
+        asking = [i for i, asked in enumerate(asks) if set(asked) & serving]
+        since = [i for i in asking if i >= (state.get("settled_at") or 0)]
+        start = (since or asking or [0])[0]
     else:
         start = max((i for i, asked in enumerate(asks) if asked), default=0)
     return said[start:], slots[start:]

@@ -30,7 +30,8 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
 ``settle(state, tool)`` is what a node returns when the request a write serves is over (it succeeded,
 it was refused and the user told why, or the user declined it): those requests close; once none is
 open, the messages, slots, choices and declined calls start afresh, so the next request names its own
-targets. Nothing here reads words: the reader does.
+targets. While others stay open, ``settled_at`` marks where the next request's words may begin: a
+request asked again after it speaks from there (``narrowing.words_for``). Nothing here reads words: the reader does.
 """
 from __future__ import annotations
 
@@ -53,9 +54,9 @@ def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: boo
     served = set().union(*(deps.requests_needing(t) for t in tools), requests)
     unscoped = deps.spec.understanding is None or not deps.spec.understanding.requests
     still = [] if everything or unscoped else [r for r in state.get("open_requests") or [] if r not in served]
-    update: dict[str, Any] = {"open_requests": still}
+    update: dict[str, Any] = {"open_requests": still, "settled_at": len(state.get("said") or [])}
     if not still:
-        update.update(said=[], slots=[], asks=[], choices={}, declined=[], asked_arguments=[])
+        update.update(said=[], slots=[], asks=[], choices={}, declined=[], asked_arguments=[], settled_at=0)
     return update
 
 

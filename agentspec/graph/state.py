@@ -95,6 +95,7 @@ class AgentState(TypedDict, total=False):
     # A write refused in this turn (told if the turn stops): {"tool", "error", "why", "call"}
     cannot: dict[str, Any] | None
     said: list[str]  # the user's messages since the last settled request
+    settled_at: int  # len(said) when a request was last settled while others stayed open (0: none since)
     slots: list[dict[str, list[str]]]  # the reader's slots of each message of ``said`` (tag -> values)
     asks: list[list[str]]  # the requests each message of ``said`` asked for
     choices: dict[str, str]  # the reader's choices in ``said``, by head

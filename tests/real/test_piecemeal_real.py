@@ -87,3 +87,25 @@ def test_a_yes_takes_the_one_version_and_the_one_payment_method_offered(spec, sh
         order = _order(store, AVA_ORDER)
     assert order["status"] == "pending (item modified)"
     assert FANTASY_1000 in [item["item_id"] for item in order["items"]]
+
+
+def test_a_change_asked_after_an_exchange_is_done_is_not_read_on_the_exchanged_order(spec, shared_data):
+    # Noah Ito's conversation of cedar's piecemeal suite (train split, development): "the Cycling Helmet
+    # and the Air Purifier" also reads as a product question, which stays open after the exchange; the
+    # change of items asked next was read on the exchanged order's words and refused there.
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as base, base.copy() as store:
+        with AgentSession(spec, toolkits={"retail": store}, seed=0) as session:
+            for line in ["Hi, I want make exchange, the thing came but I need different one. I also have another "
+                         "request after that.", "I registered with noah.ito4296@example.com.",
+                         "Here's what I need: the Cycling Helmet and the Air Purifier",
+                         "the Cycling Helmet for one in the size M, red and medium and the Air Purifier to the one "
+                         "having room size medium, filter type carbon and features quiet operation",
+                         "my Mastercard credit card ending in 1065"]:
+                session.send(line)
+            session.send("yes, go on")
+            assert _order(store, "#W3445693")["status"] == "exchange requested"
+            which = session.send("Awesome, that's done. Now, Change the items in my order, please. It's still "
+                                 "pending.").reply
+            assert which.startswith("Which items would you like to change? Your pending orders:"), which
+            assert not [e for e in session.state["trace"] if e.get("outcome") == "refused"
+                        and e.get("turn") == session.state["turn"]]

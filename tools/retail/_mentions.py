@@ -37,9 +37,8 @@ the ids the texts spell out). Customers rarely type ids:
 - a **product** by its name ("the Backpack"), of the seen ones and the whole catalogue (a question about
   a product names it before anything listed it);
 - a **name**, and its **zip**, by a customer of the store whose name and zip code the texts give (``_names``);
-- a **payment method** by a card's last four digits, else by kind ("PayPal", "gift card", a "card" with
-  no last four digits none has) or brand ("my Visa"), of the seen ones and the seen users' (so before
-  the profile is read); the latest message naming any says which ("PayPal", refused, "the card then").
+- a **payment method** (``_methods``) by a card's last four digits, else by kind or brand, of the seen
+  ones and the seen users' (so before the profile is read); the latest message naming any says which.
 
 An empty list means the texts name nothing of that kind: the graph then leaves the choice open, so a
 phrasing this module does not know never strands the user. Matching is on whole words, case-folded.
@@ -52,16 +51,12 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._methods import methods_named
 from ._names import named_customer
 from ._sqlite import Database
 from ._variants import changed_variants, relaxed_variant
 
 __all__ = ["mentioned"]
-
-_GIFT = re.compile(r"\bgift[\s-]?cards?\b")
-_CARD = re.compile(r"\b(?:credit|debit)[\s-]?cards?\b")
-_ANY_CARD = re.compile(r"(?<!gift )(?<!gift-)\bcards?\b")  # a card that is no gift card
-
 
 def _says(text: str, phrase: str) -> bool:
     """``phrase`` as whole words in ``text`` (both lower-case), a trailing plural "s" allowed."""
@@ -243,32 +238,6 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     return list(dict.fromkeys(new))
 
 
-def _methods_of(db: Database, candidates: list[str]) -> dict[str, dict[str, Any]]:
-    """The store's record of each candidate payment method (read from its owner)."""
-    methods: dict[str, dict[str, Any]] = {}
-    for _, user in db.items("users"):
-        for method_id, method in (user.get("payment_methods") or {}).items():
-            if method_id in candidates:
-                methods[method_id] = method
-    return methods
-
-
-def _methods_said(text: str, candidates: list[str], methods: dict[str, dict[str, Any]]) -> list[str]:
-    """The candidates ``text`` names (module docstring)."""
-    digits = set(re.findall(r"(?<!\d)\d{4}(?!\d)", text))
-    by_digits = [c for c in candidates if methods.get(c, {}).get("last_four") in digits]
-    if by_digits:
-        return by_digits
-    cards = [c for c in candidates if methods.get(c, {}).get("source") == "credit_card"]
-    brands = [c for c in cards if _says(text, str(methods[c].get("brand", "")).lower())]
-    named = set(brands or (cards if _CARD.search(text) or (not digits and _ANY_CARD.search(text)) else []))
-    if "paypal" in text:
-        named |= {c for c in candidates if methods.get(c, {}).get("source") == "paypal"}
-    if _GIFT.search(text):
-        named |= {c for c in candidates if methods.get(c, {}).get("source") == "gift_card"}
-    return [c for c in candidates if c in named]
-
-
 def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
     """The candidates and catalogue products ``text`` names (candidates first); a product named by its whole
     name outweighs those named by their last word alone ("the Tea Kettle" is not the Electric Kettle)."""
@@ -396,10 +365,8 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         if named is not None or kind == "name":
             return named
         return [c for c in candidates if c in text]  # no customer's name goes with it: any zip the words give
-    if kind == "payment_method":  # one choice: the latest message that names a method says it
-        ids = _with_users(db, list(candidates), seen or {}, "payment_methods")
-        methods = _methods_of(db, ids)
-        return next((named for said in reversed(texts) if (named := _methods_said(said.lower(), ids, methods))), [])
+    if kind == "payment_method":  # one choice: the latest message that names a method says it (``_methods``)
+        return methods_named(db, texts, _with_users(db, list(candidates), seen or {}, "payment_methods"))
     find = _BY_KIND.get(kind)
     if find is None:
         return None

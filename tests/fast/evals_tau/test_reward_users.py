@@ -8,7 +8,8 @@ from agentspec.evals.generate import generate_suite
 from agentspec.evals.harness import UserFactory
 from agentspec.evals.reward import GoldReplayError, Rewarder, communicated
 from agentspec.evals.tasks import Action, load_tasks
-from agentspec.evals.users import STOP, LLMUser, ScriptedUser, parse_known_info
+from agentspec.evals._llm_user import LLMUser
+from agentspec.evals.users import STOP, ScriptedUser, parse_known_info
 from agentspec.runtime.scripted import ScriptedChatModel
 from agentspec.tools.retail import RetailStore
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import yaml
 
 from agentspec.graph import AgentSession
+from agentspec.graph.narrowing import words_for
 from agentspec.spec import check_spec, find_spec, load_spec
 
 from conftest import call, changed, read_as, reply
@@ -125,6 +126,21 @@ def test_a_request_that_is_done_closes_and_the_next_one_is_scoped_afresh(spec, s
         assert s.state["pending"] is None and turn.reply.startswith("Which payment method should pay or receive")
         # Nothing stated, nothing refused: the exchange (not the cancel) waits for its payment method.
         assert [e["outcome"] for e in turn.entries if e["kind"] == "graph"] == ["choose"]
+
+
+def test_a_request_asked_again_after_another_is_done_speaks_from_there(spec, scripted, shop_db):
+    # An exchange is done while a question stays open, so the words are kept; the change of items asked
+    # next shares the exchange's tools. Its words start at its own message, not at the exchange's, whose
+    # order read a refused change of the delivered order (cedar piecemeal, development).
+    exchange = "exchange the T-Shirt in order #W0000001 for the red one, with my gift card"
+    again = "Now change the items in my pending order, please."
+    state = {"said": [exchange, "what colours does the mug come in?", again], "slots": [{}, {}, {}],
+             "asks": [["exchange"], ["product"], ["modify_items"]], "settled_at": 2}
+    with AgentSession(spec, model=scripted, data=shop_db) as s:
+        assert words_for(state, s.deps, "modify_pending_order_items", True)[0] == [again]
+        # Not asked again since: the words start where the request was first asked, as before.
+        assert words_for({**state, "settled_at": 3}, s.deps, "modify_pending_order_items", True)[0] == state["said"]
+        assert words_for({**state, "settled_at": 0}, s.deps, "modify_pending_order_items", True)[0] == state["said"]
 
 
 def test_a_request_made_before_authentication_is_acted_on_after_it(spec, scripted, shop_db):

@@ -17,7 +17,8 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
   says ``messages.declined``); a no or an unsure answer that says more ("no, the blue one", "how much
   is it?") is read like any message: what it asks and gives may determine another write, or the same
   one stated again. A plain no to the graph's own question (a refusal that offered other choices, or
-  a question for an argument of a write) settles that write's request the same way.
+  a question for an argument of a write) settles that write's request the same way; a plain yes to a
+  question that offered several choices hears the question again.
 - Otherwise the requests it asks for (``understanding.request_threshold``) join the open ones, its
   slots and choices join those of the messages since the last settled request. When the graph's last
   question offered one choice (``offered``, the toolkit's words for it), a clear yes that asks and
@@ -30,8 +31,8 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
 ``settle(state, tool)`` is what a node returns when the request a write serves is over (it succeeded,
 it was refused and the user told why, or the user declined it): those requests close; once none is
 open, the messages, slots, choices and declined calls start afresh, so the next request names its own
-targets. While others stay open, ``settled_at`` marks where the next request's words may begin: a
-request asked again after it speaks from there (``narrowing.words_for``). Nothing here reads words: the reader does.
+targets. While others stay open, a write's settle marks where the next request's words may begin
+(``settled_at``): a request asked again after it speaks from there (``narrowing.words_for``). Nothing here reads words: the reader does.
 """
 from __future__ import annotations
 
@@ -54,7 +55,9 @@ def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: boo
     served = set().union(*(deps.requests_needing(t) for t in tools), requests)
     unscoped = deps.spec.understanding is None or not deps.spec.understanding.requests
     still = [] if everything or unscoped else [r for r in state.get("open_requests") or [] if r not in served]
-    update: dict[str, Any] = {"open_requests": still, "settled_at": len(state.get("said") or [])}
+    update: dict[str, Any] = {"open_requests": still}
+    if tools:  # a write's request is over: words before here were its (a question's leave the floor)
+        update["settled_at"] = len(state.get("said") or [])
     if not still:
         update.update(said=[], slots=[], asks=[], choices={}, declined=[], asked_arguments=[], settled_at=0)
     return update
@@ -198,11 +201,9 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
         update.update(stop="declined", trace=trace)
         return update
-    answered_question = _questioned_tool(state)
-    if answered_question and not pending and not asked and not gives and understanding is not None \
-            and reading.answered(understanding.yes_threshold, understanding.no_threshold) == "no":
-        update.update(settle(working, deps, [answered_question]))
-        update.update(stop="declined", trace=trace)
+    to_question = _plain_answer_to_question(state, deps, working, reading) if not (pending or asked or gives) else None
+    if to_question is not None:
+        update.update(to_question, trace=trace)
         return update
     known = list(state.get("open_requests") or [])
     if understanding is not None and known:
@@ -238,6 +239,22 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                       **({"slots": reading.slots} if reading.slots else {})})
     update["trace"] = trace
     return update
+
+
+def _plain_answer_to_question(state: AgentState, deps: AgentDeps, working: dict[str, Any],
+                              reading: Reading) -> dict[str, Any] | None:
+    """The update for a plain no or yes (it asks and gives nothing else) to the graph's own question: a no
+    settles that write's request (``messages.declined``); a yes to a question that offered several
+    choices hears the question again (which one is still the customer's to say); else None."""
+    tool, understanding = _questioned_tool(state), deps.spec.understanding
+    if tool is None or understanding is None:
+        return None
+    answer = reading.answered(understanding.yes_threshold, understanding.no_threshold)
+    if answer == "no":
+        return {**settle(working, deps, [tool]), "stop": "declined"}
+    if answer == "yes" and not state.get("offered") and state.get("stop") == "choose" and state.get("reply"):
+        return {"stop": "choose", "reply": state["reply"]}
+    return None
 
 
 def _questioned_tool(state: AgentState) -> str | None:

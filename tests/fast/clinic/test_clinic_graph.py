@@ -386,3 +386,15 @@ def test_a_cancel_whose_appointment_only_the_patient_can_say_is_asked_for_and_ne
         assert len(model.calls) == asked and s.state["open_requests"] == ["cancel_visit"]
         answer = s.send("Celui avec le Dr Martin, j'ai un empêchement.")
         assert answer.reply.startswith("J'annule votre rendez-vous APT-1300 avec Dr Martin") and len(model.calls) == asked
+
+
+def test_a_plain_yes_to_a_question_of_several_choices_hears_the_question_again(desk, model):
+    with session(desk, model, policy={**FOLLOWED, "targets": {**FOLLOWED["targets"], "said": ["appointment"]}}) as s:
+        verified(s, model)
+        asked = len(model.calls)
+        question = s.send("Je voudrais annuler un rendez-vous.").reply
+        assert s.state["offered"] is None  # two appointments: nothing a yes could say
+        again = s.send("Oui.")
+        # Which one is still hers to say: the desk's question again, not the model's guess.
+        assert again.reply == question and len(model.calls) == asked
+        assert s.state["open_requests"] == ["cancel_visit"] and not s.state.get("pending")

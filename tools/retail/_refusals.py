@@ -15,8 +15,10 @@ nor a gift card, a payment change to the method the order already has, a gift ca
 does not cover it) is answered with why, in the customer's terms, and the customer's methods that
 can take it (``_statements.payment_choices``, less the refused one; one such is the ``offer``) and a
 question which one; ``keeps_request`` then, so the answer ("the card then") completes the request; with no such method
-it says so and the request is settled. None for any other error or tool: the graph then says the
-store's error.
+it says so and the request is settled. An address the dry run finds incomplete (a street with no
+number: the reader split "463 Pine Lane" across two lines) is answered with why and the address asked
+again, ``keeps_request``: the customer's next message gives it. None for any other error or tool: the
+graph then says the store's error.
 
 Not here: which variant the words asked for (``_variants``), the dry run itself (``store.check``).
 """
@@ -28,6 +30,7 @@ from typing import Any
 
 from agentspec.hooks import Explained
 
+from ._addresses import ADDRESS_WRITES
 from ._reads import product_of_item
 from ._statements import either, payment_choices
 from ._sqlite import Database
@@ -37,6 +40,7 @@ __all__ = ["explain_refusal", "version_words"]
 
 _ITEM_WRITES = ("exchange_delivered_order_items", "modify_pending_order_items")
 _UNAVAILABLE = re.compile(r"New item (\S+) not found or available")
+_INCOMPLETE = re.compile(r"not a complete address \((.+?)\)\. ")
 _SHOWN = 3
 
 
@@ -99,10 +103,21 @@ def _payment_refusal(db: Database, name: str, arguments: Mapping[str, Any], erro
                      offer=choices[0] if len(choices) == 1 else None)
 
 
+def _address_refusal(name: str, error: str) -> Explained | None:
+    """An address the dry run found incomplete (module docstring): why, and the address asked again."""
+    found = _INCOMPLETE.search(error)
+    if name not in ADDRESS_WRITES or found is None:
+        return None
+    return Explained(f"I could not read a complete address there ({found.group(1)}). What is the full new address: "
+                     "street with its number, city, state and zip code?", keeps_request=True)
+
+
 def explain_refusal(db: Database, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
     """The customer's words for write ``name(**arguments)`` refused with ``error`` (module docstring)."""
     if (paid := _payment_refusal(db, name, arguments, error or "")) is not None:
         return paid
+    if (address := _address_refusal(name, error or "")) is not None:
+        return address
     found = _UNAVAILABLE.search(error or "")
     if name not in _ITEM_WRITES or found is None:
         return None

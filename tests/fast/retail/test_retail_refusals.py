@@ -118,3 +118,16 @@ def test_the_closest_versions_keep_what_the_customer_changed_first(store):
     listed = explained.text.partition("closest versions available: ")[2]
     assert listed.count("pieces: 1000") == 2 and "pieces: 500" not in listed
     assert explained.keeps_request and explained.offer is None  # two versions: the customer says which
+
+
+def test_an_incomplete_address_is_asked_again_and_the_request_kept(store):
+    call = {"order_id": "#W6805991", "address1": "Pine Lane", "address2": "463 Suite 570", "city": "San Antonio",
+            "state": "TX", "country": "USA", "zip": "78228"}
+    error = store.check("modify_pending_order_address", call)
+    assert error.startswith("Error: not a complete address (address1 'Pine Lane' is not a number and street)")
+    explained = store.explain("modify_pending_order_address", call, error)
+    assert explained.keeps_request and explained.offer is None
+    assert explained.text == ("I could not read a complete address there (address1 'Pine Lane' is not a number and "
+                              "street). What is the full new address: street with its number, city, state and zip "
+                              "code?")
+    assert store.explain("modify_user_address", {**call, "user_id": "ava_silva_4632"}, error).keeps_request

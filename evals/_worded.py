@@ -91,14 +91,14 @@ def _say_order(ref: str, rng: random.Random, wording: Wording) -> str:
 
 
 def _reworded(intent: Intent | None, templates: tuple[str, ...], rng: random.Random, wording: Wording,
-              **facts: str) -> Intent | None:
-    """A standard intent with its request said anew (same order, gold and facts)."""
+              kind: str, parts: dict[str, str], **facts: str) -> Intent | None:
+    """A standard intent with its request said anew (same order, gold and facts), and its ``parts``
+    besides the order as it said it (``_parts``, of category ``kind``)."""
     if intent is None:
         return None
     said = _say_order(intent.order_ref or f"order {intent.order_ids[0]}", rng, wording)
     intent.request = rng.choice(templates).format(o=said, O=_cap(said), **facts)
-    intent.details = {"order": said}
-    return intent
+    return _parts(intent, wording, kind, order=said, **parts)
 
 
 def _cancel(db, user, rng, wording: Wording) -> Intent | None:
@@ -107,8 +107,7 @@ def _cancel(db, user, rng, wording: Wording) -> Intent | None:
         return None
     reason = intent.calls[-1][1]["reason"]
     why = rng.choice(wording.not_needed if reason == "no longer needed" else wording.by_mistake)
-    intent = _reworded(intent, wording.cancel, rng, wording, why=why, Why=_cap(why))
-    return None if intent is None else _parts(intent, wording, "cancel", **intent.details, reason=why)
+    return _reworded(intent, wording.cancel, rng, wording, "cancel", {"reason": why}, why=why, Why=_cap(why))
 
 
 def _where(address: dict[str, str], rng: random.Random, wording: Wording) -> str:
@@ -123,8 +122,7 @@ def _address(db, user, rng, wording: Wording) -> Intent | None:
     if intent is None:
         return None
     where = _where(intent.calls[-1][1], rng, wording)
-    intent = _reworded(intent, wording.address, rng, wording, where=where)
-    return None if intent is None else _parts(intent, wording, "modify_address", **intent.details, address=where)
+    return _reworded(intent, wording.address, rng, wording, "modify_address", {"address": where}, where=where)
 
 
 def _account_address(db, user, rng, wording: Wording) -> Intent | None:
@@ -141,8 +139,8 @@ def _payment(db, user, rng, wording: Wording) -> Intent | None:
     if intent is None:
         return None
     method = _method_phrase(user, intent.calls[-1][1]["payment_method_id"])
-    intent = _reworded(intent, wording.payment, rng, wording, method=method)
-    return None if intent is None else _parts(intent, wording, "modify_payment", **intent.details, payment=f"my {method}")
+    return _reworded(intent, wording.payment, rng, wording, "modify_payment", {"payment": f"my {method}"},
+                     method=method)
 
 
 def _swap_many(db, user, rng, statuses: tuple[str, ...], tool: str, wording: Wording) -> Intent | None:

@@ -298,17 +298,19 @@ class ScriptedUser:
         options = _PHRASES[what]
         return (self._rng.choice(options) if self._rng else options[0]).format(**values)
 
+    def _parts(self) -> dict[str, str]:
+        """The parts of the current request ({} when it is said at once)."""
+        return self._pieces[self.current] if self.current < len(self._pieces) else {}
+
     def _parts_asked(self, t: str) -> str | None:
         """The parts of the current piecemeal request the agent's question asks for, as the customer says
         them, one sentence each ("my order #W1. I don't need it anymore"); None when it asks for none."""
-        parts = self._pieces[self.current] if self.current < len(self._pieces) else {}
-        asked = [value for key, value in parts.items() if _PIECE_QUESTIONS[key].search(t)]
+        asked = [value for key, value in self._parts().items() if _PIECE_QUESTIONS[key].search(t)]
         return ". ".join(asked) or None
 
     def _whole_request(self) -> str:
         """The current request, with every part of a piecemeal one: what a customer says asked again."""
-        parts = self._pieces[self.current] if self.current < len(self._pieces) else {}
-        request = self._requests[self.current]
+        parts, request = self._parts(), self._requests[self.current]
         return " ".join([request, *(f"{part}." for part in parts.values())]) if parts else request
 
     def _stop(self, text: str) -> str:

@@ -201,9 +201,13 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         update.update(settle(working, deps, [c["name"] for c in pending["calls"]]))
         update.update(stop="declined", trace=trace)
         return update
-    to_question = _plain_answer_to_question(state, deps, working, reading) if not (pending or asked or gives) else None
-    if to_question is not None:
-        update.update(to_question, trace=trace)
+    questioned = _questioned_tool(state) if not (pending or asked or gives) else None
+    to_question = _plain_answer(reading, deps) if questioned else None
+    if to_question == "no":  # the graph's question declined: that write's request is over
+        update.update(settle(working, deps, [str(questioned)]), stop="declined", trace=trace)
+        return update
+    if to_question == "yes" and not state.get("offered") and state.get("stop") == "choose" and state.get("reply"):
+        update.update(stop="choose", reply=state["reply"], trace=trace)  # which one is still theirs to say
         return update
     known = list(state.get("open_requests") or [])
     if understanding is not None and known:
@@ -222,8 +226,7 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     update["slots"] = [*(working.get("slots") or []), {tag: list(values) for tag, values in reading.slots.items()}]
     update["asks"] = [*(working.get("asks") or []), list(asked)]
     offer = state.get("offered")
-    if offer and not pending and not asked and not gives and understanding is not None \
-            and reading.answered(understanding.yes_threshold, understanding.no_threshold) == "yes":
+    if offer and to_question == "yes":
         # "Would you like this one instead?" - "yes": the yes says the one choice offered, as if in words.
         update["said"].append(offer)
         seen.observe_text(offer)  # its identifiers are the customer's words now
@@ -241,20 +244,11 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     return update
 
 
-def _plain_answer_to_question(state: AgentState, deps: AgentDeps, working: dict[str, Any],
-                              reading: Reading) -> dict[str, Any] | None:
-    """The update for a plain no or yes (it asks and gives nothing else) to the graph's own question: a no
-    settles that write's request (``messages.declined``); a yes to a question that offered several
-    choices hears the question again (which one is still the customer's to say); else None."""
-    tool, understanding = _questioned_tool(state), deps.spec.understanding
-    if tool is None or understanding is None:
-        return None
-    answer = reading.answered(understanding.yes_threshold, understanding.no_threshold)
-    if answer == "no":
-        return {**settle(working, deps, [tool]), "stop": "declined"}
-    if answer == "yes" and not state.get("offered") and state.get("stop") == "choose" and state.get("reply"):
-        return {"stop": "choose", "reply": state["reply"]}
-    return None
+def _plain_answer(reading: Reading, deps: AgentDeps) -> str | None:
+    """"yes" or "no" when the message is a clear one (``understanding`` thresholds); else None."""
+    understanding = deps.spec.understanding
+    answer = reading.answered(understanding.yes_threshold, understanding.no_threshold) if understanding else None
+    return answer if answer in ("yes", "no") else None
 
 
 def _questioned_tool(state: AgentState) -> str | None:

@@ -53,11 +53,14 @@ def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument:
     """The question for the order or items of write ``name`` (module docstring); None for anything else.
     ``texts``: the customer's words for the write so far."""
     if argument == "order_id" and name in _ORDER_WRITES:
-        question = _which(db, *_ORDER_WRITES[name], arguments, user)
-        orders = _orders_of(db, _ORDER_WRITES[name][0], arguments, user)
-        return Explained(question, offer=orders[0][0] if len(orders) == 1 else None) if question else None
+        statuses, question = _ORDER_WRITES[name]
+        orders = _orders_of(db, statuses, arguments, user)
+        return Explained(_which(orders, statuses, question), offer=orders[0][0] if len(orders) == 1 else None) \
+            if orders else None
     if argument in ("order_id", "item_ids") and name in _ITEM_WRITES:
-        return _which(db, *_ITEM_WRITES[name], arguments, user)
+        statuses, question = _ITEM_WRITES[name]
+        orders = _orders_of(db, statuses, arguments, user)
+        return _which(orders, statuses, question) if orders else None
     if argument == "new_item_ids" and name in _ITEM_WRITES and isinstance(arguments.get("item_ids"), list):
         return _which_versions(db, [str(i) for i in arguments["item_ids"]], " ".join(texts).lower())
     if argument == "reason" and name == "cancel_pending_order":
@@ -66,12 +69,8 @@ def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument:
     return None
 
 
-def _which(db: Database, statuses: tuple[str, ...], question: str, arguments: Mapping[str, Any],
-           user: str | None) -> str | None:
-    """``question`` with the items of the order the words gave, else of the user's orders of ``statuses``."""
-    orders = _orders_of(db, statuses, arguments, user)
-    if not orders:
-        return None
+def _which(orders: list[tuple[str, dict[str, Any]]], statuses: tuple[str, ...], question: str) -> str:
+    """``question`` with the items of ``orders`` (``_orders_of``; at least one)."""
     if len(orders) == 1:
         order_id, order = orders[0]
         described = ", ".join(_item(i) for i in order["items"])

@@ -53,14 +53,11 @@ from typing import Any
 
 from ._methods import methods_named
 from ._names import named_customer
+from ._reads import says
 from ._sqlite import Database
 from ._variants import changed_variants, relaxed_variant
 
 __all__ = ["mentioned"]
-
-def _says(text: str, phrase: str) -> bool:
-    """``phrase`` as whole words in ``text`` (both lower-case), a trailing plural "s" allowed."""
-    return re.search(rf"(?<![\w-]){re.escape(phrase)}s?(?![\w-])", text) is not None
 
 
 def _product_said(text: str, name: str, others: Iterable[str] = ()) -> bool:
@@ -68,18 +65,18 @@ def _product_said(text: str, name: str, others: Iterable[str] = ()) -> bool:
     is four letters or more ("the keyboard" for the Mechanical Keyboard, "the earbuds", "my shirt" for
     the T-Shirt; not "set"), outside the whole names of ``others`` ("the Action Camera" is no Digital Camera)."""
     head = re.split(r"[\s-]", name)[-1]
-    if not name or _says(text, name):
+    if not name or says(text, name):
         return bool(name)
-    if len(head) < 4 or not _says(text, head):
+    if len(head) < 4 or not says(text, head):
         return False
     for other in others:
         if other and other != name:
             text = re.sub(rf"(?<![\w-]){re.escape(other)}s?(?![\w-])", " ", text)
-    return _says(text, head)
+    return says(text, head)
 
 
 def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
-    spelled = [c for c in candidates if _says(text, c.lower()) or _says(text, c.lower().lstrip("#"))]
+    spelled = [c for c in candidates if says(text, c.lower()) or says(text, c.lower().lstrip("#"))]
     if spelled:
         return spelled
     scores: dict[str, int] = {}
@@ -87,7 +84,7 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
         order = db.get("orders", order_id) or {}
         names = {str(item.get("name", "")).lower() for item in order.get("items", [])}
         # A product's whole name outweighs its last word: "the Electric Kettle" is not the Tea Kettle's order.
-        scores[order_id] = sum(2 * _says(text, name) or _product_said(text, name) for name in names if name)
+        scores[order_id] = sum(2 * says(text, name) or _product_said(text, name) for name in names if name)
     best = max(scores.values(), default=0)
     return [c for c in candidates if best and scores[c] == best]
 
@@ -114,7 +111,7 @@ def _products(db: Database, item_ids: Iterable[str]) -> dict[str, tuple[str, dic
 def _says_option(text: str, key: str, value: str) -> bool:
     """An option value said: bare when three letters or more (a bare size "M" would match "I'm"), or with
     its option's name ("the size S Cycling Helmet")."""
-    return (len(value) > 2 and _says(text, value)) or _says(text, f"{key} {value}")
+    return (len(value) > 2 and says(text, value)) or says(text, f"{key} {value}")
 
 
 # How an order is named by what is in it: "order with", "order containing", "the order I placed with",
@@ -143,7 +140,7 @@ def _order_lists_named(db: Database, text: str, orders: list[str]) -> str:
     names = set().union(*lists)
 
     def named(match: re.Match[str]) -> str:
-        said = frozenset(n for n in names if _says(match.group(0), n))
+        said = frozenset(n for n in names if says(match.group(0), n))
         return f"order with {match.group(0)}" if said in lists else match.group(0)
 
     return re.sub(rf"(?<![\w-]){_listed(names)}", named, text)
@@ -243,7 +240,7 @@ def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
     name outweighs those named by their last word alone ("the Tea Kettle" is not the Electric Kettle)."""
     names = {pid: str(name or "").lower() for pid, name in db.field("products", "name").items()}
     named = [c for c in dict.fromkeys([*candidates, *names]) if names.get(c) and _product_said(text, names[c])]
-    whole = [c for c in named if _says(text, names[c])]
+    whole = [c for c in named if says(text, names[c])]
     return whole or named
 
 

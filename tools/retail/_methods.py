@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from ._reads import says
 from ._sqlite import Database
 
 __all__ = ["methods_named"]
@@ -43,15 +44,10 @@ def _methods_said(text: str, candidates: list[str], methods: dict[str, dict[str,
     if by_digits:
         return by_digits
     cards = [c for c in candidates if methods.get(c, {}).get("source") == "credit_card"]
-    brands = [c for c in cards if _says_word(text, str(methods[c].get("brand", "")).lower())]
+    brands = [c for c in cards if (brand := str(methods[c].get("brand", "")).lower()) and says(text, brand)]
     named = set(brands or (cards if _CARD.search(text) or (not digits and _ANY_CARD.search(text)) else []))
     if "paypal" in text:
         named |= {c for c in candidates if methods.get(c, {}).get("source") == "paypal"}
     if _GIFT.search(text):
         named |= {c for c in candidates if methods.get(c, {}).get("source") == "gift_card"}
     return [c for c in candidates if c in named]
-
-
-def _says_word(text: str, word: str) -> bool:
-    """``word`` as a whole word of ``text``, a trailing plural "s" allowed."""
-    return bool(word) and re.search(rf"(?<![\w-]){re.escape(word)}s?(?![\w-])", text) is not None

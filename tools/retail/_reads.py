@@ -11,6 +11,7 @@ The ``get_*`` functions at module level are the lookups the write tools share; t
 # No ``from __future__ import annotations`` here: the tool signatures keep real annotation objects,
 # so ``inspect.signature`` shows ``Annotated[str, Identifier("order")]`` without string evaluation.
 import json
+import re
 import unicodedata
 from typing import Any
 
@@ -19,7 +20,8 @@ from ._calling import Refusal, tool
 from ._ids import Email, ItemId, OrderId, PersonName, ProductId, UserId, Zip
 from ._sqlite import Database
 
-__all__ = ["ReadTools", "get_order", "get_user", "get_product", "get_variant", "get_payment_method", "product_of_item"]
+__all__ = ["ReadTools", "get_order", "get_user", "get_product", "get_variant", "get_payment_method", "product_of_item",
+           "says"]
 
 # tau2's fixed answer to a transfer; the policy then has the agent tell the user to hold on.
 TRANSFER_MESSAGE = "Transfer successful"
@@ -65,6 +67,11 @@ def get_payment_method(user: dict[str, Any], payment_method_id: str) -> dict[str
     if payment_method_id not in methods:
         raise Refusal("Payment method not found")
     return methods[payment_method_id]
+
+
+def says(text: str, phrase: str) -> bool:
+    """``phrase`` as whole words in ``text`` (both lower-case), a trailing plural "s" allowed."""
+    return re.search(rf"(?<![\w-]){re.escape(phrase)}s?(?![\w-])", text) is not None
 
 
 def _fold(text: str) -> str:

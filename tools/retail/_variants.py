@@ -109,16 +109,28 @@ def said_options(text: str, old: dict[str, str], variants: list[dict[str, str]])
     return target
 
 
+def _said_and_others(text: str, item: dict[str, Any],
+                     variants: dict[str, Any]) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
+    """``item``'s options, the option values the text says for it (``said_options``), and the options of
+    the available ``variants`` other than ``item`` (id -> options), all lower-case."""
+    old = _lower(item.get("options"))
+    said = said_options(text, old, [v.get("options") or {} for v in variants.values()])
+    others = {i: _lower(v.get("options")) for i, v in variants.items()
+              if v.get("available") and i != str(item.get("item_id"))}
+    return old, said, others
+
+
+def _matching(options: dict[str, str], wanted: dict[str, str]) -> int:
+    return sum(options.get(k) == value for k, value in wanted.items())
+
+
 def closest_variants(text: str, item: dict[str, Any], variants: dict[str, Any]) -> list[str]:
     """The available ``variants`` (id -> variant; not ``item``'s own) that have the most of the option
     values the text (lower-case) says for ``item``; all of them when it says none."""
-    old = _lower(item.get("options"))
-    said = said_options(text, old, [v.get("options") or {} for v in variants.values()])
-    available = {i: _lower(v.get("options")) for i, v in variants.items()
-                 if v.get("available") and i != str(item.get("item_id"))}
-    kept = {i: sum(options.get(k) == value for k, value in said.items()) for i, options in available.items()}
+    _, said, others = _said_and_others(text, item, variants)
+    kept = {i: _matching(options, said) for i, options in others.items()}
     best = max(kept.values(), default=0)
-    return [i for i in available if kept[i] == best]
+    return [i for i in others if kept[i] == best]
 
 
 def relaxed_variant(db: Database, text: str, item: dict[str, Any]) -> list[str]:
@@ -126,14 +138,11 @@ def relaxed_variant(db: Database, text: str, item: dict[str, Any]) -> list[str]:
     another sensor): the one available variant with every option value the text says for ``item``, when
     it changes one, and of those the most of ``item``'s other options; [] when none or several tie."""
     variants = (db.get("products", str(item.get("product_id"))) or {}).get("variants", {})
-    old = _lower(item.get("options"))
-    said = said_options(text, old, [v.get("options") or {} for v in variants.values()])
-    if all(old.get(k) == value for k, value in said.items()):
+    old, said, others = _said_and_others(text, item, variants)
+    if _matching(old, said) == len(said):
         return []
-    fitting = {i: _lower(v.get("options")) for i, v in variants.items()
-               if v.get("available") and i != str(item.get("item_id"))
-               and all(_lower(v.get("options")).get(k) == value for k, value in said.items())}
-    kept = {i: sum(options.get(k) == value for k, value in old.items()) for i, options in fitting.items()}
+    fitting = {i: options for i, options in others.items() if _matching(options, said) == len(said)}
+    kept = {i: _matching(options, old) for i, options in fitting.items()}
     best = [i for i in fitting if kept[i] == max(kept.values())]
     return best if len(best) == 1 else []
 

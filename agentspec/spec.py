@@ -86,6 +86,11 @@ class UnderstandingSpec(_Strict):
                                             "the toolkit's `summary` hook (a question asked before verification "
                                             "stays open until then).")
     request_threshold: float = Field(0.5, gt=0, le=1, description="A request counts at this probability.")
+    answer_request_threshold: float = Field(0.8, gt=0, le=1, description="A message that answers the graph's "
+                                            "question for a write's argument (its words name a value for it) opens "
+                                            "a request only when a tool serves it, it is no question (`questions`) "
+                                            "and it reads this probably: an "
+                                            "item named in answer to \"which items?\" asks no product question.")
     yes_threshold: float = Field(0.9, gt=0, le=1, description="A stated write runs only on a yes this probable; "
                                  "a less certain reading is no confirmation (the write is stated again).")
     no_threshold: float = Field(0.6, gt=0, le=1, description="A no this probable declines the stated write.")

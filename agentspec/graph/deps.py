@@ -241,7 +241,7 @@ class AgentDeps:
                   slots: list[dict[str, list[str]]] | None = None) -> list[str]:
         """The ids of ``kind`` that the user's ``texts`` refer to, for ``tool``'s ``argument`` (module doc)."""
         seen, slots = dict(seen or {}), [{k: list(v) for k, v in s.items()} for s in slots or []]
-        key = (id(self.toolkits.get(tool)), kind, argument, tuple(texts), tuple(candidates),
+        key = (id(self.toolkits.get(tool)), tool, kind, argument, tuple(texts), tuple(candidates),
                tuple((k, tuple(v)) for k, v in sorted(seen.items())), tuple(tuple((k, tuple(v)) for k, v in sorted(s.items())) for s in slots))
         if key in self._mentions:
             return list(self._mentions[key])

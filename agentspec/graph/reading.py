@@ -20,7 +20,11 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
   a question for an argument of a write) settles that write's request the same way; a plain yes to a
   question that offered several choices hears the question again.
 - Otherwise the requests it asks for (``understanding.request_threshold``) join the open ones, its
-  slots and choices join those of the messages since the last settled request. When the graph's last
+  slots and choices join those of the messages since the last settled request; a message that answers
+  the graph's question for a write's argument (it gives a value, or its words name one for that
+  argument) opens only requests a tool serves, no question (``understanding.questions``), read at
+  ``understanding.answer_request_threshold`` ("the Air Purifier" in answer to "which items?" asks no
+  product question). When the graph's last
   question offered one choice (``offered``, the toolkit's words for it), a clear yes that asks and
   gives nothing more says that choice: its words join the message's, as if the customer had said them. A request no tool
   serves (a question about an order) was answered in the turn that asked it: it closes when the next
@@ -195,6 +199,12 @@ def begin(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         working["declined"] = [*(state.get("declined") or []), *(call_fingerprint(c) for c in pending["calls"])]
         update["declined"] = working["declined"]
     asked = _asked(reading, deps)
+    if asked and _answers_question(state, deps, text, reading):
+        kept = [r for r in asked if understanding.requests.get(r) and r not in understanding.questions
+                and reading.requests.get(r, 0.0) >= understanding.answer_request_threshold]
+        trace.append({"turn": turn, "kind": "answer", "output": "answers the question", "requests_read": asked,
+                      "requests_kept": kept})
+        asked = kept
     said_choices = _chosen(None, reading, deps)
     gives = gives_value(reading, deps)
     if pending and answer == "no" and not asked and not gives and not _corrects(state, deps, pending["calls"], text, reading):
@@ -260,6 +270,24 @@ def _questioned_tool(state: AgentState) -> str | None:
     if state.get("stop") == "choose" and asked:
         return asked[-1].partition("/")[0]
     return None
+
+
+def _answers_question(state: AgentState, deps: AgentDeps, text: str, reading: Reading) -> bool:
+    """Whether ``text`` answers the graph's last question for a write's argument: it gives a value (a
+    slot, a choice), or its words alone name one for that argument (``AgentDeps.mentioned``)."""
+    asked = state.get("asked_arguments") or []
+    if state.get("stop") != "choose" or not asked or state.get("pending"):
+        return False
+    if gives_value(reading, deps):
+        return True
+    tool, _, argument = asked[-1].partition("/")
+    schema = next((t.parameters.get("properties", {}) for t in deps.registry.tools if t.name == tool), {})
+    kind = identifier_kind(schema.get(argument))
+    if kind is None:
+        return False
+    seen = state.get("grounding") or {}
+    slots = [{tag: list(values) for tag, values in reading.slots.items()}]
+    return bool(deps.mentioned(tool, kind, [text], sorted(seen.get(kind, ())), argument, seen, slots))
 
 
 def _bounded_entry(turn: int, dropped: dict[str, int]) -> dict[str, Any]:

@@ -35,7 +35,7 @@ from ._sqlite import Database
 from ._summaries import _money
 from ._variants import closest_variants
 
-__all__ = ["ask_targets"]
+__all__ = ["WRITE_STATUSES", "ask_targets"]
 
 _SHOWN = 6
 # The orders whose items a write takes, and its question.
@@ -46,6 +46,10 @@ _ITEM_WRITES = {"return_delivered_order_items": (("delivered",), "Which items wo
 _ORDER_WRITES = {"cancel_pending_order": (_PENDING, "Which order would you like to cancel?"),
                  "modify_pending_order_address": (_MODIFIED, "Which order's shipping address would you like to change?"),
                  "modify_pending_order_payment": (_MODIFIED, "Which order's payment method would you like to change?")}
+
+
+# The order statuses each write takes.
+WRITE_STATUSES = {name: statuses for name, (statuses, _) in {**_ITEM_WRITES, **_ORDER_WRITES}.items()}
 
 
 def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument: str,

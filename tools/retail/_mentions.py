@@ -18,7 +18,9 @@ the ids the texts spell out). Customers rarely type ids:
   ones. A product named only in such a list of an order's products
   ("return the Laptop from my order with the Laptop and T-Shirt") names the order, not an item,
   when another mention names an item. A write's ``item_ids`` (the items it changes) are the items
-  so named of the orders the texts name (of every seen order when they name none), read from the
+  so named of the orders the texts name (of every seen order when they name none; of several orders
+  named alike, those the write takes, when any: "the Air Purifier" to exchange is in the delivered
+  order, not in a pending one with an Air Purifier too), read from the
   store even before the model read the order: a catalogue variant read from the product is never
   the old item, and "the Pet Bed in my order #W9980894" is that order's Pet Bed;
 - a write's ``new_item_ids`` (the variant an exchange or a modification asks for) is the old item
@@ -51,6 +53,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._asking import WRITE_STATUSES
 from ._methods import methods_named
 from ._names import named_customer
 from ._reads import says
@@ -75,7 +78,10 @@ def _product_said(text: str, name: str, others: Iterable[str] = ()) -> bool:
     return says(text, head)
 
 
-def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
+def _orders(db: Database, text: str, candidates: list[str], statuses: tuple[str, ...] = ()) -> list[str]:
+    """The candidates ``text`` spells out, else those whose products it names most; of several so named,
+    those of ``statuses`` when any is (the orders the write takes: "the Air Purifier" to exchange is the
+    delivered order's, not the pending one's)."""
     spelled = [c for c in candidates if says(text, c.lower()) or says(text, c.lower().lstrip("#"))]
     if spelled:
         return spelled
@@ -86,7 +92,8 @@ def _orders(db: Database, text: str, candidates: list[str]) -> list[str]:
         # A product's whole name outweighs its last word: "the Electric Kettle" is not the Tea Kettle's order.
         scores[order_id] = sum(2 * says(text, name) or _product_said(text, name) for name in names if name)
     best = max(scores.values(), default=0)
-    return [c for c in candidates if best and scores[c] == best]
+    named = [c for c in candidates if best and scores[c] == best]
+    return _taken_by(db, named, statuses) if len(named) > 1 and statuses else named
 
 
 def _with_users(db: Database, candidates: list[str], seen: dict[str, list[str]], field: str) -> list[str]:
@@ -183,9 +190,9 @@ def _items(db: Database, text: str, candidates: list[str], best_items: bool = Fa
             and (said[c] == score[products[c][0]] or not best_items)]
 
 
-def _order_items(db: Database, text: str, orders: list[str]) -> list[dict[str, Any]]:
+def _order_items(db: Database, text: str, orders: list[str], statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
     """The items of the seen ``orders`` that the text names (all of them when it names none)."""
-    named = _orders(db, text, orders) or orders
+    named = _orders(db, text, orders, statuses) or orders
     return [item for order_id in named for item in (db.get("orders", order_id) or {}).get("items", [])]
 
 
@@ -220,8 +227,9 @@ def _each_changed(db: Database, text: str, named: list[dict[str, Any]]) -> list[
     return [v for variants in changed for v in variants] if all(changed) else []
 
 
-def _new_items(db: Database, text: str, candidates: list[str], orders: list[str], latest: str = "") -> list[str]:
-    in_orders = _order_items(db, text, orders)
+def _new_items(db: Database, text: str, candidates: list[str], orders: list[str], latest: str = "",
+               statuses: tuple[str, ...] = ()) -> list[str]:
+    in_orders = _order_items(db, text, orders, statuses)
     names = {str(i.get("name", "")).lower() for i in in_orders} - {""}
     outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
     named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower(), names)] or \
@@ -293,7 +301,8 @@ def _address_line(db: Database, slots: list[dict[str, list[str]]], candidates: l
 CHANGING_TOOLS = ("exchange_delivered_order_items", "modify_pending_order_items")
 
 
-def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]], orders: list[str]) -> list[str]:
+def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]], orders: list[str],
+                      statuses: tuple[str, ...] = ()) -> list[str]:
     """The ids of ``order_items`` (the named orders' items) the words change into a variant that exists
     and is not already theirs, when any: "swap the medium Backpack for a black, large one" in an order
     with a medium and a large backpack changes the medium one (black-large-medium's other options exist,
@@ -307,7 +316,7 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     None changed: all of them (the words describe no new variant yet)."""
     by_id = {str(i.get("item_id")): i for i in order_items}
     items = list(by_id)
-    asked = set(_new_items(db, text, items, orders))
+    asked = set(_new_items(db, text, items, orders, statuses=statuses))
     segments = _segments(text, {str(i.get("name", "")).lower() for i in order_items} - {""})
     own = segments if len(segments) >= 2 else {}  # each product its own change: read by its own words
 
@@ -345,6 +354,13 @@ def _told_apart(db: Database, items: list[str], by_id: dict[str, dict[str, Any]]
     return [i for i in items if i in kept]
 
 
+def _taken_by(db: Database, orders: list[str], statuses: tuple[str, ...]) -> list[str]:
+    """The ``orders`` of ``statuses`` (a write's items come from those: an exchange's from delivered
+    orders), or all of them when none is: the dry run then says why the write cannot take them."""
+    taken = [o for o in orders if (db.get("orders", o) or {}).get("status") in statuses]
+    return taken or orders
+
+
 def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], argument: str | None = None,
               seen: dict[str, list[str]] | None = None,
               slots: list[dict[str, list[str]]] | None = None, tool: str | None = None) -> list[str] | None:
@@ -353,6 +369,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     for a kind this toolkit does not resolve (a name no customer of the store matches: the reader's slots
     say it)."""
     text, orders = "\n".join(texts).lower(), list((seen or {}).get("order", ()))
+    statuses = WRITE_STATUSES.get(tool or "", ())  # of several orders named alike, those the write takes
     if kind in ("item", "order"):
         text = _order_lists_named(db, text, _with_users(db, orders, seen or {}, "orders"))
     if kind == "dictated":
@@ -368,16 +385,16 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if find is None:
         return None
     if kind == "order":
-        return _orders(db, text, _with_users(db, list(candidates), seen or {}, "orders"))
+        return _orders(db, text, _with_users(db, list(candidates), seen or {}, "orders"), statuses)
     if kind == "item" and argument == "new_item_ids" and orders:
-        return _new_items(db, text, list(candidates), orders, texts[-1].lower() if len(texts) > 1 else "")
+        return _new_items(db, text, list(candidates), orders, texts[-1].lower() if len(texts) > 1 else "", statuses)
     if kind == "item" and argument == "item_ids" and orders:
-        order_items = _order_items(db, text, orders)
+        order_items = _order_items(db, text, orders, statuses)
         in_orders = list(dict.fromkeys(str(i.get("item_id")) for i in order_items))
         names = {str(i.get("name", "")).lower() for i in order_items}
         named = [i for i in order_items if _product_said(text, str(i.get("name", "")).lower(), names)]
         each = bool(_each_changed(db, text, named))
         if tool in CHANGING_TOOLS:
-            in_orders = _the_changed_ones(db, text, order_items, orders)
+            in_orders = _the_changed_ones(db, text, order_items, orders, statuses)
         return _items(db, text, in_orders, best_items=True, each_product=each) or _items(db, text, list(candidates))
     return find(db, text, list(candidates))

@@ -7,10 +7,14 @@ asked for the same way, with the versions available.
 """
 from __future__ import annotations
 
+import dataclasses
+import json
+
 from agentspec.graph import AgentSession
 from agentspec.tools.retail import RetailStore
 
-from conftest import call, read_as, reply
+from conftest import call, read_as, reply, tiny_shop
+from fake_reader import KeywordReader
 
 AUTH = call("find_user_id_by_email", email="alice@example.com")
 ITEMS_QUESTION = "Which items would you like to return? Your delivered order #W0000001 holds: T-Shirt (blue, M)."
@@ -82,3 +86,56 @@ def test_an_exchange_for_a_version_the_catalogue_lacks_is_asked_with_the_version
         answer = s.send("ok, the red one then, paid with my gift card")
         assert answer.reply.startswith("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; item "
                                        "1111111111) for T-Shirt (red, M; item 2222222222)")
+
+
+def _reader(**readings) -> "KeywordReader":
+    """A keyword reader reading each text of ``readings`` ({text: requests}) with those request scores."""
+    base = KeywordReader()
+    return KeywordReader(readings={text: dataclasses.replace(base.read(text), requests={**base.read(text).requests,
+                                                                                         **requests})
+                                   for text, requests in readings.items()})
+
+
+def test_an_answer_to_the_graphs_question_asks_no_question_and_opens_no_unsure_request(spec, scripted, shop_db):
+    # "The T-Shirt" answers "which items?": read as a product question (0.9) and an item change (0.7), it
+    # opens neither; the return goes on with what it needs next.
+    opening = "Hi, I'd like to send something back. alice@example.com"
+    reader = _reader(**{opening: {"return": 0.95}, "The T-Shirt.": {"product": 0.9, "modify_items": 0.7}})
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        assert s.send(opening).reply == ITEMS_QUESTION
+        turn = s.send("The T-Shirt.")
+        assert s.state["open_requests"] == ["return"]
+        assert [e["requests_kept"] for e in turn.entries if e.get("output") == "answers the question"] == [[]]
+        assert turn.reply.startswith("Which payment method should receive the refund") and len(scripted.calls) == 1
+
+
+def test_a_sure_request_beside_the_answer_opens(spec, scripted, shop_db):
+    opening = "Hi, I'd like to send something back. alice@example.com"
+    answer = "The T-Shirt. Also cancel my pending order please."
+    reader = _reader(**{opening: {"return": 0.95}, answer: {"cancel": 0.99, "product": 0.9}})
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        s.send(opening)
+        turn = s.send(answer)
+        assert [e["requests_kept"] for e in turn.entries if e.get("output") == "answers the question"] == [["cancel"]]
+        assert [e["requests"] for e in turn.entries if e["kind"] == "request"] == [["return", "cancel"]]
+
+
+def test_the_item_to_exchange_comes_from_the_order_the_exchange_takes(spec, scripted, tmp_path):
+    # Both of alice's orders hold a T-Shirt; only the delivered one can be exchanged: "the T-Shirt" is its
+    # (the lookups read both orders first: what they were told the words name is not the exchange's).
+    db = tiny_shop()
+    shirt = dict(db["orders"]["#W0000001"]["items"][0], item_id="2222222222", options={"color": "red", "size": "M"})
+    db["orders"]["#W0000009"] = {**db["orders"]["#W0000002"], "order_id": "#W0000009", "items": [shirt]}
+    db["users"]["alice_smith_1001"]["orders"].append("#W0000009")
+    path = tmp_path / "shop.json"
+    path.write_text(json.dumps(db))
+    opening = "Hi, I'd like to exchange something I got. alice@example.com"
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=path, reader=read_as(opening, requests={"exchange": 0.95})) as s:
+        assert s.send(opening).reply.startswith("Which items would you like to exchange? Your delivered order #W0000001")
+        turn = s.send("the T-Shirt")
+        assert turn.reply.startswith("Which version of the T-Shirt would you like instead?"), turn.reply
+        assert s.send("the red one").reply.startswith("Which payment method")
+        assert len(scripted.calls) == 1

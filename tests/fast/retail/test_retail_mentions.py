@@ -410,3 +410,24 @@ def test_a_products_last_word_inside_another_products_whole_name_names_only_that
     seen = {"order": ["#W2421430"]}
     assert tau2.mentions("item", [text], [], argument="item_ids", seen=seen,
                          tool="return_delivered_order_items") == expected
+
+
+@pytest.mark.parametrize("tool, expected", [
+    ("exchange_delivered_order_items", ["#W2"]),  # the delivered order's T-Shirt, not the pending one's
+    ("modify_pending_order_items", ["#W1"]),
+    ("cancel_pending_order", ["#W1"]),
+    (None, ["#W1", "#W2"]),  # no write: both orders hold a T-Shirt
+])
+def test_of_orders_named_alike_those_the_write_takes(store, tool, expected):
+    texts = ["I'd like to swap something", "the T-Shirt"]
+    assert store.mentions("order", texts, ["#W1", "#W2"], argument="order_id", tool=tool) == expected
+
+
+def test_items_of_orders_named_alike_come_from_the_order_the_write_takes(store):
+    # bob: #W5 pending with a red T-Shirt (1002), #W6 delivered with a black one (1004)
+    seen = {"order": ["#W5", "#W6"], "user": ["bob_2"]}
+    texts = ["I'd like to swap something", "the T-Shirt"]
+    for tool, item in (("exchange_delivered_order_items", "1004"), ("modify_pending_order_items", "1002")):
+        assert store.mentions("item", texts, ["1002", "1004"], argument="item_ids", seen=seen, tool=tool) == [item]
+    assert store.mentions("order", ["#W3 has a mug", "the mug"], ["#W3"], argument="order_id",
+                          tool="exchange_delivered_order_items") == ["#W3"]  # spelled out: the dry run says why not

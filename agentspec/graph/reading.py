@@ -109,9 +109,14 @@ def _target_arguments(deps: AgentDeps, call: CallDict) -> list[tuple[str, str]]:
     """(argument, identifier kind) of each argument of ``call``'s tool whose kind is a write target
     (``policy.targets.writes``)."""
     kinds = set(deps.spec.policy.targets.writes)
-    tool = next((t for t in deps.registry.tools if t.name == call["name"]), None)
-    properties = tool.parameters.get("properties", {}) if tool else {}
-    return [(argument, kind) for argument, schema in properties.items() if (kind := identifier_kind(schema)) in kinds]
+    return [(argument, kind) for argument, schema in _properties(deps, call["name"]).items()
+            if (kind := identifier_kind(schema)) in kinds]
+
+
+def _properties(deps: AgentDeps, tool: str) -> dict[str, Any]:
+    """The argument schemas of ``tool`` ({} for a tool the registry lacks)."""
+    found = next((t for t in deps.registry.tools if t.name == tool), None)
+    return found.parameters.get("properties", {}) if found else {}
 
 
 def _corrects(state: AgentState, deps: AgentDeps, calls: list[CallDict], text: str, reading: Reading) -> bool:
@@ -281,8 +286,7 @@ def _answers_question(state: AgentState, deps: AgentDeps, text: str, reading: Re
     if gives_value(reading, deps):
         return True
     tool, _, argument = asked[-1].partition("/")
-    schema = next((t.parameters.get("properties", {}) for t in deps.registry.tools if t.name == tool), {})
-    kind = identifier_kind(schema.get(argument))
+    kind = identifier_kind(_properties(deps, tool).get(argument))
     if kind is None:
         return False
     seen = state.get("grounding") or {}

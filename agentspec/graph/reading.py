@@ -271,21 +271,28 @@ def _questioned_tool(state: AgentState) -> str | None:
     open ("that version is not in stock; these are: ...?"), or a question for an argument; else None."""
     if state.get("stop") == "cannot" and (state.get("cannot") or {}).get("tool") and state.get("open_requests"):
         return str(state["cannot"]["tool"])
+    asked = _asked_argument(state)
+    return asked[0] if asked else None
+
+
+def _asked_argument(state: AgentState) -> tuple[str, str] | None:
+    """(tool, argument) the graph's last reply asked the customer for; None when it asked for none."""
     asked = state.get("asked_arguments") or []
-    if state.get("stop") == "choose" and asked:
-        return asked[-1].partition("/")[0]
-    return None
+    if state.get("stop") != "choose" or not asked:
+        return None
+    tool, _, argument = asked[-1].partition("/")
+    return tool, argument
 
 
 def _answers_question(state: AgentState, deps: AgentDeps, text: str, reading: Reading) -> bool:
     """Whether ``text`` answers the graph's last question for a write's argument: it gives a value (a
     slot, a choice), or its words alone name one for that argument (``AgentDeps.mentioned``)."""
-    asked = state.get("asked_arguments") or []
-    if state.get("stop") != "choose" or not asked or state.get("pending"):
+    asked = _asked_argument(state)
+    if asked is None or state.get("pending"):
         return False
     if gives_value(reading, deps):
         return True
-    tool, _, argument = asked[-1].partition("/")
+    tool, argument = asked
     kind = identifier_kind(_properties(deps, tool).get(argument))
     if kind is None:
         return False

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["ADDRESS_WRITES", "implausible_address"]
+__all__ = ["ADDRESS_WRITES", "address_problems", "implausible_address"]
 
 ADDRESS_WRITES = ("modify_pending_order_address", "modify_user_address")
 
@@ -18,6 +18,15 @@ def implausible_address(arguments: dict) -> str | None:
     take any phrase the user typed, and with no address dictated the expert once filled address1 with
     the user id, city with "Order" and zip with "Address Is ethan.thomas7730@example.com": the
     customer confirmed it, and the shipping address was lost."""
+    problems = address_problems(arguments)
+    if not problems:
+        return None
+    return (f"Error: not a complete address ({'; '.join(problems)}). Ask the customer for the full new address: "
+            "street, city, state, zip code.")
+
+
+def address_problems(arguments: dict) -> list[str]:
+    """Each field of an address write that cannot be its part of a US address, in words; [] for none."""
     zip_code, state = str(arguments.get("zip", "")), str(arguments.get("state", ""))
     street, city = str(arguments.get("address1", "")), str(arguments.get("city", ""))
     problems = []
@@ -29,7 +38,4 @@ def implausible_address(arguments: dict) -> str | None:
         problems.append(f"address1 {street!r} is not a number and street")
     if not re.fullmatch(r"[A-Za-z][A-Za-z .'-]*", city.strip()):
         problems.append(f"city {city!r} is not a city name")
-    if not problems:
-        return None
-    return (f"Error: not a complete address ({'; '.join(problems)}). Ask the customer for the full new address: "
-            "street, city, state, zip code.")
+    return problems

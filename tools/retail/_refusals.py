@@ -30,7 +30,7 @@ from typing import Any
 
 from agentspec.hooks import Explained
 
-from ._addresses import ADDRESS_WRITES
+from ._addresses import ADDRESS_WRITES, address_problems
 from ._reads import product_of_item
 from ._statements import either, payment_choices
 from ._sqlite import Database
@@ -40,7 +40,6 @@ __all__ = ["explain_refusal", "version_words"]
 
 _ITEM_WRITES = ("exchange_delivered_order_items", "modify_pending_order_items")
 _UNAVAILABLE = re.compile(r"New item (\S+) not found or available")
-_INCOMPLETE = re.compile(r"not a complete address \((.+?)\)\. ")
 _SHOWN = 3
 
 
@@ -103,20 +102,20 @@ def _payment_refusal(db: Database, name: str, arguments: Mapping[str, Any], erro
                      offer=choices[0] if len(choices) == 1 else None)
 
 
-def _address_refusal(name: str, error: str) -> Explained | None:
+def _address_refusal(name: str, arguments: Mapping[str, Any]) -> Explained | None:
     """An address the dry run found incomplete (module docstring): why, and the address asked again."""
-    found = _INCOMPLETE.search(error)
-    if name not in ADDRESS_WRITES or found is None:
+    problems = address_problems(dict(arguments)) if name in ADDRESS_WRITES else []
+    if not problems:
         return None
-    return Explained(f"I could not read a complete address there ({found.group(1)}). What is the full new address: "
-                     "street with its number, city, state and zip code?", keeps_request=True)
+    return Explained(f"I could not read a complete address there ({'; '.join(problems)}). What is the full new "
+                     "address: street with its number, city, state and zip code?", keeps_request=True)
 
 
 def explain_refusal(db: Database, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
     """The customer's words for write ``name(**arguments)`` refused with ``error`` (module docstring)."""
     if (paid := _payment_refusal(db, name, arguments, error or "")) is not None:
         return paid
-    if (address := _address_refusal(name, error or "")) is not None:
+    if (address := _address_refusal(name, arguments)) is not None:
         return address
     found = _UNAVAILABLE.search(error or "")
     if name not in _ITEM_WRITES or found is None:

@@ -12,6 +12,10 @@ falls back to something generic and says so in its docstring.
 - ``describe(name, arguments) -> str | None``: the sentence stating a write before the confirmation
   question. Without it: the spec's ``messages.statement`` with the call's name and JSON arguments.
 - ``report(name, arguments) -> str | None``: the sentence saying a write is done, from the store.
+- ``claims_done(text) -> bool``: whether a reply says, in this toolkit's words for its reports, that a
+  write is done ("Order #W1 has been cancelled"). The graph lets no model reply say so in a turn where
+  no write ran: it asks the model for a call instead, or says ``messages.stopped``. Without it: the
+  model's words stand.
 - ``explain(name, arguments, error) -> Explained | None``: what the customer hears when the dry run
   refuses write ``name(arguments)`` with ``error``: the reason in their terms and, when another choice
   could be done (a version of an item that is not in stock: the closest ones that are), those
@@ -71,8 +75,8 @@ from typing import Any, Protocol, runtime_checkable
 __all__ = ["HOOK_NAMES", "DomainHooks", "Explained", "IdentifierShapes", "KnowledgeHooks", "SessionOpener",
            "merged_shapes"]
 
-HOOK_NAMES = ("owners", "check", "describe", "report", "explain", "ask", "summary", "mentions", "once", "memories",
-              "stated_memories", "verify_memory", "documents")
+HOOK_NAMES = ("owners", "check", "describe", "report", "claims_done", "explain", "ask", "summary", "mentions", "once",
+              "memories", "stated_memories", "verify_memory", "documents")
 
 
 @dataclass(frozen=True)
@@ -124,6 +128,8 @@ class DomainHooks(Protocol):
     def describe(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
 
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None: ...
+
+    def claims_done(self, text: str) -> bool: ...
 
     def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None: ...
 

@@ -8,6 +8,8 @@ in the state (nothing here is serialisable); ``build_graph`` binds it to the nod
   message is read once however many steps look at it). Without understanding, an empty reading.
 - ``grounding(values)``: a ``Grounding`` that extracts the toolkits' identifier shapes.
 - ``hook(name, tool)``: the toolkit hook ``name`` of the toolkit that provides ``tool``, or None.
+- ``claims_done(text)``: whether a reply says a write is done in the words of a toolkit whose write
+  the policy confirms (its ``claims_done`` hook; False without one).
 - ``offered_tools(user, open_requests)``: before authentication only the auth tools; after it every
   tool but those (one user a conversation: looking anyone up again serves nothing), where a tool
   the understanding's request scope lists waits for an open request that needs it (all of them while
@@ -203,6 +205,11 @@ class AgentDeps:
         hook = self.hook("report", call["name"])
         sentence = hook(call["name"], call["arguments"]) if hook else None
         return sentence or str(self.spec.messages.reported or "{tool}").format(tool=call["name"])
+
+    def claims_done(self, text: str) -> bool:
+        """Whether ``text`` says a write is done, in a confirmed write's toolkit's words (module doc)."""
+        hooks = {self.hook("claims_done", tool) for tool in self.spec.policy.confirmation.tools} - {None}
+        return any(hook(text) for hook in hooks)
 
     def explain(self, call: Mapping[str, Any], error: str) -> Explained | None:
         """The toolkit's words for write ``call`` refused by its dry run with ``error``; None without them."""

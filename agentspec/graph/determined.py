@@ -27,7 +27,10 @@ What keeps this from writing what the user did not ask for:
   several pass, the customer is asked which (``choice``); when all are refused, the first one's refusal.
 - Two writes that both pass (the order's address and the profile's, for "can the order with the
   Tablet be delivered to ..."): the one with more arguments the words name, when one has; and none
-  while a write with more of them is not callable yet (no order seen: the model reads first).
+  while a write with more of them is not callable yet (no order seen: the model reads first). Else
+  the one the conversation is about (``focus``, highest first, when one alone ranks highest above
+  0): "actually, the white one" after an exchange was stated is that exchange with the white one,
+  not a modification of a pending order holding the same product.
 - A call the user declined ("no" to its statement), refused, or already run since the last write is
   never determined again: the model hears the user instead.
 
@@ -80,7 +83,7 @@ class Determined:
 def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], texts: Callable[[str], list[str]],
                      seen: Mapping[str, list[str]], grounding: Grounding, mentioned: Callable[..., list[str]],
                      judge: Callable[[CallDict], tuple[bool, str | None]],
-                     looked_up: Collection[str] = ()) -> Determined:
+                     looked_up: Collection[str] = (), focus: Callable[[CallDict], int] | None = None) -> Determined:
     """The one write among ``tools`` (already narrowed by the guard's rules) in ``asked_for`` that the user's
     words determine and the guard would state; else the refusals of the candidates. ``texts(tool)``: the
     messages that speak to that tool's request (from the one that asked for it on).
@@ -92,7 +95,8 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     leave to a few offered values (the payment method not said yet) counts as refused only when every
     value is refused with the same error: which one the customer picks cannot change the answer. An
     argument of a kind lookups read (``looked_up``: ``policy.targets.lookups``, an order) is never left
-    open: a record the conversation has not shown may be the one meant.
+    open: a record the conversation has not shown may be the one meant. ``focus(call)`` ranks writes
+    that all pass by how much the conversation is about them (module docstring).
     """
     calls, groups, unseen = [], [], []
     for tool in tools:
@@ -131,6 +135,8 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     # the order's status lets only one of them pass its dry run.
     verdicts = [(c, judge(c)) for c in calls if by_name[c["name"]] == most]
     passing = [c for c, (stateable, _) in verdicts if stateable]
+    if len(passing) > 1 and focus is not None:
+        passing = _most_in_focus(passing, focus)
     if len(passing) == 1:
         return Determined(call=passing[0])
     if passing or any(error is None for _, (_, error) in verdicts):
@@ -155,6 +161,14 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
             return Determined(call=meant[0])
         return Determined(choice=choices[0]) if len(choices) == 1 and not meant and not verdicts else Determined()
     return Determined(refused=refused)
+
+
+def _most_in_focus(calls: list[CallDict], focus: Callable[[CallDict], int]) -> list[CallDict]:
+    """The one call of ``calls`` that ``focus`` ranks highest, above 0; else all of them."""
+    ranks = {index: focus(call) for index, call in enumerate(calls)}
+    best = max(ranks.values())
+    top = [call for index, call in enumerate(calls) if ranks[index] == best]
+    return top if best > 0 and len(top) == 1 else calls
 
 
 def _named_count(tool: Tool, kinds: list[str]) -> int:

@@ -89,7 +89,8 @@ def guard(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         if verdict == "confirm":
             statement = deps.describe(call)
             # The whole step gives way to the statement: nothing runs until the user says yes.
-            return {"pending": {"calls": [call], "statement": statement}, "verdicts": [], "repeats": repeats}
+            return {"pending": {"calls": [call], "statement": statement}, "stated": [call], "verdicts": [],
+                    "repeats": repeats}
         if verdict["action"] == "refuse":
             repeats += verdict["reason"] == "repeat"
             trace.append({"turn": state.get("turn", 0), "kind": "guard", "calls": [call],

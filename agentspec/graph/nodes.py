@@ -6,7 +6,9 @@ the grammar narrowed to what the state allows (``narrowing``); ``guard`` rules o
 ``act`` runs the allowed calls and records observations; the loop goes back to ``plan`` until a
 reply. ``confirm`` ends a turn with the graph's statement of a pending write; ``respond`` ends it
 with the model's reply or, when the graph ended the turn itself, with the spec's sentence for why
-(``messages``). Routers return ``Literal`` node names.
+(``messages``). Routers return ``Literal`` node names. A model reply that repeats an earlier one, or
+says a write is done when none ran in the turn (the toolkit's ``claims_done``), is decoded again as
+a call; with nothing to call, the false claim gives way to ``messages.stopped``.
 
 Tool failures are observations (``Error: ...``), never exceptions; a malformed step is retried by the
 decoder; only our own bugs raise.
@@ -54,11 +56,14 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     decided = deps.decoder.decide(messages, allowed.tools, allowed.grounding, allow_reply=not must_act,
                                   parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
     step = decided.step
-    repeated = step is not None and step.reply is not None and _repeats_a_reply(state, step.reply.text)
-    if repeated and any_callable(allowed.tools, allowed.grounding):
+    text = step.reply.text if step is not None and step.reply is not None else None
+    repeated = text is not None and _repeats_a_reply(state, text)
+    claimed = text is not None and not repeated and _claims_an_undone_write(state, deps, text)
+    callable_now = any_callable(allowed.tools, allowed.grounding)
+    if (repeated or claimed) and callable_now:
         # The same words again answer nothing the customer said since: a model stuck on one sentence
-        # (the customer would leave), or one copying an earlier report with another id (a claim of a
-        # write that never ran). The same step again, as a call.
+        # (the customer would leave), or one copying an earlier report with another id. A reply saying a
+        # write is done when none ran in this turn is false. The same step again, as a call.
         decided = deps.decoder.decide(messages, allowed.tools, allowed.grounding, allow_reply=False,
                                       parallel=parallel, max_calls=limits.max_calls_per_step, settings=deps.settings)
         step = decided.step
@@ -73,11 +78,13 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
         "outcome": "malformed" if step is None else ("reply" if step.reply is not None else "calls"),
         "expert": state.get("expert"),
         "latency_ms": round((time.perf_counter() - started) * 1e3, 1),
-        **({"repeated_reply": True} if repeated else {}),
+        **({"repeated_reply": True} if repeated else {}), **({"claimed_write": True} if claimed else {}),
     }
     update: dict[str, Any] = {"steps": state.get("steps", 0) + 1, "trace": [entry]}
     if step is None:
         update.update(step=None, stop="malformed")
+    elif claimed and not callable_now:  # nothing to call: the customer is asked, not told a falsehood
+        update.update(step=None, stop="claimed")
     elif step.reply is not None:
         update["step"] = {"reply": step.reply.text}
     else:
@@ -86,6 +93,18 @@ def decide(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
 
 
 NEAR_COPY = 0.8  # character similarity above which a reply is an earlier one again (ids aside)
+
+
+def _claims_an_undone_write(state: AgentState, deps: AgentDeps, text: str) -> bool:
+    """``text`` says a write is done (the toolkit's ``claims_done``) and no write ran in this turn."""
+    writes, turn = set(deps.spec.policy.confirmation.tools), state.get("turn", 0)
+    for entry in reversed(state.get("trace") or []):
+        if entry.get("turn") != turn:
+            break
+        if entry.get("kind") == "tool" and entry.get("outcome") == "ok" and \
+                any(call["name"] in writes for call in entry.get("calls") or []):
+            return False
+    return deps.claims_done(text)
 
 
 def _repeats_a_reply(state: AgentState, text: str) -> bool:

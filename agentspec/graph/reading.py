@@ -59,7 +59,7 @@ def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: boo
     served = set().union(*(deps.requests_needing(t) for t in tools), requests)
     unscoped = deps.spec.understanding is None or not deps.spec.understanding.requests
     still = [] if everything or unscoped else [r for r in state.get("open_requests") or [] if r not in served]
-    update: dict[str, Any] = {"open_requests": still}
+    update: dict[str, Any] = {"open_requests": still, "stated": []}
     if tools:  # a write's request is over: words before here were its (a question's leave the floor)
         update["settled_at"] = len(state.get("said") or [])
     if not still:

@@ -27,15 +27,18 @@ value written.
   identical calls), ``recent_calls`` (fingerprints of calls run since the last write), ``looked_up``
   (the same calls' values, for tools that take one identifier: the grammar bars them), ``stop``
   (why the graph ends the turn itself: limit | repeat | malformed | handoff | reported | ask |
-  cannot | declined | remembered | choose; ``reported`` with the graph's report of a write in ``reply``,
-  ``choose`` with the toolkit's question for an argument the words leave open), ``cannot`` (the
+  cannot | declined | remembered | choose | claimed; ``reported`` with the graph's report of a write
+  in ``reply``, ``claimed``: the model's reply said a write was done and none ran, and it could call
+  nothing instead (``messages.stopped`` is said), ``choose`` with the toolkit's question for an argument the words leave open), ``cannot`` (the
   tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason).
 - ``request_asked``: the graph has asked what the user needs (``policy.ask_for_request``), at most
   once per conversation, or the user has already said a request (then it is never asked).
 - ``failed_calls``: fingerprints of the calls whose observation was an error, since the last successful
   write, across turns: the store has not changed, so the same call would fail the same way again.
 - ``declined``: fingerprints of the stated writes the user answered no to, since the
-  last settled request: the graph does not state them again by itself.
+  last settled request: the graph does not state them again by itself. ``stated``: the write the
+  graph last stated, until a request is settled: a message that corrects it changes what it names
+  and keeps the rest (``graph.writing``).
 - ``recalled``: what ``graph.recall`` found for this (user, turn): the kept memories, the passages, the
   prompt context, whether the turn asks a question the passages speak to, and ``noted``: what the
   customer's words asked to keep, stored this turn. ``noted`` (top level): how many of the user's
@@ -55,7 +58,7 @@ from agentspec.decoding.grounding import bounded_union
 __all__ = ["AgentState", "CallDict", "StopReason", "Verdict", "call_fingerprint", "merge_grounding"]
 
 StopReason = Literal["limit", "repeat", "malformed", "handoff", "reported", "ask", "cannot", "declined", "remembered",
-                     "choose"]
+                     "choose", "claimed"]
 
 
 class CallDict(TypedDict):
@@ -104,6 +107,7 @@ class AgentState(TypedDict, total=False):
     reading: dict[str, Any] | None  # the reader's reading of this turn's message
     failed_calls: list[str]  # fingerprints of calls that failed since the last successful write
     declined: list[str]  # fingerprints of stated writes the user said no to, since the last settle
+    stated: list[CallDict]  # the write the graph last stated, until a request is settled
     asked_arguments: list[str]  # "tool/argument" the graph asked the user to choose, since the last settle
     offered: str | None  # the words of the one choice the graph's last question offered (for the next message)
     request_asked: bool  # policy.ask_for_request was said, or a request was (it is asked at most once)

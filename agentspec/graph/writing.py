@@ -6,7 +6,8 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
 - ``call``: the one write an open request needs that the words since the last settled request give in
   full and the guard would state (``determined.determined_write``); the requests of the latest message
   that asked for any are tried first, so an older request still open does not make the newest one
-  ambiguous. When the words alone give none, the turn's recalled memories (checked against the store,
+  ambiguous; of several that pass, the one the conversation is about (``_focus``: a correction of
+  the stated write, else a write of a tool the graph asked about). When the words alone give none, the turn's recalled memories (checked against the store,
   ``graph.recall``) are read after them as if said last: "the same address as last time";
 - ``cannot``: the writes so determined all fail their dry run; ``_told_refusal`` picks the one told
   (``{"tool", "error", "why": "precheck", "call"}``);
@@ -23,7 +24,7 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -153,12 +154,30 @@ def _write_among(state: AgentState, deps: AgentDeps, allowed: Narrowed, tools: s
                              lambda tool: words_for(state, deps, tool, True)[0], state.get("grounding") or {},
                              allowed.grounding,
                              lambda tool, *a: deps.mentioned(tool, *a, slots=words_for(state, deps, tool, True)[1]),
-                             judge, policy.targets.lookups)
+                             judge, policy.targets.lookups, _focus(state))
     if found.call is not None:
         return WriteStep(call=found.call)
     if found.refused and not state.get("cannot"):
         return WriteStep(cannot=_told_refusal(state, deps, found.refused))
     return _question(state, deps, found)
+
+
+def _focus(state: AgentState) -> Callable[[CallDict], int]:
+    """How much the conversation is about a write (``determined_write``'s ``focus``). While a write is
+    stated: a correction of it (its tool, other values) ranks 1 and one more per value it keeps, any
+    other write 0 (the stated write itself too: words that only repeat it say something else). Before
+    any: a write of a tool the graph asked the customer about ranks 1."""
+    stated = state.get("stated") or []
+    questioned = {key.partition("/")[0] for key in state.get("asked_arguments") or []}
+
+    def rank(call: CallDict) -> int:
+        if not stated:
+            return int(call["name"] in questioned)
+        corrected = [earlier["arguments"] for earlier in stated
+                     if earlier["name"] == call["name"] and earlier["arguments"] != call["arguments"]]
+        return max((1 + sum(call["arguments"].get(name) == value for name, value in arguments.items())
+                    for arguments in corrected), default=0)
+    return rank
 
 
 def _question(state: AgentState, deps: AgentDeps, found: Determined) -> WriteStep:

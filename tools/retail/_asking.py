@@ -15,10 +15,13 @@ needs and the customer has not named, or None:
 - ``new_item_ids`` of an exchange or a modification: which version of each old item's product, with
   the versions available now that have the most of the option values the words say for it
   (``_variants.closest_variants``: "a wireless one" lists the wireless ones; never the old item; at
-  most ``_SHOWN``, cheapest first), or that none other is available; for one item, one such version
+  most ``_SHOWN``, cheapest first; the words that only say which item is meant do not count: "the
+  plastic Skateboard" of two), or that none other is available; for one item, one such version
   is the ``offer``;
 - ``reason`` of a cancel: why, with the reasons the store takes ("Why would you like to cancel order
-  #W1: is it no longer needed, or was it ordered by mistake?").
+  #W1: is it no longer needed, or was it ordered by mistake?");
+- a line of the new address of an order's or the profile's address change: the lines the words have
+  not given ("What is the new shipping address of order #W1: street, city, state and zip code?").
 
 Deterministic, read from the store. The payment method's question is ``_statements.ask_argument``.
 """
@@ -29,11 +32,12 @@ from typing import Any
 
 from agentspec.hooks import Explained
 
+from ._addresses import ADDRESS_WRITES
 from ._reads import product_of_item
 from ._refusals import _options, version_words
 from ._sqlite import Database
 from ._summaries import _money
-from ._variants import closest_variants
+from ._variants import closest_variants, without_identifying_words
 
 __all__ = ["WRITE_STATUSES", "ask_targets"]
 
@@ -66,11 +70,30 @@ def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument:
         orders = _orders_of(db, statuses, arguments, user)
         return _which(orders, statuses, question) if orders else None
     if argument == "new_item_ids" and name in _ITEM_WRITES and isinstance(arguments.get("item_ids"), list):
-        return _which_versions(db, [str(i) for i in arguments["item_ids"]], " ".join(texts).lower())
+        order = db.get("orders", str(arguments.get("order_id"))) or {}
+        said = without_identifying_words("\n".join(texts).lower(), order.get("items") or [])
+        return _which_versions(db, [str(i) for i in arguments["item_ids"]], said.replace("\n", " "))
+    if name in ADDRESS_WRITES and argument in _ADDRESS_LINES:
+        return _address_question(name, arguments)
     if argument == "reason" and name == "cancel_pending_order":
         order = f" order {arguments['order_id']}" if isinstance(arguments.get("order_id"), str) else ""
         return f"Why would you like to cancel{order}: is it no longer needed, or was it ordered by mistake?"
     return None
+
+
+# The lines of a new address the customer says, by argument, and the words asking for each.
+_ADDRESS_LINES = {"address1": "street", "address2": "street", "city": "city", "state": "state", "zip": "zip code",
+                  "country": "country"}
+
+
+def _address_question(name: str, arguments: Mapping[str, Any]) -> str:
+    """The question for the lines of a new address that ``arguments`` lack (all of them: the whole address)."""
+    lacking = [words for line, words in _ADDRESS_LINES.items() if line not in ("address2", "country")
+               and not arguments.get(line)] or ["street", "city", "state", "zip code"]
+    listed = lacking[0] if len(lacking) == 1 else f"{', '.join(lacking[:-1])} and {lacking[-1]}"
+    order = arguments.get("order_id")
+    whose = f"the new shipping address of order {order}" if isinstance(order, str) else "the new address"
+    return f"What is {whose}: {listed}?"
 
 
 def _which(orders: list[tuple[str, dict[str, Any]]], statuses: tuple[str, ...], question: str) -> str:

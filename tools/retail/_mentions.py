@@ -33,7 +33,10 @@ the ids the texts spell out). Customers rarely type ids:
   order's product list change ("the order that has the Headphones and Smartphone, swap the Smartphone
   for a black one": not the Headphones). Texts that change no option, or ask for a version the
   catalogue lacks even so, name none (with the retail spec's ``policy.targets.said`` the customer is
-  then asked which version). Several products each with its own change ("swap
+  then asked which version); values that only say which of several items of one product is meant,
+  just before its name where a message first names it ("the Sunglasses and the plastic Skateboard"
+  of a maple and a plastic one), change nothing (``_variants.without_identifying_words``). Several
+  products each with its own change ("swap
   the Bookshelf for one in brown and the Headphones for one in black") change by the words about
   each (from its name to the next product's), and each is one of the items changed;
 - a **product** by its name ("the Backpack"), of the seen ones and the whole catalogue (a question about
@@ -58,7 +61,7 @@ from ._methods import methods_named
 from ._names import named_customer
 from ._reads import says
 from ._sqlite import Database
-from ._variants import changed_variants, relaxed_variant
+from ._variants import changed_variants, relaxed_variant, without_identifying_words
 
 __all__ = ["mentioned"]
 
@@ -198,17 +201,19 @@ def _order_items(db: Database, text: str, orders: list[str], statuses: tuple[str
 
 def _segments(text: str, names: set[str]) -> dict[str, str]:
     """Each product name -> what the text says about it: from each of its mentions (with the two words
-    before it in its clause: "the maple Skateboard") to the next mention of another of ``names``, order
-    lists blanked ("the order with the Lamp and Mug" says which order)."""
+    before it in its clause: "the maple Skateboard") to the next mention of another of ``names`` (its two
+    words not included), order lists blanked ("the order with the Lamp and Mug" says which order)."""
     outside = _outside_order_names(text, names)
     spots = sorted((m.start(), name) for name in names
                    for m in re.finditer(rf"(?<![\w-]){re.escape(name)}s?(?![\w-])", outside))
-    pieces: dict[str, list[str]] = {name: [] for name in names}
+    starts = []  # each mention with its lead: words only, no clause mark crossed
     for i, (start, name) in enumerate(spots):
-        end = next((s for s, other in spots[i + 1:] if other != name), len(outside))
-        before = outside[spots[i - 1][0] if i else 0:start]
-        lead = re.search(r"(?:[^\W\d_][\w-]*\s+){1,2}$", before)  # words only: no clause mark crossed
-        pieces[name].append(outside[start - (len(lead.group()) if lead else 0):end])
+        lead = re.search(r"(?:[^\W\d_][\w-]*\s+){1,2}$", outside[spots[i - 1][0] if i else 0:start])
+        starts.append(start - (len(lead.group()) if lead else 0))
+    pieces: dict[str, list[str]] = {name: [] for name in names}
+    for i, (_, name) in enumerate(spots):
+        end = next((starts[j] for j in range(i + 1, len(spots)) if spots[j][1] != name), len(outside))
+        pieces[name].append(outside[starts[i]:max(end, starts[i])])
     return {name: " ".join(found) for name, found in pieces.items() if found}
 
 
@@ -234,12 +239,22 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
     named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower(), names)] or \
         [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower(), names)]
+    new = _asked_versions(db, text, named, latest)
+    # "the plastic Skateboard" of a maple and a plastic one says which; nothing else changes: no version yet.
+    plain = without_identifying_words(text, in_orders)
+    if plain != text and not _asked_versions(db, plain, named, plain.rsplit("\n", 1)[-1] if latest else ""):
+        return []
+    return new
+
+
+def _asked_versions(db: Database, text: str, named: list[dict[str, Any]], latest: str) -> list[str]:
+    """The versions ``text`` asks the ``named`` items to become; [] when it changes no option, or no one
+    version has what was said (the customer is asked which)."""
     # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone; else,
     # for one item, the one available version with every value said ("wireless, black": the laser one).
     new = _each_changed(db, text, named) or changed_variants(db, text, named) or \
         (changed_variants(db, latest, named) if latest else []) or \
         (relaxed_variant(db, text, named[0]) if len(named) == 1 else [])
-    # No option changed, or no one version has what was said: nothing named (the customer is asked which).
     return list(dict.fromkeys(new))
 
 
@@ -267,8 +282,7 @@ def _known(db: Database, line: str) -> set[str]:
     return found - {""}
 
 
-def _address_line(db: Database, slots: list[dict[str, list[str]]], candidates: list[str],
-                  argument: str | None) -> list[str] | None:
+def _address_line(db: Database, slots: list[dict[str, list[str]]], argument: str | None) -> list[str] | None:
     """The line ``argument`` of the last address the reader found dictated (the last message with a street,
     ``address1``; every line from that message, so a zip given for identity elsewhere is no address's):
     the line's own slot; no second line, ""; no country, the shop's. None before any address. A city
@@ -293,7 +307,7 @@ def _address_line(db: Database, slots: list[dict[str, list[str]]], candidates: l
     if argument == "address2":
         return [""]
     if argument == "country":
-        return [c for c in candidates if c == SHOP_COUNTRY]
+        return [SHOP_COUNTRY]
     return []
 
 
@@ -317,13 +331,19 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     by_id = {str(i.get("item_id")): i for i in order_items}
     items = list(by_id)
     asked = set(_new_items(db, text, items, orders, statuses=statuses))
-    segments = _segments(text, {str(i.get("name", "")).lower() for i in order_items} - {""})
-    own = segments if len(segments) >= 2 else {}  # each product its own change: read by its own words
+    names = {str(i.get("name", "")).lower() for i in order_items} - {""}
+    plain = without_identifying_words(text, order_items)
+    changes = plain if not asked else text  # "the plastic Skateboard" of two, nothing else: which one, no change
+    segments, changed_segments = _segments(text, names), _segments(changes, names)
+    own, own_changes = (segments, changed_segments) if len(segments) >= 2 else ({}, {})  # each product its own words
 
     def words(item: str) -> str:
         return own.get(str(by_id[item].get("name", "")).lower(), text)
 
-    becomes = {i: set(changed_variants(db, words(i), [by_id[i]])) - {i} for i in items}
+    def change_words(item: str) -> str:
+        return own_changes.get(str(by_id[item].get("name", "")).lower(), changes)
+
+    becomes = {i: set(changed_variants(db, change_words(i), [by_id[i]])) - {i} for i in items}
     changed = [i for i in items if i not in asked and becomes[i]]
     becoming = [i for i in changed if becomes[i] & asked]
     return _told_apart(db, becoming, by_id, becomes, asked, words) or changed or items
@@ -373,7 +393,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind in ("item", "order"):
         text = _order_lists_named(db, text, _with_users(db, orders, seen or {}, "orders"))
     if kind == "dictated":
-        return _address_line(db, slots or [], list(candidates), argument)
+        return _address_line(db, slots or [], argument)
     if kind in ("name", "zip"):
         named = named_customer(db, texts, argument)
         if named is not None or kind == "name":

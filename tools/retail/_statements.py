@@ -2,7 +2,9 @@
 
 Contract: ``describe_call(db, name, arguments)`` is "I'm about to <action>." for a write, None for
 any other tool; ``report_call(db, name, arguments)`` is the same write, done ("Order #W1 has been
-cancelled ..."), said after it succeeded and read from the store as it is then. Deterministic; every argument that matters is spelled out, so a "yes" confirms
+cancelled ..."), said after it succeeded and read from the store as it is then; ``claims_done(text)``
+whether a reply says so of some write, in those words or the like ("... has been updated", "I've
+cancelled ..."): a model's reply in a turn where no write ran must not. Deterministic; every argument that matters is spelled out, so a "yes" confirms
 exactly this call; each id comes with what a customer knows it by, read from the store (the item's
 product name and options, the payment method's kind and last four digits), and the money that moves
 is stated (a return's refund, an exchange's or modification's price difference): a wrong item or
@@ -16,6 +18,7 @@ touches (``_policy``).
 """
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -24,7 +27,7 @@ from agentspec.hooks import Explained
 from ._reads import product_of_item
 from ._sqlite import Database
 
-__all__ = ["ask_argument", "describe_call", "either", "payment_choices", "report_call"]
+__all__ = ["ask_argument", "claims_done", "describe_call", "either", "payment_choices", "report_call"]
 
 
 def _address(a: Mapping[str, Any]) -> str:
@@ -151,6 +154,16 @@ _REPORT = {
                                                    f"{n.items(a.get('new_item_ids'))}, {_difference(a, n)}. You "
                                                    f"will receive an email with the return instructions.",
 }
+
+
+# What the reports say of a write done, and the words a model's copy of them drifts to.
+_DONE = "cancel+ed|changed|modified|requested|updated|processed|returned|exchanged|refunded|submitted|initiated"
+_CLAIMED = re.compile(rf"\b(?:(?:has|have) been (?:{_DONE})|(?:i|we)(?:'ve| have)? (?:just )?(?:{_DONE}))\b", re.I)
+
+
+def claims_done(text: str) -> bool:
+    """Whether ``text`` says that a write is done, as the reports (``report_call``) say it."""
+    return _CLAIMED.search(text) is not None
 
 
 def report_call(db: Database, name: str, arguments: Mapping[str, Any]) -> str | None:

@@ -23,6 +23,12 @@ How the words are read:
   shares by chance, stays as it is.
 
 An empty answer means the text changes nothing (or asks for a combination the catalogue lacks).
+
+``without_identifying_words(text, items)``: the text without the values that only say which of
+several items of one product is meant: said just before the product's name where a message first
+names it ("the Sunglasses and the plastic Skateboard", in an order with a maple and a plastic one),
+they describe the old item, not the version asked for. A later message's values are changes ("the
+plastic Skateboard" answering which version).
 """
 from __future__ import annotations
 
@@ -32,7 +38,7 @@ from typing import Any
 
 from ._sqlite import Database
 
-__all__ = ["changed_variants", "closest_variants", "relaxed_variant", "said_options"]
+__all__ = ["changed_variants", "closest_variants", "relaxed_variant", "said_options", "without_identifying_words"]
 
 
 def _said_spans(text: str, unkeyed: str, value: str, key: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -164,3 +170,29 @@ def changed_variants(db: Database, text: str, items: list[dict[str, Any]]) -> li
              for i in items if (key := id(i)) in changes}
     new = [v for key in changes if share[key] == max(share.values()) for v in changes[key]]
     return list(dict.fromkeys(new))
+
+
+def without_identifying_words(text: str, items: list[dict[str, Any]]) -> str:
+    """``text`` (lower-case messages, one per line) without the values that tell ``items`` of one product
+    apart, in the up to three words before the first mention of its name (module docstring)."""
+    by_name: dict[str, list[dict[str, str]]] = {}
+    for item in items:
+        by_name.setdefault(str(item.get("name", "")).lower(), []).append(_lower(item.get("options")))
+    messages = text.split("\n")
+    for name, options in by_name.items():
+        telling = {value for own in options for key, value in own.items() if any(o.get(key) != value for o in options)}
+        if not name or len(options) < 2 or not telling:
+            continue
+        mention = re.compile(rf"((?:[\w-]+\s+){{1,3}}){re.escape(name)}s?(?![\w-])")
+        for index, message in enumerate(messages):
+            found = mention.search(message)
+            if found is None:
+                if re.search(rf"(?<![\w-]){re.escape(name)}", message):
+                    break  # named first without words before it: nothing identifies
+                continue
+            lead = found.group(1)
+            for value in sorted(telling, key=len, reverse=True):
+                lead = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", " ", lead)
+            messages[index] = message[:found.start(1)] + lead + message[found.end(1):]
+            break
+    return "\n".join(messages)

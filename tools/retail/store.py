@@ -41,7 +41,7 @@ from ._policy import call_owners
 from ._refusals import explain_refusal
 from ._shapes import RETAIL_SHAPES
 from ._asking import ask_targets
-from ._statements import ask_argument, describe_call, report_call
+from ._statements import ask_argument, claims_done, describe_call, report_call
 from ._summaries import summarize_read
 from ._reads import ReadTools
 from ._sqlite import Database
@@ -214,6 +214,10 @@ class RetailStore(ReadTools, WriteTools):
     def report(self, name: str, arguments: Mapping[str, Any]) -> str | None:
         """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""
         return report_call(self._db, name, arguments)
+
+    def claims_done(self, text: str) -> bool:
+        """Whether a reply says a write is done, as the reports do ("Order #W1 has been cancelled")."""
+        return claims_done(text)
 
     def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
         """The customer's words for write ``name(**arguments)`` refused with ``error``: a version not in

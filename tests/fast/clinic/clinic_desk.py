@@ -251,6 +251,10 @@ class ClinicDesk:
             return f"Votre rendez-vous {arguments['appointment_id']} est maintenant le {_when(slot)} avec {slot['doctor']}."
         return None
 
+    def claims_done(self, text: str) -> bool:
+        """Whether a reply says, as the desk's reports do, that an appointment was cancelled or moved."""
+        return re.search(r"\b(?:est annulé|est maintenant le|a été (?:annulé|déplacé))\b", text, re.I) is not None
+
     def explain(self, name: str, arguments: Mapping[str, Any], error: str) -> Explained | None:
         """A move to a slot already taken: the doctor's free slots, and the move waits for a choice."""
         slot = self.data["slots"].get(str(arguments.get("slot_id")))

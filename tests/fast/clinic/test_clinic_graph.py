@@ -186,6 +186,18 @@ def test_a_model_that_keeps_at_another_patients_appointment_hears_no_sentence_of
 PAST = "le rendez-vous APT-0901 du 10/03/2030 à 08:30 est passé : il ne peut plus être annulé"
 
 
+def test_a_reply_saying_in_the_desks_words_that_a_cancel_is_done_is_taken_again_as_a_call(desk, model):
+    # Nothing ran: "... est annulé" is the desk's report wording (its claims_done hook), so the model's
+    # reply is decoded again as a call, which the guard states; the desk is untouched.
+    with session(desk, model) as s:
+        verified(s, model)
+        before = desk.snapshot()
+        model.enqueue(reply("Votre rendez-vous APT-1234 est annulé."), CANCEL_LEE)
+        turn = s.send("Je voudrais annuler mon rendez-vous avec le Dr Lee, je vais mieux.")
+        assert [e.get("claimed_write") for e in turn.entries if e["kind"] == "decide"] == [True]
+        assert turn.reply.startswith("J'annule votre rendez-vous APT-1234") and desk.snapshot() == before
+
+
 def test_a_past_appointments_cancel_is_refused_before_it_is_stated(desk, model):
     past = call("cancel_appointment", appointment_id="APT-0901", reason="scheduling conflict")
     with session(desk, model) as s:

@@ -421,9 +421,9 @@ def test_the_same_reply_twice_in_a_row_is_decoded_again_as_a_call(spec, scripted
 
 
 def test_a_near_copy_of_an_earlier_reply_is_decoded_again_as_a_call(spec, scripted, shop_db):
-    # A small model copies an earlier sentence with another id ("... of order #W0000001 has been
-    # requested" said again for #W0000002): a claim nothing ran. The step is taken again as a call.
-    said = "The return of the Mug from order #W0000001 has been requested; you will receive an email."
+    # A small model copies an earlier sentence with another id ("order #W0000001 holds ..." said again
+    # for #W0000002): it read nothing that says so. The step is taken again as a call.
+    said = "Order #W0000001 holds one Mug (white), paid with the gift card; you will receive an email."
     claim = said.replace("#W0000001", "#W0000002")
     scripted.enqueue(AUTH, reply(said), call("get_order_details", order_id="#W0000002"), reply(claim),
                      call("get_order_details", order_id="#W0000001"), reply("Anything else?"))
@@ -432,3 +432,27 @@ def test_a_near_copy_of_an_earlier_reply_is_decoded_again_as_a_call(spec, script
         second = s.send("and what about #W0000002?")
         assert second.reply == "Anything else?"
         assert [e.get("repeated_reply") for e in second.entries if e["kind"] == "decide"] == [None, True, None]
+
+
+def test_a_reply_saying_a_write_is_done_when_none_ran_is_decoded_again_as_a_call(spec, scripted, shop_db):
+    # The 135M model once answered "address on my order needs changing" with "The email from the exchange
+    # in order #W5382576 has been requested: ...": a write nobody ran, in the toolkit's report words.
+    claim = "The shipping address of order #W0000002 has been updated."
+    scripted.enqueue(AUTH, reply(claim), call("get_order_details", order_id="#W0000002"), reply("It is pending."))
+    spec = changed(spec, understanding={"questions": {}})
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("alice@example.com, what about #W0000002?")
+        assert turn.reply == "It is pending."
+        assert [c["name"] for c in turn.tool_calls] == ["find_user_id_by_email", "get_order_details"]
+        assert [e.get("claimed_write") for e in turn.entries if e["kind"] == "decide"] == [None, True, None]
+        assert claim not in [m.get("content") for m in s.state["messages"]]
+
+
+def test_a_false_claim_with_nothing_to_call_gives_way_to_the_stopped_sentence(spec, scripted, shop_db):
+    # Before authentication with nothing to authenticate with, no tool can be called: the customer is
+    # asked again rather than told a write was done.
+    scripted.enqueue(reply("Your order has been cancelled."))
+    with session(spec, scripted, shop_db) as s:
+        turn = s.send("hi, I need help with an order")
+        assert turn.reply == spec.messages.stopped and not turn.tool_calls
+        assert [e.get("claimed_write") for e in turn.entries if e["kind"] == "decide"] == [True]

@@ -139,3 +139,21 @@ def test_the_item_to_exchange_comes_from_the_order_the_exchange_takes(spec, scri
         assert turn.reply.startswith("Which version of the T-Shirt would you like instead?"), turn.reply
         assert s.send("the red one").reply.startswith("Which payment method")
         assert len(scripted.calls) == 1
+
+
+def test_an_address_change_with_no_address_said_asks_for_the_order_then_the_address(spec, scripted, shop_db):
+    # Read as the order's address and the profile's: neither write is offered to the model while no
+    # address is said (policy.targets.said: dictated); the graph asks which order, then the address.
+    opening = "alice@example.com. and since im here, address on my order needs changing pls"
+    reader = read_as(opening, requests={"modify_address": 0.89, "account_address": 0.78})
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        asked = s.send(opening)
+        assert asked.reply == ("Which order's shipping address would you like to change? Your pending order "
+                               "#W0000002 holds: Mug (white).") and _graph_steps(asked) == ["choose"]
+        where = s.send("the one with the mug")
+        assert where.reply == "What is the new shipping address of order #W0000002: street, city, state and zip code?"
+        assert len(scripted.calls) == 1  # the model only looked her up
+        stated = s.send("12 Oak Street, San Jose, CA 95120")
+        assert stated.reply.startswith("I'm about to change the shipping address of order #W0000002 to 12 Oak Street, "
+                                       "San Jose, CA 95120, USA.")

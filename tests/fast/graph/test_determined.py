@@ -373,12 +373,12 @@ def test_while_the_described_order_is_unread_the_graph_reads_it_before_any_write
 
 def test_the_readers_slots_are_the_lines_of_an_address_write(spec, scripted, shop_db):
     # No comma to go by and no rule of the toolkit's: which words are the street, the city and the zip
-    # is the reader's (its slots). Without them the same words leave the write to the model.
+    # is the reader's (its slots). Without them the same words give no address: the graph asks for it.
     moved = ("I'm alice@example.com and I moved, please send the order with the Mug to 12 Oak Street Suite 5 "
              "San Jose CA 95120 USA")
     lines = {"address1": "12 Oak Street", "address2": "Suite 5", "city": "San Jose", "state": "CA", "zip": "95120",
              "country": "USA"}
-    scripted.enqueue(AUTH, reply("not reached"), AUTH, PROFILE, reply("Which address?"))
+    scripted.enqueue(AUTH, reply("not reached"), AUTH, reply("not reached"))
     slots = {tag: [value] for tag, value in lines.items()}
     reader = read_as(moved, requests={"modify_address": 0.9}, slots=slots)
     with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
@@ -386,7 +386,9 @@ def test_the_readers_slots_are_the_lines_of_an_address_write(spec, scripted, sho
         assert s.state["pending"]["calls"] == [{"name": "modify_pending_order_address",
                                                 "arguments": {"order_id": "#W0000002", **lines}}]
     with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(moved, requests={"modify_address": 0.9})) as s:
-        assert s.send(moved).reply == "Which address?" and s.state["slots"] == [{}]
+        asked = s.send(moved).reply
+        assert asked == "What is the new shipping address of order #W0000002: street, city, state and zip code?"
+        assert s.state["slots"] == [{}]
         determined = [e["calls"][0]["name"] for e in s.trace() if e.get("outcome") == "determined"]
         assert determined == ["get_order_details"]  # the described order is read; no write is stated
 
@@ -517,3 +519,28 @@ def test_of_two_orders_the_words_describe_both_refused_alike_the_customer_hears_
         assert s.state["pending"] is None
         assert turn.reply.startswith("I can't do that: Non-pending order cannot be modified"), turn.reply
         assert len(scripted.calls) == 1  # the identity lookup only
+
+
+def test_a_correction_of_the_stated_exchange_keeps_its_order_not_a_pending_order_with_the_same_item(
+        spec, scripted, tmp_path):
+    # Alice's delivered order and a pending one both hold the blue T-Shirt: "the red one in size L" after
+    # the exchange was stated determines that exchange with the new version and a modification of the
+    # pending order; both pass their dry run. The correction is of the stated write: the exchange.
+    shop = tiny_shop()
+    shop["products"][SHIRT]["variants"]["7777777777"] = _variant("7777777777", 24.0, color="red", size="L")
+    shop["orders"]["#W0000004"] = {**shop["orders"]["#W0000002"], "order_id": "#W0000004",
+                                   "items": list(shop["orders"]["#W0000001"]["items"])}
+    shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")
+    db = tmp_path / "shop.json"
+    db.write_text(json.dumps(shop))
+    exchange = call("exchange_delivered_order_items", order_id="#W0000001", item_ids=["1111111111"],
+                    new_item_ids=["2222222222"], payment_method_id="gift_card_1000002")
+    scripted.enqueue(AUTH, exchange, reply("Which one would you like?"))
+    with AgentSession(spec, model=scripted, data=db) as s:
+        first = s.send("alice@example.com. I'd like to exchange the blue T-Shirt for the red one in size M, "
+                       "paid with my gift card.")
+        assert "request an exchange in order #W0000001" in first.reply, first.reply
+        turn = s.send("actually make it the red one in size L")
+        assert turn.reply.startswith("I'm about to request an exchange in order #W0000001: T-Shirt (blue, M; "
+                                     "item 1111111111) for T-Shirt (red, L; item 7777777777)"), turn.reply
+        assert _steps(s)[-2:] == [("graph", "determined"), ("graph", "confirm")]

@@ -77,3 +77,12 @@ def test_an_orders_address_may_change_after_its_items_did_its_cancel_may_not(sto
         "Which order's shipping address would you like to change? Your pending (item modified) order #W1 holds: "
         "T-Shirt (red, M), Mug (white).")
     assert store.ask("cancel_pending_order", {}, "order_id", user="alice_1") is None
+
+
+def test_a_new_address_is_asked_for_the_lines_the_words_have_not_given(store):
+    order = store.ask("modify_pending_order_address", {"order_id": "#W1"}, "address1", user="alice_1")
+    assert order.text == "What is the new shipping address of order #W1: street, city, state and zip code?"
+    profile = store.ask("modify_user_address", {"user_id": "alice_1", "address1": "12 Oak Street", "city": "Austin"},
+                        "state", user="alice_1")
+    assert profile.text == "What is the new address: state and zip code?"
+    assert order.offer is None and profile.offer is None

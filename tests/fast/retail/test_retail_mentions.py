@@ -431,3 +431,28 @@ def test_items_of_orders_named_alike_come_from_the_order_the_write_takes(store):
         assert store.mentions("item", texts, ["1002", "1004"], argument="item_ids", seen=seen, tool=tool) == [item]
     assert store.mentions("order", ["#W3 has a mug", "the mug"], ["#W3"], argument="order_id",
                           tool="exchange_delivered_order_items") == ["#W3"]  # spelled out: the dry run says why not
+
+
+def test_a_value_before_the_name_of_one_of_two_items_says_which_one_and_changes_nothing(tau2):
+    # Order #W9869592 (tau2 db) holds a maple and a plastic Skateboard, and plastic-framed Sunglasses.
+    # Answering "which items?", "the plastic Skateboard" is the plastic one, not the maple one made plastic:
+    # no version is asked yet (the customer is asked which), and both named items are the ones changed.
+    tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
+    items = ["well the Sunglasses and the plastic Skateboard"]
+    assert sorted(tau2.mentions("item", items, [], argument="item_ids", seen=seen, tool=tool)) == [
+        "3098764622", "4548300368"]
+    assert tau2.mentions("item", items, [], argument="new_item_ids", seen=seen, tool=tool) == []
+    # The versions, next: each product changes by its own words, "the plastic" leading the Skateboard's.
+    versions = [*items, "the Sunglasses for the one w/ lens type non-polarized and frame material metal and the "
+                        "plastic Skateboard to one w/ deck material bamboo, length 28 inch and design custom"]
+    assert sorted(tau2.mentions("item", versions, [], argument="item_ids", seen=seen, tool=tool)) == [
+        "3098764622", "4548300368"]
+    assert sorted(tau2.mentions("item", versions, [], argument="new_item_ids", seen=seen, tool=tool)) == [
+        "4245201809", "6673921677"]
+
+
+def test_a_later_message_saying_the_value_before_the_name_asks_for_that_version(tau2):
+    # Once a message named the Skateboard plainly, "the plastic Skateboard" answering which version is a change.
+    tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
+    texts = ["change the maple Skateboard please", "ok the plastic Skateboard then, same length and design"]
+    assert tau2.mentions("item", texts, [], argument="new_item_ids", seen=seen, tool=tool) == ["4545791457"]

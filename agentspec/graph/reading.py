@@ -33,7 +33,8 @@ It resets the turn's counters and reads the message once (``AgentDeps.read``):
   until a turn that began verified ends.
 
 ``settle(state, tool)`` is what a node returns when the request a write serves is over (it succeeded,
-it was refused and the user told why, or the user declined it): those requests close; once none is
+it was refused and the user told why, or the user declined it): those requests close, with the
+graph's questions for that write's arguments and the write it last stated; once none is
 open, the messages, slots, choices and declined calls start afresh, so the next request names its own
 targets. While others stay open, a write's settle marks where the next request's words may begin
 (``settled_at``): a request asked again after it speaks from there (``narrowing.words_for``). Nothing here reads words: the reader does.
@@ -62,6 +63,9 @@ def settle(state: AgentState, deps: AgentDeps, tools: list[str], everything: boo
     update: dict[str, Any] = {"open_requests": still, "stated": []}
     if tools:  # a write's request is over: words before here were its (a question's leave the floor)
         update["settled_at"] = len(state.get("said") or [])
+        # its questions too: another request of the same write is asked anew
+        update["asked_arguments"] = [key for key in state.get("asked_arguments") or []
+                                     if key.partition("/")[0] not in tools]
     if not still:
         update.update(said=[], slots=[], asks=[], choices={}, declined=[], asked_arguments=[], settled_at=0)
     return update

@@ -6,7 +6,10 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
 - ``call``: the one write an open request needs that the words since the last settled request give in
   full and the guard would state (``determined.determined_write``); the requests of the latest message
   that asked for any are tried first, so an older request still open does not make the newest one
-  ambiguous; of several that pass, the one the conversation is about (``_focus``: a correction of
+  ambiguous, and when the newest request's writes wait for what only the words give, its question
+  comes before any older request's write ("change something delivered for another colour" after an
+  order's address was changed is asked which items, not stated the profile's address the same words
+  also gave); of several that pass, the one the conversation is about (``_focus``: a correction of
   the stated write, else a write of a tool the graph asked about). When the words alone give none, the turn's recalled memories (checked against the store,
   ``graph.recall``) are read after them as if said last: "the same address as last time";
 - ``cannot``: the writes so determined all fail their dry run; ``_told_refusal`` picks the one told
@@ -72,6 +75,9 @@ def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteSt
         step = _write_among(state, deps, allowed, newest)
         if step.call is not None or step.cannot is not None:
             return step
+        asked = _unsaid_question(state, deps, allowed, newest)
+        if asked.question is not None:
+            return asked  # the newest request's question before an older request's write
     step = _write_among(state, deps, allowed, asked_for)
     remembered = [m["text"] for m in (state.get("recalled") or {}).get("memories") or []]
     if step.call is None and step.cannot is None and remembered and state.get("said"):
@@ -86,14 +92,15 @@ def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteSt
     return step
 
 
-def _unsaid_question(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteStep:
-    """The toolkit's question for the first argument the open requests' writes wait for (module
-    docstring), when all of their writes wait and no record is read first."""
-    writes = asked_tools(state, deps) & set(deps.spec.policy.confirmation.tools)
+def _unsaid_question(state: AgentState, deps: AgentDeps, allowed: Narrowed,
+                     tools: set[str] | None = None) -> WriteStep:
+    """The toolkit's question for the first argument the writes of the open requests (of ``tools``, when
+    given) wait for (module docstring), when all of those writes wait and no record is read first."""
+    writes = (asked_tools(state, deps) if tools is None else tools) & set(deps.spec.policy.confirmation.tools)
     if not allowed.unsaid or allowed.waiting or any(tool.name in writes for tool in allowed.tools):
         return WriteStep()  # a write of theirs is offered (a profile's address): the model goes on
     for tool in _by_scope(state, deps):
-        if tool not in allowed.unsaid:
+        if tool not in allowed.unsaid or tool not in writes:
             continue
         argument = allowed.unsaid[tool][0]
         given = _given(state, deps, tool, exclude=allowed.unsaid[tool])

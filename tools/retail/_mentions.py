@@ -56,6 +56,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from ._addresses import address_line
 from ._asking import WRITE_STATUSES
 from ._methods import methods_named
 from ._names import named_customer
@@ -270,47 +271,6 @@ def _product_ids(db: Database, text: str, candidates: list[str]) -> list[str]:
 _BY_KIND = {"order": _orders, "item": _items, "product": _product_ids}
 
 
-# The shop delivers within one country: an address dictated without one is there (tau2's addresses all are).
-SHOP_COUNTRY = "USA"
-_ZIP = re.compile(r"\d{5}")  # the country's zip codes: a span of another shape the reader tagged is none
-
-
-def _known(db: Database, line: str) -> set[str]:
-    """The values of address line ``line`` over every address the store holds (customers' and orders')."""
-    found = {str((user.get("address") or {}).get(line, "")) for _, user in db.items("users")}
-    found |= {str((order.get("address") or {}).get(line, "")) for _, order in db.items("orders")}
-    return found - {""}
-
-
-def _address_line(db: Database, slots: list[dict[str, list[str]]], argument: str | None) -> list[str] | None:
-    """The line ``argument`` of the last address the reader found dictated (the last message with a street,
-    ``address1``; every line from that message, so a zip given for identity elsewhere is no address's):
-    the line's own slot; no second line, ""; no country, the shop's. None before any address. A city
-    span that is a state of the store's addresses ("Houston, TX" read as two cities) is the state; of
-    the zip spans, those of a zip code's shape; a country span no address of the store has ("state" of
-    "state TX" read as one) is none."""
-    address = next((s for s in reversed(slots) if s.get("address1")), None)
-    if address is None or argument is None:
-        return None
-    if argument == "zip" and any(_ZIP.fullmatch(z) for z in address.get("zip", [])):
-        address = {**address, "zip": [z for z in address["zip"] if _ZIP.fullmatch(z)]}  # "... after that": no zip
-    if argument in ("city", "state") and not address.get("state") and len(address.get("city", [])) > 1:
-        states = _known(db, "state")
-        cities = [c for c in address["city"] if c not in states]
-        address = {**address, "city": cities or address["city"],
-                   "state": [c for c in address["city"] if c in states][-1:]}
-    if argument == "country" and address.get("country"):
-        countries = _known(db, "country")
-        address = {**address, "country": [c for c in address["country"] if c in countries]}
-    if address.get(argument):
-        return [address[argument][-1]]
-    if argument == "address2":
-        return [""]
-    if argument == "country":
-        return [SHOP_COUNTRY]
-    return []
-
-
 # The writes that turn items into other variants: their new options describe ``new_item_ids``, not ``item_ids``.
 CHANGING_TOOLS = ("exchange_delivered_order_items", "modify_pending_order_items")
 
@@ -393,7 +353,7 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
     if kind in ("item", "order"):
         text = _order_lists_named(db, text, _with_users(db, orders, seen or {}, "orders"))
     if kind == "dictated":
-        return _address_line(db, slots or [], argument)
+        return address_line(db, texts, slots or [], argument)
     if kind in ("name", "zip"):
         named = named_customer(db, texts, argument)
         if named is not None or kind == "name":

@@ -158,7 +158,7 @@ _REPORT = {
 
 # What the reports say of a write done, and the words a model's copy of them drifts to.
 _DONE = "cancel+ed|changed|modified|requested|updated|processed|returned|exchanged|refunded|submitted|initiated"
-_CLAIMED = re.compile(rf"\b(?:(?:has|have) been (?:{_DONE})|(?:i|we)(?:'ve| have)? (?:just )?(?:{_DONE}))\b", re.I)
+_CLAIMED = re.compile(rf"\b(?:(?:has|have) been|(?:is|are) now|(?:i|we)(?:'ve| have)?(?: just)?) (?:{_DONE})\b", re.I)
 
 
 def claims_done(text: str) -> bool:

@@ -157,3 +157,25 @@ def test_an_address_change_with_no_address_said_asks_for_the_order_then_the_addr
         stated = s.send("12 Oak Street, San Jose, CA 95120")
         assert stated.reply.startswith("I'm about to change the shipping address of order #W0000002 to 12 Oak Street, "
                                        "San Jose, CA 95120, USA.")
+
+
+def test_a_new_requests_question_comes_before_an_older_requests_write(spec, scripted, shop_db):
+    # "the address of an order" read as the order's and the profile's: once the order's is changed, the
+    # same words still give the profile's address. A new request that waits for its items is asked
+    # about first; the profile's address is not stated in answer to it.
+    opening = "alice@example.com. I am writing to change the address of an order."
+    new = "Is it possible to change something which was delivered for a different colour?"
+    reader = KeywordReader(readings={
+        opening: dataclasses.replace(KeywordReader().read(opening),
+                                     requests={"modify_address": 0.9, "account_address": 0.8}),
+        new: dataclasses.replace(KeywordReader().read(new), requests={"exchange": 0.9})})
+    scripted.enqueue(AUTH)
+    with AgentSession(spec, model=scripted, data=shop_db, reader=reader) as s:
+        assert s.send(opening).reply.startswith("Which order's shipping address would you like to change?")
+        assert s.send("#W0000002. 12 Oak Street, San Jose, CA 95120").reply.startswith(
+            "I'm about to change the shipping address of order #W0000002")
+        assert s.send("yes").reply.startswith("The shipping address of order #W0000002 has been changed")
+        assert s.state["open_requests"] == ["account_address"]
+        turn = s.send(new)
+        assert turn.reply == ("Which items would you like to exchange? Your delivered order #W0000001 holds: "
+                              "T-Shirt (blue, M).") and s.state["pending"] is None

@@ -456,3 +456,22 @@ def test_a_later_message_saying_the_value_before_the_name_asks_for_that_version(
     tool, seen = "modify_pending_order_items", {"order": ["#W9869592"]}
     texts = ["change the maple Skateboard please", "ok the plastic Skateboard then, same length and design"]
     assert tau2.mentions("item", texts, [], argument="new_item_ids", seen=seen, tool=tool) == ["4545791457"]
+
+
+def test_a_street_line_is_a_house_number_and_a_street_whatever_the_tagger_cut(store):
+    # The real reader's spans (2026-12-07) for two answers to "What is the new address?": a filler word
+    # taken into the street, and the house number tagged as a second line.
+    filler = "long story short 690 Elm Avenue Suite 631, Seattle WA 98119 in the USA"
+    split = "so pretty much that order #W4566809. 690 Elm Avenue Suite 631, Seattle WA 98119 in the USA"
+    lines = {"city": ["Seattle"], "state": ["WA"], "zip": ["98119"], "country": ["USA"]}
+    read = {filler: {"address1": ["short 690 Elm Avenue"], "address2": ["Suite 631"], **lines},
+            split: {"address2": ["690", "Suite 631"], "address1": ["Elm Avenue"], **lines}}
+    for text, slots in read.items():
+        def line(argument: str) -> list[str] | None:
+            return store.mentions("dictated", [text], [], argument=argument, slots=[slots])
+        assert line("address1") == ["690 Elm Avenue"] and line("address2") == ["Suite 631"], text
+    # A number tagged apart with no second line: it is the street's, and there is no second line.
+    alone = {"address2": ["690"], "address1": ["Elm Avenue"], **lines}
+    text = "690 Elm Avenue, Seattle WA 98119"
+    assert store.mentions("dictated", [text], [], argument="address1", slots=[alone]) == ["690 Elm Avenue"]
+    assert store.mentions("dictated", [text], [], argument="address2", slots=[alone]) == [""]

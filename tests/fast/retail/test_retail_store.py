@@ -189,3 +189,15 @@ def test_check_refuses_an_address_write_whose_fields_are_no_address(store):
     assert store.check("modify_pending_order_address", good) is None
     user_write = {k: v for k, v in garbage.items() if k != "order_id"} | {"user_id": "alice_1", "city": "12"}
     assert "city '12' is not a city name" in store.check("modify_user_address", user_write)
+
+
+def test_a_reply_claiming_a_write_in_the_reports_words_is_recognised():
+    # The claims_done hook: the store's own report wording and the 135M model's drifts of it (dev replies).
+    store = RetailStore.__new__(RetailStore)  # the hook reads no data
+    for claimed in ("The shipping address on order #W7857572 has been updated to 153 Cedar Street.",
+                    "The exchange of the wireless earbuds is now requested.", "I've cancelled order #W1.",
+                    "The email from the exchange in order #W5382576 has been requested: Smartphone"):
+        assert store.claims_done(claimed), claimed
+    for said in ("Which order would you like to cancel?", "Order #W1 is pending. It holds 2 items.",
+                 "I can change the address for you.", "Have you changed your mind?", "Your order is now shipped."):
+        assert not store.claims_done(said), said

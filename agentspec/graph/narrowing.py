@@ -21,7 +21,8 @@ step, for the model (``nodes.decide``) and for the graph's own steps (``planning
    the profile's address while that order is unread. A write with an argument of a kind only the
    words can give (``policy.targets.said``: the items of a return) that they name nothing for is not
    offered (``hold_unsaid``): no model picks the items; the graph asks (``graph.writing``), at most
-   ``ASKS`` times.
+   ``ASKS`` times. Only the writes of open requests wait so: with none read, nothing says what the
+   graph could ask, and the model's call is stated like any other.
 4. ``understanding.choices``: an enumerated argument takes only the value the reader's choice head
    found in those words, when it found one (``keep_read_choices``).
 
@@ -81,13 +82,15 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
         also = [t.name for t in tools if t.name in writes and deps.requests_needing(t.name) & held]
         tools, waiting = [t for t in tools if t.name not in also], waiting + also
     asked = [key.partition("/")[2] for key in state.get("asked_arguments") or []]
-    tools, unsaid = hold_unsaid(tools, writes, policy.targets.said, words, seen, deps.mentioned, asked)
+    understanding = deps.spec.understanding
+    scoped = writes if understanding is None else \
+        writes & {t for r in state.get("open_requests") or [] for t in understanding.requests.get(r, [])}
+    tools, unsaid = hold_unsaid(tools, scoped, policy.targets.said, words, seen, deps.mentioned, asked)
     lookups = {t.name for t in tools} - writes
     tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, words, seen, deps.mentioned)
     for kind, ids in (*described.items(), *described_too.items()):
         for value in ids:  # described by the user, found by the toolkit: grounded for this step's grammar
             grounding.add(kind, value)
-    understanding = deps.spec.understanding
     if understanding is not None and understanding.choices:
         tools = keep_read_choices(tools, writes, understanding.choices, state.get("choices") or {})
     return Narrowed(tools, grounding, offered, waiting, unread, unsaid)

@@ -6,8 +6,8 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
 - ``call``: the one write an open request needs that the words since the last settled request give in
   full and the guard would state (``determined.determined_write``); the requests of the latest message
   that asked for any are tried first, so an older request still open does not make the newest one
-  ambiguous, and when the newest request's writes wait for what only the words give, its question
-  comes before any older request's write ("change something delivered for another colour" after an
+  ambiguous, and when the newest request's writes wait for what only the words give, or for its one
+  open argument (the payment method), its question comes before any older request's write ("change something delivered for another colour" after an
   order's address was changed is asked which items, not stated the profile's address the same words
   also gave); of several that pass, the one the conversation is about (``_focus``: a correction of
   the stated write, else a write of a tool the graph asked about). When the words alone give none, the turn's recalled memories (checked against the store,
@@ -73,7 +73,7 @@ def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteSt
     newest = tools_of(deps, latest & set(state.get("open_requests") or []))
     if newest and newest < asked_for:
         step = _write_among(state, deps, allowed, newest)
-        if step.call is not None or step.cannot is not None:
+        if step.call is not None or step.cannot is not None or step.question is not None:
             return step
         asked = _unsaid_question(state, deps, allowed, newest)
         if asked.question is not None:

@@ -27,6 +27,9 @@ Reasons (``REASONS``):
 - ``malformed_step``: a model target that does not parse as a step against the tools offered and
   the identifiers visible IN THAT PROMPT (an invented id, a tool not offered yet, an id that context
   compaction hid: the model could not have produced it).
+- ``claimed_write``: a model reply saying a write is done (the toolkit's ``claims_done``) when no write
+  ran since the user's last message in its prompt: the graph decodes such a reply again as a call,
+  but as a target it would teach the claim.
 - ``missing_info``: a fact to tell the user (a refund amount, a status) that no reply says (the
   model's, or the graph's own: a write's statement or report states the refund).
 - ``unfinished``: the dialogue ran out of turns.
@@ -53,11 +56,11 @@ from agentspec.toolkit import Tool
 from agentspec.tools.retail import RETAIL_SHAPES, RetailStore
 from agentspec.train._teacher import parse_view
 
-__all__ = ["REASONS", "Rejection", "check_execution", "check_outcome", "check_policy", "check_steps",
+__all__ = ["REASONS", "Rejection", "check_claims", "check_execution", "check_outcome", "check_policy", "check_steps",
            "near_duplicates", "verify_dialogue"]
 
 REASONS = ("tool_error", "wrong_final_state", "read_before_auth", "write_without_confirmation",
-           "malformed_step", "missing_info", "unfinished", "near_duplicate")
+           "malformed_step", "claimed_write", "missing_info", "unfinished", "near_duplicate")
 Describe = Callable[[str, dict[str, Any]], "str | None"]
 
 
@@ -169,6 +172,27 @@ def check_steps(dialogue: dict[str, Any], tools: Sequence[Tool], policy: PolicyS
     return []
 
 
+def check_claims(dialogue: dict[str, Any]) -> list[Rejection]:
+    """``claimed_write``: no reply target says a write is done unless one ran since the user last spoke."""
+    store = RetailStore.__new__(RetailStore)  # claims_done reads no data
+    for step in dialogue["steps"]:
+        target = json.loads(step["target"])
+        text = target.get("reply") if isinstance(target, dict) else None
+        if not isinstance(text, str) or not store.claims_done(text):
+            continue
+        since: list[str] = []
+        for m in step["messages"]:
+            content = str(m["content"] or "")
+            if m["role"] == "user" and not content.startswith(OBSERVATION_PREFIX):
+                since = []
+            elif m["role"] == "user":
+                since.append(content)
+        if not any(o.startswith(f"{OBSERVATION_PREFIX} {name}:") and "Error" not in o[:80]
+                   for o in since for name in RetailStore.WRITE_TOOLS):
+            return [Rejection("claimed_write", f"turn {step['turn']}: {text[:120]}")]
+    return []
+
+
 def check_outcome(dialogue: dict[str, Any]) -> list[Rejection]:
     """``unfinished`` and ``missing_info``."""
     out = []
@@ -185,7 +209,7 @@ def verify_dialogue(dialogue: dict[str, Any], base: RetailStore, *, policy: Poli
                     describe: Describe, max_calls: int = 1) -> list[Rejection]:
     """Every per-dialogue check (near-duplicates need the whole set: ``near_duplicates``)."""
     return [*check_execution(dialogue, base), *check_policy(dialogue, policy, describe),
-            *check_steps(dialogue, tools, policy, max_calls), *check_outcome(dialogue)]
+            *check_steps(dialogue, tools, policy, max_calls), *check_claims(dialogue), *check_outcome(dialogue)]
 
 
 def _shingles(dialogue: dict[str, Any], n: int = 5) -> set[int]:

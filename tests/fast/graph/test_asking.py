@@ -179,3 +179,8 @@ def test_a_new_requests_question_comes_before_an_older_requests_write(spec, scri
         turn = s.send(new)
         assert turn.reply == ("Which items would you like to exchange? Your delivered order #W0000001 holds: "
                               "T-Shirt (blue, M).") and s.state["pending"] is None
+        # Its items and version said, the exchange waits for its payment method: asked, still before
+        # the profile's address.
+        turn = s.send("the T-Shirt, the red one please")
+        assert turn.reply.startswith("Which payment method should pay or receive the price difference of the "
+                                     "exchange") and s.state["pending"] is None

@@ -7,11 +7,12 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
   full and the guard would state (``determined.determined_write``); the requests of the latest message
   that asked for any are tried first, so an older request still open does not make the newest one
   ambiguous, and when the newest request's writes wait for what only the words give, or for its one
-  open argument (the payment method), its question comes before any older request's write ("change something delivered for another colour" after an
-  order's address was changed is asked which items, not stated the profile's address the same words
-  also gave); of several that pass, the one the conversation is about (``_focus``: a correction of
-  the stated write, else a write of a tool the graph asked about). When the words alone give none, the turn's recalled memories (checked against the store,
-  ``graph.recall``) are read after them as if said last: "the same address as last time";
+  open argument (the payment method), its question comes before any older request's write ("change
+  something delivered for another colour" after an order's address was changed is asked which
+  items, not stated the profile's address the same words also gave); of several that pass, the one
+  the conversation is about (``_focus``: a correction of the stated write, else a write of a tool the
+  graph asked about). When the words alone give none, the turn's recalled memories (checked against
+  the store, ``graph.recall``) are read after them as if said last: "the same address as last time";
 - ``cannot``: the writes so determined all fail their dry run; ``_told_refusal`` picks the one told
   (``{"tool", "error", "why": "precheck", "call"}``);
 - ``question``: the words give everything but one argument (the payment method), some values of it

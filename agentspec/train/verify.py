@@ -174,21 +174,20 @@ def check_steps(dialogue: dict[str, Any], tools: Sequence[Tool], policy: PolicyS
 
 def check_claims(dialogue: dict[str, Any]) -> list[Rejection]:
     """``claimed_write``: no reply target says a write is done unless one ran since the user last spoke."""
-    store = RetailStore.__new__(RetailStore)  # claims_done reads no data
     for step in dialogue["steps"]:
         target = json.loads(step["target"])
         text = target.get("reply") if isinstance(target, dict) else None
-        if not isinstance(text, str) or not store.claims_done(text):
+        if not isinstance(text, str) or not RetailStore.claims_done(text):
             continue
-        since: list[str] = []
+        written = False  # a write's observation since the user last spoke
         for m in step["messages"]:
             content = str(m["content"] or "")
-            if m["role"] == "user" and not content.startswith(OBSERVATION_PREFIX):
-                since = []
-            elif m["role"] == "user":
-                since.append(content)
-        if not any(o.startswith(f"{OBSERVATION_PREFIX} {name}:") and "Error" not in o[:80]
-                   for o in since for name in RetailStore.WRITE_TOOLS):
+            shown = re.match(rf"{OBSERVATION_PREFIX} (\w+): ", content) if m["role"] == "user" else None
+            if m["role"] == "user" and shown is None:
+                written = False
+            elif shown and shown.group(1) in RetailStore.WRITE_TOOLS and not content[shown.end():].startswith("Error"):
+                written = True
+        if not written:
             return [Rejection("claimed_write", f"turn {step['turn']}: {text[:120]}")]
     return []
 

@@ -81,15 +81,14 @@ def ask_targets(db: Database, name: str, arguments: Mapping[str, Any], argument:
     return None
 
 
-# The lines of a new address the customer says, by argument, and the words asking for each.
-_ADDRESS_LINES = {"address1": "street", "address2": "street", "city": "city", "state": "state", "zip": "zip code",
-                  "country": "country"}
+# The lines of a new address the customer says; those the question names, and its words for each.
+_ADDRESS_LINES = ("address1", "address2", "city", "state", "zip", "country")
+_ASKED_LINES = {"address1": "street", "city": "city", "state": "state", "zip": "zip code"}
 
 
 def _address_question(name: str, arguments: Mapping[str, Any]) -> str:
     """The question for the lines of a new address that ``arguments`` lack (all of them: the whole address)."""
-    lacking = [words for line, words in _ADDRESS_LINES.items() if line not in ("address2", "country")
-               and not arguments.get(line)] or ["street", "city", "state", "zip code"]
+    lacking = [words for line, words in _ASKED_LINES.items() if not arguments.get(line)] or list(_ASKED_LINES.values())
     listed = lacking[0] if len(lacking) == 1 else f"{', '.join(lacking[:-1])} and {lacking[-1]}"
     order = arguments.get("order_id")
     whose = f"the new shipping address of order {order}" if isinstance(order, str) else "the new address"

@@ -240,12 +240,11 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
     named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower(), names)] or \
         [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower(), names)]
-    new = _asked_versions(db, text, named, latest)
     # "the plastic Skateboard" of a maple and a plastic one says which; nothing else changes: no version yet.
     plain = without_identifying_words(text, in_orders)
     if plain != text and not _asked_versions(db, plain, named, plain.rsplit("\n", 1)[-1] if latest else ""):
         return []
-    return new
+    return _asked_versions(db, text, named, latest)
 
 
 def _asked_versions(db: Database, text: str, named: list[dict[str, Any]], latest: str) -> list[str]:
@@ -292,9 +291,10 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     items = list(by_id)
     asked = set(_new_items(db, text, items, orders, statuses=statuses))
     names = {str(i.get("name", "")).lower() for i in order_items} - {""}
-    plain = without_identifying_words(text, order_items)
-    changes = plain if not asked else text  # "the plastic Skateboard" of two, nothing else: which one, no change
-    segments, changed_segments = _segments(text, names), _segments(changes, names)
+    # "the plastic Skateboard" of two, and nothing asked: which one, no change.
+    changes = text if asked else without_identifying_words(text, order_items)
+    segments = _segments(text, names)
+    changed_segments = segments if changes == text else _segments(changes, names)
     own, own_changes = (segments, changed_segments) if len(segments) >= 2 else ({}, {})  # each product its own words
 
     def words(item: str) -> str:

@@ -215,7 +215,8 @@ class RetailStore(ReadTools, WriteTools):
         """The sentence that says write ``name(**arguments)`` is done, after it succeeded."""
         return report_call(self._db, name, arguments)
 
-    def claims_done(self, text: str) -> bool:
+    @staticmethod
+    def claims_done(text: str) -> bool:
         """Whether a reply says a write is done, as the reports do ("Order #W1 has been cancelled")."""
         return claims_done(text)
 

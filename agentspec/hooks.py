@@ -39,7 +39,9 @@ falls back to something generic and says so in its docstring.
   which seen identifiers of ``kind`` the user's ``texts`` refer to (a verifier against the store: "my
   order with the lamp" is the order whose items include a Lamp); ``slots`` are the reader's spans
   of each of those texts by tag (aligned with ``texts``); ``tool`` the tool whose ``argument`` it is. None: the generic rule (an id written out in the texts, or a slot of the
-  argument's name).
+  argument's name). For a write of two lists of ids (old items, new ones), the n-th id of the second
+  is the one the words give the n-th of the first, where they pair them ("the silver watch for a gold
+  one and the black one in LCD").
 - ``memories(name, arguments, observation) -> list[dict]``: what a successful confirmed write leaves
   worth remembering for the authenticated user: facts ``{text, key, value, kind}`` (``agentspec.memory.
   store.Fact``; a newer fact of the same key supersedes an older one). Without it nothing is remembered.

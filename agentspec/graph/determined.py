@@ -19,7 +19,8 @@ What keeps this from writing what the user did not ask for:
   list of the tool (a return of two described items). An exchange of several items pairs old and new
   ids by position: of the pairings of the ids named (as many old items as new ones, in every order),
   the one whose dry run passes (the store checks that each new item is a variant of the old one in
-  its place), when exactly one does.
+  its place), when exactly one does; when several do (two items of one product, each to its own
+  version), the one in the order the words gave (``mentions`` lists the n-th new id for the n-th old).
 - Free text, an argument the words leave open (several values), or an argument nothing resolves:
   not determined. But an argument that takes one record, for which the words name a few ("my grill
   order" where two orders hold a Grill), is tried with each: the one whose dry run passes is meant,
@@ -30,7 +31,8 @@ What keeps this from writing what the user did not ask for:
   while a write with more of them is not callable yet (no order seen: the model reads first). Else
   the one the conversation is about (``focus``, highest first, when one alone ranks highest above
   0): "actually, the white one" after an exchange was stated is that exchange with the white one,
-  not a modification of a pending order holding the same product.
+  not a modification of a pending order holding the same product. Of several writes that each leave
+  one argument to the customer (the payment method), the one in focus is asked about.
 - A call the user declined ("no" to its statement), refused, or already run since the last write is
   never determined again: the model hears the user instead.
 
@@ -53,7 +55,8 @@ orders for eleven turns before it handed the customer over.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Mapping
+import json
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -134,7 +137,7 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     # "Change the Running Shoes ... for the white ones" reads as an exchange and as a modification:
     # the order's status lets only one of them pass its dry run.
     verdicts = [(c, judge(c)) for c in calls if by_name[c["name"]] == most]
-    passing = [c for c, (stateable, _) in verdicts if stateable]
+    passing = _as_paired(c for c, (stateable, _) in verdicts if stateable)
     if len(passing) > 1 and focus is not None:
         passing = _most_in_focus(passing, focus)
     if len(passing) == 1:
@@ -145,7 +148,7 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
     choices, meant = [], []
     for argument, group, named in ((a, g, n) for a, g, n in groups if by_name[g[0]["name"]] == most):
         judged = [(c, judge(c)) for c in group]
-        stateable = [c for c, (ok, _) in judged if ok]
+        stateable = _as_paired(c for c, (ok, _) in judged if ok)
         if named and len(stateable) == 1:
             meant += stateable  # "my grill order": of the two orders with a Grill, the one it can be done for
             continue
@@ -156,11 +159,38 @@ def determined_write(tools: list[Tool], asked_for: set[str], kinds: list[str], t
         if None in errors or (len(set(errors)) != 1 and not named):
             return Determined()  # refused for different reasons, or declined: the model hears the customer
         refused.append((group[0], str(errors[0])))  # the records named: each refused (its id in its error)
+    meant, choices = _as_paired(meant), _distinct_choices(choices)
+    if len(choices) > 1 and focus is not None:  # the payment still to say, of the write the graph asked about
+        ranked = _most_in_focus([candidates[0] for _, candidates in choices], focus)
+        choices = [choice for choice in choices if choice[1][0] in ranked]
     if meant or choices:
         if len(meant) == 1 and not choices and not verdicts:
             return Determined(call=meant[0])
         return Determined(choice=choices[0]) if len(choices) == 1 and not meant and not verdicts else Determined()
     return Determined(refused=refused)
+
+
+def _unpaired(call: CallDict) -> str:
+    """``call`` with its lists as sets: the same for every pairing of its ids (``_pairings``)."""
+    arguments = {k: sorted(map(str, v)) if isinstance(v, list) else v for k, v in call["arguments"].items()}
+    return json.dumps([call["name"], arguments], sort_keys=True, default=str)
+
+
+def _as_paired(calls: Iterable[CallDict]) -> list[CallDict]:
+    """``calls`` without those that differ from an earlier one only in how their lists pair up:
+    ``_pairings`` lists the pairing in the order the words gave first."""
+    kept: dict[str, CallDict] = {}
+    for call in calls:
+        kept.setdefault(_unpaired(call), call)
+    return list(kept.values())
+
+
+def _distinct_choices(choices: list[tuple[str, list[CallDict]]]) -> list[tuple[str, list[CallDict]]]:
+    """``choices`` without those whose candidates differ from an earlier one's only in their pairing."""
+    kept: dict[str, tuple[str, list[CallDict]]] = {}
+    for argument, candidates in choices:
+        kept.setdefault(json.dumps([argument, sorted(map(_unpaired, candidates))]), (argument, candidates))
+    return list(kept.values())
 
 
 def _most_in_focus(calls: list[CallDict], focus: Callable[[CallDict], int]) -> list[CallDict]:

@@ -33,11 +33,12 @@ from typing import Any
 from agentspec.hooks import Explained
 
 from ._addresses import ADDRESS_WRITES
+from ._pieces import without_identifying_words
 from ._reads import product_of_item
 from ._refusals import _options, version_words
 from ._sqlite import Database
 from ._summaries import _money
-from ._variants import closest_variants, without_identifying_words
+from ._variants import closest_variants
 
 __all__ = ["WRITE_STATUSES", "ask_targets"]
 
@@ -127,22 +128,25 @@ def _which_versions(db: Database, old_items: list[str], text: str) -> Explained 
     """One question per product of ``old_items``: its versions available now, the old items aside, that
     have the most of what ``text`` says; one version of one item is the offer."""
     sentences, offers = [], []
-    for item_id in dict.fromkeys(old_items):
-        product = product_of_item(db, item_id)
+    products = {item_id: product_of_item(db, item_id) for item_id in dict.fromkeys(old_items)}
+    for item_id, product in products.items():
         if product is None:
             return None
         variants = product.get("variants") or {}
+        # Two items of one product: each question says which ("the Smart Watch (silver, leather, AMOLED)").
+        twice = sum(other is not None and other.get("name") == product.get("name") for other in products.values()) > 1
+        name = _item({**variants.get(item_id, {}), "name": product["name"]}) if twice else product["name"]
         closest = closest_variants(text, {**variants.get(item_id, {}), "item_id": item_id}, variants)
         available = sorted((v for i, v in variants.items() if i in closest and i not in old_items),
                            key=lambda v: float(v.get("price") or 0))
         offers.append(version_words(product, available[0]) if len(available) == 1 else None)
         if not available:
-            sentences.append(f"No other version of the {product['name']} is available right now.")
+            sentences.append(f"No other version of the {name} is available right now.")
             continue
         listed = "; ".join(f"{_options(v.get('options') or {})} ({_money(float(v.get('price') or 0))})"
                            for v in available[:_SHOWN])
         more = f" (and {len(available) - _SHOWN} more)" if len(available) > _SHOWN else ""
-        sentences.append(f"Which version of the {product['name']} would you like instead? Available now: "
+        sentences.append(f"Which version of the {name} would you like instead? Available now: "
                          f"{listed}{more}.")
     if not sentences:
         return None

@@ -35,10 +35,12 @@ the ids the texts spell out). Customers rarely type ids:
   catalogue lacks even so, name none (with the retail spec's ``policy.targets.said`` the customer is
   then asked which version); values that only say which of several items of one product is meant,
   just before its name where a message first names it ("the Sunglasses and the plastic Skateboard"
-  of a maple and a plastic one), change nothing (``_variants.without_identifying_words``). Several
+  of a maple and a plastic one), change nothing (``_pieces.without_identifying_words``). Several
   products each with its own change ("swap
   the Bookshelf for one in brown and the Headphones for one in black") change by the words about
-  each (from its name to the next product's), and each is one of the items changed;
+  each (from its name to the next product's), and each is one of the items changed; so do two items
+  of one product each told apart by a value before its name ("the silver Smart Watch for a gold one
+  and the black Smart Watch in LCD": ``_pieces.item_words``), the n-th new id for the n-th old one;
 - a **product** by its name ("the Backpack"), of the seen ones and the whole catalogue (a question about
   a product names it before anything listed it);
 - a **name**, and its **zip**, by a customer of the store whose name and zip code the texts give (``_names``);
@@ -53,7 +55,7 @@ Not here: how the graph uses the answer (``agentspec.graph.guard.keep_named_targ
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from typing import Any
 
 from ._addresses import address_line
@@ -62,7 +64,8 @@ from ._methods import methods_named
 from ._names import named_customer
 from ._reads import says
 from ._sqlite import Database
-from ._variants import changed_variants, relaxed_variant, without_identifying_words
+from ._pieces import item_words, listed, outside_order_names, segments, without_identifying_words
+from ._variants import changed_variants, relaxed_variant
 
 __all__ = ["mentioned"]
 
@@ -125,22 +128,10 @@ def _says_option(text: str, key: str, value: str) -> bool:
     return (len(value) > 2 and says(text, value)) or says(text, f"{key} {value}")
 
 
-# How an order is named by what is in it: "order with", "order containing", "the order I placed with",
-# "the order that had", "the order I got with", "the one with".
-_ORDER_WITH = (r"\b(?:order|the\s+one)\s+(?:(?:that|which|i|we)\s+)?"
-               r"(?:(?:placed|got|made|bought|received|had|has|contains|contained|containing|with)\s+){1,2}")
-
-
-def _listed(names: set[str]) -> str:
-    """A pattern for a list of ``names`` ("the Laptop, Mug and T-Shirts")."""
-    name = "(?:the |a |an )?(?:" + "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True)) + ")s?"
-    return rf"{name}(?:(?:\s*,\s*(?:and\s+)?|\s+and\s+){name})*"
-
-
 def _order_lists_named(db: Database, text: str, orders: list[str]) -> str:
     """``text`` with each list of two or more product names that is exactly the products of one of
     ``orders`` read as naming that order, whatever words lead to it ("the one w the Grill, Electric
-    Kettle and Smartphone in it"): it is written the way ``_outside_order_names`` reads such a list."""
+    Kettle and Smartphone in it"): it is written the way ``_pieces.outside_order_names`` reads such a list."""
     lists = set()
     for order_id in orders:
         names = frozenset(str(i.get("name", "")).lower() for i in (db.get("orders", order_id) or {}).get("items", []))
@@ -154,26 +145,15 @@ def _order_lists_named(db: Database, text: str, orders: list[str]) -> str:
         said = frozenset(n for n in names if says(match.group(0), n))
         return f"order with {match.group(0)}" if said in lists else match.group(0)
 
-    return re.sub(rf"(?<![\w-]){_listed(names)}", named, text)
-
-
-def _outside_order_names(text: str, names: set[str]) -> str:
-    """``text`` without the product lists that name an order ("my order with the Laptop and T-Shirt",
-    "the Laptop and T-Shirt order"):
-    those say which order, not which item ("return the Laptop from my order with the Laptop and T-Shirt")."""
-    if not names:
-        return text
-    listed = _listed(names)
-    text = re.sub(rf"{_ORDER_WITH}{listed}", " ", text)
-    return re.sub(rf"(?<![\w-]){listed}\s+order\b", " order", text)  # "the Lamp and Mug order"
+    return re.sub(rf"(?<![\w-]){listed(names)}", named, text)
 
 
 def _items(db: Database, text: str, candidates: list[str], best_items: bool = False,
-           each_product: bool = False) -> list[str]:
+           each_product: bool = False, told: Collection[str] = ()) -> list[str]:
     products = _products(db, candidates)
     # Named outside an order's product list, when any is; else named anywhere ("my order with the Lamp").
     names = {name for name, _ in products.values() if name}
-    outside = _outside_order_names(text, names)
+    outside = outside_order_names(text, names)
     named = [c for c in candidates if c in products and _product_said(outside, products[c][0], names)] or \
         [c for c in candidates if c in products and _product_said(text, products[c][0], names)]
     # How well the texts describe each named product: the most option values of one of its items
@@ -187,11 +167,12 @@ def _items(db: Database, text: str, candidates: list[str], best_items: bool = Fa
     best = max(score.values(), default=0)
     # ``best_items`` (the items a write changes): of one product's items (an order with two Pet Beds),
     # the best-described, "the Pet Bed (beige)"; otherwise every variant stays (the new one is open).
-    # ``each_product``: every product has its own change (``_each_changed``), so none is named in passing.
+    # ``each_product``: every product has its own change (``_each_changed``), so none is named in passing;
+    # ``told``: items each told apart by its own words ("the large Backpack ... and the medium Backpack ...").
     # A product said with no option beside one with a single option ("return the Hiking Boots and the
     # black Wireless Earbuds") is meant as much: items a customer tells apart by one word.
     return [c for c in named if (each_product or 2 * score[products[c][0]] >= best or best < 2)
-            and (said[c] == score[products[c][0]] or not best_items)]
+            and (said[c] == score[products[c][0]] or not best_items or c in told)]
 
 
 def _order_items(db: Database, text: str, orders: list[str], statuses: tuple[str, ...] = ()) -> list[dict[str, Any]]:
@@ -200,46 +181,46 @@ def _order_items(db: Database, text: str, orders: list[str], statuses: tuple[str
     return [item for order_id in named for item in (db.get("orders", order_id) or {}).get("items", [])]
 
 
-def _segments(text: str, names: set[str]) -> dict[str, str]:
-    """Each product name -> what the text says about it: from each of its mentions (with the two words
-    before it in its clause: "the maple Skateboard") to the next mention of another of ``names`` (its two
-    words not included), order lists blanked ("the order with the Lamp and Mug" says which order)."""
-    outside = _outside_order_names(text, names)
-    spots = sorted((m.start(), name) for name in names
-                   for m in re.finditer(rf"(?<![\w-]){re.escape(name)}s?(?![\w-])", outside))
-    starts = []  # each mention with its lead: words only, no clause mark crossed
-    for i, (start, name) in enumerate(spots):
-        lead = re.search(r"(?:[^\W\d_][\w-]*\s+){1,2}$", outside[spots[i - 1][0] if i else 0:start])
-        starts.append(start - (len(lead.group()) if lead else 0))
-    pieces: dict[str, list[str]] = {name: [] for name in names}
-    for i, (_, name) in enumerate(spots):
-        end = next((starts[j] for j in range(i + 1, len(spots)) if spots[j][1] != name), len(outside))
-        pieces[name].append(outside[starts[i]:max(end, starts[i])])
-    return {name: " ".join(found) for name, found in pieces.items() if found}
+def _own_words(text: str, items: list[dict[str, Any]]) -> list[tuple[str, list[dict[str, Any]]]]:
+    """(words, items) for each thing the text says on its own: each item told apart from its product's
+    other items by its own words (``_pieces.item_words``: "the silver Smart Watch ... and the black
+    Smart Watch ..."), else each product named, with its words (``_pieces.segments``); [] when the text
+    is about one thing only."""
+    told = item_words(text, items)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for item in items:
+        by_name.setdefault(str(item.get("name", "")).lower(), []).append(item)
+    said = segments(text, set(by_name))
+    subjects: list[tuple[str, list[dict[str, Any]]]] = []
+    for name, group in by_name.items():
+        own = [item for item in group if str(item.get("item_id")) in told]
+        if own:
+            subjects += [(told[str(item.get("item_id"))], [item]) for item in own]
+        elif name in said:
+            subjects.append((said[name], group))
+    return subjects if len(subjects) >= 2 else []
 
 
 def _each_changed(db: Database, text: str, named: list[dict[str, Any]]) -> list[str]:
-    """Several products, each with its own change ("swap the Bookshelf for one in brown and the
-    Headphones for one in black"): each product's items changed by the words about it alone ("black"
-    is the headphones'). Empty unless every product named outside order lists is so changed: "the
-    T-Shirt in my order with the T-Shirt and white Mug to the white one" changes one product, read whole."""
-    by_name: dict[str, list[dict[str, Any]]] = {}
-    for item in named:
-        by_name.setdefault(str(item.get("name", "")).lower(), []).append(item)
-    segments = _segments(text, set(by_name))
-    if len(segments) < 2:
-        return []
-    changed = [changed_variants(db, segments[name], items) for name, items in by_name.items() if name in segments]
-    return [v for variants in changed for v in variants] if all(changed) else []
+    """Several products or items, each with its own change ("swap the Bookshelf for one in brown and the
+    Headphones for one in black"): each one changed by the words about it alone ("black" is the
+    headphones'). Empty unless every one named outside order lists is so changed: "the T-Shirt in my
+    order with the T-Shirt and white Mug to the white one" changes one product, read whole."""
+    subjects = _own_words(text, named)
+    changed = [changed_variants(db, words, items) for words, items in subjects]
+    return [v for variants in changed for v in variants] if changed and all(changed) else []
 
 
 def _new_items(db: Database, text: str, candidates: list[str], orders: list[str], latest: str = "",
                statuses: tuple[str, ...] = ()) -> list[str]:
     in_orders = _order_items(db, text, orders, statuses)
     names = {str(i.get("name", "")).lower() for i in in_orders} - {""}
-    outside = _outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
+    outside = outside_order_names(text, names)  # "the order that has the Lamp and Mug": which order, no change
     named = [i for i in in_orders if _product_said(outside, str(i.get("name", "")).lower(), names)] or \
         [i for i in in_orders if _product_said(text, str(i.get("name", "")).lower(), names)]
+    each = _each_changed(db, text, named)  # "the large Backpack for ... and the medium Backpack for ..."
+    if each:
+        return each
     # "the plastic Skateboard" of a maple and a plastic one says which; nothing else changes: no version yet.
     plain = without_identifying_words(text, in_orders)
     if plain != text and not _asked_versions(db, plain, named, plain.rsplit("\n", 1)[-1] if latest else ""):
@@ -285,7 +266,9 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     ("the maple Skateboard ... in plastic and custom": not the plastic one, which would become another);
     of several that would, the ones a value the asked variant lacks describes (``_told_apart``).
     Several products each with its own words ("the Air Purifier for one in large, ionic and the Pet Bed
-    for one in medium") change by those words (``_segments``), not by every option the text says.
+    for one in medium") change by those words (``_pieces.segments``), not by every option the text says;
+    so do items of one product each told apart by its own words (``_pieces.item_words``), even into the
+    other one's version ("the medium Backpack ... size large": the large one changes too).
     None changed: all of them (the words describe no new variant yet)."""
     by_id = {str(i.get("item_id")): i for i in order_items}
     items = list(by_id)
@@ -293,18 +276,20 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     names = {str(i.get("name", "")).lower() for i in order_items} - {""}
     # "the plastic Skateboard" of two, and nothing asked: which one, no change.
     changes = text if asked else without_identifying_words(text, order_items)
-    segments = _segments(text, names)
-    changed_segments = segments if changes == text else _segments(changes, names)
-    own, own_changes = (segments, changed_segments) if len(segments) >= 2 else ({}, {})  # each product its own words
+    said = segments(text, names)
+    said_changes = said if changes == text else segments(changes, names)
+    own, own_changes = (said, said_changes) if len(said) >= 2 else ({}, {})  # each product its own words
+    told = item_words(changes, order_items)  # "the silver Smart Watch for ... and the black one ...": each its own
 
     def words(item: str) -> str:
         return own.get(str(by_id[item].get("name", "")).lower(), text)
 
     def change_words(item: str) -> str:
-        return own_changes.get(str(by_id[item].get("name", "")).lower(), changes)
+        return told.get(item) or own_changes.get(str(by_id[item].get("name", "")).lower(), changes)
 
     becomes = {i: set(changed_variants(db, change_words(i), [by_id[i]])) - {i} for i in items}
-    changed = [i for i in items if i not in asked and becomes[i]]
+    # An item that is another's new version is changed only by its own words (two Backpacks, sizes swapped).
+    changed = [i for i in items if becomes[i] and (i not in asked or i in told)]
     becoming = [i for i in changed if becomes[i] & asked]
     return _told_apart(db, becoming, by_id, becomes, asked, words) or changed or items
 
@@ -314,12 +299,12 @@ def _told_apart(db: Database, items: list[str], by_id: dict[str, dict[str, Any]]
     """Of several ``items`` of one product that would all become the asked variant, those the words
     describe by a value the asked variant does not have ("the maple Skateboard ... in bamboo, 34 inch":
     maple is the old one's; 34 inch, said of the new one, tells no old one apart); all of them when the
-    words tell none apart."""
-    by_name: dict[str, list[str]] = {}
+    words tell none apart. Items that become different asked variants (each its own words) all stay."""
+    alike: dict[tuple[str, ...], list[str]] = {}
     for item in items:
-        by_name.setdefault(str(by_id[item].get("name", "")).lower(), []).append(item)
+        alike.setdefault((str(by_id[item].get("name", "")).lower(), *sorted(becomes[item] & asked)), []).append(item)
     kept: list[str] = []
-    for group in by_name.values():
+    for group in alike.values():
         if len(group) == 1:
             kept += group
             continue
@@ -374,7 +359,9 @@ def mentioned(db: Database, kind: str, texts: list[str], candidates: list[str], 
         names = {str(i.get("name", "")).lower() for i in order_items}
         named = [i for i in order_items if _product_said(text, str(i.get("name", "")).lower(), names)]
         each = bool(_each_changed(db, text, named))
+        told = set(item_words(text, named)) if each else set()
         if tool in CHANGING_TOOLS:
             in_orders = _the_changed_ones(db, text, order_items, orders, statuses)
-        return _items(db, text, in_orders, best_items=True, each_product=each) or _items(db, text, list(candidates))
+        return _items(db, text, in_orders, best_items=True, each_product=each, told=told) or \
+            _items(db, text, list(candidates))
     return find(db, text, list(candidates))

@@ -23,12 +23,6 @@ How the words are read:
   shares by chance, stays as it is.
 
 An empty answer means the text changes nothing (or asks for a combination the catalogue lacks).
-
-``without_identifying_words(text, items)``: the text without the values that only say which of
-several items of one product is meant: said just before the product's name where a message first
-names it ("the Sunglasses and the plastic Skateboard", in an order with a maple and a plastic one),
-they describe the old item, not the version asked for. A later message's values are changes ("the
-plastic Skateboard" answering which version).
 """
 from __future__ import annotations
 
@@ -38,7 +32,7 @@ from typing import Any
 
 from ._sqlite import Database
 
-__all__ = ["changed_variants", "closest_variants", "relaxed_variant", "said_options", "without_identifying_words"]
+__all__ = ["changed_variants", "closest_variants", "lower_options", "relaxed_variant", "said_options"]
 
 
 def _said_spans(text: str, unkeyed: str, value: str, key: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
@@ -63,7 +57,8 @@ def _yes_no_spans(text: str, key: str) -> dict[str, list[tuple[int, int]]]:
     return spans
 
 
-def _lower(options: Any) -> dict[str, str]:
+def lower_options(options: Any) -> dict[str, str]:
+    """Option names and values, lower-case."""
     return {str(k).lower(): str(v).lower() for k, v in (options or {}).items()}
 
 
@@ -89,7 +84,7 @@ def _changed_options(text: str, old: dict[str, str], variants: list[dict[str, st
 def said_options(text: str, old: dict[str, str], variants: list[dict[str, str]]) -> dict[str, str]:
     """The options of ``old`` (lower-case) the text says a value of, each with the value said last."""
     target, unkeyed = {}, _unkeyed(text, old)
-    lowered = [_lower(v) for v in variants]
+    lowered = [lower_options(v) for v in variants]
     said = {key: {v: _said_spans(text, unkeyed, v, key.lower()) for v in {o.get(key, "") for o in lowered} - {""}}
             for key in old}
     for key, found in said.items():
@@ -119,9 +114,9 @@ def _said_and_others(text: str, item: dict[str, Any],
                      variants: dict[str, Any]) -> tuple[dict[str, str], dict[str, str], dict[str, dict[str, str]]]:
     """``item``'s options, the option values the text says for it (``said_options``), and the options of
     the available ``variants`` other than ``item`` (id -> options), all lower-case."""
-    old = _lower(item.get("options"))
+    old = lower_options(item.get("options"))
     said = said_options(text, old, [v.get("options") or {} for v in variants.values()])
-    others = {i: _lower(v.get("options")) for i, v in variants.items()
+    others = {i: lower_options(v.get("options")) for i, v in variants.items()
               if v.get("available") and i != str(item.get("item_id"))}
     return old, said, others
 
@@ -159,40 +154,17 @@ def changed_variants(db: Database, text: str, items: list[dict[str, Any]]) -> li
     replaced: dict[int, dict[str, str]] = {}  # id(old item) -> its options the change replaces
     for old in items:
         variants = (db.get("products", str(old.get("product_id"))) or {}).get("variants", {})
-        old_options = _lower(old.get("options"))
+        old_options = lower_options(old.get("options"))
         target = _changed_options(text, old_options, [v.get("options") or {} for v in variants.values()])
         if target != old_options:
-            changes[id(old)] = [item_id for item_id, v in variants.items() if _lower(v.get("options")) == target]
+            changes[id(old)] = [item_id for item_id, v in variants.items()
+                                if lower_options(v.get("options")) == target]
             replaced[id(old)] = {k: v for k, v in old_options.items() if target[k] != v}
     # A value said that the change replaces ("the maple Skateboard ... in plastic") can only describe the
     # old item: it counts first; then the share of the item's options said.
-    share = {key: (_described(text, replaced[key]) * len(replaced[key]), _described(text, _lower(i.get("options"))))
+    share = {key: (_described(text, replaced[key]) * len(replaced[key]),
+                   _described(text, lower_options(i.get("options"))))
              for i in items if (key := id(i)) in changes}
     new = [v for key in changes if share[key] == max(share.values()) for v in changes[key]]
     return list(dict.fromkeys(new))
 
-
-def without_identifying_words(text: str, items: list[dict[str, Any]]) -> str:
-    """``text`` (lower-case messages, one per line) without the values that tell ``items`` of one product
-    apart, in the up to three words before the first mention of its name (module docstring)."""
-    by_name: dict[str, list[dict[str, str]]] = {}
-    for item in items:
-        by_name.setdefault(str(item.get("name", "")).lower(), []).append(_lower(item.get("options")))
-    messages = text.split("\n")
-    for name, options in by_name.items():
-        telling = {value for own in options for key, value in own.items() if any(o.get(key) != value for o in options)}
-        if not name or len(options) < 2 or not telling:
-            continue
-        mention = re.compile(rf"((?:[\w-]+\s+){{1,3}}){re.escape(name)}s?(?![\w-])")
-        for index, message in enumerate(messages):
-            found = mention.search(message)
-            if found is None:
-                if re.search(rf"(?<![\w-]){re.escape(name)}", message):
-                    break  # named first without words before it: nothing identifies
-                continue
-            lead = found.group(1)
-            for value in sorted(telling, key=len, reverse=True):
-                lead = re.sub(rf"(?<![\w-]){re.escape(value)}(?![\w-])", " ", lead)
-            messages[index] = message[:found.start(1)] + lead + message[found.end(1):]
-            break
-    return "\n".join(messages)

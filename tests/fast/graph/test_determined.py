@@ -340,6 +340,49 @@ def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_p
         assert status(s, "#W0000004") == "pending (item modified)"
 
 
+def test_two_items_of_one_product_each_become_the_version_its_own_words_ask_for(spec, scripted, tmp_path):
+    # Both pairings of a blue and a red T-Shirt with a blue L and a red L pass the dry run (one product):
+    # the words pair them, each item's own words ("the blue T-Shirt to size L") giving its version.
+    shop = tiny_shop()
+    shirts = shop["products"][SHIRT]["variants"]
+    shirts["7777777777"] = _variant("7777777777", 21.0, color="blue", size="L")
+    shirts["8888888888"] = _variant("8888888888", 23.0, color="red", size="L")
+    items = [{"name": "T-Shirt", "product_id": SHIRT, "item_id": i, "price": shirts[i]["price"],
+              "options": dict(shirts[i]["options"])} for i in ("1111111111", "2222222222")]
+    shop["orders"]["#W0000004"] = {**shop["orders"]["#W0000002"], "order_id": "#W0000004", "items": items}
+    shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")
+    db = tmp_path / "shop.json"
+    db.write_text(json.dumps(shop))
+    change = ("Before order #W0000004 ships, change the red T-Shirt to size L and the blue T-Shirt to size L too. "
+              "Use my gift card for any difference. My email is alice@example.com")
+    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000004"), reply("not reached"))
+    with AgentSession(spec, model=scripted, data=db, reader=read_as(change, requests={"modify_items": 0.9})) as s:
+        turn = s.send(change)
+        assert ("graph", "determined") in _steps(s) and turn.reply.endswith("Shall I proceed? (yes/no)")
+        arguments = s.send("yes").tool_calls[0]["arguments"]
+        pairs = dict(zip(arguments["item_ids"], arguments["new_item_ids"]))
+        assert pairs == {"1111111111": "7777777777", "2222222222": "8888888888"}
+
+
+def test_the_payment_asked_is_the_one_of_the_write_the_graph_asked_about(spec, scripted, tmp_path):
+    # A T-Shirt in a pending and in a delivered order: "the red one" reads as a modification and as an
+    # exchange, both passing their dry run, the payment method open in both. The graph asked which
+    # items of the pending orders; the payment question is the modification's.
+    shop = tiny_shop()
+    shop["orders"]["#W0000004"] = {**shop["orders"]["#W0000001"], "order_id": "#W0000004", "status": "pending"}
+    shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")
+    db = tmp_path / "shop.json"
+    db.write_text(json.dumps(shop))
+    opening = "I'd like to change something in an order that hasn't shipped. My email is alice@example.com"
+    scripted.enqueue(AUTH, PROFILE, call("get_order_details", order_id="#W0000001"), reply("not reached"))
+    with AgentSession(spec, model=scripted, data=db, reader=read_as(opening, requests={"modify_items": 0.9})) as s:
+        assert s.send(opening).reply.startswith("Which items would you like to change?")
+        turn = s.send("the T-Shirt, and I'd like the red one instead")
+        assert turn.reply.startswith("Which payment method should pay or receive the price difference of the new items")
+        s.send("the gift card")
+        assert s.state["pending"]["calls"][0]["name"] == "modify_pending_order_items"
+
+
 def test_an_address_for_an_order_named_by_its_items_is_the_orders_once_it_is_seen(spec, scripted, shop_db):
     # Before the order is read only the profile's address is callable: the graph reads the order the
     # words describe itself rather than state that one, then states the order's, each line as the

@@ -458,6 +458,39 @@ def test_a_later_message_saying_the_value_before_the_name_asks_for_that_version(
     assert tau2.mentions("item", texts, [], argument="new_item_ids", seen=seen, tool=tool) == ["4545791457"]
 
 
+def test_two_items_of_one_product_each_change_by_their_own_words(tau2):
+    # Order #W6497157 (tau2 db, delivered) holds a silver and a black Smart Watch (both leather, AMOLED).
+    # Naming both says which, no version yet; then each one's own words give its version.
+    tool, seen = "exchange_delivered_order_items", {"order": ["#W6497157"]}
+    which = ["ok so the silver Smart Watch and the black Smart Watch"]
+    assert tau2.mentions("item", which, [], argument="new_item_ids", seen=seen, tool=tool) == []
+    versions = [*which, "the silver Smart Watch should become a gold one with a silicone band, and the black "
+                        "Smart Watch the same but with the LCD display"]
+    assert tau2.mentions("item", versions, [], argument="item_ids", seen=seen, tool=tool) == [
+        "2993891288", "9320099340"]  # silver, black
+    assert tau2.mentions("item", versions, [], argument="new_item_ids", seen=seen, tool=tool) == [
+        "2681513500", "1007724142"]  # gold silicone AMOLED, black leather LCD: the n-th for the n-th
+
+
+def test_an_item_that_becomes_the_other_items_version_is_changed_by_its_own_words(tau2):
+    # Order #W7913362 (tau2 db) holds a medium (laptop) and a large (hydration) grey polyester Backpack.
+    # The medium one is to become what the large one is; the large one something else.
+    tool, seen = "exchange_delivered_order_items", {"order": ["#W7913362"]}
+    texts = ["for order #W7913362: the large Backpack should be a green, small, leather one with the camera "
+             "compartment, and the medium Backpack should turn into size large with hydration"]
+    assert tau2.mentions("item", texts, [], argument="item_ids", seen=seen, tool=tool) == [
+        "5917587651", "6309044598"]  # medium, large
+    assert tau2.mentions("item", texts, [], argument="new_item_ids", seen=seen, tool=tool) == [
+        "6309044598", "7251508981"]  # grey large polyester hydration; green small leather camera
+
+
+def test_the_version_question_for_two_items_of_one_product_says_which_is_which(tau2):
+    watches = {"order_id": "#W6497157", "item_ids": ["2993891288", "9320099340"]}
+    asked = tau2.ask("exchange_delivered_order_items", watches, "new_item_ids")
+    assert asked.text.startswith("Which version of the Smart Watch (silver, leather, AMOLED) would you like instead?")
+    assert "Which version of the Smart Watch (black, leather, AMOLED) would you like instead?" in asked.text
+
+
 def test_a_street_line_is_a_house_number_and_a_street_whatever_the_tagger_cut(store):
     # The real reader's spans (2026-12-07) for two answers to "What is the new address?": a filler word
     # taken into the street, and the house number tagged as a second line.

@@ -163,7 +163,8 @@ def act(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
                 # The same call again is a repeat (refused, and it ends the turn): the answer stands, and
                 # the customer hears it rather than a request to rephrase.
                 recent.append(call_fingerprint(call))
-                cannot = {"tool": call["name"], "error": observation, "why": verdict["reason"], "call": call}
+                cannot = {"tool": call["name"], "error": observation, "why": verdict["reason"], "call": call,
+                          "unasked": verdict["reason"] == "precheck" and _unasked(state, deps, call["name"])}
         else:
             started = time.perf_counter()
             observation, ran = deps.run(call, _write_key(state, index, call) if call["name"] in policy.confirmation.tools else None)
@@ -235,6 +236,12 @@ def _reply_update(state: AgentState, text: str, kind: str, outcome: str) -> dict
     return {"messages": [message], "reply": text, "answers": [], "trace": [] if kind == "decide" else [entry]}
 
 
+def _unasked(state: AgentState, deps: AgentDeps, tool: str) -> bool:
+    """Whether a write of ``tool`` that some request scopes serves none of the open ones: the model's guess."""
+    serving = deps.requests_needing(tool)
+    return bool(serving) and not set(state.get("open_requests") or []) & serving
+
+
 def confirm(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     """End the turn with the graph's statement of the pending write and the question."""
     return _reply_update(state, state["pending"]["statement"], "graph", "confirm")  # type: ignore[index]
@@ -274,6 +281,10 @@ def respond(state: AgentState, deps: AgentDeps) -> dict[str, Any]:
     if stop == "declined":
         return _reply_update(state, str(messages.declined), "graph", "declined")
     cannot = state.get("cannot")
+    if cannot and stop in ("cannot", "limit", "repeat", "malformed", None) and cannot.get("unasked"):
+        # The model's write serves no request the customer's words asked for (none was read): its refusal
+        # would answer a request nobody made ("I can't cancel" to "return pls"). The customer is asked again.
+        return _reply_update(state, str(messages.stopped), "graph", "stopped: unasked")
     if cannot and stop in ("cannot", "limit", "repeat", "malformed", None):
         # The model kept at a write the tool refuses: the customer hears the tool's reason (in the
         # toolkit's words, when it has them), not a request to rephrase; the request it served is

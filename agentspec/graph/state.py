@@ -30,7 +30,8 @@ value written.
   cannot | declined | remembered | choose | claimed; ``reported`` with the graph's report of a write
   in ``reply``, ``claimed``: the model's reply said a write was done and none ran, and it could call
   nothing instead (``messages.stopped`` is said), ``choose`` with the toolkit's question for an argument the words leave open), ``cannot`` (the
-  tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason).
+  tool's own error for a write its dry run refused: if the turn then stops, the user is told that reason,
+  unless ``unasked``: the model's write served no open request, and the user is asked again instead).
 - ``request_asked``: the graph has asked what the user needs (``policy.ask_for_request``), at most
   once per conversation, or the user has already said a request (then it is never asked).
 - ``failed_calls``: fingerprints of the calls whose observation was an error, since the last successful

@@ -289,3 +289,21 @@ def test_a_customer_whose_request_is_served_is_not_asked_what_they_need(spec, sc
         turn = s.send("Thanks, that's all.")
         assert turn.reply == "You're welcome, have a nice day!"
         assert "ask" not in [e["outcome"] for e in s.trace() if e["kind"] == "graph"]
+
+
+def test_a_refused_write_no_request_asked_for_is_not_told_the_customer_is_asked_again(spec, scripted, shop_db):
+    # The reader reads no request in "one more thing about order ..."; the model guesses a return of a pending
+    # order. Its refusal would answer a request nobody made: the customer is asked to say what they want.
+    doomed = call("return_delivered_order_items", order_id="#W0000002", item_ids=["5555555555"],
+                  payment_method_id="gift_card_1000002")
+    opening = "hi, my email is alice@example.com"
+    scripted.enqueue(call("find_user_id_by_email", email="alice@example.com"), reply("How can I help?"),
+                     call("get_order_details", order_id="#W0000002"), doomed, doomed, doomed)
+    spec = changed(spec, policy={"ask_for_request": False})
+    with AgentSession(spec, model=scripted, data=shop_db, reader=read_as(opening, requests={})) as s:
+        s.send(opening)
+        turn = s.send("and one more thing about order #W0000002, pls")
+        assert s.state["open_requests"] == [] or s.state["open_requests"] is None
+        assert [e["outcome"] for e in turn.entries if e["kind"] == "guard"] == [
+            "refused: precheck", "refused: repeat", "refused: repeat"]
+        assert turn.reply == str(spec.messages.stopped)

@@ -5,6 +5,7 @@ and the retail toolkit's verifier against its store."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from agentspec.graph import AgentSession
 from agentspec.graph.state import call_fingerprint
@@ -319,25 +320,35 @@ def test_a_person_asked_for_next_to_a_request_the_agent_serves_is_the_models_cal
         assert [c["name"] for c in turn.tool_calls] == ["get_user_details"] and turn.reply.startswith("I can cancel")
 
 
-def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_path):
-    shop = json.loads(shop_db.read_text())  # the tiny shop, with one more order of two items
-    items = [dict(shop["orders"]["#W0000001"]["items"][0]), dict(shop["orders"]["#W0000002"]["items"][0])]
+def _with_order_of(shop: dict, items: list[dict], tmp_path) -> Path:
+    """The shop file with alice's pending order #W0000004 of ``items``."""
     shop["orders"]["#W0000004"] = {**shop["orders"]["#W0000002"], "order_id": "#W0000004", "items": items}
     shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")
     db = tmp_path / "shop.json"
     db.write_text(json.dumps(shop))
-    change = ("Before order #W0000004 ships, change the Mug for a black one and the T-Shirt for the red one. "
-              "Use my gift card for any difference. My email is alice@example.com")
+    return db
+
+
+def _modified_pairs(spec, scripted, db: Path, change: str) -> dict[str, str]:
+    """Old item -> new item of the modification of #W0000004 the graph states for ``change`` and runs on "yes"."""
     scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000004"), reply("not reached"))
     with AgentSession(spec, model=scripted, data=db, reader=read_as(change, requests={"modify_items": 0.9})) as s:
         turn = s.send(change)
         assert ("graph", "determined") in _steps(s) and turn.reply.endswith("Shall I proceed? (yes/no)")
         done = s.send("yes")
         assert done.tool_calls[0]["name"] == "modify_pending_order_items"
-        arguments = done.tool_calls[0]["arguments"]
-        pairs = dict(zip(arguments["item_ids"], arguments["new_item_ids"]))
-        assert pairs == {"1111111111": "2222222222", "5555555555": "6666666666"}  # each item to its own variant
         assert status(s, "#W0000004") == "pending (item modified)"
+        arguments = done.tool_calls[0]["arguments"]
+        return dict(zip(arguments["item_ids"], arguments["new_item_ids"]))
+
+
+def test_a_two_item_swap_is_paired_by_the_dry_run(spec, scripted, shop_db, tmp_path):
+    shop = json.loads(shop_db.read_text())  # the tiny shop, with one more order of two items
+    items = [dict(shop["orders"]["#W0000001"]["items"][0]), dict(shop["orders"]["#W0000002"]["items"][0])]
+    change = ("Before order #W0000004 ships, change the Mug for a black one and the T-Shirt for the red one. "
+              "Use my gift card for any difference. My email is alice@example.com")
+    pairs = _modified_pairs(spec, scripted, _with_order_of(shop, items, tmp_path), change)
+    assert pairs == {"1111111111": "2222222222", "5555555555": "6666666666"}  # each item to its own variant
 
 
 def test_two_items_of_one_product_each_become_the_version_its_own_words_ask_for(spec, scripted, tmp_path):
@@ -349,19 +360,10 @@ def test_two_items_of_one_product_each_become_the_version_its_own_words_ask_for(
     shirts["8888888888"] = _variant("8888888888", 23.0, color="red", size="L")
     items = [{"name": "T-Shirt", "product_id": SHIRT, "item_id": i, "price": shirts[i]["price"],
               "options": dict(shirts[i]["options"])} for i in ("1111111111", "2222222222")]
-    shop["orders"]["#W0000004"] = {**shop["orders"]["#W0000002"], "order_id": "#W0000004", "items": items}
-    shop["users"]["alice_smith_1001"]["orders"].append("#W0000004")
-    db = tmp_path / "shop.json"
-    db.write_text(json.dumps(shop))
     change = ("Before order #W0000004 ships, change the red T-Shirt to size L and the blue T-Shirt to size L too. "
               "Use my gift card for any difference. My email is alice@example.com")
-    scripted.enqueue(AUTH, call("get_order_details", order_id="#W0000004"), reply("not reached"))
-    with AgentSession(spec, model=scripted, data=db, reader=read_as(change, requests={"modify_items": 0.9})) as s:
-        turn = s.send(change)
-        assert ("graph", "determined") in _steps(s) and turn.reply.endswith("Shall I proceed? (yes/no)")
-        arguments = s.send("yes").tool_calls[0]["arguments"]
-        pairs = dict(zip(arguments["item_ids"], arguments["new_item_ids"]))
-        assert pairs == {"1111111111": "7777777777", "2222222222": "8888888888"}
+    pairs = _modified_pairs(spec, scripted, _with_order_of(shop, items, tmp_path), change)
+    assert pairs == {"1111111111": "7777777777", "2222222222": "8888888888"}
 
 
 def test_the_payment_asked_is_the_one_of_the_write_the_graph_asked_about(spec, scripted, tmp_path):

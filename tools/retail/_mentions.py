@@ -291,12 +291,13 @@ def _the_changed_ones(db: Database, text: str, order_items: list[dict[str, Any]]
     # An item that is another's new version is changed only by its own words (two Backpacks, sizes swapped).
     changed = [i for i in items if becomes[i] and (i not in asked or i in told)]
     becoming = [i for i in changed if becomes[i] & asked]
-    return _told_apart(db, becoming, by_id, becomes, asked, words) or changed or items
+    return _told_apart(db, becoming, by_id, becomes, asked, words, set(told)) or changed or items
 
 
 def _told_apart(db: Database, items: list[str], by_id: dict[str, dict[str, Any]], becomes: dict[str, set[str]],
-                asked: set[str], words: Callable[[str], str]) -> list[str]:
-    """Of several ``items`` of one product that would all become the asked variant, those the words
+                asked: set[str], words: Callable[[str], str], told: set[str]) -> list[str]:
+    """Of several ``items`` of one product that would all become the asked variant, the ones ``told``
+    apart by a value before the product's name ("the 6 hours Wireless Earbuds"), else those the words
     describe by a value the asked variant does not have ("the maple Skateboard ... in bamboo, 34 inch":
     maple is the old one's; 34 inch, said of the new one, tells no old one apart); all of them when the
     words tell none apart. Items that become different asked variants (each its own words) all stay."""
@@ -305,8 +306,8 @@ def _told_apart(db: Database, items: list[str], by_id: dict[str, dict[str, Any]]
         alike.setdefault((str(by_id[item].get("name", "")).lower(), *sorted(becomes[item] & asked)), []).append(item)
     kept: list[str] = []
     for group in alike.values():
-        if len(group) == 1:
-            kept += group
+        if len(group) == 1 or told & set(group):
+            kept += [i for i in group if i in told] or group
             continue
         scores = {}
         for item in group:

@@ -29,7 +29,7 @@ __all__ = ["item_words", "listed", "outside_order_names", "segments", "without_i
 _ORDER_WITH = (r"\b(?:order|the\s+one)\s+(?:(?:that|which|i|we)\s+)?"
                r"(?:(?:placed|got|made|bought|received|had|has|contains|contained|containing|with)\s+){1,2}")
 # The words just before a mention that may say which item it is: up to three, no digit or clause mark.
-_LEAD = r"(?:[^\W\d_][\w-]*\s+){1,3}$"
+_LEAD = r"(?:[\w-]+\s+){1,3}$"
 
 
 def listed(names: set[str]) -> str:

@@ -484,6 +484,19 @@ def test_an_item_that_becomes_the_other_items_version_is_changed_by_its_own_word
         "6309044598", "7251508981"]  # grey large polyester hydration; green small leather camera
 
 
+def test_a_number_before_the_name_says_which_of_two_items(tau2):
+    # Order #W4864669 (tau2 db) holds black IPX7 Wireless Earbuds of 4 hours and of 6 hours, and a Digital Camera.
+    tool, seen = "exchange_delivered_order_items", {"order": ["#W4864669"]}
+    which = ["so the 6 hours Wireless Earbuds and the Digital Camera"]
+    assert sorted(tau2.mentions("item", which, [], argument="item_ids", seen=seen, tool=tool)) == [
+        "5565631513", "9228757377"]
+    assert tau2.mentions("item", which, [], argument="new_item_ids", seen=seen, tool=tool) == []  # no version yet
+    versions = [*which, "the 6 hours Wireless Earbuds for white ones with 4 hours and not resistant, and the "
+                        "Digital Camera for the 24MP one with zoom 3x"]
+    assert sorted(tau2.mentions("item", versions, [], argument="item_ids", seen=seen, tool=tool)) == [
+        "5565631513", "9228757377"]  # not the 4 hours pair, which would become the same white one
+
+
 def test_the_version_question_for_two_items_of_one_product_says_which_is_which(tau2):
     watches = {"order_id": "#W6497157", "item_ids": ["2993891288", "9320099340"]}
     asked = tau2.ask("exchange_delivered_order_items", watches, "new_item_ids")

@@ -13,6 +13,9 @@ time, the way people (and tau2's simulated customers) do:
   versions keep the 1000 pieces; "ok the fantasy one is fine" names another one out of stock, whose one
   closest version is offered, and her "yes" takes it; the one gift card is offered for the difference,
   and "yes" takes that too.
+- Amelia Patel (amelia_patel_7834) swaps her silver and her black Smart Watch, each for its own version:
+  naming both asks which version of each (each question says which watch); her next message gives
+  each watch its change, and the exchange pairs each old watch with its own new one.
 """
 from __future__ import annotations
 
@@ -22,6 +25,8 @@ from agentspec.graph import AgentSession
 from agentspec.tools.retail import RetailStore
 
 AVA_ORDER, PUZZLE, FANTASY_1000 = "#W6805991", "9030221155", "3112842858"
+AMELIA_ORDER, SILVER_WATCH, BLACK_WATCH = "#W6497157", "2993891288", "9320099340"
+GOLD_SILICONE_AMOLED, BLACK_LEATHER_LCD = "2681513500", "1007724142"
 EVELYN_ORDER, WIRED_MOUSE, BLACK_WIRELESS, PAYPAL = "#W4500945", "3330317167", "8214883393", "paypal_6069934"
 
 
@@ -127,3 +132,22 @@ def test_an_address_the_reader_cuts_apart_is_mended_from_its_house_number(spec, 
                 "state": "TX", "country": "USA", "zip": "78228"}, turn.reply
             session.send("yes")
         assert _order(store, "#W2912646")["address"]["address1"] == "463 Pine Lane"
+
+
+def test_two_watches_each_become_the_version_their_own_words_ask_for(spec, shared_data):
+    with RetailStore.from_json(shared_data / "tau2-retail" / "db.json") as base, base.copy() as store:
+        with AgentSession(spec, toolkits={"retail": store}, seed=0) as session:
+            session.send("hello, two watches I got need swapping")
+            session.send("amelia.patel6926@example.com")
+            versions = session.send("the silver Smart Watch and the black Smart Watch").reply
+            assert versions.startswith("Which version of the Smart Watch (silver, leather, AMOLED) would you like"), versions
+            assert "Which version of the Smart Watch (black, leather, AMOLED) would you like instead?" in versions
+            paid = session.send("make the silver Smart Watch a gold one with a silicone band, and the black Smart "
+                                "Watch the LCD version").reply
+            assert paid.startswith("Which payment method should pay or receive the price difference"), paid
+            session.send("my gift card")
+            done = session.send("yes")
+            arguments = done.tool_calls[0]["arguments"]
+            assert dict(zip(arguments["item_ids"], arguments["new_item_ids"])) == {
+                SILVER_WATCH: GOLD_SILICONE_AMOLED, BLACK_WATCH: BLACK_LEATHER_LCD}
+        assert _order(store, AMELIA_ORDER)["status"] == "exchange requested"

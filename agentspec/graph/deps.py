@@ -26,7 +26,7 @@ for a turn and ``use_expert(name)`` makes it the model's active adapter.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -183,6 +183,13 @@ class AgentDeps:
         scoped = {tool for tools in understanding.requests.values() for tool in tools}
         needed = {tool for request in requests for tool in understanding.requests.get(request, [])}
         return [t for t in tools if t.name not in scoped or t.name in needed]
+
+    def request_tools(self, requests: Iterable[str]) -> set[str]:
+        """The tools the request scope gives ``requests`` (none without a reader's request scope)."""
+        understanding = self.spec.understanding
+        if understanding is None:
+            return set()
+        return {tool for request in requests for tool in understanding.requests.get(request, [])}
 
     def requests_needing(self, tool: str) -> set[str]:
         """The request classes whose scope lists ``tool``."""

@@ -83,8 +83,7 @@ def narrowed(state: AgentState, deps: AgentDeps) -> Narrowed:
         tools, waiting = [t for t in tools if t.name not in also], waiting + also
     asked = [key.partition("/")[2] for key in state.get("asked_arguments") or []]
     understanding = deps.spec.understanding
-    scoped = writes if understanding is None else \
-        writes & {t for r in state.get("open_requests") or [] for t in understanding.requests.get(r, [])}
+    scoped = writes if understanding is None else writes & deps.request_tools(state.get("open_requests") or [])
     tools, unsaid = hold_unsaid(tools, scoped, policy.targets.said, words, seen, deps.mentioned, asked)
     lookups = {t.name for t in tools} - writes
     tools, described_too = keep_named_targets(tools, lookups, policy.targets.lookups, words, seen, deps.mentioned)

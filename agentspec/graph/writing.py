@@ -28,7 +28,7 @@ Contract: ``write_step(state, deps, allowed) -> WriteStep`` (``planning.plan``'s
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,7 +39,7 @@ from agentspec.graph.guard import ruling
 from agentspec.graph.narrowing import Narrowed, narrowed, words_for
 from agentspec.graph.state import AgentState, CallDict, call_fingerprint
 
-__all__ = ["WriteStep", "asked_tools", "tools_of", "write_step"]
+__all__ = ["WriteStep", "asked_tools", "write_step"]
 
 
 @dataclass
@@ -53,16 +53,9 @@ class WriteStep:
     offer: str | None = None  # the words of the one choice the question offers (``Explained.offer``)
 
 
-def tools_of(deps: AgentDeps, requests: Iterable[str]) -> set[str]:
-    """The tools the request scope gives ``requests``."""
-    understanding = deps.spec.understanding
-    assert understanding is not None
-    return {tool for request in requests for tool in understanding.requests.get(request, [])}
-
-
 def asked_tools(state: AgentState, deps: AgentDeps) -> set[str]:
     """The tools of the open requests."""
-    return tools_of(deps, state.get("open_requests") or [])
+    return deps.request_tools(state.get("open_requests") or [])
 
 
 def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteStep:
@@ -71,7 +64,7 @@ def write_step(state: AgentState, deps: AgentDeps, allowed: Narrowed) -> WriteSt
     if asked_for & set(allowed.waiting):
         return WriteStep()  # the record the words describe is read first (narrowing.read_before_writing)
     latest = next((set(asked) for asked in reversed(state.get("asks") or []) if asked), set())
-    newest = tools_of(deps, latest & set(state.get("open_requests") or []))
+    newest = deps.request_tools(latest & set(state.get("open_requests") or []))
     if newest and newest < asked_for:
         step = _write_among(state, deps, allowed, newest)
         if step.call is not None or step.cannot is not None or step.question is not None:

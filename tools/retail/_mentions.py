@@ -225,16 +225,20 @@ def _new_items(db: Database, text: str, candidates: list[str], orders: list[str]
     plain = without_identifying_words(text, in_orders)
     if plain != text and not _asked_versions(db, plain, named, plain.rsplit("\n", 1)[-1] if latest else ""):
         return []
-    return _asked_versions(db, text, named, latest)
+    return _versions_read_whole(db, text, named, latest)
 
 
 def _asked_versions(db: Database, text: str, named: list[dict[str, Any]], latest: str) -> list[str]:
     """The versions ``text`` asks the ``named`` items to become; [] when it changes no option, or no one
     version has what was said (the customer is asked which)."""
+    return _each_changed(db, text, named) or _versions_read_whole(db, text, named, latest)
+
+
+def _versions_read_whole(db: Database, text: str, named: list[dict[str, Any]], latest: str) -> list[str]:
+    """``_asked_versions`` by the whole text, not each item's or product's own words."""
     # A version the catalogue lacks, then "ok, the red one then": the latest message's change alone; else,
     # for one item, the one available version with every value said ("wireless, black": the laser one).
-    new = _each_changed(db, text, named) or changed_variants(db, text, named) or \
-        (changed_variants(db, latest, named) if latest else []) or \
+    new = changed_variants(db, text, named) or (changed_variants(db, latest, named) if latest else []) or \
         (relaxed_variant(db, text, named[0]) if len(named) == 1 else [])
     return list(dict.fromkeys(new))
 

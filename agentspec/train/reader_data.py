@@ -18,7 +18,8 @@ its labels are known by construction, never guessed from its words:
   preference of a payment method, the ``prefer_payment`` act; ``REMEMBER``) or "none" (a method only
   mentioned, ``mention_payment``, a preference negated, undecided, asked about or for once only,
   ``not_prefer_payment``, or a method used for one order, is "none");
-- ``acts``: the family fields used, outermost first (labels are a function of them); ``noise``: kinds.
+- ``acts``: the family fields used, outermost first (labels are a function of them); ``kind``: the
+  example kind (``KINDS``); ``family``: the family whose request it says; ``noise``: kinds.
 
 A request is said one of three ways: in full (its details: order, items, address, method), bare (no
 details at all: ``bare_*``, "I need to cancel an order") or loose (one item of a real order, a problem
@@ -26,7 +27,7 @@ then the wish: ``loose_*``, or, where the family words it, only the items and th
 ``brief_exchange``/``brief_modify``; exchange, return and modify_items only). A question about a catalogue
 product (class ``product``, the ``product_question`` field filled with a product's name) is said in
 full only, and only by families that word it. Example kinds and weights
-(``KINDS``, out of 166): a single request in full 24 (class uniform, then its field: forbidden variants
+(``KINDS``, out of 182): a single request in full 24 (class uniform, then its field: forbidden variants
 about a quarter), bare 8 (class uniform), loose 4 (so bare and loose are a third of single requests);
 inside every other kind a request is in full 60%, bare 30%, loose 10%: two or three requests of distinct
 classes joined 12, a request wrapped in next/state/restate 9, a negation + a request of another class 10
@@ -39,8 +40,11 @@ in 26 messages), a lasting payment preference (alone, greeted, after the identit
 beside a request) 5, a payment method said without one 5 (a mention, or, 60% where the family words
 it, a preference negated, withdrawn, undecided, asked about or for once only), a yes that restates the
 action 3, a reply that only resembles a yes 5 (these kinds only from families that word them: a family
-without the optional field draws another kind). Families take
-turns (example ``i`` uses family ``i % k``).
+without the optional field draws another kind), another request's opener from any family ("oh and while
+ur at it {r}") before a request (bare 50%, loose 25%, in full 25%) or, 20%, thanks or a closing 10, an
+answer to the agent's question (a payment method, an order, items; one or two, after the family's
+``state`` phrase or alone: "My request is this: my gift card"), no request, 6.
+Families take turns (example ``i`` uses family ``i % k``).
 
 Noise, drawn independently: lowercase all (25%) or drop the first capital (15% of the rest), drop
 ``.,!?;`` outside inserted values (15%), one or two swapped inner letters of a word of five letters or
@@ -338,6 +342,44 @@ def _cancel_reason(f, r, s, u):
     return cancel
 
 
+_OPENED_STYLES = {"full": 1, "bare": 2, "loose": 1}  # after an opener, a request is said briefly more often
+
+
+def _opened(f, r, s, u, opener: Family | None = None):
+    """Another request's opener (``next``: "oh and while ur at it {r}") from ``opener`` (any training family,
+    so openers and requests are learned apart) before a request of ``f`` (``_OPENED_STYLES``), or, 20%,
+    before thanks or a closing (no request)."""
+    opener = opener or f
+    if r.random() < 0.2:
+        return act(opener, "next", r, r=act(f, r.choice(("done", "unrelated")), r))
+    style = r.choices(list(_OPENED_STYLES), list(_OPENED_STYLES.values()))[0]
+    said = _request(f, r, s, u, style=style)
+    return act(opener, "next", r, r=decap(said) if r.random() < 0.5 else said)
+
+
+def _answer_value(f, r, s, u) -> Text:
+    """A value a customer gives when asked for it: a payment method (act ``method_value``), an order
+    (``order_with``/``order_id``), or items of an order (``items_value``)."""
+    orders = s.orders(u)
+    pick = r.choice(("payment", "order", "items")) if orders else "payment"
+    if pick == "payment":
+        return fill("{p}{m}", "method_value", p=r.choice(("", "my ", "the ")), m=_method(f, r, s, u))
+    said = r.choice(orders)
+    if pick == "order":
+        return order(f, r, s, u, said)
+    items = sorted({i["item_id"]: i for i in said["items"]}.values(), key=lambda i: i["item_id"])
+    return fill("{i}", "items_value", i=_join([describe_item(said, i) for i in r.sample(items, k=min(len(items), r.choice((1, 2))))]))
+
+
+def _stated_answer(f, r, s, u):
+    """An answer to the agent's question, no request: one or two values (``_answer_value``), said after the
+    family's ``state`` phrase ("My request is this: my gift card", 70%) or alone."""
+    said = _answer_value(f, r, s, u)
+    if r.random() < 0.3:
+        said = _then(r, said, _answer_value(f, r, s, u))
+    return act(f, "state", r, r=said) if r.random() < 0.7 else said
+
+
 # Messages that neither approve, refuse nor ask anything (thanks, small talk, a closing, a greeting):
 # their answer is "neutral", so the reader tells a thank-you after a yes from a second thought after it.
 _NEUTRAL = {"unrelated", "done", "wait", "greetings"}
@@ -395,7 +437,9 @@ KINDS: dict[str, tuple[int, Builder]] = {
     "cancel_reason": (12, _cancel_reason), "reason": (3, lambda f, r, s, u: act(f, r.choice(tuple(REASONS)), r)),
     "preference": (5, _preference), "mention": (5, _mention),
     "yes_restated": (3, _field("yes_restated")), "resembles_yes": (5, _field("resembles_yes")),
+    "opened": (10, _opened), "stated_answer": (6, _stated_answer),
 }
+_ACROSS_FAMILIES = {"opened"}  # kinds whose builder also takes a second family (``opener``), drawn from all
 # Kinds that need an optional wording field: a family without it draws another kind.
 _NEEDS = {"preference": "prefer_payment", "mention": "mention_payment", "yes_restated": "yes_restated",
           "resembles_yes": "resembles_yes"}
@@ -409,7 +453,9 @@ def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[st
     family = families[i % len(families)]
     kinds = [k for k in KINDS if k not in _NEEDS or family.has(_NEEDS[k])]
     kind = rng.choices(kinds, [KINDS[k][0] for k in kinds])[0]
-    said = KINDS[kind][1](family, rng, store, rng.choice(store.users))
+    build, user = KINDS[kind][1], rng.choice(store.users)
+    said = (build(family, rng, store, user, opener=rng.choice(families)) if kind in _ACROSS_FAMILIES
+            else build(family, rng, store, user))
     segs, noise = roughen(said.segments, rng)
     text, spans = flatten(segs)
     acts = list(said.acts)
@@ -418,7 +464,7 @@ def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[st
     return {"text": text, "requests": sorted(set(_classes(said))), "answer": answer, "spans": spans,
             "choices": {"reason": next((REASONS[a] for a in acts if a in REASONS), "none"),
                         "remember": next((REMEMBER[a] for a in acts if a in REMEMBER), "none")},
-            "family": family.name, "acts": acts, "noise": noise}
+            "family": family.name, "kind": kind, "acts": acts, "noise": noise}
 
 
 def _store(db: dict[str, Any], evaluation: bool = False) -> Store:

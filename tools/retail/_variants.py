@@ -15,7 +15,8 @@ How the words are read:
 - option names are not values ("bagged/bagless bagged" says "bagged" only), unless a value holds its
   option's name ("Brand B"); a value inside a longer
   value said there does not count ("matte black" is not "black"); a value of one or two letters (a
-  size "M") only with its option's name or set off by brackets and commas ("I'm" does not say "M");
+  size "M") only with its option's name, before it ("3x zoom") or after it ("size M"), or set off by
+  brackets and commas ("I'm" does not say "M");
 - of several items the text would change, the best-described ones win: first by how many of the
   values the change replaces are said ("the maple Skateboard ... in plastic": maple can only be the
   old one's), then by the share of their options said (so a laptop's five and a shirt's four both
@@ -36,10 +37,13 @@ __all__ = ["changed_variants", "closest_variants", "lower_options", "relaxed_var
 
 
 def _said_spans(text: str, unkeyed: str, value: str, key: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-    """Where option ``value`` of option ``key`` is said with its name ("color black"), and where
+    """Where option ``value`` of option ``key`` is said with its name ("color black"; a value of one or
+    two letters also before it: "3x zoom"), and where
     as a bare word outside the option names (``unkeyed``: "bagged/bagless bagged" says "bagged" only).
     A bare value of one or two letters (a size "M") counts only set off by brackets or commas: "I'm"."""
     keyed = [m.span(1) for m in re.finditer(rf"(?<![\w-]){re.escape(key)} ({re.escape(value)})(?![\w-])", text)]
+    if len(value) <= 2:  # a short value also just before its option's name: "3x zoom", "an i7 processor"
+        keyed += [m.span(1) for m in re.finditer(rf"(?<![\w-])({re.escape(value)}) {re.escape(key)}(?![\w-])", text)]
     bare = (rf"(?<![\w-]){re.escape(value)}(?![\w-])" if len(value) > 2
             else rf"(?<=[(,])\s?{re.escape(value)}(?=[\s,).;]|$)")
     # A value that holds its option's name ("Brand B" of "brand") is looked for where the name was not blanked.

@@ -107,6 +107,18 @@ def test_a_yes_no_option_is_said_by_its_name_alone(store, text, expected):
     assert changed_variants(store._db, text, order["items"]) == expected
 
 
+@pytest.mark.parametrize("text, expected", [
+    ("the Digital Camera for the one with 3x zoom", ["1804581713"]),  # a short value before its option's name
+    ("the Digital Camera for the one with zoom 3x", ["1804581713"]),
+    ("the Digital Camera, 3x please", ["1804581713"]),  # set off by a comma
+    ("the Digital Camera with 3x", []),  # bare and unset: not read
+])
+def test_a_short_value_is_read_before_or_after_its_options_name(store, text, expected):
+    order = json.loads(store.invoke("get_order_details", {"order_id": "#W4864669"}))  # 30MP, 10x, SD card
+    camera = [item for item in order["items"] if item["name"] == "Digital Camera"]
+    assert changed_variants(store._db, text, camera) == expected
+
+
 def test_the_closest_versions_keep_what_the_customer_changed_first(store):
     # Ava's 2000-piece art puzzle "in the 1000-piece version": 1000 / art / beginner is out of stock. The
     # available versions with 1000 pieces come first, not the 500-piece one that shares theme and level.

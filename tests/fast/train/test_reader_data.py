@@ -262,6 +262,34 @@ def test_bare_and_loose_requests_in_every_context(examples, db_path):
                                                                                               "restate"}
 
 
+def test_another_requests_opener_from_any_family_comes_before_a_short_request_or_none(db_path):
+    families = [load_family(name) for name in training_families()]
+    opened = [ex for ex in generate_reader_examples(_db(db_path), families, 3000, seed=4) if ex["kind"] == "opened"]
+    assert 0.03 < len(opened) / 3000 < 0.09  # 10 of 176
+    assert all(ex["acts"][0] == "next" for ex in opened)
+    none = [ex for ex in opened if not ex["requests"]]
+    assert 0.1 < len(none) / len(opened) < 0.3 and all(ex["acts"][1] in ("done", "unrelated") for ex in none)
+    said = [ex for ex in opened if ex["requests"]]
+    short = sum(ex["acts"][1] in BARE or ex["acts"][1] in LOOSE for ex in said)
+    assert 0.55 < short / len(said) < 0.9, (short, len(said))  # bare half, loose a quarter (some fall back to bare)
+    openers = {f.name: [t.split("{r}")[0].strip() for t in f["next"]] for f in families}
+    clean = [ex for ex in opened if not ex["noise"]]
+    crossed = [ex for ex in clean if not any(ex["text"].startswith(o) for o in openers[ex["family"]] if o)
+               and any(ex["text"].startswith(o) for other in openers.values() for o in other if o)]
+    assert crossed, "no opener of another family"
+
+
+def test_an_answer_to_the_agents_question_is_no_request_even_after_the_state_phrase(db_path):
+    families = [load_family(name) for name in training_families()]
+    stated = [ex for ex in generate_reader_examples(_db(db_path), families, 3000, seed=5) if ex["kind"] == "stated_answer"]
+    assert 0.015 < len(stated) / 3000 < 0.05  # 6 of 182
+    assert all(ex["requests"] == [] and ex["answer"] == "other" for ex in stated)
+    values = {"method_value", "items_value", "order_with", "order_id"}
+    assert all(set(ex["acts"]) - {"state"} <= values and set(ex["acts"]) & values for ex in stated)
+    assert {a for ex in stated for a in ex["acts"]} == values | {"state"}
+    assert 0.5 < sum(ex["acts"][0] == "state" for ex in stated) / len(stated) < 0.9  # 70% after the state phrase
+
+
 def test_a_brief_request_names_the_items_and_variants_wanted_and_nothing_else(examples, db_path):
     db = _db(db_path)
     order_ids = {oid.lstrip("#") for oid in db["orders"]}

@@ -54,6 +54,18 @@ def test_requests_in_words_no_family_wrote(reader, text, wanted):
     assert r.read(text).asked(u.request_threshold) == [wanted]
 
 
+@pytest.mark.parametrize(("text", "wanted"), [
+    ("ok next one, cancel it please", ["cancel"]), ("and also while you're here, a refund please", ["return"]),
+    ("oh right, one more: swap it for another size pls", ["exchange"]),
+    # an answer to the agent's question, after a phrase that often leads a request, asks for nothing
+    ("Here you go: my paypal", []), ("Here it is: the order with the Desk Lamp", []),
+    ("and also, thanks for the help", []),
+])
+def test_a_terse_request_after_an_opener_is_read_and_an_answer_is_none(reader, text, wanted):
+    r, u = reader
+    assert r.read(text).asked(u.request_threshold) == wanted
+
+
 def test_a_read_message_is_plain_data(reader):
     reading = reader[0].read("Please cancel order #W1234567, I ordered it by mistake.")
     assert reading.asked(0.5) == ["cancel"] and reading.as_dict()["requests"]["cancel"] >= 0.5

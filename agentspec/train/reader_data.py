@@ -52,7 +52,8 @@ more outside inserted values (35%), a doubled space or a leading/trailing space 
 segments (literal text, tagged value) and noised per segment, so spans stay exact.
 
 Held-out families are refused (``ReaderDataError``), except for an evaluation set (``evaluation=True``:
-held-out users' values too). Not here: training the reader, evaluating it.
+held-out users' values too). Each request is said by ``_reader_requests``. Not here: training the
+reader, evaluating it.
 """
 from __future__ import annotations
 
@@ -62,220 +63,32 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from agentspec.errors import AgentSpecError
 from agentspec.evals._describe import _join, describe_item
 from agentspec.evals.generate import user_split
 from agentspec.evals.wording import Family, load_family, training_families
-from agentspec.train._spans import Text, decap, fill, flatten, join_texts, roughen, tagged, trim_end
-from agentspec.train._values import TAGS, Store, act, change, methods, names, order, redirect_values, swaps, where
+from agentspec.train._reader_requests import (REASONS, REQUEST_CLASS, Builder, ReaderDataError, ends_sentence,
+                                              field_builder, joined, request, request_classes, request_field, then)
+from agentspec.train._spans import Text, decap, fill, flatten, roughen, tagged
+from agentspec.train._values import TAGS, Store, act, change, methods, names, order, swaps, where
 
 __all__ = ["KINDS", "REASONS", "REMEMBER", "REQUEST_CLASS", "ReaderDataError", "TAGS", "generate_reader_examples",
            "write_reader_data"]
 
 
-class ReaderDataError(AgentSpecError):
-    code = "reader_data"
-
-
-# Per class, its fields said in full and their weights: the plain request most of the time.
-_CLASS_FIELDS = {
-    "cancel": {"cancel": 6, "forbidden_cancel": 1, "forbidden_foreign": 1},
-    "modify_address": {"address": 5, "forbidden_address": 1}, "account_address": {"user_address": 1},
-    "modify_payment": {"payment": 1}, "modify_items": {"modify": 1}, "exchange": {"exchange": 1},
-    "return": {"returns": 3, "forbidden_return": 1}, "status": {"status": 1}, "transfer": {"transfers": 1},
-    "product": {"product_question": 1},
-}
-_BARE = {"cancel": "bare_cancel", "modify_address": "bare_address", "modify_payment": "bare_payment",
-         "modify_items": "bare_modify", "exchange": "bare_exchange", "return": "bare_return",
-         "status": "bare_status", "transfer": "bare_human", "account_address": "bare_user_address"}
-_LOOSE = {"exchange": {"loose_exchange": 1, "brief_exchange": 1}, "return": {"loose_return": 1},
-          "modify_items": {"loose_modify": 1, "brief_modify": 1}}
-_STYLES = {"full": 6, "bare": 3, "loose": 1}  # how a request inside a larger message is said
-REQUEST_CLASS = {field: cls for table in (_CLASS_FIELDS, _LOOSE) for cls, fields in table.items() for field in fields} \
-    | {field: cls for cls, field in _BARE.items()}
-REASONS = {"reason_not_needed": "no longer needed", "reason_by_mistake": "ordered by mistake"}
 _NEGATES = {"not_cancel": ("cancel",), "not_return": ("return",), "not_exchange": ("exchange",),
             "not_modify": ("modify_items",), "not_address": ("modify_address", "account_address")}
 _FORGOTTEN = ("my email address", "my order id", "the order number", "the email on my account", "my zip code",
               "my order number", "which email I used")
 
 
-# ---- requests: one builder per field; None when this user has nothing that fits ------------------------
-
-Builder = Callable[[Family, random.Random, Store, dict[str, Any]], "Text | None"]
-
-
-def _with_order(statuses: tuple[str, ...], make: Callable[..., Text | None]) -> Builder:
-    def build(family, rng, store, user):
-        orders = store.orders(user, *statuses)
-        return make(family, rng, store, user, rng.choice(orders)) if orders else None
-    return build
-
-
-def _oid(said: dict[str, Any]) -> Text:
-    return tagged(said["order_id"], "_id")
-
-
-def _payment(family, rng, store, user, said):
-    paid = said["payment_history"][0]["payment_method_id"] if said.get("payment_history") else None
-    found = methods(user, exclude=paid)
-    return act(family, "payment", rng, o=order(family, rng, store, user, said),
-               method=rng.choice(found)) if found else None
-
-
-def _parts(family: Family, rng: random.Random, said: dict[str, Any], found: list) -> Text:
-    """Each item of ``found`` and the variant wanted ("the Jeans for one in 32 waist"), joined."""
-    return join_texts([act(family, "swap", rng, item=describe_item(said, item),
-                           change=change(family, rng, item, variant)) for item, variant in found])
-
-
-def _swap(field: str):
-    def make(family, rng, store, user, said):
-        found, pays = swaps(store, rng, said), methods(user)
-        if not found or not pays:
-            return None
-        parts = _parts(family, rng, said, found)
-        return act(family, field, rng, o=order(family, rng, store, user, said), parts=parts,
-                   pay="my " + rng.choice(pays))
-    return make
-
-
-def _returns(family, rng, store, user, said):
-    pays = methods(user)
-    if not pays:
-        return None
-    by_id = {item["item_id"]: item for item in said["items"]}
-    chosen = sorted(rng.sample(sorted(by_id), k=min(len(by_id), rng.choice((1, 2, 3)))))
-    things = _join([describe_item(said, by_id[i]) for i in chosen])
-    return act(family, "returns", rng, o=order(family, rng, store, user, said), things=things,
-               pay=rng.choice(pays))
-
-
-def _foreign(family, rng, store, user):
-    others = [u for u in rng.sample(store.users, k=min(8, len(store.users))) if u is not user and u["orders"]]
-    orders = store.orders(others[0]) if others else []
-    return act(family, "forbidden_foreign", rng, id=_oid(rng.choice(orders))) if orders else None
-
-
-def _cancel(family, rng, store, user, said):
-    why = act(family, rng.choice(tuple(REASONS)), rng)
-    return act(family, "cancel", rng, o=order(family, rng, store, user, said), why=why)
-
-
-def _product_question(family, rng, store, user):
-    """A question about a catalogue product, named as the catalogue spells it or lower-cased."""
-    name = str(rng.choice(sorted(store.db["products"].values(), key=lambda p: p["product_id"]))["name"])
-    return act(family, "product_question", rng, product=name.lower() if rng.random() < 0.3 else name)
-
-
-def _field(name: str) -> Builder:
-    """A field said as it is (no placeholders)."""
-    return lambda f, r, s, u: act(f, name, r)
-
-
-def _loose(field: str) -> Callable[..., Text]:
-    """One item of the order (``describe_item``: "the Pet Bed", "the blue Jacket"), said loosely."""
-    return lambda f, r, s, u, o: act(f, field, r, item=describe_item(o, r.choice(o["items"])))
-
-
-def _brief(field: str) -> Callable[..., Text | None]:
-    """The items of the order and the variants wanted (``{parts}``), nothing else: no order, no payment."""
-    def make(family, rng, store, user, said):
-        found = swaps(store, rng, said)
-        return act(family, field, rng, parts=_parts(family, rng, said, found)) if found else None
-    return make
-
-
-_BUILDERS: dict[str, Builder] = {
-    "cancel": _with_order(("pending",), _cancel),
-    "forbidden_cancel": _with_order(("processed", "delivered"),
-                                    lambda f, r, s, u, o: act(f, "forbidden_cancel", r, id=_oid(o))),
-    "forbidden_foreign": _foreign,
-    "address": _with_order(("pending",), lambda f, r, s, u, o: act(f, "address", r, o=order(f, r, s, u, o),
-                                                                    where=where(f, r, s))),
-    "user_address": lambda f, r, s, u: act(f, "user_address", r, where=where(f, r, s)),
-    "forbidden_address": _with_order(("processed", "delivered"), lambda f, r, s, u, o: act(
-        f, "forbidden_address", r, id=_oid(o), **redirect_values(r, s))),
-    "payment": _with_order(("pending",), _payment),
-    "modify": _with_order(("pending",), _swap("modify")),
-    "exchange": _with_order(("delivered",), _swap("exchange")),
-    "returns": _with_order(("delivered",), _returns),
-    "forbidden_return": _with_order(("pending", "processed"),
-                                    lambda f, r, s, u, o: act(f, "forbidden_return", r, id=_oid(o))),
-    "status": _with_order(("pending", "processed", "delivered"),
-                          lambda f, r, s, u, o: act(f, "status", r, o=order(f, r, s, u, o))),
-    "transfers": _field("transfers"), "product_question": _product_question,
-    "loose_exchange": _with_order(("delivered",), _loose("loose_exchange")),
-    "loose_return": _with_order(("delivered",), _loose("loose_return")),
-    "loose_modify": _with_order(("pending",), _loose("loose_modify")),
-    "brief_exchange": _with_order(("delivered",), _brief("brief_exchange")),
-    "brief_modify": _with_order(("pending",), _brief("brief_modify")),
-} | {field: _field(field) for field in _BARE.values()}
-
-
-def _request(family: Family, rng: random.Random, store: Store, user: dict[str, Any],
-             exclude: tuple[str, ...] = (), style: str | None = None) -> Text:
-    """One request of a class not in ``exclude``, said ``style`` ("full", "bare", "loose"; None: drawn
-    from ``_STYLES``): this user's values, or another training user's."""
-    style = style or rng.choices(list(_STYLES), list(_STYLES.values()))[0]
-    table = {"full": _CLASS_FIELDS, "bare": _BARE, "loose": _LOOSE}[style]
-    if not (classes := [c for c in table if c not in exclude and _worded(family, table[c])]):
-        table, classes = _BARE, [c for c in _BARE if c not in exclude and _worded(family, _BARE[c])]  # loose: all asked
-    cls = rng.choice(classes)
-    fields = {f: w for f, w in (table[cls] if isinstance(table[cls], dict) else {table[cls]: 1}).items()
-              if family.has(f)}
-    return _request_field(family, rng, store, user, rng.choices(list(fields), list(fields.values()))[0])
-
-
-def _worded(family: Family, fields: "str | dict[str, int]") -> bool:
-    """Whether ``family`` words some field of a class (an optional field, ``product_question``, ``brief_*``,
-    may be left out: the class is then said by the others)."""
-    return any(family.has(f) for f in ([fields] if isinstance(fields, str) else fields))
-
-
-def _request_field(family: Family, rng: random.Random, store: Store, user: dict[str, Any], field: str) -> Text:
-    """The request ``field`` (a key of ``_BUILDERS``) said with this user's values, or another training user's."""
-    for candidate in [user] + [rng.choice(store.users) for _ in range(50)]:
-        if (said := _BUILDERS[field](family, rng, store, candidate)) is not None:
-            return said
-    raise ReaderDataError(f"no training user has what a {field!r} request needs",
-                          hint="the db needs users with pending, processed and delivered orders")
-
-
-def _classes(text: Text) -> tuple[str, ...]:
-    return tuple(dict.fromkeys(REQUEST_CLASS[a] for a in text.acts if a in REQUEST_CLASS))
-
-
-def _joined(family: Family, rng: random.Random, first: Text, second: Text) -> Text:
-    how = rng.randrange(5)
-    if how == 0:
-        return fill("{a} {b}", a=first, b=second)
-    if how in (1, 2):
-        return fill("{a}" + (" also " if how == 1 else " and then ") + "{b}", a=trim_end(first), b=decap(second))
-    if how == 3:
-        sep = " Also, " if _ends_sentence(first) else ". Also, "
-        return fill("{a}" + sep + "{b}", a=first, b=decap(second))
-    return fill("{a} {b}", a=first, b=act(family, "next", rng, r=second))
-
-
-def _ends_sentence(text: Text) -> bool:
-    return text.plain.rstrip()[-1:] in (".", "?", "!")
-
-
-def _then(rng: random.Random, first: Text, second: Text) -> Text:
-    """Two sentences in one message: a space after a full stop, else one of " ", ". ", ", ", "! "."""
-    sep = " " if _ends_sentence(first) else rng.choice((" ", ". ", ", ", "! "))
-    return fill("{a}{sep}{b}", a=first, sep=sep, b=second)
-
-
 # ---- example kinds ---------------------------------------------------------------------------------
 
 def _multi(f, r, s, u):
-    said = _request(f, r, s, u)
+    said = request(f, r, s, u)
     for _ in range(1 if r.random() < 0.75 else 2):
-        said = _joined(f, r, said, _request(f, r, s, u, exclude=_classes(said)))
+        said = joined(f, r, said, request(f, r, s, u, exclude=request_classes(said)))
     return said
 
 
@@ -286,8 +99,8 @@ def _negated(f, r, s, u):
     """A negation and a request of another class (``_NEGATED_STYLES``), the negation first (70%) or last."""
     field = r.choice(tuple(_NEGATES))
     style = r.choices(list(_NEGATED_STYLES), list(_NEGATED_STYLES.values()))[0]
-    negation, said = act(f, field, r), _request(f, r, s, u, exclude=_NEGATES[field], style=style)
-    return _then(r, negation, said) if r.random() < 0.7 else _then(r, said, negation)
+    negation, said = act(f, field, r), request(f, r, s, u, exclude=_NEGATES[field], style=style)
+    return then(r, negation, said) if r.random() < 0.7 else then(r, said, negation)
 
 
 def _greeted(f, r, said: Text) -> Text:
@@ -299,7 +112,7 @@ def _negation_polite(f, r, s, u):
     """A negation that is the whole point of the message: greeted, or thanks/small talk/closing after."""
     negation = act(f, r.choice(tuple(_NEGATES)), r)
     after = r.choice(("greetings", "greetings", "unrelated", "unrelated", "done"))
-    return _greeted(f, r, negation) if after == "greetings" else _then(r, negation, act(f, after, r))
+    return _greeted(f, r, negation) if after == "greetings" else then(r, negation, act(f, after, r))
 
 
 def _identity(f, r, s, u, forgot: bool = True):
@@ -312,9 +125,9 @@ def _identity(f, r, s, u, forgot: bool = True):
 
 
 def _identity_request(f, r, s, u):
-    who, what = _identity(f, r, s, u, forgot=False), _request(f, r, s, u)
+    who, what = _identity(f, r, s, u, forgot=False), request(f, r, s, u)
     a, b = (who, what) if r.random() < 0.7 else (what, who)
-    return fill("{a}{sep}{b}", a=a, sep=" " if _ends_sentence(a) else r.choice((" ", ". ", ", ", " - ")), b=b)
+    return fill("{a}{sep}{b}", a=a, sep=" " if ends_sentence(a) else r.choice((" ", ". ", ", ", " - ")), b=b)
 
 
 def _opening(f, r, s, u):
@@ -331,12 +144,12 @@ def _change_mind(f, r, s, u):
 
 
 def _cancel_reason(f, r, s, u):
-    cancel = _request_field(f, r, s, u, "cancel")
+    cancel = request_field(f, r, s, u, "cancel")
     how = r.randrange(4)
     if how == 0:
         return _greeted(f, r, cancel)
     if how == 1:
-        return _joined(f, r, cancel, _request(f, r, s, u, exclude=("cancel",)))
+        return joined(f, r, cancel, request(f, r, s, u, exclude=("cancel",)))
     if how == 2:  # the next request of a conversation: "Thank you. I have one more request: ..."
         return act(f, r.choice(("next", "state", "restate")), r, r=cancel)
     return cancel
@@ -353,7 +166,7 @@ def _opened(f, r, s, u, opener: Family | None = None):
     if r.random() < 0.2:
         return act(opener, "next", r, r=act(f, r.choice(("done", "unrelated")), r))
     style = r.choices(list(_OPENED_STYLES), list(_OPENED_STYLES.values()))[0]
-    said = _request(f, r, s, u, style=style)
+    said = request(f, r, s, u, style=style)
     return act(opener, "next", r, r=decap(said) if r.random() < 0.5 else said)
 
 
@@ -376,7 +189,7 @@ def _stated_answer(f, r, s, u):
     family's ``state`` phrase ("My request is this: my gift card", 70%) or alone."""
     said = _answer_value(f, r, s, u)
     if r.random() < 0.3:
-        said = _then(r, said, _answer_value(f, r, s, u))
+        said = then(r, said, _answer_value(f, r, s, u))
     return act(f, "state", r, r=said) if r.random() < 0.7 else said
 
 
@@ -400,12 +213,12 @@ def _preference(f, r, s, u):
     if how == 0:
         return _greeted(f, r, said)
     if how == 1:
-        return _then(r, _identity(f, r, s, u, forgot=False), said)
+        return then(r, _identity(f, r, s, u, forgot=False), said)
     if how == 2:
-        return _then(r, said, act(f, r.choice(("done", "unrelated")), r))
+        return then(r, said, act(f, r.choice(("done", "unrelated")), r))
     if how == 3:
-        first, second = (said, _request(f, r, s, u)) if r.random() < 0.5 else (_request(f, r, s, u), said)
-        return _then(r, first, second)
+        first, second = (said, request(f, r, s, u)) if r.random() < 0.5 else (request(f, r, s, u), said)
+        return then(r, first, second)
     return said
 
 
@@ -418,25 +231,25 @@ def _mention(f, r, s, u):
     if how == 0:
         return _greeted(f, r, said)
     if how == 1:
-        return _then(r, _identity(f, r, s, u, forgot=False), said)
+        return then(r, _identity(f, r, s, u, forgot=False), said)
     return said
 
 
 KINDS: dict[str, tuple[int, Builder]] = {
-    "request": (24, lambda f, r, s, u: _request(f, r, s, u, style="full")),
-    "bare": (8, lambda f, r, s, u: _request(f, r, s, u, style="bare")),
-    "loose": (4, lambda f, r, s, u: _request(f, r, s, u, style="loose")), "multi": (12, _multi),
-    "wrapped": (9, lambda f, r, s, u: act(f, r.choice(("next", "state", "restate")), r, r=_request(f, r, s, u))),
+    "request": (24, lambda f, r, s, u: request(f, r, s, u, style="full")),
+    "bare": (8, lambda f, r, s, u: request(f, r, s, u, style="bare")),
+    "loose": (4, lambda f, r, s, u: request(f, r, s, u, style="loose")), "multi": (12, _multi),
+    "wrapped": (9, lambda f, r, s, u: act(f, r.choice(("next", "state", "restate")), r, r=request(f, r, s, u))),
     "negated": (10, _negated), "negation": (3, lambda f, r, s, u: act(f, r.choice(tuple(_NEGATES)), r)),
     "negation_polite": (4, _negation_polite), "identity": (8, _identity), "identity_request": (5, _identity_request),
-    "yes": (8, _field("yes")), "no": (7, _field("no")), "unsure": (5, _field("unsure")),
-    "unrelated": (6, _field("unrelated")), "change_mind": (2, _change_mind), "opening": (5, _opening),
-    "done": (4, _field("done")), "wait": (2, _field("wait")),
-    "greeting_request": (4, lambda f, r, s, u: _greeted(f, r, _request(f, r, s, u))),
+    "yes": (8, field_builder("yes")), "no": (7, field_builder("no")), "unsure": (5, field_builder("unsure")),
+    "unrelated": (6, field_builder("unrelated")), "change_mind": (2, _change_mind), "opening": (5, _opening),
+    "done": (4, field_builder("done")), "wait": (2, field_builder("wait")),
+    "greeting_request": (4, lambda f, r, s, u: _greeted(f, r, request(f, r, s, u))),
     "where": (3, lambda f, r, s, u: where(f, r, s)),
     "cancel_reason": (12, _cancel_reason), "reason": (3, lambda f, r, s, u: act(f, r.choice(tuple(REASONS)), r)),
     "preference": (5, _preference), "mention": (5, _mention),
-    "yes_restated": (3, _field("yes_restated")), "resembles_yes": (5, _field("resembles_yes")),
+    "yes_restated": (3, field_builder("yes_restated")), "resembles_yes": (5, field_builder("resembles_yes")),
     "opened": (10, _opened), "stated_answer": (6, _stated_answer),
 }
 _ACROSS_FAMILIES = {"opened"}  # kinds whose builder also takes a second family (``opener``), drawn from all
@@ -461,7 +274,7 @@ def _example(store: Store, families: list[Family], seed: int, i: int) -> dict[st
     acts = list(said.acts)
     answer = ("yes" if acts in _YES else "no" if acts in _NO
               else "neutral" if set(acts) <= _NEUTRAL else "other")
-    return {"text": text, "requests": sorted(set(_classes(said))), "answer": answer, "spans": spans,
+    return {"text": text, "requests": sorted(set(request_classes(said))), "answer": answer, "spans": spans,
             "choices": {"reason": next((REASONS[a] for a in acts if a in REASONS), "none"),
                         "remember": next((REMEMBER[a] for a in acts if a in REMEMBER), "none")},
             "family": family.name, "kind": kind, "acts": acts, "noise": noise}

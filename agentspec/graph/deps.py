@@ -181,7 +181,7 @@ class AgentDeps:
         if understanding is None or not understanding.requests or not requests:
             return tools
         scoped = {tool for tools in understanding.requests.values() for tool in tools}
-        needed = {tool for request in requests for tool in understanding.requests.get(request, [])}
+        needed = self.request_tools(requests)
         return [t for t in tools if t.name not in scoped or t.name in needed]
 
     def request_tools(self, requests: Iterable[str]) -> set[str]:

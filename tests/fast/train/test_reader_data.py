@@ -42,6 +42,13 @@ def _examples(path: str) -> tuple:
     return tuple(generate_reader_examples(_db(path), families, N, seed=0))
 
 
+@lru_cache(maxsize=1)
+def _more(path: str) -> tuple:
+    """3000 examples of another seed: kinds too rare for ``_examples`` (wrapped bare requests, openers, answers)."""
+    families = [load_family(name) for name in training_families()]
+    return tuple(generate_reader_examples(_db(path), families, 3000, seed=2))
+
+
 @pytest.fixture
 def db_path(shared_data) -> str:
     return str(shared_data / "tau2-retail" / "db.json")
@@ -256,15 +263,14 @@ def test_bare_and_loose_requests_in_every_context(examples, db_path):
         assert any(a == "next" and b in fields for ex in examples for a, b in zip(ex["acts"], ex["acts"][1:]))
     assert any(ex["acts"][0] == "greetings" and ex["acts"][1] in BARE for ex in examples)
     assert any(ex["acts"][0] in ("email", "name_zip") and ex["acts"][-1] in BARE for ex in examples)  # identity first
-    families = [load_family(name) for name in training_families()]
-    wrapped = generate_reader_examples(_db(db_path), families, 3000, seed=2)  # bare requests wrapped are rare
+    wrapped = _more(db_path)  # bare requests wrapped are rare
     assert {ex["acts"][0] for ex in wrapped if ex["acts"][1:2] and ex["acts"][1] in BARE} >= {"next", "state",
                                                                                               "restate"}
 
 
 def test_another_requests_opener_from_any_family_comes_before_a_short_request_or_none(db_path):
     families = [load_family(name) for name in training_families()]
-    opened = [ex for ex in generate_reader_examples(_db(db_path), families, 3000, seed=4) if ex["kind"] == "opened"]
+    opened = [ex for ex in _more(db_path) if ex["kind"] == "opened"]
     assert 0.03 < len(opened) / 3000 < 0.09  # 10 of 176
     assert all(ex["acts"][0] == "next" for ex in opened)
     none = [ex for ex in opened if not ex["requests"]]
@@ -280,8 +286,7 @@ def test_another_requests_opener_from_any_family_comes_before_a_short_request_or
 
 
 def test_an_answer_to_the_agents_question_is_no_request_even_after_the_state_phrase(db_path):
-    families = [load_family(name) for name in training_families()]
-    stated = [ex for ex in generate_reader_examples(_db(db_path), families, 3000, seed=5) if ex["kind"] == "stated_answer"]
+    stated = [ex for ex in _more(db_path) if ex["kind"] == "stated_answer"]
     assert 0.015 < len(stated) / 3000 < 0.05  # 6 of 182
     assert all(ex["requests"] == [] and ex["answer"] == "other" for ex in stated)
     values = {"method_value", "items_value", "order_with", "order_id"}
